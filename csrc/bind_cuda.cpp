@@ -1,0 +1,492 @@
+// gradflow._cuda: device discovery, device arrays over the caching allocator, and the CUDA
+// kernels as Python functions. The CUDA runtime is linked statically, so the module imports
+// on a machine with no GPU or no driver; calls that need a device then raise CudaError.
+// Every entry point validates dtypes, ranks and shapes (and views their storage bounds)
+// before a kernel sees a pointer; kernels are queued on one stream without waiting.
+#include <cuda_runtime.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "bind_util.h"
+#include "cuda/kernels.h"
+#include "cuda/runtime.h"
+
+namespace py = pybind11;
+using namespace gradflow::cuda;
+using gradflow::bind::fail;
+using gradflow::bind::shape_str;
+using Shape = std::vector<int64_t>;
+
+namespace {
+
+// ------------------------------------------------------------------------------ devices
+// Number of usable devices; 0 (never an exception) when there is no GPU or no driver.
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky error so later calls start clean
+    return 0;
+  }
+  return n;
+}
+
+// Why device_count() is 0, in CUDA's words; empty when a device is there.
+std::string unavailable_reason() {
+  int n = 0;
+  cudaError_t err = cudaGetDeviceCount(&n);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return cudaGetErrorString(err);
+  }
+  return n == 0 ? "no CUDA device found" : "";
+}
+
+cudaDeviceProp properties(int device) {
+  int n = device_count();
+  if (device < 0 || device >= n)
+    throw py::value_error("cuda: device index " + std::to_string(device) + " out of range (" +
+                          std::to_string(n) + " devices)");
+  cudaDeviceProp prop;
+  check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+  return prop;
+}
+
+// ------------------------------------------------------------------------------ dtypes
+DType to_dtype(const std::string& op, const py::object& obj) {
+  const py::dtype d = py::dtype::from_args(obj);
+  if (d.is(py::dtype::of<float>())) return DType::f32;
+  if (d.is(py::dtype::of<double>())) return DType::f64;
+  if (d.is(py::dtype::of<int64_t>())) return DType::i64;
+  if (d.is(py::dtype::of<bool>())) return DType::b8;
+  throw py::type_error(op + ": CUDA arrays hold float32, float64, int64 or bool, not " +
+                       std::string(py::str(d)));
+}
+
+py::dtype np_dtype(DType t) {
+  switch (t) {
+    case DType::f32: return py::dtype::of<float>();
+    case DType::f64: return py::dtype::of<double>();
+    case DType::i64: return py::dtype::of<int64_t>();
+    case DType::b8: return py::dtype::of<bool>();
+  }
+  return py::dtype::of<float>();
+}
+
+// ------------------------------------------------------------------------------ checks
+std::string shape_of(const DeviceArray& a) { return shape_str(a.shape); }
+
+void check_shape(const std::string& op, const Shape& shape) {
+  if (shape.size() > static_cast<size_t>(kMaxDims))
+    fail(op, "at most " + std::to_string(kMaxDims) + " dims are supported, got shape " +
+                 shape_str(shape));
+  __int128 n = 1;
+  for (int64_t s : shape) {
+    if (s < 0) fail(op, "negative dimension in shape " + shape_str(shape));
+    n *= s;
+    if (n > (__int128(1) << 48)) fail(op, "shape " + shape_str(shape) + " is too large");
+  }
+}
+
+void check_dtype(const std::string& op, const char* name, const DeviceArray& a, DType t) {
+  if (a.dtype != t)
+    throw py::type_error(op + ": " + name + " must have dtype " + dtype_name(t) + ", got " +
+                         dtype_name(a.dtype));
+}
+
+void check_same_shape(const std::string& op, const char* name, const DeviceArray& a,
+                      const Shape& shape) {
+  if (a.shape != shape)
+    fail(op, std::string(name) + " has shape " + shape_of(a) + ", expected " + shape_str(shape));
+}
+
+void check_float(const std::string& op, const char* name, const DeviceArray& a) {
+  if (a.dtype != DType::f32 && a.dtype != DType::f64)
+    throw py::type_error(op + ": " + name + " must be float32 or float64, got " +
+                         dtype_name(a.dtype));
+}
+
+// A view of x's storage; every element it can reach must lie inside the storage.
+DeviceArray as_strided(const DeviceArray& x, const Shape& shape, const Shape& strides,
+                       int64_t offset) {
+  const std::string op = "as_strided";
+  check_shape(op, shape);
+  if (strides.size() != shape.size())
+    fail(op, "strides " + shape_str(strides) + " do not match shape " + shape_str(shape));
+  __int128 lo = offset, hi = offset, n = 1;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    n *= shape[d];
+    const __int128 span = __int128(shape[d] > 0 ? shape[d] - 1 : 0) * strides[d];
+    (span < 0 ? lo : hi) += span;
+  }
+  const int64_t capacity = static_cast<int64_t>(x.storage->nbytes / itemsize(x.dtype));
+  if (n > 0 && (lo < 0 || hi >= capacity))
+    fail(op, "view of shape " + shape_str(shape) + ", strides " + shape_str(strides) +
+                 " and offset " + std::to_string(offset) + " leaves its storage of " +
+                 std::to_string(capacity) + " elements");
+  DeviceArray v;
+  v.storage = x.storage;
+  v.shape = shape;
+  v.strides = strides;
+  v.offset = n > 0 ? offset : 0;
+  v.dtype = x.dtype;
+  return v;
+}
+
+DeviceArray new_array(const std::string& op, const Shape& shape, DType dtype) {
+  check_shape(op, shape);
+  return empty(shape, dtype);
+}
+
+DeviceArray contiguous(const DeviceArray& x) {
+  if (x.is_contiguous()) return x;
+  DeviceArray out = empty(x.shape, x.dtype);
+  copy_cast(out, x);
+  return out;
+}
+
+// ------------------------------------------------------------------------------ host copies
+DeviceArray from_numpy(const py::array& src) {
+  const DType t = to_dtype("from_numpy", py::reinterpret_borrow<py::object>(src.dtype()));
+  py::array a = py::array::ensure(src, py::array::c_style);
+  Shape shape(a.shape(), a.shape() + a.ndim());
+  DeviceArray out = new_array("from_numpy", shape, t);
+  const size_t nbytes = static_cast<size_t>(out.numel()) * itemsize(t);
+  const void* host = a.data();
+  {
+    py::gil_scoped_release nogil;
+    copy_to_device(out.data(), host, nbytes);
+  }
+  return out;
+}
+
+py::array to_numpy(const DeviceArray& x) {
+  DeviceArray c = contiguous(x);
+  py::array out(np_dtype(c.dtype), std::vector<py::ssize_t>(c.shape.begin(), c.shape.end()));
+  const size_t nbytes = static_cast<size_t>(c.numel()) * itemsize(c.dtype);
+  void* host = out.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    copy_to_host(host, c.data(), nbytes);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------ elementwise
+template <typename E>
+E op_code(const std::string& op, const std::string& name, const std::vector<const char*>& names) {
+  for (size_t i = 0; i < names.size(); ++i)
+    if (name == names[i]) return static_cast<E>(i);
+  fail(op, "unknown op '" + name + "'");
+}
+
+const std::vector<const char*> kUnary = {
+    "neg", "abs", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh",
+    "sigmoid", "relu", "sign", "floor", "ceil", "round", "erf", "reciprocal", "logical_not",
+    "isnan", "isinf"};
+const std::vector<const char*> kBinary = {
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "remainder", "eq", "ne", "lt",
+    "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"};
+const std::vector<const char*> kReduce = {"sum", "prod", "max", "min", "mean", "all", "any"};
+
+// An operand: a DeviceArray of `shape` and dtype `t`, or a Python number.
+Operand operand(const std::string& op, const char* name, const py::object& obj, DType t,
+                const Shape& shape) {
+  Operand o;
+  if (py::isinstance<DeviceArray>(obj)) {
+    const DeviceArray& a = obj.cast<const DeviceArray&>();
+    check_dtype(op, name, a, t);
+    check_same_shape(op, name, a, shape);
+    o.array = &a;
+  } else if (py::isinstance<py::bool_>(obj) || py::isinstance<py::int_>(obj) ||
+             py::isinstance<py::float_>(obj)) {
+    o.value = obj.cast<double>();
+  } else {
+    throw py::type_error(op + ": " + name + " must be a CUDA array or a number, got " +
+                         std::string(py::str(py::type::of(obj))));
+  }
+  return o;
+}
+
+void unary_op(const std::string& name, const DeviceArray& out, const DeviceArray& x) {
+  const Unary u = op_code<Unary>("unary", name, kUnary);
+  const bool pred = u == Unary::logical_not || u == Unary::isnan || u == Unary::isinf;
+  check_same_shape("unary " + name, "x", x, out.shape);
+  check_dtype("unary " + name, "out", out, pred ? DType::b8 : x.dtype);
+  const bool float_only = !pred && u != Unary::neg && u != Unary::abs && u != Unary::sign &&
+                          u != Unary::relu && u != Unary::floor && u != Unary::ceil &&
+                          u != Unary::round;
+  if (float_only) check_float("unary " + name, "x", x);
+  if (x.dtype == DType::b8 && !pred)
+    throw py::type_error("unary " + name + ": not defined for bool input");
+  unary(u, out, x);
+}
+
+void binary_op(const std::string& name, const DeviceArray& out, const py::object& a,
+               const py::object& b, const py::object& compute_dtype) {
+  const std::string op = "binary " + name;
+  const Binary code = op_code<Binary>("binary", name, kBinary);
+  const DType t = to_dtype(op, compute_dtype);
+  check_dtype(op, "out", out, code >= Binary::eq ? DType::b8 : t);
+  if (code == Binary::div && (t == DType::i64 || t == DType::b8))
+    throw py::type_error(op + ": true division needs float operands");
+  const Operand oa = operand(op, "a", a, t, out.shape), ob = operand(op, "b", b, t, out.shape);
+  binary(code, out, t, oa, ob);
+}
+
+// ------------------------------------------------------------------------------ index
+std::vector<DeviceArray> index_arrays(const std::string& op, const py::list& idx, int nb) {
+  std::vector<DeviceArray> arrays;
+  for (const py::handle& h : idx) {
+    const DeviceArray& a = h.cast<const DeviceArray&>();
+    check_dtype(op, "index", a, DType::i64);
+    arrays.push_back(a);
+  }
+  if (arrays.size() > static_cast<size_t>(kMaxDims)) fail(op, "too many index arrays");
+  for (const DeviceArray& a : arrays)
+    if (a.ndim() != nb) fail(op, "index arrays must have " + std::to_string(nb) + " dims");
+  return arrays;
+}
+
+void index_op_checked(const std::string& mode, const DeviceArray& target, const py::list& idx,
+                      int nb, const DeviceArray& values) {
+  const std::string op = "index " + mode;
+  const IndexMode m = mode == "gather" ? IndexMode::gather
+                      : mode == "put"  ? IndexMode::put
+                      : mode == "add"  ? IndexMode::add
+                                       : (fail(op, "unknown mode"), IndexMode::gather);
+  check_dtype(op, "values", values, target.dtype);
+  std::vector<DeviceArray> arrays = index_arrays(op, idx, nb);
+  const int n_idx = static_cast<int>(arrays.size());
+  if (n_idx < 1 || n_idx > target.ndim()) fail(op, "bad number of index arrays");
+  if (nb < 0 || nb > values.ndim()) fail(op, "bad number of index dims");
+  Shape expect(values.shape.begin(), values.shape.begin() + nb);
+  for (const DeviceArray& a : arrays) check_same_shape(op, "index", a, expect);
+  if (values.ndim() - nb != target.ndim() - n_idx)
+    fail(op, "values " + shape_of(values) + " do not fit target " + shape_of(target));
+  for (int d = nb; d < values.ndim(); ++d)
+    if (values.shape[d] != target.shape[n_idx + d - nb])
+      fail(op, "values " + shape_of(values) + " do not fit target " + shape_of(target));
+  if (m == IndexMode::add && target.dtype == DType::b8)
+    throw py::type_error(op + ": cannot accumulate into a bool array");
+  bool ok = true;
+  {
+    py::gil_scoped_release nogil;
+    ok = index_op(m, target, n_idx, arrays.data(), nb, values);
+  }
+  if (!ok)
+    throw py::index_error(op + ": index out of range for target of shape " + shape_of(target));
+}
+
+void axis_op_checked(const std::string& mode, const DeviceArray& x, int axis,
+                     const DeviceArray& index, const DeviceArray& values) {
+  const std::string op = mode == "gather" ? "take_along_axis" : "scatter_add_";
+  if (mode != "gather" && mode != "add") fail(op, "unknown mode");
+  check_dtype(op, "index", index, DType::i64);
+  check_dtype(op, "values", values, x.dtype);
+  if (x.ndim() != index.ndim())
+    fail(op, "index " + shape_of(index) + " and input " + shape_of(x) + " differ in rank");
+  if (axis < 0 || axis >= x.ndim()) fail(op, "axis " + std::to_string(axis) + " out of range");
+  check_same_shape(op, "values", values, index.shape);
+  for (int d = 0; d < x.ndim(); ++d)
+    if (d != axis && x.shape[d] != index.shape[d])
+      fail(op, "index " + shape_of(index) + " does not match input " + shape_of(x) +
+                   " outside axis " + std::to_string(axis));
+  if (mode == "add" && x.dtype == DType::b8)
+    throw py::type_error(op + ": cannot accumulate into a bool array");
+  DeviceArray view = x;
+  view.shape = index.shape;
+  view.strides[axis] = 0;
+  bool ok = true;
+  {
+    py::gil_scoped_release nogil;
+    ok = axis_op(mode == "gather" ? IndexMode::gather : IndexMode::add, view, x.strides[axis],
+                 x.shape[axis], index, values);
+  }
+  if (!ok)
+    throw py::index_error(op + ": index out of range for axis " + std::to_string(axis) +
+                          " of size " + std::to_string(x.shape[axis]));
+}
+
+// ------------------------------------------------------------------------------ gemm
+void gemm_checked(const DeviceArray& a, const DeviceArray& b, const DeviceArray& out) {
+  const std::string op = "matmul";
+  check_float(op, "a", a);
+  check_dtype(op, "b", b, a.dtype);
+  check_dtype(op, "out", out, a.dtype);
+  if (a.ndim() != 3 || b.ndim() != 3 || out.ndim() != 3)
+    fail(op, "expects 3-D arrays, got " + shape_of(a) + ", " + shape_of(b) + ", " + shape_of(out));
+  if (!a.is_contiguous() || !b.is_contiguous() || !out.is_contiguous())
+    fail(op, "arrays must be C-contiguous");
+  const int64_t batch = out.shape[0], m = a.shape[1], k = a.shape[2], n = b.shape[2];
+  if (b.shape[1] != k)
+    fail(op, "shapes " + shape_of(a) + " and " + shape_of(b) + " cannot be multiplied");
+  if ((a.shape[0] != batch && a.shape[0] != 1) || (b.shape[0] != batch && b.shape[0] != 1) ||
+      out.shape[1] != m || out.shape[2] != n)
+    fail(op, "out " + shape_of(out) + " does not fit " + shape_of(a) + " @ " + shape_of(b));
+  if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX) fail(op, "matrix too large");
+  const int64_t sa = a.shape[0] == 1 ? 0 : m * k, sb = b.shape[0] == 1 ? 0 : k * n;
+  if (a.dtype == DType::f32) {
+    gemm_batched<float>(batch, m, n, k, reinterpret_cast<const float*>(a.data()), sa,
+                        reinterpret_cast<const float*>(b.data()), sb,
+                        reinterpret_cast<float*>(out.data()), m * n);
+  } else {
+    gemm_batched<double>(batch, m, n, k, reinterpret_cast<const double*>(a.data()), sa,
+                         reinterpret_cast<const double*>(b.data()), sb,
+                         reinterpret_cast<double*>(out.data()), m * n);
+  }
+}
+
+std::string repr(const DeviceArray& x) {
+  return "DeviceArray(shape=" + shape_of(x) + ", dtype=" + dtype_name(x.dtype) +
+         ", strides=" + shape_str(x.strides) + ", offset=" + std::to_string(x.offset) + ")";
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_cuda, m) {
+  m.doc() = "gradflow CUDA kernels";
+  static py::exception<CudaError> cuda_error(m, "CudaError", PyExc_RuntimeError);
+
+  // ---- devices and runtime
+  m.def("device_count", &device_count);
+  m.def("unavailable_reason", &unavailable_reason);
+  m.def("get_device_name", [](int d) { return std::string(properties(d).name); }, py::arg("device") = 0);
+  m.def("total_memory", [](int d) { return static_cast<size_t>(properties(d).totalGlobalMem); },
+        py::arg("device") = 0);
+  m.def("get_device_capability", [](int d) {
+    cudaDeviceProp p = properties(d);
+    return py::make_tuple(p.major, p.minor);
+  }, py::arg("device") = 0);
+  int runtime = 0;
+  cudaRuntimeGetVersion(&runtime);
+  m.attr("runtime_version") = runtime;
+  m.def("synchronize", [] {
+    py::gil_scoped_release nogil;
+    synchronize();
+  });
+  m.def("memory_allocated", &memory_allocated);
+  m.def("max_memory_allocated", &max_memory_allocated);
+  m.def("memory_reserved", &memory_reserved);
+  m.def("reset_peak_memory_stats", &reset_peak_memory_stats);
+  m.def("empty_cache", [] {
+    py::gil_scoped_release nogil;
+    empty_cache();
+  });
+  m.def("manual_seed", [](uint64_t seed) { manual_seed(seed); });
+  m.attr("max_dims") = kMaxDims;
+
+  // ---- device arrays
+  py::class_<DeviceArray>(m, "DeviceArray")
+      .def_property_readonly("shape", [](const DeviceArray& x) {
+        py::tuple t(x.shape.size());
+        for (size_t i = 0; i < x.shape.size(); ++i) t[i] = x.shape[i];
+        return t;
+      })
+      .def_property_readonly("strides", [](const DeviceArray& x) {
+        py::tuple t(x.strides.size());
+        for (size_t i = 0; i < x.strides.size(); ++i) t[i] = x.strides[i];
+        return t;
+      })
+      .def_property_readonly("ndim", &DeviceArray::ndim)
+      .def_property_readonly("size", &DeviceArray::numel)
+      .def_property_readonly("dtype", [](const DeviceArray& x) { return np_dtype(x.dtype); })
+      .def_property_readonly("itemsize", [](const DeviceArray& x) { return itemsize(x.dtype); })
+      .def_property_readonly("offset", [](const DeviceArray& x) { return x.offset; })
+      .def_property_readonly("storage_ptr", [](const DeviceArray& x) {
+        return reinterpret_cast<uintptr_t>(x.storage->ptr);
+      })
+      .def_property_readonly("storage_nbytes", [](const DeviceArray& x) { return x.storage->nbytes; })
+      .def_property_readonly("is_contiguous", &DeviceArray::is_contiguous)
+      .def("as_strided", &as_strided, py::arg("shape"), py::arg("strides"), py::arg("offset"))
+      .def("__repr__", &repr);
+
+  m.def("empty", [](const Shape& shape, const py::object& dtype) {
+    return new_array("empty", shape, to_dtype("empty", dtype));
+  });
+  m.def("from_numpy", &from_numpy);
+  m.def("to_numpy", &to_numpy);
+  m.def("copy_", [](const DeviceArray& dst, const DeviceArray& src) {
+    check_same_shape("copy_", "src", src, dst.shape);
+    copy_cast(dst, src);
+  });
+  m.def("fill_", [](const DeviceArray& dst, const py::object& value) {
+    if (dst.dtype == DType::i64 && !py::isinstance<py::float_>(value)) {
+      fill(dst, 0.0, value.cast<int64_t>());
+    } else {
+      const double v = value.cast<double>();
+      fill(dst, v, static_cast<int64_t>(v));
+    }
+  });
+  m.def("arange", [](int64_t n, const py::object& start, const py::object& step,
+                     const py::object& dtype) {
+    DeviceArray out = new_array("arange", {n}, to_dtype("arange", dtype));
+    const bool ints = out.dtype == DType::i64;
+    if (out.dtype == DType::b8) throw py::type_error("arange: bool ranges are not supported");
+    arange(out, start.cast<double>(), step.cast<double>(),
+           ints ? start.cast<int64_t>() : 0, ints ? step.cast<int64_t>() : 0);
+    return out;
+  });
+
+  // ---- elementwise
+  m.def("unary", &unary_op, py::arg("op"), py::arg("out"), py::arg("x"));
+  m.def("binary", &binary_op, py::arg("op"), py::arg("out"), py::arg("a"), py::arg("b"),
+        py::arg("dtype"));
+  m.def("where", [](const DeviceArray& out, const DeviceArray& cond, const py::object& a,
+                    const py::object& b) {
+    check_dtype("where", "cond", cond, DType::b8);
+    check_same_shape("where", "cond", cond, out.shape);
+    where(out, cond, operand("where", "a", a, out.dtype, out.shape),
+          operand("where", "b", b, out.dtype, out.shape));
+  });
+
+  // ---- reductions
+  m.def("reduce", [](const std::string& name, const DeviceArray& out, const DeviceArray& x,
+                     int n_reduce) {
+    const std::string op = "reduce " + name;
+    const Reduce r = op_code<Reduce>("reduce", name, kReduce);
+    if (n_reduce < 0 || n_reduce > x.ndim()) fail(op, "bad number of reduced dims");
+    if (!out.is_contiguous()) fail(op, "out must be contiguous");
+    check_same_shape(op, "out", out, Shape(x.shape.begin(), x.shape.end() - n_reduce));
+    if (r == Reduce::mean) check_float(op, "out", out);
+    reduce(r, out, x, n_reduce);
+  });
+  m.def("argreduce", [](const std::string& name, const DeviceArray& out, const DeviceArray& x) {
+    const std::string op = name;
+    if (name != "argmax" && name != "argmin") fail(op, "unknown op");
+    if (x.ndim() < 1 || x.shape.back() == 0) fail(op, "attempt to get " + name + " of an empty sequence");
+    check_dtype(op, "out", out, DType::i64);
+    if (!out.is_contiguous()) fail(op, "out must be contiguous");
+    check_same_shape(op, "out", out, Shape(x.shape.begin(), x.shape.end() - 1));
+    argreduce(name == "argmax", out, x);
+  });
+
+  // ---- gather / scatter
+  m.def("index", &index_op_checked, py::arg("mode"), py::arg("target"), py::arg("idx"),
+        py::arg("nb"), py::arg("values"));
+  m.def("axis_index", &axis_op_checked, py::arg("mode"), py::arg("x"), py::arg("axis"),
+        py::arg("index"), py::arg("values"));
+
+  // ---- random numbers
+  m.def("random", [](const std::string& kind, const DeviceArray& out, int64_t low, int64_t high) {
+    const std::string op = "random " + kind;
+    if (!out.is_contiguous()) fail(op, "out must be contiguous");
+    if (kind == "uniform" || kind == "normal") {
+      check_float(op, "out", out);
+      random(kind == "uniform" ? Random::uniform : Random::normal, out, 0, 1);
+    } else if (kind == "integer" || kind == "bits") {
+      check_dtype(op, "out", out, DType::i64);
+      if (kind == "integer" && high <= low)
+        fail(op, "high (" + std::to_string(high) + ") must be > low (" + std::to_string(low) + ")");
+      random(kind == "integer" ? Random::integer : Random::bits, out, low, high);
+    } else {
+      fail(op, "unknown kind");
+    }
+  });
+
+  // ---- linear algebra
+  m.def("gemm", &gemm_checked, py::arg("a"), py::arg("b"), py::arg("out"));
+}

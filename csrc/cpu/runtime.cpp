@@ -1,0 +1,80 @@
+#include "cpu/runtime.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace gradflow::cpu {
+
+namespace {
+std::atomic<bool> g_force_portable{false};
+
+bool env_forces_portable() {
+  const char* v = std::getenv("GRADFLOW_SIMD");
+  return v != nullptr && std::strcmp(v, "portable") == 0;
+}
+
+void child_after_fork() {
+#ifdef _OPENMP
+  omp_set_num_threads(1);
+#endif
+}
+}  // namespace
+
+void set_num_threads(int n) {
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#else
+  (void)n;
+#endif
+}
+
+int get_num_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+bool openmp_enabled() {
+#ifdef _OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_avx2_fma() {
+#if defined(GRADFLOW_HAVE_AVX2_KERNELS) && (defined(__x86_64__) || defined(__i386__))
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+#else
+  return false;
+#endif
+}
+
+bool use_avx2() {
+  static const bool env_portable = env_forces_portable();
+  return cpu_has_avx2_fma() && !env_portable && !g_force_portable.load();
+}
+
+void force_portable_simd(bool on) { g_force_portable.store(on); }
+
+std::string simd_level() { return use_avx2() ? "avx2+fma" : "portable"; }
+
+void install_fork_handler() {
+  static bool installed = false;
+  if (!installed) {
+    pthread_atfork(nullptr, nullptr, child_after_fork);
+    installed = true;
+  }
+}
+
+}  // namespace gradflow::cpu

@@ -1,0 +1,77 @@
+// Host entry points of the CUDA kernels, one family per .cu file. Every function takes
+// DeviceArrays that bind_cuda.cpp has already validated (dtypes, shapes, ranks <= kMaxDims,
+// views inside their storage) and launches on the module's stream without waiting.
+#pragma once
+#include <cstdint>
+
+#include "cuda/runtime.h"
+
+namespace gradflow::cuda {
+
+// An elementwise operand: a device array, or a scalar when `array` is null.
+struct Operand {
+  const DeviceArray* array = nullptr;
+  double value = 0.0;
+};
+
+// ---- copy.cu
+// dst[i] = src[i] converted to dst's dtype; src has dst's shape (broadcasts have stride 0).
+void copy_cast(const DeviceArray& dst, const DeviceArray& src);
+// Every element of dst set to `value` (`ivalue` for int64, exact beyond 2^53).
+void fill(const DeviceArray& dst, double value, int64_t ivalue);
+// out[i] = start + i * step (contiguous out); int64 uses istart/istep.
+void arange(const DeviceArray& out, double start, double step, int64_t istart, int64_t istep);
+
+// ---- elementwise.cu
+enum class Unary : int {
+  neg, abs, exp, expm1, log, log1p, sqrt, rsqrt, sin, cos, tanh, sigmoid, relu, sign, floor,
+  ceil, round, erf, reciprocal, logical_not, isnan, isinf
+};
+enum class Binary : int {
+  add, sub, mul, div, pow, maximum, minimum, remainder, eq, ne, lt, le, gt, ge,
+  logical_and, logical_or, logical_xor
+};
+// out = op(x); x has out's shape and dtype (bool-valued ops: out is bool).
+void unary(Unary op, const DeviceArray& out, const DeviceArray& x);
+// out = a op b; array operands have out's shape and one common dtype (the compute type,
+// `compute`), out has that dtype or bool (comparisons, logical ops).
+void binary(Binary op, const DeviceArray& out, DType compute, Operand a, Operand b);
+// out = cond ? a : b; cond is bool, operands of out's dtype (or scalars), all of out's shape.
+void where(const DeviceArray& out, const DeviceArray& cond, Operand a, Operand b);
+
+// ---- reduce.cu
+enum class Reduce : int { sum, prod, max, min, mean, all, any };
+// out (C-contiguous, shape = x.shape[:x.ndim - n_reduce]) = op over x's last n_reduce dims.
+void reduce(Reduce op, const DeviceArray& out, const DeviceArray& x, int n_reduce);
+// out (int64, contiguous) = index of the max (min) along x's last dim; first NaN wins.
+void argreduce(bool is_max, const DeviceArray& out, const DeviceArray& x);
+
+// ---- index.cu
+enum class IndexMode : int { gather, put, add };
+// Advanced indexing. target's first n_idx dims are indexed by idx[k] (int64, each with
+// values' first nb dims as its shape, broadcast strides); the rest match values' last dims:
+//   gather: values[b, r] = target[idx0[b], ..., r]   put: target[...] = values[b, r]
+//   add:    target[...] += values[b, r] (atomic, repeated indices accumulate)
+// Out-of-range indices are skipped and flagged; returns false if any was.
+bool index_op(IndexMode mode, const DeviceArray& target, int n_idx, const DeviceArray* idx,
+              int nb, const DeviceArray& values);
+// Along one axis: x is viewed with index's shape and a zero stride on the axis;
+//   gather: values[i] = x[i + index[i] * axis_stride]   add: x[...] += values[i] (atomic)
+// Returns false if an index was outside [-axis_size, axis_size).
+bool axis_op(IndexMode mode, const DeviceArray& x, int64_t axis_stride, int64_t axis_size,
+             const DeviceArray& index, const DeviceArray& values);
+
+// ---- random.cu
+enum class Random : int { uniform, normal, integer, bits };
+// Fills contiguous out from the Philox stream: uniform [0,1), standard normal, int64 in
+// [low, high), or non-negative int64 bits.
+void random(Random kind, const DeviceArray& out, int64_t low, int64_t high);
+
+// ---- gemm.cu
+// c[p] = a[p] @ b[p] for p < batch, row-major contiguous (m x k) @ (k x n) -> (m x n);
+// a stride of 0 broadcasts one matrix over the batch.
+template <typename T>
+void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, int64_t stride_a,
+                  const T* b, int64_t stride_b, T* c, int64_t stride_c);
+
+}  // namespace gradflow::cuda

@@ -1,0 +1,73 @@
+"""Whether operations record the graph: no_grad, enable_grad, set_grad_enabled."""
+
+from __future__ import annotations
+
+import functools
+
+
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _GradMode.enabled
+
+
+class set_grad_enabled:
+    """Context manager and decorator; also sets the mode at once when called as a function."""
+
+    def __init__(self, mode: bool) -> None:
+        self.prev = _GradMode.enabled
+        self.mode = bool(mode)
+        _GradMode.enabled = self.mode
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        _GradMode.enabled = self.prev
+
+    def __call__(self, fn):
+        _GradMode.enabled = self.prev  # used as a decorator: undo the eager switch
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(self.mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class _Mode:
+    mode: bool
+
+    def __enter__(self) -> None:
+        self.prev = _GradMode.enabled
+        _GradMode.enabled = self.mode
+
+    def __exit__(self, *exc) -> None:
+        _GradMode.enabled = self.prev
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = _GradMode.enabled
+            _GradMode.enabled = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _GradMode.enabled = prev
+
+        return wrapper
+
+
+class no_grad(_Mode):
+    """Operations inside record no graph: outputs do not require grad."""
+
+    mode = False
+
+
+class enable_grad(_Mode):
+    mode = True

@@ -1,0 +1,258 @@
+"""The backend contract: what a device must provide so that everything above it runs.
+
+A backend works on its own array type. Arrays expose ``shape`` (tuple of ints), ``ndim``,
+``size`` and ``dtype`` (a NumPy dtype: float32, float64, int64 or bool_); everything else
+goes through the methods below. ``dtype`` arguments are NumPy dtypes. Methods never see a
+``Tensor`` and never build a graph: the autograd layer above composes them.
+
+Argument conventions:
+- ``axes`` is a tuple of non-negative ints, already normalised by the caller;
+- a binary operand may be an array of this backend or a Python scalar;
+- index ``key``s are tuples of ints, slices, None, Ellipsis and index arrays (int64 or bool)
+  of this backend, normalised by the caller, with NumPy's indexing semantics.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Tuple
+
+import numpy as np
+
+Array = Any
+Shape = Tuple[int, ...]
+Pair = Tuple[int, int]
+
+UNARY_OPS = (
+    "neg", "abs", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh",
+    "sigmoid", "relu", "sign", "floor", "ceil", "round", "erf", "reciprocal", "logical_not",
+    "isnan", "isinf",
+)
+BINARY_OPS = (
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "remainder",
+    "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
+)
+REDUCE_OPS = ("sum", "prod", "max", "min", "mean", "all", "any")
+
+
+class Backend:
+    """Abstract base; `backends/cpu.py` and `backends/cuda.py` implement every method."""
+
+    #: the device string this backend serves, e.g. "cpu" or "cuda:0"
+    name: str
+
+    # ---------------------------------------------------------------- creation / copies
+    def from_numpy(self, a: np.ndarray) -> Array:
+        """An array of this backend holding `a`'s values (may share memory on the CPU)."""
+        raise NotImplementedError
+
+    def to_numpy(self, x: Array) -> np.ndarray:
+        """The values as a NumPy array (a copy off the CPU)."""
+        raise NotImplementedError
+
+    def empty(self, shape: Shape, dtype: np.dtype) -> Array:
+        raise NotImplementedError
+
+    def full(self, shape: Shape, value: float, dtype: np.dtype) -> Array:
+        raise NotImplementedError
+
+    def arange(self, start: float, stop: float, step: float, dtype: np.dtype) -> Array:
+        raise NotImplementedError
+
+    def astype(self, x: Array, dtype: np.dtype) -> Array:
+        """A converted copy (always a new array)."""
+        raise NotImplementedError
+
+    def copy(self, x: Array) -> Array:
+        """A new C-contiguous array with x's values."""
+        raise NotImplementedError
+
+    def copy_(self, dst: Array, src: Array) -> None:
+        """dst[...] = src, broadcasting src, converting its dtype."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- random numbers
+    def manual_seed(self, seed: int) -> None:
+        raise NotImplementedError
+
+    def rand(self, shape: Shape, dtype: np.dtype) -> Array:
+        """Uniform on [0, 1)."""
+        raise NotImplementedError
+
+    def randn(self, shape: Shape, dtype: np.dtype) -> Array:
+        raise NotImplementedError
+
+    def randint(self, low: int, high: int, shape: Shape) -> Array:
+        """int64 uniform on [low, high)."""
+        raise NotImplementedError
+
+    def randperm(self, n: int) -> Array:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- elementwise
+    def unary(self, op: str, x: Array) -> Array:
+        """One of UNARY_OPS applied elementwise."""
+        raise NotImplementedError
+
+    def binary(self, op: str, a: Array, b: Array) -> Array:
+        """One of BINARY_OPS with NumPy broadcasting; comparisons return bool arrays."""
+        raise NotImplementedError
+
+    def binary_(self, op: str, a: Array, b: Array) -> None:
+        """In place: a = a op b, b broadcast to a's shape, result cast to a's dtype."""
+        raise NotImplementedError
+
+    def where(self, cond: Array, a: Array, b: Array) -> Array:
+        raise NotImplementedError
+
+    def clip(self, x: Array, lo: Optional[float], hi: Optional[float]) -> Array:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- reductions
+    def reduce(self, op: str, x: Array, axes: Tuple[int, ...], keepdims: bool) -> Array:
+        """One of REDUCE_OPS over `axes` (empty tuple: no reduction)."""
+        raise NotImplementedError
+
+    def argreduce(self, op: str, x: Array, axis: int, keepdims: bool) -> Array:
+        """'argmax' or 'argmin' along one axis, int64 result."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- views and layout
+    def reshape(self, x: Array, shape: Shape) -> Array:
+        """A view when the layout allows, else a copy."""
+        raise NotImplementedError
+
+    def permute(self, x: Array, axes: Tuple[int, ...]) -> Array:
+        raise NotImplementedError
+
+    def broadcast_to(self, x: Array, shape: Shape) -> Array:
+        raise NotImplementedError
+
+    def flip(self, x: Array, axes: Tuple[int, ...]) -> Array:
+        raise NotImplementedError
+
+    def getitem(self, x: Array, key: tuple) -> Array:
+        """Basic indexing returns a view; advanced (index arrays) returns a copy."""
+        raise NotImplementedError
+
+    def setitem(self, x: Array, key: tuple, value: Any) -> None:
+        raise NotImplementedError
+
+    def is_contiguous(self, x: Array) -> bool:
+        raise NotImplementedError
+
+    def contiguous(self, x: Array) -> Array:
+        """x itself when C-contiguous, else a C-contiguous copy."""
+        raise NotImplementedError
+
+    def shares_memory(self, a: Array, b: Array) -> bool:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- joining, gather/scatter
+    def concatenate(self, xs: Sequence[Array], axis: int) -> Array:
+        raise NotImplementedError
+
+    def pad(self, x: Array, pad_width: Sequence[Tuple[int, int]], value: float) -> Array:
+        """Constant padding; pad_width has one (before, after) pair per axis, all >= 0."""
+        raise NotImplementedError
+
+    def take_along_axis(self, x: Array, index: Array, axis: int) -> Array:
+        raise NotImplementedError
+
+    def scatter_add_(self, out: Array, axis: int, index: Array, src: Array) -> None:
+        """out[..., index[i], ...] += src[i] along `axis` (torch.scatter_add_)."""
+        raise NotImplementedError
+
+    def index_add_(self, out: Array, key: tuple, values: Array) -> None:
+        """out[key] += values, accumulating repeated indices (np.add.at)."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- linear algebra
+    def matmul(self, a: Array, b: Array) -> Array:
+        """a @ b for ndim >= 2 with broadcast batch dimensions; float dtypes."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- nn kernels
+    # Images are NCHW float arrays (float32 or float64); `Pair` arguments are (h, w) tuples of
+    # ints. The caller (gradflow.ops.conv / pool / norm) has validated every shape and size;
+    # implementations check again and raise ValueError rather than touch memory out of range.
+    # Inputs may be non-contiguous; outputs are new C-contiguous arrays.
+
+    def conv2d(self, x: Array, weight: Array, bias: Optional[Array], stride: Pair,
+               padding: Pair, dilation: Pair, groups: int) -> Array:
+        """Cross-correlation y[n, o] = bias[o] + sum_{c in group(o), i, j} weight[o, c, i, j] *
+        x[n, c, oh*s - p + i*d, ow*s - p + j*d] (zero padding); x (N, Cin, H, W), weight
+        (Cout, Cin/groups, kh, kw), bias (Cout,) or None; y (N, Cout, OH, OW) with
+        OH = (H + 2p - d(kh-1) - 1) // s + 1."""
+        raise NotImplementedError
+
+    def conv2d_backward_input(self, grad: Array, weight: Array, input_size: Pair, stride: Pair,
+                              padding: Pair, dilation: Pair, groups: int) -> Array:
+        """d(conv2d)/d(x) applied to grad (N, Cout, OH, OW): (N, Cin, *input_size). This is
+        also conv_transpose2d's forward (input_size picks among the sizes a stride allows)."""
+        raise NotImplementedError
+
+    def conv2d_backward_weight(self, x: Array, grad: Array, kernel_size: Pair, stride: Pair,
+                               padding: Pair, dilation: Pair, groups: int) -> Array:
+        """d(conv2d)/d(weight) for input x and output gradient grad: (Cout, Cin/groups, kh, kw)."""
+        raise NotImplementedError
+
+    def channel_sum(self, x: Array) -> Array:
+        """Sum over every axis but 1 of an (N, C, ...) array: shape (C,) (a bias gradient)."""
+        raise NotImplementedError
+
+    def max_pool2d(self, x: Array, kernel_size: Pair, stride: Pair, padding: Pair,
+                   dilation: Pair, ceil_mode: bool) -> Tuple[Array, Array]:
+        """(values, indices) of a max pool of x (N, C, H, W); indices are int64 flat h*W + w
+        positions within each plane; NaN wins (propagates). Output size as in PyTorch."""
+        raise NotImplementedError
+
+    def adaptive_max_pool2d(self, x: Array, output_size: Pair) -> Tuple[Array, Array]:
+        """(values, indices) over windows [floor(i*H/OH), ceil((i+1)*H/OH)) per axis."""
+        raise NotImplementedError
+
+    def max_pool2d_backward(self, grad: Array, indices: Array, input_size: Pair) -> Array:
+        """dx (N, C, *input_size) with dx[n, c].flat[indices[n, c]] += grad[n, c] (accumulating
+        repeated indices): the backward of both max pools."""
+        raise NotImplementedError
+
+    def max_unpool2d(self, x: Array, indices: Array, output_size: Pair) -> Array:
+        """y (N, C, *output_size), zero except y[n, c].flat[indices[n, c]] = x[n, c]; raises
+        ValueError for an index outside the output plane."""
+        raise NotImplementedError
+
+    def avg_pool2d(self, x: Array, kernel_size: Pair, stride: Pair, padding: Pair,
+                   ceil_mode: bool, count_include_pad: bool, divisor_override: int) -> Array:
+        """Window sums divided by divisor_override (when > 0) or by the window size clipped to
+        the padded input (count_include_pad) or to the input, as PyTorch."""
+        raise NotImplementedError
+
+    def avg_pool2d_backward(self, grad: Array, input_size: Pair, kernel_size: Pair,
+                            stride: Pair, padding: Pair, ceil_mode: bool,
+                            count_include_pad: bool, divisor_override: int) -> Array:
+        """The adjoint of avg_pool2d: each grad value spread evenly over its window."""
+        raise NotImplementedError
+
+    def adaptive_avg_pool2d(self, x: Array, output_size: Pair) -> Array:
+        raise NotImplementedError
+
+    def adaptive_avg_pool2d_backward(self, grad: Array, input_size: Pair) -> Array:
+        raise NotImplementedError
+
+    def batch_norm_train(self, x: Array, weight: Optional[Array], bias: Optional[Array],
+                         eps: float) -> Tuple[Array, Array, Array, Array]:
+        """Batch statistics of x (N, C, L) per channel over (N, L): returns (y, mean, biased
+        var, invstd) with invstd = 1/sqrt(var + eps), y = (x - mean) * invstd * weight + bias
+        (weight/bias (C,) or None)."""
+        raise NotImplementedError
+
+    def batch_norm_apply(self, x: Array, mean: Array, invstd: Array, weight: Optional[Array],
+                         bias: Optional[Array]) -> Array:
+        """y = (x - mean) * invstd * weight + bias per channel of x (N, C, L) (eval mode)."""
+        raise NotImplementedError
+
+    def batch_norm_backward(self, x: Array, grad: Array, mean: Array, invstd: Array,
+                            weight: Optional[Array], training: bool,
+                            needs: Tuple[bool, bool, bool]) -> Tuple[Optional[Array], ...]:
+        """(dx, dweight, dbias), None where `needs` is False. training: the statistics were the
+        batch's own (dx includes their dependence on x); else they were fixed."""
+        raise NotImplementedError

@@ -1,0 +1,43 @@
+"""Build and runtime configuration: threads, SIMD level, CUDA status."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from gradflow import _C
+
+
+def set_num_threads(n: int) -> None:
+    """Threads used by the native CPU kernels (OpenMP)."""
+    _C.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    return _C.get_num_threads()
+
+
+def config_lines() -> list:
+    from gradflow import __version__, cuda
+
+    lines = [
+        f"gradflow {__version__}",
+        f"  Python {sys.version.split()[0]}, NumPy {np.__version__}",
+        f"  C++ compiler: {_C.compiler}",
+        f"  OpenMP: {'yes' if _C.openmp_enabled() else 'no'}, threads: {_C.get_num_threads()}",
+        f"  SIMD (detected at run time): {_C.simd_level()}",
+    ]
+    if not cuda.is_built():
+        lines.append("  CUDA: not built (no CUDA compiler at build time, or GRADFLOW_CUDA=OFF)")
+    elif cuda.is_available():
+        names = ", ".join(cuda.get_device_name(i) for i in range(cuda.device_count()))
+        lines.append(f"  CUDA: built, available: {cuda.device_count()} device(s): {names}")
+    else:
+        lines.append(f"  CUDA: built, not available: {cuda.unavailable_reason()}")
+    return lines
+
+
+def show_config() -> None:
+    """Print how gradflow was built and what it found on this machine."""
+    print("\n".join(config_lines()))

@@ -1,0 +1,94 @@
+"""gradflow.cuda: is a GPU there, which one, and its memory, as in ``torch.cuda``.
+
+Every function answers without raising on a machine with no GPU, no driver, or a gradflow
+built without CUDA: ``is_available()`` is then False and ``device_count()`` 0.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+try:
+    from gradflow import _cuda
+except ImportError as exc:  # built without CUDA
+    _cuda = None
+    _import_error: Optional[str] = f"gradflow was built without CUDA ({exc})"
+else:
+    _import_error = None
+
+
+def is_built() -> bool:
+    """True when gradflow was compiled with its CUDA module."""
+    return _cuda is not None
+
+
+def is_available() -> bool:
+    """True when gradflow._cuda was built and sees at least one GPU."""
+    return device_count() > 0
+
+
+def device_count() -> int:
+    return _cuda.device_count() if _cuda is not None else 0
+
+
+def unavailable_reason() -> str:
+    """Why ``is_available()`` is False (empty string when a GPU is there)."""
+    if _cuda is None:
+        return _import_error or ""
+    return _cuda.unavailable_reason()
+
+
+def _require() -> None:
+    if not is_available():
+        raise RuntimeError(f"CUDA is not available: {unavailable_reason()}")
+
+
+def get_device_name(device: int = 0) -> str:
+    _require()
+    return _cuda.get_device_name(device)
+
+
+def get_device_capability(device: int = 0) -> tuple:
+    _require()
+    return tuple(_cuda.get_device_capability(device))
+
+
+def synchronize() -> None:
+    """Wait until every queued kernel and copy has finished."""
+    if is_available():
+        _cuda.synchronize()
+
+
+def memory_allocated() -> int:
+    """Bytes held by live device arrays (rounded up to the allocator's block sizes)."""
+    return _cuda.memory_allocated() if _cuda is not None else 0
+
+
+def max_memory_allocated() -> int:
+    """Peak of ``memory_allocated()`` since start or the last ``reset_peak_memory_stats()``."""
+    return _cuda.max_memory_allocated() if _cuda is not None else 0
+
+
+def memory_reserved() -> int:
+    """Bytes taken from the driver: live blocks plus blocks cached for reuse."""
+    return _cuda.memory_reserved() if _cuda is not None else 0
+
+
+def reset_peak_memory_stats() -> None:
+    if _cuda is not None:
+        _cuda.reset_peak_memory_stats()
+
+
+def empty_cache() -> None:
+    """Return cached (unused) blocks to the driver; live arrays are untouched."""
+    if is_available():
+        _cuda.empty_cache()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the GPU's Philox generator (a no-op without a GPU, like PyTorch)."""
+    if _cuda is not None:
+        _cuda.manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
+
+
+manual_seed_all = manual_seed

@@ -1,0 +1,62 @@
+"""Digits: the 1797 8×8 handwritten digits of the UCI "Optical Recognition of Handwritten
+Digits" collection (its test part; the set scikit-learn bundles), shipped with gradflow.
+
+Each image counts the "on" pixels of a 4×4 block of a 32×32 bitmap, so pixels are integers
+0..16. The file digits.npz beside this module holds `images` (1797×8×8 uint8) and `labels`
+(1797 uint8), written once from scikit-learn's copy of the data; gradflow does not depend on
+scikit-learn. Source: E. Alpaydin, C. Kaynak, UCI Machine Learning Repository (CC BY 4.0).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Optional, Tuple
+
+import numpy as np
+
+from gradflow.utils.data.dataset import Dataset
+
+_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "digits.npz")
+N_TRAIN = 1500  # the first 1500 samples train, the last 297 test (fixed, deterministic)
+
+
+def load_digits() -> Tuple[np.ndarray, np.ndarray]:
+    """(images 1797×8×8 uint8 in 0..16, labels 1797 int64 in 0..9), in the original order."""
+    with np.load(_PATH, allow_pickle=False) as f:
+        return f["images"], f["labels"].astype(np.int64)
+
+
+class Digits(Dataset):
+    """The bundled 8×8 digits; train=True gives the first 1500, train=False the last 297.
+
+    `dataset[i]` is `(image, label)`: the image an 8×8 float32 NumPy array in [0, 1] (pixel
+    count / 16; ToTensor makes it 1×8×8, `Resize(32)` 32×32 for LeNet) and the label an int,
+    each passed through `transform` / `target_transform` when given. `.data` holds the split's
+    raw 0..16 uint8 images, `.targets` its int64 labels. `root` is accepted, for the same
+    call shape as the file-based datasets, and ignored: the data ships with gradflow.
+    """
+
+    classes = [str(d) for d in range(10)]
+
+    def __init__(self, root: Optional[str] = None, train: bool = True,
+                 transform: Optional[Callable] = None,
+                 target_transform: Optional[Callable] = None) -> None:
+        images, labels = load_digits()
+        part = slice(0, N_TRAIN) if train else slice(N_TRAIN, None)
+        self.train = train
+        self.data = images[part]
+        self.targets = labels[part]
+        self.transform = transform
+        self.target_transform = target_transform
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> Tuple[Any, Any]:
+        img = self.data[index].astype(np.float32) / np.float32(16)
+        target = int(self.targets[index])
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target

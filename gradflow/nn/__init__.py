@@ -1,0 +1,62 @@
+"""gradflow.nn: Modules, layers, losses and initialisation, shaped like torch.nn."""
+
+from gradflow.nn import functional, init, utils
+from gradflow.nn.activation import (
+    ELU,
+    GELU,
+    LeakyReLU,
+    LogSoftmax,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from gradflow.nn.containers import ModuleDict, ModuleList, Sequential
+from gradflow.nn.conv import Conv2d, ConvTranspose2d
+from gradflow.nn.dropout import Dropout, Dropout2d
+from gradflow.nn.flatten import Flatten, Unflatten
+from gradflow.nn.linear import Identity, Linear
+from gradflow.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
+from gradflow.nn.module import Module
+from gradflow.nn.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm2d,
+    LayerNorm,
+)
+from gradflow.nn.parameter import Parameter
+from gradflow.nn.pooling import (
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool2d,
+    MaxPool2d,
+    MaxUnpool2d,
+    Upsample,
+)
+from gradflow.nn.sparse import Embedding
+
+__all__ = [
+    "functional", "init", "utils", "Module", "Parameter", "Sequential", "ModuleList",
+    "ModuleDict", "Linear", "Identity", "Flatten", "Unflatten", "Conv2d", "ConvTranspose2d",
+    "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxUnpool2d",
+    "Upsample", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d",
+    "Dropout", "Dropout2d", "Embedding", "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "GELU",
+    "SiLU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "CrossEntropyLoss",
+    "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss",
+    "BCEWithLogitsLoss", "KLDivLoss",
+]

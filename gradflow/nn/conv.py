@@ -1,0 +1,141 @@
+"""Conv2d and ConvTranspose2d layers (the math lives in gradflow.ops.conv)."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Tuple, Union
+
+from gradflow.nn import functional as F
+from gradflow.nn import init
+from gradflow.nn.module import Module
+from gradflow.nn.parameter import Parameter
+from gradflow.tensor import Tensor, empty
+
+IntOrPair = Union[int, Tuple[int, int]]
+
+
+def _pair(v: IntOrPair) -> Tuple[int, int]:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # type: ignore[return-value]
+
+
+class _ConvNd(Module):
+    """Shared constructor, initialisation and repr of the 2-D convolutions.
+
+    Initialisation as PyTorch's: weight ~ kaiming_uniform_(a=sqrt(5)), i.e. U(-b, b) with
+    b = 1/sqrt(fan_in); bias ~ U(-b, b) with the same fan_in (computed from the weight's
+    dim 1 times the kernel area, so the transposed conv uses out_channels/groups)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
+                 stride: IntOrPair, padding: Union[IntOrPair, str], dilation: IntOrPair,
+                 transposed: bool, output_padding: IntOrPair, groups: int, bias: bool,
+                 padding_mode: str, device=None, dtype=None) -> None:
+        super().__init__()
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        if isinstance(padding, str) and padding not in ("same", "valid"):
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of "
+                             "{'valid', 'same'}")
+        if padding_mode != "zeros":
+            raise ValueError(f"padding_mode={padding_mode!r} is not supported (only 'zeros')")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _pair(kernel_size)
+        self.stride = _pair(stride)
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.dilation = _pair(dilation)
+        self.transposed = transposed
+        self.output_padding = _pair(output_padding)
+        self.groups = groups
+        self.padding_mode = padding_mode
+        shape = ((in_channels, out_channels // groups) if transposed
+                 else (out_channels, in_channels // groups)) + self.kernel_size
+        self.weight = Parameter(empty(*shape, device=device, dtype=dtype))
+        if bias:
+            self.bias = Parameter(empty(out_channels, device=device, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            if fan_in != 0:
+                bound = 1 / math.sqrt(fan_in)
+                init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self) -> str:
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0, 0):
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C_in, H, W) input; weight (C_out, C_in/groups, kH, kW)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
+                 stride: IntOrPair = 1, padding: Union[IntOrPair, str] = 0,
+                 dilation: IntOrPair = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device=None, dtype=None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         False, 0, groups, bias, padding_mode, device, dtype)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
+                        self.dilation, self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    """2-D transposed convolution; weight (C_in, C_out/groups, kH, kW). forward may take an
+    output_size, which picks the output_padding that reaches it."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
+                 stride: IntOrPair = 1, padding: IntOrPair = 0,
+                 output_padding: IntOrPair = 0, groups: int = 1, bias: bool = True,
+                 dilation: IntOrPair = 1, padding_mode: str = "zeros", device=None,
+                 dtype=None) -> None:
+        if isinstance(padding, str):
+            raise ValueError("ConvTranspose2d does not support string padding")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         True, output_padding, groups, bias, padding_mode, device, dtype)
+
+    def _output_padding(self, input: Tensor,
+                        output_size: Optional[Sequence[int]]) -> Tuple[int, int]:
+        if output_size is None:
+            return self.output_padding
+        size = list(output_size)[-2:]
+        if len(list(output_size)) not in (2, input.dim()):
+            raise ValueError(f"ConvTranspose2d: output_size must have 2 or {input.dim()} "
+                             f"elements (got {len(list(output_size))})")
+        pad = []
+        for d in range(2):
+            smallest = ((input.shape[input.dim() - 2 + d] - 1) * self.stride[d]
+                        - 2 * self.padding[d] + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
+            largest = smallest + self.stride[d] - 1
+            if not smallest <= size[d] <= largest:
+                raise ValueError(
+                    f"requested an output size of {size}, but valid sizes range from "
+                    f"[{smallest}, ...] to [{largest}, ...] (for an input of "
+                    f"{list(input.shape[-2:])})"
+                )
+            pad.append(size[d] - smallest)
+        return pad[0], pad[1]
+
+    def forward(self, input: Tensor, output_size: Optional[Sequence[int]] = None) -> Tensor:
+        output_padding = self._output_padding(input, output_size)
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  output_padding, self.groups, self.dilation)

@@ -1,0 +1,203 @@
+"""gradflow.nn.functional: the stateless forms of the layers, with torch.nn.functional's names
+and signatures. Most are re-exported from ``gradflow.ops``; the few defined here are thin
+compositions of Tensor ops."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Optional
+
+from gradflow.autograd import Function, no_grad
+from gradflow.ops import elementwise as _ew
+from gradflow.ops.conv import conv2d, conv_transpose2d  # noqa: F401
+from gradflow.ops.dropout import dropout, dropout2d  # noqa: F401
+from gradflow.ops.loss import (  # noqa: F401
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
+from gradflow.ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
+from gradflow.ops.pool import (  # noqa: F401
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool2d,
+    interpolate,
+    max_pool2d,
+    max_unpool2d,
+)
+from gradflow.ops.reduce import log_softmax as _log_softmax
+from gradflow.ops.reduce import softmax as _softmax
+from gradflow.ops.shape import pad  # noqa: F401
+from gradflow.tensor import Tensor, arange, zeros
+
+
+# ---------------------------------------------------------------- linear
+def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+    """y = x W^T + b, x (*, in), W (out, in), b (out,)."""
+    if input.shape[-1:] != weight.shape[1:]:
+        raise ValueError(
+            f"linear: input of shape {tuple(input.shape)} does not match weight of shape "
+            f"{tuple(weight.shape)} (expected input (*, {weight.shape[1]}))"
+        )
+    y = input.matmul(weight.t())
+    return y if bias is None else y + bias
+
+
+# ---------------------------------------------------------------- activations
+def _maybe_inplace(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
+    return input.copy_(out) if inplace else out
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    return input.relu_() if inplace else _ew.relu(input)
+
+
+def relu_(input: Tensor) -> Tensor:
+    return input.relu_()
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, input.clamp(min_val, max_val), inplace)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.leaky_relu(input, negative_slope), inplace)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """max(0, x) + weight * min(0, x), one weight per channel (dim 1) or one shared."""
+    if weight.numel() != 1 and input.ndim >= 2:
+        weight = weight.reshape((1, -1) + (1,) * (input.ndim - 2))
+    return _ew.where(input > 0, input, input * weight)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.elu(input, alpha), inplace)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    return _ew.gelu(input, approximate)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    return _maybe_inplace(input, _ew.silu(input), inplace)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return _ew.softplus(input, beta, threshold)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x)."""
+    return -_ew.softplus(-input)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return input.sigmoid()
+
+
+def tanh(input: Tensor) -> Tensor:
+    return input.tanh()
+
+
+def _softmax_dim(ndim: int, name: str) -> int:
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+                  "to include dim=X as an argument.", stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
+            dtype=None) -> Tensor:
+    if dim is None:
+        dim = _softmax_dim(input.ndim, "softmax")
+    return _softmax(input, dim, dtype=dtype)
+
+
+def log_softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
+                dtype=None) -> Tensor:
+    if dim is None:
+        dim = _softmax_dim(input.ndim, "log_softmax")
+    return _log_softmax(input, dim, dtype=dtype)
+
+
+# ---------------------------------------------------------------- misc
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||_p along dim, eps)."""
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps).expand_as(input)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 (*, num_classes) with a 1 at each index (num_classes=-1: max index + 1)."""
+    if tensor.is_floating_point():
+        raise RuntimeError("one_hot is only applicable to index tensor of an integer dtype")
+    if num_classes == -1:
+        num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
+    if tensor.numel() and (bool((tensor < 0).any()) or bool((tensor >= num_classes).any())):
+        raise RuntimeError("one_hot: Class values must be non-negative and smaller than "
+                           f"num_classes ({num_classes}).")
+    classes = arange(num_classes, device=tensor.device)
+    return (tensor.unsqueeze(-1) == classes).long()
+
+
+class _Embedding(Function):
+    """out[...] = weight[index[...]]; the gradient of a row is the sum of the gradients of the
+    positions that picked it, except padding_idx's row, which gets none."""
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, index: Tensor, padding_idx: Optional[int]):
+        ctx.save_for_backward(index)
+        ctx.num_rows, ctx.padding_idx = weight.shape[0], padding_idx
+        flat = weight.index_select(0, index.reshape(-1))
+        return flat.reshape(tuple(index.shape) + (weight.shape[1],))
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        (index,) = ctx.saved_tensors
+        flat_idx = index.reshape(-1)
+        g2 = g.reshape(-1, g.shape[-1])
+        if ctx.padding_idx is not None:
+            g2 = g2 * (flat_idx != ctx.padding_idx).unsqueeze(1).to(g.dtype)
+        rows = zeros(ctx.num_rows, g2.shape[1], dtype=g.dtype, device=g.device)
+        return rows.index_add(0, flat_idx, g2), None, None
+
+
+def _renorm_rows_(weight: Tensor, index: Tensor, max_norm: float, norm_type: float) -> None:
+    """Scale the rows of weight that index picks so their norm is at most max_norm."""
+    with no_grad():
+        rows = index.reshape(-1)
+        picked = weight.index_select(0, rows)
+        norms = picked.norm(norm_type, 1, keepdim=True)
+        scale = _ew.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+        weight[rows] = picked * scale
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
+              max_norm: Optional[float] = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of weight (num_embeddings, dim) picked by the integer tensor input."""
+    if input.is_floating_point():
+        raise RuntimeError("embedding: expected indices of an integer dtype, got "
+                           f"{input.dtype}")
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: scale_grad_by_freq and sparse are not supported")
+    n = weight.shape[0]
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise ValueError("Padding_idx must be within num_embeddings")
+        padding_idx %= n
+    if input.numel() and (bool((input < 0).any()) or bool((input >= n).any())):
+        raise IndexError(f"embedding: index out of range in self (num_embeddings={n})")
+    if max_norm is not None:
+        _renorm_rows_(weight, input, max_norm, norm_type)
+    return _Embedding.apply(weight, input, padding_idx)

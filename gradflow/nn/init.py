@@ -1,0 +1,155 @@
+"""Weight initialisation, as torch.nn.init: every function fills its tensor in place (under
+no_grad) from gradflow's seeded generator and returns it."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import numpy as np
+
+from gradflow.autograd import no_grad
+from gradflow.ops.elementwise import where
+from gradflow.tensor import Tensor, randn, randn_like, tensor
+
+
+def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
+    """The std multiplier that keeps activations' variance through `nonlinearity`:
+    1 for linear/conv/sigmoid, 5/3 for tanh, sqrt(2) for relu,
+    sqrt(2 / (1 + slope^2)) for leaky_relu (slope `param`, default 0.01), 3/4 for selu."""
+    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+              "conv_transpose3d", "sigmoid")
+    if nonlinearity in linear:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, (int, float)) and not isinstance(param, bool):
+            slope = param
+        else:
+            raise ValueError(f"negative_slope {param} not a valid number")
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def _calculate_fan_in_and_fan_out(t: Tensor) -> Tuple[int, int]:
+    """fan_in = size(1) * receptive field, fan_out = size(0) * receptive field, where the
+    receptive field is the product of the dims after the first two."""
+    if t.dim() < 2:
+        raise ValueError(
+            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
+        )
+    receptive = 1
+    for s in t.shape[2:]:
+        receptive *= s
+    return t.shape[1] * receptive, t.shape[0] * receptive
+
+
+def _calculate_correct_fan(t: Tensor, mode: str) -> int:
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    with no_grad():
+        return t.uniform_(a, b)
+
+
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    with no_grad():
+        return t.normal_(mean, std)
+
+
+def constant_(t: Tensor, val: float) -> Tensor:
+    with no_grad():
+        return t.fill_(val)
+
+
+def zeros_(t: Tensor) -> Tensor:
+    return constant_(t, 0.0)
+
+
+def ones_(t: Tensor) -> Tensor:
+    return constant_(t, 1.0)
+
+
+def eye_(t: Tensor) -> Tensor:
+    if t.dim() != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    with no_grad():
+        return t.copy_(tensor(np.eye(*t.shape), dtype=t.dtype))
+
+
+def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
+    a = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return uniform_(t, -a, a)
+
+
+def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
+
+
+def kaiming_uniform_(t: Tensor, a: float = 0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu") -> Tensor:
+    """U(-b, b) with b = gain(nonlinearity, a) * sqrt(3 / fan)."""
+    if 0 in t.shape:
+        return t
+    std = calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(t, mode))
+    bound = math.sqrt(3.0) * std
+    return uniform_(t, -bound, bound)
+
+
+def kaiming_normal_(t: Tensor, a: float = 0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu") -> Tensor:
+    """N(0, std^2) with std = gain(nonlinearity, a) / sqrt(fan)."""
+    if 0 in t.shape:
+        return t
+    std = calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(t, mode))
+    return normal_(t, 0.0, std)
+
+
+def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0) -> Tensor:
+    """N(mean, std^2) conditioned on [a, b]: out-of-range draws are redrawn (rejection
+    sampling, exact), and after 100 rounds any stragglers are clamped."""
+    with no_grad():
+        t.normal_(mean, std)
+        for _ in range(100):
+            bad = (t < a).logical_or(t > b)
+            if not bad.any():
+                break
+            t.copy_(where(bad, randn_like(t) * std + mean, t))
+        return t.clamp_(a, b)
+
+
+def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """A (semi-)orthogonal matrix (the first dim against the flattened rest): the Q of the QR
+    decomposition of a standard normal draw, with signs fixed by diag(R), times gain."""
+    if t.dim() < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if t.numel() == 0:
+        return t
+    rows = t.shape[0]
+    cols = t.numel() // rows
+    flat = randn(rows, cols, dtype=t.dtype, device=t.device).numpy().astype(np.float64)
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    with no_grad():
+        return t.copy_((tensor(q, dtype=t.dtype) * gain).reshape(t.shape).to(t.device))

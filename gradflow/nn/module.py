@@ -1,0 +1,543 @@
+"""Module: the base class of every layer, as PyTorch users know it.
+
+A Module owns three ordered dicts that attribute assignment fills in: ``_parameters``
+(Parameters), ``_buffers`` (Tensors that are state but not learned, e.g. running means) and
+``_modules`` (sub-modules). Everything else (parameters(), state_dict(), to(), train(), …)
+walks those dicts. Calling a module runs its hooks around ``forward``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict, namedtuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+
+from gradflow.autograd import Function, no_grad
+from gradflow.autograd.grad_mode import _GradMode
+from gradflow.nn.parameter import Parameter
+from gradflow.tensor import Tensor
+from gradflow.types import as_dtype
+from gradflow.types import device as Device
+
+_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class RemovableHandle:
+    """Returned by the register_*_hook methods; ``remove()`` unregisters the hook."""
+
+    _next_id = itertools.count()
+
+    def __init__(self, hooks: Dict[int, Callable]) -> None:
+        self._hooks = hooks
+        self.id = next(RemovableHandle._next_id)
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def _add_hook(hooks: Dict[int, Callable], hook: Callable) -> RemovableHandle:
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def _indent(text: str, spaces: int) -> str:
+    lines = text.split("\n")
+    return "\n".join([lines[0]] + [" " * spaces + line for line in lines[1:]])
+
+
+class Module:
+    """Base class for all neural network modules; subclasses define ``forward``."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "training", True)
+        set_(self, "_parameters", OrderedDict())
+        set_(self, "_buffers", OrderedDict())
+        set_(self, "_non_persistent_buffers_set", set())
+        set_(self, "_modules", OrderedDict())
+        set_(self, "_forward_pre_hooks", OrderedDict())
+        set_(self, "_forward_hooks", OrderedDict())
+        set_(self, "_backward_hooks", OrderedDict())
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            f'Module [{type(self).__name__}] is missing the required "forward" function'
+        )
+
+    # ---------------------------------------------------------------- registration
+    def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
+        self._check_name(name, "parameter", self._parameters)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+                "(gradflow.nn.Parameter or None required)"
+            )
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Optional[Tensor], persistent: bool = True) -> None:
+        self._check_name(name, "buffer", self._buffers)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(
+                f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+                "(gradflow Tensor or None required)"
+            )
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+
+    def add_module(self, name: str, module: Optional["Module"]) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._check_name(name, "module", self._modules)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def _check_name(self, name: str, kind: str, own: dict) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
+        if name == "" or "." in name:
+            raise KeyError(f'{kind} name can\'t be empty or contain ".", got "{name}"')
+        if hasattr(self, name) and name not in own:
+            raise KeyError(f"attribute '{name}' already exists")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        params = self.__dict__.get("_parameters")
+        if isinstance(value, Parameter):
+            if params is None:
+                raise AttributeError("cannot assign parameters before Module.__init__() call")
+            self._drop(name)
+            self.register_parameter(name, value)
+        elif params is not None and name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                    "(gradflow.nn.Parameter or None expected)"
+                )
+            params[name] = None
+        elif isinstance(value, Module):
+            if params is None:
+                raise AttributeError("cannot assign module before Module.__init__() call")
+            self._drop(name)
+            self._modules[name] = value
+        elif name in self.__dict__.get("_modules", {}):
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as child module '{name}' "
+                    "(gradflow.nn.Module or None expected)"
+                )
+            self._modules[name] = None
+        elif name in self.__dict__.get("_buffers", {}):
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as buffer '{name}' "
+                    "(gradflow Tensor or None expected)"
+                )
+            self._buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _drop(self, name: str) -> None:
+        """Forget `name` wherever it lives so that it is registered in exactly one place."""
+        self.__dict__.pop(name, None)
+        for d in (self._parameters, self._buffers, self._modules):
+            d.pop(name, None)
+        self._non_persistent_buffers_set.discard(name)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for store in ("_parameters", "_buffers", "_modules"):
+            if store in d and name in d[store]:
+                return d[store][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for store in (self._parameters, self._buffers, self._modules):
+            if name in store:
+                del store[name]
+                self._non_persistent_buffers_set.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self) -> List[str]:
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
+                      | set(self._modules))
+
+    # ---------------------------------------------------------------- traversal
+    def named_modules(self, memo: Optional[Set["Module"]] = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[Tuple[str, "Module"]]:
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if self in memo:
+                return
+            memo.add(self)
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module.named_modules(memo, prefix + ("." if prefix else "") + name,
+                                                remove_duplicate)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[Tuple[str, "Module"]]:
+        seen = set()
+        for name, module in self._modules.items():
+            if module is not None and module not in seen:
+                seen.add(module)
+                yield name, module
+
+    def children(self) -> Iterator["Module"]:
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, store: str, prefix: str, recurse: bool,
+                       remove_duplicate: bool = True) -> Iterator[Tuple[str, Any]]:
+        seen = set()
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) \
+            if recurse else [(prefix, self)]
+        for mod_prefix, module in modules:
+            for name, value in getattr(module, store).items():
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield mod_prefix + ("." if mod_prefix else "") + name, value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[Tuple[str, Parameter]]:
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[Tuple[str, Tensor]]:
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def get_submodule(self, target: str) -> "Module":
+        module = self
+        for item in target.split(".") if target else []:
+            if item not in module._modules:
+                raise AttributeError(f"{module._get_name()} has no attribute `{item}`")
+            module = module._modules[item]
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if name not in module._parameters:
+            raise AttributeError(f"{module._get_name()} has no parameter `{name}`")
+        return module._parameters[name]
+
+    # ---------------------------------------------------------------- modes and grads
+    def train(self, mode: bool = True) -> "Module":
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                if p.grad.grad_fn is not None:
+                    p.grad.detach_()
+                else:
+                    p.grad.requires_grad_(False)
+                p.grad.zero_()
+
+    # ---------------------------------------------------------------- conversion
+    def apply(self, fn: Callable[["Module"], None]) -> "Module":
+        """fn(m) for every sub-module (children first), then for self."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
+    def _apply(self, fn: Callable[[Tensor], Tensor]) -> "Module":
+        """Convert every parameter and buffer with fn; parameters keep their identity (their
+        storage is replaced in place), buffers are replaced."""
+        for module in self.modules():
+            with no_grad():
+                for p in module._parameters.values():
+                    if p is None:
+                        continue
+                    p.data = fn(p)
+                    if p.grad is not None:
+                        p.grad.data = fn(p.grad)
+                for name, b in module._buffers.items():
+                    if b is not None:
+                        module._buffers[name] = fn(b)
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> "Module":
+        """to(device), to(dtype), to(device, dtype), to(tensor): floating-point parameters and
+        buffers take the dtype; all take the device."""
+        dtype, device = None, None
+        for a in list(args) + [kwargs.get("device"), kwargs.get("dtype")]:
+            if a is None:
+                continue
+            if isinstance(a, Tensor):
+                dtype, device = a.dtype, a.device
+            elif isinstance(a, (Device, int)) or (
+                isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda")
+            ):
+                device = Device("cuda", a) if isinstance(a, int) else Device(a)
+            else:
+                dtype = as_dtype(a)
+        if dtype is not None and not dtype.is_floating_point:
+            raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired "
+                            f"dtype={dtype}")
+
+        def convert(t: Tensor) -> Tensor:
+            return t.to(device=device, dtype=dtype if t.is_floating_point() else None)
+
+        return self._apply(convert)
+
+    def float(self) -> "Module":
+        return self._apply(lambda t: t.float() if t.is_floating_point() else t)
+
+    def double(self) -> "Module":
+        return self._apply(lambda t: t.double() if t.is_floating_point() else t)
+
+    def cuda(self, device: Any = None) -> "Module":
+        return self._apply(lambda t: t.cuda(device))
+
+    def cpu(self) -> "Module":
+        return self._apply(lambda t: t.cpu())
+
+    def type(self, dst_type: Any) -> "Module":
+        return self._apply(lambda t: t.to(dst_type))
+
+    # ---------------------------------------------------------------- state dict
+    def state_dict(self, *, destination: Optional[dict] = None, prefix: str = "",
+                   keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+        """Every parameter and persistent buffer by dotted name (detached, sharing storage)."""
+        if destination is None:
+            destination = OrderedDict()
+        for name, p in self._parameters.items():
+            if p is not None:
+                destination[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers_set:
+                destination[prefix + name] = b if keep_vars else b.detach()
+        for name, module in self._modules.items():
+            if module is not None:
+                module.state_dict(destination=destination, prefix=prefix + name + ".",
+                                  keep_vars=keep_vars)
+        return destination
+
+    def _load_own(self, state_dict: dict, prefix: str, missing: List[str],
+                  errors: List[str]) -> None:
+        own = [(n, p) for n, p in self._parameters.items() if p is not None]
+        own += [(n, b) for n, b in self._buffers.items()
+                if b is not None and n not in self._non_persistent_buffers_set]
+        for name, target in own:
+            key = prefix + name
+            if key not in state_dict:
+                missing.append(key)
+                continue
+            value = state_dict[key]
+            if not isinstance(value, Tensor):
+                errors.append(f'While copying the parameter named "{key}", expected a Tensor '
+                              f"from checkpoint but received {type(value).__name__}")
+                continue
+            if tuple(value.shape) != tuple(target.shape):
+                errors.append(
+                    f"size mismatch for {key}: copying a param with shape {tuple(value.shape)} "
+                    f"from checkpoint, the shape in current model is {tuple(target.shape)}."
+                )
+                continue
+            with no_grad():
+                target.copy_(value)
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True) -> _IncompatibleKeys:
+        """Copy values into the parameters and buffers; report missing/unexpected keys (an
+        error when strict) and always raise on shape mismatches."""
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        missing: List[str] = []
+        errors: List[str] = []
+        for prefix, module in self.named_modules():
+            module._load_own(state_dict, prefix + "." if prefix else "", missing, errors)
+        expected = set(self.state_dict(keep_vars=True))
+        unexpected = [k for k in state_dict if k not in expected]
+        if strict:
+            if unexpected:
+                errors.insert(0, "Unexpected key(s) in state_dict: "
+                              + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: "
+                              + ", ".join(f'"{k}"' for k in missing) + ". ")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {self._get_name()}:\n\t"
+                               + "\n\t".join(errors))
+        return _IncompatibleKeys(missing, unexpected)
+
+    # ---------------------------------------------------------------- hooks and calling
+    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(module, args) -> None or new args (a tuple, or one value)."""
+        return _add_hook(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(module, args, output) -> None or a replacement output."""
+        return _add_hook(self._forward_hooks, hook)
+
+    def register_full_backward_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(module, grad_input, grad_output) -> None or a replacement grad_input; runs once
+        the gradients with respect to the module's tensor inputs are computed."""
+        return _add_hook(self._backward_hooks, hook)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        for hook in list(self._forward_pre_hooks.values()):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        bw = _BackwardHookState(self) if self._backward_hooks and _GradMode.enabled else None
+        if bw is not None:
+            args = bw.wrap_inputs(args)
+        out = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, args, out)
+            if result is not None:
+                out = result
+        if bw is not None:
+            out = bw.wrap_outputs(out)
+        return out
+
+    # ---------------------------------------------------------------- printing
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def extra_repr(self) -> str:
+        """One line (or several) of layer settings shown inside the module's repr."""
+        return ""
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        children = [f"({name}): " + _indent(repr(m), 2) for name, m in self._modules.items()]
+        body = lines + children
+        if not body:
+            return self._get_name() + "()"
+        if len(lines) == 1 and not children:
+            return f"{self._get_name()}({lines[0]})"
+        return self._get_name() + "(\n  " + "\n  ".join(body) + "\n)"
+
+
+class _HookIdentity(Function):
+    """Identity on a group of tensors whose backward passes all their gradients to a callback
+    (which may replace them): the seam where module backward hooks see grad_input/output."""
+
+    @staticmethod
+    def forward(ctx, on_grads: Callable, *tensors: Tensor):
+        ctx.on_grads = on_grads
+        outs = []
+        for t in tensors:
+            alias = Tensor._make(t._data, t._backend)
+            alias._version = t._version
+            outs.append(alias)
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx, *grads: Tensor):
+        return (None,) + tuple(ctx.on_grads(grads))
+
+
+class _BackwardHookState:
+    """One forward call's bookkeeping for register_full_backward_hook."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.n_inputs = 0
+        self.input_slots: List[int] = []  # positions (among tensor args) that require grad
+        self.grad_outputs: Tuple = ()
+
+    def wrap_inputs(self, args: tuple) -> tuple:
+        tensor_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        self.n_inputs = len(tensor_pos)
+        wanted = [i for i in tensor_pos if args[i].requires_grad]
+        self.input_slots = [tensor_pos.index(i) for i in wanted]
+        if not wanted:
+            return args
+        wrapped = _HookIdentity.apply(self._on_input_grads, *(args[i] for i in wanted))
+        args = list(args)
+        for i, w in zip(wanted, wrapped):
+            args[i] = w
+        return tuple(args)
+
+    def wrap_outputs(self, out: Any) -> Any:
+        single = isinstance(out, Tensor)
+        outs = (out,) if single else tuple(out) if isinstance(out, (tuple, list)) else None
+        if outs is None:
+            return out
+        pos = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad]
+        self.n_outputs, self.output_pos = len(outs), pos
+        if not pos:
+            return out
+        wrapped = _HookIdentity.apply(self._on_output_grads, *(outs[i] for i in pos))
+        outs = list(outs)
+        for i, w in zip(pos, wrapped):
+            outs[i] = w
+        return outs[0] if single else type(out)(outs)
+
+    def _on_output_grads(self, grads: tuple) -> tuple:
+        full: List[Optional[Tensor]] = [None] * self.n_outputs
+        for i, g in zip(self.output_pos, grads):
+            full[i] = g
+        self.grad_outputs = tuple(full)
+        if not self.input_slots:
+            self._run_hooks((None,) * self.n_inputs)
+        return grads
+
+    def _on_input_grads(self, grads: tuple) -> tuple:
+        full: List[Optional[Tensor]] = [None] * self.n_inputs
+        for i, g in zip(self.input_slots, grads):
+            full[i] = g
+        full_t = self._run_hooks(tuple(full))
+        return tuple(full_t[i] for i in self.input_slots)
+
+    def _run_hooks(self, grad_input: tuple) -> tuple:
+        for hook in list(self.module._backward_hooks.values()):
+            result = hook(self.module, grad_input, self.grad_outputs)
+            if result is not None:
+                result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+                if len(result) != len(grad_input):
+                    raise RuntimeError(
+                        f"backward hook returned {len(result)} gradients, expected "
+                        f"{len(grad_input)} (one per tensor input)"
+                    )
+                grad_input = result
+        return grad_input

@@ -1,0 +1,40 @@
+"""Parameter: a Tensor that a Module registers as one of its learnable weights."""
+
+from __future__ import annotations
+
+from gradflow.tensor import Tensor, empty
+
+
+class Parameter(Tensor):
+    """A leaf Tensor that requires grad by default and that assigning to a Module attribute
+    registers (``module.weight = Parameter(...)``). It shares storage with `data`."""
+
+    __slots__ = ()
+
+    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> "Parameter":
+        if data is None:
+            data = empty(0)
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Parameter: data must be a Tensor, got {type(data).__name__}")
+        p = object.__new__(cls)
+        Tensor._init(p, data._data, data._backend)
+        p._version = data._version
+        p.requires_grad_(requires_grad)
+        return p
+
+    def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:
+        pass  # everything happens in __new__
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    __str__ = __repr__
+
+    def __deepcopy__(self, memo: dict) -> "Parameter":
+        if id(self) not in memo:
+            p = Parameter(Tensor._make(self._backend.copy(self._data), self._backend),
+                          self.requires_grad)
+            if self.grad is not None:
+                p.grad = self.grad.__deepcopy__(memo)
+            memo[id(self)] = p
+        return memo[id(self)]

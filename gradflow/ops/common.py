@@ -1,0 +1,144 @@
+"""Helpers every op family shares: operand coercion, dtype promotion, broadcasting back."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Iterable, Optional, Tuple, Union
+
+from gradflow.tensor import Tensor
+from gradflow.types import bool_, dtype, get_default_dtype, int64, promote_types
+
+Scalar = Union[int, float, bool]
+
+
+def _category(d: dtype) -> int:
+    return 0 if d is bool_ else 1 if d is int64 else 2
+
+
+def _scalar_dtype(x: Scalar) -> dtype:
+    if isinstance(x, bool):
+        return bool_
+    if isinstance(x, numbers.Integral):
+        return int64
+    return get_default_dtype()
+
+
+def result_type(a, b) -> dtype:
+    """PyTorch's promotion: a Python scalar or 0-d tensor only raises the category
+    (bool < integer < float) of a dimensioned tensor, never its width."""
+    if not isinstance(a, Tensor):
+        a, b = b, a
+    if not isinstance(b, Tensor):
+        sd = _scalar_dtype(b)
+        return a.dtype if _category(sd) <= _category(a.dtype) else (
+            get_default_dtype() if sd.is_floating_point else sd
+        )
+    da, db = a.dtype, b.dtype
+    if da is db:
+        return da
+    a_dim, b_dim = a.ndim > 0, b.ndim > 0
+    if a_dim != b_dim:
+        dim_t, zero_t = (da, db) if a_dim else (db, da)
+        return dim_t if _category(zero_t) <= _category(dim_t) else zero_t
+    return promote_types(da, db)
+
+
+def check_same_device(op: str, a: Tensor, b: Tensor) -> None:
+    if a._backend is not b._backend:
+        raise RuntimeError(
+            f"{op}: expected all tensors to be on the same device, but found at least two "
+            f"devices, {a.device} and {b.device}!"
+        )
+
+
+def operands(
+    op: str, a, b, broadcast: bool = True
+) -> Tuple[Tensor, Union[Tensor, Scalar], dtype]:
+    """Coerce a binary op's operands: at least one Tensor, both of the promoted dtype.
+    A Python scalar stays a scalar (the backends take scalars directly). With `broadcast`,
+    two tensors' shapes must broadcast together (elementwise ops)."""
+    from gradflow.ops.shape import to_dtype
+
+    if isinstance(a, Tensor):  # fast paths: same dtype, or a float scalar with a float tensor
+        if isinstance(b, Tensor):
+            if a._data.dtype == b._data.dtype and a._backend is b._backend:
+                if broadcast and a._data.shape != b._data.shape:
+                    broadcast_shapes(op, a.shape, b.shape)  # raises naming the op and shapes
+                return a, b, a.dtype
+        elif (type(b) is float or type(b) is int) and a._data.dtype.kind == "f":
+            return a, b, a.dtype
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op}: expected at least one Tensor operand")
+    for x in (a, b):
+        if not isinstance(x, (Tensor, numbers.Number)):
+            raise TypeError(
+                f"{op}: unsupported operand type {type(x).__name__} (expected Tensor or number)"
+            )
+    rt = result_type(a, b)
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        check_same_device(op, a, b)
+        if broadcast and a._data.shape != b._data.shape:
+            broadcast_shapes(op, a.shape, b.shape)  # raises naming the op and both shapes
+    if isinstance(a, Tensor) and a.dtype is not rt:
+        a = to_dtype(a, rt)
+    if isinstance(b, Tensor) and b.dtype is not rt:
+        b = to_dtype(b, rt)
+    return a, b, rt
+
+
+def broadcast_shapes(op: str, *shapes) -> Tuple[int, ...]:
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(-ndim, 0):
+        size = 1
+        for s in shapes:
+            d = s[i] if -i <= len(s) else 1
+            if d != 1:
+                if size != 1 and size != d:
+                    raise ValueError(
+                        f"{op}: shapes " + " and ".join(str(tuple(s)) for s in shapes)
+                        + " cannot be broadcast together"
+                    )
+                size = d
+        out.append(size)
+    return tuple(out)
+
+
+def sum_to_shape(g: Tensor, shape: Tuple[int, ...]) -> Tensor:
+    """Undo broadcasting: sum `g` over the axes along which `shape` was broadcast."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    if lead:
+        g = g.sum(tuple(range(lead)))
+    ones = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    return g.sum(ones, keepdim=True) if ones else g
+
+
+def normalize_dims(dim: Union[None, int, Iterable[int]], ndim: int, op: str) -> Tuple[int, ...]:
+    """dim=None means all axes; negative dims wrap; duplicates are an error."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+    n = max(ndim, 1)
+    out = []
+    for d in dims:
+        if not -n <= d < n:
+            raise IndexError(
+                f"{op}: dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                f"but got {d})"
+            )
+        d = d % n
+        if d in out:
+            raise ValueError(f"{op}: dim {d} appears multiple times in the list of dims")
+        out.append(d)
+    return tuple(out) if ndim else ()
+
+
+def wrap_dim(dim: int, ndim: int, op: str) -> int:
+    return normalize_dims(dim, ndim, op)[0] if ndim else 0
+
+
+def to_array(x, like: Optional[Tensor] = None):
+    """The backend array of a Tensor, or a Python scalar passed through."""
+    return x._data if isinstance(x, Tensor) else x

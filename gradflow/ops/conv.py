@@ -1,0 +1,346 @@
+"""Convolutions: conv2d and conv_transpose2d (NCHW, float32 and float64), as torch.nn.functional.
+
+A convolution with a fixed geometry (kernel, stride, padding, dilation, groups and input size)
+is bilinear in (input, weight). It has three maps, each a native kernel:
+
+    F(x, w)   = conv2d(x, w)                       y  (N, Cout, OH, OW)
+    B(gy, w)  = dF/dx^T gy  (conv's input grad)    gx (N, Cin, H, W)   = conv_transpose2d(gy, w)
+    Wg(x, gy) = dF/dw^T gy  (conv's weight grad)   gw (Cout, Cin/groups, kh, kw)
+
+and the set is closed under differentiation: F's backward is (B, Wg), B's is (F, Wg) and Wg's
+is (B, F). Each map is a Function whose backward calls the others, so gradients of any order
+(create_graph=True) work for both convolutions.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple, Optional, Tuple, Union
+
+from gradflow.autograd.function import Function
+from gradflow.tensor import Tensor
+
+Pair = Tuple[int, int]
+IntOrPair = Union[int, Tuple[int, int]]
+
+
+# ---------------------------------------------------------------- argument checks (shared)
+def pair(op: str, name: str, v, minimum: int) -> Pair:
+    """An int or a pair of ints -> (h, w), each >= minimum, else ValueError."""
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        v = (int(v), int(v))
+    elif isinstance(v, (tuple, list)) and len(v) == 1:
+        v = (v[0], v[0])
+    if (
+        not isinstance(v, (tuple, list))
+        or len(v) != 2
+        or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in v)
+    ):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+    v = (int(v[0]), int(v[1]))
+    if v[0] < minimum or v[1] < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v}")
+    return v
+
+
+def check_float(op: str, name: str, t) -> None:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    if not t.dtype.is_floating_point:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {t.dtype}")
+
+
+def check_same(op: str, x: Tensor, name: str, t: Optional[Tensor]) -> None:
+    """t (if given) is a float tensor of x's dtype and device."""
+    if t is None:
+        return
+    check_float(op, name, t)
+    if t.dtype is not x.dtype:
+        raise TypeError(f"{op}: input ({x.dtype}) and {name} ({t.dtype}) must have the same dtype")
+    if t._backend is not x._backend:
+        raise RuntimeError(
+            f"{op}: expected all tensors to be on the same device, got {x.device} and {t.device}"
+        )
+
+
+def batched(op: str, x: Tensor) -> Tuple[Tensor, bool]:
+    """A 4-D view of a 3-D (C, H, W) or 4-D input, and whether it was unbatched."""
+    check_float(op, "input", x)
+    if x.ndim not in (3, 4):
+        raise ValueError(
+            f"{op}: expected 3-D (unbatched) or 4-D (batched) input, got shape {tuple(x.shape)}"
+        )
+    if any(s < 1 for s in x.shape[-3:]):
+        raise ValueError(f"{op}: input has a zero-size dimension: shape {tuple(x.shape)}")
+    return (x.unsqueeze(0), True) if x.ndim == 3 else (x, False)
+
+
+# ---------------------------------------------------------------- the three maps
+class Geometry(NamedTuple):
+    """Everything but the tensors: F maps (N, Cin, *input_size) to (N, Cout, *output_size)."""
+
+    kernel_size: Pair
+    stride: Pair
+    padding: Pair
+    dilation: Pair
+    groups: int
+    input_size: Pair
+    output_size: Pair  # may be smaller than the natural size (conv_transpose2d, see _crop)
+
+
+def natural_output(g: Geometry) -> Pair:
+    return tuple(  # type: ignore[return-value]
+        (g.input_size[a] + 2 * g.padding[a] - g.dilation[a] * (g.kernel_size[a] - 1) - 1)
+        // g.stride[a] + 1
+        for a in (0, 1)
+    )
+
+
+class ConvForward(Function):
+    """y = F(x, w) + b."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, g: Geometry):
+        ctx.save_for_backward(x, w)
+        ctx.geom = g
+        be = x._backend
+        y = be.conv2d(x._data, w._data, None if b is None else b._data, g.stride, g.padding,
+                      g.dilation, g.groups)
+        if tuple(y.shape[2:]) != g.output_size:  # drop rows/cols the caller has no use for
+            oh, ow = g.output_size
+            y = be.contiguous(be.getitem(y, (slice(None), slice(None), slice(0, oh),
+                                             slice(0, ow))))
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx = ConvInput.apply(gy, w, ctx.geom) if need_x else None
+        gw = ConvWeight.apply(x, gy, ctx.geom) if need_w else None
+        gb = ChannelSum.apply(gy) if need_b else None
+        return gx, gw, gb, None
+
+
+class ConvInput(Function):
+    """gx = B(gy, w): conv2d's input gradient, and conv_transpose2d's forward."""
+
+    @staticmethod
+    def forward(ctx, gy, w, g: Geometry):
+        ctx.save_for_backward(gy, w)
+        ctx.geom = g
+        return gy._backend.conv2d_backward_input(gy._data, w._data, g.input_size, g.stride,
+                                                 g.padding, g.dilation, g.groups)
+
+    @staticmethod
+    def backward(ctx, gg):
+        gy, w = ctx.saved_tensors
+        need_gy, need_w = ctx.needs_input_grad[:2]
+        d_gy = ConvForward.apply(gg, w, None, ctx.geom) if need_gy else None
+        d_w = ConvWeight.apply(gg, gy, ctx.geom) if need_w else None
+        return d_gy, d_w, None
+
+
+class ConvWeight(Function):
+    """gw = Wg(x, gy): conv2d's weight gradient."""
+
+    @staticmethod
+    def forward(ctx, x, gy, g: Geometry):
+        ctx.save_for_backward(x, gy)
+        ctx.geom = g
+        return x._backend.conv2d_backward_weight(x._data, gy._data, g.kernel_size, g.stride,
+                                                 g.padding, g.dilation, g.groups)
+
+    @staticmethod
+    def backward(ctx, gg):
+        x, gy = ctx.saved_tensors
+        need_x, need_gy = ctx.needs_input_grad[:2]
+        d_x = ConvInput.apply(gy, gg, ctx.geom) if need_x else None
+        d_gy = ConvForward.apply(x, gg, None, ctx.geom) if need_gy else None
+        return d_x, d_gy, None
+
+
+class ChannelSum(Function):
+    """(N, C, H, W) -> (C,): the bias gradient, sum over every axis but 1."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.shape = tuple(x.shape)
+        return x._backend.channel_sum(x._data)
+
+    @staticmethod
+    def backward(ctx, g):
+        c = ctx.shape[1]
+        return g.reshape((1, c) + (1,) * (len(ctx.shape) - 2)).expand(ctx.shape)
+
+
+class PadBottomRight(Function):
+    """Zero rows below and columns right of x (N, C, H, W): padding='same' with an odd total."""
+
+    @staticmethod
+    def forward(ctx, x, extra: Pair):
+        ctx.size = tuple(x.shape[2:])
+        widths = ((0, 0), (0, 0), (0, extra[0]), (0, extra[1]))
+        return x._backend.pad(x._data, widths, 0.0)
+
+    @staticmethod
+    def backward(ctx, g):
+        h, w = ctx.size
+        return g[:, :, :h, :w], None
+
+
+# ---------------------------------------------------------------- validation
+def _check_weight(op: str, w: Tensor, x: Tensor) -> None:
+    check_same(op, x, "weight", w)
+    if w.ndim != 4:
+        raise ValueError(
+            f"{op}: weight must be 4-D (out_channels, in_channels/groups, kH, kW), got shape "
+            f"{tuple(w.shape)}"
+        )
+    if any(s < 1 for s in w.shape):
+        raise ValueError(f"{op}: weight has a zero-size dimension: shape {tuple(w.shape)}")
+
+
+def _check_kernel_fits(op: str, x: Tensor, w: Tensor, padding: Pair, dilation: Pair) -> None:
+    kh, kw = w.shape[2:]
+    eff = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if eff[0] > padded[0] or eff[1] > padded[1]:
+        raise ValueError(
+            f"{op}: kernel size ({kh}, {kw}) (dilated: {eff}) is larger than the padded input "
+            f"size {padded}; input {tuple(x.shape)}, weight {tuple(w.shape)}, padding {padding}"
+        )
+
+
+def _check_bias(op: str, b: Optional[Tensor], x: Tensor, channels: int) -> None:
+    check_same(op, x, "bias", b)
+    if b is not None and tuple(b.shape) != (channels,):
+        raise ValueError(f"{op}: bias must have shape ({channels},), got {tuple(b.shape)}")
+
+
+def _check_groups(op: str, groups, cin: int, cout: int) -> int:
+    if not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if cin % groups or cout % groups:
+        raise ValueError(
+            f"{op}: in_channels ({cin}) and out_channels ({cout}) must both be divisible by "
+            f"groups ({groups})"
+        )
+    return int(groups)
+
+
+# ---------------------------------------------------------------- public API
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride: IntOrPair = 1,
+    padding: Union[IntOrPair, str] = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-D cross-correlation, as torch.nn.functional.conv2d.
+
+    y[n, o, i, j] = bias[o] + sum_{c, p, q} weight[o, c, p, q] *
+                    input[n, g(o)*Cin/groups + c, i*sH - pH + p*dH, j*sW - pW + q*dW]
+
+    input (N, Cin, H, W) or unbatched (Cin, H, W); weight (Cout, Cin/groups, kH, kW); bias (Cout,).
+    padding: int, pair, 'valid' (no padding) or 'same' (output size = input size; stride 1).
+    Output size: OH = (H + 2pH - dH(kH-1) - 1) // sH + 1 (likewise OW).
+    """
+    op = "conv2d"
+    x, unbatched = batched(op, input)
+    _check_weight(op, weight, x)
+    stride = pair(op, "stride", stride, 1)
+    dilation = pair(op, "dilation", dilation, 1)
+    cin, cout = x.shape[1], weight.shape[0]
+    groups = _check_groups(op, groups, cin, cout)
+    if weight.shape[1] * groups != cin:
+        raise ValueError(
+            f"{op}: weight of shape {tuple(weight.shape)} with groups={groups} expects input with "
+            f"{weight.shape[1] * groups} channels, but got input of shape {tuple(input.shape)}"
+        )
+    _check_bias(op, bias, x, cout)
+    kh, kw = weight.shape[2:]
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions")
+            total = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
+            padding = (total[0] // 2, total[1] // 2)
+            extra = (total[0] % 2, total[1] % 2)
+            if extra != (0, 0):  # PyTorch puts the odd pixel at the bottom/right
+                x = PadBottomRight.apply(x, extra)
+        else:
+            raise ValueError(f"{op}: padding must be 'valid', 'same', an int or a pair, got "
+                             f"{padding!r}")
+    else:
+        padding = pair(op, "padding", padding, 0)
+    _check_kernel_fits(op, x, weight, padding, dilation)
+    g = Geometry((kh, kw), stride, padding, dilation, groups, tuple(x.shape[2:]), (0, 0))
+    g = g._replace(output_size=natural_output(g))
+    y = ConvForward.apply(x, weight, bias, g)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    output_padding: IntOrPair = 0,
+    groups: int = 1,
+    dilation: IntOrPair = 1,
+) -> Tensor:
+    """2-D transposed convolution (the adjoint of conv2d in its input), as
+    torch.nn.functional.conv_transpose2d.
+
+    input (N, Cin, H, W) or (Cin, H, W); weight (Cin, Cout/groups, kH, kW); bias (Cout,).
+    Output size: OH = (H - 1)*sH - 2pH + dH(kH - 1) + output_padding_H + 1 (likewise OW), where
+    output_padding must be smaller than the stride or the dilation.
+    """
+    op = "conv_transpose2d"
+    x, unbatched = batched(op, input)
+    _check_weight(op, weight, x)
+    stride = pair(op, "stride", stride, 1)
+    padding = pair(op, "padding", padding, 0)
+    output_padding = pair(op, "output_padding", output_padding, 0)
+    dilation = pair(op, "dilation", dilation, 1)
+    cin = x.shape[1]
+    if weight.shape[0] != cin:
+        raise ValueError(
+            f"{op}: weight of shape {tuple(weight.shape)} expects input with {weight.shape[0]} "
+            f"channels, but got input of shape {tuple(input.shape)}"
+        )
+    if not isinstance(groups, numbers.Integral) or groups < 1 or cin % groups:
+        raise ValueError(
+            f"{op}: groups must be a positive int dividing in_channels ({cin}), got {groups!r}"
+        )
+    groups = int(groups)
+    cout = weight.shape[1] * groups
+    _check_bias(op, bias, x, cout)
+    for a in (0, 1):
+        if output_padding[a] >= max(stride[a], dilation[a]):
+            raise ValueError(
+                f"{op}: output padding must be smaller than either stride or dilation, but got "
+                f"output_padding {output_padding}, stride {stride}, dilation {dilation}"
+            )
+    kh, kw = weight.shape[2:]
+    out = tuple(
+        (x.shape[2 + a] - 1) * stride[a] - 2 * padding[a] + dilation[a] * ((kh, kw)[a] - 1)
+        + output_padding[a] + 1
+        for a in (0, 1)
+    )
+    if out[0] < 1 or out[1] < 1:
+        raise ValueError(
+            f"{op}: output size {out} is too small (input {tuple(input.shape)}, weight "
+            f"{tuple(weight.shape)}, stride {stride}, padding {padding}, dilation {dilation})"
+        )
+    g = Geometry((kh, kw), stride, padding, dilation, groups, out, tuple(x.shape[2:]))
+    y = ConvInput.apply(x, weight, g)
+    if bias is not None:
+        y = y + bias.reshape(1, cout, 1, 1)
+    return y.squeeze(0) if unbatched else y

@@ -1,0 +1,466 @@
+"""Elementwise ops with broadcasting. Each backward is written in Tensor ops, so it is
+differentiable again (higher-order gradients)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from gradflow.autograd.function import Function
+from gradflow.ops.common import broadcast_shapes, operands, result_type, sum_to_shape, to_array
+from gradflow.tensor import Tensor
+from gradflow.types import bool_, get_default_dtype
+
+
+# ---------------------------------------------------------------- binary arithmetic
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (a.shape, getattr(b, "shape", None))
+        return a._backend.binary("add", a._data, to_array(b))
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.shapes
+        return sum_to_shape(g, sa), (sum_to_shape(g, sb) if ctx.needs_input_grad[1] else None)
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = (a.shape, getattr(b, "shape", None))
+        return a._backend.binary("sub", a._data, to_array(b))
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.shapes
+        return sum_to_shape(g, sa), (sum_to_shape(-g, sb) if ctx.needs_input_grad[1] else None)
+
+
+class RSub(Function):
+    """scalar - tensor."""
+
+    @staticmethod
+    def forward(ctx, a, scalar):
+        return a._backend.binary("sub", scalar, a._data)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g, None
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b if isinstance(b, Tensor) else None)
+        ctx.scalar = None if isinstance(b, Tensor) else b
+        return a._backend.binary("mul", a._data, to_array(b))
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        if b is None:
+            return g * ctx.scalar, None
+        ga = sum_to_shape(g * b, a.shape) if ctx.needs_input_grad[0] else None
+        gb = sum_to_shape(g * a, b.shape) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b if isinstance(b, Tensor) else None)
+        ctx.scalar = None if isinstance(b, Tensor) else b
+        return a._backend.binary("div", a._data, to_array(b))
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        if b is None:
+            return g / ctx.scalar, None
+        ga = sum_to_shape(g / b, a.shape) if ctx.needs_input_grad[0] else None
+        gb = sum_to_shape(-g * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class RDiv(Function):
+    """scalar / tensor."""
+
+    @staticmethod
+    def forward(ctx, b, scalar):
+        ctx.save_for_backward(b)
+        ctx.scalar = scalar
+        return b._backend.binary("div", scalar, b._data)
+
+    @staticmethod
+    def backward(ctx, g):
+        (b,) = ctx.saved_tensors
+        return -g * ctx.scalar / (b * b), None
+
+
+class Pow(Function):
+    """a ** b; either side may be a Python scalar (then `scalar_side` says which)."""
+
+    @staticmethod
+    def forward(ctx, a, b, scalar_side):
+        base, exponent = (b, a) if scalar_side == "base" else (a, b)
+        be = a._backend
+        out = Tensor._make(be.binary("pow", to_array(base), to_array(exponent)), be)
+        ctx.save_for_backward(
+            base if isinstance(base, Tensor) else None,
+            exponent if isinstance(exponent, Tensor) else None,
+            out,
+        )
+        ctx.base, ctx.exponent, ctx.scalar_side = base, exponent, scalar_side
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        base_t, exp_t, out = ctx.saved_tensors
+        base = base_t if base_t is not None else ctx.base
+        exponent = exp_t if exp_t is not None else ctx.exponent
+        g_base = g_exp = None
+        if base_t is not None and ctx.needs_input_grad[0 if ctx.scalar_side != "base" else 1]:
+            if isinstance(exponent, numbers.Number) and exponent == 0:
+                g_base = g * 0.0
+            else:
+                g_base = sum_to_shape(g * exponent * base ** (exponent - 1), base_t.shape)
+        if exp_t is not None:
+            # d/dy x**y = x**y * log(x), taken as 0 where x == 0 and y >= 0 (as PyTorch)
+            if isinstance(base, Tensor):
+                term = out * where(base == 0, 1.0, base).log()  # 0 where base == 0
+            else:
+                term = out * (math.log(base) if base > 0 else 0.0 if base == 0 else math.nan)
+            g_exp = sum_to_shape(g * term, exp_t.shape)
+        if ctx.scalar_side == "base":
+            return g_exp, None, None
+        return g_base, g_exp, None
+
+
+def add(a, b, *, alpha=1) -> Tensor:
+    if alpha != 1:
+        b = b * alpha
+    a, b, _ = operands("add", a, b)
+    if not isinstance(a, Tensor):
+        a, b = b, a
+    return Add.apply(a, b)
+
+
+def sub(a, b, *, alpha=1) -> Tensor:
+    if alpha != 1:
+        b = b * alpha
+    a, b, _ = operands("sub", a, b)
+    if not isinstance(a, Tensor):
+        return RSub.apply(b, a)
+    return Sub.apply(a, b)
+
+
+def mul(a, b) -> Tensor:
+    a, b, _ = operands("mul", a, b)
+    if not isinstance(a, Tensor):
+        a, b = b, a
+    return Mul.apply(a, b)
+
+
+def div(a, b) -> Tensor:
+    a, b, rt = operands("div", a, b)
+    if not rt.is_floating_point:  # true division of integers gives the default float dtype
+        a = a.to(get_default_dtype()) if isinstance(a, Tensor) else a
+        b = b.to(get_default_dtype()) if isinstance(b, Tensor) else b
+    if not isinstance(a, Tensor):
+        return RDiv.apply(b, a)
+    return Div.apply(a, b)
+
+
+true_divide = div
+
+
+def pow(a, b) -> Tensor:
+    a, b, _ = operands("pow", a, b)
+    if not isinstance(a, Tensor):
+        return Pow.apply(b, a, "base")
+    return Pow.apply(a, b, "exponent" if not isinstance(b, Tensor) else "none")
+
+
+def _minmax(op: str, a, b) -> Tensor:
+    a, b, _ = operands(op, a, b)
+    a = a if isinstance(a, Tensor) else full_like_scalar(b, a)
+    b = b if isinstance(b, Tensor) else full_like_scalar(a, b)
+    return _MinMax.apply(a, b, op)
+
+
+class _MinMax(Function):
+    """maximum/minimum; at ties the gradient is split evenly between the inputs (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a, b, op):
+        ctx.save_for_backward(a, b)
+        ctx.op = op
+        ctx._name = "MaximumBackward" if op == "maximum" else "MinimumBackward"
+        return a._backend.binary(op, a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        a_wins = (a > b) if ctx.op == "maximum" else (a < b)
+        wa = a_wins.to(g.dtype) + (a == b).to(g.dtype) * 0.5
+        ga = sum_to_shape(g * wa, a.shape) if ctx.needs_input_grad[0] else None
+        gb = sum_to_shape(g * (1 - wa), b.shape) if ctx.needs_input_grad[1] else None
+        return ga, gb, None
+
+
+def full_like_scalar(t: Tensor, value) -> Tensor:
+    return Tensor._make(t._backend.full((), value, t._data.dtype), t._backend)
+
+
+def maximum(a, b) -> Tensor:
+    return _minmax("maximum", a, b)
+
+
+def minimum(a, b) -> Tensor:
+    return _minmax("minimum", a, b)
+
+
+def remainder(a, b) -> Tensor:
+    """Python's modulo (sign of the divisor); gradient 1 w.r.t. a, like PyTorch."""
+    return a - floor_divide(a, b).detach() * b
+
+
+def floor_divide(a, b) -> Tensor:
+    return (div(a, b)).floor().to(result_type(a, b))
+
+
+# ---------------------------------------------------------------- unary
+def _unary_grad(op: str, x: Tensor, out: Tensor, g: Tensor):
+    if op == "neg":
+        return -g
+    if op == "abs":
+        return g * x.sign()
+    if op == "exp":
+        return g * out
+    if op == "expm1":
+        return g * (out + 1)
+    if op == "log":
+        return g / x
+    if op == "log1p":
+        return g / (x + 1)
+    if op == "sqrt":
+        return g / (out * 2)
+    if op == "rsqrt":
+        return g * out * out * out * -0.5
+    if op == "sin":
+        return g * x.cos()
+    if op == "cos":
+        return -g * x.sin()
+    if op == "tanh":
+        return g * (1 - out * out)
+    if op == "sigmoid":
+        return g * out * (1 - out)
+    if op == "relu":
+        return g * (out > 0).to(g.dtype)
+    if op == "erf":
+        return g * (-(x * x)).exp() * (2.0 / math.sqrt(math.pi))
+    if op == "reciprocal":
+        return -g * out * out
+    return g * 0.0  # sign, floor, ceil, round: piecewise constant
+
+
+class Unary(Function):
+    """y = op(x) for one of the backend's UNARY_OPS."""
+
+    @staticmethod
+    def forward(ctx, x, op):
+        be = x._backend
+        out = Tensor._make(be.unary(op, x._data), be)
+        ctx.op = op
+        ctx._name = op.capitalize() + "Backward"
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        return _unary_grad(ctx.op, x, out, g), None
+
+
+def _unary(op: str, x: Tensor, float_only: bool = True) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    if float_only and not x.is_floating_point():
+        x = x.to(get_default_dtype())
+    return Unary.apply(x, op)
+
+
+def neg(x): return _unary("neg", x, float_only=False)
+def abs(x): return _unary("abs", x, float_only=False)
+def exp(x): return _unary("exp", x)
+def expm1(x): return _unary("expm1", x)
+def log(x): return _unary("log", x)
+def log1p(x): return _unary("log1p", x)
+def sqrt(x): return _unary("sqrt", x)
+def rsqrt(x): return _unary("rsqrt", x)
+def sin(x): return _unary("sin", x)
+def cos(x): return _unary("cos", x)
+def tanh(x): return _unary("tanh", x)
+def sigmoid(x): return _unary("sigmoid", x)
+def relu(x): return _unary("relu", x, float_only=False)
+def erf(x): return _unary("erf", x)
+def reciprocal(x): return _unary("reciprocal", x)
+def sign(x): return _unary("sign", x, float_only=False)
+def floor(x): return _unary("floor", x, float_only=False)
+def ceil(x): return _unary("ceil", x, float_only=False)
+def round(x): return _unary("round", x, float_only=False)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return where(x > 0, x, x * negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    return where(x > 0, x, (where(x > 0, 0.0, x)).expm1() * alpha)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x) = x/2 (1 + erf(x/sqrt 2)); approximate='tanh' uses the tanh formula."""
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
+        return x * 0.5 * (inner.tanh() + 1)
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got '{approximate}'")
+    return x * 0.5 * ((x * (1.0 / math.sqrt(2.0))).erf() + 1)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta, computed as max(bx, 0) + log1p(e^-|bx|) (no overflow);
+    linear where beta*x > threshold, as PyTorch."""
+    bx = x * beta
+    stable = (bx.relu() + (-bx.abs()).exp().log1p()) / beta
+    return where(bx > threshold, x, stable)
+
+
+def silu(x: Tensor) -> Tensor:
+    return x * x.sigmoid()
+
+
+class Clamp(Function):
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        return x._backend.clip(x._data, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        inside = x >= ctx.lo if ctx.lo is not None else x <= ctx.hi
+        if ctx.lo is not None and ctx.hi is not None:
+            inside = inside & (x <= ctx.hi)
+        return g * inside.to(g.dtype), None, None
+
+
+def clamp(x: Tensor, min=None, max=None) -> Tensor:
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    if not x.is_floating_point() and any(isinstance(v, float) for v in (min, max)):
+        x = x.to(get_default_dtype())
+    return Clamp.apply(x, min, max)
+
+
+clip = clamp
+
+
+# ---------------------------------------------------------------- selection
+class Where(Function):
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.save_for_backward(cond)
+        ctx.shapes = (a.shape, b.shape)
+        return a._backend.where(cond._data, a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, g):
+        (cond,) = ctx.saved_tensors
+        sa, sb = ctx.shapes
+        zero = full_like_scalar(g, 0)
+        ga = sum_to_shape(where(cond, g, zero), sa) if ctx.needs_input_grad[1] else None
+        gb = sum_to_shape(where(cond, zero, g), sb) if ctx.needs_input_grad[2] else None
+        return None, ga, gb
+
+
+def where(condition: Tensor, input, other) -> Tensor:
+    """input where condition else other, broadcasting all three."""
+    if not isinstance(condition, Tensor):
+        raise TypeError("where: condition must be a bool Tensor")
+    if condition.dtype is not bool_:
+        condition = condition != 0
+    a, b, _ = operands("where", input, other)
+    a = a if isinstance(a, Tensor) else full_like_scalar(b, a)
+    b = b if isinstance(b, Tensor) else full_like_scalar(a, b)
+    if condition._backend is not a._backend:
+        raise RuntimeError(
+            f"where: expected all tensors to be on the same device, but found at least two "
+            f"devices, {condition.device} and {a.device}!"
+        )
+    broadcast_shapes("where", condition.shape, a.shape, b.shape)
+    return Where.apply(condition, a, b)
+
+
+def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    if broadcast_shapes("masked_fill", x.shape, mask.shape) != x.shape:
+        raise ValueError(
+            f"masked_fill: mask of shape {tuple(mask.shape)} cannot be broadcast to the input's "
+            f"shape {tuple(x.shape)}"
+        )
+    if isinstance(value, Tensor) and value.ndim == 0 and not value.requires_grad:
+        value = value.item()
+    out = where(mask, value if isinstance(value, Tensor) else full_like_scalar(x, value), x)
+    return out if out.dtype is x.dtype else out.to(x.dtype)
+
+
+# ---------------------------------------------------------------- comparisons (no grad)
+def _compare(op: str, a, b) -> Tensor:
+    a, b, _ = operands(op, a, b)
+    if not isinstance(a, Tensor):
+        a, b = b, a
+        op = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}.get(op, op)
+    return Tensor._make(a._backend.binary(op, a._data, to_array(b)), a._backend)
+
+
+def eq(a, b): return _compare("eq", a, b)
+def ne(a, b): return _compare("ne", a, b)
+def lt(a, b): return _compare("lt", a, b)
+def le(a, b): return _compare("le", a, b)
+def gt(a, b): return _compare("gt", a, b)
+def ge(a, b): return _compare("ge", a, b)
+def logical_and(a, b): return _compare("logical_and", a, b)
+def logical_or(a, b): return _compare("logical_or", a, b)
+def logical_xor(a, b): return _compare("logical_xor", a, b)
+
+
+def logical_not(x: Tensor) -> Tensor:
+    return Tensor._make(x._backend.unary("logical_not", x._data), x._backend)
+
+
+def isnan(x: Tensor) -> Tensor:
+    return Tensor._make(x._backend.unary("isnan", x._data), x._backend)
+
+
+def isinf(x: Tensor) -> Tensor:
+    return Tensor._make(x._backend.unary("isinf", x._data), x._backend)
+
+
+def equal(a: Tensor, b: Tensor) -> bool:
+    return a.shape == b.shape and bool((a == b).all())
+
+
+def allclose(a: Tensor, b: Tensor, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
+    import numpy as np
+
+    return bool(np.allclose(a.detach().numpy(), b.detach().numpy(), rtol, atol, equal_nan))

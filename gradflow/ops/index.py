@@ -1,0 +1,263 @@
+"""Indexing: slicing (a view), integer-array and boolean-mask indexing (a copy), gather,
+scatter_add, index_select, index_add, and __setitem__."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from gradflow.autograd.function import Function
+from gradflow.autograd.grad_mode import _GradMode
+from gradflow.ops.common import normalize_dims
+from gradflow.tensor import Tensor
+from gradflow.types import bool_, int64
+
+
+def _normalize_key(x: Tensor, key) -> tuple:
+    """A key of ints, slices, None, Ellipsis and index arrays of x's backend."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    be = x._backend
+    out = []
+    for k in key:
+        if isinstance(k, Tensor):
+            if k._backend is not be:
+                raise RuntimeError(
+                    f"index: indices are on {k.device} but the indexed tensor is on {x.device}"
+                )
+            if k.dtype not in (int64, bool_):
+                raise IndexError(
+                    f"index: tensors used as indices must be long or bool tensors, got {k.dtype}"
+                )
+            out.append(k._data)
+        elif isinstance(k, (list, np.ndarray)):
+            a = np.asarray(k)
+            if a.dtype.kind not in "iub" and a.size:
+                raise IndexError(
+                    f"index: list/array indices must hold ints or bools, got {a.dtype}"
+                )
+            out.append(be.from_numpy(a.astype(np.bool_ if a.dtype == np.bool_ else np.int64)))
+        elif k is None or k is Ellipsis or isinstance(k, slice):
+            out.append(k)
+        elif isinstance(k, numbers.Integral):
+            out.append(int(k))
+        else:
+            raise IndexError(
+                f"index: only integers, slices, None, Ellipsis, and long or bool tensors are valid "
+                f"indices, got {type(k).__name__}"
+            )
+    _check_bounds(x, out)
+    return tuple(out)
+
+
+def _check_bounds(x: Tensor, key) -> None:
+    """Integer indices must address existing positions (no wrap-around past the size)."""
+    n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
+    dim = 0
+    for k in key:
+        if k is Ellipsis:
+            dim += x.ndim - n_real
+            continue
+        if k is None:
+            continue
+        if dim >= x.ndim:
+            raise IndexError(
+                f"index: too many indices for tensor of dimension {x.ndim} (shape {tuple(x.shape)})"
+            )
+        if isinstance(k, int):
+            size = x.shape[dim]
+            if not -size <= k < size:
+                raise IndexError(
+                    f"index {k} is out of bounds for dimension {dim} with size {size}"
+                )
+        dim += getattr(k, "ndim", 1) if not isinstance(k, (int, slice)) and getattr(
+            k, "dtype", None) == np.bool_ else 1
+
+
+def _is_basic(key: tuple) -> bool:
+    return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in key)
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, x, key):
+        ctx.key, ctx.shape, ctx.dtype = key, x.shape, x.dtype
+        be = x._backend
+        out = Tensor._make(be.getitem(x._data, key), be)
+        if _is_basic(key) and be.shares_memory(out._data, x._data):
+            out._version, out._is_view = x._version, True
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return IndexPut.apply(g, ctx.key, ctx.shape), None
+
+
+class IndexPut(Function):
+    """zeros(shape) with g added at `key` (repeated indices accumulate); the adjoint of x[key]."""
+
+    @staticmethod
+    def forward(ctx, g, key, shape):
+        ctx.key = key
+        be = g._backend
+        out = be.full(shape, 0, g._data.dtype)
+        if _is_basic(key):
+            be.setitem(out, key, g._data)
+        else:
+            be.index_add_(out, key, g._data)
+        return out
+
+    @staticmethod
+    def backward(ctx, gg):
+        return gg[ctx.key], None, None
+
+
+def getitem(x: Tensor, key) -> Tensor:
+    return GetItem.apply(x, _normalize_key(x, key))
+
+
+def setitem(x: Tensor, key, value) -> None:
+    """x[key] = value, in place; for tensors that do not require grad (or under no_grad)."""
+    recording = _GradMode.enabled and (
+        x.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
+    )
+    if recording:
+        raise RuntimeError(
+            "index assignment (x[key] = value) on a tensor that requires grad, or with a value "
+            "that requires grad, is not supported; build the result out of place (where, cat, "
+            "masked_fill) or do it under gradflow.no_grad()"
+        )
+    k = _normalize_key(x, key)
+    if isinstance(value, Tensor):
+        if value._backend is not x._backend:
+            raise RuntimeError(
+                f"index assignment: value is on {value.device} but the tensor is on {x.device}"
+            )
+        value = value._data
+    elif not isinstance(value, numbers.Number):
+        value = x._backend.from_numpy(np.asarray(value, dtype=x._data.dtype))
+    try:
+        x._backend.setitem(x._data, k, value)
+    except ValueError as e:
+        raise ValueError(f"index assignment into tensor of shape {tuple(x.shape)}: {e}") from None
+    x._version[0] += 1
+
+
+def _check_index(op: str, x: Tensor, dim: int, index: Tensor) -> int:
+    if not isinstance(index, Tensor) or index.dtype is not int64:
+        raise TypeError(f"{op}: index must be an int64 tensor")
+    if index._backend is not x._backend:
+        raise RuntimeError(f"{op}: index is on {index.device} but input is on {x.device}")
+    return normalize_dims(dim, x.ndim, op)[0] if x.ndim else 0
+
+
+def _check_range(op: str, index: Tensor, size: int) -> None:
+    if index.numel():
+        lo, hi = int(index.min()), int(index.max())
+        if lo < -size or hi >= size:
+            raise IndexError(
+                f"{op}: index {hi if hi >= size else lo} is out of bounds for dimension with "
+                f"size {size}"
+            )
+
+
+class Gather(Function):
+    @staticmethod
+    def forward(ctx, x, axis, index):
+        ctx.axis, ctx.shape = axis, x.shape
+        ctx.save_for_backward(index)
+        be = x._backend
+        crop = tuple(slice(None) if d == axis else slice(0, s) for d, s in enumerate(index.shape))
+        return be.take_along_axis(be.getitem(x._data, crop), index._data, axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        (index,) = ctx.saved_tensors
+        zeros = Tensor._make(g._backend.full(ctx.shape, 0, g._data.dtype), g._backend)
+        return scatter_add(zeros, ctx.axis, index, g), None, None
+
+
+def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """out[i][j] = x[index[i][j]][j] (dim=0), as torch.gather."""
+    axis = _check_index("gather", x, dim, index)
+    if index.ndim != x.ndim or any(
+        index.shape[d] > x.shape[d] for d in range(x.ndim) if d != axis
+    ):
+        raise ValueError(
+            f"gather: index {tuple(index.shape)} must have the input's rank and no larger size "
+            f"than input {tuple(x.shape)} outside dim {axis}"
+        )
+    _check_range("gather", index, x.shape[axis] if x.ndim else 1)
+    return Gather.apply(x, axis, index)
+
+
+class ScatterAdd(Function):
+    @staticmethod
+    def forward(ctx, x, axis, index, src):
+        ctx.axis = axis
+        ctx.save_for_backward(index)
+        be = x._backend
+        out = be.copy(x._data)
+        be.scatter_add_(out, axis, index._data, src._data)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (index,) = ctx.saved_tensors
+        gsrc = g.gather(ctx.axis, index) if ctx.needs_input_grad[3] else None
+        return g, None, None, gsrc
+
+
+def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    axis = _check_index("scatter_add", x, dim, index)
+    if index.ndim != x.ndim or src.ndim != x.ndim or any(
+        index.shape[d] > src.shape[d] or (d != axis and index.shape[d] > x.shape[d])
+        for d in range(x.ndim)
+    ):
+        raise ValueError(
+            f"scatter_add: index {tuple(index.shape)} must fit in src {tuple(src.shape)} and, "
+            f"outside dim {axis}, in input {tuple(x.shape)}"
+        )
+    _check_range("scatter_add", index, x.shape[axis] if x.ndim else 1)
+    src = src if src.dtype is x.dtype else src.to(x.dtype)
+    return ScatterAdd.apply(x, axis, index, src)
+
+
+def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    axis = _check_index("index_select", x, dim, index)
+    if index.ndim > 1:
+        raise ValueError(f"index_select: index must be 1-D, got shape {tuple(index.shape)}")
+    _check_range("index_select", index, x.shape[axis])
+    return GetItem.apply(x, (slice(None),) * axis + (index.reshape(-1)._data,))
+
+
+class IndexAdd(Function):
+    @staticmethod
+    def forward(ctx, x, key, source):
+        ctx.key = key
+        be = x._backend
+        out = be.copy(x._data)
+        be.index_add_(out, key, source._data)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        gsrc = g[ctx.key] if ctx.needs_input_grad[2] else None
+        return g, None, gsrc
+
+
+def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
+    """out = x; out[..., index[i], ...] += alpha * source[..., i, ...] along dim."""
+    axis = _check_index("index_add", x, dim, index)
+    expected = x.shape[:axis] + (index.numel(),) + x.shape[axis + 1 :]
+    if index.ndim > 1 or source.shape != expected:
+        raise ValueError(
+            f"index_add: source must have shape {expected} for input {tuple(x.shape)} and index "
+            f"{tuple(index.shape)}, got {tuple(source.shape)}"
+        )
+    _check_range("index_add", index, x.shape[axis])
+    if alpha != 1:
+        source = source * alpha
+    source = source if source.dtype is x.dtype else source.to(x.dtype)
+    return IndexAdd.apply(x, (slice(None),) * axis + (index.reshape(-1)._data,), source)

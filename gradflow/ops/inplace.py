@@ -1,0 +1,143 @@
+"""In-place ops, with PyTorch's rules: a leaf that requires grad cannot be modified in place
+(outside no_grad); every change bumps the tensor's version so autograd detects stale saves."""
+
+from __future__ import annotations
+
+import builtins
+import numbers
+
+from gradflow.autograd.grad_mode import _GradMode
+from gradflow.ops.common import _category, result_type
+from gradflow.tensor import Tensor
+
+
+def _check(t: Tensor, other_requires_grad: bool = False) -> bool:
+    """Raise for forbidden in-place writes; return whether the write records a graph node."""
+    if not _GradMode.enabled:
+        return False
+    if t.requires_grad and t._ctx is None:
+        raise RuntimeError(
+            "a leaf Variable that requires grad is being used in an in-place operation."
+        )
+    recording = t.requires_grad or other_requires_grad
+    if recording and t._is_view:
+        raise RuntimeError(
+            "in-place operation on a view of another tensor while recording gradients is not "
+            "supported; use the out-of-place op"
+        )
+    return recording
+
+
+def _write(t: Tensor, result: Tensor, op: str) -> Tensor:
+    if result.shape != t.shape:
+        raise RuntimeError(
+            f"{op}: output with shape {tuple(t.shape)} doesn't match the broadcast shape "
+            f"{tuple(result.shape)}"
+        )
+    if _category(result.dtype) > _category(t.dtype):
+        raise RuntimeError(f"{op}: result type {result.dtype} can't be cast to {t.dtype}")
+    t._backend.copy_(t._data, result._data)
+    t._version[0] += 1
+    if result._ctx is not None:
+        t._ctx, t._output_nr, t.requires_grad = result._ctx, result._output_nr, True
+    return t
+
+
+def apply_(t: Tensor, fn, op: str, *others) -> Tensor:
+    """t = fn(t) in t's storage; t takes the result's history. `others` are the other tensors
+    fn reads. When recording, fn gets a copy of t: the nodes it records may save their input,
+    and t's storage is about to be overwritten."""
+    recording = _check(t, builtins.any(isinstance(o, Tensor) and o.requires_grad for o in others))
+    return _write(t, fn(t.clone() if recording else t), op)
+
+
+def arith_(t: Tensor, op: str, other) -> Tensor:
+    """t = t op other. Without a graph to record, the backend updates the storage directly."""
+    other_rg = isinstance(other, Tensor) and other.requires_grad
+    if _check(t, other_rg):
+        from gradflow.ops import elementwise as ew
+
+        return _write(t, getattr(ew, op)(t.clone(), other), op + "_")
+    if op == "div" and not t.is_floating_point():
+        raise RuntimeError(
+            f"div_: result type Float can't be cast to the desired output type {t.dtype}"
+        )
+    if isinstance(other, Tensor):
+        if other._backend is not t._backend:
+            raise RuntimeError(
+                f"{op}_: expected all tensors to be on the same device, but found at least two "
+                f"devices, {t.device} and {other.device}!"
+            )
+        if _category(result_type(t, other)) > _category(t.dtype):
+            raise RuntimeError(f"{op}_: result type {other.dtype} can't be cast to {t.dtype}")
+        other_data = other._data
+    elif isinstance(other, numbers.Number):
+        if _category(result_type(t, other)) > _category(t.dtype):
+            raise RuntimeError(f"{op}_: result type Float can't be cast to {t.dtype}")
+        other_data = other
+    else:
+        raise TypeError(f"{op}_: unsupported operand type {type(other).__name__}")
+    try:
+        t._backend.binary_(op, t._data, other_data)
+    except ValueError:
+        raise RuntimeError(
+            f"{op}_: output with shape {tuple(t.shape)} doesn't match the broadcast shape of "
+            f"{tuple(t.shape)} and {tuple(other.shape)}"
+        ) from None
+    t._version[0] += 1
+    return t
+
+
+def fill_(t: Tensor, value) -> Tensor:
+    if isinstance(value, Tensor):
+        value = value.item()
+    if _check(t):
+        from gradflow.ops.elementwise import full_like_scalar
+
+        return _write(t, t.clone() * 0 + full_like_scalar(t, value), "fill_")
+    t._backend.setitem(t._data, (Ellipsis,), value)
+    t._version[0] += 1
+    return t
+
+
+def copy_(t: Tensor, src) -> Tensor:
+    if not isinstance(src, Tensor):
+        raise TypeError(f"copy_: src must be a Tensor, got {type(src).__name__}")
+    if src._backend is not t._backend:
+        src = src.to(t.device)
+    if src.dtype is not t.dtype:
+        src = src.to(t.dtype)
+    if _check(t, src.requires_grad):
+        return _write(t, src.expand(t.shape) + t.clone() * 0, "copy_")
+    try:
+        t._backend.copy_(t._data, src._data)
+    except ValueError:
+        raise RuntimeError(
+            f"copy_: source of shape {tuple(src.shape)} cannot be broadcast to {tuple(t.shape)}"
+        ) from None
+    t._version[0] += 1
+    return t
+
+
+def _fill_random(t: Tensor, values) -> Tensor:
+    _check(t)
+    t._backend.copy_(t._data, values)
+    t._version[0] += 1
+    return t
+
+
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    be = t._backend
+    u = be.rand(t.shape, t._data.dtype)
+    return _fill_random(t, be.binary("add", be.binary("mul", u, b - a), a))
+
+
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    be = t._backend
+    z = be.randn(t.shape, t._data.dtype)
+    return _fill_random(t, be.binary("add", be.binary("mul", z, std), mean))
+
+
+def bernoulli_(t: Tensor, p: float = 0.5) -> Tensor:
+    be = t._backend
+    return _fill_random(t, be.binary("lt", be.rand(t.shape, t._data.dtype), p))

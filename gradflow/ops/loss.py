@@ -1,0 +1,249 @@
+"""Loss functions, as torch.nn.functional's, composed from Tensor ops (so they are
+differentiable to any order and run on every device).
+
+Every loss takes ``reduction``: 'none' (per element), 'mean' or 'sum'; the legacy
+``size_average`` / ``reduce`` flags map onto it as in PyTorch. Numerically stable forms:
+cross-entropy through log-softmax, BCE-with-logits through softplus, BCE with logs clamped at
+-100.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from gradflow.autograd import Function
+from gradflow.ops.elementwise import where
+from gradflow.ops.reduce import log_softmax
+from gradflow.tensor import Tensor
+
+
+def legacy_reduction(size_average: Optional[bool], reduce: Optional[bool],
+                     reduction: str) -> str:
+    """The reduction that the deprecated size_average/reduce flags stand for."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if not reduce:
+        return "none"
+    return "mean" if size_average else "sum"
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _check_same_size(op: str, input: Tensor, target: Tensor) -> None:
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(
+            f"{op}: Using a target size ({tuple(target.shape)}) that is different to the input "
+            f"size ({tuple(input.shape)}) is not supported. Please ensure they have the same size."
+        )
+
+
+def _class_dim_view(weight: Tensor, ndim: int) -> Tensor:
+    """(C,) -> shape broadcasting along dim 1 of an (N, C, d1, …) tensor (dim 0 if 1-D)."""
+    return weight if ndim == 1 else weight.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+# ---------------------------------------------------------------- classification
+def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+             size_average=None, ignore_index: int = -100, reduce=None,
+             reduction: str = "mean") -> Tensor:
+    """loss_i = -weight[t_i] * input[i, t_i] (0 where t_i == ignore_index). 'mean' divides the
+    sum by the sum of weight[t_i] over the kept targets. input (N, C, d1, …) or (C,)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    op = "nll_loss"
+    if input.ndim < 1:
+        raise ValueError(f"{op}: input must have at least 1 dimension, got a scalar")
+    if target.is_floating_point():
+        raise RuntimeError(f"{op}: expected target of an integer dtype (class indices), got "
+                           f"{target.dtype}")
+    unbatched = input.ndim == 1
+    if unbatched:
+        input, target = input.unsqueeze(0), target.unsqueeze(0)
+    n, c = input.shape[0], input.shape[1]
+    expected = (n,) + tuple(input.shape[2:])
+    if tuple(target.shape) != expected:
+        raise ValueError(f"{op}: expected target of shape {expected} for input of shape "
+                         f"{tuple(input.shape)}, got {tuple(target.shape)}")
+    if weight is not None and tuple(weight.shape) != (c,):
+        raise ValueError(f"{op}: weight must have shape ({c},), got {tuple(weight.shape)}")
+    keep = target != ignore_index
+    safe = where(keep, target, 0)
+    if target.numel() and bool(((safe < 0).logical_or(safe >= c)).any()):
+        bad = target[keep.logical_and((target < 0).logical_or(target >= c))][0].item()
+        raise IndexError(f"{op}: Target {bad} is out of bounds (classes 0..{c - 1}).")
+    picked = input.gather(1, safe.unsqueeze(1)).squeeze(1)
+    w = keep.to(input.dtype)
+    if weight is not None:
+        w = w * weight.to(input.dtype)[safe]
+    loss = -picked * w
+    if reduction == "mean":
+        return loss.sum() / w.sum()
+    if unbatched and reduction == "none":
+        return loss.squeeze(0)
+    return _reduce(loss, reduction)
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                  size_average=None, ignore_index: int = -100, reduce=None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of the softmax over dim 1 (dim 0 for 1-D input) against class indices
+    (with ignore_index, weights as nll_loss) or class probabilities (same shape as input).
+
+    label_smoothing eps mixes the target with the uniform distribution over C classes:
+    indices: (1 - eps) * nll + eps / C * sum_c(-w_c log p_c), the smoothing term reduced like
+    nll ('mean' divides by the summed target weights); probabilities: target becomes
+    target * (1 - eps) + eps / C, and 'mean' divides by the number of samples.
+    """
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    op = "cross_entropy"
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got "
+                         f"{label_smoothing}")
+    class_dim = 0 if input.ndim == 1 else 1
+    logp = log_softmax(input, class_dim)
+    c = input.shape[class_dim]
+    if target.is_floating_point():
+        _check_same_size(op, input, target)
+        if label_smoothing > 0:
+            target = target * (1 - label_smoothing) + label_smoothing / c
+        prod = logp * target
+        if weight is not None:
+            prod = prod * _class_dim_view(weight.to(input.dtype), input.ndim)
+        loss = -prod.sum(class_dim)
+        if reduction == "mean":
+            return loss.sum() / (input.numel() // c if input.numel() else 0)
+        return _reduce(loss, reduction)
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if label_smoothing == 0:
+        return nll
+    keep = (target != ignore_index)
+    if weight is not None:
+        smooth = -(logp * _class_dim_view(weight.to(input.dtype), input.ndim)).sum(class_dim)
+    else:
+        smooth = -logp.sum(class_dim)
+    smooth = smooth * keep.to(input.dtype)
+    if reduction == "mean":
+        if weight is not None:
+            denom = (weight.to(input.dtype)[where(keep, target, 0)] * keep.to(input.dtype)).sum()
+        else:
+            denom = keep.to(input.dtype).sum()
+        smooth = smooth.sum() / denom
+    else:
+        smooth = _reduce(smooth, reduction)
+    return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
+
+
+class _BinaryCrossEntropy(Function):
+    """-(y log x + (1 - y) log(1 - x)) with both logs clamped to >= -100; the gradient is
+    PyTorch's (x - y) / max(x (1 - x), 1e-12), finite at x = 0 and x = 1."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor):
+        ctx.save_for_backward(x, y)
+        log_x = x.log().clamp(min=-100)
+        log_1mx = (-x).log1p().clamp(min=-100)
+        return -(y * log_x + (1 - y) * log_1mx)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        x, y = ctx.saved_tensors
+        gx = g * (x - y) / (x * (1 - x)).clamp(min=1e-12)
+        gy = None
+        if ctx.needs_input_grad[1]:
+            gy = g * ((-x).log1p().clamp(min=-100) - x.log().clamp(min=-100))
+        return gx, gy
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                         size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """-weight * (y log x + (1 - y) log(1 - x)) for probabilities x in [0, 1]."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    op = "binary_cross_entropy"
+    _check_same_size(op, input, target)
+    if input.numel() and bool(((input < 0).logical_or(input > 1)).any()):
+        raise RuntimeError(f"{op}: all elements of input should be between 0 and 1")
+    loss = _BinaryCrossEntropy.apply(input, target.to(input.dtype))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
+                                     weight: Optional[Tensor] = None, size_average=None,
+                                     reduce=None, reduction: str = "mean",
+                                     pos_weight: Optional[Tensor] = None) -> Tensor:
+    """BCE of sigmoid(x), stably: (1 - y) x + (1 + (pos_weight - 1) y) softplus(-x), with
+    softplus(-x) = max(-x, 0) + log1p(exp(-|x|))."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_same_size("binary_cross_entropy_with_logits", input, target)
+    softplus_neg = (-input).relu() + (-input.abs()).exp().log1p()
+    if pos_weight is not None:
+        log_weight = (pos_weight - 1) * target + 1
+        loss = (1 - target) * input + log_weight * softplus_neg
+    else:
+        loss = (1 - target) * input + softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Pointwise KL divergence with input = log q: target * (log target - input) (0 where
+    target = 0), or exp(t) * (t - input) when the target is given as log p (log_target).
+    'batchmean' divides the sum by the batch size (the true KL per sample)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        positive = target > 0
+        loss = where(positive, target * where(positive, target, 1.0).log(), 0.0) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------- regression
+def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+             reduction: str = "mean") -> Tensor:
+    """(x - y)^2."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+            reduction: str = "mean") -> Tensor:
+    """|x - y|."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _reduce((input - target).abs(), reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where d = |x - y| < beta, else d - 0.5 beta (beta = 0: L1)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    d = (input - target).abs()
+    if beta == 0:
+        return _reduce(d, reduction)
+    return _reduce(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
+               delta: float = 1.0) -> Tensor:
+    """0.5 d^2 where d = |x - y| < delta, else delta (d - 0.5 delta)."""
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    d = (input - target).abs()
+    return _reduce(where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction)

@@ -1,0 +1,289 @@
+"""Normalisation: batch_norm, layer_norm, group_norm, instance_norm, as torch.nn.functional.
+
+All four run on one fused native kernel pair that normalises x (N, C, L) per channel c over
+(N, L) -- mean, biased variance, y = (x - mean) / sqrt(var + eps) -- by viewing the input as
+that shape:
+
+    batch_norm     (N, C, *)  -> (N, C, L)           statistics per channel
+    layer_norm     (*, D...)  -> (1, rows, D)         statistics per row
+    group_norm     (N, C, *)  -> (1, N*groups, C/groups * L)
+    instance_norm  (N, C, *)  -> (1, N*C, L)
+
+batch_norm applies weight/bias inside the kernel; the others apply their affine with two
+broadcast Tensor ops (their weight is per channel or per element, not per kernel row). The
+backward is the fused native kernel; under create_graph=True it is instead written in Tensor
+ops (recomputing the statistics from x), so second derivatives are exact.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Optional, Sequence, Union
+
+from gradflow.autograd.function import Function
+from gradflow.autograd.grad_mode import is_grad_enabled
+from gradflow.ops.conv import check_float, check_same
+from gradflow.tensor import Tensor
+
+
+def _data(t: Optional[Tensor]):
+    return None if t is None else t._data
+
+
+class NormTrain(Function):
+    """(y, mean, biased var) of x (N, C, L) normalised with its own per-channel statistics,
+    y = (x - mean) * invstd * w + b (w, b (C,) or None)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, eps: float):
+        be = x._backend
+        y, mean, var, invstd = be.batch_norm_train(x._data, _data(w), _data(b), eps)
+        ctx.save_for_backward(x, w)
+        ctx.mean, ctx.invstd, ctx.eps = mean, invstd, eps
+        mean_t, var_t = Tensor._make(mean, be), Tensor._make(var, be)
+        ctx.mark_non_differentiable(mean_t, var_t)
+        return y, mean_t, var_t
+
+    @staticmethod
+    def backward(ctx, gy, _gmean, _gvar):
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        if is_grad_enabled():  # create_graph=True: a differentiable formula
+            gx, gw, gb = _norm_backward_composed(x, w, gy, ctx.eps)
+            return (gx if need_x else None, gw if need_w else None, gb if need_b else None, None)
+        be = x._backend
+        gx, gw, gb = be.batch_norm_backward(x._data, gy._data, ctx.mean, ctx.invstd, _data(w),
+                                            True, (need_x, need_w, need_b))
+        return gx, gw, gb, None
+
+
+def _norm_backward_composed(x: Tensor, w: Optional[Tensor], gy: Tensor, eps: float):
+    """The training-mode gradients in Tensor ops, statistics recomputed from x:
+    gx = invstd * (h - mean(h) - xhat * mean(h * xhat)) with h = gy * w."""
+    c = x.shape[1]
+    mean = x.mean((0, 2), keepdim=True)
+    xc = x - mean
+    invstd = ((xc * xc).mean((0, 2), keepdim=True) + eps).rsqrt()
+    xhat = xc * invstd
+    h = gy if w is None else gy * w.reshape(1, c, 1)
+    gx = invstd * (h - h.mean((0, 2), keepdim=True)
+                   - xhat * (h * xhat).mean((0, 2), keepdim=True))
+    return gx, (gy * xhat).sum((0, 2)), gy.sum((0, 2))
+
+
+class NormEval(Function):
+    """y = (x - mean) * invstd * w + b with fixed statistics (mean, invstd backend arrays)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, mean, invstd):
+        ctx.save_for_backward(x, w)
+        ctx.mean, ctx.invstd = mean, invstd
+        return x._backend.batch_norm_apply(x._data, mean, invstd, _data(w), _data(b))
+
+    @staticmethod
+    def backward(ctx, gy):
+        # Linear in x: written in Tensor ops, so it is differentiable again.
+        x, w = ctx.saved_tensors
+        be, c = x._backend, x.shape[1]
+        mean = Tensor._make(be.reshape(ctx.mean, (1, c, 1)), be)
+        invstd = Tensor._make(be.reshape(ctx.invstd, (1, c, 1)), be)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx = gy * (invstd if w is None else invstd * w.reshape(1, c, 1)) if need_x else None
+        gw = (gy * ((x - mean) * invstd)).sum((0, 2)) if need_w else None
+        gb = gy.sum((0, 2)) if need_b else None
+        return gx, gw, gb, None, None
+
+
+# ---------------------------------------------------------------- helpers
+def _check_vec(op: str, x: Tensor, name: str, t: Optional[Tensor], n: int) -> None:
+    check_same(op, x, name, t)
+    if t is not None and tuple(t.shape) != (n,):
+        raise ValueError(
+            f"{op}: {name} must have shape ({n},) for input of shape {tuple(x.shape)}, got "
+            f"{tuple(t.shape)}"
+        )
+
+
+def _update_running_(running: Tensor, stat, factor: float) -> None:
+    """running = (1 - factor) * running + factor * stat, in place (a buffer, no graph)."""
+    be = running._backend
+    be.binary_("mul", running._data, 1.0 - factor)
+    be.binary_("add", running._data, be.binary("mul", stat, factor))
+    running._version[0] += 1
+
+
+def _per_channel(t: Tensor, ndim: int) -> Tensor:
+    """A (C,) tensor shaped (1, C, 1, ...) to broadcast over an ndim-D input."""
+    return t.reshape((1, t.shape[0]) + (1,) * (ndim - 2))
+
+
+def _affine(y: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], shape) -> Tensor:
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+# ---------------------------------------------------------------- public API
+def batch_norm(
+    input: Tensor,
+    running_mean: Optional[Tensor],
+    running_var: Optional[Tensor],
+    weight: Optional[Tensor] = None,
+    bias: Optional[Tensor] = None,
+    training: bool = False,
+    momentum: Optional[float] = 0.1,
+    eps: float = 1e-5,
+    *,
+    num_batches_tracked: Optional[int] = None,
+) -> Tensor:
+    """Batch normalisation over (N, C, *) input, as torch.nn.functional.batch_norm.
+
+    training: y = (x - mean_B) / sqrt(var_B + eps) * weight + bias with the batch's per-channel
+    mean and biased variance over (N, *); the running statistics (when given) are updated in
+    place: running = (1 - f) * running + f * stat, using the unbiased variance. f = momentum,
+    or, for momentum=None (cumulative average), 1 / num_batches_tracked -- BatchNorm passes its
+    counter (already incremented for this batch), as PyTorch's module does.
+    eval: the running statistics normalise instead.
+    """
+    op = "batch_norm"
+    check_float(op, "input", input)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected at least 2-D input (N, C, ...), got {tuple(input.shape)}")
+    n, c = input.shape[0], input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _check_vec(op, input, name, t, c)
+    if eps < 0:
+        raise ValueError(f"{op}: eps must be >= 0, got {eps}")
+    x = input.reshape(n, c, -1)
+    if training:
+        count = n * x.shape[2]
+        if count <= 1:
+            raise ValueError(
+                f"{op}: expected more than 1 value per channel when training, got input size "
+                f"{tuple(input.shape)}"
+            )
+        if momentum is None:
+            if running_mean is not None and not num_batches_tracked:
+                raise ValueError(
+                    f"{op}: momentum=None (cumulative average) needs num_batches_tracked >= 1"
+                )
+            factor = 1.0 / num_batches_tracked if num_batches_tracked else 0.0
+        else:
+            factor = float(momentum)
+        y, mean, var = NormTrain.apply(x, weight, bias, float(eps))
+        if running_mean is not None:
+            _update_running_(running_mean, mean._data, factor)
+        if running_var is not None:
+            be = var._backend
+            _update_running_(running_var, be.binary("mul", var._data, count / (count - 1)),
+                             factor)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError(f"{op}: running_mean and running_var are required when not training")
+        be = x._backend
+        invstd = be.unary("rsqrt", be.binary("add", running_var._data, float(eps)))
+        y = NormEval.apply(x, weight, bias, running_mean._data, invstd)
+    return y.reshape(input.shape)
+
+
+def layer_norm(
+    input: Tensor,
+    normalized_shape: Union[int, Sequence[int]],
+    weight: Optional[Tensor] = None,
+    bias: Optional[Tensor] = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, statistics over the trailing
+    dimensions normalized_shape (biased variance), weight/bias of shape normalized_shape."""
+    op = "layer_norm"
+    check_float(op, "input", input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(
+        normalized_shape)
+    k = len(shape)
+    if k == 0 or k > input.ndim or tuple(input.shape[input.ndim - k:]) != shape:
+        raise ValueError(
+            f"{op}: normalized_shape {shape} does not match the trailing dimensions of input "
+            f"{tuple(input.shape)}"
+        )
+    for name, t in (("weight", weight), ("bias", bias)):
+        check_same(op, input, name, t)
+        if t is not None and tuple(t.shape) != shape:
+            raise ValueError(f"{op}: {name} must have shape {shape}, got {tuple(t.shape)}")
+    d = 1
+    for s in shape:
+        d *= s
+    if d == 0 or input.numel() == 0:
+        raise ValueError(f"{op}: input {tuple(input.shape)} has a zero-size dimension")
+    y, _, _ = NormTrain.apply(input.reshape(1, -1, d), None, None, float(eps))
+    return _affine(y.reshape(input.shape), weight, bias, shape)
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Optional[Tensor] = None,
+    bias: Optional[Tensor] = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each group of C/num_groups channels of each sample (statistics over those
+    channels and all positions), then weight/bias per channel."""
+    op = "group_norm"
+    check_float(op, "input", input)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected at least 2-D input (N, C, ...), got {tuple(input.shape)}")
+    n, c = input.shape[0], input.shape[1]
+    if not isinstance(num_groups, numbers.Integral) or num_groups < 1 or c % num_groups:
+        raise ValueError(
+            f"{op}: expected number of channels in input ({c}) to be divisible by num_groups, "
+            f"got num_groups={num_groups!r}"
+        )
+    for name, t in (("weight", weight), ("bias", bias)):
+        _check_vec(op, input, name, t, c)
+    y, _, _ = NormTrain.apply(input.reshape(1, n * num_groups, -1), None, None, float(eps))
+    shape = (1, c) + (1,) * (input.ndim - 2)
+    return _affine(y.reshape(input.shape), weight, bias, shape)
+
+
+def instance_norm(
+    input: Tensor,
+    running_mean: Optional[Tensor] = None,
+    running_var: Optional[Tensor] = None,
+    weight: Optional[Tensor] = None,
+    bias: Optional[Tensor] = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each (sample, channel) plane over its positions, then weight/bias per channel.
+    With use_input_stats the running statistics (if given) move towards the mean over the batch
+    of the per-instance mean and unbiased variance; without it they normalise instead."""
+    op = "instance_norm"
+    check_float(op, "input", input)
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected at least 3-D input (N, C, L, ...), got "
+                         f"{tuple(input.shape)}")
+    n, c = input.shape[0], input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _check_vec(op, input, name, t, c)
+    shape = (1, c) + (1,) * (input.ndim - 2)
+    if not use_input_stats:
+        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    length = input.numel() // max(n * c, 1)
+    if length <= 1:
+        raise ValueError(
+            f"{op}: expected more than 1 spatial element when training, got input size "
+            f"{tuple(input.shape)}"
+        )
+    y, mean, var = NormTrain.apply(input.reshape(1, n * c, -1), None, None, float(eps))
+    be = input._backend
+    if running_mean is not None:
+        stat = be.reduce("mean", be.reshape(mean._data, (n, c)), (0,), False)
+        _update_running_(running_mean, stat, float(momentum))
+    if running_var is not None:
+        unbiased = be.binary("mul", be.reshape(var._data, (n, c)), length / (length - 1))
+        _update_running_(running_var, be.reduce("mean", unbiased, (0,), False), float(momentum))
+    return _affine(y.reshape(input.shape), weight, bias, shape)

@@ -1,0 +1,339 @@
+"""Reductions over dims (int or tuple, negative allowed, keepdim) and the softmax family."""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections import namedtuple
+from typing import Optional
+
+from gradflow.autograd.function import Function
+from gradflow.ops.common import normalize_dims, wrap_dim
+from gradflow.ops.elementwise import full_like_scalar, where
+from gradflow.tensor import Tensor
+from gradflow.types import as_dtype, bool_, get_default_dtype, int64
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def _expand_back(g: Tensor, shape, axes, keepdim: bool) -> Tensor:
+    """Broadcast a reduced gradient back to the input's shape."""
+    if not keepdim and axes and g.ndim:
+        kept = list(g.shape)
+        for a in sorted(axes):
+            kept.insert(a, 1)
+        g = g.reshape(tuple(kept))
+    return g.expand(shape)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
+        return x._backend.reduce("sum", x._data, axes, keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _expand_back(g, ctx.shape, ctx.axes, ctx.keepdim), None, None
+
+
+def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    if dtype is not None:
+        x = x.to(as_dtype(dtype))
+    elif x.dtype is bool_:
+        x = x.to(int64)
+    return Sum.apply(x, normalize_dims(dim, x.ndim, "sum"), keepdim)
+
+
+def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    if dtype is not None:
+        x = x.to(as_dtype(dtype))
+    if not x.is_floating_point():
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. Input dtype must be either a floating point "
+            f"or complex dtype. Got: {x.dtype.name.capitalize()}"
+        )
+    axes = normalize_dims(dim, x.ndim, "mean")
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    return Sum.apply(x, axes, keepdim) / (n if n else math.nan)
+
+
+def var(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
+    """sum((x - mean)^2) / (N - correction); correction defaults to 1 (unbiased)."""
+    if unbiased is not None and correction is not None:
+        raise ValueError("var: give either unbiased or correction, not both")
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    axes = normalize_dims(dim, x.ndim, "var")
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    centred = x - mean(x, axes, keepdim=True)
+    squares = sum(centred * centred, axes, keepdim)
+    denom = n - correction
+    return squares / denom if denom > 0 else squares * math.nan
+
+
+def std(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
+    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+class Prod(Function):
+    """Product over axes. The gradient is the product of the other elements: out / x where
+    x != 0; where x == 0, the product of the nonzero others if x is its slice's only zero."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        be = x._backend
+        out = Tensor._make(be.reduce("prod", x._data, axes, keepdim), be)
+        ctx.save_for_backward(x, out)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        out = _expand_back(out, x.shape, ctx.axes, ctx.keepdim)
+        is_zero = x == 0
+        nonzero = where(is_zero, 1.0, x)
+        lone_zero = is_zero.sum(ctx.axes, keepdim=True) == 1
+        at_zero = where(lone_zero, nonzero.prod(ctx.axes, keepdim=True), 0.0)
+        others = where(is_zero, at_zero, out / nonzero)
+        return _expand_back(g, x.shape, ctx.axes, ctx.keepdim) * others, None, None
+
+
+def _reduced_shape(x: Tensor, axes) -> tuple:
+    return tuple(s for i, s in enumerate(x.shape) if i not in axes)
+
+
+def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    if dtype is not None:
+        x = x.to(as_dtype(dtype))
+    elif x.dtype is bool_:
+        x = x.to(int64)
+    return Prod.apply(x, normalize_dims(dim, x.ndim, "prod"), keepdim)
+
+
+class _AMax(Function):
+    """amax/amin: the gradient is shared evenly among the elements equal to the extremum."""
+
+    @staticmethod
+    def forward(ctx, x, op, axes, keepdim):
+        be = x._backend
+        out = Tensor._make(be.reduce(op, x._data, axes, True), be)
+        ctx.save_for_backward(x, out)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        ctx._name = "AmaxBackward" if op == "max" else "AminBackward"
+        return out if keepdim else Tensor._make(be.reshape(out._data, _reduced_shape(x, axes)), be)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        mask = (x == out).to(g.dtype)
+        count = mask.sum(ctx.axes, keepdim=True)
+        g = _expand_back(g, out.shape, ctx.axes, ctx.keepdim) if not ctx.keepdim else g
+        return g * mask / count, None, None, None
+
+
+def _check_nonempty(x: Tensor, axes, op: str) -> None:
+    if builtins.any(x.shape[a] == 0 for a in axes) or (not axes and x.numel() == 0):
+        raise IndexError(
+            f"{op}(): Expected reduction dim to be specified for input.numel() == 0 or the "
+            f"reduced dims to be non-empty; got shape {tuple(x.shape)}"
+        )
+
+
+def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    axes = normalize_dims(dim if dim != () else None, x.ndim, "amax")
+    _check_nonempty(x, axes, "amax")
+    return _AMax.apply(x, "max", axes, keepdim)
+
+
+def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    axes = normalize_dims(dim if dim != () else None, x.ndim, "amin")
+    _check_nonempty(x, axes, "amin")
+    return _AMax.apply(x, "min", axes, keepdim)
+
+
+def _max_min(x: Tensor, dim, keepdim: bool, op: str):
+    """max()/min(): full reduction -> a value; along dim -> (values, indices)."""
+    if isinstance(dim, Tensor):
+        from gradflow.ops.elementwise import maximum, minimum
+
+        return (maximum if op == "max" else minimum)(x, dim)
+    if dim is None:
+        return amax(x) if op == "max" else amin(x)
+    d = wrap_dim(dim, x.ndim, op)
+    _check_nonempty(x, (d,), op)
+    be = x._backend
+    idx = Tensor._make(be.argreduce("arg" + op, x._data, d, True), be)
+    values = x.gather(d, idx) if x.ndim else x
+    if not keepdim and x.ndim:
+        values, idx = values.squeeze(d), idx.squeeze(d)
+    return values_indices(values, idx)
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False):
+    return _max_min(x, dim, keepdim, "max")
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False):
+    return _max_min(x, dim, keepdim, "min")
+
+
+def _arg(x: Tensor, dim, keepdim: bool, op: str) -> Tensor:
+    be = x._backend
+    if dim is None:
+        _check_nonempty(x, (), op)
+        flat = be.reshape(be.contiguous(x._data), (-1,))
+        out = be.argreduce(op, flat, 0, False)
+        if keepdim:
+            out = be.reshape(out, (1,) * x.ndim)
+        return Tensor._make(out, be)
+    d = wrap_dim(dim, x.ndim, op)
+    _check_nonempty(x, (d,), op)
+    return Tensor._make(be.argreduce(op, x._data, d, keepdim), be)
+
+
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg(x, dim, keepdim, "argmax")
+
+
+def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg(x, dim, keepdim, "argmin")
+
+
+def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) = m + log(sum(exp(x - m))), m = max (stable; -inf rows stay -inf)."""
+    axes = normalize_dims(dim, x.ndim, "logsumexp")
+    if not x.is_floating_point():
+        x = x.to(get_default_dtype())
+    m = x.detach().amax(axes, keepdim=True) if x.numel() else full_like_scalar(x, 0)
+    m = where(m.isinf(), 0.0, m)
+    out = (x - m).exp().sum(axes, keepdim=True).log() + m
+    return out if keepdim else out.reshape(_reduced_shape(x, axes))
+
+
+class _Norm(Function):
+    """p-norm over axes (keepdim=True); the gradient at a zero norm is 0, as PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, p, axes):
+        be = x._backend
+        a = be.unary("abs", x._data)
+        if p == math.inf:
+            r = be.reduce("max", a, axes, True)
+        elif p == -math.inf:
+            r = be.reduce("min", a, axes, True)
+        elif p == 0:
+            r = be.reduce("sum", be.astype(be.binary("ne", a, 0), x._data.dtype), axes, True)
+        elif p == 1:
+            r = be.reduce("sum", a, axes, True)
+        else:
+            r = be.binary("pow", be.reduce("sum", be.binary("pow", a, p), axes, True), 1.0 / p)
+        out = Tensor._make(r, be)
+        ctx.save_for_backward(x, out)
+        ctx.p, ctx.axes = p, axes
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        p = ctx.p
+        if p == 0:
+            return g * 0.0 * x, None, None
+        if p == 1:
+            return g * x.sign(), None, None
+        if math.isinf(p):
+            mask = (x.abs() == out).to(g.dtype)
+            return g * x.sign() * mask / mask.sum(ctx.axes, keepdim=True), None, None
+        safe = where(out == 0, 1.0, out)
+        scale = where(out == 0, 0.0, g / safe ** (p - 1))
+        return scale * x * x.abs() ** (p - 2), None, None
+
+
+def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False) -> Tensor:
+    if p in ("fro", None):
+        p = 2.0
+    if p == "nuc":
+        raise ValueError("norm: the nuclear norm is not supported")
+    axes = normalize_dims(dim, x.ndim, "norm")
+    if not x.is_floating_point():
+        raise RuntimeError(f"norm(): expected a floating point tensor, got {x.dtype}")
+    out = _Norm.apply(x, float(p), axes)
+    return out if keepdim else out.reshape(_reduced_shape(x, axes))
+
+
+def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    axes = normalize_dims(dim, x.ndim, "all")
+    return Tensor._make(x._backend.reduce("all", x._data, axes, keepdim), x._backend)
+
+
+def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    axes = normalize_dims(dim, x.ndim, "any")
+    return Tensor._make(x._backend.reduce("any", x._data, axes, keepdim), x._backend)
+
+
+# ---------------------------------------------------------------- softmax family
+class Softmax(Function):
+    """y = exp(x - max) / sum(exp(x - max)); backward: y * (g - sum(g * y))."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        be = x._backend
+        shifted = be.binary("sub", x._data, be.reduce("max", x._data, (axis,), True))
+        e = be.unary("exp", shifted)
+        out = Tensor._make(be.binary("div", e, be.reduce("sum", e, (axis,), True)), be)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return y * (g - (g * y).sum(ctx.axis, keepdim=True)), None
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x); backward: g - exp(y) * sum(g)."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        be = x._backend
+        shifted = be.binary("sub", x._data, be.reduce("max", x._data, (axis,), True))
+        lse = be.unary("log", be.reduce("sum", be.unary("exp", shifted), (axis,), True))
+        out = Tensor._make(be.binary("sub", shifted, lse), be)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g - y.exp() * g.sum(ctx.axis, keepdim=True), None
+
+
+def _softmax_input(x: Tensor, dim: Optional[int], dtype, op: str):
+    if dim is None:
+        raise TypeError(f"{op}: the dim argument is required")
+    if dtype is not None:
+        x = x.to(as_dtype(dtype))
+    if not x.is_floating_point():
+        x = x.to(get_default_dtype())
+    return x, wrap_dim(dim, x.ndim, op)
+
+
+def softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
+    x, axis = _softmax_input(x, dim, dtype, "softmax")
+    if x.ndim == 0:
+        return Softmax.apply(x.reshape(1), 0).reshape(())
+    return Softmax.apply(x, axis)
+
+
+def log_softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
+    x, axis = _softmax_input(x, dim, dtype, "log_softmax")
+    if x.ndim == 0:
+        return LogSoftmax.apply(x.reshape(1), 0).reshape(())
+    return LogSoftmax.apply(x, axis)

@@ -1,0 +1,406 @@
+"""Shape ops: views (reshape, permute, expand, flip), joins (cat, stack), splits, pad,
+and the dtype/device conversions. Views share storage and the version counter."""
+
+from __future__ import annotations
+
+import builtins
+import numbers
+from typing import Sequence, Tuple, Union
+
+from gradflow import backends
+from gradflow.autograd.function import Function
+from gradflow.ops.common import check_same_device, normalize_dims, sum_to_shape
+from gradflow.tensor import Tensor, _varargs
+from gradflow.types import as_dtype, promote_types
+from gradflow.types import device as Device
+
+
+def _view_of(out: Tensor, base: Tensor) -> Tensor:
+    """Mark `out` as a view of `base` when the backend returned shared storage."""
+    if out._backend.shares_memory(out._data, base._data):
+        out._version = base._version
+        out._is_view = True
+    return out
+
+
+def _infer_shape(shape: Tuple[int, ...], numel: int, op: str, old) -> Tuple[int, ...]:
+    shape = tuple(int(s) for s in shape)
+    if shape.count(-1) > 1:
+        raise ValueError(f"{op}: only one dimension can be inferred, got shape {shape}")
+    known = 1
+    for s in shape:
+        if s != -1:
+            if s < 0:
+                raise ValueError(f"{op}: invalid shape dimension {s} in {shape}")
+            known *= s
+    if -1 in shape:
+        if known == 0 or numel % known:
+            raise ValueError(f"{op}: shape {shape} is invalid for input of size {numel}")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    elif known != numel:
+        raise ValueError(
+            f"{op}: shape {shape} is invalid for input of size {numel} (shape {tuple(old)})"
+        )
+    return shape
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return _view_of(Tensor._make(x._backend.reshape(x._data, shape), x._backend), x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.in_shape), None
+
+
+def reshape(x: Tensor, shape) -> Tensor:
+    shape = _infer_shape(_varargs(tuple(shape)) if not isinstance(shape, int) else (shape,),
+                         x.numel(), "reshape", x.shape)
+    if shape == x.shape:
+        return Reshape.apply(x, shape) if x.requires_grad else _alias(x)
+    return Reshape.apply(x, shape)
+
+
+def _alias(x: Tensor) -> Tensor:
+    out = Tensor._make(x._data, x._backend)
+    out._version, out._is_view = x._version, True
+    return out
+
+
+def view(x: Tensor, shape) -> Tensor:
+    """Like reshape, but the result must share x's storage (as PyTorch's view)."""
+    shape = _infer_shape(_varargs(tuple(shape)) if not isinstance(shape, int) else (shape,),
+                         x.numel(), "view", x.shape)
+    out = Reshape.apply(x, shape)
+    if x.numel() and not out._backend.shares_memory(out._data, x._data):
+        raise RuntimeError(
+            f"view size {shape} is not compatible with input tensor's size {tuple(x.shape)} and "
+            "stride (at least one dimension spans across two contiguous subspaces). Use "
+            ".reshape(...) instead."
+        )
+    return out
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s = normalize_dims(start_dim, x.ndim, "flatten")[0]
+    e = normalize_dims(end_dim, x.ndim, "flatten")[0]
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    n = 1
+    for d in x.shape[s : e + 1]:
+        n *= d
+    return reshape(x, x.shape[:s] + (n,) + x.shape[e + 1 :])
+
+
+def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    d = normalize_dims(dim, x.ndim, "unflatten")[0]
+    sizes = _infer_shape(tuple(sizes), x.shape[d], "unflatten", x.shape)
+    return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1 :])
+
+
+def squeeze(x: Tensor, dim=None) -> Tensor:
+    if dim is None:
+        return reshape(x, tuple(s for s in x.shape if s != 1))
+    dims = normalize_dims(dim, x.ndim, "squeeze")
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1)))
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    d = normalize_dims(dim, x.ndim + 1, "unsqueeze")[0]
+    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.inverse = tuple(sorted(range(len(axes)), key=lambda i: axes[i]))
+        return _view_of(Tensor._make(x._backend.permute(x._data, axes), x._backend), x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.permute(ctx.inverse), None
+
+
+def permute(x: Tensor, dims) -> Tensor:
+    axes = normalize_dims(tuple(dims), x.ndim, "permute")
+    if len(axes) != x.ndim:
+        raise ValueError(
+            f"permute: number of dims don't match: input has {x.ndim} dims, got {len(axes)}"
+        )
+    return Permute.apply(x, axes)
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    if x.ndim == 0:
+        return x
+    d0, d1 = (normalize_dims(d, x.ndim, "transpose")[0] for d in (dim0, dim1))
+    axes = list(range(x.ndim))
+    axes[d0], axes[d1] = axes[d1], axes[d0]
+    return Permute.apply(x, tuple(axes))
+
+
+def t(x: Tensor) -> Tensor:
+    if x.ndim > 2:
+        raise ValueError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+class Expand(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return _view_of(Tensor._make(x._backend.broadcast_to(x._data, shape), x._backend), x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return sum_to_shape(g, ctx.in_shape), None
+
+
+def expand(x: Tensor, sizes) -> Tensor:
+    sizes = tuple(int(s) for s in sizes)
+    if len(sizes) < x.ndim:
+        raise ValueError(
+            f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to "
+            f"the number of dimensions in the tensor ({x.ndim})"
+        )
+    lead = len(sizes) - x.ndim
+    shape = []
+    for i, s in enumerate(sizes):
+        old = x.shape[i - lead] if i >= lead else None
+        if s == -1:
+            if old is None:
+                raise ValueError(f"expand: -1 is not allowed in a leading, new dimension {sizes}")
+            s = old
+        elif old is not None and old != 1 and old != s:
+            raise ValueError(
+                f"expand: the expanded size of the tensor ({s}) must match the existing size "
+                f"({old}) at non-singleton dimension {i}. Target sizes: {list(sizes)}. Tensor "
+                f"sizes: {list(x.shape)}"
+            )
+        shape.append(s)
+    shape = tuple(shape)
+    return x if shape == x.shape else Expand.apply(x, shape)
+
+
+broadcast_to = expand
+
+
+def repeat(x: Tensor, sizes) -> Tensor:
+    """Tile: dim i becomes sizes[i] copies. Composed of unsqueeze/expand/reshape."""
+    sizes = tuple(int(s) for s in sizes)
+    if len(sizes) < x.ndim:
+        raise ValueError(
+            "repeat: number of repeat dims can not be smaller than number of tensor dims "
+            f"({len(sizes)} < {x.ndim})"
+        )
+    x = reshape(x, (1,) * (len(sizes) - x.ndim) + tuple(x.shape))
+    interleaved, target, final = [], [], []
+    for r, s in zip(sizes, x.shape):
+        interleaved += [1, s]
+        target += [r, s]
+        final.append(r * s)
+    return reshape(expand(reshape(x, tuple(interleaved)), tuple(target)), tuple(final))
+
+
+class Flip(Function):
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.axes = axes
+        return _view_of(Tensor._make(x._backend.flip(x._data, axes), x._backend), x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.flip(ctx.axes), None
+
+
+def flip(x: Tensor, dims) -> Tensor:
+    return Flip.apply(x, normalize_dims(dims, x.ndim, "flip"))
+
+
+# ---------------------------------------------------------------- joining and splitting
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, axis, *xs):
+        ctx.axis = axis
+        ctx.sizes = [x.shape[axis] for x in xs]
+        be = xs[0]._backend
+        return be.concatenate([x._data for x in xs], axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        grads, start = [], 0
+        for size, needed in zip(ctx.sizes, ctx.needs_input_grad[1:]):
+            grads.append(narrow(g, ctx.axis, start, size) if needed else None)
+            start += size
+        return (None, *grads)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of Tensors")
+    # PyTorch skips 1-D empty tensors of shape (0,) in cat (legacy behaviour).
+    nonempty = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    ref = nonempty[0]
+    axis = normalize_dims(dim, ref.ndim, "cat")[0]
+    rt = ref.dtype
+    for t_ in nonempty[1:]:
+        check_same_device("cat", ref, t_)
+        rt = promote_types(rt, t_.dtype)
+        if t_.ndim != ref.ndim or any(
+            a != b for i, (a, b) in enumerate(zip(t_.shape, ref.shape)) if i != axis
+        ):
+            raise ValueError(
+                f"cat: sizes of tensors must match except in dimension {axis}; got "
+                + ", ".join(str(tuple(x.shape)) for x in nonempty)
+            )
+    nonempty = [t_ if t_.dtype is rt else t_.to(rt) for t_ in nonempty]
+    if len(nonempty) == 1:
+        return nonempty[0].clone() if nonempty[0] is ref else nonempty[0]
+    return Cat.apply(axis, *nonempty)
+
+
+concat = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of Tensors")
+    shape = tensors[0].shape
+    for t_ in tensors[1:]:
+        if t_.shape != shape:
+            raise ValueError(
+                "stack: expects each tensor to be equal size, but got "
+                + ", ".join(str(tuple(x.shape)) for x in tensors)
+            )
+    d = normalize_dims(dim, len(shape) + 1, "stack")[0]
+    return cat([unsqueeze(t_, d) for t_ in tensors], d)
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    key = (slice(None),) * dim + (slice(start, start + length),)
+    return x[key]
+
+
+def split(x: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0):
+    axis = normalize_dims(dim, x.ndim, "split")[0]
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, numbers.Integral):
+        step = int(split_size_or_sections)
+        if step <= 0 and n:
+            raise ValueError(f"split: split_size must be positive, got {step}")
+        sizes = [builtins.min(step, n - i) for i in range(0, n, step)] if n else [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if builtins.sum(sizes) != n:
+            raise ValueError(
+                f"split: split sizes {sizes} don't sum to the size {n} of dim {axis} "
+                f"(shape {tuple(x.shape)})"
+            )
+    out, start = [], 0
+    for s in sizes:
+        out.append(narrow(x, axis, start, s))
+        start += s
+    return tuple(out)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0):
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    axis = normalize_dims(dim, x.ndim, "chunk")[0]
+    n = x.shape[axis]
+    step = -(-n // chunks) if n else 1
+    return split(x, step, axis)
+
+
+def unbind(x: Tensor, dim: int = 0):
+    axis = normalize_dims(dim, x.ndim, "unbind")[0]
+    return tuple(x[(slice(None),) * axis + (i,)] for i in range(x.shape[axis]))
+
+
+class Pad(Function):
+    @staticmethod
+    def forward(ctx, x, pad_width, value):
+        ctx.key = tuple(slice(lo, lo + s) for (lo, _), s in zip(pad_width, x.shape))
+        return x._backend.pad(x._data, pad_width, value)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g[ctx.key], None, None
+
+
+def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+    """Constant padding; `pad` lists (left, right) pairs starting from the LAST dim, as
+    torch.nn.functional.pad. Negative pads crop."""
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got '{mode}'")
+    pad = [int(p) for p in pad]
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(
+            f"pad: padding length must be even and at most 2*ndim ({2 * x.ndim}), got {len(pad)} "
+            f"for input of shape {tuple(x.shape)}"
+        )
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    crop = tuple(slice(builtins.max(-lo, 0), s - builtins.max(-hi, 0))
+                 for (lo, hi), s in zip(widths, x.shape))
+    if any(lo < 0 or hi < 0 for lo, hi in widths):
+        x = x[crop]
+        widths = [(builtins.max(lo, 0), builtins.max(hi, 0)) for lo, hi in widths]
+    for (lo, hi), s in zip(widths, x.shape):
+        if s + lo + hi < 0:
+            raise ValueError(f"pad: resulting size would be negative for input {tuple(x.shape)}")
+    return Pad.apply(x, tuple(widths), value)
+
+
+# ---------------------------------------------------------------- copies and conversions
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x._backend.copy(x._data)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def clone(x: Tensor) -> Tensor:
+    return Clone.apply(x)
+
+
+class ToDtype(Function):
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.in_dtype = x.dtype
+        return x._backend.astype(x._data, dtype.np)
+
+    @staticmethod
+    def backward(ctx, g):
+        return (g.to(ctx.in_dtype) if ctx.in_dtype.is_floating_point else None), None
+
+
+def to_dtype(x: Tensor, dtype) -> Tensor:
+    return ToDtype.apply(x, as_dtype(dtype))
+
+
+class ToDevice(Function):
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.src = x.device
+        target = backends.get_backend(device)
+        data = target.from_numpy(x._backend.to_numpy(x._data))
+        return Tensor._make(data, target)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.to(ctx.src), None
+
+
+def to_device(x: Tensor, device) -> Tensor:
+    return ToDevice.apply(x, Device(device))

@@ -1,0 +1,61 @@
+"""Adadelta: step sizes from running averages of squared gradients and squared updates."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Optional
+
+from gradflow.autograd import no_grad
+from gradflow.optim.optimizer import (
+    Optimizer,
+    add_,
+    addcmul_,
+    div_,
+    mul_,
+    sqrt_,
+    step_counter,
+    zeros_state,
+)
+
+
+class Adadelta(Optimizer):
+    """g = grad (+ weight_decay * p); v = rho v + (1 - rho) g^2;
+    delta = sqrt(u + eps) / sqrt(v + eps) * g; u = rho u + (1 - rho) delta^2; p -= lr delta."""
+
+    def __init__(self, params: Iterable, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0, *, maximize: bool = False) -> None:
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= rho <= 1.0:
+            raise ValueError(f"Invalid rho value: {rho}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    @no_grad()
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            rho, eps = group["rho"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = step_counter()
+                    state["square_avg"] = zeros_state(p)
+                    state["acc_delta"] = zeros_state(p)
+                state["step"].add_(1)
+                g = -p.grad if group["maximize"] else p.grad
+                if group["weight_decay"] != 0:
+                    g = g.add(p, alpha=group["weight_decay"])
+                square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+                addcmul_(mul_(square_avg, rho), g, g, 1 - rho)
+                std = sqrt_(square_avg + eps)
+                delta = sqrt_(acc_delta + eps)
+                mul_(div_(delta, std), g)
+                addcmul_(mul_(acc_delta, rho), delta, delta, 1 - rho)
+                add_(p, delta, alpha=-group["lr"])
+        return loss

@@ -1,0 +1,54 @@
+"""Adagrad: per-coordinate learning rates from the running sum of squared gradients."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Optional
+
+from gradflow.autograd import no_grad
+from gradflow.optim.optimizer import Optimizer, addcdiv_, addcmul_, sqrt, step_counter, zeros_state
+
+
+class Adagrad(Optimizer):
+    """t += 1; g = grad (+ weight_decay * p); clr = lr / (1 + (t - 1) lr_decay);
+    sum += g^2; p -= clr * g / (sqrt(sum) + eps)."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0,
+                 weight_decay: float = 0, initial_accumulator_value: float = 0,
+                 eps: float = 1e-10, *, maximize: bool = False) -> None:
+        for name, v in (("learning rate", lr), ("lr_decay value", lr_decay),
+                        ("weight_decay value", weight_decay),
+                        ("initial_accumulator_value value", initial_accumulator_value),
+                        ("epsilon value", eps)):
+            if v < 0.0:
+                raise ValueError(f"Invalid {name}: {v}")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps,
+                                      weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      maximize=maximize))
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                state["step"] = step_counter()
+                state["sum"] = zeros_state(p, group["initial_accumulator_value"])
+
+    @no_grad()
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:  # a group added after construction
+                    state["step"] = step_counter()
+                    state["sum"] = zeros_state(p, group["initial_accumulator_value"])
+                state["step"].add_(1)
+                step = state["step"].item()
+                g = -p.grad if group["maximize"] else p.grad
+                if group["weight_decay"] != 0:
+                    g = g.add(p, alpha=group["weight_decay"])
+                clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+                addcmul_(state["sum"], g, g, 1)
+                std = sqrt(state["sum"]).add_(group["eps"])
+                addcdiv_(p, g, std, -clr)
+        return loss

@@ -1,0 +1,92 @@
+"""Adam and AdamW: bias-corrected first and second moment estimates."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Optional, Tuple
+
+from gradflow.autograd import no_grad
+from gradflow.optim.optimizer import (
+    Optimizer,
+    add_,
+    addcdiv_,
+    addcmul_,
+    div_,
+    lerp_,
+    maximum_,
+    mul_,
+    sqrt,
+    step_counter,
+    zeros_state,
+)
+
+
+class Adam(Optimizer):
+    """t += 1; g = grad (negated when maximize); weight decay: g += wd * p (Adam) or
+    p *= 1 - lr * wd (decoupled, AdamW); m = lerp(m, g, 1 - beta1);
+    v = beta2 v + (1 - beta2) g^2; (amsgrad: vmax = max(vmax, v), used for v);
+    p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-3,
+                 betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False) -> None:
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize,
+                                      decoupled_weight_decay=decoupled_weight_decay))
+
+    @no_grad()
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = step_counter()
+                    state["exp_avg"] = zeros_state(p)
+                    state["exp_avg_sq"] = zeros_state(p)
+                    if group["amsgrad"]:
+                        state["max_exp_avg_sq"] = zeros_state(p)
+                state["step"].add_(1)
+                g = -p.grad if group["maximize"] else p.grad
+                if wd != 0:
+                    if group["decoupled_weight_decay"]:
+                        mul_(p, 1 - lr * wd)
+                    else:
+                        g = g.add(p, alpha=wd)
+                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                lerp_(exp_avg, g, 1 - beta1)
+                addcmul_(mul_(exp_avg_sq, beta2), g, g, 1 - beta2)
+                step = state["step"].item()
+                step_size = lr / (1 - beta1**step)
+                bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+                if group["amsgrad"]:
+                    second = maximum_(state["max_exp_avg_sq"], exp_avg_sq)
+                else:
+                    second = exp_avg_sq
+                denom = add_(div_(sqrt(second), bias_correction2_sqrt), group["eps"])
+                addcdiv_(p, exp_avg, denom, -step_size)
+        return loss
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (p *= 1 - lr * weight_decay before the update)."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-3,
+                 betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)

@@ -1,0 +1,254 @@
+"""Optimizer: the base class (parameter groups, per-parameter state, state_dict), plus the
+in-place tensor updates the algorithms share.
+
+The updates run under no_grad and write into the parameters' and states' storage through the
+backend (``binary_``), so a step builds no graph and allocates only the temporaries the
+formula needs; they work for any device. Each bumps the tensor's version counter, so a graph
+that saved a parameter before the step notices it changed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from itertools import chain
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+
+from gradflow.autograd import enable_grad
+from gradflow.tensor import Tensor, tensor
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+# ---------------------------------------------------------------- in-place updates
+def _written(t: Tensor) -> Tensor:
+    t._version[0] += 1
+    return t
+
+
+def addcmul_(t: Tensor, a: Tensor, b: Tensor, value: float = 1.0) -> Tensor:
+    """t += value * a * b (evaluated as (value * a) * b, as PyTorch's kernel)."""
+    be = t._backend
+    tmp = be.binary("mul", a._data, value) if value != 1 else be.copy(a._data)
+    be.binary_("mul", tmp, b._data)
+    be.binary_("add", t._data, tmp)
+    return _written(t)
+
+
+def addcdiv_(t: Tensor, a: Tensor, b: Tensor, value: float = 1.0) -> Tensor:
+    """t += value * a / b (evaluated as (value * a) / b, as PyTorch's kernel)."""
+    be = t._backend
+    tmp = be.binary("mul", a._data, value) if value != 1 else be.copy(a._data)
+    be.binary_("div", tmp, b._data)
+    be.binary_("add", t._data, tmp)
+    return _written(t)
+
+
+def add_(t: Tensor, other: Union[Tensor, float], alpha: float = 1.0) -> Tensor:
+    """t += alpha * other."""
+    be = t._backend
+    if isinstance(other, Tensor):
+        other = other._data if alpha == 1 else be.binary("mul", other._data, alpha)
+    else:
+        other = other * alpha
+    be.binary_("add", t._data, other)
+    return _written(t)
+
+
+def mul_(t: Tensor, value: Union[Tensor, float]) -> Tensor:
+    """t *= value."""
+    t._backend.binary_("mul", t._data, value._data if isinstance(value, Tensor) else value)
+    return _written(t)
+
+
+def div_(t: Tensor, value: Union[Tensor, float]) -> Tensor:
+    """t /= value."""
+    t._backend.binary_("div", t._data, value._data if isinstance(value, Tensor) else value)
+    return _written(t)
+
+
+def lerp_(t: Tensor, end: Tensor, weight: float) -> Tensor:
+    """t += weight * (end - t), in PyTorch's two-sided form (weight >= 0.5 interpolates from
+    `end`, which is exact at weight = 1)."""
+    be = t._backend
+    diff = be.binary("sub", end._data, t._data)
+    if abs(weight) < 0.5:
+        be.binary_("mul", diff, weight)
+        be.binary_("add", t._data, diff)
+    else:
+        be.binary_("mul", diff, 1 - weight)
+        be.copy_(t._data, be.binary("sub", end._data, diff))
+    return _written(t)
+
+
+def maximum_(t: Tensor, other: Tensor) -> Tensor:
+    """t = max(t, other) elementwise."""
+    t._backend.binary_("maximum", t._data, other._data)
+    return _written(t)
+
+
+def sqrt(t: Tensor) -> Tensor:
+    """A new tensor sqrt(t) (no graph)."""
+    return Tensor._make(t._backend.unary("sqrt", t._data), t._backend)
+
+
+def sqrt_(t: Tensor) -> Tensor:
+    t._backend.copy_(t._data, t._backend.unary("sqrt", t._data))
+    return _written(t)
+
+
+def zeros_state(p: Tensor, value: float = 0.0) -> Tensor:
+    """A state tensor shaped, typed and placed like parameter p, filled with value."""
+    return Tensor._make(p._backend.full(tuple(p.shape), value, p._data.dtype), p._backend)
+
+
+def clone_state(t: Tensor) -> Tensor:
+    return Tensor._make(t._backend.copy(t._data), t._backend)
+
+
+def step_counter() -> Tensor:
+    """The per-parameter step count: a float32 CPU scalar, as PyTorch keeps it."""
+    return tensor(0.0)
+
+
+# ---------------------------------------------------------------- the base class
+class Optimizer:
+    """Holds param_groups (dicts: 'params' plus every option, defaults filled in) and
+    state (per parameter). Subclasses implement step()."""
+
+    def __init__(self, params: Iterable, defaults: Dict[str, Any]) -> None:
+        self.defaults = defaults
+        self.state: Dict[Tensor, Dict[str, Any]] = defaultdict(dict)
+        self.param_groups: List[Dict[str, Any]] = []
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            f"Tensors or dicts, but got {type(params).__name__}")
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group: Dict[str, Any]) -> None:
+        """Add a group of parameters with its own options (missing ones from defaults)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, "
+                            "but the ordering of tensors in sets will change between runs. "
+                            "Please use a list instead.")
+        else:
+            params = list(params)
+        group = dict(param_group)
+        if params and isinstance(params[0], tuple):
+            group["param_names"] = [name for name, _ in params]
+            params = [p for _, p in params]
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params "
+                                f"is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        group["params"] = params
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"parameter group didn't specify a value of required "
+                                 f"optimization parameter {name}")
+            group.setdefault(name, default)
+        existing = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in existing for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    if p.grad.grad_fn is not None:
+                        p.grad.detach_()
+                    else:
+                        p.grad.requires_grad_(False)
+                    p.grad.zero_()
+
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def _run_closure(closure: Optional[Callable[[], Any]]) -> Any:
+        if closure is None:
+            return None
+        with enable_grad():
+            return closure()
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> Dict[str, Any]:
+        """{'state': {index: per-param state}, 'param_groups': [{options, 'params': [index]}]}
+        with parameters numbered in group order, as PyTorch's."""
+        index: Dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            groups.append(packed)
+        state = {index[id(p)]: s for p, s in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restore options and state; tensors are copied and cast to their parameter's dtype
+        and device (the step counters excepted)."""
+        saved_groups = copy.deepcopy(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        for ours, theirs in zip(self.param_groups, saved_groups):
+            if len(ours["params"]) != len(theirs["params"]):
+                raise ValueError("loaded state dict contains a parameter group that doesn't "
+                                 "match the size of optimizer's group")
+        id_map = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
+                          chain.from_iterable(g["params"] for g in self.param_groups)))
+
+        def cast(p: Tensor, key: Any, value: Any) -> Any:
+            if isinstance(value, Tensor):
+                if key == "step":
+                    return clone_state(value)
+                out = value.to(device=p.device, dtype=p.dtype if value.is_floating_point()
+                               else None)
+                return clone_state(out)
+            if isinstance(value, dict):
+                return {k: cast(p, k, v) for k, v in value.items()}
+            return copy.deepcopy(value)
+
+        self.state = defaultdict(dict)
+        for k, v in state_dict["state"].items():
+            if k in id_map:
+                p = id_map[k]
+                self.state[p] = cast(p, None, v)
+        for ours, theirs in zip(self.param_groups, saved_groups):
+            theirs["params"] = ours["params"]
+            ours.clear()
+            ours.update(theirs)
+
+    def __repr__(self) -> str:
+        s = type(self).__name__ + " ("
+        for i, group in enumerate(self.param_groups):
+            s += f"\nParameter Group {i}\n"
+            for key in sorted(group):
+                if key != "params":
+                    s += f"    {key}: {group[key]}\n"
+        return s + ")"

@@ -1,0 +1,72 @@
+"""RMSprop: divide the gradient by a running root-mean-square of recent gradients."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Optional
+
+from gradflow.autograd import no_grad
+from gradflow.optim.optimizer import (
+    Optimizer,
+    add_,
+    addcdiv_,
+    addcmul_,
+    lerp_,
+    mul_,
+    sqrt,
+    sqrt_,
+    step_counter,
+    zeros_state,
+)
+
+
+class RMSprop(Optimizer):
+    """g = grad (+ weight_decay * p); v = alpha v + (1 - alpha) g^2;
+    centered: m = lerp(m, g, 1 - alpha), avg = sqrt(v - m^2), else avg = sqrt(v); avg += eps;
+    momentum: b = momentum b + g / avg, p -= lr b; else p -= lr g / avg."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,
+                 centered: bool = False, *, maximize: bool = False) -> None:
+        for name, v in (("learning rate", lr), ("epsilon value", eps),
+                        ("momentum value", momentum), ("weight_decay value", weight_decay),
+                        ("alpha value", alpha)):
+            if v < 0.0:
+                raise ValueError(f"Invalid {name}: {v}")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
+
+    @no_grad()
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            alpha, momentum = group["alpha"], group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = step_counter()
+                    state["square_avg"] = zeros_state(p)
+                    if momentum > 0:
+                        state["momentum_buffer"] = zeros_state(p)
+                    if group["centered"]:
+                        state["grad_avg"] = zeros_state(p)
+                state["step"].add_(1)
+                g = -p.grad if group["maximize"] else p.grad
+                if group["weight_decay"] != 0:
+                    g = g.add(p, alpha=group["weight_decay"])
+                square_avg = state["square_avg"]
+                addcmul_(mul_(square_avg, alpha), g, g, 1 - alpha)
+                if group["centered"]:
+                    grad_avg = lerp_(state["grad_avg"], g, 1 - alpha)
+                    avg = sqrt_(addcmul_(square_avg.clone(), grad_avg, grad_avg, -1))
+                else:
+                    avg = sqrt(square_avg)
+                add_(avg, group["eps"])
+                if momentum > 0:
+                    buf = state["momentum_buffer"]
+                    addcdiv_(mul_(buf, momentum), g, avg)
+                    add_(p, buf, alpha=-group["lr"])
+                else:
+                    addcdiv_(p, g, avg, -group["lr"])
+        return loss

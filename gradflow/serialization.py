@@ -1,0 +1,337 @@
+"""gradflow.save / gradflow.load: checkpoints without pickle.
+
+A checkpoint is an ordinary `.npz` archive (a zip of `.npy` files), read back with
+`allow_pickle=False`. Its member `__header__` is UTF-8 JSON describing the saved object as a
+tree of nodes; tensors and NumPy arrays are stored as members `a0`, `a1`, … and referenced
+from the tree by name. Loading only ever builds the node types listed below, so a hostile
+file can at worst be rejected, never run code.
+
+Node types ("t"): none, bool, int, float (stored exactly with float.hex), str, list, tuple,
+dict and odict (key/value node pairs, so keys may be ints, as in optimizer states), tensor
+(array name, device, requires_grad), ndarray, npscalar, dtype and device. A tensor saved
+twice under one object (tied weights) is stored once and loads as one tensor.
+
+`save` to a path writes a temporary file in the same directory, flushes it to disk and
+renames it over the target (os.replace), so an interrupted save leaves the previous
+checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import secrets
+import zipfile
+from typing import Any, BinaryIO, Callable, Dict, List, Union
+
+import numpy as np
+
+from gradflow.types import device as Device
+from gradflow.types import dtype as DType
+
+FORMAT = "gradflow.checkpoint"
+VERSION = 1
+_HEADER = "__header__"
+_ZIP_MAGIC = b"PK\x03\x04"
+_ARRAY_KINDS = "biufc"  # bool, signed/unsigned int, float, complex: never object or void
+_TENSOR_DTYPES = ("float32", "float64", "int64", "bool")
+
+PathOrFile = Union[str, "os.PathLike[str]", BinaryIO]
+
+_SUPPORTED = (
+    "tensors, NumPy arrays and scalars, None, bools, ints, floats, strings, gradflow dtypes "
+    "and devices, and dicts/lists/tuples of them"
+)
+
+
+def _is_tensor(x: Any) -> bool:
+    from gradflow.tensor import Tensor
+
+    return isinstance(x, Tensor)
+
+
+# ---------------------------------------------------------------------------- save
+class _Encoder:
+    def __init__(self) -> None:
+        self.arrays: Dict[str, np.ndarray] = {}
+        self._memo: Dict[int, str] = {}
+        self._keep: List[Any] = []  # holds saved tensors so their ids stay unique
+
+    def _store(self, obj: Any, values: np.ndarray) -> str:
+        key = self._memo.get(id(obj))
+        if key is None:
+            key = f"a{len(self.arrays)}"
+            self.arrays[key] = values
+            self._memo[id(obj)] = key
+            self._keep.append(obj)
+        return key
+
+    def encode(self, obj: Any, where: str) -> dict:
+        if obj is None:
+            return {"t": "none"}
+        if isinstance(obj, bool):
+            return {"t": "bool", "v": obj}
+        if isinstance(obj, int):
+            return {"t": "int", "v": obj}
+        if isinstance(obj, float):
+            return {"t": "float", "v": obj.hex()}
+        if isinstance(obj, str):
+            return {"t": "str", "v": obj}
+        if isinstance(obj, DType):
+            return {"t": "dtype", "v": obj.name}
+        if isinstance(obj, Device):
+            return {"t": "device", "v": str(obj)}
+        if _is_tensor(obj):
+            key = self._store(obj, obj.detach().cpu().numpy())
+            return {"t": "tensor", "k": key, "device": str(obj.device),
+                    "requires_grad": bool(obj.requires_grad)}
+        if isinstance(obj, (np.ndarray, np.generic)):
+            arr = np.asarray(obj)
+            if arr.dtype.kind not in _ARRAY_KINDS:
+                raise TypeError(f"save: cannot save a NumPy array of dtype {arr.dtype} at "
+                                f"{where} (only bool, integer, float and complex arrays)")
+            kind = "ndarray" if isinstance(obj, np.ndarray) else "npscalar"
+            return {"t": kind, "k": self._store(obj, arr)}
+        if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
+            kind = "list" if isinstance(obj, list) else "tuple"
+            return {"t": kind, "v": [self.encode(x, f"{where}[{i}]") for i, x in enumerate(obj)]}
+        if isinstance(obj, dict):
+            kind = "odict" if isinstance(obj, collections.OrderedDict) else "dict"
+            items = [[self.encode(k, f"{where} key {k!r}"), self.encode(v, f"{where}[{k!r}]")]
+                     for k, v in obj.items()]
+            return {"t": kind, "v": items}
+        raise TypeError(f"save: cannot save an object of type {type(obj).__name__} at {where}; "
+                        f"gradflow.save stores {_SUPPORTED} (it never pickles)")
+
+
+def _write(f: BinaryIO, header: dict, arrays: Dict[str, np.ndarray]) -> None:
+    blob = np.frombuffer(json.dumps(header, allow_nan=False).encode("utf-8"), np.uint8)
+    np.savez(f, **{_HEADER: blob}, **arrays)
+
+
+def save(obj: Any, f: PathOrFile) -> None:
+    """Save `obj` (e.g. a state_dict or an optimizer state) to a path or a binary file.
+
+    Raises TypeError naming the place of any object it cannot store without pickle.
+    """
+    enc = _Encoder()
+    header = {"format": FORMAT, "version": VERSION, "root": enc.encode(obj, "obj")}
+    if hasattr(f, "write"):
+        _write(f, header, enc.arrays)  # type: ignore[arg-type]
+        return
+    path = os.fspath(f)
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            _write(fh, header, enc.arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: str) -> None:
+    """Make the rename itself durable (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------- load
+class _Decoder:
+    def __init__(self, npz, name: str, place: Callable[[np.ndarray, str, bool], Any]) -> None:
+        self.npz = npz
+        self.name = name
+        self.place = place
+        self._memo: Dict[str, Any] = {}
+
+    def fail(self, msg: str) -> ValueError:
+        return ValueError(f"load: '{self.name}' is not a valid gradflow checkpoint: {msg}")
+
+    def field(self, node: dict, key: str, types) -> Any:
+        value = node.get(key)
+        if not isinstance(value, types) or (types is int and isinstance(value, bool)):
+            raise self.fail(f"node {node.get('t')!r} has a bad or missing field {key!r}")
+        return value
+
+    def array(self, node: dict) -> np.ndarray:
+        key = self.field(node, "k", str)
+        if key == _HEADER:
+            raise self.fail("a node references the header as an array")
+        return self.member(key)
+
+    def member(self, key: str) -> np.ndarray:
+        if key not in self.npz.files:
+            raise self.fail(f"the header references array {key!r}, which the file does not "
+                            "contain")
+        try:
+            arr = self.npz[key]
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+            raise self.fail(f"array {key!r} cannot be read ({e})") from None
+        if not isinstance(arr, np.ndarray):
+            raise self.fail(f"member {key!r} is not a .npy array")
+        if arr.dtype.kind not in _ARRAY_KINDS:
+            raise self.fail(f"array {key!r} has the unsupported dtype {arr.dtype}")
+        return arr
+
+    def decode(self, node: Any) -> Any:
+        if not isinstance(node, dict):
+            raise self.fail(f"expected a node object, found {type(node).__name__}")
+        t = node.get("t")
+        if t == "none":
+            return None
+        if t == "bool":
+            return self.field(node, "v", bool)
+        if t == "int":
+            return self.field(node, "v", int)
+        if t == "float":
+            try:
+                return float.fromhex(self.field(node, "v", str))
+            except ValueError:
+                raise self.fail(f"bad float {node['v']!r}") from None
+        if t == "str":
+            return self.field(node, "v", str)
+        if t == "dtype":
+            name = self.field(node, "v", str)
+            if name not in _TENSOR_DTYPES:
+                raise self.fail(f"unknown dtype {name!r}")
+            from gradflow.types import as_dtype
+
+            return as_dtype(name)
+        if t == "device":
+            try:
+                return Device(self.field(node, "v", str))
+            except ValueError as e:
+                raise self.fail(str(e)) from None
+        if t in ("list", "tuple"):
+            items = [self.decode(x) for x in self.field(node, "v", list)]
+            return items if t == "list" else tuple(items)
+        if t in ("dict", "odict"):
+            out = {} if t == "dict" else collections.OrderedDict()
+            for pair in self.field(node, "v", list):
+                if not isinstance(pair, list) or len(pair) != 2:
+                    raise self.fail("a dict item is not a [key, value] pair")
+                key = self.decode(pair[0])
+                try:
+                    out[key] = self.decode(pair[1])
+                except TypeError:
+                    raise self.fail(f"unhashable dict key {key!r}") from None
+            return out
+        if t in ("ndarray", "npscalar"):
+            arr = self.array(node)
+            if t == "npscalar":
+                if arr.ndim != 0:
+                    raise self.fail(f"scalar array {node['k']!r} has shape {arr.shape}")
+                return arr[()]
+            return arr
+        if t == "tensor":
+            key = self.field(node, "k", str)
+            if key in self._memo:
+                return self._memo[key]
+            arr = self.array(node)
+            if arr.dtype.name not in _TENSOR_DTYPES:
+                raise self.fail(f"tensor {key!r} has dtype {arr.dtype}, not one of "
+                                f"{', '.join(_TENSOR_DTYPES)}")
+            dev = self.field(node, "device", str)
+            grad = self.field(node, "requires_grad", bool)
+            self._memo[key] = self.place(arr, dev, grad)
+            return self._memo[key]
+        raise self.fail(f"unknown node type {t!r}")
+
+
+def _placer(map_location: Any) -> Callable[[np.ndarray, str, bool], Any]:
+    """(array, saved device, requires_grad) -> tensor on the device map_location picks:
+    None keeps the saved device; a str or device sends everything there; a dict maps saved
+    device strings to targets (unlisted devices stay)."""
+    if map_location is not None and not isinstance(map_location, (str, Device, dict)):
+        raise TypeError("load: map_location should be None, a str, a gradflow.device or a "
+                        f"dict of device strings, got {type(map_location).__name__}")
+
+    def place(arr: np.ndarray, saved: str, requires_grad: bool) -> Any:
+        import gradflow
+
+        if map_location is None:
+            target = saved
+        elif isinstance(map_location, dict):
+            target = map_location.get(saved, saved)
+        else:
+            target = map_location
+        target = Device(target)
+        t = gradflow.from_numpy(np.ascontiguousarray(arr))
+        if target.type != "cpu":
+            try:
+                t = t.to(target)
+            except Exception as e:
+                raise RuntimeError(
+                    f"load: cannot put a tensor saved on '{saved}' on '{target}' ({e}); on a "
+                    "machine without that device use map_location='cpu'"
+                ) from None
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
+
+    return place
+
+
+def load(f: PathOrFile, map_location: Any = None) -> Any:
+    """Load what `save` wrote. `map_location`: None (each tensor on the device it was saved
+    from), 'cpu', 'cuda', 'cuda:1', a gradflow.device, or a dict {'cuda:0': 'cpu', …}.
+
+    A file that is not a gradflow checkpoint, or is truncated or corrupted, raises ValueError
+    naming it; nothing in the file is ever executed.
+    """
+    place = _placer(map_location)
+    if hasattr(f, "read"):
+        return _load_file(f, getattr(f, "name", repr(f)), place)
+    name = os.fspath(f)
+    with open(name, "rb") as fh:
+        return _load_file(fh, name, place)
+
+
+def _load_file(fh: BinaryIO, name: str, place: Callable[[np.ndarray, str, bool], Any]) -> Any:
+    start = fh.tell()
+    if fh.read(len(_ZIP_MAGIC)) != _ZIP_MAGIC:
+        raise ValueError(f"load: '{name}' is not a gradflow checkpoint (no zip signature; "
+                         "gradflow never reads pickle files)")
+    fh.seek(start)
+    try:
+        npz = np.load(fh, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"load: '{name}' is not a valid gradflow checkpoint (truncated or "
+                         f"corrupted?): {e}") from None
+    with npz:
+        dec = _Decoder(npz, str(name), place)
+        if not isinstance(npz, np.lib.npyio.NpzFile) or _HEADER not in npz.files:
+            raise dec.fail("it has no gradflow header")
+        blob = dec.member(_HEADER)
+        if blob.dtype != np.uint8 or blob.ndim != 1:
+            raise dec.fail("the header is not a byte string")
+        try:
+            header = json.loads(blob.tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            raise dec.fail(f"the header is not valid JSON ({type(e).__name__})") from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise dec.fail("the header does not name the gradflow checkpoint format")
+        if header.get("version") != VERSION:
+            raise dec.fail(f"format version {header.get('version')!r} is not supported "
+                           f"(this gradflow reads version {VERSION})")
+        try:
+            return dec.decode(header.get("root"))
+        except RecursionError:
+            raise dec.fail("the object tree is nested too deeply") from None

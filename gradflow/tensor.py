@@ -1,0 +1,793 @@
+"""Tensor: a backend array plus what autograd needs (requires_grad, grad, the producing node).
+
+A Tensor is a leaf (made by the user, ``grad_fn is None``) or the output of a Function call.
+The math lives in ``gradflow.ops``; the methods here are the PyTorch-shaped entry points.
+Views (reshape, permute, slicing, …) share storage and a version counter with their base, so
+an in-place change to either is seen by autograd's saved-tensor check.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable, List, Optional, Tuple, Union
+
+import numpy as np
+
+from gradflow import backends
+from gradflow.types import as_dtype, dtype, from_numpy_dtype, get_default_dtype
+from gradflow.types import device as Device
+
+
+class Size(tuple):
+    """The shape of a tensor: a tuple that prints like PyTorch's ``torch.Size``."""
+
+    def __repr__(self) -> str:
+        return f"gradflow.Size({list(self)})"
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+class Tensor:
+    __slots__ = (
+        "_data",
+        "_backend",
+        "requires_grad",
+        "grad",
+        "_ctx",
+        "_output_nr",
+        "_version",
+        "_hooks",
+        "_is_view",
+        "__weakref__",
+    )
+    __array_priority__ = 1000  # NumPy defers `ndarray op Tensor` to Tensor's reflected op
+
+    def __init__(self, data: Any = None, *, dtype=None, device=None, requires_grad=False):
+        src = tensor(data if data is not None else [], dtype=dtype, device=device)
+        Tensor._init(self, src._data, src._backend)
+        self.requires_grad = bool(requires_grad)
+
+    def _init(self, data, backend) -> None:
+        self._data = data
+        self._backend = backend
+        self.requires_grad = False
+        self.grad = None
+        self._ctx = None
+        self._output_nr = 0
+        self._version = [0]
+        self._hooks = None
+        self._is_view = False
+
+    @staticmethod
+    def _make(data, backend) -> "Tensor":
+        """Wrap a backend array (no copy)."""
+        t = object.__new__(Tensor)
+        t._data = data
+        t._backend = backend
+        t.requires_grad = False
+        t.grad = None
+        t._ctx = None
+        t._output_nr = 0
+        t._version = [0]
+        t._hooks = None
+        t._is_view = False
+        return t
+
+    # ---------------------------------------------------------------- attributes
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim: Optional[int] = None):
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_wrap_dim(dim, self.ndim, "size")]
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def nelement(self) -> int:
+        return int(self._data.size)
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def dtype(self) -> dtype:
+        return from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self) -> Device:
+        return self._backend.device
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._backend.device.type == "cuda"
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        return self._ctx
+
+    @property
+    def data(self) -> "Tensor":
+        """The same storage, detached from the graph."""
+        return self.detach()
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        self._data = value._data
+        self._backend = value._backend
+
+    @property
+    def _version_counter(self) -> int:
+        return self._version[0]
+
+    @property
+    def T(self) -> "Tensor":
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> "Tensor":
+        return self.transpose(-2, -1)
+
+    # ---------------------------------------------------------------- conversion
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self.requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead."
+            )
+        return self._backend.to_numpy(self._data)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def item(self) -> Union[float, int, bool]:
+        if self.numel() != 1:
+            raise RuntimeError(
+                f"a Tensor with {self.numel()} elements cannot be converted to Scalar"
+            )
+        return self._backend.to_numpy(self._data).reshape(()).item()
+
+    def tolist(self):
+        return self._backend.to_numpy(self._data).tolist()
+
+    def __dlpack__(self, stream=None):
+        if self.requires_grad:
+            raise RuntimeError("Can't export a Tensor that requires grad to DLPack; detach() it")
+        if self.is_cuda:
+            return self._data.__dlpack__(stream=stream)
+        return self._data.__dlpack__()
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    def to(self, *args, **kwargs) -> "Tensor":
+        """to(dtype), to(device), to(device, dtype), to(other_tensor); copy=False."""
+        target_dtype, target_device = None, None
+        for a in list(args) + [kwargs.get("dtype"), kwargs.get("device")]:
+            if a is None:
+                continue
+            if isinstance(a, Tensor):
+                target_dtype, target_device = a.dtype, a.device
+            elif isinstance(a, (str, Device)) and not (isinstance(a, str) and a in _DTYPE_NAMES):
+                target_device = Device(a)
+            else:
+                target_dtype = as_dtype(a)
+        from gradflow.ops import shape as shape_ops
+
+        out = self
+        if target_device is not None and target_device != self.device:
+            out = shape_ops.to_device(out, target_device)
+        if target_dtype is not None and target_dtype != out.dtype:
+            out = shape_ops.to_dtype(out, target_dtype)
+        return out
+
+    def cuda(self, device: Union[int, str, None] = None) -> "Tensor":
+        return self.to(Device("cuda", device) if isinstance(device, int) or device is None
+                       else Device(device))
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def float(self) -> "Tensor":
+        return self.to(_float32)
+
+    def double(self) -> "Tensor":
+        return self.to(_float64)
+
+    def long(self) -> "Tensor":
+        return self.to(_int64)
+
+    def bool(self) -> "Tensor":
+        return self.to(_bool)
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.to(other.dtype)
+
+    def clone(self) -> "Tensor":
+        return _ops.shape.clone(self)
+
+    def contiguous(self) -> "Tensor":
+        return self if self.is_contiguous() else self.clone()
+
+    def is_contiguous(self) -> bool:
+        return self._backend.is_contiguous(self._data)
+
+    def detach(self) -> "Tensor":
+        t = Tensor._make(self._data, self._backend)
+        t._version = self._version
+        return t
+
+    def detach_(self) -> "Tensor":
+        self._ctx = None
+        self.requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a "
+                "computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach()."
+            )
+        if requires_grad and not self.is_floating_point():
+            raise RuntimeError(
+                f"only Tensors of floating point dtype can require gradients, got {self.dtype}"
+            )
+        self.requires_grad = requires_grad
+        return self
+
+    # ---------------------------------------------------------------- autograd
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from gradflow.autograd import backward
+
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def register_hook(self, hook: Callable[["Tensor"], Optional["Tensor"]]):
+        """hook(grad) runs when this tensor's gradient is computed; it may return a new one."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._ctx is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            node = self._ctx
+            if node._output_hooks is None:
+                node._output_hooks = {}
+            hooks = node._output_hooks.setdefault(self._output_nr, [])
+        hooks.append(hook)
+        return _RemovableHandle(hooks, hook)
+
+    def retain_grad(self) -> None:
+        if self._ctx is None:
+            return
+
+        def store(grad):
+            self.grad = grad if self.grad is None else self.grad + grad
+
+        self.register_hook(store)
+
+    # ---------------------------------------------------------------- printing
+    def __repr__(self) -> str:
+        a = self._backend.to_numpy(self._data)
+        extra = []
+        if self.is_cuda:
+            extra.append(f"device='{self.device}'")
+        if a.dtype not in (np.float32, np.int64, np.bool_) or a.size == 0:
+            if not (a.size == 0 and a.dtype == np.float32):
+                extra.append(f"dtype={self.dtype}")
+        if a.size == 0 and a.ndim > 1:
+            extra.insert(0, f"size={tuple(a.shape)}")
+        if self._ctx is not None:
+            extra.append(f"grad_fn=<{self._ctx._name}>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        # As PyTorch: integral floats print as "1.", others with 4 decimals ("fixed"); NumPy
+        # switches to scientific notation on the same ranges (< 1e-4, > 1e8, ratio > 1e3).
+        finite = a[np.isfinite(a)] if a.dtype.kind == "f" else a
+        integral = a.dtype.kind != "f" or bool(np.all(finite == np.round(finite)))
+        body = np.array2string(
+            a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
+            floatmode="maxprec" if integral else "fixed", precision=4,
+        )
+        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+
+    __str__ = __repr__
+
+    # ---------------------------------------------------------------- Python protocols
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with {self.numel()} values is ambiguous"
+            )
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.is_floating_point() or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    def __reduce__(self):
+        raise TypeError("gradflow tensors are not pickled; use gradflow.save / gradflow.load")
+
+    def __deepcopy__(self, memo: dict) -> "Tensor":
+        """copy.deepcopy of a leaf: new storage with the same values, requires_grad and grad."""
+        if self._ctx is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol")
+        if id(self) not in memo:
+            t = Tensor._make(self._backend.copy(self._data), self._backend)
+            t.requires_grad = self.requires_grad
+            if self.grad is not None:
+                t.grad = self.grad.__deepcopy__(memo)
+            memo[id(self)] = t
+        return memo[id(self)]
+
+    # ---------------------------------------------------------------- arithmetic
+    def __add__(self, o): return _ops.elementwise.add(self, o)
+    def __radd__(self, o): return _ops.elementwise.add(o, self)
+    def __sub__(self, o): return _ops.elementwise.sub(self, o)
+    def __rsub__(self, o): return _ops.elementwise.sub(o, self)
+    def __mul__(self, o): return _ops.elementwise.mul(self, o)
+    def __rmul__(self, o): return _ops.elementwise.mul(o, self)
+    def __truediv__(self, o): return _ops.elementwise.div(self, o)
+    def __rtruediv__(self, o): return _ops.elementwise.div(o, self)
+    def __pow__(self, o): return _ops.elementwise.pow(self, o)
+    def __rpow__(self, o): return _ops.elementwise.pow(o, self)
+    def __matmul__(self, o): return _ops.linalg.matmul(self, o)
+    def __rmatmul__(self, o): return _ops.linalg.matmul(o, self)
+    def __neg__(self): return _ops.elementwise.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops.elementwise.abs(self)
+    def __mod__(self, o): return _ops.elementwise.remainder(self, o)
+    def __floordiv__(self, o): return _ops.elementwise.floor_divide(self, o)
+    def __eq__(self, o): return _ops.elementwise.eq(self, o)  # type: ignore[override]
+    def __ne__(self, o): return _ops.elementwise.ne(self, o)  # type: ignore[override]
+    def __lt__(self, o): return _ops.elementwise.lt(self, o)
+    def __le__(self, o): return _ops.elementwise.le(self, o)
+    def __gt__(self, o): return _ops.elementwise.gt(self, o)
+    def __ge__(self, o): return _ops.elementwise.ge(self, o)
+    def __and__(self, o): return _ops.elementwise.logical_and(self, o)
+    def __or__(self, o): return _ops.elementwise.logical_or(self, o)
+    def __xor__(self, o): return _ops.elementwise.logical_xor(self, o)
+    def __invert__(self): return _ops.elementwise.logical_not(self)
+    def __iadd__(self, o): return self.add_(o)
+    def __isub__(self, o): return self.sub_(o)
+    def __imul__(self, o): return self.mul_(o)
+    def __itruediv__(self, o): return self.div_(o)
+
+    def add(self, o, alpha=1): return _ops.elementwise.add(self, o if alpha == 1 else o * alpha)
+    def sub(self, o, alpha=1): return _ops.elementwise.sub(self, o if alpha == 1 else o * alpha)
+    def mul(self, o): return _ops.elementwise.mul(self, o)
+    def div(self, o): return _ops.elementwise.div(self, o)
+    def pow(self, o): return _ops.elementwise.pow(self, o)
+    def neg(self): return _ops.elementwise.neg(self)
+    def abs(self): return _ops.elementwise.abs(self)
+    def exp(self): return _ops.elementwise.exp(self)
+    def expm1(self): return _ops.elementwise.expm1(self)
+    def log(self): return _ops.elementwise.log(self)
+    def log1p(self): return _ops.elementwise.log1p(self)
+    def sqrt(self): return _ops.elementwise.sqrt(self)
+    def rsqrt(self): return _ops.elementwise.rsqrt(self)
+    def sin(self): return _ops.elementwise.sin(self)
+    def cos(self): return _ops.elementwise.cos(self)
+    def tanh(self): return _ops.elementwise.tanh(self)
+    def sigmoid(self): return _ops.elementwise.sigmoid(self)
+    def relu(self): return _ops.elementwise.relu(self)
+    def erf(self): return _ops.elementwise.erf(self)
+    def reciprocal(self): return _ops.elementwise.reciprocal(self)
+    def sign(self): return _ops.elementwise.sign(self)
+    def floor(self): return _ops.elementwise.floor(self)
+    def ceil(self): return _ops.elementwise.ceil(self)
+    def round(self): return _ops.elementwise.round(self)
+    def square(self): return _ops.elementwise.mul(self, self)
+    def clamp(self, min=None, max=None): return _ops.elementwise.clamp(self, min, max)
+    clip = clamp
+    def maximum(self, o): return _ops.elementwise.maximum(self, o)
+    def minimum(self, o): return _ops.elementwise.minimum(self, o)
+    def where(self, cond, o): return _ops.elementwise.where(cond, self, o)
+    def eq(self, o): return _ops.elementwise.eq(self, o)
+    def ne(self, o): return _ops.elementwise.ne(self, o)
+    def lt(self, o): return _ops.elementwise.lt(self, o)
+    def le(self, o): return _ops.elementwise.le(self, o)
+    def gt(self, o): return _ops.elementwise.gt(self, o)
+    def ge(self, o): return _ops.elementwise.ge(self, o)
+    def logical_not(self): return _ops.elementwise.logical_not(self)
+    def logical_and(self, o): return _ops.elementwise.logical_and(self, o)
+    def logical_or(self, o): return _ops.elementwise.logical_or(self, o)
+    def isnan(self): return _ops.elementwise.isnan(self)
+    def isinf(self): return _ops.elementwise.isinf(self)
+    def lerp(self, end, weight): return self + (end - self) * weight
+    def masked_fill(self, mask, value): return _ops.elementwise.masked_fill(self, mask, value)
+    def matmul(self, o): return _ops.linalg.matmul(self, o)
+    def mm(self, o): return _ops.linalg.mm(self, o)
+    def bmm(self, o): return _ops.linalg.bmm(self, o)
+    def dot(self, o): return _ops.linalg.dot(self, o)
+    def softmax(self, dim): return _ops.reduce.softmax(self, dim)
+    def log_softmax(self, dim): return _ops.reduce.log_softmax(self, dim)
+
+    # ---------------------------------------------------------------- reductions
+    def sum(self, dim=None, keepdim=False, dtype=None):
+        return _ops.reduce.sum(self, dim, keepdim, dtype=dtype)
+
+    def mean(self, dim=None, keepdim=False, dtype=None):
+        return _ops.reduce.mean(self, dim, keepdim, dtype=dtype)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _ops.reduce.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _ops.reduce.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def prod(self, dim=None, keepdim=False, dtype=None):
+        return _ops.reduce.prod(self, dim, keepdim, dtype=dtype)
+
+    def max(self, dim=None, keepdim=False):
+        return _ops.reduce.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return _ops.reduce.min(self, dim, keepdim)
+
+    def amax(self, dim=(), keepdim=False): return _ops.reduce.amax(self, dim, keepdim)
+    def amin(self, dim=(), keepdim=False): return _ops.reduce.amin(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False): return _ops.reduce.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return _ops.reduce.argmin(self, dim, keepdim)
+    def logsumexp(self, dim, keepdim=False): return _ops.reduce.logsumexp(self, dim, keepdim)
+    def norm(self, p="fro", dim=None, keepdim=False): return _ops.reduce.norm(self, p, dim, keepdim)
+    def all(self, dim=None, keepdim=False): return _ops.reduce.all(self, dim, keepdim)
+    def any(self, dim=None, keepdim=False): return _ops.reduce.any(self, dim, keepdim)
+
+    # ---------------------------------------------------------------- shape
+    def reshape(self, *shape): return _ops.shape.reshape(self, _varargs(shape))
+    def view(self, *shape): return _ops.shape.view(self, _varargs(shape))
+    def view_as(self, other): return _ops.shape.view(self, other.shape)
+    def reshape_as(self, other): return _ops.shape.reshape(self, other.shape)
+    def flatten(self, start_dim=0, end_dim=-1): return _ops.shape.flatten(self, start_dim, end_dim)
+    def unflatten(self, dim, sizes): return _ops.shape.unflatten(self, dim, sizes)
+    def squeeze(self, dim=None): return _ops.shape.squeeze(self, dim)
+    def unsqueeze(self, dim): return _ops.shape.unsqueeze(self, dim)
+    def permute(self, *dims): return _ops.shape.permute(self, _varargs(dims))
+    def transpose(self, dim0, dim1): return _ops.shape.transpose(self, dim0, dim1)
+    def t(self): return _ops.shape.t(self)
+    def expand(self, *sizes): return _ops.shape.expand(self, _varargs(sizes))
+    def expand_as(self, other): return _ops.shape.expand(self, other.shape)
+    def broadcast_to(self, shape): return _ops.shape.expand(self, tuple(shape))
+    def repeat(self, *sizes): return _ops.shape.repeat(self, _varargs(sizes))
+    def flip(self, dims): return _ops.shape.flip(self, dims)
+    def split(self, split_size_or_sections, dim=0):
+        return _ops.shape.split(self, split_size_or_sections, dim)
+    def chunk(self, chunks, dim=0): return _ops.shape.chunk(self, chunks, dim)
+    def unbind(self, dim=0): return _ops.shape.unbind(self, dim)
+
+    # ---------------------------------------------------------------- indexing
+    def __getitem__(self, key): return _ops.index.getitem(self, key)
+
+    def __setitem__(self, key, value) -> None:
+        _ops.index.setitem(self, key, value)
+
+    def gather(self, dim, index): return _ops.index.gather(self, dim, index)
+    def scatter_add(self, dim, index, src): return _ops.index.scatter_add(self, dim, index, src)
+    def index_select(self, dim, index): return _ops.index.index_select(self, dim, index)
+    def index_add(self, dim, index, source, alpha=1):
+        return _ops.index.index_add(self, dim, index, source, alpha=alpha)
+
+    # ---------------------------------------------------------------- in place
+    def add_(self, o, alpha=1):
+        return _ops.inplace.arith_(self, "add", o if alpha == 1 else o * alpha)
+    def sub_(self, o, alpha=1):
+        return _ops.inplace.arith_(self, "sub", o if alpha == 1 else o * alpha)
+    def mul_(self, o): return _ops.inplace.arith_(self, "mul", o)
+    def div_(self, o): return _ops.inplace.arith_(self, "div", o)
+    def pow_(self, o): return _ops.inplace.arith_(self, "pow", o)
+    def neg_(self): return _ops.inplace.apply_(self, Tensor.neg, "neg_")
+    def exp_(self): return _ops.inplace.apply_(self, Tensor.exp, "exp_")
+    def sqrt_(self): return _ops.inplace.apply_(self, Tensor.sqrt, "sqrt_")
+    def relu_(self): return _ops.inplace.apply_(self, Tensor.relu, "relu_")
+    def sigmoid_(self): return _ops.inplace.apply_(self, Tensor.sigmoid, "sigmoid_")
+    def tanh_(self): return _ops.inplace.apply_(self, Tensor.tanh, "tanh_")
+    def clamp_(self, min=None, max=None):
+        return _ops.inplace.apply_(self, lambda s: s.clamp(min, max), "clamp_", min, max)
+    clip_ = clamp_
+    def masked_fill_(self, mask, value):
+        return _ops.inplace.apply_(self, lambda s: s.masked_fill(mask, value), "masked_fill_",
+                                   value)
+    def lerp_(self, end, weight):
+        return _ops.inplace.apply_(self, lambda s: s.lerp(end, weight), "lerp_", end, weight)
+    def addcmul_(self, t1, t2, value=1):
+        return _ops.inplace.apply_(self, lambda s: s + t1 * t2 * value, "addcmul_", t1, t2)
+    def addcdiv_(self, t1, t2, value=1):
+        return _ops.inplace.apply_(self, lambda s: s + t1 / t2 * value, "addcdiv_", t1, t2)
+    def copy_(self, src): return _ops.inplace.copy_(self, src)
+    def zero_(self): return _ops.inplace.fill_(self, 0)
+    def fill_(self, value): return _ops.inplace.fill_(self, value)
+    def uniform_(self, a=0.0, b=1.0): return _ops.inplace.uniform_(self, a, b)
+    def normal_(self, mean=0.0, std=1.0): return _ops.inplace.normal_(self, mean, std)
+    def bernoulli_(self, p=0.5): return _ops.inplace.bernoulli_(self, p)
+
+
+class _RemovableHandle:
+    def __init__(self, hooks: List, hook) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _varargs(args: tuple) -> tuple:
+    """Accept f(2, 3) and f((2, 3)) alike."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list, Size)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def _wrap_dim(dim: int, ndim: int, op: str) -> int:
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(
+            f"{op}: dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+            f"but got {dim})"
+        )
+    return dim % n
+
+
+# ---------------------------------------------------------------- creation functions
+_float32 = as_dtype("float32")
+_float64 = as_dtype("float64")
+_int64 = as_dtype("int64")
+_bool = as_dtype("bool")
+_DTYPE_NAMES = ("float32", "float64", "int64", "bool")
+
+
+def _infer_dtype(data) -> dtype:
+    """PyTorch's rule: bools -> bool, ints -> int64, any float -> the default float dtype."""
+    if isinstance(data, (np.ndarray, np.generic)):
+        return from_numpy_dtype(data.dtype)
+    a = np.asarray(data)
+    if a.dtype == np.bool_:
+        return _bool
+    if a.dtype.kind in "iu":
+        return _int64
+    if a.dtype.kind == "f":
+        return get_default_dtype()
+    raise TypeError(f"tensor(): cannot build a tensor from {type(data).__name__} data")
+
+
+def _kind_only(a: np.ndarray):
+    """A stand-in whose inferred dtype depends only on a's kind (lists carry no width)."""
+    return a.dtype.type(0).item()
+
+
+def _nested_to_numpy(data):
+    """Nested lists/tuples that may hold tensors or scalars -> one NumPy array."""
+    if isinstance(data, Tensor):
+        return data.detach().numpy()
+    if isinstance(data, (list, tuple)) and any(isinstance(d, (Tensor, list, tuple)) for d in data):
+        return np.stack([np.asarray(_nested_to_numpy(d)) for d in data]) if data else np.array([])
+    return np.asarray(data)
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor copying `data` (nested lists, numbers, NumPy arrays or tensors)."""
+    if isinstance(data, Tensor):
+        a = data.detach().numpy()
+        dt = as_dtype(dtype) if dtype is not None else data.dtype
+    else:
+        a = _nested_to_numpy(data)
+        if a.dtype == object:
+            raise TypeError("tensor(): data must be numbers, nested sequences of numbers or arrays")
+        dt = as_dtype(dtype) if dtype is not None else _infer_dtype(
+            data if isinstance(data, (np.ndarray, np.generic)) else a.tolist() if a.ndim == 0
+            else _kind_only(a)
+        )
+    a = np.array(a, dtype=dt.np, copy=True, order="C")
+    backend = backends.get_backend(device if device is not None else "cpu")
+    t = Tensor._make(backend.from_numpy(a), backend)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like tensor(), but shares memory with a NumPy array when dtype and device allow."""
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype) if (dtype or device) else data
+    if isinstance(data, np.ndarray) and device in (None, "cpu") and (
+        dtype is None or as_dtype(dtype).np == data.dtype
+    ) and data.dtype in (np.float32, np.float64, np.int64, np.bool_):
+        return Tensor._make(data, backends.cpu)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(a: np.ndarray) -> Tensor:
+    """A CPU tensor sharing memory with `a` (float32, float64, int64 or bool)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray, got {type(a).__name__}")
+    if a.dtype not in (np.float32, np.float64, np.int64, np.bool_):
+        raise TypeError(
+            f"from_numpy: can't convert np.ndarray of type {a.dtype}; the supported types are "
+            "float64, float32, int64 and bool (use gradflow.tensor to convert with a copy)"
+        )
+    return Tensor._make(a, backends.cpu)
+
+
+def from_dlpack(obj) -> Tensor:
+    """A tensor sharing memory with any object that implements the DLPack protocol."""
+    dev_type, dev_id = obj.__dlpack_device__()
+    if dev_type == 1:  # kDLCPU
+        return from_numpy(np.from_dlpack(obj))
+    backend = backends.get_backend(Device("cuda", dev_id))
+    return Tensor._make(backend.from_dlpack(obj), backend)
+
+
+def _shape_arg(size) -> Tuple[int, ...]:
+    shape = _varargs(tuple(size))
+    for s in shape:
+        if not isinstance(s, numbers.Integral) or s < 0:
+            raise ValueError(f"invalid shape {shape}: sizes must be non-negative integers")
+    return tuple(int(s) for s in shape)
+
+
+def _new(make: Callable, size, dtype, device, requires_grad, default=None) -> Tensor:
+    dt = as_dtype(dtype) if dtype is not None else (default or get_default_dtype())
+    backend = backends.get_backend(device if device is not None else "cpu")
+    t = Tensor._make(make(backend, _shape_arg(size), dt.np), backend)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _new(lambda b, s, d: b.full(s, 0, d), size, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _new(lambda b, s, d: b.full(s, 1, d), size, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _new(lambda b, s, d: b.empty(s, d), size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    default = None if dtype is not None else _infer_dtype(fill_value)
+    return _new(lambda b, s, d: b.full(s, fill_value, d), (tuple(size),), dtype, device,
+                requires_grad, default)
+
+
+def _like(fn, t: Tensor, dtype, device, requires_grad, *args) -> Tensor:
+    return fn(*args, t.shape, dtype=dtype or t.dtype, device=device or t.device,
+              requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(zeros, t, dtype, device, requires_grad)
+
+
+def ones_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(ones, t, dtype, device, requires_grad)
+
+
+def empty_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(empty, t, dtype, device, requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
+                requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    values = [float(v) if isinstance(v, Tensor) else v for v in (start, end, step)]
+    dt = as_dtype(dtype) if dtype is not None else (
+        _int64 if all(isinstance(v, numbers.Integral) for v in values) else get_default_dtype()
+    )
+    backend = backends.get_backend(device if device is not None else "cpu")
+    t = Tensor._make(backend.arange(*values, dt.np), backend)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if steps < 0:
+        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
+    return tensor(np.linspace(start, end, steps), dtype=dtype or get_default_dtype(),
+                  device=device, requires_grad=requires_grad)
+
+
+def eye(n: int, m: Optional[int] = None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return tensor(np.eye(n, m), dtype=dtype or get_default_dtype(), device=device,
+                  requires_grad=requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _new(lambda b, s, d: b.rand(s, d), size, dtype, device, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _new(lambda b, s, d: b.randn(s, d), size, dtype, device, requires_grad)
+
+
+def randint(low, high=None, size=None, dtype=None, device=None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint: missing the size argument")
+    if high <= low:
+        raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
+    t = _new(lambda b, s, d: b.randint(low, high, s), (tuple(size),), _int64, device, False)
+    return t if dtype is None else t.to(dtype)
+
+
+def randperm(n: int, dtype=None, device=None) -> Tensor:
+    backend = backends.get_backend(device if device is not None else "cpu")
+    t = Tensor._make(backend.randperm(int(n)), backend)
+    return t if dtype is None else t.to(dtype)
+
+
+def rand_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(rand, t, dtype, device, requires_grad)
+
+
+def randn_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _like(randn, t, dtype, device, requires_grad)
+
+
+def randint_like(t, low, high=None, dtype=None, device=None) -> Tensor:
+    return randint(low, high, t.shape, dtype=dtype or t.dtype, device=device or t.device)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every device's generator: the same seed gives the same numbers."""
+    for backend in backends.active_backends():
+        backend.manual_seed(int(seed))
+    backends.default_seed = int(seed)
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+from gradflow import ops as _ops  # noqa: E402  (ops import Tensor from this module)

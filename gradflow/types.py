@@ -1,0 +1,128 @@
+"""dtypes and devices: the two small value types every Tensor carries."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Union
+
+import numpy as np
+
+
+class dtype:
+    """A tensor element type. There are four: float32 (default), float64, int64 and bool."""
+
+    __slots__ = ("name", "np", "is_floating_point", "itemsize", "_rank")
+
+    def __init__(self, name: str, np_dtype: type, is_floating_point: bool, rank: int):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.is_floating_point = is_floating_point
+        self.itemsize = self.np.itemsize
+        self._rank = rank  # promotion order: bool < int64 < float32 < float64
+
+    def __repr__(self) -> str:
+        return f"gradflow.{self.name}"
+
+    def __reduce__(self):
+        return (_dtype_by_name, (self.name,))
+
+
+float32 = dtype("float32", np.float32, True, 2)
+float64 = dtype("float64", np.float64, True, 3)
+int64 = dtype("int64", np.int64, False, 1)
+bool_ = dtype("bool", np.bool_, False, 0)
+float = float32  # noqa: A001  (PyTorch spells these aliases)
+double = float64
+long = int64
+
+_ALL = (float32, float64, int64, bool_)
+_BY_NP = {d.np: d for d in _ALL}
+_BY_NAME = {d.name: d for d in _ALL}
+_default_dtype = float32
+
+
+def _dtype_by_name(name: str) -> dtype:
+    return _BY_NAME[name]
+
+
+def from_numpy_dtype(np_dtype) -> dtype:
+    """The gradflow dtype of a NumPy dtype; other ints map to int64, other floats to float32."""
+    found = _BY_NP.get(np_dtype)
+    if found is not None:
+        return found
+    np_dtype = np.dtype(np_dtype)
+    found = _BY_NP.get(np_dtype)
+    if found is not None:
+        return found
+    if np_dtype.kind in "iu":
+        return int64
+    if np_dtype.kind == "f":
+        return float32 if np_dtype.itemsize <= 4 else float64
+    raise TypeError(f"gradflow supports float32, float64, int64 and bool, not {np_dtype}")
+
+
+def as_dtype(d) -> dtype:
+    """Accept a gradflow dtype, a NumPy dtype or type, or a name like 'float32'."""
+    if isinstance(d, dtype):
+        return d
+    if isinstance(d, str) and d in _BY_NAME:
+        return _BY_NAME[d]
+    if d is bool:
+        return bool_
+    if d is int:
+        return int64
+    if d is builtins.float:
+        return _default_dtype
+    return from_numpy_dtype(d)
+
+
+def get_default_dtype() -> dtype:
+    return _default_dtype
+
+
+def set_default_dtype(d) -> None:
+    global _default_dtype
+    d = as_dtype(d)
+    if not d.is_floating_point:
+        raise TypeError(f"set_default_dtype: only float32 and float64 can be the default, got {d}")
+    _default_dtype = d
+
+
+def promote_types(a: dtype, b: dtype) -> dtype:
+    return a if a._rank >= b._rank else b
+
+
+class device:
+    """Where a tensor lives: device('cpu'), device('cuda'), device('cuda', 0), device('cuda:0')."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type: Union[str, "device"], index: Union[int, None] = None):
+        if isinstance(type, device):
+            type, index = type.type, type.index if index is None else index
+        if ":" in type:
+            type, idx = type.split(":", 1)
+            if not idx.isdigit():
+                raise ValueError(f"invalid device string: '{type}:{idx}'")
+            index = int(idx)
+        if type not in ("cpu", "cuda"):
+            raise ValueError(f"device type must be 'cpu' or 'cuda', got '{type}'")
+        if type == "cuda" and index is None:
+            index = 0
+        self.type = type
+        self.index = index
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+    def __repr__(self) -> str:
+        idx = "" if self.index is None else f", index={self.index}"
+        return f"device(type='{self.type}'{idx})"
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"

@@ -1,0 +1,265 @@
+"""Shape ops: views, joins, splits, pad; forward against NumPy, backward by gradcheck."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import arrays, nonempty_shapes, shaped_arrays, shapes, to_gf
+
+import gradflow as gf
+from gradflow.autograd import gradcheck, gradgradcheck
+
+
+def _rand(shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape)
+
+
+@given(data=st.data())
+def test_reshape_view_flatten_match_numpy(data):
+    a = data.draw(shaped_arrays(shapes(max_dims=4)))
+    t = to_gf(a)
+    target = data.draw(st.sampled_from([(-1,), (a.size,), (1, -1) if a.size else (1, 0),
+                                        (a.size, 1)]))
+    np.testing.assert_array_equal(t.reshape(target).numpy(), a.reshape(target))
+    np.testing.assert_array_equal(t.reshape(*target).numpy(), a.reshape(target))
+    np.testing.assert_array_equal(t.flatten().numpy(), a.reshape(-1))
+    if a.ndim >= 2:
+        np.testing.assert_array_equal(t.flatten(1).numpy(),
+                                      a.reshape(a.shape[0], int(np.prod(a.shape[1:]))))
+        np.testing.assert_array_equal(t.flatten(0, -2).numpy(),
+                                      a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1]))
+    if a.flags.c_contiguous:
+        v = t.view(target)
+        assert np.shares_memory(v.numpy(), a) or a.size == 0
+        np.testing.assert_array_equal(t.view_as(gf.zeros(v.shape)).numpy(), a.reshape(target))
+
+
+def test_view_needs_compatible_strides():
+    t = gf.arange(6.0).reshape(2, 3).t()
+    with pytest.raises(RuntimeError, match=r"view size \(6,\) is not compatible with input "
+                                           r"tensor's size \(3, 2\)"):
+        t.view(6)
+    assert t.reshape(6).tolist() == [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+
+
+def test_views_share_storage_and_version():
+    base = gf.zeros(2, 3)
+    for v in (base.view(6), base.reshape(3, 2), base.t(), base.permute(1, 0), base[0],
+              base.unsqueeze(0), base.expand(4, 2, 3), base.flip(0)):
+        assert v._version is base._version
+    base.view(6)[0] = 1.0
+    assert base[0, 0].item() == 1.0
+
+
+@given(data=st.data())
+def test_squeeze_unsqueeze(data):
+    a = data.draw(shaped_arrays(shapes(max_dims=4, max_side=2)))
+    t = to_gf(a)
+    np.testing.assert_array_equal(t.squeeze().numpy(), np.squeeze(a))
+    for d in range(-a.ndim, a.ndim):
+        expected = np.squeeze(a, d) if a.shape[d] == 1 else a
+        assert t.squeeze(d).shape == expected.shape
+    for d in range(-a.ndim - 1, a.ndim + 1):
+        np.testing.assert_array_equal(t.unsqueeze(d).numpy(), np.expand_dims(a, d))
+
+
+@given(data=st.data())
+def test_permute_transpose_t(data):
+    a = data.draw(shaped_arrays(shapes(max_dims=4)))
+    t = to_gf(a)
+    perm = data.draw(st.permutations(range(a.ndim)))
+    np.testing.assert_array_equal(t.permute(*perm).numpy(), a.transpose(perm))
+    np.testing.assert_array_equal(t.permute(perm).numpy(), a.transpose(perm))
+    if a.ndim >= 2:
+        d0, d1 = data.draw(st.integers(-a.ndim, a.ndim - 1)), data.draw(
+            st.integers(-a.ndim, a.ndim - 1))
+        np.testing.assert_array_equal(t.transpose(d0, d1).numpy(), np.swapaxes(a, d0, d1))
+    if a.ndim <= 2:
+        np.testing.assert_array_equal(t.t().numpy(), a.T)
+        np.testing.assert_array_equal(gf.t(t).numpy(), a.T)
+    np.testing.assert_array_equal(t.T.numpy(), a.T)
+
+
+@given(data=st.data())
+def test_expand_broadcast_to_repeat(data):
+    a = data.draw(shaped_arrays(shapes(max_dims=3, max_side=2)))
+    t = to_gf(a)
+    target = tuple(data.draw(st.sampled_from([s, 3]) if s == 1 else st.just(s)) for s in a.shape)
+    lead = data.draw(st.sampled_from([(), (2,), (0,)]))
+    np.testing.assert_array_equal(t.expand(lead + target).numpy(),
+                                  np.broadcast_to(a, lead + target))
+    np.testing.assert_array_equal(t.expand(*lead, *(-1 for _ in a.shape)).numpy(),
+                                  np.broadcast_to(a, lead + a.shape))
+    np.testing.assert_array_equal(gf.broadcast_to(t, lead + target).numpy(),
+                                  np.broadcast_to(a, lead + target))
+    np.testing.assert_array_equal(t.expand_as(gf.zeros(lead + target)).numpy(),
+                                  np.broadcast_to(a, lead + target))
+    reps = tuple(data.draw(st.integers(0, 3)) for _ in range(a.ndim + data.draw(
+        st.integers(0, 1))))
+    if reps:
+        np.testing.assert_array_equal(t.repeat(*reps).numpy(), np.tile(a, reps))
+
+
+@given(data=st.data())
+def test_cat_stack(data):
+    shape = data.draw(nonempty_shapes(1, 3))
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    sizes = data.draw(st.lists(st.integers(0, 3), min_size=1, max_size=3))
+    parts = [data.draw(arrays(shape[:dim % len(shape)] + (s,) + shape[dim % len(shape) + 1:]))
+             for s in sizes]
+    np.testing.assert_array_equal(gf.cat([to_gf(p) for p in parts], dim).numpy(),
+                                  np.concatenate(parts, dim))
+    same = [data.draw(arrays(shape)) for _ in sizes]
+    sdim = data.draw(st.integers(-len(shape) - 1, len(shape)))
+    np.testing.assert_array_equal(gf.stack([to_gf(p) for p in same], sdim).numpy(),
+                                  np.stack(same, sdim))
+
+
+def test_cat_promotes_and_skips_legacy_empty():
+    out = gf.cat([gf.tensor([1, 2]), gf.tensor([0.5])])
+    assert out.dtype is gf.float32 and out.tolist() == [1.0, 2.0, 0.5]
+    assert gf.cat([gf.zeros(0), gf.ones(2, 2)]).shape == (2, 2)
+    assert gf.concat([gf.ones(1)], 0).tolist() == [1.0]
+
+
+@given(data=st.data())
+def test_split_chunk(data):
+    a = data.draw(shaped_arrays(nonempty_shapes(1, 3, max_side=5)))
+    dim = data.draw(st.integers(-a.ndim, a.ndim - 1))
+    n = a.shape[dim]
+    size = data.draw(st.integers(1, n + 1))
+    parts = to_gf(a).split(size, dim)
+    bounds = list(range(size, n, size))
+    for got, expected in zip(parts, np.split(a, bounds, dim), strict=True):
+        np.testing.assert_array_equal(got.numpy(), expected)
+    sections = data.draw(st.lists(st.integers(0, n), min_size=1, max_size=3).filter(
+        lambda s: sum(s) <= n))
+    sections = sections + [n - sum(sections)]
+    for got, expected in zip(to_gf(a).split(sections, dim),
+                             np.split(a, np.cumsum(sections)[:-1], dim), strict=True):
+        np.testing.assert_array_equal(got.numpy(), expected)
+    chunks = data.draw(st.integers(1, 4))
+    got = gf.chunk(to_gf(a), chunks, dim)
+    step = -(-n // chunks)
+    assert [g.shape[dim] for g in got] == [min(step, n - i) for i in range(0, n, step)]
+    np.testing.assert_array_equal(gf.cat(got, dim).numpy(), a)
+
+
+@given(data=st.data())
+def test_flip(data):
+    a = data.draw(shaped_arrays(shapes(min_dims=1, max_dims=3)))
+    dims = tuple(data.draw(st.lists(st.integers(0, a.ndim - 1), min_size=1, unique=True)))
+    np.testing.assert_array_equal(to_gf(a).flip(dims).numpy(), np.flip(a, dims))
+    np.testing.assert_array_equal(gf.flip(to_gf(a), -1).numpy(), np.flip(a, -1))
+
+
+@given(data=st.data())
+def test_pad(data):
+    a = data.draw(shaped_arrays(shapes(min_dims=1, max_dims=3)))
+    n_dims = data.draw(st.integers(1, a.ndim))
+    pads = [data.draw(st.integers(0, 2)) for _ in range(2 * n_dims)]
+    value = data.draw(st.sampled_from([0.0, -1.5]))
+    widths = [(0, 0)] * (a.ndim - n_dims) + [(pads[2 * i], pads[2 * i + 1])
+                                             for i in reversed(range(n_dims))]
+    np.testing.assert_array_equal(gf.pad(to_gf(a), pads, value=value).numpy(),
+                                  np.pad(a, widths, constant_values=value))
+
+
+def test_pad_negative_crops():
+    t = gf.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(gf.pad(t, [-1, 1]).numpy(),
+                                  np.pad(np.arange(12.0).reshape(3, 4)[:, 1:], [(0, 0), (0, 1)]))
+
+
+def test_unflatten_unbind_narrow():
+    t = gf.arange(24.0).reshape(2, 12)
+    assert t.unflatten(1, (3, 4)).shape == (2, 3, 4) and t.unflatten(-1, (-1, 6)).shape == (2, 2,
+                                                                                           6)
+    assert [u.tolist() for u in gf.arange(4).reshape(2, 2).unbind(1)] == [[0, 2], [1, 3]]
+    assert gf.narrow(gf.arange(5), 0, 1, 3).tolist() == [1, 2, 3]
+
+
+# ---------------------------------------------------------------- backward
+SHAPE_OPS = {
+    "reshape": (lambda t: t.reshape(3, 4), (2, 6)),
+    "view": (lambda t: t.view(-1), (2, 3)),
+    "view_as": (lambda t: t.view_as(gf.zeros(6, 1)), (2, 3)),
+    "flatten": (lambda t: t.flatten(1), (2, 2, 3)),
+    "unflatten": (lambda t: t.unflatten(1, (2, 3)), (2, 6)),
+    "squeeze": (lambda t: t.squeeze(1), (2, 1, 3)),
+    "unsqueeze": (lambda t: t.unsqueeze(-1), (2, 3)),
+    "permute": (lambda t: t.permute(2, 0, 1), (2, 3, 2)),
+    "transpose": (lambda t: t.transpose(0, -1), (2, 3, 2)),
+    "t": (lambda t: t.t(), (2, 3)),
+    "T": (lambda t: t.T, (2, 3, 2)),
+    "expand": (lambda t: t.expand(2, 3, 4), (3, 1)),
+    "expand_as": (lambda t: t.expand_as(gf.zeros(2, 3)), (1, 3)),
+    "broadcast_to": (lambda t: gf.broadcast_to(t, (2, 2, 3)), (3,)),
+    "repeat": (lambda t: t.repeat(2, 1, 3), (2, 2)),
+    "cat": (lambda t: gf.cat([t, t * 2, t[:1]], 0), (2, 3)),
+    "cat_dim1": (lambda t: gf.cat([t, t.flip(1)], -1), (2, 3)),
+    "stack": (lambda t: gf.stack([t, t * 3], 1), (2, 3)),
+    "split": (lambda t: t.split(2, 1)[1] * 2 + t.split([1, 3], 1)[0].sum(), (2, 4)),
+    "chunk": (lambda t: gf.cat(t.chunk(3, 0)[::-1], 0), (5, 2)),
+    "flip": (lambda t: t.flip((0, 1)), (2, 3)),
+    "pad": (lambda t: gf.pad(t, [1, 2, 0, 1], value=0.5), (2, 3)),
+    "pad_crop": (lambda t: gf.pad(t, [-1, 1]), (2, 3)),
+    "contiguous": (lambda t: t.t().contiguous(), (2, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPE_OPS))
+def test_shape_op_backward_gradcheck(name):
+    fn, shape = SHAPE_OPS[name]
+    assert gradcheck(fn, (to_gf(_rand(shape), True),))
+    if name.startswith("view"):
+        return  # a view of a non-contiguous input is an error (test_view_needs_compatible_strides)
+    # a non-contiguous input of the same shape
+    nc = to_gf(np.ascontiguousarray(_rand(shape[::-1], 1).T), True) if len(shape) == 1 else \
+        to_gf(_rand(shape[::-1], 1).T, True)
+    assert gradcheck(fn, (nc,))
+
+
+@pytest.mark.parametrize("name", ["repeat", "pad", "expand", "stack"])
+def test_shape_op_second_derivatives(name):
+    fn, shape = SHAPE_OPS[name]
+    assert gradgradcheck(lambda t: fn(t) * fn(t), (to_gf(_rand(shape), True),))
+
+
+# ---------------------------------------------------------------- bad inputs
+@pytest.mark.parametrize("call,exc,msg", [
+    (lambda t: t.reshape(4), ValueError, r"reshape: shape \(4,\) is invalid for input of size 6"),
+    (lambda t: t.reshape(-1, -1), ValueError, "reshape: only one dimension can be inferred"),
+    (lambda t: t.view(4, -1), ValueError, r"view: shape \(4, -1\) is invalid for input of size 6"),
+    (lambda t: t.permute(0), ValueError, "permute: number of dims don't match: input has 2 dims"),
+    (lambda t: t.permute(0, 0), ValueError, "permute: dim 0 appears multiple times"),
+    (lambda t: t.transpose(0, 2), IndexError, "transpose: dimension out of range"),
+    (lambda t: t.unsqueeze(3), IndexError, "unsqueeze: dimension out of range"),
+    (lambda t: t.squeeze(2), IndexError, "squeeze: dimension out of range"),
+    (lambda t: t.expand(3, 3), ValueError, r"expand: the expanded size of the tensor \(3\) must "
+                                           r"match the existing size \(2\)"),
+    (lambda t: t.expand(3), ValueError, r"expand: the number of sizes provided \(1\)"),
+    (lambda t: t.repeat(2), ValueError, r"repeat: number of repeat dims can not be smaller"),
+    (lambda t: gf.cat([t, gf.ones(2, 2)]), ValueError,
+     r"cat: sizes of tensors must match except in dimension 0; got \(2, 3\), \(2, 2\)"),
+    (lambda t: gf.cat([]), ValueError, "cat: expected a non-empty list"),
+    (lambda t: gf.stack([t, gf.ones(3, 2)]), ValueError,
+     r"stack: expects each tensor to be equal size, but got \(2, 3\), \(3, 2\)"),
+    (lambda t: t.split([1, 1], 1), ValueError,
+     r"split: split sizes \[1, 1\] don't sum to the size 3 of dim 1 \(shape \(2, 3\)\)"),
+    (lambda t: t.split(0, 1), ValueError, "split: split_size must be positive"),
+    (lambda t: t.chunk(0), ValueError, "chunk: chunks must be positive"),
+    (lambda t: gf.pad(t, [1]), ValueError, r"pad: padding length must be even .* for input of "
+                                           r"shape \(2, 3\)"),
+    (lambda t: gf.pad(t, [1, 1], mode="reflect"), ValueError, "pad: only mode='constant'"),
+    (lambda t: t.flip(2), IndexError, "flip: dimension out of range"),
+    (lambda t: t.flatten(1, 0), ValueError, "flatten: start_dim 1 comes after end_dim 0"),
+    (lambda t: t.unflatten(1, (2, 2)), ValueError, r"unflatten: shape \(2, 2\) is invalid for "
+                                                   r"input of size 3"),
+    (lambda t: gf.ones(2, 2, 2).t(), ValueError, r"t\(\) expects a tensor with <= 2 dimensions"),
+])
+def test_shape_bad_inputs(call, exc, msg):
+    with pytest.raises(exc, match=msg):
+        call(gf.ones(2, 3))
