@@ -6,15 +6,19 @@ built without CUDA: ``is_available()`` is then False and ``device_count()`` 0.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Optional
 
-try:
-    from gradflow import _cuda
-except ImportError as exc:  # built without CUDA
+_import_error: Optional[str] = None
+if importlib.util.find_spec("gradflow._cuda") is None:
     _cuda = None
-    _import_error: Optional[str] = f"gradflow was built without CUDA ({exc})"
+    _import_error = "gradflow was built without CUDA (no gradflow._cuda module)"
 else:
-    _import_error = None
+    try:
+        from gradflow import _cuda
+    except ImportError as exc:  # the module is there but cannot load (e.g. a missing library)
+        _cuda = None
+        _import_error = f"gradflow._cuda failed to load: {exc}"
 
 
 def is_built() -> bool:

@@ -40,6 +40,13 @@ class Backend:
     #: the device string this backend serves, e.g. "cpu" or "cuda:0"
     name: str
 
+    def _no_kernel(self, op: str) -> NotImplementedError:
+        """The error for an nn kernel this device does not have yet (CUDA convolution,
+        pooling and batch norm are planned, not built)."""
+        return NotImplementedError(
+            f"{op}: no kernel for device {self.name} yet; move the tensors (or the model) to "
+            "the CPU with .cpu() / .to('cpu') for this op")
+
     # ---------------------------------------------------------------- creation / copies
     def from_numpy(self, a: np.ndarray) -> Array:
         """An array of this backend holding `a`'s values (may share memory on the CPU)."""
@@ -183,76 +190,76 @@ class Backend:
         x[n, c, oh*s - p + i*d, ow*s - p + j*d] (zero padding); x (N, Cin, H, W), weight
         (Cout, Cin/groups, kh, kw), bias (Cout,) or None; y (N, Cout, OH, OW) with
         OH = (H + 2p - d(kh-1) - 1) // s + 1."""
-        raise NotImplementedError
+        raise self._no_kernel("conv2d")
 
     def conv2d_backward_input(self, grad: Array, weight: Array, input_size: Pair, stride: Pair,
                               padding: Pair, dilation: Pair, groups: int) -> Array:
         """d(conv2d)/d(x) applied to grad (N, Cout, OH, OW): (N, Cin, *input_size). This is
         also conv_transpose2d's forward (input_size picks among the sizes a stride allows)."""
-        raise NotImplementedError
+        raise self._no_kernel("conv2d_backward_input")
 
     def conv2d_backward_weight(self, x: Array, grad: Array, kernel_size: Pair, stride: Pair,
                                padding: Pair, dilation: Pair, groups: int) -> Array:
         """d(conv2d)/d(weight) for input x and output gradient grad: (Cout, Cin/groups, kh, kw)."""
-        raise NotImplementedError
+        raise self._no_kernel("conv2d_backward_weight")
 
     def channel_sum(self, x: Array) -> Array:
         """Sum over every axis but 1 of an (N, C, ...) array: shape (C,) (a bias gradient)."""
-        raise NotImplementedError
+        raise self._no_kernel("channel_sum")
 
     def max_pool2d(self, x: Array, kernel_size: Pair, stride: Pair, padding: Pair,
                    dilation: Pair, ceil_mode: bool) -> Tuple[Array, Array]:
         """(values, indices) of a max pool of x (N, C, H, W); indices are int64 flat h*W + w
         positions within each plane; NaN wins (propagates). Output size as in PyTorch."""
-        raise NotImplementedError
+        raise self._no_kernel("max_pool2d")
 
     def adaptive_max_pool2d(self, x: Array, output_size: Pair) -> Tuple[Array, Array]:
         """(values, indices) over windows [floor(i*H/OH), ceil((i+1)*H/OH)) per axis."""
-        raise NotImplementedError
+        raise self._no_kernel("adaptive_max_pool2d")
 
     def max_pool2d_backward(self, grad: Array, indices: Array, input_size: Pair) -> Array:
         """dx (N, C, *input_size) with dx[n, c].flat[indices[n, c]] += grad[n, c] (accumulating
         repeated indices): the backward of both max pools."""
-        raise NotImplementedError
+        raise self._no_kernel("max_pool2d_backward")
 
     def max_unpool2d(self, x: Array, indices: Array, output_size: Pair) -> Array:
         """y (N, C, *output_size), zero except y[n, c].flat[indices[n, c]] = x[n, c]; raises
         ValueError for an index outside the output plane."""
-        raise NotImplementedError
+        raise self._no_kernel("max_unpool2d")
 
     def avg_pool2d(self, x: Array, kernel_size: Pair, stride: Pair, padding: Pair,
                    ceil_mode: bool, count_include_pad: bool, divisor_override: int) -> Array:
         """Window sums divided by divisor_override (when > 0) or by the window size clipped to
         the padded input (count_include_pad) or to the input, as PyTorch."""
-        raise NotImplementedError
+        raise self._no_kernel("avg_pool2d")
 
     def avg_pool2d_backward(self, grad: Array, input_size: Pair, kernel_size: Pair,
                             stride: Pair, padding: Pair, ceil_mode: bool,
                             count_include_pad: bool, divisor_override: int) -> Array:
         """The adjoint of avg_pool2d: each grad value spread evenly over its window."""
-        raise NotImplementedError
+        raise self._no_kernel("avg_pool2d_backward")
 
     def adaptive_avg_pool2d(self, x: Array, output_size: Pair) -> Array:
-        raise NotImplementedError
+        raise self._no_kernel("adaptive_avg_pool2d")
 
     def adaptive_avg_pool2d_backward(self, grad: Array, input_size: Pair) -> Array:
-        raise NotImplementedError
+        raise self._no_kernel("adaptive_avg_pool2d_backward")
 
     def batch_norm_train(self, x: Array, weight: Optional[Array], bias: Optional[Array],
                          eps: float) -> Tuple[Array, Array, Array, Array]:
         """Batch statistics of x (N, C, L) per channel over (N, L): returns (y, mean, biased
         var, invstd) with invstd = 1/sqrt(var + eps), y = (x - mean) * invstd * weight + bias
         (weight/bias (C,) or None)."""
-        raise NotImplementedError
+        raise self._no_kernel("batch_norm_train")
 
     def batch_norm_apply(self, x: Array, mean: Array, invstd: Array, weight: Optional[Array],
                          bias: Optional[Array]) -> Array:
         """y = (x - mean) * invstd * weight + bias per channel of x (N, C, L) (eval mode)."""
-        raise NotImplementedError
+        raise self._no_kernel("batch_norm_apply")
 
     def batch_norm_backward(self, x: Array, grad: Array, mean: Array, invstd: Array,
                             weight: Optional[Array], training: bool,
                             needs: Tuple[bool, bool, bool]) -> Tuple[Optional[Array], ...]:
         """(dx, dweight, dbias), None where `needs` is False. training: the statistics were the
         batch's own (dx includes their dependence on x); else they were fixed."""
-        raise NotImplementedError
+        raise self._no_kernel("batch_norm_backward")
