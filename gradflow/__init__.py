@@ -150,4 +150,7 @@ from gradflow.types import (  # noqa: E402
 
 bool = bool_  # gradflow.bool, as torch.bool
 
-from gradflow import nn, optim  # noqa: E402  (after Tensor: they build on it)
+# after Tensor: they build on it
+from gradflow import datasets, nn, optim, transforms, utils  # noqa: E402
+from gradflow.serialization import load, save  # noqa: E402
+from gradflow.utils.data import Generator  # noqa: E402

@@ -273,7 +273,7 @@ def _placer(map_location: Any) -> Callable[[np.ndarray, str, bool], Any]:
         else:
             target = map_location
         target = Device(target)
-        t = gradflow.from_numpy(np.ascontiguousarray(arr))
+        t = gradflow.from_numpy(np.asarray(arr, order="C"))  # keeps 0-d arrays 0-d
         if target.type != "cpu":
             try:
                 t = t.to(target)

@@ -200,3 +200,16 @@ def _x(*shape):
 def test_norm_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_output_takes_in_place_ops(training):
+    # ResNet's `out = bn(conv(x)); out += identity`: the output is a new tensor, not a view.
+    x = gf.randn(2, 3, 4, 5, dtype=gf.float64, requires_grad=True)
+    rm, rv = gf.zeros(3, dtype=gf.float64), gf.ones(3, dtype=gf.float64)
+    out = batch_norm(x, rm, rv, training=training)
+    out += x
+    out.sum().backward()
+    ref = x.detach().clone().requires_grad_()
+    (batch_norm(ref, rm, rv, training=training) + ref).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), ref.grad.numpy(), atol=1e-12)

@@ -41,6 +41,15 @@ def test_tensor_dtypes_round_trip(tmp_path, dtype):
     assert out.device == gradflow.device("cpu")
 
 
+def test_zero_dim_and_empty_tensors_keep_their_shape(tmp_path):
+    # BatchNorm's num_batches_tracked and Adam's step are 0-d: a (1,) comes back unloadable.
+    state = {"step": gradflow.tensor(7), "x": gradflow.tensor(2.5), "e": gradflow.zeros(0, 3)}
+    gradflow.save(state, tmp_path / "s.gf")
+    out = gradflow.load(tmp_path / "s.gf")
+    assert {k: tuple(v.shape) for k, v in out.items()} == {"step": (), "x": (), "e": (0, 3)}
+    assert out["step"].item() == 7 and out["x"].item() == 2.5
+
+
 def test_nested_structure_round_trip(tmp_path):
     w = gradflow.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
     obj = {

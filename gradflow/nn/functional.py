@@ -11,6 +11,7 @@ from gradflow.autograd import Function, no_grad
 from gradflow.ops import elementwise as _ew
 from gradflow.ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from gradflow.ops.dropout import dropout, dropout2d  # noqa: F401
+from gradflow.ops.linalg import linear  # noqa: F401
 from gradflow.ops.loss import (  # noqa: F401
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -38,17 +39,6 @@ from gradflow.tensor import Tensor, arange, zeros
 
 
 # ---------------------------------------------------------------- linear
-def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
-    """y = x W^T + b, x (*, in), W (out, in), b (out,)."""
-    if input.shape[-1:] != weight.shape[1:]:
-        raise ValueError(
-            f"linear: input of shape {tuple(input.shape)} does not match weight of shape "
-            f"{tuple(weight.shape)} (expected input (*, {weight.shape[1]}))"
-        )
-    y = input.matmul(weight.t())
-    return y if bias is None else y + bias
-
-
 # ---------------------------------------------------------------- activations
 def _maybe_inplace(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
     return input.copy_(out) if inplace else out

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from gradflow.autograd.function import Function
-from gradflow.ops.common import broadcast_shapes, operands, sum_to_shape
+from gradflow.ops.common import broadcast_shapes, check_same_device, operands, sum_to_shape
 from gradflow.tensor import Tensor
 
 
@@ -50,6 +52,48 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim == 1:
         out = out.squeeze(-2 if b.ndim > 1 else -1)
     return out
+
+
+class Linear(Function):
+    """y = x W^T + b for x (M, in), W (out, in), b (out,) or None, as one GEMM (W^T is a
+    transposed view, not a copy). dx = dy W, dW = dy^T x and db = column sums of dy: each
+    gradient is produced in its parameter's own layout, so nothing is transposed afterwards."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        be = x._backend
+        y = be.matmul(x._data, be.permute(weight._data, (1, 0)))
+        if bias is not None:
+            be.binary_("add", y, bias._data)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        return (g @ weight if need_x else None, g.mT @ x if need_w else None,
+                g.sum(0) if need_b else None)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+    """torch.nn.functional.linear: y = x W^T + b over the last dim of x (*, in)."""
+    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: input of shape {tuple(x.shape)} does not match weight of shape "
+            f"{tuple(weight.shape)} (expected input (*, {weight.shape[-1]}) and a 2-D weight)"
+        )
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(
+            f"linear: bias of shape {tuple(bias.shape)} does not match weight of shape "
+            f"{tuple(weight.shape)} (expected ({weight.shape[0]},))"
+        )
+    x, weight, dt = operands("linear", x, weight, broadcast=False)
+    if bias is not None:
+        check_same_device("linear", x, bias)
+        bias = bias if bias.dtype is dt else bias.to(dt)
+    y = Linear.apply(x.reshape(-1, x.shape[-1]), weight, bias)
+    return y.reshape(x.shape[:-1] + (weight.shape[0],))
 
 
 def mm(a: Tensor, b: Tensor) -> Tensor:

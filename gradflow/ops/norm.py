@@ -30,36 +30,47 @@ def _data(t: Optional[Tensor]):
     return None if t is None else t._data
 
 
+def _flat(be, a, shape):
+    """An (N, C, *) backend array seen as (N, C, L): the layout the batch-norm kernels take."""
+    return be.reshape(a, (shape[0], shape[1], -1))
+
+
 class NormTrain(Function):
-    """(y, mean, biased var) of x (N, C, L) normalised with its own per-channel statistics,
-    y = (x - mean) * invstd * w + b (w, b (C,) or None)."""
+    """(y, mean, biased var) of x (N, C, *) normalised with its own per-channel statistics,
+    y = (x - mean) * invstd * w + b (w, b (C,) or None). y has x's shape and is a new tensor,
+    not a view, so in-place ops on it (``out += identity``) are allowed."""
 
     @staticmethod
     def forward(ctx, x, w, b, eps: float):
         be = x._backend
-        y, mean, var, invstd = be.batch_norm_train(x._data, _data(w), _data(b), eps)
+        y, mean, var, invstd = be.batch_norm_train(_flat(be, x._data, x.shape), _data(w),
+                                                   _data(b), eps)
         ctx.save_for_backward(x, w)
         ctx.mean, ctx.invstd, ctx.eps = mean, invstd, eps
         mean_t, var_t = Tensor._make(mean, be), Tensor._make(var, be)
         ctx.mark_non_differentiable(mean_t, var_t)
-        return y, mean_t, var_t
+        return be.reshape(y, x.shape), mean_t, var_t
 
     @staticmethod
     def backward(ctx, gy, _gmean, _gvar):
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         if is_grad_enabled():  # create_graph=True: a differentiable formula
-            gx, gw, gb = _norm_backward_composed(x, w, gy, ctx.eps)
-            return (gx if need_x else None, gw if need_w else None, gb if need_b else None, None)
+            n, c = x.shape[0], x.shape[1]
+            gx, gw, gb = _norm_backward_composed(x.reshape(n, c, -1), w,
+                                                 gy.reshape(n, c, -1), ctx.eps)
+            return (gx.reshape(x.shape) if need_x else None, gw if need_w else None,
+                    gb if need_b else None, None)
         be = x._backend
-        gx, gw, gb = be.batch_norm_backward(x._data, gy._data, ctx.mean, ctx.invstd, _data(w),
-                                            True, (need_x, need_w, need_b))
-        return gx, gw, gb, None
+        gx, gw, gb = be.batch_norm_backward(
+            _flat(be, x._data, x.shape), _flat(be, gy._data, x.shape), ctx.mean, ctx.invstd,
+            _data(w), True, (need_x, need_w, need_b))
+        return (None if gx is None else be.reshape(gx, x.shape)), gw, gb, None
 
 
 def _norm_backward_composed(x: Tensor, w: Optional[Tensor], gy: Tensor, eps: float):
-    """The training-mode gradients in Tensor ops, statistics recomputed from x:
-    gx = invstd * (h - mean(h) - xhat * mean(h * xhat)) with h = gy * w."""
+    """The training-mode gradients in Tensor ops for x (N, C, L), statistics recomputed from
+    x: gx = invstd * (h - mean(h) - xhat * mean(h * xhat)) with h = gy * w."""
     c = x.shape[1]
     mean = x.mean((0, 2), keepdim=True)
     xc = x - mean
@@ -72,25 +83,30 @@ def _norm_backward_composed(x: Tensor, w: Optional[Tensor], gy: Tensor, eps: flo
 
 
 class NormEval(Function):
-    """y = (x - mean) * invstd * w + b with fixed statistics (mean, invstd backend arrays)."""
+    """y = (x - mean) * invstd * w + b with fixed statistics (mean, invstd backend arrays);
+    x (N, C, *), y a new tensor of x's shape."""
 
     @staticmethod
     def forward(ctx, x, w, b, mean, invstd):
         ctx.save_for_backward(x, w)
         ctx.mean, ctx.invstd = mean, invstd
-        return x._backend.batch_norm_apply(x._data, mean, invstd, _data(w), _data(b))
+        be = x._backend
+        y = be.batch_norm_apply(_flat(be, x._data, x.shape), mean, invstd, _data(w), _data(b))
+        return be.reshape(y, x.shape)
 
     @staticmethod
     def backward(ctx, gy):
         # Linear in x: written in Tensor ops, so it is differentiable again.
         x, w = ctx.saved_tensors
         be, c = x._backend, x.shape[1]
-        mean = Tensor._make(be.reshape(ctx.mean, (1, c, 1)), be)
-        invstd = Tensor._make(be.reshape(ctx.invstd, (1, c, 1)), be)
+        per_channel = (1, c) + (1,) * (x.ndim - 2)
+        mean = Tensor._make(be.reshape(ctx.mean, per_channel), be)
+        invstd = Tensor._make(be.reshape(ctx.invstd, per_channel), be)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        gx = gy * (invstd if w is None else invstd * w.reshape(1, c, 1)) if need_x else None
-        gw = (gy * ((x - mean) * invstd)).sum((0, 2)) if need_w else None
-        gb = gy.sum((0, 2)) if need_b else None
+        gx = gy * (invstd if w is None else invstd * w.reshape(per_channel)) if need_x else None
+        dims = (0,) + tuple(range(2, x.ndim))
+        gw = (gy * ((x - mean) * invstd)).sum(dims) if need_w else None
+        gb = gy.sum(dims) if need_b else None
         return gx, gw, gb, None, None
 
 
@@ -151,15 +167,14 @@ def batch_norm(
     check_float(op, "input", input)
     if input.ndim < 2:
         raise ValueError(f"{op}: expected at least 2-D input (N, C, ...), got {tuple(input.shape)}")
-    n, c = input.shape[0], input.shape[1]
+    c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         _check_vec(op, input, name, t, c)
     if eps < 0:
         raise ValueError(f"{op}: eps must be >= 0, got {eps}")
-    x = input.reshape(n, c, -1)
     if training:
-        count = n * x.shape[2]
+        count = input.numel() // c if c else 0
         if count <= 1:
             raise ValueError(
                 f"{op}: expected more than 1 value per channel when training, got input size "
@@ -173,7 +188,7 @@ def batch_norm(
             factor = 1.0 / num_batches_tracked if num_batches_tracked else 0.0
         else:
             factor = float(momentum)
-        y, mean, var = NormTrain.apply(x, weight, bias, float(eps))
+        y, mean, var = NormTrain.apply(input, weight, bias, float(eps))
         if running_mean is not None:
             _update_running_(running_mean, mean._data, factor)
         if running_var is not None:
@@ -183,10 +198,10 @@ def batch_norm(
     else:
         if running_mean is None or running_var is None:
             raise ValueError(f"{op}: running_mean and running_var are required when not training")
-        be = x._backend
+        be = input._backend
         invstd = be.unary("rsqrt", be.binary("add", running_var._data, float(eps)))
-        y = NormEval.apply(x, weight, bias, running_mean._data, invstd)
-    return y.reshape(input.shape)
+        y = NormEval.apply(input, weight, bias, running_mean._data, invstd)
+    return y
 
 
 def layer_norm(
