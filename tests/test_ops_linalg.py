@@ -96,3 +96,28 @@ def test_mm_bmm_dot_and_methods():
 def test_matmul_bad_inputs(call, exc, msg):
     with pytest.raises(exc, match=msg):
         call()
+
+
+@pytest.mark.parametrize("x_shape", [(3,), (4, 3), (2, 4, 3), (0, 3)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_linear_gradients_and_weight_grad_layout(x_shape, with_bias):
+    from gradflow.nn.functional import linear
+
+    rng = np.random.default_rng(0)
+    xs, ws, bs = (rng.standard_normal(s) for s in (x_shape, (5, 3), (5,)))
+    x, w, b = (gf.tensor(a, requires_grad=True) for a in (xs, ws, bs))
+    args = (x, w, b) if with_bias else (x, w)
+    expected = xs @ ws.T + (bs if with_bias else 0)
+    np.testing.assert_allclose(linear(*args).detach().numpy(), expected, atol=1e-12)
+    assert gradcheck(linear, args) and gradgradcheck(linear, args)
+    linear(*args).sum().backward()
+    assert w.grad._data.flags.c_contiguous  # produced as (out, in), never a transposed copy
+
+
+def test_linear_rejects_mismatched_shapes():
+    from gradflow.nn.functional import linear
+
+    with pytest.raises(ValueError, match=r"linear: input of shape \(2, 4\).*\(5, 3\)"):
+        linear(gf.randn(2, 4), gf.randn(5, 3))
+    with pytest.raises(ValueError, match=r"linear: bias of shape \(4,\)"):
+        linear(gf.randn(2, 3), gf.randn(5, 3), gf.randn(4))
