@@ -3,7 +3,9 @@
 // single running sum.
 #include "cpu/batchnorm.h"
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "cpu/runtime.h"
@@ -30,27 +32,38 @@ inline double row_sum(int64_t n, F&& f) {
 
 // Waking the other threads costs tens of microseconds (far more on a loaded machine): only
 // split work that takes longer than that.
-inline bool parallel_worth(int64_t elems) { return elems > (int64_t(1) << 18); }
+inline bool parallel_worth(int64_t elems) { return elems > (int64_t(1) << 16); }
 
-// Per-channel sums over rows for L == 1: sum_n f(n, c) into out[c] (double), threads split rows.
+// Per-channel sums over rows for L == 1, two at once: f(n, c) returns a pair (u, v) and
+// out1[c] = sum_n u, out2[c] = sum_n v (double). One pass over the data; threads split rows.
 template <typename F>
-void column_sums(int64_t N, int64_t C, F&& f, std::vector<double>& out) {
-  out.assign(C, 0.0);
+void column_sums(int64_t N, int64_t C, F&& f, std::vector<double>& out1,
+                 std::vector<double>& out2) {
+  out1.assign(C, 0.0);
+  out2.assign(C, 0.0);
   const int threads = parallel_worth(N * C) ? get_num_threads() : 1;
-  std::vector<double> part(static_cast<size_t>(threads) * C, 0.0);
+  std::vector<double> part(2 * static_cast<size_t>(threads) * C, 0.0);
 #pragma omp parallel num_threads(threads)
   {
     int tid = 0;
 #ifdef _OPENMP
     tid = omp_get_thread_num();
 #endif
-    double* acc = part.data() + tid * C;
+    double* acc1 = part.data() + 2 * tid * C;
+    double* acc2 = acc1 + C;
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < C; ++c) acc[c] += f(n, c);
+      for (int64_t c = 0; c < C; ++c) {
+        const auto [u, v] = f(n, c);
+        acc1[c] += u;
+        acc2[c] += v;
+      }
   }
   for (int t = 0; t < threads; ++t)
-    for (int64_t c = 0; c < C; ++c) out[c] += part[t * C + c];
+    for (int64_t c = 0; c < C; ++c) {
+      out1[c] += part[2 * t * C + c];
+      out2[c] += part[(2 * t + 1) * C + c];
+    }
 }
 
 }  // namespace
@@ -60,19 +73,22 @@ void batch_norm_forward_train(int64_t N, int64_t C, int64_t L, const T* x, const
                               const T* b, T eps, T* y, T* mean, T* var, T* invstd) {
   const double M = static_cast<double>(N * L);
   if (L == 1) {
-    std::vector<double> s;
-    column_sums(N, C, [&](int64_t n, int64_t c) { return double(x[n * C + c]); }, s);
-    for (int64_t c = 0; c < C; ++c) mean[c] = static_cast<T>(s[c] / M);
+    // One pass of shifted sums: with d = x - k (k = the first row, a sample of each channel),
+    // mean = k + sum(d) / M and var = sum(d^2) / M - (sum(d) / M)^2 without cancellation.
+    const T* k = x;
+    std::vector<double> sd, sdd;
     column_sums(
         N, C,
         [&](int64_t n, int64_t c) {
-          const double d = double(x[n * C + c]) - mean[c];
-          return d * d;
+          const double d = double(x[n * C + c]) - k[c];
+          return std::pair<double, double>(d, d * d);
         },
-        s);
+        sd, sdd);
     for (int64_t c = 0; c < C; ++c) {
-      var[c] = static_cast<T>(s[c] / M);
-      invstd[c] = static_cast<T>(1.0 / std::sqrt(s[c] / M + eps));
+      const double shift = sd[c] / M, v = std::max(sdd[c] / M - shift * shift, 0.0);
+      mean[c] = static_cast<T>(k[c] + shift);
+      var[c] = static_cast<T>(v);
+      invstd[c] = static_cast<T>(1.0 / std::sqrt(v + eps));
     }
     batch_norm_apply(N, C, L, x, mean, invstd, w, b, y);
     return;
@@ -135,11 +151,13 @@ void batch_norm_backward(int64_t N, int64_t C, int64_t L, const T* x, const T* d
   const double M = static_cast<double>(N * L);
   std::vector<double> sdy(C), sdyx(C);  // sum dy, sum dy * (x - mean)
   if (L == 1) {
-    column_sums(N, C, [&](int64_t n, int64_t c) { return double(dy[n * C + c]); }, sdy);
     column_sums(
         N, C,
-        [&](int64_t n, int64_t c) { return double(dy[n * C + c]) * (x[n * C + c] - mean[c]); },
-        sdyx);
+        [&](int64_t n, int64_t c) {
+          const double g = dy[n * C + c];
+          return std::pair<double, double>(g, g * (x[n * C + c] - mean[c]));
+        },
+        sdy, sdyx);
   } else {
 #pragma omp parallel for schedule(static) if (parallel_worth(N * C * L))
     for (int64_t c = 0; c < C; ++c) {
