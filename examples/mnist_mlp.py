@@ -5,7 +5,7 @@ logistic sigmoid with --activation sigmoid) feeds 10 outputs, and cross-entropy 
 logits is minimised by minibatch SGD. For comparison: scikit-learn's
 MLPClassifier(hidden_layer_sizes=(50,)) reaches about 97.7 % test accuracy on MNIST after
 10 epochs. Without --data the bundled 8x8 Digits, resized to 28x28, stand in for MNIST
-(1500 training images: expect lower accuracy).
+(1438 training images: expect lower accuracy).
 
     python examples/mnist_mlp.py --data ~/data/mnist --epochs 10
 """

@@ -138,8 +138,11 @@ def test_cifar10_errors(tmp_path):
 # ---------------------------------------------------------------------------- Digits
 def test_digits_bundled():
     train, test = Digits(train=True), Digits(train=False)
-    assert len(train) == 1500 and len(test) == 297
-    assert train.data.shape == (1500, 8, 8) and train.data.dtype == np.uint8
+    assert len(train) == 1438 and len(test) == 359
+    assert train.data.shape == (1438, 8, 8) and train.data.dtype == np.uint8
+    images, labels = gradflow.datasets.digits.load_digits()
+    np.testing.assert_array_equal(test.data, images[4::5])  # every 5th: all writers in both
+    np.testing.assert_array_equal(train.targets[:4], labels[:4])
     assert int(train.data.max()) == 16 and int(train.data.min()) == 0
     labels = np.concatenate([train.targets, test.targets])
     assert labels.dtype == np.int64 and np.bincount(labels).tolist() == [

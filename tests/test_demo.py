@@ -57,15 +57,13 @@ def test_same_seed_same_run_other_seed_other_run():
     assert len(first.history["test_acc"]) == 1
 
 
-def test_split_is_seeded_disjoint_and_32x32():
-    train, test = demo.digits_split(0)
-    assert (len(train), len(test)) == demo.SPLIT
-    assert not set(train.indices) & set(test.indices)
-    assert demo.digits_split(0)[1].indices == test.indices
-    assert demo.digits_split(1)[1].indices != test.indices
+def test_data_is_digits_split_at_32x32():
+    train, test = demo.digits()
+    assert (len(train), len(test)) == (1438, 359)
     image, label = test[0]
     assert tuple(image.shape) == (1, 32, 32) and 0 <= label <= 9
-    smoke_train, smoke_test = demo.digits_split(0, smoke=True)
+    assert abs(float(image.mean())) < 1.0  # normalised
+    smoke_train, smoke_test = demo.digits(smoke=True)
     assert len(smoke_train) == len(smoke_test) == demo.SMOKE_SIZE
 
 
