@@ -16,7 +16,6 @@ import gradflow
 from gradflow import demo
 from gradflow.backends.base import Backend
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 
@@ -108,10 +107,12 @@ def test_asking_for_cuda_that_cannot_train_is_an_error(monkeypatch, capsys):
     assert "--device cuda: no CUDA GPU" in capsys.readouterr().err
 
 
-def test_help_runs_as_a_module():
-    path = [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
-    result = subprocess.run([sys.executable, "-m", "gradflow.demo", "--help"], cwd=ROOT,
+def test_help_runs_as_a_module(tmp_path):
+    # The child imports the gradflow this test imported (installed or in-place build); run
+    # from tmp_path so that a source checkout in the working directory cannot shadow it.
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(gradflow.__file__)))
+    env = dict(os.environ, PYTHONPATH=package_parent)
+    result = subprocess.run([sys.executable, "-m", "gradflow.demo", "--help"], cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     for option in ("--epochs", "--batch-size", "--lr", "--seed", "--device", "--out",

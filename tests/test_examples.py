@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List
 
 import pytest
 
@@ -110,9 +110,8 @@ def test_unknown_device_kernel_falls_back_to_cpu(capsys: pytest.CaptureFixture) 
 
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_help(name: str) -> None:
-    env = dict(os.environ)
-    path: Optional[str] = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([path] if path else []))
+    # The child imports the gradflow this test imported (installed or in-place build).
+    env = dict(os.environ, PYTHONPATH=str(Path(gf.__file__).resolve().parent.parent))
     done = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), "--help"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
