@@ -17,11 +17,11 @@
 // Ragged edges are zero-padded in the packed buffers, so the micro-kernel always runs a full
 // MR x NR tile; edge tiles go through a small local tile and only the valid part touches C.
 //
-// Threads: a tm x tn grid (tm * tn = threads) splits the rows of C (each thread packs its
-// own A blocks) and the NR micro-panels of each B panel (all threads pack the shared B panel
-// together, then meet at one barrier; the B panel is double-buffered so that is the only
-// barrier per (jc, pc) step). Inside an enclosing OpenMP parallel region the GEMM runs on
-// the calling thread alone. Packing buffers belong to the calling thread and only grow.
+// Threads: a tm x tn grid (tm * tn = threads) splits C into independent sub-GEMMs, one per
+// thread, each running the five loops with its own packing space: no shared buffers and no
+// barriers, so a descheduled thread delays only the end of the call (see gemm_blocked).
+// Inside an enclosing OpenMP parallel region the GEMM runs on the calling thread alone.
+// Packing buffers belong to the calling thread and only grow.
 #include "cpu/gemm.h"
 
 #include <algorithm>
