@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
 
-from gradflow import _C
+try:
+    from gradflow import _C
+except ImportError as exc:  # most often: a source checkout in the working directory
+    raise ImportError(
+        f"gradflow's native module gradflow._C cannot be imported from "
+        f"{os.path.dirname(os.path.abspath(__file__))} ({exc}). If that is a source checkout, "
+        "it hides the installed package: run from another folder, or build it in place "
+        "(README, 'For development')."
+    ) from exc
 
 
 def set_num_threads(n: int) -> None:
