@@ -34,9 +34,12 @@ inline double row_sum(int64_t n, F&& f) {
 // split work that takes longer than that.
 inline bool parallel_worth(int64_t elems) { return elems > (int64_t(1) << 16); }
 
-// Per-channel sums over rows for L == 1, two at once: f(n, c) returns a pair (u, v) and
-// out1[c] = sum_n u, out2[c] = sum_n v (double). One pass over the data; threads split rows.
-template <typename F>
+// Per-channel sums over rows for L == 1, two at once: f(n, c) returns a pair (u, v) of T and
+// out1[c] = sum_n u, out2[c] = sum_n v. Blocks of kRowBlock rows are summed in T (full SIMD
+// width for float), each block total then added into double; threads split the blocks.
+constexpr int64_t kRowBlock = 32;
+
+template <typename T, typename F>
 void column_sums(int64_t N, int64_t C, F&& f, std::vector<double>& out1,
                  std::vector<double>& out2) {
   out1.assign(C, 0.0);
@@ -51,13 +54,22 @@ void column_sums(int64_t N, int64_t C, F&& f, std::vector<double>& out1,
 #endif
     double* acc1 = part.data() + 2 * tid * C;
     double* acc2 = acc1 + C;
+    std::vector<T> block1(C), block2(C);
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < N; ++n)
+    for (int64_t n0 = 0; n0 < N; n0 += kRowBlock) {
+      std::fill(block1.begin(), block1.end(), T(0));
+      std::fill(block2.begin(), block2.end(), T(0));
+      for (int64_t n = n0; n < std::min(N, n0 + kRowBlock); ++n)
+        for (int64_t c = 0; c < C; ++c) {
+          const auto [u, v] = f(n, c);
+          block1[c] += u;
+          block2[c] += v;
+        }
       for (int64_t c = 0; c < C; ++c) {
-        const auto [u, v] = f(n, c);
-        acc1[c] += u;
-        acc2[c] += v;
+        acc1[c] += block1[c];
+        acc2[c] += block2[c];
       }
+    }
   }
   for (int t = 0; t < threads; ++t)
     for (int64_t c = 0; c < C; ++c) {
@@ -77,11 +89,11 @@ void batch_norm_forward_train(int64_t N, int64_t C, int64_t L, const T* x, const
     // mean = k + sum(d) / M and var = sum(d^2) / M - (sum(d) / M)^2 without cancellation.
     const T* k = x;
     std::vector<double> sd, sdd;
-    column_sums(
+    column_sums<T>(
         N, C,
         [&](int64_t n, int64_t c) {
-          const double d = double(x[n * C + c]) - k[c];
-          return std::pair<double, double>(d, d * d);
+          const T d = x[n * C + c] - k[c];
+          return std::pair<T, T>(d, d * d);
         },
         sd, sdd);
     for (int64_t c = 0; c < C; ++c) {
@@ -151,11 +163,11 @@ void batch_norm_backward(int64_t N, int64_t C, int64_t L, const T* x, const T* d
   const double M = static_cast<double>(N * L);
   std::vector<double> sdy(C), sdyx(C);  // sum dy, sum dy * (x - mean)
   if (L == 1) {
-    column_sums(
+    column_sums<T>(
         N, C,
         [&](int64_t n, int64_t c) {
-          const double g = dy[n * C + c];
-          return std::pair<double, double>(g, g * (x[n * C + c] - mean[c]));
+          const T g = dy[n * C + c];
+          return std::pair<T, T>(g, g * (x[n * C + c] - mean[c]));
         },
         sdy, sdyx);
   } else {
