@@ -514,7 +514,8 @@ def test_dropout_matches_torch_in_eval_and_p0():
 def test_embedding_matches_torch():
     torch = _torch()
     idx = np.array([[0, 3, 2], [2, 2, 4]])
-    for kw in ({}, {"padding_idx": 2}):
+    for kw in ({}, {"padding_idx": 2}, {"scale_grad_by_freq": True},
+               {"padding_idx": 0, "scale_grad_by_freq": True}):
         theirs = torch.nn.Embedding(5, 3, **kw)
         ours = nn.Embedding(5, 3, **kw)
         assert repr(ours) == repr(theirs)

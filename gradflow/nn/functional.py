@@ -35,7 +35,7 @@ from gradflow.ops.pool import (  # noqa: F401
 from gradflow.ops.reduce import log_softmax as _log_softmax
 from gradflow.ops.reduce import softmax as _softmax
 from gradflow.ops.shape import pad  # noqa: F401
-from gradflow.tensor import Tensor, arange, zeros
+from gradflow.tensor import Tensor, arange, ones_like, zeros
 
 
 # ---------------------------------------------------------------- linear
@@ -142,12 +142,15 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
 class _Embedding(Function):
     """out[...] = weight[index[...]]; the gradient of a row is the sum of the gradients of the
-    positions that picked it, except padding_idx's row, which gets none."""
+    positions that picked it, except padding_idx's row, which gets none. With
+    scale_grad_by_freq each position's gradient is divided by how often its index occurs."""
 
     @staticmethod
-    def forward(ctx, weight: Tensor, index: Tensor, padding_idx: Optional[int]):
+    def forward(ctx, weight: Tensor, index: Tensor, padding_idx: Optional[int],
+                scale_grad_by_freq: bool):
         ctx.save_for_backward(index)
         ctx.num_rows, ctx.padding_idx = weight.shape[0], padding_idx
+        ctx.scale_grad_by_freq = scale_grad_by_freq
         flat = weight.index_select(0, index.reshape(-1))
         return flat.reshape(tuple(index.shape) + (weight.shape[1],))
 
@@ -158,8 +161,13 @@ class _Embedding(Function):
         g2 = g.reshape(-1, g.shape[-1])
         if ctx.padding_idx is not None:
             g2 = g2 * (flat_idx != ctx.padding_idx).unsqueeze(1).to(g.dtype)
+        if ctx.scale_grad_by_freq:
+            ones = ones_like(flat_idx, dtype=g.dtype)
+            counts = zeros(ctx.num_rows, dtype=g.dtype, device=g.device).index_add(0, flat_idx,
+                                                                                  ones)
+            g2 = g2 / counts[flat_idx].unsqueeze(1)
         rows = zeros(ctx.num_rows, g2.shape[1], dtype=g.dtype, device=g.device)
-        return rows.index_add(0, flat_idx, g2), None, None
+        return rows.index_add(0, flat_idx, g2), None, None, None
 
 
 def _renorm_rows_(weight: Tensor, index: Tensor, max_norm: float, norm_type: float) -> None:
@@ -179,8 +187,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
     if input.is_floating_point():
         raise RuntimeError("embedding: expected indices of an integer dtype, got "
                            f"{input.dtype}")
-    if scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: scale_grad_by_freq and sparse are not supported")
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True needs sparse gradients, which gradflow "
+                                  "does not have; use sparse=False")
     n = weight.shape[0]
     if padding_idx is not None:
         if not -n <= padding_idx < n:
@@ -190,4 +199,4 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
         raise IndexError(f"embedding: index out of range in self (num_embeddings={n})")
     if max_norm is not None:
         _renorm_rows_(weight, input, max_norm, norm_type)
-    return _Embedding.apply(weight, input, padding_idx)
+    return _Embedding.apply(weight, input, padding_idx, bool(scale_grad_by_freq))
