@@ -167,6 +167,32 @@ def test_pad(data):
                                   np.pad(a, widths, constant_values=value))
 
 
+@pytest.mark.parametrize("mode, np_mode", [("reflect", "reflect"), ("replicate", "edge"),
+                                           ("circular", "wrap")])
+@given(data=st.data())
+def test_pad_modes_match_numpy_and_gradcheck(mode, np_mode, data):
+    a = data.draw(shaped_arrays(nonempty_shapes(min_dims=1, max_dims=3)))
+    n_dims = data.draw(st.integers(1, a.ndim))
+    sizes = a.shape[::-1][:n_dims]  # last dim first, as the pad list
+    limit = [n - 1 if mode == "reflect" else n for n in sizes]
+    pads = [data.draw(st.integers(0, min(2, limit[i // 2]))) for i in range(2 * n_dims)]
+    widths = [(0, 0)] * (a.ndim - n_dims) + [(pads[2 * i], pads[2 * i + 1])
+                                             for i in reversed(range(n_dims))]
+    np.testing.assert_array_equal(gf.pad(to_gf(a), pads, mode=mode).numpy(),
+                                  np.pad(a, widths, mode=np_mode))
+    x = gf.tensor(a.astype(np.float64), requires_grad=True)
+    assert gradcheck(lambda t: gf.pad(t, pads, mode=mode), (x,))
+
+
+def test_pad_mode_limits_are_checked():
+    t = gf.zeros(1, 3)
+    with pytest.raises(ValueError, match=r"pad: mode='reflect' needs padding \(got \(3, 0\)"):
+        gf.pad(t, [3, 0], mode="reflect")
+    with pytest.raises(ValueError, match="mode must be"):
+        gf.pad(t, [1, 1], mode="symmetric")
+    gf.pad(t, [3, 3], mode="circular")  # up to the size is fine
+
+
 def test_pad_negative_crops():
     t = gf.arange(12.0).reshape(3, 4)
     np.testing.assert_array_equal(gf.pad(t, [-1, 1]).numpy(),
@@ -253,7 +279,7 @@ def test_shape_op_second_derivatives(name):
     (lambda t: t.chunk(0), ValueError, "chunk: chunks must be positive"),
     (lambda t: gf.pad(t, [1]), ValueError, r"pad: padding length must be even .* for input of "
                                            r"shape \(2, 3\)"),
-    (lambda t: gf.pad(t, [1, 1], mode="reflect"), ValueError, "pad: only mode='constant'"),
+    (lambda t: gf.pad(t, [1, 1], mode="edge"), ValueError, "pad: mode must be"),
     (lambda t: t.flip(2), IndexError, "flip: dimension out of range"),
     (lambda t: t.flatten(1, 0), ValueError, "flatten: start_dim 1 comes after end_dim 0"),
     (lambda t: t.unflatten(1, (2, 2)), ValueError, r"unflatten: shape \(2, 2\) is invalid for "

@@ -7,6 +7,8 @@ import builtins
 import numbers
 from typing import Sequence, Tuple, Union
 
+import numpy as np
+
 from gradflow import backends
 from gradflow.autograd.function import Function
 from gradflow.ops.common import check_same_device, normalize_dims, sum_to_shape
@@ -334,11 +336,44 @@ class Pad(Function):
         return g[ctx.key], None, None
 
 
+def _source_positions(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
+    """For each position of a dim of size n padded by (lo, hi), the input position it copies:
+    reflect mirrors about the edge samples, replicate repeats them, circular wraps around."""
+    i = np.arange(-lo, n + hi, dtype=np.int64)
+    if mode == "reflect":  # lo, hi < n: one reflection at most
+        return np.where(i < 0, -i, np.where(i >= n, 2 * (n - 1) - i, i))
+    if mode == "replicate":
+        return np.clip(i, 0, n - 1)
+    return i % n  # circular, lo, hi <= n
+
+
+def _pad_by_copying(x: Tensor, widths, mode: str) -> Tensor:
+    """Non-constant padding as a gather along each padded dim (index_select, so the gradient
+    of every copy flows back to its source)."""
+    from gradflow.ops.index import index_select
+
+    for dim, ((lo, hi), n) in enumerate(zip(widths, x.shape)):
+        if lo == hi == 0:
+            continue
+        limit = n - 1 if mode == "reflect" else n
+        if lo < 0 or hi < 0 or builtins.max(lo, hi) > limit or n == 0:
+            raise ValueError(
+                f"pad: mode='{mode}' needs padding (got {(lo, hi)} on dim {dim}) between 0 and "
+                f"{'the size - 1' if mode == 'reflect' else 'the size'} of input "
+                f"{tuple(x.shape)}"
+            )
+        source = x._backend.from_numpy(_source_positions(n, lo, hi, mode))
+        x = index_select(x, dim, Tensor._make(source, x._backend))
+    return x
+
+
 def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
-    """Constant padding; `pad` lists (left, right) pairs starting from the LAST dim, as
-    torch.nn.functional.pad. Negative pads crop."""
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got '{mode}'")
+    """Padding as torch.nn.functional.pad: `pad` lists (left, right) pairs starting from the
+    LAST dim. mode 'constant' fills with `value` (negative pads crop); 'reflect', 'replicate'
+    and 'circular' copy samples of the input (see _source_positions)."""
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
+                         f"got '{mode}'")
     pad = [int(p) for p in pad]
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(
@@ -348,6 +383,8 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if mode != "constant":
+        return _pad_by_copying(x, widths, mode)
     crop = tuple(slice(builtins.max(-lo, 0), s - builtins.max(-hi, 0))
                  for (lo, hi), s in zip(widths, x.shape))
     if any(lo < 0 or hi < 0 for lo, hi in widths):
