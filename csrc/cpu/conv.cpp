@@ -144,22 +144,23 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
   const Plan p = make_plan(N, L);
   const bool direct = p.nb == 1 && is_pointwise(g);
   const int64_t ws = direct ? 0 : (K + Cog) * p.nb * L;
-  // Each thread accumulates into its own Cout*K slice; slice 0 is dw itself.
-  std::vector<T> partial(static_cast<size_t>((p.threads - 1) * Cout * K));
+  // Each thread accumulates dw[grp]^T = col @ DY^T (K x Cog per group) into its own slice:
+  // with the long nb*L dimension as the GEMM's k and the wide K as its m, this runs far
+  // faster than DY @ col^T when Cog is small. The slices are summed and transposed at the end.
+  std::vector<T> acc_t(static_cast<size_t>(p.threads * Cout * K));
   std::vector<char> touched(p.threads, 0);
-  std::fill(dw, dw + Cout * K, T(0));
   for_each_chunk<T>(N, p, ws, [&](int64_t n0, int64_t nb, T* buf, int tid) {
     const int64_t ld = nb * L;
     T* col = buf;
     T* dyc = buf + K * ld;
-    T* acc = tid == 0 ? dw : partial.data() + (tid - 1) * Cout * K;
+    T* acc = acc_t.data() + tid * Cout * K;
     const T beta = touched[tid] ? T(1) : T(0);
     touched[tid] = 1;
     for (int64_t grp = 0; grp < groups; ++grp) {
       const T* xg = x + (n0 * groups + grp) * HWC;
       const T* dyg = dy + (n0 * Cout + grp * Cog) * L;
       if (direct) {
-        gemm<T>(false, true, Cog, K, L, T(1), dyg, L, xg, L, beta, acc + grp * Cog * K, K);
+        gemm<T>(false, true, K, Cog, L, T(1), xg, L, dyg, L, beta, acc + grp * K * Cog, Cog);
         continue;
       }
       for (int64_t i = 0; i < nb; ++i) im2col(g, xg + i * groups * HWC, col + i * L, ld);
@@ -172,13 +173,24 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
           }
         a = dyc;
       }
-      gemm<T>(false, true, Cog, K, ld, T(1), a, ld, col, ld, beta, acc + grp * Cog * K, K);
+      gemm<T>(false, true, K, Cog, ld, T(1), col, ld, a, ld, beta, acc + grp * K * Cog, Cog);
     }
   });
-  for (int t = 1; t < p.threads; ++t) {
+  // dw[grp, o, kk] = sum over threads of acc[grp, kk, o], in tiles so that both the reads and
+  // the writes stay within a few cache lines.
+  constexpr int64_t kTile = 32;
+  std::fill(dw, dw + Cout * K, T(0));
+  for (int t = 0; t < p.threads; ++t) {
     if (!touched[t]) continue;
-    const T* part = partial.data() + (t - 1) * Cout * K;
-    for (int64_t i = 0; i < Cout * K; ++i) dw[i] += part[i];
+    for (int64_t grp = 0; grp < groups; ++grp) {
+      const T* acc = acc_t.data() + t * Cout * K + grp * K * Cog;
+      T* dwg = dw + grp * Cog * K;
+      for (int64_t k0 = 0; k0 < K; k0 += kTile)
+        for (int64_t o0 = 0; o0 < Cog; o0 += kTile)
+          for (int64_t o = o0; o < std::min(Cog, o0 + kTile); ++o)
+            for (int64_t kk = k0; kk < std::min(K, k0 + kTile); ++kk)
+              dwg[o * K + kk] += acc[kk * Cog + o];
+    }
   }
 }
 

@@ -13,7 +13,7 @@
 // col = [im2col(x[n0, grp]) | im2col(x[n0+1, grp]) | ...]  (K, nb*L), one column block per image:
 //   forward          Y (Cog, nb*L)  = w[grp] (Cog, K) @ col,            y[n, grp] = Y's block n
 //   backward-input   col            = w[grp]^T @ DY (Cog, nb*L),        dx[n] = col2im(block n)
-//   backward-weight  dw[grp] (Cog, K) += DY @ col^T
+//   backward-weight  dw[grp]^T (K, Cog) += col @ DY^T,                  transposed into dw
 // with K = g.C*kh*kw, L = OH*OW and DY the chunk's dy blocks side by side. nb is chosen so that
 // nb*L is about kChunkColumns (wide enough for an efficient GEMM) and every thread gets a chunk.
 // A 1x1, stride-1, unpadded conv with nb == 1 uses x[n, grp] as col directly: no copy.
@@ -21,7 +21,7 @@
 // Threads: when there are at least as many chunks as threads, chunks are spread over the
 // threads and each runs its GEMMs single-threaded; otherwise chunks run one after another with
 // a multi-threaded GEMM. Workspace per thread: col (K * nb*L elements) plus Y/DY (Cog * nb*L),
-// plus, for the weight gradient, one Cout*K accumulator -- never the whole batch's im2col.
+// plus, for the weight gradient, a Cout*K accumulator -- never the whole batch's im2col.
 #pragma once
 #include <cstdint>
 
