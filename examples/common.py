@@ -15,7 +15,6 @@ import gradflow as gf
 import gradflow.nn as nn
 from gradflow import transforms as T
 from gradflow.backends import get_backend
-from gradflow.backends.base import Backend
 from gradflow.datasets import CIFAR10, MNIST, Digits
 from gradflow.optim import Optimizer
 from gradflow.optim.lr_scheduler import LRScheduler
@@ -76,7 +75,7 @@ def choose_device(requested: Optional[str], kernels: Sequence[str] = ()) -> gf.d
     'conv2d') falls back to cpu, with a printed line saying so."""
     name = requested or ("cuda" if gf.cuda.is_available() else "cpu")
     backend = type(get_backend(name))
-    missing = [k for k in kernels if getattr(backend, k) is getattr(Backend, k)]
+    missing = backend.lacks(*kernels)
     if missing:
         print(f"device: {name} has no {', '.join(missing)} kernel yet; running on cpu instead")
         name = "cpu"

@@ -404,3 +404,16 @@ def test_pickle_is_refused():
 def test_creation_shapes_and_dtypes(d, shape):
     for t in (gf.zeros(shape, dtype=d), gf.ones(*shape, dtype=d), gf.full(shape, 1, dtype=d)):
         assert t.shape == shape and t.dtype is d and t.numel() == int(np.prod(shape))
+
+
+def test_backend_lacks_names_the_unimplemented_contract_methods():
+    from gradflow.backends.base import Backend
+    from gradflow.backends.cpu import CPUBackend
+
+    assert CPUBackend.lacks("conv2d", "max_pool2d", "batch_norm_train", "matmul") == []
+    partial = type("Partial", (Backend,), {"conv2d": lambda self, *a: None})
+    assert partial.lacks("conv2d", "max_pool2d", "matmul") == ["max_pool2d", "matmul"]
+    with pytest.raises(NotImplementedError, match="max_pool2d: no kernel for device partial"):
+        backend = partial()
+        backend.name = "partial"
+        backend.max_pool2d(None, (2, 2), (2, 2), (0, 0), (1, 1), False)

@@ -14,7 +14,7 @@ Argument conventions:
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,6 +39,13 @@ class Backend:
 
     #: the device string this backend serves, e.g. "cpu" or "cuda:0"
     name: str
+
+    @classmethod
+    def lacks(cls, *ops: str) -> List[str]:
+        """Those of `ops` (method names of this contract) that this backend does not implement
+        yet: it still inherits the contract's stub. Lets a program pick a device that can run
+        a model before it starts."""
+        return [op for op in ops if getattr(cls, op) is getattr(Backend, op)]
 
     def _no_kernel(self, op: str) -> NotImplementedError:
         """The error for an nn kernel this device does not have yet (CUDA convolution,
