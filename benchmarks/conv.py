@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -29,7 +28,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import gradflow as gf  # noqa: E402
 from gradflow.ops.conv import conv2d, conv_transpose2d  # noqa: E402
 from gradflow.ops.norm import batch_norm  # noqa: E402
