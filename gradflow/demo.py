@@ -126,7 +126,7 @@ def evaluate(model: nn.Module, loader: DataLoader,
             predicted = logits.argmax(dim=1)
             correct += (predicted == labels).sum().item()
             seen += labels.shape[0]
-            bad = (predicted != labels).numpy()
+            bad = (predicted != labels).cpu().numpy()
             wrong.images += list(images.cpu().numpy()[bad, 0])
             wrong.labels += labels.cpu().numpy()[bad].tolist()
             wrong.predictions += predicted.cpu().numpy()[bad].tolist()
@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--lr", type=float, default=LR, help="Adam's initial learning rate")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seeds the split, the initialisation and the shuffling")
+                        help="seeds the initialisation, the shuffling and the random shifts")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="auto: CUDA when gradflow's CUDA backend can train LeNet-5")
     parser.add_argument("--out", default="gradflow_demo.png", help="where to write the plot")
