@@ -9,6 +9,7 @@ an in-place change to either is seen by autograd's saved-tensor check.
 from __future__ import annotations
 
 import numbers
+import weakref
 from typing import Any, Callable, List, Optional, Tuple, Union
 
 import numpy as np
@@ -280,13 +281,16 @@ class Tensor:
         return _RemovableHandle(hooks, hook)
 
     def retain_grad(self) -> None:
+        """Keep this non-leaf's gradient in .grad (summed over backward calls), as seen after
+        its hooks; a no-op on leaves and when called again."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self._ctx is None:
             return
-
-        def store(grad):
-            self.grad = grad if self.grad is None else self.grad + grad
-
-        self.register_hook(store)
+        node = self._ctx
+        if node._retained is None:
+            node._retained = {}
+        node._retained[self._output_nr] = weakref.ref(self)
 
     # ---------------------------------------------------------------- printing
     def __repr__(self) -> str:

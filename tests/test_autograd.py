@@ -266,6 +266,104 @@ def test_retain_grad():
     assert (x * 1).grad is None  # non-leaves keep no .grad by default
 
 
+def test_leaf_hook_fires_once_with_the_summed_gradient():
+    x = leaf([1.0, 2.0])
+    seen = []
+    x.register_hook(lambda g: g * 10)
+    x.register_hook(lambda g: seen.append(g.tolist()))
+    (x * 2 + x * 3 + (x * 4).sum()).sum().backward()
+    assert seen == [[130.0, 130.0]] and x.grad.tolist() == [130.0, 130.0]
+    (x * 2).sum().backward()  # once per backward call
+    assert seen == [[130.0, 130.0], [20.0, 20.0]] and x.grad.tolist() == [150.0, 150.0]
+
+
+def test_leaf_hook_fires_once_when_the_leaf_is_also_a_root():
+    x = leaf([1.0, 2.0])
+    seen = []
+    x.register_hook(lambda g: seen.append(g.tolist()))
+    gf.autograd.backward([x, x * 3], [gf.ones(2, dtype=gf.float64)] * 2)
+    assert seen == [[4.0, 4.0]] and x.grad.tolist() == [4.0, 4.0]
+
+
+def test_leaf_hook_result_is_what_autograd_grad_returns():
+    x = leaf([1.0, 2.0])
+    seen = []
+    x.register_hook(lambda g: seen.append(g.tolist()) or g * 10)
+    (gx,) = gf.autograd.grad((x * 2 + x * 3).sum(), x)
+    assert seen == [[5.0, 5.0]] and gx.tolist() == [50.0, 50.0] and x.grad is None
+    gx, gx_again = gf.autograd.grad((x * 2).sum(), [x, x])
+    assert gx.tolist() == gx_again.tolist() == [20.0, 20.0]
+
+
+def test_non_leaf_hook_fires_once_and_retain_grad_sees_its_result():
+    x = leaf([1.0, 2.0])
+    y = x * 1
+    seen = []
+    y.register_hook(lambda g: seen.append(g.tolist()))
+    y.retain_grad()
+    y.retain_grad()  # a second call changes nothing
+    y.register_hook(lambda g: g * 10)
+    z = (y * 2 + y * 3).sum()
+    z.backward(retain_graph=True)
+    assert seen == [[5.0, 5.0]]
+    assert y.grad.tolist() == [50.0, 50.0] and x.grad.tolist() == [50.0, 50.0]
+    z.backward()
+    assert y.grad.tolist() == [100.0, 100.0]
+    with pytest.raises(RuntimeError, match="can't retain_grad on Tensor that has requires_grad"):
+        gf.ones(1).retain_grad()
+
+
+def test_hooks_match_pytorch_on_a_shared_parameter():
+    torch = pytest.importorskip("torch")
+    w0 = np.array([[0.5, -1.0], [2.0, 0.25]])
+    inp = np.array([[1.0, 2.0], [-3.0, 0.5], [0.0, 1.5]])
+    grads = {}
+    for lib in (gf, torch):
+        w = lib.tensor(w0, requires_grad=True)
+        seen = []
+        w.register_hook(lambda g, seen=seen: seen.append(g.detach().numpy().copy()) or g * 2)
+        x = lib.tensor(inp)
+        h = (x @ w).tanh()
+        h.register_hook(lambda g, seen=seen: seen.append(g.detach().numpy().copy()))
+        ((h @ w).sum() + (h * h).sum()).backward()
+        grads[lib] = seen, w.grad.numpy()
+    (gf_seen, gf_grad), (t_seen, t_grad) = grads[gf], grads[torch]
+    assert len(gf_seen) == len(t_seen) == 2
+    for a, b in zip(gf_seen, t_seen):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_allclose(gf_grad, t_grad, rtol=1e-12)
+
+
+class _DropSecondGrad(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a._backend.binary("add", a._data, b._data)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+
+class _NoGrad(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a._backend.copy(a._data)
+
+    @staticmethod
+    def backward(ctx, g):
+        return None
+
+
+def test_a_none_gradient_does_not_stall_the_nodes_behind_it():
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    _DropSecondGrad.apply(y, y * 5).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]  # PyTorch: the None path adds nothing, the other flows
+    x = leaf([1.0, 2.0])
+    _NoGrad.apply(x * 2).sum().backward()
+    assert x.grad is None  # as PyTorch: no gradient reached x
+
+
 # ---------------------------------------------------------------- custom Functions
 class Cube(Function):
     @staticmethod

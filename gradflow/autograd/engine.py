@@ -1,36 +1,54 @@
 """The backward pass: walk the graph from the outputs to the leaves in topological order.
 
 Traversal is iterative (no recursion limit on deep graphs). Each node's incoming gradients
-are summed per output before its backward runs; leaf gradients are summed into ``.grad``.
+are summed per output before its backward runs; likewise each leaf's contributions are summed
+before its hooks run and the sum reaches ``.grad``, so a hook fires once per backward with
+the whole gradient (as PyTorch's AccumulateGrad node).
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from gradflow.autograd.function import Context
 from gradflow.autograd.grad_mode import _GradMode
 
 
-def _dependencies(roots: Sequence[Context]) -> Dict[Context, int]:
-    """For each node reachable from `roots`: how many edges of reachable nodes point at it."""
+def _dependencies(roots: Sequence[Context]) -> Tuple[Dict[Context, int], Dict[int, int]]:
+    """How many edges of nodes reachable from `roots` point at each node, and at each leaf
+    (keyed by id: Tensor's == is elementwise)."""
     deps: Dict[Context, int] = {}
+    leaf_deps: Dict[int, int] = {}
     seen = set(roots)
     stack = list(roots)
     while stack:
         node = stack.pop()
         for e in node._edges:
+            if e is None:
+                continue
             if isinstance(e, tuple):
                 child = e[0]
                 deps[child] = deps.get(child, 0) + 1
                 if child not in seen:
                     seen.add(child)
                     stack.append(child)
-    return deps
+            else:
+                leaf_deps[id(e)] = leaf_deps.get(id(e), 0) + 1
+    return deps, leaf_deps
 
 
 def _accumulate(slot: list, i: int, g) -> None:
     slot[i] = g if slot[i] is None else slot[i] + g
+
+
+def _positions(tensors: Sequence, key) -> dict:
+    """key(t) -> the positions of t in `tensors` (a tensor may be listed twice)."""
+    out: dict = {}
+    for i, t in enumerate(tensors):
+        k = key(t)
+        if k is not None:
+            out.setdefault(k, []).append(i)
+    return out
 
 
 def run_backward(
@@ -48,19 +66,20 @@ def run_backward(
     """
     from gradflow.tensor import Tensor
 
-    capture_leaf = {id(t): i for i, t in enumerate(inputs)} if inputs is not None else None
-    capture_node = {}
+    capture_leaf = capture_node = None
+    captured: List = []
     if inputs is not None:
-        for i, t in enumerate(inputs):
-            if t._ctx is not None:
-                capture_node[(t._ctx, t._output_nr)] = i
-    captured: List = [None] * (len(inputs) if inputs is not None else 0)
+        capture_leaf = _positions(inputs, lambda t: id(t) if t._ctx is None else None)
+        capture_node = _positions(inputs, lambda t: (t._ctx, t._output_nr) if t._ctx is not None
+                                  else None)
+        captured = [None] * len(inputs)
 
     buffers: Dict[Context, list] = {}
+    leaf_sums: Dict[int, list] = {}  # id(leaf) -> [leaf, gradient summed so far]
     roots: List[Context] = []
     for t, g in zip(tensors, grad_tensors):
         if t._ctx is None:
-            _deliver_to_leaf(t, g, capture_leaf, captured, create_graph)
+            _accumulate(leaf_sums.setdefault(id(t), [t, None]), 1, g)
             continue
         node = t._ctx
         if node not in buffers:
@@ -68,48 +87,43 @@ def run_backward(
             roots.append(node)
         _accumulate(buffers[node], t._output_nr, g)
 
-    deps = _dependencies(roots)
-    ready = [n for n in roots if deps.get(n, 0) == 0]
+    deps, leaf_deps = _dependencies(roots)
     prev_mode = _GradMode.enabled
     _GradMode.enabled = create_graph
     try:
+        for key in [k for k in leaf_sums if k not in leaf_deps]:  # roots reached by no node
+            _deliver_to_leaf(*leaf_sums.pop(key), capture_leaf, captured, create_graph)
+        ready = [n for n in roots if deps.get(n, 0) == 0]
         while ready:
             node = ready.pop()
-            grads = buffers.pop(node)
-            if node._output_hooks is not None or capture_node or any(g is None for g in grads):
-                _prepare_grads(node, grads, capture_node, captured)
-            if node._saved is None:
-                node.saved_tensors  # raises the 'backward a second time' error
-            results = node._fn.backward(node, *grads)
-            if not isinstance(results, tuple):
-                results = (results,)
-            if len(results) != len(node._edges):
-                raise RuntimeError(
-                    f"function {node._name} returned {len(results)} gradients, expected "
-                    f"{len(node._edges)} (one per forward argument)"
-                )
-            if not retain_graph:
-                node._free()
+            results = _run_node(node, buffers.pop(node, None), capture_node, captured,
+                                retain_graph)
             for edge, g in zip(node._edges, results):
-                if edge is None or g is None:
+                if edge is None:
                     continue
-                if not isinstance(g, Tensor):
+                if g is not None and not isinstance(g, Tensor):
                     g = Tensor._make(g, node._outputs_meta[0][2])
                 if type(edge) is tuple:
                     child, idx = edge
-                    if g._data.shape != child._outputs_meta[idx][0]:
-                        _bad_grad_shape(node, g, child._outputs_meta[idx][0])
-                    slot = buffers.get(child)
-                    if slot is None:
-                        slot = buffers[child] = [None] * len(child._outputs_meta)
-                    _accumulate(slot, idx, g)
+                    if g is not None:
+                        if g._data.shape != child._outputs_meta[idx][0]:
+                            _bad_grad_shape(node, g, child._outputs_meta[idx][0])
+                        slot = buffers.get(child)
+                        if slot is None:
+                            slot = buffers[child] = [None] * len(child._outputs_meta)
+                        _accumulate(slot, idx, g)
                     deps[child] -= 1
                     if deps[child] == 0:
                         ready.append(child)
-                else:
+                    continue
+                key = id(edge)
+                if g is not None:
                     if g._data.shape != edge._data.shape:
                         _bad_grad_shape(node, g, edge._data.shape)
-                    _deliver_to_leaf(edge, g, capture_leaf, captured, create_graph)
+                    _accumulate(leaf_sums.setdefault(key, [edge, None]), 1, g)
+                leaf_deps[key] -= 1
+                if leaf_deps[key] == 0 and key in leaf_sums:
+                    _deliver_to_leaf(*leaf_sums.pop(key), capture_leaf, captured, create_graph)
     finally:
         _GradMode.enabled = prev_mode
 
@@ -125,8 +139,33 @@ def run_backward(
     return captured
 
 
-def _prepare_grads(node: Context, grads: list, capture_node: dict, captured: list) -> None:
-    """Zeros for outputs that got no gradient, then the outputs' hooks, then capture."""
+def _run_node(node: Context, grads: Optional[list], capture_node, captured: list,
+              retain_graph: bool) -> tuple:
+    """The gradients `node` sends to its inputs. A node that received no gradient at all
+    sends none (as PyTorch's undefined gradients), so its leaves' .grad stay unset."""
+    if grads is None or all(g is None for g in grads):
+        return (None,) * len(node._edges)
+    if (node._output_hooks is not None or node._retained is not None or capture_node
+            or any(g is None for g in grads)):
+        _prepare_grads(node, grads, capture_node, captured)
+    if node._saved is None:
+        node.saved_tensors  # raises the 'backward a second time' error
+    results = node._fn.backward(node, *grads)
+    if not isinstance(results, tuple):
+        results = (results,)
+    if len(results) != len(node._edges):
+        raise RuntimeError(
+            f"function {node._name} returned {len(results)} gradients, expected "
+            f"{len(node._edges)} (one per forward argument)"
+        )
+    if not retain_graph:
+        node._free()
+    return results
+
+
+def _prepare_grads(node: Context, grads: list, capture_node, captured: list) -> None:
+    """Zeros for outputs that got no gradient, then the outputs' hooks, then retain_grad
+    (which sees what the hooks returned, as in PyTorch), then capture."""
     from gradflow.tensor import Tensor
 
     for i, g in enumerate(grads):
@@ -138,8 +177,12 @@ def _prepare_grads(node: Context, grads: list, capture_node: dict, captured: lis
             replaced = hook(grads[i])
             if replaced is not None:
                 grads[i] = replaced
-        if (node, i) in capture_node:
-            captured[capture_node[(node, i)]] = grads[i]
+        retained = node._retained.get(i) if node._retained else None
+        t = retained() if retained is not None else None
+        if t is not None:
+            t.grad = grads[i] if t.grad is None else t.grad + grads[i]
+        for j in capture_node.get((node, i), ()) if capture_node else ():
+            captured[j] = grads[i]
 
 
 def _bad_grad_shape(node: Context, g, shape) -> None:
@@ -150,14 +193,14 @@ def _bad_grad_shape(node: Context, g, shape) -> None:
 
 
 def _deliver_to_leaf(leaf, g, capture_leaf, captured, create_graph: bool) -> None:
+    """The leaf's whole gradient of this backward: its hooks, then capture or .grad."""
     for hook in leaf._hooks or ():
         replaced = hook(g)
         if replaced is not None:
             g = replaced
     if capture_leaf is not None:
-        i = capture_leaf.get(id(leaf))
-        if i is not None:
-            captured[i] = g if captured[i] is None else captured[i] + g
+        for i in capture_leaf.get(id(leaf), ()):
+            captured[i] = g
         return
     if not leaf.requires_grad:
         return

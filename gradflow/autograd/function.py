@@ -24,6 +24,7 @@ class Context:
     _edges: Tuple[Any, ...] = ()  # per forward arg: None, leaf Tensor or (node, output index)
     _outputs_meta: List[tuple] = []  # (shape, NumPy dtype, backend) per output
     _output_hooks: Optional[dict] = None  # output index -> list of hooks
+    _retained: Optional[dict] = None  # output index -> weakref to a tensor that retains grad
     _non_differentiable: frozenset = frozenset()
     needs_input_grad: Tuple[bool, ...] = ()
 
