@@ -242,6 +242,22 @@ def test_where_backward():
     assert a.grad.tolist() == [[1, 0, 1], [1, 0, 1]] and b.grad.tolist() == [0.0, 2.0, 0.0]
 
 
+def test_where_and_masked_fill_need_a_bool_condition():
+    a, b = gf.ones(2), gf.zeros(2)
+    with pytest.raises(RuntimeError, match="where: expected condition to be a bool tensor, but "
+                                           "got a tensor with dtype gradflow.float32"):
+        gf.where(gf.tensor([1.0, 0.0]), a, b)
+    with pytest.raises(RuntimeError, match="where: expected condition to be a bool tensor"):
+        gf.where(gf.tensor([1, 0]), a, b)
+    with pytest.raises(TypeError, match="where: condition must be a bool Tensor, got list"):
+        gf.where([True, False], a, b)
+    with pytest.raises(RuntimeError, match="masked_fill: only supports bool masks, but got "
+                                           "gradflow.float32"):
+        a.masked_fill(gf.tensor([1.0, 0.0]), 0.0)
+    with pytest.raises(RuntimeError, match="masked_fill: only supports bool masks"):
+        a.masked_fill_(gf.tensor([1, 0]), 0.0)
+
+
 COMPARE = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
            "gt": np.greater, "ge": np.greater_equal}
 LOGICAL = {"logical_and": np.logical_and, "logical_or": np.logical_or,

@@ -122,6 +122,41 @@ def test_random_creation_ranges_and_dtypes():
         gf.randint(3)
 
 
+def test_random_in_place_fills():
+    gf.manual_seed(0)
+    for dtype in (gf.float32, gf.int64, gf.bool):  # integer and bool draws are not truncated
+        b = gf.zeros(4000, dtype=dtype).bernoulli_(0.25)
+        assert b.dtype is dtype and abs(b.to(gf.float64).mean().item() - 0.25) < 0.03
+    p = gf.tensor([[0.0], [1.0]])
+    assert gf.empty(2, 3).bernoulli_(p).tolist() == [[0.0] * 3, [1.0] * 3]
+    u = gf.empty(1000, dtype=gf.float64).uniform_(-2, 3)
+    assert -2 <= u.min().item() and u.max().item() < 3
+    assert gf.empty(3).normal_(5.0, 0.0).tolist() == [5.0] * 3
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda t: t.bernoulli_(1.5), RuntimeError, r"bernoulli_: expects p to be in \[0, 1\], but "
+                                                r"got p=1.5"),
+    (lambda t: t.bernoulli_(-0.1), RuntimeError, r"bernoulli_: expects p to be in \[0, 1\]"),
+    (lambda t: t.bernoulli_(float("nan")), RuntimeError, r"expects p to be in \[0, 1\], but got "
+                                                         r"p=nan"),
+    (lambda t: t.bernoulli_(gf.tensor([0.5, 1.5, 0.0])), RuntimeError,
+     r"bernoulli_: expects all elements of p to be in \[0, 1\]"),
+    (lambda t: t.bernoulli_(gf.tensor([1, 0, 1])), RuntimeError,
+     "bernoulli_: p must be a floating point tensor"),
+    (lambda t: t.bernoulli_(gf.tensor([[0.5]] * 2)), RuntimeError,
+     r"bernoulli_: p of shape \(2, 1\) cannot be broadcast to the tensor's shape \(3,\)"),
+    (lambda t: t.bernoulli_("a"), TypeError, "bernoulli_: p must be a number or a Tensor"),
+    (lambda t: t.uniform_(1.0, 0.0), RuntimeError, r"uniform_: expects a \[from, to\) range"),
+    (lambda t: t.normal_(0.0, -1.0), RuntimeError, "normal_: expects std >= 0.0, but got std=-1"),
+    (lambda t: t.long().normal_(), RuntimeError, "normal_: expected a floating point tensor"),
+    (lambda t: t.long().uniform_(), RuntimeError, "uniform_: expected a floating point tensor"),
+])
+def test_random_in_place_fills_reject_bad_parameters(call, error, message):
+    with pytest.raises(error, match=message):
+        call(gf.zeros(3))
+
+
 def test_manual_seed_reproduces_every_generator():
     def draw():
         return [gf.rand(3).tolist(), gf.randn(2, 2).tolist(), gf.randint(0, 100, (4,)).tolist(),

@@ -397,9 +397,12 @@ class Where(Function):
 def where(condition: Tensor, input, other) -> Tensor:
     """input where condition else other, broadcasting all three."""
     if not isinstance(condition, Tensor):
-        raise TypeError("where: condition must be a bool Tensor")
+        raise TypeError(f"where: condition must be a bool Tensor, got {type(condition).__name__}")
     if condition.dtype is not bool_:
-        condition = condition != 0
+        raise RuntimeError(
+            f"where: expected condition to be a bool tensor, but got a tensor with dtype "
+            f"{condition.dtype} (compare it, e.g. condition != 0)"
+        )
     a, b, _ = operands("where", input, other)
     a = a if isinstance(a, Tensor) else full_like_scalar(b, a)
     b = b if isinstance(b, Tensor) else full_like_scalar(a, b)
@@ -413,6 +416,11 @@ def where(condition: Tensor, input, other) -> Tensor:
 
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    if not isinstance(mask, Tensor) or mask.dtype is not bool_:
+        raise RuntimeError(
+            f"masked_fill: only supports bool masks, but got "
+            f"{mask.dtype if isinstance(mask, Tensor) else type(mask).__name__}"
+        )
     if broadcast_shapes("masked_fill", x.shape, mask.shape) != x.shape:
         raise ValueError(
             f"masked_fill: mask of shape {tuple(mask.shape)} cannot be broadcast to the input's "

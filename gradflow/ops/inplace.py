@@ -6,8 +6,10 @@ from __future__ import annotations
 import builtins
 import numbers
 
+import numpy as np
+
 from gradflow.autograd.grad_mode import _GradMode
-from gradflow.ops.common import _category, result_type
+from gradflow.ops.common import _category, broadcast_shapes, result_type
 from gradflow.tensor import Tensor
 
 
@@ -126,18 +128,47 @@ def _fill_random(t: Tensor, values) -> Tensor:
     return t
 
 
+def _check_float(t: Tensor, op: str) -> None:
+    if not t.is_floating_point():
+        raise RuntimeError(f"{op}: expected a floating point tensor, got {t.dtype}")
+
+
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    _check_float(t, "uniform_")
+    if not a <= b:
+        raise RuntimeError(f"uniform_: expects a [from, to) range, but got from={a} > to={b}")
     be = t._backend
     u = be.rand(t.shape, t._data.dtype)
     return _fill_random(t, be.binary("add", be.binary("mul", u, b - a), a))
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    _check_float(t, "normal_")
+    if not std >= 0:
+        raise RuntimeError(f"normal_: expects std >= 0.0, but got std={std}")
     be = t._backend
     z = be.randn(t.shape, t._data.dtype)
     return _fill_random(t, be.binary("add", be.binary("mul", z, std), mean))
 
 
-def bernoulli_(t: Tensor, p: float = 0.5) -> Tensor:
+def bernoulli_(t: Tensor, p=0.5) -> Tensor:
+    """Each element becomes 1 with probability p (a number, or a float tensor broadcast to t's
+    shape), in t's dtype. The draws are float64 for integer and bool tensors."""
     be = t._backend
-    return _fill_random(t, be.binary("lt", be.rand(t.shape, t._data.dtype), p))
+    if isinstance(p, Tensor):
+        if not p.is_floating_point():
+            raise RuntimeError(f"bernoulli_: p must be a floating point tensor, got {p.dtype}")
+        if p._backend is not be:
+            raise RuntimeError(f"bernoulli_: p is on {p.device} but the tensor is on {t.device}")
+        if broadcast_shapes("bernoulli_", t.shape, p.shape) != t.shape:
+            raise RuntimeError(f"bernoulli_: p of shape {tuple(p.shape)} cannot be broadcast to "
+                               f"the tensor's shape {tuple(t.shape)}")
+        if p.numel() and not bool(((p >= 0) & (p <= 1)).all()):
+            raise RuntimeError("bernoulli_: expects all elements of p to be in [0, 1]")
+        p = p._data
+    elif not isinstance(p, numbers.Real):
+        raise TypeError(f"bernoulli_: p must be a number or a Tensor, got {type(p).__name__}")
+    elif not 0 <= p <= 1:
+        raise RuntimeError(f"bernoulli_: expects p to be in [0, 1], but got p={p}")
+    draw_dtype = t._data.dtype if t.is_floating_point() else np.float64
+    return _fill_random(t, be.binary("lt", be.rand(t.shape, draw_dtype), p))
