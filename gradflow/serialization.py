@@ -1,10 +1,12 @@
 """gradflow.save / gradflow.load: checkpoints without pickle.
 
-A checkpoint is an ordinary `.npz` archive (a zip of `.npy` files), read back with
-`allow_pickle=False`. Its member `__header__` is UTF-8 JSON describing the saved object as a
-tree of nodes; tensors and NumPy arrays are stored as members `a0`, `a1`, … and referenced
-from the tree by name. Loading only ever builds the node types listed below, so a hostile
-file can at worst be rejected, never run code.
+A checkpoint is an ordinary `.npz` archive (a zip of `.npy` files) that np.load can read with
+`allow_pickle=False`; gradflow reads it with its own stricter reader (below), which accepts
+only bool, integer, float and complex arrays, so never a pickled object. Its member
+`__header__` is UTF-8 JSON describing the saved object as a tree of nodes; tensors and NumPy
+arrays are stored as members `a0`, `a1`, … and referenced from the tree by name. Loading only
+ever builds the node types listed below, so a hostile file can at worst be rejected, never run
+code.
 
 Node types ("t"): none, bool, int, float (stored exactly with float.hex), str, list, tuple,
 dict and odict (key/value node pairs, so keys may be ints, as in optimizer states), tensor
@@ -14,16 +16,24 @@ twice under one object (tied weights) is stored once and loads as one tensor.
 `save` to a path writes a temporary file in the same directory, flushes it to disk and
 renames it over the target (os.replace), so an interrupted save leaves the previous
 checkpoint intact.
+
+`load` reads the zip itself instead of trusting it: before it allocates anything it checks
+that every entry's bytes lie inside the file, that a stored entry holds exactly the bytes it
+declares, that each `.npy` header's shape and dtype match the entry's size, and that the
+compressed entries inflate at most 100 times (or to 64 MiB), or to `max_bytes` when the caller
+gives it. A zip bomb or a lying header raises ValueError naming the file and the entry.
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import math
 import os
 import secrets
 import zipfile
-from typing import Any, BinaryIO, Callable, Dict, List, Union
+import zlib
+from typing import Any, BinaryIO, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -36,6 +46,12 @@ _HEADER = "__header__"
 _ZIP_MAGIC = b"PK\x03\x04"
 _ARRAY_KINDS = "biufc"  # bool, signed/unsigned int, float, complex: never object or void
 _TENSOR_DTYPES = ("float32", "float64", "int64", "bool")
+_MAX_RATIO = 100  # compressed entries may inflate at most this many times in all...
+_FREE_BYTES = 64 << 20  # ...or to this many bytes, whichever is more (zeroed buffers compress)
+_CHUNK = 16 << 20  # bytes read from a zip entry at a time
+_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}
+_READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
 PathOrFile = Union[str, "os.PathLike[str]", BinaryIO]
 
@@ -155,11 +171,13 @@ def _fsync_dir(directory: str) -> None:
 
 # ---------------------------------------------------------------------------- load
 class _Decoder:
-    def __init__(self, npz, name: str, place: Callable[[np.ndarray, str, bool], Any]) -> None:
-        self.npz = npz
+    def __init__(self, zf: zipfile.ZipFile, name: str,
+                 place: Callable[[np.ndarray, str, bool], Any]) -> None:
+        self.zf = zf
         self.name = name
         self.place = place
         self._memo: Dict[str, Any] = {}
+        self._arrays: Dict[str, np.ndarray] = {}  # each entry is read once, however often named
 
     def fail(self, msg: str) -> ValueError:
         return ValueError(f"load: '{self.name}' is not a valid gradflow checkpoint: {msg}")
@@ -177,18 +195,52 @@ class _Decoder:
         return self.member(key)
 
     def member(self, key: str) -> np.ndarray:
-        if key not in self.npz.files:
-            raise self.fail(f"the header references array {key!r}, which the file does not "
-                            "contain")
+        if key not in self._arrays:
+            try:
+                info = self.zf.getinfo(f"{key}.npy")
+            except KeyError:
+                raise self.fail(f"the header references array {key!r}, which the file does not "
+                                "contain") from None
+            try:
+                with self.zf.open(info) as entry:
+                    self._arrays[key] = self.read_npy(key, info, entry)
+            except _READ_ERRORS as e:
+                raise self.fail(f"array {key!r} cannot be read ({e})") from None
+        return self._arrays[key]
+
+    def read_npy(self, key: str, info: zipfile.ZipInfo, entry: BinaryIO) -> np.ndarray:
+        """The array in `entry`, allocated only once its header agrees with the entry's size."""
+        magic = entry.read(len(np.lib.format.MAGIC_PREFIX) + 2)
+        reader = _NPY_HEADER_READERS.get(tuple(magic[-2:]))
+        if not magic.startswith(np.lib.format.MAGIC_PREFIX) or reader is None:
+            raise self.fail(f"member {key!r} is not a .npy array (of version 1.0 or 2.0)")
         try:
-            arr = self.npz[key]
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-            raise self.fail(f"array {key!r} cannot be read ({e})") from None
-        if not isinstance(arr, np.ndarray):
-            raise self.fail(f"member {key!r} is not a .npy array")
-        if arr.dtype.kind not in _ARRAY_KINDS:
-            raise self.fail(f"array {key!r} has the unsupported dtype {arr.dtype}")
-        return arr
+            shape, fortran_order, dtype = reader(entry)
+        except ValueError as e:
+            raise self.fail(f"array {key!r} has a bad .npy header ({e})") from None
+        if dtype.kind not in _ARRAY_KINDS:
+            raise self.fail(f"array {key!r} has the unsupported dtype {dtype}")
+        if any(n < 0 for n in shape):
+            raise self.fail(f"array {key!r} has the negative shape {shape}")
+        count = math.prod(shape)
+        present = info.file_size - entry.tell()
+        if count * dtype.itemsize != present:
+            raise self.fail(f"entry {info.filename!r} declares an array of shape {shape} and "
+                            f"dtype {dtype} ({count * dtype.itemsize} bytes) but holds "
+                            f"{present} bytes of data")
+        flat = np.empty(count, dtype)
+        buf = memoryview(flat.view(np.uint8))
+        done = 0
+        while done < present:
+            got = entry.readinto(buf[done:done + _CHUNK])
+            if not got:
+                raise self.fail(f"entry {info.filename!r} ends after {done} of its {present} "
+                                "bytes of data")
+            done += got
+        try:
+            return flat.reshape(shape[::-1]).T if fortran_order else flat.reshape(shape)
+        except ValueError:  # an empty array of absurd dimensions
+            raise self.fail(f"array {key!r} has the impossible shape {shape}") from None
 
     def decode(self, node: Any) -> Any:
         if not isinstance(node, dict):
@@ -289,35 +341,81 @@ def _placer(map_location: Any) -> Callable[[np.ndarray, str, bool], Any]:
     return place
 
 
-def load(f: PathOrFile, map_location: Any = None) -> Any:
+def load(f: PathOrFile, map_location: Any = None, *, max_bytes: Optional[int] = None) -> Any:
     """Load what `save` wrote. `map_location`: None (each tensor on the device it was saved
     from), 'cpu', 'cuda', 'cuda:1', a gradflow.device, or a dict {'cuda:0': 'cpu', …}.
 
-    A file that is not a gradflow checkpoint, or is truncated or corrupted, raises ValueError
-    naming it; nothing in the file is ever executed.
+    Nothing in the file is ever executed (no pickle; object arrays are refused). A file that is
+    not a gradflow checkpoint, or is truncated, corrupted or lying about its sizes, raises
+    ValueError naming it (and the entry at fault) before anything is allocated: each entry's
+    bytes must lie inside the file, a stored entry must hold exactly the bytes its header
+    declares, and compressed (deflated) entries may inflate at most 100 times their size in
+    all (or to 64 MiB, whichever is more). `max_bytes` replaces that ratio cap by a limit on the
+    total the entries inflate to, compressed or not: pass it to load a highly compressed file
+    you trust, or to bound the memory an untrusted file may take.
     """
     place = _placer(map_location)
+    if max_bytes is not None and not (isinstance(max_bytes, int) and max_bytes >= 0):
+        raise ValueError(f"load: max_bytes should be None or a non-negative int, got {max_bytes!r}")
     if hasattr(f, "read"):
-        return _load_file(f, getattr(f, "name", repr(f)), place)
+        return _load_file(f, getattr(f, "name", repr(f)), place, max_bytes)
     name = os.fspath(f)
     with open(name, "rb") as fh:
-        return _load_file(fh, name, place)
+        return _load_file(fh, name, place, max_bytes)
 
 
-def _load_file(fh: BinaryIO, name: str, place: Callable[[np.ndarray, str, bool], Any]) -> Any:
+def _check_entries(zf: zipfile.ZipFile, name: str, end: int, max_bytes: Optional[int]) -> None:
+    """Raise ValueError naming the entry unless every declared size is backed by the file."""
+    infos = zf.infolist()
+    for info in infos:
+        where = f"load: '{name}': entry {info.filename!r}"
+        if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED,
+                                                              zipfile.ZIP_DEFLATED):
+            raise ValueError(f"{where} is encrypted or compressed with method "
+                             f"{info.compress_type} (gradflow reads stored and deflated entries)")
+        if info.header_offset + info.compress_size > end:
+            raise ValueError(f"{where} declares {info.compress_size} bytes at offset "
+                             f"{info.header_offset}, past the end of the {end}-byte file "
+                             "(truncated or corrupted?)")
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise ValueError(f"{where} is stored uncompressed in {info.compress_size} bytes but "
+                             f"declares {info.file_size}")
+    if max_bytes is not None:
+        total = sum(i.file_size for i in infos)
+        if total > max_bytes:
+            big = max(infos, key=lambda i: i.file_size)
+            raise ValueError(f"load: '{name}' inflates to {total} bytes, more than max_bytes="
+                             f"{max_bytes} (its largest entry is {big.filename!r}, "
+                             f"{big.file_size} bytes)")
+        return
+    deflated = [i for i in infos if i.compress_type == zipfile.ZIP_DEFLATED]
+    inflated = sum(i.file_size for i in deflated)
+    packed = sum(i.compress_size for i in deflated)
+    if inflated > max(_MAX_RATIO * packed, _FREE_BYTES):
+        big = max(deflated, key=lambda i: i.file_size)
+        raise ValueError(f"load: '{name}': its compressed entries would inflate from {packed} to "
+                         f"{inflated} bytes, more than {_MAX_RATIO} times (a zip bomb?); the "
+                         f"largest is entry {big.filename!r}, {big.compress_size} bytes "
+                         f"inflating to {big.file_size}. Pass max_bytes= to load a file you trust")
+
+
+def _load_file(fh: BinaryIO, name: str, place: Callable[[np.ndarray, str, bool], Any],
+               max_bytes: Optional[int]) -> Any:
     start = fh.tell()
     if fh.read(len(_ZIP_MAGIC)) != _ZIP_MAGIC:
         raise ValueError(f"load: '{name}' is not a gradflow checkpoint (no zip signature; "
                          "gradflow never reads pickle files)")
+    end = fh.seek(0, os.SEEK_END)
     fh.seek(start)
     try:
-        npz = np.load(fh, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        zf = zipfile.ZipFile(fh)
+    except (ValueError, *_READ_ERRORS) as e:
         raise ValueError(f"load: '{name}' is not a valid gradflow checkpoint (truncated or "
                          f"corrupted?): {e}") from None
-    with npz:
-        dec = _Decoder(npz, str(name), place)
-        if not isinstance(npz, np.lib.npyio.NpzFile) or _HEADER not in npz.files:
+    with zf:
+        _check_entries(zf, name, end, max_bytes)
+        dec = _Decoder(zf, str(name), place)
+        if f"{_HEADER}.npy" not in zf.namelist():
             raise dec.fail("it has no gradflow header")
         blob = dec.member(_HEADER)
         if blob.dtype != np.uint8 or blob.ndim != 1:

@@ -8,6 +8,8 @@ import json
 import math
 import os
 import pickle
+import re
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -208,7 +210,7 @@ def test_object_array_in_npz_is_refused(tmp_path, monkeypatch):
     header = {"format": "gradflow.checkpoint", "version": 1,
               "root": {"t": "ndarray", "k": "a0"}}
     _write_npz(bad, header, a0=np.array([_Evil()], dtype=object))
-    with pytest.raises(ValueError, match=r"array 'a0' cannot be read"):
+    with pytest.raises(ValueError, match=r"array 'a0' has the unsupported dtype object"):
         load(bad)
     assert not (tmp_path / "pwned.txt").exists()
 
@@ -270,3 +272,120 @@ def test_header_is_plain_json(tmp_path):
     header = _header(path)
     assert header["format"] == "gradflow.checkpoint" and header["version"] == 1
     assert header["root"]["t"] == "dict"
+
+
+# ---------------------------------------------------------------------------- lying sizes
+def _npy(shape, dtype, data: bytes) -> bytes:
+    """A .npy file whose header declares `shape` and `dtype`, followed by `data`."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {
+        "shape": shape, "fortran_order": False,
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype))})
+    return buf.getvalue() + data
+
+
+def _tensor_zip(path, a0: bytes, method=zipfile.ZIP_STORED, **directory) -> None:
+    """A checkpoint of one tensor whose entry 'a0.npy' holds `a0`, written with `method`;
+    `directory` overrides what the zip's central directory says about that entry."""
+    root = {"t": "tensor", "k": "a0", "device": "cpu", "requires_grad": False}
+    blob = json.dumps({"format": "gradflow.checkpoint", "version": 1, "root": root}).encode()
+    with zipfile.ZipFile(path, "w", method) as z:
+        z.writestr("__header__.npy", _npy((len(blob),), np.uint8, blob))
+        z.writestr("a0.npy", a0)
+        for field, value in directory.items():
+            setattr(z.getinfo("a0.npy"), field, value)
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_huge_declared_shape_is_refused_before_allocating(tmp_path, method):
+    bad = tmp_path / "huge.pt"
+    _tensor_zip(bad, _npy((2**40,), np.float32, bytes(16)), method)
+    with pytest.raises(ValueError, match=re.escape(f"'{bad}'") + ".*entry 'a0.npy' declares an "
+                       r"array of shape \(1099511627776,\) and dtype float32 \(4398046511104 "
+                       r"bytes\) but holds 16 bytes"):
+        load(bad)
+    _tensor_zip(bad, _npy((0, 2**70), np.float32, b""), method)
+    with pytest.raises(ValueError, match=r"array 'a0' has the impossible shape \(0, "):
+        load(bad)
+
+
+def test_zip_bomb_is_refused_without_inflating(tmp_path):
+    # 1 MiB of zeros deflates to ~1 KiB; the directory claims the entry inflates to 4 GiB,
+    # as a real 4 MB bomb's would, and the .npy header agrees with it.
+    bomb = tmp_path / "bomb.pt"
+    head = _npy((2**30,), np.float32, b"")
+    _tensor_zip(bomb, head + bytes(1 << 20), zipfile.ZIP_DEFLATED, file_size=len(head) + 2**32)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=re.escape(f"'{bomb}'") + ".*a zip bomb.*largest is "
+                           r"entry 'a0.npy', \d+ bytes inflating to 4294967424"):
+            load(bomb)
+        with pytest.raises(ValueError, match=r"more than max_bytes=1000000 \(its largest entry "
+                           "is 'a0.npy', 4294967424 bytes"):
+            load(bomb, max_bytes=10**6)
+        assert tracemalloc.get_traced_memory()[1] < 8 << 20
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("method,directory,match", [
+    (zipfile.ZIP_STORED, {"file_size": 10**6}, "is stored uncompressed in 144 bytes but "
+     "declares 1000000"),
+    (zipfile.ZIP_STORED, {"file_size": 10**9, "compress_size": 10**9},
+     "declares 1000000000 bytes at offset .*, past the end of the .*-byte file"),
+    (zipfile.ZIP_DEFLATED, {"compress_size": 10**9}, "declares 1000000000 bytes at offset"),
+    (zipfile.ZIP_STORED, {"compress_type": zipfile.ZIP_BZIP2}, "is encrypted or compressed with "
+     "method 12"),
+    (zipfile.ZIP_STORED, {"flag_bits": 1}, "is encrypted"),
+])
+def test_zip_directory_is_checked_against_the_file(tmp_path, method, directory, match):
+    bad = tmp_path / "bad.pt"
+    _tensor_zip(bad, _npy((4,), np.float32, bytes(16)), method, **directory)
+    with pytest.raises(ValueError, match=re.escape(f"'{bad}': entry 'a0.npy' ") + match):
+        load(bad)
+
+
+def _compressed_checkpoint(path, zeros: int) -> np.ndarray:
+    """What np.savez_compressed makes of {'w': random (1000,), 'z': zeros (zeros,)}."""
+    root = {"t": "dict", "v": [
+        [{"t": "str", "v": name}, {"t": "tensor", "k": key, "device": "cpu",
+                                   "requires_grad": False}] for name, key in (("w", "a0"),
+                                                                             ("z", "a1"))]}
+    blob = json.dumps({"format": "gradflow.checkpoint", "version": 1, "root": root}).encode()
+    w = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+    with open(path, "wb") as f:
+        np.savez_compressed(f, __header__=np.frombuffer(blob, np.uint8), a0=w,
+                            a1=np.zeros(zeros, np.float32))
+    return w
+
+
+def test_compressed_checkpoint_within_the_cap_loads(tmp_path):
+    path = tmp_path / "small.npz"
+    w = _compressed_checkpoint(path, 1 << 20)  # 4 MiB of zeros: ~1000x, under the 64 MiB floor
+    out = load(path)
+    np.testing.assert_array_equal(out["w"].numpy(), w)
+    assert tuple(out["z"].shape) == (1 << 20,) and not out["z"].numpy().any()
+
+
+def test_max_bytes_replaces_the_ratio_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(gradflow.serialization, "_FREE_BYTES", 1 << 20)
+    path = tmp_path / "zeros.npz"
+    _compressed_checkpoint(path, 1 << 20)
+    with pytest.raises(ValueError, match="more than 100 times .*entry 'a1.npy'.* Pass max_bytes="):
+        load(path)
+    assert tuple(load(path, max_bytes=5 << 20)["z"].shape) == (1 << 20,)
+    with pytest.raises(ValueError, match=r"more than max_bytes=4194304 \(its largest entry is "
+                       "'a1.npy'"):
+        load(path, max_bytes=4 << 20)
+    with pytest.raises(ValueError, match="max_bytes should be None or a non-negative int"):
+        load(path, max_bytes=-1)
+
+
+def test_an_entry_named_many_times_is_read_once(tmp_path):
+    # 10**4 references to one stored 4 MB array must not take 40 GB.
+    path = tmp_path / "many.pt"
+    root = {"t": "list", "v": [{"t": "ndarray", "k": "a0"}] * 10**4}
+    _write_npz(path, {"format": "gradflow.checkpoint", "version": 1, "root": root},
+               a0=np.zeros(10**6, np.float32))
+    out = load(path)
+    assert len(out) == 10**4 and all(a is out[0] for a in out)
