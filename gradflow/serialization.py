@@ -15,7 +15,9 @@ twice under one object (tied weights) is stored once and loads as one tensor.
 
 `save` to a path writes a temporary file in the same directory, flushes it to disk and
 renames it over the target (os.replace), so an interrupted save leaves the previous
-checkpoint intact.
+checkpoint intact. The temporary is named `.<target>.<host>.<pid>.<random>.tmp`; a process
+killed mid-write (kill -9, power loss) leaves it behind, and the next save to the same target
+deletes those whose process on this host is no longer running.
 
 `load` reads the zip itself instead of trusting it: before it allocates anything it checks
 that every entry's bytes lie inside the file, that a stored entry holds exactly the bytes it
@@ -30,7 +32,9 @@ import collections
 import json
 import math
 import os
+import re
 import secrets
+import socket
 import zipfile
 import zlib
 from typing import Any, BinaryIO, Callable, Dict, List, Optional, Union
@@ -52,6 +56,7 @@ _CHUNK = 16 << 20  # bytes read from a zip entry at a time
 _NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                        (2, 0): np.lib.format.read_array_header_2_0}
 _READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error)
+_HOST = socket.gethostname()
 
 PathOrFile = Union[str, "os.PathLike[str]", BinaryIO]
 
@@ -129,7 +134,11 @@ def _write(f: BinaryIO, header: dict, arrays: Dict[str, np.ndarray]) -> None:
 def save(obj: Any, f: PathOrFile) -> None:
     """Save `obj` (e.g. a state_dict or an optimizer state) to a path or a binary file.
 
-    Raises TypeError naming the place of any object it cannot store without pickle.
+    To a path it writes `.<name>.<host>.<pid>.<random>.tmp` beside the target, flushes it to
+    disk and renames it over the target, so a crash or `kill -9` mid-write never damages the
+    previous checkpoint. First it deletes the temporaries earlier saves of the same target
+    left behind when their process died (same host, pid no longer running), so orphans never
+    pile up. Raises TypeError naming the place of any object it cannot store without pickle.
     """
     enc = _Encoder()
     header = {"format": FORMAT, "version": VERSION, "root": enc.encode(obj, "obj")}
@@ -138,7 +147,9 @@ def save(obj: Any, f: PathOrFile) -> None:
         return
     path = os.fspath(f)
     directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    base = os.path.basename(path)
+    _remove_orphans(directory, base)
+    tmp = os.path.join(directory, f".{base}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -153,6 +164,30 @@ def save(obj: Any, f: PathOrFile) -> None:
             pass
         raise
     _fsync_dir(directory)
+
+
+def _remove_orphans(directory: str, base: str) -> None:
+    """Delete the temporaries of saves to `base` whose process (on this host) has died."""
+    pattern = re.compile(re.escape(f".{base}.{_HOST}.") + r"(\d+)\.[0-9a-f]+\.tmp")
+    for entry in os.listdir(directory):
+        match = pattern.fullmatch(entry)
+        if match and not _running(int(match.group(1))):
+            try:
+                os.unlink(os.path.join(directory, entry))
+            except FileNotFoundError:  # another save removed it first
+                pass
+
+
+def _running(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # no safe way to ask (os.kill would terminate it on Windows): keep the file
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # another user's process, or not a pid at all: keep it
+        return True
+    return True
 
 
 def _fsync_dir(directory: str) -> None:

@@ -9,6 +9,11 @@ import math
 import os
 import pickle
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 import tracemalloc
 import zipfile
 
@@ -166,6 +171,79 @@ def test_interrupted_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
 def test_exact_file_name_without_npz_suffix(tmp_path):
     save({"v": 1}, tmp_path / "weights.ckpt")
     assert os.listdir(tmp_path) == ["weights.ckpt"]
+
+
+_SAVE_LOOP = """
+import sys
+import numpy as np
+import gradflow
+state = {f"w{i}": gradflow.tensor(np.full(1 << 20, i, np.float32)) for i in range(8)}
+while True:
+    gradflow.save(state, sys.argv[1])
+"""
+
+
+def _temporaries(directory) -> dict:
+    sizes = {}
+    for name in os.listdir(directory):
+        try:
+            if name.endswith(".tmp"):
+                sizes[name] = os.path.getsize(directory / name)
+        except FileNotFoundError:  # renamed under us
+            pass
+    return sizes
+
+
+def _kill_mid_save(path) -> dict:
+    """kill -9 a process saving 32 MB to `path` in a loop once a temporary file holds data;
+    return the temporaries it left and their sizes."""
+    proc = subprocess.Popen([sys.executable, "-c", _SAVE_LOOP, str(path)])
+    try:
+        deadline = time.monotonic() + 60
+        while not any(_temporaries(path.parent).values()):
+            assert proc.poll() is None, "the saving process died by itself"
+            assert time.monotonic() < deadline, "the saving process never started writing"
+            time.sleep(0.001)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()  # reaped: its pid is no longer running
+    return _temporaries(path.parent)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs kill -9 and POSIX pids")
+def test_kill_9_mid_save_keeps_the_checkpoint_and_the_next_save_removes_the_orphan(tmp_path):
+    path = tmp_path / "model.pt"
+    save({"v": 1}, path)
+    for _ in range(5):  # a kill landing between a rename and the next temporary: try again
+        orphans = _kill_mid_save(path)
+        if orphans:
+            break
+    assert orphans, "never caught the saving process mid-write"
+    out = load(path)  # the previous checkpoint, or the last complete save of the loop
+    if "v" in out:
+        assert out == {"v": 1}
+    else:
+        assert all((out[f"w{i}"].numpy() == i).all() for i in range(8))
+    save({"v": 2}, path)
+    assert os.listdir(tmp_path) == ["model.pt"]
+    assert load(path) == {"v": 2}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs POSIX pids")
+def test_save_removes_only_orphans_of_dead_saves_of_the_same_target(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()
+    host = socket.gethostname()
+    orphan = f".model.pt.{host}.{dead.pid}.0a1b.tmp"
+    kept = [f".model.pt.{host}.{os.getpid()}.0a1b.tmp",  # a save still in progress
+            f".model.pt.{host}x.{dead.pid}.0a1b.tmp",  # another host's (shared directory)
+            f".model.ptx.{host}.{dead.pid}.0a1b.tmp",  # another target's
+            f".model.pt.{host}.{dead.pid}.tmp"]  # not a name save makes
+    for name in [orphan, *kept]:
+        (tmp_path / name).write_bytes(b"half a checkpoint")
+    save({"v": 1}, tmp_path / "model.pt")
+    assert sorted(os.listdir(tmp_path)) == sorted(["model.pt", *kept])
 
 
 # ---------------------------------------------------------------------------- bad files
