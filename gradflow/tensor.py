@@ -86,7 +86,7 @@ class Tensor:
     def size(self, dim: Optional[int] = None):
         if dim is None:
             return Size(self._data.shape)
-        return self._data.shape[_wrap_dim(dim, self.ndim, "size")]
+        return self._data.shape[_ops.common.wrap_dim(dim, self.ndim, "size")]
 
     @property
     def ndim(self) -> int:
@@ -562,16 +562,6 @@ def _varargs(args: tuple) -> tuple:
     if len(args) == 1 and isinstance(args[0], (tuple, list, Size)):
         return tuple(args[0])
     return tuple(args)
-
-
-def _wrap_dim(dim: int, ndim: int, op: str) -> int:
-    n = max(ndim, 1)
-    if not -n <= dim < n:
-        raise IndexError(
-            f"{op}: dimension out of range (expected to be in range of [{-n}, {n - 1}], "
-            f"but got {dim})"
-        )
-    return dim % n
 
 
 # ---------------------------------------------------------------- creation functions

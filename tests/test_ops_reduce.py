@@ -216,6 +216,66 @@ def test_reduction_bad_dims():
         gf.ones(2, 2).norm("nuc")
 
 
+EVERY_DIM_WHEN_EMPTY = ["sum", "mean", "var", "std", "amax", "amin", "norm", "logsumexp",
+                        "prod"]
+
+
+@pytest.mark.parametrize("name", EVERY_DIM_WHEN_EMPTY)
+@pytest.mark.parametrize("empty", [[], ()])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_an_empty_dim_list_reduces_every_dim(name, empty, keepdim):
+    a = np.random.default_rng(1).normal(size=(2, 3, 4))
+    t = to_gf(a, True)
+    out = getattr(t, name)(dim=empty, keepdim=keepdim)
+    ref = getattr(t, name)(dim=None if name != "logsumexp" else (0, 1, 2), keepdim=keepdim)
+    assert out.shape == ((1, 1, 1) if keepdim else ())
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+    assert gradcheck(lambda x: getattr(x, name)(dim=empty, keepdim=keepdim), (t,))
+
+
+@pytest.mark.parametrize("name", [n for n in EVERY_DIM_WHEN_EMPTY if n != "prod"])
+def test_an_empty_dim_list_matches_pytorch(name):
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(2).normal(size=(2, 3))
+    for keepdim in (False, True):
+        if name == "logsumexp" and not keepdim:
+            continue  # torch 2.13 fails on logsumexp(dim=[]) without keepdim (a shape error)
+        ref = getattr(torch.from_numpy(a), name)(dim=[], keepdim=keepdim).numpy()
+        out = getattr(gf.from_numpy(a), name)(dim=[], keepdim=keepdim).numpy()
+        assert out.shape == ref.shape
+        np.testing.assert_allclose(out, ref, rtol=1e-12)
+
+
+def test_all_any_with_an_empty_dim_list_reduce_nothing():
+    a = np.array([[0.0, 1.0], [2.0, 0.0]])
+    t = gf.from_numpy(a)
+    assert t.all(dim=[]).tolist() == t.any(dim=[]).tolist() == (a != 0).tolist()
+    assert t.all(dim=()).dtype is gf.bool
+
+
+def test_reduction_dims_must_be_ints():
+    t = gf.ones(2, 3)
+    with pytest.raises(TypeError, match="sum: argument 'dim' must be int, not bool"):
+        t.sum(True)
+    with pytest.raises(TypeError, match="mean: argument 'dim' must be int, not bool"):
+        t.mean((0, True))
+    with pytest.raises(TypeError, match="amax: argument 'dim' must be int, not float"):
+        t.amax(1.0)
+    with pytest.raises(TypeError, match="argmax: argument 'dim' must be int, not bool"):
+        t.argmax(dim=True)
+    with pytest.raises(TypeError, match="max: argument 'dim' must be int, not bool"):
+        t.max(dim=True)
+    with pytest.raises(TypeError, match="softmax: argument 'dim' must be int, not bool"):
+        t.softmax(True)
+    with pytest.raises(IndexError, match=r"sum: dimension out of range .*but got "
+                                         r"9223372036854775808"):
+        t.sum(2**63)
+    with pytest.raises(IndexError, match=r"sum: dimension out of range \(expected to be in "
+                                         r"range of \[-1, 0\], but got 1\)"):
+        gf.tensor(3.0).sum(1)
+    assert t.sum(np.int64(1)).tolist() == [3.0, 3.0] and t.sum(gf.tensor(-1)).shape == (2,)
+
+
 # ---------------------------------------------------------------- softmax family
 def _np_softmax(a, axis):
     e = np.exp(a - a.max(axis, keepdims=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import operator
 from typing import Iterable, Optional, Tuple, Union
 
 from gradflow.tensor import Tensor
@@ -115,28 +116,50 @@ def sum_to_shape(g: Tensor, shape: Tuple[int, ...]) -> Tensor:
     return g.sum(ones, keepdim=True) if ones else g
 
 
-def normalize_dims(dim: Union[None, int, Iterable[int]], ndim: int, op: str) -> Tuple[int, ...]:
-    """dim=None means all axes; negative dims wrap; duplicates are an error."""
+def as_int(value, op: str, arg: str) -> int:
+    """An integer argument (a dim, size, start, length, ...): ints, NumPy ints and integer
+    tensors of one element. Bools and floats are refused, as PyTorch refuses them, so that
+    True never quietly means 1."""
+    if isinstance(value, bool):
+        raise TypeError(f"{op}: argument '{arg}' must be int, not bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{op}: argument '{arg}' must be int, not {type(value).__name__}") from None
+
+
+def wrap_dim(dim, ndim: int, op: str, arg: str = "dim") -> int:
+    """One dim in [-ndim, ndim), negative wrapping; a 0-d tensor takes 0 and -1 (as PyTorch)."""
+    d = as_int(dim, op, arg)
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise IndexError(
+            f"{op}: dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+            f"but got {d})"
+        )
+    return d % n
+
+
+def normalize_dims(dim: Union[None, int, Iterable[int]], ndim: int, op: str,
+                   arg: str = "dim") -> Tuple[int, ...]:
+    """dim=None means all axes; one dim or a sequence of them; negative dims wrap; duplicates
+    are an error. A 0-d tensor has no axes: the result is () whatever dim (0 or -1) says."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
-    n = max(ndim, 1)
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
     out = []
     for d in dims:
-        if not -n <= d < n:
-            raise IndexError(
-                f"{op}: dimension out of range (expected to be in range of [{-n}, {n - 1}], "
-                f"but got {d})"
-            )
-        d = d % n
+        d = wrap_dim(d, ndim, op, arg)
         if d in out:
             raise ValueError(f"{op}: dim {d} appears multiple times in the list of dims")
         out.append(d)
     return tuple(out) if ndim else ()
 
 
-def wrap_dim(dim: int, ndim: int, op: str) -> int:
-    return normalize_dims(dim, ndim, op)[0] if ndim else 0
+def reduction_dims(dim, ndim: int, op: str) -> Tuple[int, ...]:
+    """The dims a reduction runs over: None or an empty list/tuple means all of them (PyTorch
+    2.x's sum, mean, var, std, norm and amax/amin treat dim=[] as dim=None)."""
+    return normalize_dims(dim, ndim, op) or tuple(range(ndim))
 
 
 def to_array(x, like: Optional[Tensor] = None):

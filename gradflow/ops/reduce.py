@@ -1,4 +1,8 @@
-"""Reductions over dims (int or tuple, negative allowed, keepdim) and the softmax family."""
+"""Reductions over dims (int or tuple, negative allowed, keepdim) and the softmax family.
+
+As in PyTorch 2.x, dim=None and an empty dim list (dim=[] or dim=()) both reduce over every dim
+for sum, mean, var, std, prod, norm, logsumexp and amax/amin; all and any with dim=[] reduce
+nothing (the result is the input tested elementwise), as PyTorch's do."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections import namedtuple
 from typing import Optional
 
 from gradflow.autograd.function import Function
-from gradflow.ops.common import normalize_dims, wrap_dim
+from gradflow.ops.common import normalize_dims, reduction_dims, wrap_dim
 from gradflow.ops.elementwise import full_like_scalar, where
 from gradflow.tensor import Tensor
 from gradflow.types import as_dtype, bool_, get_default_dtype, int64
@@ -42,7 +46,7 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
         x = x.to(as_dtype(dtype))
     elif x.dtype is bool_:
         x = x.to(int64)
-    return Sum.apply(x, normalize_dims(dim, x.ndim, "sum"), keepdim)
+    return Sum.apply(x, reduction_dims(dim, x.ndim, "sum"), keepdim)
 
 
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -53,7 +57,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
             f"mean(): could not infer output dtype. Input dtype must be either a floating point "
             f"or complex dtype. Got: {x.dtype.name.capitalize()}"
         )
-    axes = normalize_dims(dim, x.ndim, "mean")
+    axes = reduction_dims(dim, x.ndim, "mean")
     n = 1
     for a in axes:
         n *= x.shape[a]
@@ -66,7 +70,7 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -
         raise ValueError("var: give either unbiased or correction, not both")
     if correction is None:
         correction = 0 if unbiased is False else 1
-    axes = normalize_dims(dim, x.ndim, "var")
+    axes = reduction_dims(dim, x.ndim, "var")
     n = 1
     for a in axes:
         n *= x.shape[a]
@@ -113,7 +117,7 @@ def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
         x = x.to(as_dtype(dtype))
     elif x.dtype is bool_:
         x = x.to(int64)
-    return Prod.apply(x, normalize_dims(dim, x.ndim, "prod"), keepdim)
+    return Prod.apply(x, reduction_dims(dim, x.ndim, "prod"), keepdim)
 
 
 class _AMax(Function):
@@ -146,13 +150,13 @@ def _check_nonempty(x: Tensor, axes, op: str) -> None:
 
 
 def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
-    axes = normalize_dims(dim if dim != () else None, x.ndim, "amax")
+    axes = reduction_dims(dim, x.ndim, "amax")
     _check_nonempty(x, axes, "amax")
     return _AMax.apply(x, "max", axes, keepdim)
 
 
 def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
-    axes = normalize_dims(dim if dim != () else None, x.ndim, "amin")
+    axes = reduction_dims(dim, x.ndim, "amin")
     _check_nonempty(x, axes, "amin")
     return _AMax.apply(x, "min", axes, keepdim)
 
@@ -207,7 +211,7 @@ def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) = m + log(sum(exp(x - m))), m = max (stable; -inf rows stay -inf)."""
-    axes = normalize_dims(dim, x.ndim, "logsumexp")
+    axes = reduction_dims(dim, x.ndim, "logsumexp")
     if not x.is_floating_point():
         x = x.to(get_default_dtype())
     m = x.detach().amax(axes, keepdim=True) if x.numel() else full_like_scalar(x, 0)
@@ -259,7 +263,7 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False) -> Tensor:
         p = 2.0
     if p == "nuc":
         raise ValueError("norm: the nuclear norm is not supported")
-    axes = normalize_dims(dim, x.ndim, "norm")
+    axes = reduction_dims(dim, x.ndim, "norm")
     if not x.is_floating_point():
         raise RuntimeError(f"norm(): expected a floating point tensor, got {x.dtype}")
     out = _Norm.apply(x, float(p), axes)
