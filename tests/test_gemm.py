@@ -210,3 +210,63 @@ def test_bad_input_raises_with_names_and_shapes():
 def test_fma_peak_is_measured():
     peak = _C.fma_peak_gflops(0.01)
     assert peak > 0.0 if _C.cpu_has_avx2_fma() else peak == 0.0
+
+
+# ---------------------------------------------------------------- blocking boundary sweep
+# The blocking csrc/cpu/gemm.cpp uses (micro-tile MR x NR, blocks MC, KC, NC; with one A
+# block, B panels of kNarrowPanelBytes = 128 KiB, i.e. 32768 / kc floats or 16384 / kc
+# doubles wide):
+#   AVX2 float 6 x 16, MC 144;  AVX2 double 6 x 8, MC 72;  portable 4 x 8 / 4 x 4, MC 128;
+#   KC 256 everywhere; NC 4080 (AVX2) or 4096 (portable).
+# Every threshold is crossed just below, at and just above; a packing buffer sized for fewer
+# columns than a panel holds shows up here (and as a report under AddressSanitizer).
+SWEEP_K = list(range(1, 18)) + [255, 256, 257]
+SWEEP_M = [1, 5, 6, 7, 71, 72, 73, 127, 128, 129, 143, 144, 145]
+SWEEP_N = [15, 16, 17, 4079, 4080, 4081, 4095, 4096, 4097, 5000]
+
+
+def narrow_panel_widths(k, dtype):
+    """The narrow B panel width (and neighbours) for every micro-tile width NR in use."""
+    per_kc = (128 * 1024 // np.dtype(dtype).itemsize) // k
+    return sorted({max(nr, per_kc // nr * nr) + d for nr in (4, 8, 16) for d in (-1, 0, 1)})
+
+
+def sweep_cases(dtype):
+    """(m, n, k) triples: small k against every m and large n (the narrow-panel path), then
+    m and n thresholds at k across KC."""
+    cases = set()
+    for k in range(1, 18):
+        for m in (1, 7, 72, 73, 144, 145):
+            cases.update((m, n, k) for n in (4095, 4096, 4097, 5000))
+        cases.update((9, n, k) for n in narrow_panel_widths(k, dtype) if n <= 40000)
+    for k in (1, 255, 256, 257):
+        cases.update((m, n, k) for m in SWEEP_M for n in (15, 16, 17))
+        cases.update((m, n, k) for m in (1, 145) for n in SWEEP_N)
+    return sorted(cases)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_blocking_boundary_sweep(dtype):
+    """Each case on both micro-kernel paths and on 1 and 2 threads, against one reference."""
+    rng = np.random.default_rng(5)
+    paths = [False, True] if _C.cpu_has_avx2_fma() else [True]
+    saved = _C.get_num_threads()
+    try:
+        for i, (m, n, k) in enumerate(sweep_cases(dtype)):
+            trans_a, trans_b, pad = bool(i & 1), bool(i & 2), (i >> 2) % 2
+            beta = 0.5 if i % 3 else 0.0
+            a = operand(rng, (m, k), dtype, trans_a, pad)
+            b = operand(rng, (k, n), dtype, trans_b, pad)
+            c0 = operand(rng, (m, n), dtype, False, pad)
+            exact, tol = reference(a, b, c0, trans_a, trans_b, 1.0, beta)
+            for portable in paths:
+                _C.force_portable_simd(portable)
+                for threads in (1, 2):
+                    _C.set_num_threads(threads)
+                    c = c0.copy()
+                    _C.gemm(a, b, c, trans_a=trans_a, trans_b=trans_b, beta=beta)
+                    bad = np.abs(c - exact) > tol
+                    assert not bad.any(), (m, n, k, trans_a, trans_b, portable, threads)
+    finally:
+        _C.force_portable_simd(False)
+        _C.set_num_threads(saved)

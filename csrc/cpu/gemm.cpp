@@ -205,51 +205,66 @@ int threads_for(double flops) {
 #endif
 }
 
-// Space for one packed A block, rounded to whole cache lines so the B panel after it is
-// aligned for the micro-kernel's vector loads.
-template <typename T, int MR>
-int64_t a_block_elems(Blocking blk, int64_t m, int64_t k) {
-  return round_up(round_up(std::min(blk.mc, m), MR) * std::min(blk.kc, k), 64 / sizeof(T));
+// The block sizes of one sub-GEMM of at most m x n (depth k). Its packing buffer is sized
+// from these same numbers (buffer_elems), so packing can never run past the buffer.
+struct Plan {
+  int64_t mc, kc, nc;   // steps: near-equal blocks of at most MC, KC and the panel width
+  bool one_a_block;     // m <= MC: pack A once per k block, stream B through narrow panels
+  int64_t a_elems;      // one packed A block, rounded to cache lines so the B panel is aligned
+  int64_t b_elems;      // one packed B panel
+  int64_t buffer_elems() const { return a_elems + b_elems; }
+};
+
+template <typename T, int MR, int NR>
+Plan plan_blocks(Blocking blk, int64_t m, int64_t n, int64_t k) {
+  Plan p;
+  p.kc = ceil_div(k, ceil_div(k, blk.kc));
+  p.mc = round_up(ceil_div(m, ceil_div(m, blk.mc)), MR);
+  p.one_a_block = m <= blk.mc;
+  // With one A block (e.g. the output channels of a convolution), B panels that stay in L2
+  // (a wide panel would make the trip to L3 and back for only m rows of work).
+  const int64_t nc =
+      p.one_a_block ? std::max<int64_t>(NR, kNarrowPanelBytes / (p.kc * sizeof(T)) / NR * NR)
+                    : round_up(ceil_div(n, ceil_div(n, blk.nc)), NR);
+  p.nc = std::min(nc, round_up(n, NR));
+  p.a_elems = round_up(p.mc * p.kc, 64 / sizeof(T));
+  p.b_elems = p.kc * p.nc;
+  return p;
 }
 
-// The serial five-loop GEMM on one sub-problem, with packing space `buf` for one A block
-// (round_up(MC, MR) x KC) followed by one B panel (KC x round_up(NC, NR)).
+// The serial five-loop GEMM on one sub-problem of at most the planned size, with packing
+// space `buf` of plan.buffer_elems(): one A block followed by one B panel.
 template <typename T, int MR, int NR>
-void gemm_serial(const Kernels<T>& kit, Blocking blk, bool trans_a, bool trans_b, int64_t m,
+void gemm_serial(const Kernels<T>& kit, const Plan& plan, bool trans_a, bool trans_b, int64_t m,
                  int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
                  T beta, T* c, int64_t ldc, T* buf) {
   T* ap = buf;
-  T* bp = buf + a_block_elems<T, MR>(blk, m, k);
-  // Near-equal blocks of at most MC, KC, NC, so that no last block is a sliver.
-  const int64_t mc_step = round_up(ceil_div(m, ceil_div(m, blk.mc)), MR);
-  const int64_t kc_step = ceil_div(k, ceil_div(k, blk.kc));
-  if (m <= blk.mc) {
-    // One A block (e.g. the output channels of a convolution): pack it once per k block and
-    // stream B through narrow panels that stay in L2 (a wide B panel would make the trip
-    // to L3 and back for only m rows of work).
-    const int64_t nc_step = std::max<int64_t>(NR, kNarrowPanelBytes / (kc_step * sizeof(T)) / NR * NR);
-    for (int64_t pc = 0; pc < k; pc += kc_step) {
-      const int64_t kc = std::min(kc_step, k - pc);
+  T* bp = buf + plan.a_elems;
+  if (plan.one_a_block) {
+    for (int64_t pc = 0; pc < k; pc += plan.kc) {
+      const int64_t kc = std::min(plan.kc, k - pc);
       const T beta_step = pc == 0 ? beta : T(1);
       pack<T, MR>(kit, trans_a, trans_a ? a + pc * lda : a + pc, lda, m, kc, ap);
-      for (int64_t jc = 0; jc < n; jc += nc_step) {
-        const int64_t nc = std::min(nc_step, n - jc);
-        pack<T, NR>(kit, !trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, nc, kc, bp);
+      for (int64_t jc = 0; jc < n; jc += plan.nc) {
+        const int64_t nc = std::min(plan.nc, n - jc);
+        pack<T, NR>(kit, !trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, nc, kc,
+                    bp);
         macro_kernel<T, MR, NR>(kit, m, nc, kc, alpha, ap, bp, beta_step, c + jc, ldc);
       }
     }
     return;
   }
-  const int64_t nc_step = round_up(ceil_div(n, ceil_div(n, blk.nc)), NR);
-  for (int64_t jc = 0; jc < n; jc += nc_step) {
-    const int64_t nc = std::min(nc_step, n - jc);
-    for (int64_t pc = 0; pc < k; pc += kc_step) {
-      const int64_t kc = std::min(kc_step, k - pc);
-      pack<T, NR>(kit, !trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, nc, kc, bp);
+  for (int64_t jc = 0; jc < n; jc += plan.nc) {
+    const int64_t nc = std::min(plan.nc, n - jc);
+    for (int64_t pc = 0; pc < k; pc += plan.kc) {
+      const int64_t kc = std::min(plan.kc, k - pc);
+      pack<T, NR>(kit, !trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, nc, kc,
+                  bp);
       const T beta_step = pc == 0 ? beta : T(1);
-      for (int64_t ic = 0; ic < m; ic += mc_step) {
-        const int64_t mc = std::min(mc_step, m - ic);
-        pack<T, MR>(kit, trans_a, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, mc, kc, ap);
+      for (int64_t ic = 0; ic < m; ic += plan.mc) {
+        const int64_t mc = std::min(plan.mc, m - ic);
+        pack<T, MR>(kit, trans_a, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, mc, kc,
+                    ap);
         macro_kernel<T, MR, NR>(kit, mc, nc, kc, alpha, ap, bp, beta_step, c + ic * ldc + jc,
                                 ldc);
       }
@@ -276,11 +291,11 @@ void gemm_blocked(const Kernels<T>& kit, Blocking blk, bool trans_a, bool trans_
     if (best < 0 || cost < best) best = cost, tm = cand, tn = nt / cand;
   }
 
-  const int64_t rows_max = ceil_div(mtiles, tm) * MR, cols_max = ceil_div(ntiles, tn) * NR;
-  const int64_t per_thread =
-      round_up(a_block_elems<T, MR>(blk, rows_max, k) +
-                   std::min(blk.kc, k) * round_up(std::min(blk.nc, cols_max), NR),
-               4096 / sizeof(T));
+  // Every thread's sub-problem is at most rows_max x cols_max, so one plan bounds them all.
+  const int64_t rows_max = std::min(m, ceil_div(mtiles, tm) * MR);
+  const int64_t cols_max = std::min(n, ceil_div(ntiles, tn) * NR);
+  const Plan plan = plan_blocks<T, MR, NR>(blk, rows_max, cols_max, k);
+  const int64_t per_thread = round_up(plan.buffer_elems(), 4096 / sizeof(T));
   T* base = static_cast<T*>(t_pack.get(nt * per_thread * sizeof(T)));
 
   auto run = [&](int tid) {
@@ -290,7 +305,7 @@ void gemm_blocked(const Kernels<T>& kit, Blocking blk, bool trans_a, bool trans_
     const int64_t c0 = std::min(n, in * ntiles / tn * NR);
     const int64_t c1 = std::min(n, (in + 1) * ntiles / tn * NR);
     if (r0 >= r1 || c0 >= c1) return;
-    gemm_serial<T, MR, NR>(kit, blk, trans_a, trans_b, r1 - r0, c1 - c0, k, alpha,
+    gemm_serial<T, MR, NR>(kit, plan, trans_a, trans_b, r1 - r0, c1 - c0, k, alpha,
                            trans_a ? a + r0 : a + r0 * lda, lda,
                            trans_b ? b + c0 * ldb : b + c0, ldb, beta, c + r0 * ldc + c0, ldc,
                            base + tid * per_thread);
