@@ -501,6 +501,7 @@ class Tensor:
         return _ops.shape.split(self, split_size_or_sections, dim)
     def chunk(self, chunks, dim=0): return _ops.shape.chunk(self, chunks, dim)
     def unbind(self, dim=0): return _ops.shape.unbind(self, dim)
+    def narrow(self, dim, start, length): return _ops.shape.narrow(self, dim, start, length)
 
     # ---------------------------------------------------------------- indexing
     def __getitem__(self, key): return _ops.index.getitem(self, key)

@@ -207,6 +207,59 @@ def test_unflatten_unbind_narrow():
     assert gf.narrow(gf.arange(5), 0, 1, 3).tolist() == [1, 2, 3]
 
 
+@given(data=st.data())
+def test_narrow_matches_slicing_with_negative_dim_and_start(data):
+    a = data.draw(shaped_arrays(shapes(min_dims=1, max_dims=3)))
+    dim = data.draw(st.integers(-a.ndim, a.ndim - 1))
+    n = a.shape[dim]
+    start = data.draw(st.integers(-n, n))
+    lo = start + n if start < 0 else start
+    length = data.draw(st.integers(0, n - lo))
+    expected = np.take(a, range(lo, lo + length), axis=dim)
+    out = to_gf(a).narrow(dim, start, length)
+    np.testing.assert_array_equal(out.numpy(), expected)
+    np.testing.assert_array_equal(gf.narrow(to_gf(a), dim, start, length).numpy(), expected)
+
+
+def test_narrow_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    a = np.arange(24.0).reshape(2, 3, 4)
+    for dim, start, length in [(-1, 0, 1), (-1, -2, 2), (1, -3, 3), (0, 2, 0), (0, -2, 1),
+                               (2, 4, 0), (-3, 1, 1)]:
+        np.testing.assert_array_equal(gf.from_numpy(a).narrow(dim, start, length).numpy(),
+                                      torch.from_numpy(a).narrow(dim, start, length).numpy())
+
+
+def test_narrow_gradient_and_view():
+    x = to_gf(_rand((2, 5)), True)
+    assert gradcheck(lambda t: t.narrow(-1, -3, 2) * 2, (x,))
+    base = gf.zeros(2, 5)
+    base.narrow(-1, 1, 2).fill_(1.0)
+    assert base.tolist() == [[0.0, 1.0, 1.0, 0.0, 0.0]] * 2
+
+
+@pytest.mark.parametrize("args, exc, msg", [
+    ((0, 1, -1), RuntimeError, "narrow: length must be non-negative, got -1"),
+    ((0, 3, 0), IndexError, r"narrow: start out of range \(expected to be in range of \[-2, 2\], "
+                            r"but got 3\) for dim 0 of shape \(2, 3\)"),
+    ((0, -3, 1), IndexError, r"narrow: start out of range .* but got -3"),
+    ((1, 1, 3), RuntimeError, r"narrow: start \(1\) \+ length \(3\) exceeds dimension size "
+                              r"\(3\) of dim 1 of shape \(2, 3\)"),
+    ((-1, -1, 2), RuntimeError, r"narrow: start \(2\) \+ length \(2\) exceeds"),
+    ((2, 0, 1), IndexError, "narrow: dimension out of range"),
+    ((True, 0, 1), TypeError, "narrow: argument 'dim' must be int, not bool"),
+    ((0, True, 1), TypeError, "narrow: argument 'start' must be int, not bool"),
+    ((0, 0, 1.0), TypeError, "narrow: argument 'length' must be int, not float"),
+    ((0, 0, 2**63), RuntimeError, r"narrow: start \(0\) \+ length \(9223372036854775808\)"),
+    ((0, 2**63, 1), IndexError, "narrow: start out of range"),
+])
+def test_narrow_bad_arguments(args, exc, msg):
+    with pytest.raises(exc, match=msg):
+        gf.ones(2, 3).narrow(*args)
+    with pytest.raises(RuntimeError, match="narrow: cannot be applied to a 0-dim tensor"):
+        gf.tensor(1.0).narrow(0, 0, 1)
+
+
 # ---------------------------------------------------------------- backward
 SHAPE_OPS = {
     "reshape": (lambda t: t.reshape(3, 4), (2, 6)),

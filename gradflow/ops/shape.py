@@ -11,7 +11,7 @@ import numpy as np
 
 from gradflow import backends
 from gradflow.autograd.function import Function
-from gradflow.ops.common import check_same_device, normalize_dims, sum_to_shape
+from gradflow.ops.common import as_int, check_same_device, normalize_dims, sum_to_shape, wrap_dim
 from gradflow.tensor import Tensor, _varargs
 from gradflow.types import as_dtype, promote_types
 from gradflow.types import device as Device
@@ -285,8 +285,27 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
-    key = (slice(None),) * dim + (slice(start, start + length),)
-    return x[key]
+    """x[..., start:start + length, ...] along dim, a view. As PyTorch: dim and start may be
+    negative (start wraps once, in [-size, size]); length >= 0 must fit in the dim."""
+    if x.ndim == 0:
+        raise RuntimeError("narrow: cannot be applied to a 0-dim tensor")
+    d = wrap_dim(dim, x.ndim, "narrow")
+    start, length = as_int(start, "narrow", "start"), as_int(length, "narrow", "length")
+    size = x.shape[d]
+    if not -size <= start <= size:
+        raise IndexError(
+            f"narrow: start out of range (expected to be in range of [{-size}, {size}], but got "
+            f"{start}) for dim {d} of shape {tuple(x.shape)}"
+        )
+    start = start + size if start < 0 else start
+    if length < 0:
+        raise RuntimeError(f"narrow: length must be non-negative, got {length}")
+    if start + length > size:
+        raise RuntimeError(
+            f"narrow: start ({start}) + length ({length}) exceeds dimension size ({size}) of "
+            f"dim {d} of shape {tuple(x.shape)}"
+        )
+    return x[(slice(None),) * d + (slice(start, start + length),)]
 
 
 def split(x: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0):
