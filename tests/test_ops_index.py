@@ -24,7 +24,7 @@ def basic_keys(draw, shape):
     used_ellipsis = False
     while dims:
         kind = draw(st.sampled_from(("int", "slice", "slice", "none", "ellipsis", "stop")))
-        if kind == "stop":
+        if kind == "stop" and not used_ellipsis:  # after '...' the key must reach the last dim
             break
         if kind == "none":
             key.append(None)
@@ -217,6 +217,123 @@ def test_setitem_rules():
         t[0] = gf.ones(4)
 
 
+# key -> the result's shape for x of shape (2, 3, 4), as PyTorch 2.13 gives it
+BOOL_AND_MIXED_KEYS = [
+    ((True,), (1, 2, 3, 4)),
+    ((False,), (0, 2, 3, 4)),
+    ((0, True), (1, 3, 4)),
+    ((0, slice(None), True, 1), (3, 1)),
+    ((Ellipsis, True, 0), (2, 3, 1)),
+    ((None, True, Ellipsis, False), (0, 1, 2, 3, 4)),
+    ((True, True, 0, 0, 0), (1,)),
+    ((1, True, 2, True, 3), (1,)),
+    ((0, 0, 0, False), (0,)),
+    ((True, [0, 1]), (2, 3, 4)),
+    (([0, 1], True), (2, 3, 4)),
+    ((True, slice(None), [0, 1]), (2, 2, 4)),
+    ((0, slice(None), [0, 1]), (3, 2)),  # an int is a select, not part of the broadcast
+    ((None, 0, slice(None), [0, 1]), (1, 3, 2)),
+    (([0, 1], slice(None), 0), (2, 3)),
+    ((0, [True, False, True]), (2, 4)),
+]
+
+
+@pytest.mark.parametrize("key, shape", BOOL_AND_MIXED_KEYS)
+def test_bools_and_ints_in_keys_follow_pytorch(key, shape):
+    a = np.arange(24.0).reshape(2, 3, 4)
+    out = gf.from_numpy(a)[key]
+    assert out.shape == shape
+    x = to_gf(_rand((2, 3, 4)), True)
+    assert gradcheck(lambda t: t[key] * 2, (x,))
+    if (torch := _torch_or_none()) is not None:
+        np.testing.assert_array_equal(out.numpy(), torch.from_numpy(a)[key].numpy())
+
+
+def _torch_or_none():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def test_zero_dim_index_tensors_act_as_scalars():
+    a = np.arange(24.0).reshape(2, 3, 4)
+    t = gf.from_numpy(a)
+    assert t[gf.tensor(True)].shape == (1, 2, 3, 4) and t[gf.tensor(False), 0].shape == (0, 3, 4)
+    assert t[gf.tensor(1), :, [0, 1]].shape == (3, 2)  # a 0-d long tensor is an int
+    np.testing.assert_array_equal(t[gf.tensor(-1)].numpy(), a[-1])
+
+
+@st.composite
+def mixed_keys(draw, shape):
+    """Keys of ints, slices, int lists, None, bools and at most one Ellipsis for an array of
+    `shape`: entries for its first dims, then maybe '...' and entries for its last dims."""
+    first = draw(st.integers(0, len(shape)))
+    ellipsis = draw(st.booleans())
+    last = draw(st.integers(0, len(shape) - first)) if ellipsis else 0
+
+    def extras():
+        return draw(st.lists(st.sampled_from([None, True, False]), max_size=1))
+
+    def entry(n):
+        kind = draw(st.sampled_from(("int", "slice", "list")))
+        if kind == "int":
+            return draw(st.integers(-n, n - 1))
+        if kind == "list":
+            return draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=3))
+        return slice(draw(st.none() | st.integers(-4, 4)), draw(st.none() | st.integers(-4, 4)),
+                     draw(st.sampled_from([None, 1, 2])))
+
+    key = []
+    for n in shape[:first]:
+        key += extras() + [entry(n)]
+    if ellipsis:
+        key += extras() + [Ellipsis]
+        for n in shape[len(shape) - last:]:
+            key += extras() + [entry(n)]
+    return tuple(key + extras())
+
+
+@given(data=st.data())
+def test_mixed_keys_match_pytorch_forward_backward_and_setitem(data):
+    torch = pytest.importorskip("torch")
+    a = _rand((2, 3, 2))
+    key = data.draw(mixed_keys(a.shape))
+    try:
+        expected = torch.from_numpy(a)[key].numpy()
+    except IndexError:  # e.g. index lists that do not broadcast: gradflow must refuse too
+        with pytest.raises(IndexError):
+            gf.from_numpy(a)[key]
+        return
+    x = to_gf(a, True)
+    out = x[key]
+    np.testing.assert_array_equal(out.detach().numpy(), expected)
+    w = np.random.default_rng(3).normal(size=expected.shape)
+    (out * to_gf(w)).sum().backward()
+    tx = torch.tensor(a, requires_grad=True)
+    (tx[key] * torch.from_numpy(w)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+    value = np.random.default_rng(4).normal(size=expected.shape)
+    t, ref = gf.tensor(a), torch.tensor(a)
+    t[key] = gf.tensor(value)
+    ref[key] = torch.from_numpy(value)
+    if not any(isinstance(k, list) for k in key):  # repeated list indices: the last write wins
+        np.testing.assert_array_equal(t.numpy(), ref.numpy())
+
+
+def test_setitem_with_bools_and_ints_mixed_with_lists():
+    t = gf.zeros(2, 3, 4)
+    t[True] = 5.0
+    assert (t == 5.0).all().item()
+    t[False] = -1.0
+    assert (t == 5.0).all().item()
+    t[0, True, 1] = gf.tensor([[1.0, 2.0, 3.0, 4.0]])
+    assert t[0, 1].tolist() == [1.0, 2.0, 3.0, 4.0]
+    t[0, :, [0, 1]] = gf.tensor([[-1.0, -2.0]])  # (3, 2) target, as PyTorch
+    assert t[0, :, :2].tolist() == [[-1.0, -2.0]] * 3 and t[1, :, :2].tolist() == [[5.0] * 2] * 3
+
+
 @pytest.mark.parametrize("call,exc,msg", [
     (lambda t: t[5], IndexError, "index 5 is out of bounds for dimension 0 with size 2"),
     (lambda t: t[0, -4], IndexError, "index -4 is out of bounds for dimension 1 with size 3"),
@@ -224,6 +341,16 @@ def test_setitem_rules():
                                        r"\(2, 3\)\)"),
     (lambda t: t[gf.tensor([1.0])], IndexError, "tensors used as indices must be long or bool"),
     (lambda t: t["a"], IndexError, "only integers, slices, None, Ellipsis"),
+    (lambda t: t[..., 0, ...], IndexError, "index: an index can only have a single ellipsis"),
+    (lambda t: t[[0, 2]], IndexError, "index 2 is out of bounds for dimension 0 with size 2"),
+    (lambda t: t[:, [-4]], IndexError, "index -4 is out of bounds for dimension 1 with size 3"),
+    (lambda t: t[[True, False, True]], IndexError, r"index: the shape of the mask \[3\] at index 0 "
+                                                   r"does not match the shape of the indexed "
+                                                   r"tensor \[2, 3\]"),
+    (lambda t: t[False, [0, 1]], IndexError, r"index: shape mismatch: indexing tensors could not "
+                                             r"be broadcast together with shapes \[0\], \[2\]"),
+    (lambda t: t[[0, 1], [0, 1, 2]], IndexError, "index: shape mismatch"),
+    (lambda t: t[0, 0, True, 0], IndexError, "too many indices for tensor of dimension 2"),
     (lambda t: t[[0.5]], IndexError, "list/array indices must hold ints or bools"),
     (lambda t: t.gather(1, gf.tensor([[5]])), IndexError,
      "gather: index 5 is out of bounds for dimension with size 3"),

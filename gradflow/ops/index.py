@@ -1,5 +1,9 @@
 """Indexing: slicing (a view), integer-array and boolean-mask indexing (a copy), gather,
-scatter_add, index_select, index_add, and __setitem__."""
+scatter_add, index_select, index_add, and __setitem__.
+
+Keys follow PyTorch, which differs from NumPy in two places: an int (or a 0-d long tensor) is
+always a plain select, never part of the broadcast of index arrays, and a Python bool (or a
+0-d bool tensor) adds a dim of size 1 (True) or 0 (False) where it stands."""
 
 from __future__ import annotations
 
@@ -14,69 +18,139 @@ from gradflow.tensor import Tensor
 from gradflow.types import bool_, int64
 
 
-def _normalize_key(x: Tensor, key) -> tuple:
-    """A key of ints, slices, None, Ellipsis and index arrays of x's backend."""
-    if not isinstance(key, tuple):
-        key = (key,)
+def _entry(x: Tensor, k):
+    """One key entry as an int, slice, None, Ellipsis, Python bool or backend index array."""
     be = x._backend
-    out = []
-    for k in key:
-        if isinstance(k, Tensor):
-            if k._backend is not be:
-                raise RuntimeError(
-                    f"index: indices are on {k.device} but the indexed tensor is on {x.device}"
-                )
-            if k.dtype not in (int64, bool_):
-                raise IndexError(
-                    f"index: tensors used as indices must be long or bool tensors, got {k.dtype}"
-                )
-            out.append(k._data)
-        elif isinstance(k, (list, np.ndarray)):
-            a = np.asarray(k)
-            if a.dtype.kind not in "iub" and a.size:
-                raise IndexError(
-                    f"index: list/array indices must hold ints or bools, got {a.dtype}"
-                )
-            out.append(be.from_numpy(a.astype(np.bool_ if a.dtype == np.bool_ else np.int64)))
-        elif k is None or k is Ellipsis or isinstance(k, slice):
-            out.append(k)
-        elif isinstance(k, numbers.Integral):
-            out.append(int(k))
-        else:
-            raise IndexError(
-                f"index: only integers, slices, None, Ellipsis, and long or bool tensors are valid "
-                f"indices, got {type(k).__name__}"
+    if isinstance(k, Tensor):
+        if k._backend is not be:
+            raise RuntimeError(
+                f"index: indices are on {k.device} but the indexed tensor is on {x.device}"
             )
-    _check_bounds(x, out)
-    return tuple(out)
+        if k.dtype not in (int64, bool_):
+            raise IndexError(
+                f"index: tensors used as indices must be long or bool tensors, got {k.dtype}"
+            )
+        k = k._data
+    elif isinstance(k, (list, np.ndarray)):
+        a = np.asarray(k)
+        if a.dtype.kind not in "iub" and a.size:
+            raise IndexError(f"index: list/array indices must hold ints or bools, got {a.dtype}")
+        k = be.from_numpy(a.astype(np.bool_ if a.dtype == np.bool_ else np.int64))
+    elif isinstance(k, (bool, np.bool_)):
+        return bool(k)
+    elif k is None or k is Ellipsis or isinstance(k, slice):
+        return k
+    elif isinstance(k, numbers.Integral):
+        return int(k)
+    else:
+        raise IndexError(
+            f"index: only integers, slices, None, Ellipsis, bools, and long or bool tensors are "
+            f"valid indices, got {type(k).__name__}"
+        )
+    if k.ndim == 0:  # as PyTorch: a 0-d long index is an int, a 0-d bool index a Python bool
+        value = be.to_numpy(k).item()
+        return bool(value) if isinstance(value, bool) else int(value)
+    return k
 
 
-def _check_bounds(x: Tensor, key) -> None:
-    """Integer indices must address existing positions (no wrap-around past the size)."""
-    n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
-    dim = 0
-    for k in key:
-        if k is Ellipsis:
-            dim += x.ndim - n_real
-            continue
-        if k is None:
-            continue
-        if dim >= x.ndim:
-            raise IndexError(
-                f"index: too many indices for tensor of dimension {x.ndim} (shape {tuple(x.shape)})"
-            )
-        if isinstance(k, int):
+def _dims_used(k) -> int:
+    if k is None or k is Ellipsis or isinstance(k, bool):
+        return 0
+    return k.ndim if getattr(k, "dtype", None) == np.bool_ else 1
+
+
+def _split_key(x: Tensor, key) -> tuple:
+    """PyTorch's indexing in two steps: (basic, advanced). `basic` (ints, slices, None) is
+    applied to x first and gives a view; `advanced` (slices, index arrays) is then applied to
+    that view with NumPy's rules, or is None when there are no index arrays. So ints never join
+    the broadcast of index arrays (x[0, :, [0, 1]] has shape (3, 2) for x of shape (2, 3, 4),
+    as in PyTorch), and a bool adds a dim of size 1 (True) or 0 (False) where it stands."""
+    entries = [_entry(x, k) for k in (key if isinstance(key, tuple) else (key,))]
+    ellipses = [i for i, k in enumerate(entries) if k is Ellipsis]
+    if len(ellipses) > 1:
+        raise IndexError("index: an index can only have a single ellipsis ('...')")
+    used = sum(_dims_used(k) for k in entries)
+    if used > x.ndim:
+        raise IndexError(
+            f"index: too many indices for tensor of dimension {x.ndim} (shape {tuple(x.shape)})"
+        )
+    for i in ellipses:
+        entries[i:i + 1] = [slice(None)] * (x.ndim - used)
+    be = x._backend
+    basic, advanced, has_arrays, dim = [], [], False, 0
+    for k in entries:
+        if k is None or isinstance(k, slice):
+            basic.append(k)
+            advanced.append(slice(None))
+            dim += k is not None
+        elif isinstance(k, bool):
+            basic.append(None)
+            advanced.append(be.from_numpy(np.zeros(1 if k else 0, np.int64)))
+            has_arrays = True
+        elif isinstance(k, int):
             size = x.shape[dim]
             if not -size <= k < size:
-                raise IndexError(
-                    f"index {k} is out of bounds for dimension {dim} with size {size}"
-                )
-        dim += getattr(k, "ndim", 1) if not isinstance(k, (int, slice)) and getattr(
-            k, "dtype", None) == np.bool_ else 1
+                raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {size}")
+            basic.append(k)
+            dim += 1
+        else:
+            n = _dims_used(k)
+            _check_array(x, k, dim)
+            basic.extend([slice(None)] * n)
+            advanced.append(k)
+            has_arrays = True
+            dim += n
+    if has_arrays:
+        _check_broadcast(x, advanced)
+    return tuple(basic), (tuple(advanced) if has_arrays else None)
+
+
+def _check_broadcast(x: Tensor, advanced: list) -> None:
+    """The index arrays (a mask counts as its number of True entries) must broadcast."""
+    arrays = [k for k in advanced if not isinstance(k, slice)]
+    if len(arrays) < 2:
+        return
+    be = x._backend
+    shapes = [(int(be.to_numpy(k).sum()),) if k.dtype == np.bool_ else tuple(k.shape)
+              for k in arrays]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise IndexError(
+            "index: shape mismatch: indexing tensors could not be broadcast together with shapes "
+            + ", ".join(str(list(sh)) for sh in shapes)
+        ) from None
+
+
+def _check_array(x: Tensor, k, dim: int) -> None:
+    """An int64 index array must address existing positions; a bool mask must match the
+    dims it covers."""
+    be = x._backend
+    if k.dtype == np.bool_:
+        covered = tuple(x.shape[dim:dim + k.ndim])
+        if tuple(k.shape) != covered:
+            raise IndexError(
+                f"index: the shape of the mask {list(k.shape)} at index {dim} does not match "
+                f"the shape of the indexed tensor {list(x.shape)} at index {dim}"
+            )
+        return
+    if k.size:
+        size = x.shape[dim]
+        lo = int(be.to_numpy(be.reduce("min", k, tuple(range(k.ndim)), False)))
+        hi = int(be.to_numpy(be.reduce("max", k, tuple(range(k.ndim)), False)))
+        if lo < -size or hi >= size:
+            raise IndexError(
+                f"index {hi if hi >= size else lo} is out of bounds for dimension {dim} with "
+                f"size {size}"
+            )
 
 
 def _is_basic(key: tuple) -> bool:
     return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in key)
+
+
+def _is_everything(key: tuple) -> bool:
+    return all(isinstance(k, slice) and k == slice(None) for k in key)
 
 
 class GetItem(Function):
@@ -114,7 +188,11 @@ class IndexPut(Function):
 
 
 def getitem(x: Tensor, key) -> Tensor:
-    return GetItem.apply(x, _normalize_key(x, key))
+    basic, advanced = _split_key(x, key)
+    if advanced is None:
+        return GetItem.apply(x, basic)
+    view = x if _is_everything(basic) else GetItem.apply(x, basic)
+    return GetItem.apply(view, advanced)
 
 
 def setitem(x: Tensor, key, value) -> None:
@@ -128,7 +206,7 @@ def setitem(x: Tensor, key, value) -> None:
             "that requires grad, is not supported; build the result out of place (where, cat, "
             "masked_fill) or do it under gradflow.no_grad()"
         )
-    k = _normalize_key(x, key)
+    basic, advanced = _split_key(x, key)
     if isinstance(value, Tensor):
         if value._backend is not x._backend:
             raise RuntimeError(
@@ -137,8 +215,13 @@ def setitem(x: Tensor, key, value) -> None:
         value = value._data
     elif not isinstance(value, numbers.Number):
         value = x._backend.from_numpy(np.asarray(value, dtype=x._data.dtype))
+    be = x._backend
     try:
-        x._backend.setitem(x._data, k, value)
+        if advanced is None:
+            be.setitem(x._data, basic, value)
+        else:  # the basic step keeps a dim for every index array, so it is a view, not a copy
+            view = x._data if _is_everything(basic) else be.getitem(x._data, basic)
+            be.setitem(view, advanced, value)
     except ValueError as e:
         raise ValueError(f"index assignment into tensor of shape {tuple(x.shape)}: {e}") from None
     x._version[0] += 1
