@@ -39,21 +39,31 @@ def unavailable_reason() -> str:
     """Why ``is_available()`` is False (empty string when a GPU is there)."""
     if _cuda is None:
         return _import_error or ""
-    return _cuda.unavailable_reason()
+    reason = _cuda.unavailable_reason()
+    # Without a GPU (no driver loaded) the runtime reports "driver version is insufficient";
+    # say first that no device was found, and keep the runtime's words for the other cases.
+    return f"no CUDA device found (CUDA runtime: {reason})" if reason else ""
 
 
-def _require() -> None:
+def no_device_error(op: str) -> RuntimeError:
+    """The error for using CUDA where is_available() is False, naming the op."""
+    return RuntimeError(
+        f"{op}: no CUDA device: gradflow.cuda.is_available() is False ({unavailable_reason()})"
+    )
+
+
+def _require(op: str) -> None:
     if not is_available():
-        raise RuntimeError(f"CUDA is not available: {unavailable_reason()}")
+        raise no_device_error(op)
 
 
 def get_device_name(device: int = 0) -> str:
-    _require()
+    _require("get_device_name")
     return _cuda.get_device_name(device)
 
 
 def get_device_capability(device: int = 0) -> tuple:
-    _require()
+    _require("get_device_capability")
     return tuple(_cuda.get_device_capability(device))
 
 

@@ -24,7 +24,7 @@ def get_backend(dev) -> Backend:
         if dev.type != "cuda":
             raise ValueError(f"unknown device {dev}")
         if not cuda.is_available():
-            raise RuntimeError(f"cannot use device {dev}: {cuda.unavailable_reason()}")
+            raise cuda.no_device_error(f"cannot use device {dev}")
         if dev.index >= cuda.device_count():
             raise RuntimeError(
                 f"cannot use device {dev}: only {cuda.device_count()} CUDA device(s) present"
