@@ -165,3 +165,27 @@ def reduction_dims(dim, ndim: int, op: str) -> Tuple[int, ...]:
 def to_array(x, like: Optional[Tensor] = None):
     """The backend array of a Tensor, or a Python scalar passed through."""
     return x._data if isinstance(x, Tensor) else x
+
+
+def check_tensor(value, op: str, arg: str = "input", optional: bool = False) -> None:
+    """A Tensor argument (or None, when optional); anything else is a TypeError naming the op
+    and the argument, raised before the op touches it."""
+    if not isinstance(value, Tensor) and not (optional and value is None):
+        raise TypeError(f"{op}: argument '{arg}' must be a Tensor, not {type(value).__name__}")
+
+
+def as_float(value, op: str, arg: str) -> float:
+    """A real-number argument (a rate, an epsilon, a bound): Python and NumPy numbers and
+    one-element tensors; a str, None or a sequence is a TypeError naming the op and argument."""
+    if isinstance(value, (numbers.Real, Tensor)) and not (isinstance(value, Tensor)
+                                                          and value.numel() != 1):
+        return float(value)
+    raise TypeError(f"{op}: argument '{arg}' must be a number, not {type(value).__name__}")
+
+
+def check_choice(value, op: str, arg: str, choices: Tuple[str, ...]) -> str:
+    """A string argument that must be one of `choices` (a mode, a reduction)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{op}: {value!r} is not a valid value for {arg} (expected one of "
+                         f"{', '.join(map(repr, choices))})")
+    return value

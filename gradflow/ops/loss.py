@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Optional
 
 from gradflow.autograd import Function
+from gradflow.ops.common import as_float, as_int, broadcast_shapes, check_choice, check_tensor
 from gradflow.ops.elementwise import where
 from gradflow.ops.reduce import log_softmax
 from gradflow.tensor import Tensor
@@ -34,9 +35,27 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
         return loss
     if reduction == "mean":
         return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    raise ValueError(f"{reduction} is not a valid value for reduction")
+    return loss.sum()
+
+
+def _check_args(op: str, input: Tensor, target: Tensor, reduction: str,
+                reductions: tuple = ("none", "mean", "sum"), **optional) -> None:
+    """What every loss checks first: input a floating-point Tensor, target a Tensor, the
+    optional tensors (weight, pos_weight) Tensors or None, reduction one of `reductions`."""
+    check_tensor(input, op, "input")
+    check_tensor(target, op, "target")
+    for name, t in optional.items():
+        check_tensor(t, op, name, optional=True)
+    if not input.is_floating_point():
+        raise TypeError(f"{op}: expected a floating-point input, got {input.dtype}")
+    check_choice(reduction, op, "reduction", reductions)
+
+
+def _check_broadcast(op: str, input: Tensor, **others) -> None:
+    """Each of `others` (target, weight, ...) must broadcast against input."""
+    for name, t in others.items():
+        if t is not None:
+            broadcast_shapes(f"{op}: {name}", input.shape, t.shape)
 
 
 def _check_same_size(op: str, input: Tensor, target: Tensor) -> None:
@@ -59,10 +78,17 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
     """loss_i = -weight[t_i] * input[i, t_i] (0 where t_i == ignore_index). 'mean' divides the
     sum by the sum of weight[t_i] over the kept targets. input (N, C, d1, …) or (C,)."""
     reduction = legacy_reduction(size_average, reduce, reduction)
-    op = "nll_loss"
+    _check_args("nll_loss", input, target, reduction, weight=weight)
+    return _nll("nll_loss", input, target, weight, ignore_index, reduction)
+
+
+def _nll(op: str, input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
+         reduction: str) -> Tensor:
+    """nll_loss on checked arguments; errors name `op` (cross_entropy calls it too)."""
+    ignore_index = as_int(ignore_index, op, "ignore_index")
     if input.ndim < 1:
         raise ValueError(f"{op}: input must have at least 1 dimension, got a scalar")
-    if target.is_floating_point():
+    if target.is_floating_point() or target.dtype.name == "bool":
         raise RuntimeError(f"{op}: expected target of an integer dtype (class indices), got "
                            f"{target.dtype}")
     unbatched = input.ndim == 1
@@ -105,14 +131,21 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     """
     reduction = legacy_reduction(size_average, reduce, reduction)
     op = "cross_entropy"
+    _check_args(op, input, target, reduction, weight=weight)
+    label_smoothing = as_float(label_smoothing, op, "label_smoothing")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got "
                          f"{label_smoothing}")
+    if input.ndim < 1:
+        raise ValueError(f"{op}: input must have at least 1 dimension, got a scalar")
     class_dim = 0 if input.ndim == 1 else 1
-    logp = log_softmax(input, class_dim)
     c = input.shape[class_dim]
     if target.is_floating_point():
-        _check_same_size(op, input, target)
+        _check_probabilities(op, input, target)
+        if weight is not None and tuple(weight.shape) != (c,):
+            raise ValueError(f"{op}: weight must have shape ({c},), got {tuple(weight.shape)}")
+    logp = log_softmax(input, class_dim)
+    if target.is_floating_point():
         if label_smoothing > 0:
             target = target * (1 - label_smoothing) + label_smoothing / c
         prod = logp * target
@@ -122,7 +155,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
         if reduction == "mean":
             return loss.sum() / (input.numel() // c if input.numel() else 0)
         return _reduce(loss, reduction)
-    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    nll = _nll(op, logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0:
         return nll
     keep = (target != ignore_index)
@@ -140,6 +173,26 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     else:
         smooth = _reduce(smooth, reduction)
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
+
+
+def _check_probabilities(op: str, input: Tensor, target: Tensor) -> None:
+    """A float target holds class probabilities, so it has the input's shape. A float target
+    of the shape class indices would have is almost surely indices in the wrong dtype."""
+    if tuple(target.shape) == tuple(input.shape):
+        return
+    indices_shape = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
+    if tuple(target.shape) == indices_shape:
+        raise RuntimeError(
+            f"{op}: target of shape {tuple(target.shape)} has the shape of class indices for "
+            f"input of shape {tuple(input.shape)}, but its dtype is {target.dtype}; class "
+            f"indices must be int64 (use target.long()), class probabilities must have the "
+            f"input's shape {tuple(input.shape)}"
+        )
+    raise ValueError(
+        f"{op}: expected target of class indices of shape {indices_shape} (int64) or of class "
+        f"probabilities of the input's shape {tuple(input.shape)}, got {tuple(target.shape)} "
+        f"({target.dtype})"
+    )
 
 
 class _BinaryCrossEntropy(Function):
@@ -168,7 +221,9 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor]
     """-weight * (y log x + (1 - y) log(1 - x)) for probabilities x in [0, 1]."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     op = "binary_cross_entropy"
+    _check_args(op, input, target, reduction, weight=weight)
     _check_same_size(op, input, target)
+    _check_broadcast(op, input, weight=weight)
     if input.numel() and bool(((input < 0).logical_or(input > 1)).any()):
         raise RuntimeError(f"{op}: all elements of input should be between 0 and 1")
     loss = _BinaryCrossEntropy.apply(input, target.to(input.dtype))
@@ -184,7 +239,10 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     """BCE of sigmoid(x), stably: (1 - y) x + (1 + (pos_weight - 1) y) softplus(-x), with
     softplus(-x) = max(-x, 0) + log1p(exp(-|x|))."""
     reduction = legacy_reduction(size_average, reduce, reduction)
-    _check_same_size("binary_cross_entropy_with_logits", input, target)
+    op = "binary_cross_entropy_with_logits"
+    _check_args(op, input, target, reduction, weight=weight, pos_weight=pos_weight)
+    _check_same_size(op, input, target)
+    _check_broadcast(op, input, weight=weight, pos_weight=pos_weight)
     softplus_neg = (-input).relu() + (-input.abs()).exp().log1p()
     if pos_weight is not None:
         log_weight = (pos_weight - 1) * target + 1
@@ -202,6 +260,8 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
     target = 0), or exp(t) * (t - input) when the target is given as log p (log_target).
     'batchmean' divides the sum by the batch size (the true KL per sample)."""
     reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_args("kl_div", input, target, reduction, ("none", "mean", "sum", "batchmean"))
+    _check_broadcast("kl_div", input, target=target)
     if log_target:
         loss = target.exp() * (target - input)
     else:
@@ -217,6 +277,8 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
              reduction: str = "mean") -> Tensor:
     """(x - y)^2."""
     reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_args("mse_loss", input, target, reduction)
+    _check_broadcast("mse_loss", input, target=target)
     d = input - target
     return _reduce(d * d, reduction)
 
@@ -225,6 +287,8 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
             reduction: str = "mean") -> Tensor:
     """|x - y|."""
     reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_args("l1_loss", input, target, reduction)
+    _check_broadcast("l1_loss", input, target=target)
     return _reduce((input - target).abs(), reduction)
 
 
@@ -232,6 +296,9 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
                    reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where d = |x - y| < beta, else d - 0.5 beta (beta = 0: L1)."""
     reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_args("smooth_l1_loss", input, target, reduction)
+    _check_broadcast("smooth_l1_loss", input, target=target)
+    beta = as_float(beta, "smooth_l1_loss", "beta")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     d = (input - target).abs()
@@ -243,6 +310,9 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                delta: float = 1.0) -> Tensor:
     """0.5 d^2 where d = |x - y| < delta, else delta (d - 0.5 delta)."""
+    _check_args("huber_loss", input, target, reduction)
+    _check_broadcast("huber_loss", input, target=target)
+    delta = as_float(delta, "huber_loss", "delta")
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     d = (input - target).abs()
