@@ -8,6 +8,7 @@ an in-place change to either is seen by autograd's saved-tensor check.
 
 from __future__ import annotations
 
+import math
 import numbers
 import weakref
 from typing import Any, Callable, List, Optional, Tuple, Union
@@ -654,38 +655,41 @@ def from_dlpack(obj) -> Tensor:
     return Tensor._make(backend.from_dlpack(obj), backend)
 
 
-def _shape_arg(size) -> Tuple[int, ...]:
-    shape = _varargs(tuple(size))
-    for s in shape:
-        if not isinstance(s, numbers.Integral) or s < 0:
-            raise ValueError(f"invalid shape {shape}: sizes must be non-negative integers")
-    return tuple(int(s) for s in shape)
+def _shape_arg(size: tuple, op: str) -> Tuple[int, ...]:
+    """f(2, 3), f((2, 3)) or f([2, 3]): ints >= 0 (bools and floats refused, as PyTorch)."""
+    shape = _ops.common.as_ints(_varargs(size), op, "size")
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{op}: invalid shape {shape}: sizes must be non-negative integers")
+    return shape
 
 
-def _new(make: Callable, size, dtype, device, requires_grad, default=None) -> Tensor:
+def _new(op: str, make: Callable, size: tuple, dtype, device, requires_grad,
+         default=None) -> Tensor:
     dt = as_dtype(dtype) if dtype is not None else (default or get_default_dtype())
     backend = backends.get_backend(device if device is not None else "cpu")
-    t = Tensor._make(make(backend, _shape_arg(size), dt.np), backend)
+    shape = _shape_arg(size, op)
+    with _ops.common.allocating(op, shape, dt.itemsize):
+        t = Tensor._make(make(backend, shape, dt.np), backend)
     if requires_grad:
         t.requires_grad_(True)
     return t
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _new(lambda b, s, d: b.full(s, 0, d), size, dtype, device, requires_grad)
+    return _new("zeros", lambda b, s, d: b.full(s, 0, d), size, dtype, device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _new(lambda b, s, d: b.full(s, 1, d), size, dtype, device, requires_grad)
+    return _new("ones", lambda b, s, d: b.full(s, 1, d), size, dtype, device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _new(lambda b, s, d: b.empty(s, d), size, dtype, device, requires_grad)
+    return _new("empty", lambda b, s, d: b.empty(s, d), size, dtype, device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     default = None if dtype is not None else _infer_dtype(fill_value)
-    return _new(lambda b, s, d: b.full(s, fill_value, d), (tuple(size),), dtype, device,
+    return _new("full", lambda b, s, d: b.full(s, fill_value, d), (size,), dtype, device,
                 requires_grad, default)
 
 
@@ -711,38 +715,58 @@ def full_like(t, fill_value, dtype=None, device=None, requires_grad=False) -> Te
                 requires_grad=requires_grad)
 
 
+def _arange_length(start, end, step) -> int:
+    """ceil((end - start) / step), exact for ints."""
+    if all(isinstance(v, numbers.Integral) for v in (start, end, step)):
+        return -((start - end) // step)
+    return math.ceil((end - start) / step)
+
+
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
     if end is None:
         start, end = 0, start
     if step == 0:
         raise ValueError("arange: step must be nonzero")
     values = [float(v) if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if (values[1] - values[0]) * values[2] < 0:
+        raise ValueError(f"arange: upper bound and lower bound inconsistent with step sign "
+                         f"(start={values[0]}, end={values[1]}, step={values[2]})")
     dt = as_dtype(dtype) if dtype is not None else (
         _int64 if all(isinstance(v, numbers.Integral) for v in values) else get_default_dtype()
     )
     backend = backends.get_backend(device if device is not None else "cpu")
-    t = Tensor._make(backend.arange(*values, dt.np), backend)
+    with _ops.common.allocating("arange", (_arange_length(*values),), dt.itemsize):
+        t = Tensor._make(backend.arange(*values, dt.np), backend)
     return t.requires_grad_(True) if requires_grad else t
 
 
 def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:
+    steps = _ops.common.as_int(steps, "linspace", "steps")
     if steps < 0:
         raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
-    return tensor(np.linspace(start, end, steps), dtype=dtype or get_default_dtype(),
-                  device=device, requires_grad=requires_grad)
+    with _ops.common.allocating("linspace", (steps,), 8):
+        values = np.linspace(start, end, steps)
+    return tensor(values, dtype=dtype or get_default_dtype(), device=device,
+                  requires_grad=requires_grad)
 
 
 def eye(n: int, m: Optional[int] = None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return tensor(np.eye(n, m), dtype=dtype or get_default_dtype(), device=device,
+    n = _ops.common.as_int(n, "eye", "n")
+    m = n if m is None else _ops.common.as_int(m, "eye", "m")
+    if n < 0 or m < 0:
+        raise ValueError(f"eye: n and m must be non-negative, got n={n}, m={m}")
+    with _ops.common.allocating("eye", (n, m), 8):
+        values = np.eye(n, m)
+    return tensor(values, dtype=dtype or get_default_dtype(), device=device,
                   requires_grad=requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _new(lambda b, s, d: b.rand(s, d), size, dtype, device, requires_grad)
+    return _new("rand", lambda b, s, d: b.rand(s, d), size, dtype, device, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _new(lambda b, s, d: b.randn(s, d), size, dtype, device, requires_grad)
+    return _new("randn", lambda b, s, d: b.randn(s, d), size, dtype, device, requires_grad)
 
 
 def randint(low, high=None, size=None, dtype=None, device=None) -> Tensor:
@@ -752,13 +776,17 @@ def randint(low, high=None, size=None, dtype=None, device=None) -> Tensor:
         raise TypeError("randint: missing the size argument")
     if high <= low:
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
-    t = _new(lambda b, s, d: b.randint(low, high, s), (tuple(size),), _int64, device, False)
+    t = _new("randint", lambda b, s, d: b.randint(low, high, s), (size,), _int64, device, False)
     return t if dtype is None else t.to(dtype)
 
 
 def randperm(n: int, dtype=None, device=None) -> Tensor:
+    n = _ops.common.as_int(n, "randperm", "n")
+    if n < 0:
+        raise ValueError(f"randperm: n must be non-negative, got {n}")
     backend = backends.get_backend(device if device is not None else "cpu")
-    t = Tensor._make(backend.randperm(int(n)), backend)
+    with _ops.common.allocating("randperm", (n,), 8):
+        t = Tensor._make(backend.randperm(n), backend)
     return t if dtype is None else t.to(dtype)
 
 

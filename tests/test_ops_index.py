@@ -372,3 +372,31 @@ def test_setitem_with_bools_and_ints_mixed_with_lists():
 def test_index_bad_inputs(call, exc, msg):
     with pytest.raises(exc, match=msg):
         call(gf.ones(2, 3))
+
+
+def test_index_ops_on_a_0d_input_match_pytorch():
+    s = gf.tensor(5.0, dtype=gf.float64, requires_grad=True)
+    zero = gf.tensor(0)
+    assert s.index_select(0, gf.tensor([0])).shape == () and s.index_select(-1, zero).item() == 5
+    assert s.gather(0, zero).shape == () and s.gather(0, gf.tensor([0])).tolist() == [5.0]
+    assert s.scatter_add(0, zero, gf.tensor(2.0, dtype=gf.float64)).item() == 7.0
+    assert gf.index_add(s, 0, zero, gf.tensor(2.0, dtype=gf.float64), alpha=2).item() == 9.0
+    assert gradcheck(lambda t: t.index_select(0, zero) * t.gather(0, gf.tensor([0, 0])), (s,))
+    with pytest.raises(ValueError, match="index_select: an index into a 0-d tensor can have "
+                                         "only 1 value, got 2"):
+        s.index_select(0, gf.tensor([0, 0]))
+    with pytest.raises(IndexError, match="gather: dimension out of range"):
+        s.gather(1, zero)
+    with pytest.raises(ValueError, match="index_add: a 0-d input needs a 0-d index and source"):
+        gf.index_add(s, 0, gf.tensor([0]), gf.tensor([2.0], dtype=gf.float64))
+
+
+@pytest.mark.parametrize("call", [
+    lambda t: t.gather(True, gf.zeros(2, 3, dtype=gf.int64)),
+    lambda t: t.scatter_add(True, gf.zeros(2, 3, dtype=gf.int64), t),
+    lambda t: t.index_select(True, gf.tensor([0])),
+    lambda t: t.index_add(True, gf.tensor([0]), gf.ones(2, 1)),
+])
+def test_index_ops_refuse_a_bool_dim(call):
+    with pytest.raises(TypeError, match="argument 'dim' must be int, not bool"):
+        call(gf.ones(2, 3))

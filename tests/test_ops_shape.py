@@ -250,8 +250,9 @@ def test_narrow_gradient_and_view():
     ((True, 0, 1), TypeError, "narrow: argument 'dim' must be int, not bool"),
     ((0, True, 1), TypeError, "narrow: argument 'start' must be int, not bool"),
     ((0, 0, 1.0), TypeError, "narrow: argument 'length' must be int, not float"),
-    ((0, 0, 2**63), RuntimeError, r"narrow: start \(0\) \+ length \(9223372036854775808\)"),
-    ((0, 2**63, 1), IndexError, "narrow: start out of range"),
+    ((0, 0, 2**62), RuntimeError, r"narrow: start \(0\) \+ length \(4611686018427387904\)"),
+    ((0, 2**63, 1), ValueError, "narrow: argument 'start' = 9223372036854775808 does not fit in "
+                                "int64"),
 ])
 def test_narrow_bad_arguments(args, exc, msg):
     with pytest.raises(exc, match=msg):
@@ -338,7 +339,85 @@ def test_shape_op_second_derivatives(name):
     (lambda t: t.unflatten(1, (2, 2)), ValueError, r"unflatten: shape \(2, 2\) is invalid for "
                                                    r"input of size 3"),
     (lambda t: gf.ones(2, 2, 2).t(), ValueError, r"t\(\) expects a tensor with <= 2 dimensions"),
+    # a bool or float where an int belongs is refused (True is not 1), as PyTorch
+    (lambda t: t.reshape(True, -1), TypeError, "reshape: argument 'shape' must be int, not bool"),
+    (lambda t: t.view(2.0, -1), TypeError, "view: argument 'shape' must be int, not float"),
+    (lambda t: t.expand(True, 3), TypeError, "expand: argument 'size' must be int, not bool"),
+    (lambda t: t.repeat(2.0, 1), TypeError, "repeat: argument 'repeats' must be int, not float"),
+    (lambda t: t.unflatten(1, (True, 3)), TypeError, "unflatten: argument 'shape' must be int"),
+    (lambda t: t.split(True), TypeError, "split: argument 'split_size' must be int, not bool"),
+    (lambda t: t.split([1, True]), TypeError, "split: argument 'split_sizes' must be int, not "
+                                              "bool"),
+    (lambda t: t.split(1.0), TypeError, "split: argument 'split_size' must be int, not float"),
+    (lambda t: t.chunk(True), TypeError, "chunk: argument 'chunks' must be int, not bool"),
+    (lambda t: gf.pad(t, (True, 0)), TypeError, "pad: argument 'pad' must be int, not bool"),
+    (lambda t: t.permute(True, 0), TypeError, "permute: argument 'dim' must be int, not bool"),
+    (lambda t: t.transpose(True, 0), TypeError, "transpose: argument 'dim0' must be int, not "
+                                                "bool"),
+    (lambda t: t.unsqueeze(True), TypeError, "unsqueeze: argument 'dim' must be int, not bool"),
+    (lambda t: t.squeeze((0, True)), TypeError, "squeeze: argument 'dim' must be int, not bool"),
+    (lambda t: t.flatten(True), TypeError, "flatten: argument 'start_dim' must be int, not bool"),
+    (lambda t: t.flip([0, True]), TypeError, "flip: argument 'dim' must be int, not bool"),
+    (lambda t: gf.cat([t, t], True), TypeError, "cat: argument 'dim' must be int, not bool"),
+    (lambda t: gf.stack([t, t], 1.0), TypeError, "stack: argument 'dim' must be int, not float"),
+    (lambda t: t.unbind(True), TypeError, "unbind: argument 'dim' must be int, not bool"),
+    (lambda t: t.size(True), TypeError, "size: argument 'dim' must be int, not bool"),
+    # negative sizes and sizes past int64 or past the addressable bytes
+    (lambda t: t.repeat(-1, 1), ValueError, r"repeat: repeats must be non-negative, got \[-1, 1\]"),
+    (lambda t: t.expand(2, -2), ValueError, r"expand: sizes must be non-negative \(or -1 to keep "
+                                            r"a dim\), got \[2, -2\]"),
+    (lambda t: t.split([4, -1], 1), ValueError, r"split: split sizes must be non-negative, got "
+                                                r"\[4, -1\]"),
+    (lambda t: t.reshape(2**63), ValueError, "reshape: argument 'shape' = 9223372036854775808 "
+                                             "does not fit in int64"),
+    (lambda t: t.expand(2**63, 2, 3), ValueError, "expand: argument 'size' = 9223372036854775808"),
+    (lambda t: t.expand(2**62, 2, 3), RuntimeError, r"expand: a tensor of shape "
+                                                    r"\(4611686018427387904, 2, 3\) is too large"),
+    (lambda t: t.repeat(2**62, 1), RuntimeError, r"repeat: a tensor of shape "
+                                                 r"\(9223372036854775808, 3\) is too large"),
+    (lambda t: gf.pad(t, (2**62, 0)), RuntimeError, r"pad: a tensor of shape "
+                                                    r"\(2, 4611686018427387907\) is too large"),
+    (lambda t: gf.pad(t, (2**63, 0)), ValueError, "pad: argument 'pad' = 9223372036854775808"),
+    (lambda t: t.split(2**63), ValueError, "split: argument 'split_size' = 9223372036854775808"),
+    (lambda t: t.chunk(2**63), ValueError, "chunk: argument 'chunks' = 9223372036854775808"),
+    (lambda t: t.unsqueeze(2**63), ValueError, "unsqueeze: argument 'dim' = 9223372036854775808"),
+    (lambda t: gf.zeros(0, 3).reshape(0, -1), ValueError,
+     r"reshape: cannot reshape a tensor of 0 elements into shape \(0, -1\)"),
+    (lambda t: gf.zeros(2**60, 0).reshape(2**60, 2**60, 0), RuntimeError,
+     "reshape: a tensor of shape .* is too large"),
+    # 0-d tensors: dims in [-1, 0]; no splitting, unbinding or concatenating
+    (lambda t: gf.tensor(1.0).transpose(0, 1), IndexError, r"transpose: dimension out of range "
+                                                           r"\(expected to be in range of "
+                                                           r"\[-1, 0\], but got 1\)"),
+    (lambda t: gf.tensor(1.0).flatten(0, 3), IndexError, "flatten: dimension out of range"),
+    (lambda t: gf.tensor(1.0).split(1), RuntimeError, "split: expects at least a 1-dimensional"),
+    (lambda t: gf.tensor(1.0).chunk(1), RuntimeError, "chunk: expects at least a 1-dimensional"),
+    (lambda t: gf.tensor(1.0).unbind(0), IndexError, "unbind: dimension specified as 0 but tensor "
+                                                     "has no dimensions"),
+    (lambda t: gf.tensor(1.0).unflatten(0, (1,)), RuntimeError, "unflatten: cannot be applied "
+                                                                "to a 0-dim tensor"),
+    (lambda t: gf.cat([t[0, 0], t[0, 1]]), RuntimeError, r"cat: zero-dimensional tensor \(at "
+                                                         r"position 0\) cannot be concatenated"),
 ])
 def test_shape_bad_inputs(call, exc, msg):
     with pytest.raises(exc, match=msg):
         call(gf.ones(2, 3))
+
+
+def test_shape_args_take_numpy_and_tensor_ints():
+    t = gf.arange(6.0)
+    assert t.reshape(np.int64(2), gf.tensor(3)).shape == (2, 3)
+    assert t.unsqueeze(gf.tensor(-1)).shape == (6, 1) and t.expand(np.int64(2), 6).shape == (2, 6)
+    assert [p.shape for p in t.split(np.int64(4))] == [(4,), (2,)]
+    s = gf.tensor(2.0)  # 0-d: dims 0 and -1 are fine
+    assert s.transpose(0, -1).shape == () and s.flatten(-1, 0).shape == (1,)
+
+
+def test_repeat_owns_its_storage():
+    x = gf.arange(4.0).reshape(2, 2)
+    y = x.repeat(2, 1, 1)  # a broadcast view inside; the result must be a real copy
+    y[0, 0, 0] = 100.0
+    assert y[1, 0, 0].item() == 0.0 and x[0, 0].item() == 0.0
+    z = x.repeat(1, 1)  # all ones: a copy too, as PyTorch
+    z[0, 0] = -5.0
+    assert x[0, 0].item() == 0.0 and not z._is_view

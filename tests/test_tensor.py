@@ -170,10 +170,61 @@ def test_manual_seed_reproduces_every_generator():
     assert draw() != first
 
 
-@pytest.mark.parametrize("bad", [-1, 2.5])
-def test_creation_rejects_bad_sizes(bad):
-    with pytest.raises(ValueError, match=r"invalid shape .*sizes must be non-negative integers"):
+@pytest.mark.parametrize("bad, exc, msg", [
+    (-1, ValueError, r"zeros: invalid shape \(2, -1\): sizes must be non-negative integers"),
+    (2.5, TypeError, "zeros: argument 'size' must be int, not float"),
+    (True, TypeError, "zeros: argument 'size' must be int, not bool"),  # not a size of 1
+    (2**63, ValueError, "zeros: argument 'size' = 9223372036854775808 does not fit in int64"),
+    (2**62, RuntimeError, r"zeros: a tensor of shape \(2, 4611686018427387904\) is too large"),
+])
+def test_creation_rejects_bad_sizes(bad, exc, msg):
+    with pytest.raises(exc, match=msg):
         gf.zeros(2, bad)
+
+
+@pytest.mark.parametrize("call, exc, msg", [
+    (lambda: gf.ones((2**31, 2**31)), RuntimeError, "ones: a tensor of shape"),
+    (lambda: gf.empty(2**62), RuntimeError, "empty: a tensor of shape"),
+    (lambda: gf.full((2**62,), 1.0), RuntimeError, "full: a tensor of shape"),
+    (lambda: gf.full((True,), 1.0), TypeError, "full: argument 'size' must be int, not bool"),
+    (lambda: gf.rand(2**62), RuntimeError, "rand: a tensor of shape"),
+    (lambda: gf.randn(2, 2**62), RuntimeError, "randn: a tensor of shape"),
+    (lambda: gf.randint(0, 3, (2**62,)), RuntimeError, "randint: a tensor of shape"),
+    (lambda: gf.randperm(2**62), RuntimeError, "randperm: a tensor of shape"),
+    (lambda: gf.randperm(-1), ValueError, "randperm: n must be non-negative, got -1"),
+    (lambda: gf.randperm(True), TypeError, "randperm: argument 'n' must be int, not bool"),
+    (lambda: gf.arange(2**62), RuntimeError, "arange: a tensor of shape"),
+    (lambda: gf.arange(5, 0), ValueError, "arange: upper bound and lower bound inconsistent with "
+                                          "step sign"),
+    (lambda: gf.arange(0, 1.0, -0.5), ValueError, "arange: upper bound and lower bound"),
+    (lambda: gf.linspace(0, 1, 2**62), RuntimeError, "linspace: a tensor of shape"),
+    (lambda: gf.linspace(0, 1, True), TypeError, "linspace: argument 'steps' must be int"),
+    (lambda: gf.eye(2**31), RuntimeError, "eye: a tensor of shape"),
+    (lambda: gf.eye(2, -1), ValueError, "eye: n and m must be non-negative, got n=2, m=-1"),
+    (lambda: gf.eye(True), TypeError, "eye: argument 'n' must be int, not bool"),
+])
+def test_creation_checks_sizes_before_allocating(call, exc, msg):
+    with pytest.raises(exc, match=msg):
+        call()
+
+
+def test_a_failed_allocation_names_the_op(monkeypatch):
+    def no_memory(*args):
+        raise MemoryError("Unable to allocate")
+
+    # (a real 4 TiB request could succeed on an overcommitting kernel and then be killed)
+    monkeypatch.setattr(gf.backends.get_backend("cpu"), "full", no_memory)
+    with pytest.raises(MemoryError, match=r"zeros: cannot allocate 4398046511104 bytes for a "
+                                          r"tensor of shape \(1099511627776,\)"):
+        gf.zeros(2**40)
+
+
+def test_creation_takes_numpy_and_tensor_ints_as_sizes():
+    assert gf.zeros(np.int64(2), gf.tensor(3)).shape == (2, 3)
+    assert gf.full([2], 1.0).shape == (2,) and gf.arange(0, 0).shape == (0,)
+    assert gf.arange(10, 0, -3).tolist() == [10, 7, 4, 1]
+    assert gf.arange(0.0, 1.0, 0.25).shape == (4,)
+    assert gf.eye(2, 0).shape == (2, 0) and gf.randperm(0).shape == (0,)
 
 
 def test_tensor_rejects_bad_data():

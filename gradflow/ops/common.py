@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import operator
-from typing import Iterable, Optional, Tuple, Union
+from typing import Iterable, Iterator, Optional, Tuple, Union
 
 from gradflow.tensor import Tensor
 from gradflow.types import bool_, dtype, get_default_dtype, int64, promote_types
@@ -116,16 +117,60 @@ def sum_to_shape(g: Tensor, shape: Tuple[int, ...]) -> Tensor:
     return g.sum(ones, keepdim=True) if ones else g
 
 
+INT64_MAX = 2**63 - 1
+
+
 def as_int(value, op: str, arg: str) -> int:
     """An integer argument (a dim, size, start, length, ...): ints, NumPy ints and integer
-    tensors of one element. Bools and floats are refused, as PyTorch refuses them, so that
-    True never quietly means 1."""
+    tensors of one element, within int64. Bools and floats are refused, as PyTorch refuses
+    them, so that True never quietly means 1."""
     if isinstance(value, bool):
         raise TypeError(f"{op}: argument '{arg}' must be int, not bool")
     try:
-        return operator.index(value)
+        value = operator.index(value)
     except TypeError:
         raise TypeError(f"{op}: argument '{arg}' must be int, not {type(value).__name__}") from None
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise ValueError(f"{op}: argument '{arg}' = {value} does not fit in int64")
+    return value
+
+
+def as_ints(values, op: str, arg: str) -> Tuple[int, ...]:
+    """A sequence of integer arguments (a shape, sizes, pads), each checked by as_int."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{op}: argument '{arg}' must be a sequence of ints, not "
+                        f"{type(values).__name__}")
+    return tuple(as_int(v, op, arg) for v in values)
+
+
+def check_numel(shape: Tuple[int, ...], op: str, itemsize: int = 1) -> None:
+    """A tensor of `shape` must be addressable: its element count, and its byte count for
+    `itemsize` bytes an element, at most 2**63 - 1 (NumPy's limit, counted without zero-size
+    dims). Raises before anything is allocated, naming the op and the shape."""
+    n = 1
+    for s in shape:
+        n *= s or 1
+    if n * itemsize > INT64_MAX:
+        raise RuntimeError(
+            f"{op}: a tensor of shape {tuple(shape)} is too large ({n} elements of "
+            f"{itemsize} bytes overflow the 2**63 - 1 byte limit)"
+        )
+
+
+@contextlib.contextmanager
+def allocating(op: str, shape: Tuple[int, ...], itemsize: int) -> Iterator[None]:
+    """check_numel, then run the block that allocates a tensor of `shape`; a failed allocation
+    in it becomes a MemoryError naming the op, the shape and the bytes."""
+    check_numel(shape, op, itemsize)
+    try:
+        yield
+    except MemoryError:
+        n = itemsize
+        for s in shape:
+            n *= s
+        raise MemoryError(
+            f"{op}: cannot allocate {n} bytes for a tensor of shape {tuple(shape)}"
+        ) from None
 
 
 def wrap_dim(dim, ndim: int, op: str, arg: str = "dim") -> int:

@@ -13,7 +13,7 @@ import numpy as np
 
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import _GradMode
-from gradflow.ops.common import normalize_dims
+from gradflow.ops.common import wrap_dim
 from gradflow.tensor import Tensor
 from gradflow.types import bool_, int64
 
@@ -232,7 +232,7 @@ def _check_index(op: str, x: Tensor, dim: int, index: Tensor) -> int:
         raise TypeError(f"{op}: index must be an int64 tensor")
     if index._backend is not x._backend:
         raise RuntimeError(f"{op}: index is on {index.device} but input is on {x.device}")
-    return normalize_dims(dim, x.ndim, op)[0] if x.ndim else 0
+    return wrap_dim(dim, x.ndim, op)
 
 
 def _check_range(op: str, index: Tensor, size: int) -> None:
@@ -262,8 +262,10 @@ class Gather(Function):
 
 
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
-    """out[i][j] = x[index[i][j]][j] (dim=0), as torch.gather."""
+    """out[i][j] = x[index[i][j]][j] (dim=0), as torch.gather. A 0-d input counts as 1-D."""
     axis = _check_index("gather", x, dim, index)
+    if x.ndim == 0 and index.ndim <= 1:
+        return gather(x.reshape(1), 0, index.reshape(-1)).reshape(index.shape)
     if index.ndim != x.ndim or any(
         index.shape[d] > x.shape[d] for d in range(x.ndim) if d != axis
     ):
@@ -294,6 +296,8 @@ class ScatterAdd(Function):
 
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     axis = _check_index("scatter_add", x, dim, index)
+    if x.ndim == 0 and index.ndim == src.ndim == 0:
+        return scatter_add(x.reshape(1), 0, index.reshape(1), src.reshape(1)).reshape(())
     if index.ndim != x.ndim or src.ndim != x.ndim or any(
         index.shape[d] > src.shape[d] or (d != axis and index.shape[d] > x.shape[d])
         for d in range(x.ndim)
@@ -311,6 +315,11 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     axis = _check_index("index_select", x, dim, index)
     if index.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {tuple(index.shape)}")
+    if x.ndim == 0:
+        if index.numel() != 1:
+            raise ValueError(f"index_select: an index into a 0-d tensor can have only 1 value, "
+                             f"got {index.numel()}")
+        return index_select(x.reshape(1), 0, index.reshape(1)).reshape(())
     _check_range("index_select", index, x.shape[axis])
     return GetItem.apply(x, (slice(None),) * axis + (index.reshape(-1)._data,))
 
@@ -333,6 +342,12 @@ class IndexAdd(Function):
 def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     """out = x; out[..., index[i], ...] += alpha * source[..., i, ...] along dim."""
     axis = _check_index("index_add", x, dim, index)
+    if x.ndim == 0:
+        if index.ndim or source.ndim:
+            raise ValueError(f"index_add: a 0-d input needs a 0-d index and source, got index "
+                             f"{tuple(index.shape)} and source {tuple(source.shape)}")
+        return index_add(x.reshape(1), 0, index.reshape(1), source.reshape(1),
+                         alpha=alpha).reshape(())
     expected = x.shape[:axis] + (index.numel(),) + x.shape[axis + 1 :]
     if index.ndim > 1 or source.shape != expected:
         raise ValueError(

@@ -4,14 +4,22 @@ and the dtype/device conversions. Views share storage and the version counter.""
 from __future__ import annotations
 
 import builtins
-import numbers
 from typing import Sequence, Tuple, Union
 
 import numpy as np
 
 from gradflow import backends
 from gradflow.autograd.function import Function
-from gradflow.ops.common import as_int, check_same_device, normalize_dims, sum_to_shape, wrap_dim
+from gradflow.ops.common import (
+    allocating,
+    as_int,
+    as_ints,
+    check_numel,
+    check_same_device,
+    normalize_dims,
+    sum_to_shape,
+    wrap_dim,
+)
 from gradflow.tensor import Tensor, _varargs
 from gradflow.types import as_dtype, promote_types
 from gradflow.types import device as Device
@@ -25,8 +33,8 @@ def _view_of(out: Tensor, base: Tensor) -> Tensor:
     return out
 
 
-def _infer_shape(shape: Tuple[int, ...], numel: int, op: str, old) -> Tuple[int, ...]:
-    shape = tuple(int(s) for s in shape)
+def _infer_shape(shape, numel: int, op: str, old) -> Tuple[int, ...]:
+    shape = as_ints(shape, op, "shape")
     if shape.count(-1) > 1:
         raise ValueError(f"{op}: only one dimension can be inferred, got shape {shape}")
     known = 1
@@ -36,6 +44,9 @@ def _infer_shape(shape: Tuple[int, ...], numel: int, op: str, old) -> Tuple[int,
                 raise ValueError(f"{op}: invalid shape dimension {s} in {shape}")
             known *= s
     if -1 in shape:
+        if known == 0 and numel == 0:
+            raise ValueError(f"{op}: cannot reshape a tensor of 0 elements into shape {shape}: "
+                             "the size of the -1 dim is ambiguous")
         if known == 0 or numel % known:
             raise ValueError(f"{op}: shape {shape} is invalid for input of size {numel}")
         shape = tuple(numel // known if s == -1 else s for s in shape)
@@ -60,6 +71,7 @@ class Reshape(Function):
 def reshape(x: Tensor, shape) -> Tensor:
     shape = _infer_shape(_varargs(tuple(shape)) if not isinstance(shape, int) else (shape,),
                          x.numel(), "reshape", x.shape)
+    check_numel(shape, "reshape", x.element_size())
     if shape == x.shape:
         return Reshape.apply(x, shape) if x.requires_grad else _alias(x)
     return Reshape.apply(x, shape)
@@ -75,6 +87,7 @@ def view(x: Tensor, shape) -> Tensor:
     """Like reshape, but the result must share x's storage (as PyTorch's view)."""
     shape = _infer_shape(_varargs(tuple(shape)) if not isinstance(shape, int) else (shape,),
                          x.numel(), "view", x.shape)
+    check_numel(shape, "view", x.element_size())
     out = Reshape.apply(x, shape)
     if x.numel() and not out._backend.shares_memory(out._data, x._data):
         raise RuntimeError(
@@ -86,10 +99,10 @@ def view(x: Tensor, shape) -> Tensor:
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    s = wrap_dim(start_dim, x.ndim, "flatten", "start_dim")
+    e = wrap_dim(end_dim, x.ndim, "flatten", "end_dim")
     if x.ndim == 0:
         return reshape(x, (1,))
-    s = normalize_dims(start_dim, x.ndim, "flatten")[0]
-    e = normalize_dims(end_dim, x.ndim, "flatten")[0]
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     n = 1
@@ -99,8 +112,10 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
-    d = normalize_dims(dim, x.ndim, "unflatten")[0]
-    sizes = _infer_shape(tuple(sizes), x.shape[d], "unflatten", x.shape)
+    if x.ndim == 0:
+        raise RuntimeError("unflatten: cannot be applied to a 0-dim tensor")
+    d = wrap_dim(dim, x.ndim, "unflatten")
+    sizes = _infer_shape(sizes, x.shape[d], "unflatten", x.shape)
     return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1 :])
 
 
@@ -112,7 +127,7 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
-    d = normalize_dims(dim, x.ndim + 1, "unsqueeze")[0]
+    d = wrap_dim(dim, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
 
 
@@ -137,9 +152,10 @@ def permute(x: Tensor, dims) -> Tensor:
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    d0 = wrap_dim(dim0, x.ndim, "transpose", "dim0")
+    d1 = wrap_dim(dim1, x.ndim, "transpose", "dim1")
     if x.ndim == 0:
         return x
-    d0, d1 = (normalize_dims(d, x.ndim, "transpose")[0] for d in (dim0, dim1))
     axes = list(range(x.ndim))
     axes[d0], axes[d1] = axes[d1], axes[d0]
     return Permute.apply(x, tuple(axes))
@@ -163,7 +179,7 @@ class Expand(Function):
 
 
 def expand(x: Tensor, sizes) -> Tensor:
-    sizes = tuple(int(s) for s in sizes)
+    sizes = as_ints(sizes, "expand", "size")
     if len(sizes) < x.ndim:
         raise ValueError(
             f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to "
@@ -177,6 +193,9 @@ def expand(x: Tensor, sizes) -> Tensor:
             if old is None:
                 raise ValueError(f"expand: -1 is not allowed in a leading, new dimension {sizes}")
             s = old
+        elif s < 0:
+            raise ValueError(f"expand: sizes must be non-negative (or -1 to keep a dim), got "
+                             f"{list(sizes)}")
         elif old is not None and old != 1 and old != s:
             raise ValueError(
                 f"expand: the expanded size of the tensor ({s}) must match the existing size "
@@ -185,6 +204,7 @@ def expand(x: Tensor, sizes) -> Tensor:
             )
         shape.append(s)
     shape = tuple(shape)
+    check_numel(shape, "expand", x.element_size())
     return x if shape == x.shape else Expand.apply(x, shape)
 
 
@@ -192,20 +212,26 @@ broadcast_to = expand
 
 
 def repeat(x: Tensor, sizes) -> Tensor:
-    """Tile: dim i becomes sizes[i] copies. Composed of unsqueeze/expand/reshape."""
-    sizes = tuple(int(s) for s in sizes)
+    """Tile: dim i becomes sizes[i] copies, in new storage. Composed of reshape/expand/reshape
+    (and a clone where those gave a view)."""
+    sizes = as_ints(sizes, "repeat", "repeats")
     if len(sizes) < x.ndim:
         raise ValueError(
             "repeat: number of repeat dims can not be smaller than number of tensor dims "
             f"({len(sizes)} < {x.ndim})"
         )
+    if any(r < 0 for r in sizes):
+        raise ValueError(f"repeat: repeats must be non-negative, got {list(sizes)}")
     x = reshape(x, (1,) * (len(sizes) - x.ndim) + tuple(x.shape))
     interleaved, target, final = [], [], []
     for r, s in zip(sizes, x.shape):
         interleaved += [1, s]
         target += [r, s]
         final.append(r * s)
-    return reshape(expand(reshape(x, tuple(interleaved)), tuple(target)), tuple(final))
+    with allocating("repeat", tuple(final), x.element_size()):
+        out = reshape(expand(reshape(x, tuple(interleaved)), tuple(target)), tuple(final))
+    # The reshape is a view where it can be (a stride-0 or an alias of x); repeat owns its data.
+    return clone(out) if out._backend.shares_memory(out._data, x._data) else out
 
 
 class Flip(Function):
@@ -247,8 +273,12 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
         raise ValueError("cat: expected a non-empty list of Tensors")
     # PyTorch skips 1-D empty tensors of shape (0,) in cat (legacy behaviour).
     nonempty = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    for i, t_ in enumerate(tensors):
+        if t_.ndim == 0:
+            raise RuntimeError(f"cat: zero-dimensional tensor (at position {i}) cannot be "
+                               "concatenated")
     ref = nonempty[0]
-    axis = normalize_dims(dim, ref.ndim, "cat")[0]
+    axis = wrap_dim(dim, ref.ndim, "cat")
     rt = ref.dtype
     for t_ in nonempty[1:]:
         check_same_device("cat", ref, t_)
@@ -280,7 +310,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 "stack: expects each tensor to be equal size, but got "
                 + ", ".join(str(tuple(x.shape)) for x in tensors)
             )
-    d = normalize_dims(dim, len(shape) + 1, "stack")[0]
+    d = wrap_dim(dim, len(shape) + 1, "stack")
     return cat([unsqueeze(t_, d) for t_ in tensors], d)
 
 
@@ -308,16 +338,24 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     return x[(slice(None),) * d + (slice(start, start + length),)]
 
 
+def _at_least_1d(x: Tensor, op: str) -> None:
+    if x.ndim == 0:
+        raise RuntimeError(f"{op}: expects at least a 1-dimensional tensor")
+
+
 def split(x: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0):
-    axis = normalize_dims(dim, x.ndim, "split")[0]
+    _at_least_1d(x, "split")
+    axis = wrap_dim(dim, x.ndim, "split")
     n = x.shape[axis]
-    if isinstance(split_size_or_sections, numbers.Integral):
-        step = int(split_size_or_sections)
+    if not isinstance(split_size_or_sections, (list, tuple)):
+        step = as_int(split_size_or_sections, "split", "split_size")
         if step <= 0 and n:
             raise ValueError(f"split: split_size must be positive, got {step}")
         sizes = [builtins.min(step, n - i) for i in range(0, n, step)] if n else [0]
     else:
-        sizes = [int(s) for s in split_size_or_sections]
+        sizes = list(as_ints(split_size_or_sections, "split", "split_sizes"))
+        if any(s < 0 for s in sizes):
+            raise ValueError(f"split: split sizes must be non-negative, got {sizes}")
         if builtins.sum(sizes) != n:
             raise ValueError(
                 f"split: split sizes {sizes} don't sum to the size {n} of dim {axis} "
@@ -331,16 +369,20 @@ def split(x: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0):
+    _at_least_1d(x, "chunk")
+    chunks = as_int(chunks, "chunk", "chunks")
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
-    axis = normalize_dims(dim, x.ndim, "chunk")[0]
+    axis = wrap_dim(dim, x.ndim, "chunk")
     n = x.shape[axis]
     step = -(-n // chunks) if n else 1
     return split(x, step, axis)
 
 
 def unbind(x: Tensor, dim: int = 0):
-    axis = normalize_dims(dim, x.ndim, "unbind")[0]
+    if x.ndim == 0:
+        raise IndexError("unbind: dimension specified as 0 but tensor has no dimensions")
+    axis = wrap_dim(dim, x.ndim, "unbind")
     return tuple(x[(slice(None),) * axis + (i,)] for i in range(x.shape[axis]))
 
 
@@ -393,7 +435,7 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
     if mode not in ("constant", "reflect", "replicate", "circular"):
         raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
                          f"got '{mode}'")
-    pad = [int(p) for p in pad]
+    pad = list(as_ints(pad, "pad", "pad"))
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(
             f"pad: padding length must be even and at most 2*ndim ({2 * x.ndim}), got {len(pad)} "
@@ -412,7 +454,9 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
     for (lo, hi), s in zip(widths, x.shape):
         if s + lo + hi < 0:
             raise ValueError(f"pad: resulting size would be negative for input {tuple(x.shape)}")
-    return Pad.apply(x, tuple(widths), value)
+    with allocating("pad", tuple(s + lo + hi for (lo, hi), s in zip(widths, x.shape)),
+                    x.element_size()):
+        return Pad.apply(x, tuple(widths), value)
 
 
 # ---------------------------------------------------------------- copies and conversions
