@@ -114,13 +114,12 @@ py::array gemm_typed(const py::array& a, const py::array& b, std::optional<py::a
   const T* pa = reinterpret_cast<const T*>(ma.data);
   const T* pb = reinterpret_cast<const T*>(mb.data);
   T* pc = reinterpret_cast<T*>(mc.data);
-  {
-    py::gil_scoped_release nogil;
+  bind::run_nogil("gemm", [&] {
     if (!mc.trans)
       cpu::gemm<T>(ta, tb, m, n, k, T(alpha), pa, ma.ld, pb, mb.ld, T(beta), pc, mc.ld);
     else  // column-major c: compute c^T = op(b)^T @ op(a)^T
       cpu::gemm<T>(!tb, !ta, n, m, k, T(alpha), pb, mb.ld, pa, ma.ld, T(beta), pc, mc.ld);
-  }
+  }, a, b);
   return c;
 }
 
@@ -152,15 +151,14 @@ py::array matmul3d(const py::array& a, const py::array& b) {
   const T* pa = reinterpret_cast<const T*>(ma.data);
   const T* pb = reinterpret_cast<const T*>(mb.data);
   T* pc = out.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  bind::run_nogil("matmul", [&] {
     // A shared b and row-major a whose matrices follow each other: one (B*m, k) @ (k, n).
     if (batch > 1 && sb == 0 && !ma.trans && sa == m * ma.ld)
       cpu::gemm<T>(false, mb.trans, batch * m, n, k, T(1), pa, ma.ld, pb, mb.ld, T(0), pc, n);
     else
       cpu::gemm_batched<T>(batch, ma.trans, mb.trans, m, n, k, T(1), pa, ma.ld, sa, pb, mb.ld,
                            sb, T(0), pc, n, m * n);
-  }
+  }, a, b);
   return out;
 }
 
@@ -309,10 +307,8 @@ py::array conv2d_forward_t(const py::array& x, const py::array& w,
   const T* pw = static_cast<const T*>(w.data());
   const T* pb = ptr_or_null<T>(bias);
   T* py_ = y.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    cpu::conv2d_forward<T>(N, groups, Cout, g, px, pw, pb, py_);
-  }
+  bind::run_nogil(
+      op, [&] { cpu::conv2d_forward<T>(N, groups, Cout, g, px, pw, pb, py_); }, x, w);
   return y;
 }
 
@@ -342,10 +338,9 @@ py::array conv2d_backward_input_t(const py::array& dy, const py::array& w, Pair 
   const T* pdy = static_cast<const T*>(dy.data());
   const T* pw = static_cast<const T*>(w.data());
   T* pdx = dx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    cpu::conv2d_backward_input<T>(N, groups, Cout, gc, pdy, pw, pdx);
-  }
+  bind::run_nogil(
+      op, [&] { cpu::conv2d_backward_input<T>(N, groups, Cout, gc, pdy, pw, pdx); },
+      dy, w);
   return dx;
 }
 
@@ -374,10 +369,9 @@ py::array conv2d_backward_weight_t(const py::array& x, const py::array& dy, Pair
   const T* px = static_cast<const T*>(x.data());
   const T* pdy = static_cast<const T*>(dy.data());
   T* pdw = dw.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    cpu::conv2d_backward_weight<T>(N, groups, Cout, gc, px, pdy, pdw);
-  }
+  bind::run_nogil(
+      op, [&] { cpu::conv2d_backward_weight<T>(N, groups, Cout, gc, px, pdy, pdw); },
+      x, dy);
   return dw;
 }
 
@@ -622,10 +616,9 @@ py::tuple batch_norm_forward_train_t(const py::array& x, const std::optional<py:
   const T* pb = ptr_or_null<T>(b);
   T *py_ = y.mutable_data(), *pm = mean.mutable_data(), *pv = var.mutable_data(),
     *pi = invstd.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  bind::run_nogil(op, [&] {
     cpu::batch_norm_forward_train<T>(N, C, L, px, pw, pb, static_cast<T>(eps), py_, pm, pv, pi);
-  }
+  }, x);
   return py::make_tuple(y, mean, var, invstd);
 }
 
@@ -692,10 +685,9 @@ py::tuple batch_norm_backward_t(const py::array& x, const py::array& dy, const p
   const T* pm = static_cast<const T*>(mean.data());
   const T* pi = static_cast<const T*>(invstd.data());
   const T* pw = ptr_or_null<T>(w);
-  {
-    py::gil_scoped_release nogil;
+  bind::run_nogil(op, [&] {
     cpu::batch_norm_backward<T>(N, C, L, px, pdy, pm, pi, pw, training, pdx, pdw, pdb);
-  }
+  }, x);
   return py::make_tuple(dx, dw, db);
 }
 
@@ -760,6 +752,15 @@ PYBIND11_MODULE(_C, m) {
         py::arg("input"), py::arg("grad_output"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"),
         "Gradient of conv2d w.r.t. its weight.");
+  m.def("set_conv_workspace_bytes", [](int64_t bytes) {
+    if (bytes < 1)
+      throw py::value_error("set_conv_workspace_bytes: bytes must be >= 1, got " +
+                            std::to_string(bytes));
+    cpu::set_conv_workspace_bytes(bytes);
+  }, py::arg("bytes"),
+        "Cap on one convolution call's im2col workspace, all threads together (default "
+        "256 MiB); larger images are processed in runs of output positions.");
+  m.def("conv_workspace_bytes", &cpu::conv_workspace_bytes);
   m.def("channel_sum", [](const py::array& x) {
           return is_double(x) ? channel_sum_t<double>(x) : channel_sum_t<float>(x);
         }, py::arg("input"),

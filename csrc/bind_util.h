@@ -5,7 +5,10 @@
 #include <pybind11/pybind11.h>
 
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "out_of_memory.h"
 
 namespace gradflow::bind {
 namespace py = pybind11;
@@ -43,6 +46,27 @@ void check_array(const std::string& op, const char* name, const py::array& a, in
 template <typename T>
 void check_writable(const std::string& op, const char* name, const py::array& a) {
   if (!a.writeable()) fail(op, std::string(name) + " must be writable");
+}
+
+// Runs kernel() with the GIL released. A workspace it cannot allocate becomes a MemoryError
+// naming the op, the bytes asked for and the shapes of `arrays`.
+template <typename F, typename... Arrays>
+void run_nogil(const std::string& op, F&& kernel, const Arrays&... arrays) {
+  int64_t bytes = -1;
+  try {
+    py::gil_scoped_release nogil;
+    std::forward<F>(kernel)();
+    return;
+  } catch (const OutOfMemory& e) {
+    bytes = e.bytes();
+  } catch (const std::bad_alloc&) {
+  }
+  std::string shapes;
+  ((shapes += (shapes.empty() ? "" : ", ") + shape_str(arrays)), ...);
+  const std::string size = bytes < 0 ? "its workspace" : std::to_string(bytes) + " bytes";
+  PyErr_SetString(PyExc_MemoryError, (op + ": out of memory: could not allocate " + size +
+                                      " for inputs of shapes " + shapes).c_str());
+  throw py::error_already_set();
 }
 
 }  // namespace gradflow::bind

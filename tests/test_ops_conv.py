@@ -293,3 +293,66 @@ def test_threads_agree():
         _C.set_num_threads(prev)
     for a, b in zip(*outs):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- workspace cap
+# csrc/cpu/conv.cpp keeps the im2col workspace of one call under _C.conv_workspace_bytes():
+# at most cap = bytes // ((K + Cog) * itemsize) columns in all, cap // threads per thread.
+# Images with more output positions L than that are split into runs of columns, one after
+# another. A small cap puts the thresholds at a few dozen columns.
+CAP_BYTES = 16 * 1024
+
+
+@pytest.fixture
+def small_workspace():
+    saved = _C.conv_workspace_bytes()
+    _C.set_conv_workspace_bytes(CAP_BYTES)
+    yield
+    _C.set_conv_workspace_bytes(saved)
+
+
+def split_cases():
+    """(dtype, threads, N, groups, L, OW): L just below, at and above cap // threads, and
+    several runs per image, some of which start and end mid-row."""
+    cases = []
+    for dtype in (np.float32, np.float64):
+        cap = CAP_BYTES // ((2 * 3 * 3 + 2) * np.dtype(dtype).itemsize)  # K = 18, Cog = 2
+        for threads in (1, 2):
+            cases += [(dtype, threads, 3, 2, cap // threads + d, 1) for d in (-1, 0, 1)]
+        cases += [(dtype, 2, 3, 2, 2 * cap + 1, 1), (dtype, 1, 2, 1, 3 * cap + 5, 7)]
+    return cases
+
+
+@pytest.mark.parametrize("dtype,threads,n,groups,L,ow", split_cases())
+def test_conv_kernels_split_images_over_the_workspace_cap(small_workspace, dtype, threads, n,
+                                                          groups, L, ow):
+    oh = -(-L // ow)
+    stride, padding = ((1, 2), (1, 2)) if ow > 1 else ((1, 1), (1, 0))
+    h, wd = oh - 2 * padding[0] + 2, (ow - 1) * stride[1] + 3 - 2 * padding[1]
+    x = RNG.standard_normal((n, 2 * groups, h, wd)).astype(dtype)
+    w = RNG.standard_normal((2 * groups, 2, 3, 3)).astype(dtype)
+    b = RNG.standard_normal(2 * groups).astype(dtype)
+    saved = _C.get_num_threads()
+    _C.set_num_threads(threads)
+    try:
+        args = (stride, padding, (1, 1), groups)
+        y = _C.conv2d_forward(x, w, b, *args)
+        dy = RNG.standard_normal(y.shape).astype(dtype)
+        dx = _C.conv2d_backward_input(dy, w, (h, wd), *args)
+        dw = _C.conv2d_backward_weight(x, dy, (3, 3), *args)
+    finally:
+        _C.set_num_threads(saved)
+    assert y.shape == (n, 2 * groups, oh, ow)
+    x64, w64, dy64 = x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64)
+    ref = ref_conv2d(x64, w64, b.astype(np.float64), stride, padding, (1, 1), groups)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
+    # The gradients are the forward's adjoints: <dy, conv(x, w)> = <dx, x> = <dw, w>.
+    inner = np.sum(dy64 * ref_conv2d(x64, w64, None, stride, padding, (1, 1), groups))
+    np.testing.assert_allclose(np.sum(dx * x64), inner, rtol=tol * 10)
+    np.testing.assert_allclose(np.sum(dw * w64), inner, rtol=tol * 10)
+
+
+def test_conv_workspace_cap_is_validated():
+    with pytest.raises(ValueError, match="set_conv_workspace_bytes: bytes must be >= 1, got 0"):
+        _C.set_conv_workspace_bytes(0)

@@ -45,7 +45,9 @@ void column_sums(int64_t N, int64_t C, F&& f, std::vector<double>& out1,
   out1.assign(C, 0.0);
   out2.assign(C, 0.0);
   const int threads = parallel_worth(N * C) ? get_num_threads() : 1;
-  std::vector<double> part(2 * static_cast<size_t>(threads) * C, 0.0);
+  // Every thread's accumulators (double) and block sums (T), allocated before the region.
+  std::vector<double> part = workspace<double>(2 * threads * C);
+  std::vector<T> blocks = workspace<T>(2 * threads * C);
 #pragma omp parallel num_threads(threads)
   {
     int tid = 0;
@@ -54,11 +56,12 @@ void column_sums(int64_t N, int64_t C, F&& f, std::vector<double>& out1,
 #endif
     double* acc1 = part.data() + 2 * tid * C;
     double* acc2 = acc1 + C;
-    std::vector<T> block1(C), block2(C);
+    T* block1 = blocks.data() + 2 * tid * C;
+    T* block2 = block1 + C;
 #pragma omp for schedule(static)
     for (int64_t n0 = 0; n0 < N; n0 += kRowBlock) {
-      std::fill(block1.begin(), block1.end(), T(0));
-      std::fill(block2.begin(), block2.end(), T(0));
+      std::fill(block1, block1 + C, T(0));
+      std::fill(block2, block2 + C, T(0));
       for (int64_t n = n0; n < std::min(N, n0 + kRowBlock); ++n)
         for (int64_t c = 0; c < C; ++c) {
           const auto [u, v] = f(n, c);

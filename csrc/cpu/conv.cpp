@@ -2,6 +2,7 @@
 #include "cpu/conv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "cpu/gemm.h"
@@ -15,85 +16,115 @@ namespace gradflow::cpu {
 
 namespace {
 
-constexpr int64_t kChunkColumns = 1024;  // target GEMM width nb*L per chunk
+constexpr int64_t kChunkColumns = 1024;  // target GEMM width nb*lc per chunk
+// The im2col and gather workspace of one call, all threads together, stays under this.
+std::atomic<int64_t> g_workspace_bytes{kDefaultConvWorkspaceBytes};
 
 bool is_pointwise(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
 }
 
+// A chunk is nb whole images or, when one image's columns would not fit the workspace cap, a
+// run of lc < L output positions of one image.
 struct Plan {
-  int64_t nb;      // images per chunk
-  int64_t chunks;  // ceil(N / nb)
-  int threads;     // > 1: chunks run in parallel, one thread each
+  int64_t nb;         // images per chunk
+  int64_t lc;         // output positions per chunk (L unless images are split)
+  int64_t per_image;  // chunks per group of nb images: ceil(L / lc)
+  int64_t chunks;     // ceil(N / nb) * per_image
+  int threads;        // > 1: chunks run in parallel, one thread each
+  bool direct;        // 1x1 stride-1 conv, one image per chunk: x itself is the col matrix
+  int64_t ws;         // workspace elements per thread: col (K, nb*lc), then Y/DY (Cog, nb*lc)
 };
 
-Plan make_plan(int64_t N, int64_t L) {
+Plan make_plan(int64_t N, const ConvGeom& g, int64_t Cog, size_t elem) {
+  const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW;
   const int threads = get_num_threads();
-  const int64_t per_thread = (N + threads - 1) / threads;
-  const int64_t nb = std::max<int64_t>(1, std::min(kChunkColumns / std::max<int64_t>(L, 1),
-                                                    per_thread));
-  const int64_t chunks = (N + nb - 1) / nb;
-  return {nb, chunks, threads > 1 && chunks >= threads ? threads : 1};
+  const int64_t cap = std::max<int64_t>(1, g_workspace_bytes / ((K + Cog) * elem));  // columns
+  Plan p{};
+  // Images split into column runs share their dx image (col2im adds into it): run serially.
+  const bool split = L > cap / threads;
+  p.lc = split ? std::min(L, cap) : L;
+  p.nb = split ? 1
+               : std::max<int64_t>(1, std::min({kChunkColumns / std::max<int64_t>(L, 1),
+                                                 (N + threads - 1) / threads, cap / threads / L}));
+  p.per_image = (L + p.lc - 1) / p.lc;
+  p.chunks = (N + p.nb - 1) / p.nb * p.per_image;
+  p.threads = !split && threads > 1 && p.chunks >= threads ? threads : 1;
+  p.direct = p.nb == 1 && is_pointwise(g);
+  p.ws = p.direct ? 0 : (K + (p.nb > 1 ? Cog : 0)) * p.nb * p.lc;
+  return p;
 }
 
-// Runs fn(n0, nb, workspace, thread) over the chunks of the plan; each thread owns a workspace
-// of ws elements. With one thread fn's GEMMs may use all threads themselves.
+// Runs fn(n0, nb, l0, lc, workspace, thread) over the chunks of the plan: images [n0, n0 + nb),
+// output positions [l0, l0 + lc). The workspaces are allocated up front; with one thread fn's
+// GEMMs may use all threads themselves.
 template <typename T, typename F>
-void for_each_chunk(int64_t N, const Plan& p, int64_t ws, F&& fn) {
-  if (p.threads > 1) {
-#pragma omp parallel num_threads(p.threads)
-    {
-      std::vector<T> buf(static_cast<size_t>(ws));
-      int tid = 0;
-#ifdef _OPENMP
-      tid = omp_get_thread_num();
-#endif
-#pragma omp for schedule(static)
-      for (int64_t c = 0; c < p.chunks; ++c)
-        fn(c * p.nb, std::min(p.nb, N - c * p.nb), buf.data(), tid);
+void for_each_chunk(int64_t N, int64_t L, const Plan& p, F&& fn) {
+  std::vector<T> buf = workspace<T>(p.threads * p.ws);
+  parallel_threads(p.threads, [&](int tid) {
+    for (int64_t c = p.chunks * tid / p.threads; c < p.chunks * (tid + 1) / p.threads; ++c) {
+      const int64_t n0 = c / p.per_image * p.nb, l0 = c % p.per_image * p.lc;
+      fn(n0, std::min(p.nb, N - n0), l0, std::min(p.lc, L - l0), buf.data() + tid * p.ws, tid);
     }
-  } else {
-    std::vector<T> buf(static_cast<size_t>(ws));
-    for (int64_t c = 0; c < p.chunks; ++c)
-      fn(c * p.nb, std::min(p.nb, N - c * p.nb), buf.data(), 0);
-  }
+  });
+}
+
+// Y (Cog, nb*lc) <-> y[n0 + i, grp*Cog + o, l0 : l0 + lc]: copy the chunk's blocks of y (or dy)
+// out side by side, or back.
+template <typename T>
+void gather_blocks(const T* y, int64_t Cout, int64_t L, int64_t nb, int64_t Cog, int64_t lc,
+                   T* out) {
+  for (int64_t i = 0; i < nb; ++i)
+    for (int64_t o = 0; o < Cog; ++o)
+      std::copy(y + (i * Cout + o) * L, y + (i * Cout + o) * L + lc, out + o * nb * lc + i * lc);
+}
+
+template <typename T>
+void scatter_blocks(const T* in, int64_t Cout, int64_t L, int64_t nb, int64_t Cog, int64_t lc,
+                    T* y) {
+  for (int64_t i = 0; i < nb; ++i)
+    for (int64_t o = 0; o < Cog; ++o)
+      std::copy(in + o * nb * lc + i * lc, in + o * nb * lc + (i + 1) * lc, y + (i * Cout + o) * L);
 }
 
 }  // namespace
+
+void set_conv_workspace_bytes(int64_t bytes) { g_workspace_bytes = bytes; }
+int64_t conv_workspace_bytes() { return g_workspace_bytes; }
 
 template <typename T>
 void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, const T* x,
                     const T* w, const T* bias, T* y) {
   const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW, Cog = Cout / groups;
   const int64_t HWC = g.C * g.H * g.W;
-  const Plan p = make_plan(N, L);
-  const bool direct = p.nb == 1 && is_pointwise(g);
-  const int64_t ws = direct ? 0 : (K + Cog) * p.nb * L;
-  for_each_chunk<T>(N, p, ws, [&](int64_t n0, int64_t nb, T* buf, int) {
-    const int64_t ld = nb * L;
+  const Plan p = make_plan(N, g, Cog, sizeof(T));
+  for_each_chunk<T>(N, L, p, [&](int64_t n0, int64_t nb, int64_t l0, int64_t lc, T* buf, int) {
+    const int64_t ld = nb * lc;
     T* col = buf;
-    T* out = buf + K * ld;
     for (int64_t grp = 0; grp < groups; ++grp) {
       const T* wg = w + grp * Cog * K;
-      if (direct) {
-        gemm<T>(false, false, Cog, L, K, T(1), wg, K, x + (n0 * groups + grp) * HWC, L, T(0),
-                y + (n0 * Cout + grp * Cog) * L, L);
+      T* yg = y + (n0 * Cout + grp * Cog) * L + l0;  // (Cog, lc) block, rows L apart
+      if (p.direct) {
+        gemm<T>(false, false, Cog, lc, K, T(1), wg, K, x + (n0 * groups + grp) * HWC + l0, L,
+                T(0), yg, L);
         continue;
       }
       for (int64_t i = 0; i < nb; ++i)
-        im2col(g, x + ((n0 + i) * groups + grp) * HWC, col + i * L, ld);
-      if (nb == 1) {  // the output block is already the (Cog, L) matrix
-        gemm<T>(false, false, Cog, L, K, T(1), wg, K, col, ld, T(0),
-                y + (n0 * Cout + grp * Cog) * L, L);
+        im2col(g, x + ((n0 + i) * groups + grp) * HWC, l0, lc, col + i * lc, ld);
+      if (nb == 1) {
+        gemm<T>(false, false, Cog, lc, K, T(1), wg, K, col, ld, T(0), yg, L);
         continue;
       }
+      T* out = buf + K * ld;
       gemm<T>(false, false, Cog, ld, K, T(1), wg, K, col, ld, T(0), out, ld);
-      for (int64_t i = 0; i < nb; ++i)
-        for (int64_t o = 0; o < Cog; ++o)
-          std::copy(out + o * ld + i * L, out + o * ld + (i + 1) * L,
-                    y + ((n0 + i) * Cout + grp * Cog + o) * L);
+      scatter_blocks(out, Cout, L, nb, Cog, lc, yg);
     }
-    if (bias != nullptr) add_channel_bias<T>(nb, Cout, L, bias, y + n0 * Cout * L);
+    if (bias == nullptr) return;
+    for (int64_t i = 0; i < nb; ++i)
+      for (int64_t o = 0; o < Cout; ++o) {
+        T* row = y + ((n0 + i) * Cout + o) * L + l0;
+        std::for_each(row, row + lc, [v = bias[o]](T& e) { e += v; });
+      }
   });
 }
 
@@ -102,35 +133,30 @@ void conv2d_backward_input(int64_t N, int64_t groups, int64_t Cout, const ConvGe
                            const T* dy, const T* w, T* dx) {
   const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW, Cog = Cout / groups;
   const int64_t HWC = g.C * g.H * g.W;
-  const Plan p = make_plan(N, L);
-  const bool direct = p.nb == 1 && is_pointwise(g);
-  const int64_t ws = direct ? 0 : (K + Cog) * p.nb * L;
-  for_each_chunk<T>(N, p, ws, [&](int64_t n0, int64_t nb, T* buf, int) {
-    const int64_t ld = nb * L;
+  const Plan p = make_plan(N, g, Cog, sizeof(T));
+  for_each_chunk<T>(N, L, p, [&](int64_t n0, int64_t nb, int64_t l0, int64_t lc, T* buf, int) {
+    const int64_t ld = nb * lc;
     T* col = buf;
-    T* dyc = buf + K * ld;
     for (int64_t grp = 0; grp < groups; ++grp) {
       const T* wg = w + grp * Cog * K;
-      const T* dyg = dy + (n0 * Cout + grp * Cog) * L;
-      if (direct) {
-        gemm<T>(true, false, K, L, Cog, T(1), wg, K, dyg, L, T(0),
-                dx + (n0 * groups + grp) * HWC, L);
+      const T* dyg = dy + (n0 * Cout + grp * Cog) * L + l0;
+      if (p.direct) {
+        gemm<T>(true, false, K, lc, Cog, T(1), wg, K, dyg, L, T(0),
+                dx + (n0 * groups + grp) * HWC + l0, L);
         continue;
       }
       const T* b = dyg;
+      int64_t ldb = L;
       if (nb > 1) {  // gather the chunk's dy blocks side by side
-        for (int64_t i = 0; i < nb; ++i)
-          for (int64_t o = 0; o < Cog; ++o) {
-            const T* src = dy + ((n0 + i) * Cout + grp * Cog + o) * L;
-            std::copy(src, src + L, dyc + o * ld + i * L);
-          }
-        b = dyc;
+        gather_blocks(dyg, Cout, L, nb, Cog, lc, buf + K * ld);
+        b = buf + K * ld;
+        ldb = ld;
       }
-      gemm<T>(true, false, K, ld, Cog, T(1), wg, K, b, ld, T(0), col, ld);
+      gemm<T>(true, false, K, ld, Cog, T(1), wg, K, b, ldb, T(0), col, ld);
       for (int64_t i = 0; i < nb; ++i) {
         T* dxi = dx + ((n0 + i) * groups + grp) * HWC;
-        std::fill(dxi, dxi + HWC, T(0));
-        col2im(g, col + i * L, ld, dxi);
+        if (l0 == 0) std::fill(dxi, dxi + HWC, T(0));
+        col2im(g, col + i * lc, l0, lc, ld, dxi);
       }
     }
   });
@@ -141,39 +167,36 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
                             const T* x, const T* dy, T* dw) {
   const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW, Cog = Cout / groups;
   const int64_t HWC = g.C * g.H * g.W;
-  const Plan p = make_plan(N, L);
-  const bool direct = p.nb == 1 && is_pointwise(g);
-  const int64_t ws = direct ? 0 : (K + Cog) * p.nb * L;
+  const Plan p = make_plan(N, g, Cog, sizeof(T));
   // Each thread accumulates dw[grp]^T = col @ DY^T (K x Cog per group) into its own slice:
-  // with the long nb*L dimension as the GEMM's k and the wide K as its m, this runs far
+  // with the long nb*lc dimension as the GEMM's k and the wide K as its m, this runs far
   // faster than DY @ col^T when Cog is small. The slices are summed and transposed at the end.
-  std::vector<T> acc_t(static_cast<size_t>(p.threads * Cout * K));
+  std::vector<T> acc_t = workspace<T>(p.threads * Cout * K);
   std::vector<char> touched(p.threads, 0);
-  for_each_chunk<T>(N, p, ws, [&](int64_t n0, int64_t nb, T* buf, int tid) {
-    const int64_t ld = nb * L;
+  for_each_chunk<T>(N, L, p, [&](int64_t n0, int64_t nb, int64_t l0, int64_t lc, T* buf,
+                                 int tid) {
+    const int64_t ld = nb * lc;
     T* col = buf;
-    T* dyc = buf + K * ld;
     T* acc = acc_t.data() + tid * Cout * K;
     const T beta = touched[tid] ? T(1) : T(0);
     touched[tid] = 1;
     for (int64_t grp = 0; grp < groups; ++grp) {
       const T* xg = x + (n0 * groups + grp) * HWC;
-      const T* dyg = dy + (n0 * Cout + grp * Cog) * L;
-      if (direct) {
-        gemm<T>(false, true, K, Cog, L, T(1), xg, L, dyg, L, beta, acc + grp * K * Cog, Cog);
+      const T* dyg = dy + (n0 * Cout + grp * Cog) * L + l0;
+      if (p.direct) {
+        gemm<T>(false, true, K, Cog, lc, T(1), xg + l0, L, dyg, L, beta, acc + grp * K * Cog,
+                Cog);
         continue;
       }
-      for (int64_t i = 0; i < nb; ++i) im2col(g, xg + i * groups * HWC, col + i * L, ld);
+      for (int64_t i = 0; i < nb; ++i) im2col(g, xg + i * groups * HWC, l0, lc, col + i * lc, ld);
       const T* a = dyg;
+      int64_t lda = L;
       if (nb > 1) {
-        for (int64_t i = 0; i < nb; ++i)
-          for (int64_t o = 0; o < Cog; ++o) {
-            const T* src = dy + ((n0 + i) * Cout + grp * Cog + o) * L;
-            std::copy(src, src + L, dyc + o * ld + i * L);
-          }
-        a = dyc;
+        gather_blocks(dyg, Cout, L, nb, Cog, lc, buf + K * ld);
+        a = buf + K * ld;
+        lda = ld;
       }
-      gemm<T>(false, true, K, Cog, ld, T(1), col, ld, a, ld, beta, acc + grp * K * Cog, Cog);
+      gemm<T>(false, true, K, Cog, ld, T(1), col, ld, a, lda, beta, acc + grp * K * Cog, Cog);
     }
   });
   // dw[grp, o, kk] = sum over threads of acc[grp, kk, o], in tiles so that both the reads and
@@ -207,16 +230,6 @@ void channel_sum(int64_t N, int64_t C, int64_t L, const T* dy, T* db) {
   }
 }
 
-template <typename T>
-void add_channel_bias(int64_t N, int64_t C, int64_t L, const T* b, T* y) {
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c) {
-      T* row = y + (n * C + c) * L;
-      const T v = b[c];
-      for (int64_t l = 0; l < L; ++l) row[l] += v;
-    }
-}
-
 #define GRADFLOW_INSTANTIATE(T)                                                                 \
   template void conv2d_forward<T>(int64_t, int64_t, int64_t, const ConvGeom&, const T*,         \
                                   const T*, const T*, T*);                                      \
@@ -224,8 +237,8 @@ void add_channel_bias(int64_t N, int64_t C, int64_t L, const T* b, T* y) {
                                          const T*, T*);                                         \
   template void conv2d_backward_weight<T>(int64_t, int64_t, int64_t, const ConvGeom&, const T*, \
                                           const T*, T*);                                        \
-  template void channel_sum<T>(int64_t, int64_t, int64_t, const T*, T*);                        \
-  template void add_channel_bias<T>(int64_t, int64_t, int64_t, const T*, T*);
+  template void channel_sum<T>(int64_t, int64_t, int64_t, const T*, T*);
+
 GRADFLOW_INSTANTIATE(float)
 GRADFLOW_INSTANTIATE(double)
 #undef GRADFLOW_INSTANTIATE

@@ -9,25 +9,35 @@
 // g.OH/g.OW may be smaller than the natural output size: the conv is then evaluated at the
 // leading output rows/columns only (conv_transpose2d with output_padding >= stride needs it).
 //
-// Images are processed in chunks of nb; per chunk and group the three products are GEMMs on
-// col = [im2col(x[n0, grp]) | im2col(x[n0+1, grp]) | ...]  (K, nb*L), one column block per image:
-//   forward          Y (Cog, nb*L)  = w[grp] (Cog, K) @ col,            y[n, grp] = Y's block n
-//   backward-input   col            = w[grp]^T @ DY (Cog, nb*L),        dx[n] = col2im(block n)
+// Images are processed in chunks; per chunk and group the three products are GEMMs on
+// col = [im2col(x[n0, grp]) | im2col(x[n0+1, grp]) | ...]  (K, nb*lc), one column block per image:
+//   forward          Y (Cog, nb*lc) = w[grp] (Cog, K) @ col,            y[n, grp] = Y's block n
+//   backward-input   col            = w[grp]^T @ DY (Cog, nb*lc),       dx[n] += col2im(block n)
 //   backward-weight  dw[grp]^T (K, Cog) += col @ DY^T,                  transposed into dw
-// with K = g.C*kh*kw, L = OH*OW and DY the chunk's dy blocks side by side. nb is chosen so that
-// nb*L is about kChunkColumns (wide enough for an efficient GEMM) and every thread gets a chunk.
+// with K = g.C*kh*kw, L = OH*OW and DY the chunk's dy blocks side by side. A chunk is nb whole
+// images (lc = L), nb chosen so that nb*L is about kChunkColumns (wide enough for an efficient
+// GEMM) and every thread gets a chunk; or, when one image's columns would not fit the
+// workspace cap (conv_workspace_bytes(), all threads together), a run of lc < L output positions of one image.
 // A 1x1, stride-1, unpadded conv with nb == 1 uses x[n, grp] as col directly: no copy.
 //
-// Threads: when there are at least as many chunks as threads, chunks are spread over the
-// threads and each runs its GEMMs single-threaded; otherwise chunks run one after another with
-// a multi-threaded GEMM. Workspace per thread: col (K * nb*L elements) plus Y/DY (Cog * nb*L),
-// plus, for the weight gradient, a Cout*K accumulator -- never the whole batch's im2col.
+// Threads: when there are at least as many chunks as threads (and images are not split),
+// chunks are spread over the threads and each runs its GEMMs single-threaded; otherwise chunks
+// run one after another with a multi-threaded GEMM. Workspace: col (K * nb*lc elements) plus
+// Y/DY (Cog * nb*lc) per thread, under the cap; the weight gradient adds a Cout*K accumulator
+// per thread. All of it is allocated before any thread starts; a failed allocation throws
+// cpu::OutOfMemory (runtime.h).
 #pragma once
 #include <cstdint>
 
 #include "cpu/im2col.h"
 
 namespace gradflow::cpu {
+
+// The cap on one call's im2col workspace, all threads together (default 256 MiB). Smaller
+// caps split images into more, narrower chunks; the results do not change.
+constexpr int64_t kDefaultConvWorkspaceBytes = int64_t(256) << 20;
+void set_conv_workspace_bytes(int64_t bytes);
+int64_t conv_workspace_bytes();
 
 template <typename T>
 void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, const T* x,
@@ -44,9 +54,5 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
 // db[o] = sum over n and the L positions of dy (N, Cout, L).
 template <typename T>
 void channel_sum(int64_t N, int64_t C, int64_t L, const T* dy, T* db);
-
-// y[n, c, :] += b[c] for y (N, C, L).
-template <typename T>
-void add_channel_bias(int64_t N, int64_t C, int64_t L, const T* b, T* y);
 
 }  // namespace gradflow::cpu

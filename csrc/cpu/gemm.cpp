@@ -28,7 +28,6 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <new>
 
 #include "cpu/runtime.h"
@@ -84,7 +83,7 @@ class PackBuffer {
     if (bytes > size_) {
       const size_t want = static_cast<size_t>(round_up(static_cast<int64_t>(bytes), 4096));
       void* p = std::aligned_alloc(4096, want);
-      if (p == nullptr) throw std::bad_alloc();
+      if (p == nullptr) throw gradflow::OutOfMemory(static_cast<int64_t>(want));
       std::free(ptr_);
       ptr_ = p;
       size_ = want;
@@ -310,14 +309,7 @@ void gemm_blocked(const Kernels<T>& kit, Blocking blk, bool trans_a, bool trans_
                            trans_b ? b + c0 * ldb : b + c0, ldb, beta, c + r0 * ldc + c0, ldc,
                            base + tid * per_thread);
   };
-  if (nt == 1) {
-    run(0);
-    return;
-  }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-  run(omp_get_thread_num());
-#endif
+  parallel_threads(nt, run);
 }
 
 template <typename T>
@@ -373,19 +365,10 @@ void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t m, int64_t 
     for (int64_t i = 0; i < batch; ++i) one(i);
     return;
   }
-#ifdef _OPENMP
-  std::exception_ptr error;
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t i = 0; i < batch; ++i) {
-    try {
-      one(i);
-    } catch (...) {
-#pragma omp critical(gradflow_gemm_error)
-      error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
-#endif
+  // Contiguous runs of products per thread, as a static schedule would give.
+  parallel_threads(nt, [&](int tid) {
+    for (int64_t i = batch * tid / nt; i < batch * (tid + 1) / nt; ++i) one(i);
+  });
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,

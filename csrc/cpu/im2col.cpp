@@ -18,66 +18,78 @@ inline void valid_range(int64_t W, int64_t OW, int64_t s, int64_t p, int64_t off
   lo = std::min(lo, OW);
   hi = std::max(lo, std::min(hi, OW));
 }
+
+// Calls f(oh, ow0, ow1, offset) for each output row segment [ow0, ow1) of the columns
+// [l0, l0 + n); offset is the segment's first column relative to l0.
+template <typename F>
+inline void for_each_row_segment(const ConvGeom& g, int64_t l0, int64_t n, F&& f) {
+  for (int64_t l = l0; l < l0 + n;) {
+    const int64_t oh = l / g.OW, ow0 = l % g.OW, ow1 = std::min(g.OW, ow0 + (l0 + n - l));
+    f(oh, ow0, ow1, l - l0);
+    l += ow1 - ow0;
+  }
+}
 }  // namespace
 
 template <typename T>
-void im2col(const ConvGeom& g, const T* x, T* col, int64_t ld) {
+void im2col(const ConvGeom& g, const T* x, int64_t l0, int64_t n, T* col, int64_t ld) {
   const int64_t rows = g.C * g.kh * g.kw;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t c = r / (g.kh * g.kw), i = (r / g.kw) % g.kh, j = r % g.kw;
     const T* plane = x + c * g.H * g.W;
-    T* out = col + r * ld;
     int64_t lo, hi;
     valid_range(g.W, g.OW, g.sw, g.pw, j * g.dw, lo, hi);
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-      T* orow = out + oh * g.OW;
+    for_each_row_segment(g, l0, n, [&](int64_t oh, int64_t ow0, int64_t ow1, int64_t offset) {
+      T* out = col + r * ld + offset;  // out[ow - ow0] is column (oh, ow)
       const int64_t ih = oh * g.sh - g.ph + i * g.dh;
       if (ih < 0 || ih >= g.H) {
-        std::fill(orow, orow + g.OW, T(0));
-        continue;
+        std::fill(out, out + (ow1 - ow0), T(0));
+        return;
       }
+      const int64_t a = std::clamp(lo, ow0, ow1), b = std::clamp(hi, a, ow1);  // valid part
       const int64_t base = ih * g.W + j * g.dw - g.pw;  // input index of ow = 0
-      std::fill(orow, orow + lo, T(0));
+      std::fill(out, out + (a - ow0), T(0));
       if (g.sw == 1) {
-        if (hi > lo) std::memcpy(orow + lo, plane + base + lo, (hi - lo) * sizeof(T));
+        if (b > a) std::memcpy(out + (a - ow0), plane + base + a, (b - a) * sizeof(T));
       } else {
-        for (int64_t ow = lo; ow < hi; ++ow) orow[ow] = plane[base + ow * g.sw];
+        for (int64_t ow = a; ow < b; ++ow) out[ow - ow0] = plane[base + ow * g.sw];
       }
-      std::fill(orow + hi, orow + g.OW, T(0));
-    }
+      std::fill(out + (b - ow0), out + (ow1 - ow0), T(0));
+    });
   }
 }
 
 template <typename T>
-void col2im(const ConvGeom& g, const T* col, int64_t ld, T* x) {
+void col2im(const ConvGeom& g, const T* col, int64_t l0, int64_t n, int64_t ld, T* x) {
   // Rows of one input channel all add into the same plane: keep the channel loop outermost.
   for (int64_t c = 0; c < g.C; ++c) {
     T* plane = x + c * g.H * g.W;
     for (int64_t i = 0; i < g.kh; ++i) {
       for (int64_t j = 0; j < g.kw; ++j) {
-        const T* in = col + ((c * g.kh + i) * g.kw + j) * ld;
+        const T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
         int64_t lo, hi;
         valid_range(g.W, g.OW, g.sw, g.pw, j * g.dw, lo, hi);
-        for (int64_t oh = 0; oh < g.OH; ++oh) {
+        for_each_row_segment(g, l0, n, [&](int64_t oh, int64_t ow0, int64_t ow1, int64_t off) {
           const int64_t ih = oh * g.sh - g.ph + i * g.dh;
-          if (ih < 0 || ih >= g.H) continue;
+          if (ih < 0 || ih >= g.H) return;
+          const int64_t a = std::clamp(lo, ow0, ow1), b = std::clamp(hi, a, ow1);
+          const T* in = row + off;  // in[ow - ow0] is column (oh, ow)
           const int64_t base = ih * g.W + j * g.dw - g.pw;
-          const T* crow = in + oh * g.OW;
           if (g.sw == 1) {
-            T* xrow = plane + base + lo;
-            for (int64_t ow = 0; ow < hi - lo; ++ow) xrow[ow] += crow[lo + ow];
+            T* out = plane + base + a;
+            for (int64_t ow = a; ow < b; ++ow) out[ow - a] += in[ow - ow0];
           } else {
-            for (int64_t ow = lo; ow < hi; ++ow) plane[base + ow * g.sw] += crow[ow];
+            for (int64_t ow = a; ow < b; ++ow) plane[base + ow * g.sw] += in[ow - ow0];
           }
-        }
+        });
       }
     }
   }
 }
 
-template void im2col<float>(const ConvGeom&, const float*, float*, int64_t);
-template void im2col<double>(const ConvGeom&, const double*, double*, int64_t);
-template void col2im<float>(const ConvGeom&, const float*, int64_t, float*);
-template void col2im<double>(const ConvGeom&, const double*, int64_t, double*);
+template void im2col<float>(const ConvGeom&, const float*, int64_t, int64_t, float*, int64_t);
+template void im2col<double>(const ConvGeom&, const double*, int64_t, int64_t, double*, int64_t);
+template void col2im<float>(const ConvGeom&, const float*, int64_t, int64_t, int64_t, float*);
+template void col2im<double>(const ConvGeom&, const double*, int64_t, int64_t, int64_t, double*);
 
 }  // namespace gradflow::cpu

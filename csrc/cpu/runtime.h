@@ -1,6 +1,17 @@
 // Process-wide settings of the native CPU runtime: OpenMP threads and the SIMD level.
 #pragma once
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "out_of_memory.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace gradflow::cpu {
 
@@ -19,5 +30,44 @@ void force_portable_simd(bool on);
 // Called once when the module loads: after fork() the child runs OpenMP on one thread,
 // because libgomp's thread pool does not survive fork and would hang the child.
 void install_fork_handler();
+
+// A zeroed workspace of n elements; throws OutOfMemory naming the bytes when it cannot be had.
+// Allocate before a parallel region, never inside one.
+template <typename T>
+std::vector<T> workspace(int64_t n) {
+  try {
+    return std::vector<T>(static_cast<size_t>(n));
+  } catch (const std::bad_alloc&) {
+    throw gradflow::OutOfMemory(n * static_cast<int64_t>(sizeof(T)));
+  } catch (const std::length_error&) {
+    throw gradflow::OutOfMemory(n * static_cast<int64_t>(sizeof(T)));
+  }
+}
+
+// Runs body(thread) on `threads` OpenMP threads (inline when threads == 1). An exception
+// escaping an OpenMP region would terminate the process, so the first one thrown is
+// captured and rethrown on the caller after every thread has finished.
+template <typename F>
+void parallel_threads(int threads, F&& body) {
+  if (threads <= 1) {
+    body(0);
+    return;
+  }
+  std::exception_ptr error;
+#pragma omp parallel num_threads(threads)
+  {
+    int tid = 0;
+#ifdef _OPENMP
+    tid = omp_get_thread_num();
+#endif
+    try {
+      body(tid);
+    } catch (...) {
+#pragma omp critical(gradflow_parallel_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
 
 }  // namespace gradflow::cpu
