@@ -77,3 +77,59 @@ def test_elementwise_losses_name_the_op_on_shape_mismatch():
     with pytest.raises(TypeError, match="l1_loss: expected a floating-point input, got "
                        "gradflow.int64"):
         gf.nn.functional.l1_loss(gf.zeros(2, dtype=gf.int64), gf.zeros(2))
+
+
+# ------------------------------------------------------------------ optimizers, schedulers
+def _params():
+    return gf.nn.Linear(3, 2).parameters()
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop"])
+def test_optimizers_name_themselves_and_the_option(name):
+    cls = getattr(gf.optim, name)
+    with pytest.raises(ValueError, match=f"{name}: Invalid learning rate: -1.0 \\(lr must be "):
+        cls(_params(), lr=-1.0)
+    with pytest.raises(TypeError, match=f"{name}: argument 'lr' must be a number, not str"):
+        cls(_params(), lr="fast")
+    with pytest.raises(TypeError, match=f"{name}: params argument .* got NoneType"):
+        cls(None)
+    with pytest.raises(ValueError, match=f"{name}: optimizer got an empty parameter list"):
+        cls([])
+    opt = cls(_params())
+    with pytest.raises(ValueError, match=f"{name}.add_param_group: param_group must have a "
+                       "'params' entry"):
+        opt.add_param_group({"lr": 1.0})
+    with pytest.raises(ValueError, match=f"{name}.load_state_dict: expected a dict with 'state' "
+                       "and 'param_groups'"):
+        opt.load_state_dict({"state": {}})
+
+
+def test_adam_betas_must_be_a_pair_in_range():
+    with pytest.raises(ValueError, match=r"Adam: betas must be a pair \(beta1, beta2\), got "
+                       r"\(0.9,\)"):
+        gf.optim.Adam(_params(), betas=(0.9,))
+    with pytest.raises(ValueError, match=r"AdamW: Invalid beta parameter at index 0: 2.0"):
+        gf.optim.AdamW(_params(), betas=(2.0, 0.9))
+
+
+def test_schedulers_check_what_would_divide_by_zero_or_call_a_non_function():
+    sched = gf.optim.lr_scheduler
+    opt = gf.optim.SGD(_params(), lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="CosineAnnealingLR: T_max must be positive, got 0"):
+        sched.CosineAnnealingLR(opt, T_max=0)
+    with pytest.raises(ValueError, match="StepLR: step_size must be positive, got 0"):
+        sched.StepLR(opt, step_size=0)
+    with pytest.raises(ValueError, match="CyclicLR: step_size_up must be positive, got 0"):
+        sched.CyclicLR(opt, 0.01, 0.1, step_size_up=0)
+    with pytest.raises(ValueError, match="CyclicLR: 'bad' is not a valid value for mode"):
+        sched.CyclicLR(opt, 0.01, 0.1, mode="bad")
+    with pytest.raises(TypeError, match="LambdaLR: lr_lambda must be a function"):
+        sched.LambdaLR(opt, lr_lambda=3)
+    with pytest.raises(TypeError, match=r"LambdaLR: lr_lambda\(0\) returned NoneType"):
+        sched.LambdaLR(opt, lr_lambda=lambda epoch: None)
+    with pytest.raises(TypeError, match="MultiStepLR: milestones must be a list of ints"):
+        sched.MultiStepLR(opt, milestones=3)
+    plateau = sched.ReduceLROnPlateau(opt)
+    with pytest.raises(TypeError, match=r"ReduceLROnPlateau.step: argument 'metrics' must be a "
+                       "number, not str"):
+        plateau.step("a")

@@ -9,6 +9,7 @@ from gradflow.optim.optimizer import (
     Optimizer,
     add_,
     addcmul_,
+    check_option,
     div_,
     mul_,
     sqrt_,
@@ -23,14 +24,11 @@ class Adadelta(Optimizer):
 
     def __init__(self, params: Iterable, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0, *, maximize: bool = False) -> None:
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= rho <= 1.0:
-            raise ValueError(f"Invalid rho value: {rho}")
-        if eps < 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        lr = check_option("Adadelta", "lr", lr, "learning rate")
+        rho = check_option("Adadelta", "rho", rho, "rho value", 0.0, 1.0)
+        eps = check_option("Adadelta", "eps", eps, "epsilon value")
+        weight_decay = check_option("Adadelta", "weight_decay", weight_decay,
+                                    "weight_decay value")
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize))
 

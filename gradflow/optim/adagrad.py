@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Optional
 
 from gradflow.autograd import no_grad
-from gradflow.optim.optimizer import Optimizer, addcdiv_, addcmul_, sqrt, step_counter, zeros_state
+from gradflow.optim.optimizer import (
+    Optimizer,
+    addcdiv_,
+    addcmul_,
+    check_option,
+    sqrt,
+    step_counter,
+    zeros_state,
+)
 
 
 class Adagrad(Optimizer):
@@ -15,12 +23,12 @@ class Adagrad(Optimizer):
     def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0,
                  eps: float = 1e-10, *, maximize: bool = False) -> None:
-        for name, v in (("learning rate", lr), ("lr_decay value", lr_decay),
-                        ("weight_decay value", weight_decay),
-                        ("initial_accumulator_value value", initial_accumulator_value),
-                        ("epsilon value", eps)):
-            if v < 0.0:
-                raise ValueError(f"Invalid {name}: {v}")
+        lr, lr_decay, weight_decay, initial_accumulator_value, eps = (
+            check_option("Adagrad", name, v, what) for name, v, what in (
+                ("lr", lr, "learning rate"), ("lr_decay", lr_decay, "lr_decay value"),
+                ("weight_decay", weight_decay, "weight_decay value"),
+                ("initial_accumulator_value", initial_accumulator_value,
+                 "initial_accumulator_value value"), ("eps", eps, "epsilon value")))
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps,
                                       weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,

@@ -10,6 +10,8 @@ from gradflow.optim.optimizer import (
     add_,
     addcdiv_,
     addcmul_,
+    check_betas,
+    check_option,
     div_,
     lerp_,
     maximum_,
@@ -30,15 +32,11 @@ class Adam(Optimizer):
                  betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
                  decoupled_weight_decay: bool = False) -> None:
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if eps < 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        name = type(self).__name__
+        lr = check_option(name, "lr", lr, "learning rate")
+        eps = check_option(name, "eps", eps, "epsilon value")
+        betas = check_betas(name, betas)
+        weight_decay = check_option(name, "weight_decay", weight_decay, "weight_decay value")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize,

@@ -10,25 +10,43 @@ there is one.
 from __future__ import annotations
 
 import math
+import numbers
 import types
 import warnings
 from bisect import bisect_right
 from collections import Counter
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
+from gradflow.ops.common import as_float, as_int, check_choice
 from gradflow.optim.optimizer import Optimizer
 
 
-def _per_group(name: str, optimizer: Optimizer, value: Any) -> List[Any]:
-    """One value per param group: a list/tuple of the right length, or a value repeated."""
+def _per_group(name: str, optimizer: Optimizer, value: Any, sched: str) -> List[Any]:
+    """One number per param group: a list/tuple of the right length, or a number repeated."""
     if isinstance(value, (list, tuple)):
         if len(value) != len(optimizer.param_groups):
             raise ValueError(
-                f"{name} must have the same length as optimizer.param_groups. {name} has "
-                f"{len(value)} values, param_groups has {len(optimizer.param_groups)}."
+                f"{sched}: {name} must have the same length as optimizer.param_groups. {name} "
+                f"has {len(value)} values, param_groups has {len(optimizer.param_groups)}."
             )
+        for v in value:
+            as_float(v, sched, name)
         return list(value)
+    as_float(value, sched, name)
     return [value] * len(optimizer.param_groups)
+
+
+def _positive(value: Any, sched: str, arg: str, integer: bool = False) -> Any:
+    """A number (an int when `integer`) > 0, returned as given."""
+    v = as_int(value, sched, arg) if integer else as_float(value, sched, arg)
+    if not v > 0:
+        raise ValueError(f"{sched}: {arg} must be positive, got {value}")
+    return value
+
+
+def _check_optimizer(sched: str, optimizer: Any) -> None:
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{sched}: {type(optimizer).__name__} is not an Optimizer")
 
 
 def _group_values(optimizer: Optimizer, key: str) -> List[Any]:
@@ -42,8 +60,7 @@ class LRScheduler:
     _is_initial: bool = False
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        _check_optimizer(type(self).__name__, optimizer)
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -104,18 +121,30 @@ class LambdaLR(LRScheduler):
     def __init__(self, optimizer: Optimizer,
                  lr_lambda: Union[Callable[[int], float], Sequence[Callable[[int], float]]],
                  last_epoch: int = -1) -> None:
+        _check_optimizer("LambdaLR", optimizer)
         self.optimizer = optimizer
         if isinstance(lr_lambda, (list, tuple)):
             if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got "
-                                 f"{len(lr_lambda)}")
+                raise ValueError(f"LambdaLR: Expected {len(optimizer.param_groups)} "
+                                 f"lr_lambdas, but got {len(lr_lambda)}")
             self.lr_lambdas = list(lr_lambda)
         else:
             self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        for fn in self.lr_lambdas:
+            if not callable(fn):
+                raise TypeError(f"LambdaLR: lr_lambda must be a function of the epoch (or a "
+                                f"list of them), got {type(fn).__name__}")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> List[float]:
-        return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
+        return [base * self._factor(fn) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
+
+    def _factor(self, fn: Callable[[int], float]) -> float:
+        factor = fn(self.last_epoch)
+        if not isinstance(factor, numbers.Real):
+            raise TypeError(f"LambdaLR: lr_lambda({self.last_epoch}) returned "
+                            f"{type(factor).__name__}, expected a number")
+        return factor
 
     def state_dict(self) -> Dict[str, Any]:
         """Functions are not saved; callable objects' attributes are."""
@@ -138,8 +167,8 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
-        self.step_size = step_size
-        self.gamma = gamma
+        self.step_size = _positive(step_size, "StepLR", "step_size", integer=True)
+        self.gamma = as_float(gamma, "StepLR", "gamma")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> List[float]:
@@ -156,8 +185,11 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
-        self.milestones = Counter(milestones)
-        self.gamma = gamma
+        if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
+            raise TypeError(f"MultiStepLR: milestones must be a list of ints, got "
+                            f"{type(milestones).__name__}")
+        self.milestones = Counter(as_int(m, "MultiStepLR", "milestones") for m in milestones)
+        self.gamma = as_float(gamma, "MultiStepLR", "gamma")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> List[float]:
@@ -176,7 +208,7 @@ class ExponentialLR(LRScheduler):
     """lr *= gamma every epoch."""
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
-        self.gamma = gamma
+        self.gamma = as_float(gamma, "ExponentialLR", "gamma")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> List[float]:
@@ -194,14 +226,15 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
                  end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1) -> None:
-        if start_factor > 1.0 or start_factor <= 0:
-            raise ValueError("Starting multiplicative factor expected to be greater than 0 and "
-                             "less or equal to 1.")
-        if end_factor > 1.0 or end_factor < 0:
-            raise ValueError("Ending multiplicative factor expected to be between 0 and 1.")
+        if not 0 < as_float(start_factor, "LinearLR", "start_factor") <= 1.0:
+            raise ValueError("LinearLR: Starting multiplicative factor expected to be greater "
+                             f"than 0 and less or equal to 1, got start_factor={start_factor}")
+        if not 0 <= as_float(end_factor, "LinearLR", "end_factor") <= 1.0:
+            raise ValueError("LinearLR: Ending multiplicative factor expected to be between 0 "
+                             f"and 1, got end_factor={end_factor}")
         self.start_factor = start_factor
         self.end_factor = end_factor
-        self.total_iters = total_iters
+        self.total_iters = _positive(total_iters, "LinearLR", "total_iters", integer=True)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> List[float]:
@@ -226,8 +259,8 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
                  last_epoch: int = -1) -> None:
-        self.T_max = T_max
-        self.eta_min = eta_min
+        self.T_max = _positive(T_max, "CosineAnnealingLR", "T_max")
+        self.eta_min = as_float(eta_min, "CosineAnnealingLR", "eta_min")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> List[float]:
@@ -263,20 +296,24 @@ class CyclicLR(LRScheduler):
                  scale_mode: str = "cycle", cycle_momentum: bool = True,
                  base_momentum: float = 0.8, max_momentum: float = 0.9,
                  last_epoch: int = -1) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        _check_optimizer("CyclicLR", optimizer)
         self.optimizer = optimizer
-        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        base_lrs = _per_group("base_lr", optimizer, base_lr, "CyclicLR")
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
                 group["lr"] = lr
-        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
-        up = float(step_size_up)
-        down = float(step_size_down) if step_size_down is not None else up
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr, "CyclicLR")
+        up = float(_positive(step_size_up, "CyclicLR", "step_size_up"))
+        down = up if step_size_down is None else float(
+            _positive(step_size_down, "CyclicLR", "step_size_down"))
         self.total_size = up + down
         self.step_ratio = up / self.total_size
-        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
-            raise ValueError("mode is invalid and scale_fn is None")
+        if scale_fn is None:
+            check_choice(mode, "CyclicLR", "mode (without scale_fn)",
+                         ("triangular", "triangular2", "exp_range"))
+        elif not callable(scale_fn):
+            raise TypeError(f"CyclicLR: scale_fn must be a function, got "
+                            f"{type(scale_fn).__name__}")
         self.mode = mode
         self.gamma = gamma
         self._scale_fn_custom = scale_fn
@@ -286,11 +323,13 @@ class CyclicLR(LRScheduler):
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
             if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with "
+                raise ValueError("CyclicLR: optimizer must support momentum or beta1 with "
                                  "`cycle_momentum` option enabled")
             self.use_beta1 = "betas" in optimizer.defaults
-            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
-            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum,
+                                             "CyclicLR")
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum,
+                                            "CyclicLR")
             if last_epoch == -1:
                 for m_max, m_base, group in zip(self.max_momentums, self.base_momentums,
                                                 optimizer.param_groups):
@@ -360,28 +399,30 @@ class OneCycleLR(LRScheduler):
                  max_momentum: Union[float, List[float]] = 0.95, div_factor: float = 25.0,
                  final_div_factor: float = 1e4, three_phase: bool = False,
                  last_epoch: int = -1) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        op = "OneCycleLR"
+        _check_optimizer(op, optimizer)
         self.optimizer = optimizer
         if total_steps is not None:
             if not isinstance(total_steps, int) or total_steps <= 0:
-                raise ValueError(f"Expected positive integer total_steps, but got {total_steps}")
+                raise ValueError(f"{op}: Expected positive integer total_steps, but got "
+                                 f"{total_steps}")
             self.total_steps = total_steps
         elif epochs is not None and steps_per_epoch is not None:
             if not isinstance(epochs, int) or epochs <= 0:
-                raise ValueError(f"Expected positive integer epochs, but got {epochs}")
+                raise ValueError(f"{op}: Expected positive integer epochs, but got {epochs}")
             if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
-                raise ValueError(f"Expected positive integer steps_per_epoch, but got "
+                raise ValueError(f"{op}: Expected positive integer steps_per_epoch, but got "
                                  f"{steps_per_epoch}")
             self.total_steps = epochs * steps_per_epoch
         else:
-            raise ValueError("You must define either total_steps OR (epochs AND "
+            raise ValueError(f"{op}: You must define either total_steps OR (epochs AND "
                              "steps_per_epoch)")
         if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
-            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
-        if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got "
-                             f"{anneal_strategy}")
+            raise ValueError(f"{op}: Expected float between 0 and 1 pct_start, but got "
+                             f"{pct_start}")
+        check_choice(anneal_strategy, op, "anneal_strategy", ("cos", "linear"))
+        _positive(div_factor, op, "div_factor")
+        _positive(final_div_factor, op, "final_div_factor")
         self.anneal_strategy = anneal_strategy
         n = self.total_steps
         if three_phase:
@@ -398,7 +439,7 @@ class OneCycleLR(LRScheduler):
                  "base_momentum"),
                 (n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
             ]
-        max_lrs = _per_group("max_lr", optimizer, max_lr)
+        max_lrs = _per_group("max_lr", optimizer, max_lr, op)
         if last_epoch == -1:
             for m, group in zip(max_lrs, optimizer.param_groups):
                 group["initial_lr"] = m / div_factor
@@ -407,11 +448,11 @@ class OneCycleLR(LRScheduler):
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
             if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with "
+                raise ValueError(f"{op}: optimizer must support momentum or beta1 with "
                                  "`cycle_momentum` option enabled")
             self.use_beta1 = "betas" in optimizer.defaults
-            maxes = _per_group("max_momentum", optimizer, max_momentum)
-            bases = _per_group("base_momentum", optimizer, base_momentum)
+            maxes = _per_group("max_momentum", optimizer, max_momentum, op)
+            bases = _per_group("base_momentum", optimizer, base_momentum, op)
             if last_epoch == -1:
                 for m_max, m_base, group in zip(maxes, bases, optimizer.param_groups):
                     _set_momentum(group, m_max, self.use_beta1)
@@ -427,8 +468,8 @@ class OneCycleLR(LRScheduler):
     def get_lr(self) -> List[float]:
         step = self.last_epoch
         if step > self.total_steps:
-            raise ValueError(f"Tried to step {step} times. The specified number of total steps "
-                             f"is {self.total_steps}")
+            raise ValueError(f"OneCycleLR: Tried to step {step} times. The specified number of "
+                             f"total steps is {self.total_steps}")
         lrs = []
         for group in self.optimizer.param_groups:
             start = 0.0
@@ -510,23 +551,27 @@ class ReduceLROnPlateau(LRScheduler):
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
                  cooldown: int = 0, min_lr: Union[float, List[float]] = 0,
                  eps: float = 1e-8) -> None:
-        if factor >= 1.0:
-            raise ValueError("Factor should be < 1.0.")
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode {mode} is unknown!")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold mode {threshold_mode} is unknown!")
+        op = "ReduceLROnPlateau"
+        if as_float(factor, op, "factor") >= 1.0:
+            raise ValueError(f"{op}: Factor should be < 1.0, got factor={factor}")
+        _check_optimizer(op, optimizer)
+        check_choice(mode, op, "mode", ("min", "max"))
+        check_choice(threshold_mode, op, "threshold_mode", ("rel", "abs"))
+        for arg, v in (("patience", patience), ("cooldown", cooldown)):
+            if as_int(v, op, arg) < 0:
+                raise ValueError(f"{op}: {arg} must be >= 0, got {v}")
+        as_float(threshold, op, "threshold")
+        as_float(eps, op, "eps")
         self.factor = factor
         self.optimizer = optimizer
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != len(optimizer.param_groups):
-                raise ValueError(f"expected {len(optimizer.param_groups)} min_lrs, got "
+                raise ValueError(f"{op}: expected {len(optimizer.param_groups)} min_lrs, got "
                                  f"{len(min_lr)}")
             self.default_min_lr = None
-            self.min_lrs = list(min_lr)
+            self.min_lrs = [as_float(v, op, "min_lr") for v in min_lr]
         else:
+            as_float(min_lr, op, "min_lr")
             self.default_min_lr = min_lr
             self.min_lrs = [min_lr] * len(optimizer.param_groups)
         self.patience = patience
@@ -550,7 +595,7 @@ class ReduceLROnPlateau(LRScheduler):
                     else best + self.threshold)
 
     def step(self, metrics: Any, epoch: Optional[int] = None) -> None:  # type: ignore[override]
-        current = float(metrics)
+        current = as_float(metrics, "ReduceLROnPlateau.step", "metrics")
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self._is_better(current, self.best):
             self.best = current
@@ -569,8 +614,9 @@ class ReduceLROnPlateau(LRScheduler):
     def _reduce_lr(self) -> None:
         if len(self.optimizer.param_groups) != len(self.min_lrs):
             if self.default_min_lr is None:
-                raise RuntimeError("The number of param groups in the optimizer differs from "
-                                   "when ReduceLROnPlateau was initialized; set min_lrs to match")
+                raise RuntimeError("ReduceLROnPlateau: The number of param groups in the "
+                                   "optimizer differs from when ReduceLROnPlateau was "
+                                   "initialized; set min_lrs to match")
             self.min_lrs = [self.default_min_lr] * len(self.optimizer.param_groups)
         for i, group in enumerate(self.optimizer.param_groups):
             old = float(group["lr"])

@@ -12,9 +12,10 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from itertools import chain
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from gradflow.autograd import enable_grad
+from gradflow.ops.common import as_float
 from gradflow.tensor import Tensor, tensor
 
 
@@ -117,6 +118,25 @@ def step_counter() -> Tensor:
     return tensor(0.0)
 
 
+def check_option(opt: str, name: str, value: Any, what: str, low: float = 0.0,
+                 high: Optional[float] = None, high_open: bool = False) -> Any:
+    """A numeric option, returned as given: a number in [low, high] ([low, high) with
+    high_open), else a TypeError or ValueError naming the optimizer, the option and the range."""
+    v = as_float(value, opt, name)
+    if v >= low and (high is None or v < high or (v == high and not high_open)):
+        return value
+    span = f">= {low}" if high is None else f"in [{low}, {high}{')' if high_open else ']'}"
+    raise ValueError(f"{opt}: Invalid {what}: {value} ({name} must be {span})")
+
+
+def check_betas(opt: str, betas: Any) -> Tuple[Any, Any]:
+    """Two coefficients in [0, 1), as (beta1, beta2)."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{opt}: betas must be a pair (beta1, beta2), got {betas!r}")
+    return tuple(check_option(opt, "betas", b, f"beta parameter at index {i}", 0.0, 1.0, True)
+                 for i, b in enumerate(betas))
+
+
 # ---------------------------------------------------------------- the base class
 class Optimizer:
     """Holds param_groups (dicts: 'params' plus every option, defaults filled in) and
@@ -126,12 +146,13 @@ class Optimizer:
         self.defaults = defaults
         self.state: Dict[Tensor, Dict[str, Any]] = defaultdict(dict)
         self.param_groups: List[Dict[str, Any]] = []
-        if isinstance(params, Tensor):
-            raise TypeError("params argument given to the optimizer should be an iterable of "
-                            f"Tensors or dicts, but got {type(params).__name__}")
+        name = type(self).__name__
+        if isinstance(params, (Tensor, str, dict)) or not hasattr(params, "__iter__"):
+            raise TypeError(f"{name}: params argument given to the optimizer should be an "
+                            f"iterable of Tensors or dicts, but got {type(params).__name__}")
         groups = list(params)
         if not groups:
-            raise ValueError("optimizer got an empty parameter list")
+            raise ValueError(f"{name}: optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
@@ -139,15 +160,23 @@ class Optimizer:
 
     def add_param_group(self, param_group: Dict[str, Any]) -> None:
         """Add a group of parameters with its own options (missing ones from defaults)."""
+        op = f"{type(self).__name__}.add_param_group"
         if not isinstance(param_group, dict):
-            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+            raise TypeError(f"{op}: param_group must be a dict, but got "
+                            f"{type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError(f"{op}: param_group must have a 'params' entry, got keys "
+                             f"{sorted(map(str, param_group))}")
         params = param_group["params"]
         if isinstance(params, Tensor):
             params = [params]
         elif isinstance(params, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, "
-                            "but the ordering of tensors in sets will change between runs. "
-                            "Please use a list instead.")
+            raise TypeError(f"{op}: optimizer parameters need to be organized in ordered "
+                            "collections, but the ordering of tensors in sets will change "
+                            "between runs. Please use a list instead.")
+        elif isinstance(params, (str, dict)) or not hasattr(params, "__iter__"):
+            raise TypeError(f"{op}: 'params' must be a Tensor or an iterable of Tensors, got "
+                            f"{type(params).__name__}")
         else:
             params = list(params)
         group = dict(param_group)
@@ -156,19 +185,19 @@ class Optimizer:
             params = [p for _, p in params]
         for p in params:
             if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer can only optimize Tensors, but one of the params "
-                                f"is {type(p).__name__}")
+                raise TypeError(f"{op}: optimizer can only optimize Tensors, but one of the "
+                                f"params is {type(p).__name__}")
             if not p.is_leaf:
-                raise ValueError("can't optimize a non-leaf Tensor")
+                raise ValueError(f"{op}: can't optimize a non-leaf Tensor")
         group["params"] = params
         for name, default in self.defaults.items():
             if default is required and name not in group:
-                raise ValueError(f"parameter group didn't specify a value of required "
+                raise ValueError(f"{op}: parameter group didn't specify a value of required "
                                  f"optimization parameter {name}")
             group.setdefault(name, default)
         existing = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in existing for p in params):
-            raise ValueError("some parameters appear in more than one parameter group")
+            raise ValueError(f"{op}: some parameters appear in more than one parameter group")
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -213,13 +242,21 @@ class Optimizer:
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restore options and state; tensors are copied and cast to their parameter's dtype
         and device (the step counters excepted)."""
+        op = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise ValueError(f"{op}: expected a dict with 'state' and 'param_groups' (from "
+                             f"state_dict()), got {type(state_dict).__name__}"
+                             + (f" with keys {sorted(map(str, state_dict))}"
+                                if isinstance(state_dict, dict) else ""))
         saved_groups = copy.deepcopy(state_dict["param_groups"])
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError("loaded state dict has a different number of parameter groups")
+            raise ValueError(f"{op}: loaded state dict has a different number of parameter "
+                             "groups")
         for ours, theirs in zip(self.param_groups, saved_groups):
-            if len(ours["params"]) != len(theirs["params"]):
-                raise ValueError("loaded state dict contains a parameter group that doesn't "
-                                 "match the size of optimizer's group")
+            if not isinstance(theirs, dict) or len(ours["params"]) != len(theirs.get("params",
+                                                                                     ())):
+                raise ValueError(f"{op}: loaded state dict contains a parameter group that "
+                                 "doesn't match the size of optimizer's group")
         id_map = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
                           chain.from_iterable(g["params"] for g in self.param_groups)))
 

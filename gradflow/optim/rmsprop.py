@@ -10,6 +10,7 @@ from gradflow.optim.optimizer import (
     add_,
     addcdiv_,
     addcmul_,
+    check_option,
     lerp_,
     mul_,
     sqrt,
@@ -27,11 +28,12 @@ class RMSprop(Optimizer):
     def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,
                  centered: bool = False, *, maximize: bool = False) -> None:
-        for name, v in (("learning rate", lr), ("epsilon value", eps),
-                        ("momentum value", momentum), ("weight_decay value", weight_decay),
-                        ("alpha value", alpha)):
-            if v < 0.0:
-                raise ValueError(f"Invalid {name}: {v}")
+        lr, eps, momentum, weight_decay, alpha = (
+            check_option("RMSprop", name, v, what) for name, v, what in (
+                ("lr", lr, "learning rate"), ("eps", eps, "epsilon value"),
+                ("momentum", momentum, "momentum value"),
+                ("weight_decay", weight_decay, "weight_decay value"),
+                ("alpha", alpha, "alpha value")))
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize))
 

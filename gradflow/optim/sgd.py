@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Iterable, Optional
 
 from gradflow.autograd import no_grad
-from gradflow.optim.optimizer import Optimizer, add_, clone_state, mul_
+from gradflow.optim.optimizer import Optimizer, add_, check_option, clone_state, mul_
 
 
 class SGD(Optimizer):
@@ -16,14 +17,12 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
                  maximize: bool = False) -> None:
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        lr = check_option("SGD", "lr", lr, "learning rate")
+        momentum = check_option("SGD", "momentum", momentum, "momentum value")
+        dampening = check_option("SGD", "dampening", dampening, "dampening value", -math.inf)
+        weight_decay = check_option("SGD", "weight_decay", weight_decay, "weight_decay value")
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+            raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize))
