@@ -314,6 +314,11 @@ def test_softmax_backward(fn, dim):
     assert gradgradcheck(lambda t: fn(t, dim), (a,))
 
 
+def test_softmax_of_an_empty_tensor_is_empty():
+    for fn in (gf.softmax, gf.log_softmax):
+        assert fn(gf.zeros(0, 3), 0).shape == (0, 3) and fn(gf.zeros(0), -1).shape == (0,)
+
+
 def test_softmax_bad_inputs():
     with pytest.raises(TypeError, match="softmax: the dim argument is required"):
         gf.softmax(gf.ones(2))

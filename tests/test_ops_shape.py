@@ -261,6 +261,72 @@ def test_narrow_bad_arguments(args, exc, msg):
         gf.tensor(1.0).narrow(0, 0, 1)
 
 
+def _index(lib, shape, d):
+    """An int64 index for dim d of `shape`: zeros, of the same shape (gather's rule)."""
+    return lib.zeros(shape, dtype=lib.int64) if shape[d] else lib.zeros(shape, dtype=lib.int64)[:0]
+
+
+# name -> f(lib, t, d, e): the same call in gradflow and PyTorch, dims d and e in [-ndim, ndim)
+DIM_CALLS = {
+    "flatten": lambda lib, t, d, e: t.flatten(d, e),
+    "unflatten": lambda lib, t, d, e: t.unflatten(d, (1, -1)) if t.shape[d] else t.unflatten(
+        d, (1, 0)),
+    "squeeze": lambda lib, t, d, e: t.squeeze(d),
+    "unsqueeze": lambda lib, t, d, e: t.unsqueeze(d),
+    "transpose": lambda lib, t, d, e: t.transpose(d, e),
+    "permute": lambda lib, t, d, e: t.permute(*reversed(range(-t.ndim, 0))),
+    "flip": lambda lib, t, d, e: t.flip(d),
+    "narrow": lambda lib, t, d, e: t.narrow(d, -(t.shape[d] // 2), t.shape[d] // 2),
+    "split": lambda lib, t, d, e: t.split(2, d),
+    "split_sizes": lambda lib, t, d, e: t.split([t.shape[d] // 2, t.shape[d] - t.shape[d] // 2],
+                                                d),
+    "chunk": lambda lib, t, d, e: t.chunk(3, d),
+    "unbind": lambda lib, t, d, e: t.unbind(d),
+    "cat": lambda lib, t, d, e: lib.cat([t, t * 2], d),
+    "stack": lambda lib, t, d, e: lib.stack([t, t * 2], d),
+    "index_select": lambda lib, t, d, e: t.index_select(
+        d, lib.tensor([0, 0] if t.shape[d] else [], dtype=lib.int64)),
+    "gather": lambda lib, t, d, e: t.gather(d, _index(lib, t.shape, d)),
+    "sum": lambda lib, t, d, e: t.sum(d),
+    "sum_two": lambda lib, t, d, e: t.sum((d, e)),
+    "mean_keepdim": lambda lib, t, d, e: t.mean(d, keepdim=True),
+    "amax": lambda lib, t, d, e: t.amax((d, e)),
+    "softmax": lambda lib, t, d, e: t.softmax(d),
+    "size": lambda lib, t, d, e: t.size(d),
+}
+
+
+def _outcome(call):
+    """The result as NumPy arrays (or ints), or 'error' when the call raised."""
+    try:
+        out = call()
+    except (IndexError, ValueError, RuntimeError, TypeError):
+        return "error"
+    if isinstance(out, (tuple, list)):
+        return [o.detach().numpy() for o in out]
+    return out if isinstance(out, int) else out.detach().numpy()
+
+
+@pytest.mark.parametrize("name", sorted(DIM_CALLS))
+@given(data=st.data())
+def test_dim_arguments_match_pytorch(name, data):
+    torch = pytest.importorskip("torch")
+    a = data.draw(shaped_arrays(shapes(min_dims=1, max_dims=4)))
+    d = data.draw(st.integers(-a.ndim, a.ndim - 1))
+    e = data.draw(st.integers(-a.ndim, a.ndim - 1))
+    call = DIM_CALLS[name]
+    ours = _outcome(lambda: call(gf, gf.tensor(a), d, e))
+    theirs = _outcome(lambda: call(torch, torch.tensor(a.copy()), d, e))
+    if isinstance(theirs, str) or isinstance(ours, str):
+        assert isinstance(ours, str) and isinstance(theirs, str), (a.shape, d, e, ours, theirs)
+    elif isinstance(theirs, list):
+        assert len(ours) == len(theirs)
+        for o, t in zip(ours, theirs):
+            np.testing.assert_allclose(o, t, rtol=1e-12)
+    else:
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
 # ---------------------------------------------------------------- backward
 SHAPE_OPS = {
     "reshape": (lambda t: t.reshape(3, 4), (2, 6)),
@@ -411,6 +477,11 @@ def test_shape_args_take_numpy_and_tensor_ints():
     assert [p.shape for p in t.split(np.int64(4))] == [(4,), (2,)]
     s = gf.tensor(2.0)  # 0-d: dims 0 and -1 are fine
     assert s.transpose(0, -1).shape == () and s.flatten(-1, 0).shape == (1,)
+
+
+def test_chunk_of_an_empty_dim_gives_chunks_empty_pieces():
+    assert [p.shape for p in gf.zeros(2, 0).chunk(3, 1)] == [(2, 0)] * 3  # as PyTorch
+    assert [p.shape for p in gf.zeros(0).split(2)] == [(0,)]
 
 
 def test_repeat_owns_its_storage():

@@ -331,6 +331,8 @@ def _softmax_input(x: Tensor, dim: Optional[int], dtype, op: str):
 
 def softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
     x, axis = _softmax_input(x, dim, dtype, "softmax")
+    if x.numel() == 0:  # nothing to normalise (and a max over nothing has no value)
+        return x.clone()
     if x.ndim == 0:
         return Softmax.apply(x.reshape(1), 0).reshape(())
     return Softmax.apply(x, axis)
@@ -338,6 +340,8 @@ def softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
 
 def log_softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
     x, axis = _softmax_input(x, dim, dtype, "log_softmax")
+    if x.numel() == 0:  # nothing to normalise (and a max over nothing has no value)
+        return x.clone()
     if x.ndim == 0:
         return LogSoftmax.apply(x.reshape(1), 0).reshape(())
     return LogSoftmax.apply(x, axis)

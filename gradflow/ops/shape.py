@@ -375,8 +375,9 @@ def chunk(x: Tensor, chunks: int, dim: int = 0):
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     axis = wrap_dim(dim, x.ndim, "chunk")
     n = x.shape[axis]
-    step = -(-n // chunks) if n else 1
-    return split(x, step, axis)
+    if n == 0:  # as PyTorch: `chunks` empty pieces
+        return split(x, [0] * chunks, axis)
+    return split(x, -(-n // chunks), axis)
 
 
 def unbind(x: Tensor, dim: int = 0):
