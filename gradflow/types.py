@@ -58,7 +58,8 @@ def from_numpy_dtype(np_dtype) -> dtype:
         return int64
     if np_dtype.kind == "f":
         return float32 if np_dtype.itemsize <= 4 else float64
-    raise TypeError(f"gradflow supports float32, float64, int64 and bool, not {np_dtype}")
+    raise TypeError(f"unsupported dtype {np_dtype}: gradflow supports float32, float64, int64 "
+                    "and bool")
 
 
 def as_dtype(d) -> dtype:
@@ -73,7 +74,11 @@ def as_dtype(d) -> dtype:
         return int64
     if d is builtins.float:
         return _default_dtype
-    return from_numpy_dtype(d)
+    try:
+        return from_numpy_dtype(np.dtype(d))
+    except (TypeError, ValueError):
+        raise TypeError(f"expected a dtype (gradflow.float32, float64, int64 or bool), got "
+                        f"{d!r}") from None
 
 
 def get_default_dtype() -> dtype:

@@ -133,3 +133,57 @@ def test_schedulers_check_what_would_divide_by_zero_or_call_a_non_function():
     with pytest.raises(TypeError, match=r"ReduceLROnPlateau.step: argument 'metrics' must be a "
                        "number, not str"):
         plateau.step("a")
+
+
+# ------------------------------------------------------------------ elementwise, linalg
+def test_elementwise_errors_name_the_op():
+    b = gf.tensor([True, False])
+    with pytest.raises(RuntimeError, match="neg: negation, the `-` operator, on a bool tensor"):
+        -b
+    assert gf.sign(b).dtype is gf.bool and gf.floor(b).tolist() == [True, False]
+    with pytest.raises(TypeError, match="remainder: not supported for bool tensors"):
+        gf.remainder(b, True)
+    with pytest.raises(ValueError, match="pow: integers to negative integer powers"):
+        gf.tensor([2, 3]) ** -1
+    with pytest.raises(TypeError, match="add: argument 'alpha' must be a number, not NoneType"):
+        gf.add(gf.ones(2), gf.ones(2), alpha=None)
+    with pytest.raises(TypeError, match="leaky_relu: argument 'negative_slope' must be a number"):
+        gf.nn.functional.leaky_relu(gf.ones(2), "x")
+    with pytest.raises(TypeError, match="clamp: argument 'min' must be a number or a Tensor"):
+        gf.clamp(gf.ones(2), [0.0])
+    with pytest.raises(TypeError, match="allclose: argument 'other' must be a Tensor, not float"):
+        gf.allclose(gf.ones(2), 1.0)
+    with pytest.raises(RuntimeError, match="mul_: a leaf Variable that requires grad is being "
+                       "used in an in-place operation"):
+        gf.ones(2, requires_grad=True).mul_(2)
+
+
+def test_matrix_products_name_themselves():
+    with pytest.raises(TypeError, match=r"mm: expected floating-point tensors, got "
+                       r"gradflow.int64 and gradflow.bool"):
+        gf.mm(gf.ones(2, 1, dtype=gf.int64), gf.ones(1, 2, dtype=gf.bool))
+    with pytest.raises(ValueError, match=r"dot: expected two 1-D tensors of equal size"):
+        gf.dot(gf.ones(2), gf.ones(3))
+    with pytest.raises(TypeError, match="bmm: argument 'other' must be a Tensor, not NoneType"):
+        gf.bmm(gf.ones(1, 1, 1), None)
+    assert gf.nn.functional.linear(gf.ones(0, 3, 0), gf.ones(2, 0)).shape == (0, 3, 2)
+
+
+# ------------------------------------------------------------------ modules
+def test_module_registration_errors_name_the_method():
+    m = gf.nn.Sequential(gf.nn.Linear(3, 2))
+    with pytest.raises(ValueError, match=r'parameter name can\'t be empty or contain ".", got '
+                       '"a.b"'):
+        m.register_parameter("a.b", None)
+    with pytest.raises(TypeError, match="register_buffer: cannot assign 'int' object"):
+        m.register_buffer("buf", 3)
+    with pytest.raises(TypeError, match="apply: fn must be a function of a Module, got int"):
+        m.apply(3)
+    with pytest.raises(TypeError, match="get_submodule: target must be a str, got int"):
+        m.get_submodule(3)
+    with pytest.raises(TypeError, match=r"expected a dtype \(gradflow.float32, float64, int64 or "
+                       r"bool\), got 'tpu'"):
+        m.to("tpu")
+    with pytest.raises(RuntimeError, match="Parameter: only Tensors of floating point dtype can "
+                       "require gradients, got gradflow.int64"):
+        gf.nn.Parameter(gf.zeros(2, dtype=gf.int64))

@@ -68,7 +68,7 @@ def test_setattr_rules():
         m.b = 3
     del m.b
     assert "b" not in m._buffers
-    with pytest.raises(KeyError, match="contain"):
+    with pytest.raises(ValueError, match="contain"):
         m.register_buffer("a.b", gf.zeros(1))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         m.nope

@@ -78,8 +78,8 @@ class Module:
         self._check_name(name, "parameter", self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(
-                f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
-                "(gradflow.nn.Parameter or None required)"
+                f"register_parameter: cannot assign '{type(param).__name__}' object to "
+                f"parameter '{name}' (gradflow.nn.Parameter or None required)"
             )
         self._parameters[name] = param
 
@@ -87,8 +87,8 @@ class Module:
         self._check_name(name, "buffer", self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(
-                f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
-                "(gradflow Tensor or None required)"
+                f"register_buffer: cannot assign '{type(tensor).__name__}' object to buffer "
+                f"'{name}' (gradflow Tensor or None required)"
             )
         self._buffers[name] = tensor
         if persistent:
@@ -98,7 +98,7 @@ class Module:
 
     def add_module(self, name: str, module: Optional["Module"]) -> None:
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+            raise TypeError(f"add_module: {type(module).__name__} is not a Module subclass")
         self._check_name(name, "module", self._modules)
         self._modules[name] = module
 
@@ -110,9 +110,9 @@ class Module:
         if not isinstance(name, str):
             raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
         if name == "" or "." in name:
-            raise KeyError(f'{kind} name can\'t be empty or contain ".", got "{name}"')
+            raise ValueError(f'{kind} name can\'t be empty or contain ".", got "{name}"')
         if hasattr(self, name) and name not in own:
-            raise KeyError(f"attribute '{name}' already exists")
+            raise ValueError(f"{kind} name '{name}': attribute '{name}' already exists")
 
     def __setattr__(self, name: str, value: Any) -> None:
         params = self.__dict__.get("_parameters")
@@ -235,6 +235,8 @@ class Module:
             yield b
 
     def get_submodule(self, target: str) -> "Module":
+        if not isinstance(target, str):
+            raise TypeError(f"get_submodule: target must be a str, got {type(target).__name__}")
         module = self
         for item in target.split(".") if target else []:
             if item not in module._modules:
@@ -243,6 +245,8 @@ class Module:
         return module
 
     def get_parameter(self, target: str) -> Parameter:
+        if not isinstance(target, str):
+            raise TypeError(f"get_parameter: target must be a str, got {type(target).__name__}")
         module_path, _, name = target.rpartition(".")
         module = self.get_submodule(module_path)
         if name not in module._parameters:
@@ -252,7 +256,7 @@ class Module:
     # ---------------------------------------------------------------- modes and grads
     def train(self, mode: bool = True) -> "Module":
         if not isinstance(mode, bool):
-            raise ValueError("training mode is expected to be boolean")
+            raise ValueError(f"train: training mode is expected to be boolean, got {mode!r}")
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
@@ -281,6 +285,8 @@ class Module:
     # ---------------------------------------------------------------- conversion
     def apply(self, fn: Callable[["Module"], None]) -> "Module":
         """fn(m) for every sub-module (children first), then for self."""
+        if not callable(fn):
+            raise TypeError(f"apply: fn must be a function of a Module, got {type(fn).__name__}")
         for module in self.children():
             module.apply(fn)
         fn(self)
@@ -311,7 +317,7 @@ class Module:
                 continue
             if isinstance(a, Tensor):
                 dtype, device = a.dtype, a.device
-            elif isinstance(a, (Device, int)) or (
+            elif isinstance(a, Device) or (isinstance(a, int) and not isinstance(a, bool)) or (
                 isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda")
             ):
                 device = Device("cuda", a) if isinstance(a, int) else Device(a)

@@ -19,6 +19,9 @@ class Parameter(Tensor):
         p = object.__new__(cls)
         Tensor._init(p, data._data, data._backend)
         p._version = data._version
+        if requires_grad and not data.is_floating_point():
+            raise RuntimeError(f"Parameter: only Tensors of floating point dtype can require "
+                               f"gradients, got {data.dtype}")
         p.requires_grad_(requires_grad)
         return p
 

@@ -7,7 +7,14 @@ import math
 import numbers
 
 from gradflow.autograd.function import Function
-from gradflow.ops.common import broadcast_shapes, operands, result_type, sum_to_shape, to_array
+from gradflow.ops.common import (
+    as_float,
+    broadcast_shapes,
+    check_tensor,
+    operands,
+    sum_to_shape,
+    to_array,
+)
 from gradflow.tensor import Tensor
 from gradflow.types import bool_, get_default_dtype
 
@@ -137,19 +144,22 @@ class Pow(Function):
         return g_base, g_exp, None
 
 
+def _alpha(op: str, b, alpha):
+    """b * alpha for add/sub's alpha (a number)."""
+    if not isinstance(alpha, numbers.Number):
+        raise TypeError(f"{op}: argument 'alpha' must be a number, not {type(alpha).__name__}")
+    return b if alpha == 1 else mul(b, alpha)
+
+
 def add(a, b, *, alpha=1) -> Tensor:
-    if alpha != 1:
-        b = b * alpha
-    a, b, _ = operands("add", a, b)
+    a, b, _ = operands("add", a, _alpha("add", b, alpha))
     if not isinstance(a, Tensor):
         a, b = b, a
     return Add.apply(a, b)
 
 
 def sub(a, b, *, alpha=1) -> Tensor:
-    if alpha != 1:
-        b = b * alpha
-    a, b, _ = operands("sub", a, b)
+    a, b, _ = operands("sub", a, _alpha("sub", b, alpha))
     if not isinstance(a, Tensor):
         return RSub.apply(b, a)
     return Sub.apply(a, b)
@@ -176,7 +186,9 @@ true_divide = div
 
 
 def pow(a, b) -> Tensor:
-    a, b, _ = operands("pow", a, b)
+    a, b, rt = operands("pow", a, b)
+    if not rt.is_floating_point and bool((b < 0).any() if isinstance(b, Tensor) else b < 0):
+        raise ValueError("pow: integers to negative integer powers are not allowed")
     if not isinstance(a, Tensor):
         return Pow.apply(b, a, "base")
     return Pow.apply(a, b, "exponent" if not isinstance(b, Tensor) else "none")
@@ -223,11 +235,21 @@ def minimum(a, b) -> Tensor:
 
 def remainder(a, b) -> Tensor:
     """Python's modulo (sign of the divisor); gradient 1 w.r.t. a, like PyTorch."""
+    a, b, _ = _integral_operands("remainder", a, b)
     return a - floor_divide(a, b).detach() * b
 
 
 def floor_divide(a, b) -> Tensor:
-    return (div(a, b)).floor().to(result_type(a, b))
+    a, b, rt = _integral_operands("floor_divide", a, b)
+    return (div(a, b)).floor().to(rt)
+
+
+def _integral_operands(op: str, a, b):
+    """operands() for ops that divide and round: bool tensors are refused, as PyTorch."""
+    a, b, rt = operands(op, a, b)
+    if rt is bool_:
+        raise TypeError(f"{op}: not supported for bool tensors (convert with .long())")
+    return a, b, rt
 
 
 # ---------------------------------------------------------------- unary
@@ -284,10 +306,14 @@ class Unary(Function):
 
 
 def _unary(op: str, x: Tensor, float_only: bool = True) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    check_tensor(x, op)
     if float_only and not x.is_floating_point():
         x = x.to(get_default_dtype())
+    elif x.dtype is bool_:  # abs, sign, relu, floor, ceil, round keep 0/1 as they are
+        if op == "neg":
+            raise RuntimeError("neg: negation, the `-` operator, on a bool tensor is not "
+                               "supported; to invert a mask use `~` or logical_not()")
+        return x.clone()
     return Unary.apply(x, op)
 
 
@@ -312,33 +338,49 @@ def ceil(x): return _unary("ceil", x, float_only=False)
 def round(x): return _unary("round", x, float_only=False)
 
 
+def _float_input(op: str, x) -> Tensor:
+    """The input of an activation: a Tensor, taken to the default float dtype if integral."""
+    check_tensor(x, op)
+    return x if x.is_floating_point() else x.to(get_default_dtype())
+
+
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return where(x > 0, x, x * negative_slope)
+    x = _float_input("leaky_relu", x)
+    return where(x > 0, x, x * as_float(negative_slope, "leaky_relu", "negative_slope"))
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    x = _float_input("elu", x)
+    alpha = as_float(alpha, "elu", "alpha")
     return where(x > 0, x, (where(x > 0, 0.0, x)).expm1() * alpha)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x) = x/2 (1 + erf(x/sqrt 2)); approximate='tanh' uses the tanh formula."""
+    x = _float_input("gelu", x)
     if approximate == "tanh":
         inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
         return x * 0.5 * (inner.tanh() + 1)
     if approximate != "none":
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got '{approximate}'")
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return x * 0.5 * ((x * (1.0 / math.sqrt(2.0))).erf() + 1)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(beta x)) / beta, computed as max(bx, 0) + log1p(e^-|bx|) (no overflow);
     linear where beta*x > threshold, as PyTorch."""
+    x = _float_input("softplus", x)
+    beta = as_float(beta, "softplus", "beta")
+    threshold = as_float(threshold, "softplus", "threshold")
+    if beta == 0:
+        raise ValueError("softplus: beta must be nonzero (it divides)")
     bx = x * beta
     stable = (bx.relu() + (-bx.abs()).exp().log1p()) / beta
     return where(bx > threshold, x, stable)
 
 
 def silu(x: Tensor) -> Tensor:
+    x = _float_input("silu", x)
     return x * x.sigmoid()
 
 
@@ -359,6 +401,11 @@ class Clamp(Function):
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:
+    check_tensor(x, "clamp")
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and not isinstance(bound, (numbers.Real, Tensor)):
+            raise TypeError(f"clamp: argument '{name}' must be a number or a Tensor, not "
+                            f"{type(bound).__name__}")
     if min is None and max is None:
         raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -416,6 +463,7 @@ def where(condition: Tensor, input, other) -> Tensor:
 
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    check_tensor(x, "masked_fill")
     if not isinstance(mask, Tensor) or mask.dtype is not bool_:
         raise RuntimeError(
             f"masked_fill: only supports bool masks, but got "
@@ -453,22 +501,31 @@ def logical_xor(a, b): return _compare("logical_xor", a, b)
 
 
 def logical_not(x: Tensor) -> Tensor:
+    check_tensor(x, "logical_not")
     return Tensor._make(x._backend.unary("logical_not", x._data), x._backend)
 
 
 def isnan(x: Tensor) -> Tensor:
+    check_tensor(x, "isnan")
     return Tensor._make(x._backend.unary("isnan", x._data), x._backend)
 
 
 def isinf(x: Tensor) -> Tensor:
+    check_tensor(x, "isinf")
     return Tensor._make(x._backend.unary("isinf", x._data), x._backend)
 
 
 def equal(a: Tensor, b: Tensor) -> bool:
+    check_tensor(a, "equal", "input")
+    check_tensor(b, "equal", "other")
     return a.shape == b.shape and bool((a == b).all())
 
 
 def allclose(a: Tensor, b: Tensor, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
     import numpy as np
 
-    return bool(np.allclose(a.detach().numpy(), b.detach().numpy(), rtol, atol, equal_nan))
+    check_tensor(a, "allclose", "input")
+    check_tensor(b, "allclose", "other")
+    broadcast_shapes("allclose", a.shape, b.shape)
+    return bool(np.allclose(a.detach().numpy(), b.detach().numpy(), as_float(rtol, "allclose",
+                            "rtol"), as_float(atol, "allclose", "atol"), bool(equal_nan)))

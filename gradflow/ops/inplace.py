@@ -13,19 +13,19 @@ from gradflow.ops.common import _category, broadcast_shapes, result_type
 from gradflow.tensor import Tensor
 
 
-def _check(t: Tensor, other_requires_grad: bool = False) -> bool:
+def _check(t: Tensor, op: str, other_requires_grad: bool = False) -> bool:
     """Raise for forbidden in-place writes; return whether the write records a graph node."""
     if not _GradMode.enabled:
         return False
     if t.requires_grad and t._ctx is None:
         raise RuntimeError(
-            "a leaf Variable that requires grad is being used in an in-place operation."
+            f"{op}: a leaf Variable that requires grad is being used in an in-place operation."
         )
     recording = t.requires_grad or other_requires_grad
     if recording and t._is_view:
         raise RuntimeError(
-            "in-place operation on a view of another tensor while recording gradients is not "
-            "supported; use the out-of-place op"
+            f"{op}: in-place operation on a view of another tensor while recording gradients "
+            "is not supported; use the out-of-place op"
         )
     return recording
 
@@ -49,14 +49,15 @@ def apply_(t: Tensor, fn, op: str, *others) -> Tensor:
     """t = fn(t) in t's storage; t takes the result's history. `others` are the other tensors
     fn reads. When recording, fn gets a copy of t: the nodes it records may save their input,
     and t's storage is about to be overwritten."""
-    recording = _check(t, builtins.any(isinstance(o, Tensor) and o.requires_grad for o in others))
+    recording = _check(t, op, builtins.any(isinstance(o, Tensor) and o.requires_grad
+                                           for o in others))
     return _write(t, fn(t.clone() if recording else t), op)
 
 
 def arith_(t: Tensor, op: str, other) -> Tensor:
     """t = t op other. Without a graph to record, the backend updates the storage directly."""
     other_rg = isinstance(other, Tensor) and other.requires_grad
-    if _check(t, other_rg):
+    if _check(t, op + "_", other_rg):
         from gradflow.ops import elementwise as ew
 
         return _write(t, getattr(ew, op)(t.clone(), other), op + "_")
@@ -93,7 +94,7 @@ def arith_(t: Tensor, op: str, other) -> Tensor:
 def fill_(t: Tensor, value) -> Tensor:
     if isinstance(value, Tensor):
         value = value.item()
-    if _check(t):
+    if _check(t, "fill_"):
         from gradflow.ops.elementwise import full_like_scalar
 
         return _write(t, t.clone() * 0 + full_like_scalar(t, value), "fill_")
@@ -109,7 +110,7 @@ def copy_(t: Tensor, src) -> Tensor:
         src = src.to(t.device)
     if src.dtype is not t.dtype:
         src = src.to(t.dtype)
-    if _check(t, src.requires_grad):
+    if _check(t, "copy_", src.requires_grad):
         return _write(t, src.expand(t.shape) + t.clone() * 0, "copy_")
     try:
         t._backend.copy_(t._data, src._data)
@@ -121,8 +122,8 @@ def copy_(t: Tensor, src) -> Tensor:
     return t
 
 
-def _fill_random(t: Tensor, values) -> Tensor:
-    _check(t)
+def _fill_random(t: Tensor, values, op: str) -> Tensor:
+    _check(t, op)
     t._backend.copy_(t._data, values)
     t._version[0] += 1
     return t
@@ -139,7 +140,7 @@ def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
         raise RuntimeError(f"uniform_: expects a [from, to) range, but got from={a} > to={b}")
     be = t._backend
     u = be.rand(t.shape, t._data.dtype)
-    return _fill_random(t, be.binary("add", be.binary("mul", u, b - a), a))
+    return _fill_random(t, be.binary("add", be.binary("mul", u, b - a), a), "uniform_")
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
@@ -148,7 +149,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
         raise RuntimeError(f"normal_: expects std >= 0.0, but got std={std}")
     be = t._backend
     z = be.randn(t.shape, t._data.dtype)
-    return _fill_random(t, be.binary("add", be.binary("mul", z, std), mean))
+    return _fill_random(t, be.binary("add", be.binary("mul", z, std), mean), "normal_")
 
 
 def bernoulli_(t: Tensor, p=0.5) -> Tensor:
@@ -171,4 +172,4 @@ def bernoulli_(t: Tensor, p=0.5) -> Tensor:
     elif not 0 <= p <= 1:
         raise RuntimeError(f"bernoulli_: expects p to be in [0, 1], but got p={p}")
     draw_dtype = t._data.dtype if t.is_floating_point() else np.float64
-    return _fill_random(t, be.binary("lt", be.rand(t.shape, draw_dtype), p))
+    return _fill_random(t, be.binary("lt", be.rand(t.shape, draw_dtype), p), "bernoulli_")

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Optional
 
 from gradflow.autograd.function import Function
-from gradflow.ops.common import broadcast_shapes, check_same_device, operands, sum_to_shape
+from gradflow.ops.common import (
+    broadcast_shapes,
+    check_same_device,
+    check_tensor,
+    operands,
+    result_type,
+    sum_to_shape,
+)
 from gradflow.tensor import Tensor
 
 
@@ -25,27 +32,39 @@ class MatMul(Function):
         return ga, gb
 
 
+def _check_operands(op: str, a, b) -> None:
+    """Two tensors, at least one floating-point (the GEMM is float32/float64)."""
+    check_tensor(a, op, "input")
+    check_tensor(b, op, "other")
+    if not result_type(a, b).is_floating_point:
+        raise TypeError(f"{op}: expected floating-point tensors, got {a.dtype} and {b.dtype}")
+
+
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """torch.matmul: 1-D operands are promoted to a row (left) or a column (right) and the
     added dim removed from the result; batch dims broadcast."""
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        raise TypeError("matmul: both operands must be Tensors")
+    _check_operands("matmul", a, b)
+    return _matmul("matmul", a, b)
+
+
+def _matmul(op: str, a: Tensor, b: Tensor) -> Tensor:
+    """matmul of checked operands; errors name `op` (mm, bmm and dot call it too)."""
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(
-            f"matmul: both arguments need to be at least 1D, but they are {a.ndim}D and {b.ndim}D"
+            f"{op}: both arguments need to be at least 1D, but they are {a.ndim}D and {b.ndim}D"
         )
-    a, b, _ = operands("matmul", a, b, broadcast=False)
+    a, b, _ = operands(op, a, b, broadcast=False)
     k_a = a.shape[-1]
     k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if k_a != k_b:
         raise ValueError(
-            f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
+            f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
             f"({k_a} != {k_b})"
         )
     a2 = a.unsqueeze(0) if a.ndim == 1 else a
     b2 = b.unsqueeze(1) if b.ndim == 1 else b
     batch_a, batch_b = a2.shape[:-2], b2.shape[:-2]
-    broadcast_shapes(f"matmul of {tuple(a.shape)} and {tuple(b.shape)}", batch_a, batch_b)
+    broadcast_shapes(f"{op} of {tuple(a.shape)} and {tuple(b.shape)}", batch_a, batch_b)
     out = MatMul.apply(a2, b2)
     if b.ndim == 1:
         out = out.squeeze(-1)
@@ -78,6 +97,8 @@ class Linear(Function):
 
 def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     """torch.nn.functional.linear: y = x W^T + b over the last dim of x (*, in)."""
+    _check_operands("linear", x, weight)
+    check_tensor(bias, "linear", "bias", optional=True)
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(
             f"linear: input of shape {tuple(x.shape)} does not match weight of shape "
@@ -92,31 +113,37 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     if bias is not None:
         check_same_device("linear", x, bias)
         bias = bias if bias.dtype is dt else bias.to(dt)
-    y = Linear.apply(x.reshape(-1, x.shape[-1]), weight, bias)
+    rows = 1
+    for n in x.shape[:-1]:
+        rows *= n
+    y = Linear.apply(x.reshape(rows, x.shape[-1]), weight, bias)
     return y.reshape(x.shape[:-1] + (weight.shape[0],))
 
 
 def mm(a: Tensor, b: Tensor) -> Tensor:
+    _check_operands("mm", a, b)
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(
             f"mm: expected 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}"
         )
-    return matmul(a, b)
+    return _matmul("mm", a, b)
 
 
 def bmm(a: Tensor, b: Tensor) -> Tensor:
+    _check_operands("bmm", a, b)
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
         raise ValueError(
             f"bmm: expected 3-D tensors with equal batch size, got shapes {tuple(a.shape)} and "
             f"{tuple(b.shape)}"
         )
-    return matmul(a, b)
+    return _matmul("bmm", a, b)
 
 
 def dot(a: Tensor, b: Tensor) -> Tensor:
+    _check_operands("dot", a, b)
     if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
         raise ValueError(
             f"dot: expected two 1-D tensors of equal size, got shapes {tuple(a.shape)} and "
             f"{tuple(b.shape)}"
         )
-    return matmul(a, b)
+    return _matmul("dot", a, b)
