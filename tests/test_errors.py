@@ -187,3 +187,69 @@ def test_module_registration_errors_name_the_method():
     with pytest.raises(RuntimeError, match="Parameter: only Tensors of floating point dtype can "
                        "require gradients, got gradflow.int64"):
         gf.nn.Parameter(gf.zeros(2, dtype=gf.int64))
+
+
+def test_layers_check_their_sizes_and_name_themselves():
+    nn = gf.nn
+    with pytest.raises(TypeError, match="Linear: argument 'in_features' must be int, not str"):
+        nn.Linear("3", 2)
+    with pytest.raises(ValueError, match="BatchNorm2d: num_features must be at least 0, got -5"):
+        nn.BatchNorm2d(-5)
+    with pytest.raises(ValueError, match="GroupNorm: num_groups must be at least 1, got 0"):
+        nn.GroupNorm(0, 4)
+    with pytest.raises(ValueError, match="Conv2d: kernel_size must be >= 1, got"):
+        nn.Conv2d(1, 1, 0)
+    with pytest.raises(TypeError, match="LayerNorm: argument 'eps' must be a number, not NoneType"):
+        nn.LayerNorm(3, eps=None)
+    with pytest.raises(MemoryError, match="Linear: .*cannot allocate"):
+        nn.Linear(2**20, 2**20)
+    with pytest.raises(TypeError, match=r"Linear: expected a dtype"):
+        nn.Linear(2, 2, dtype="tpu")
+    with pytest.raises(ValueError, match="BatchNorm1d: expected 2D or 3D input"):
+        nn.BatchNorm1d(2)(gf.zeros(1, 2, 3, 4))
+
+
+def test_functional_norms_and_friends():
+    F = gf.nn.functional
+    with pytest.raises(TypeError, match="batch_norm: argument 'training' must be bool, not float"):
+        F.batch_norm(gf.ones(2, 1), gf.zeros(1), gf.ones(1), training=0.0)
+    assert F.batch_norm(gf.ones(0, 1, 1, 1), gf.zeros(1), gf.ones(1)).shape == (0, 1, 1, 1)
+    with pytest.raises(ValueError, match="group_norm: input .* has a zero-size dimension"):
+        F.group_norm(gf.ones(0, 1, 1, 3), 1)
+    with pytest.raises(IndexError, match="normalize: dimension out of range"):
+        F.normalize(gf.ones(1, 1), dim=5)
+    with pytest.raises(TypeError, match="normalize: expected a floating-point input"):
+        F.normalize(gf.ones(2, 2, dtype=gf.int64))
+    with pytest.raises(MemoryError, match=r"one_hot: cannot allocate \d+ bytes"):
+        F.one_hot(gf.tensor([1]), 2**40)
+    with pytest.raises(ValueError, match="one_hot: num_classes must be -1"):
+        F.one_hot(gf.tensor([1]), -2)
+    with pytest.raises(RuntimeError, match="embedding: sparse=True needs sparse gradients"):
+        F.embedding(gf.tensor([0]), gf.ones(2, 2), sparse=True)
+    with pytest.raises(ValueError, match=r"prelu: weight must hold 1 or 3"):
+        F.prelu(gf.ones(2, 3), gf.ones(2))
+    with pytest.raises(RuntimeError, match="dropout: a leaf Variable that requires grad"):
+        F.dropout(gf.ones(3, requires_grad=True), inplace=True)
+    with pytest.raises(RuntimeError, match="relu: a leaf Variable that requires grad"):
+        F.relu(gf.ones(3, requires_grad=True), inplace=True)
+
+
+def test_init_and_autograd_name_the_function():
+    init = gf.nn.init
+    with pytest.raises(ValueError, match="xavier_uniform_: Fan in and fan out can not be computed"):
+        init.xavier_uniform_(gf.ones(3))
+    assert init.xavier_normal_(gf.ones(0, 3)).shape == (0, 3)
+    with pytest.raises(TypeError, match="ones_: argument 'tensor' must be a Tensor, not int"):
+        init.ones_(3)
+    with pytest.raises(ValueError, match="kaiming_uniform_: 'bad' is not a valid value for mode"):
+        init.kaiming_uniform_(gf.ones(2, 2), mode="bad")
+    y = gf.ones(2, requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="backward: grad can be implicitly created only for "
+                       "scalar outputs"):
+        y.backward()
+    with pytest.raises(TypeError, match="backward: gradient must be a Tensor or a sequence of "
+                       "Tensors, got float"):
+        y.backward(1.0)
+    with pytest.raises(TypeError, match="autograd.grad: inputs must be a Tensor or a sequence of "
+                       "Tensors, got int"):
+        gf.autograd.grad(y.sum(), 3)

@@ -14,15 +14,21 @@ __all__ = [
 ]
 
 
-def _as_seq(x) -> list:
+def _as_seq(x, op: str, arg: str, none_ok: bool = True) -> list:
+    """A Tensor or a sequence of Tensors (None entries allowed where none_ok) as a list."""
     from gradflow.tensor import Tensor
 
     if x is None:
         return []
-    return [x] if isinstance(x, Tensor) else list(x)
+    seq = [x] if isinstance(x, Tensor) else list(x) if isinstance(x, (list, tuple)) else None
+    if seq is None or not all(isinstance(t, Tensor) or (none_ok and t is None) for t in seq):
+        raise TypeError(f"{op}: {arg} must be a Tensor or a sequence of Tensors, got "
+                        f"{type(x).__name__}" + ("" if seq is None else " holding "
+                        + ", ".join(sorted({type(t).__name__ for t in seq}))))
+    return seq
 
 
-def _make_grads(outputs: list, grad_outputs: list) -> list:
+def _make_grads(outputs: list, grad_outputs: list, op: str) -> list:
     from gradflow.tensor import Tensor
 
     grads = []
@@ -31,38 +37,41 @@ def _make_grads(outputs: list, grad_outputs: list) -> list:
         if g is None:
             if out.numel() != 1:
                 raise RuntimeError(
-                    f"grad can be implicitly created only for scalar outputs (output {i} has "
-                    f"shape {tuple(out.shape)}); pass a gradient"
+                    f"{op}: grad can be implicitly created only for scalar outputs (output {i} "
+                    f"has shape {tuple(out.shape)}); pass a gradient"
                 )
             g = Tensor._make(out._backend.full(out.shape, 1, out._data.dtype), out._backend)
-        elif not isinstance(g, Tensor):
-            raise TypeError(f"gradient for output {i} must be a Tensor, got {type(g).__name__}")
         elif g.shape != out.shape:
             raise RuntimeError(
-                f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and "
+                f"{op}: Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and "
                 f"output[{i}] has a shape of {tuple(out.shape)}."
             )
+        elif not g.is_floating_point():
+            raise TypeError(f"{op}: gradient for output {i} must be a floating-point Tensor, "
+                            f"got {g.dtype}")
         grads.append(g)
     return grads
 
 
-def _check_outputs(outputs: list) -> None:
+def _check_outputs(outputs: list, op: str) -> None:
     for i, out in enumerate(outputs):
         if not out.requires_grad:
             raise RuntimeError(
-                f"element {i} of tensors does not require grad and does not have a grad_fn"
+                f"{op}: element {i} of tensors does not require grad and does not have a "
+                "grad_fn"
             )
 
 
 def backward(tensors, grad_tensors=None, retain_graph: Optional[bool] = None,
              create_graph: bool = False, inputs=None) -> None:
     """Sum d(tensors)/d(leaf) * grad_tensors into each leaf's .grad."""
-    outputs = _as_seq(tensors)
-    _check_outputs(outputs)
-    grads = _make_grads(outputs, _as_seq(grad_tensors) if grad_tensors is not None else [])
+    op = "backward"
+    outputs = _as_seq(tensors, op, "tensors", none_ok=False)
+    _check_outputs(outputs, op)
+    grads = _make_grads(outputs, _as_seq(grad_tensors, op, "gradient"), op)
     retain = create_graph if retain_graph is None else retain_graph
     if inputs is not None:
-        inputs = _as_seq(inputs)
+        inputs = _as_seq(inputs, op, "inputs", none_ok=False)
         found = run_backward(outputs, grads, retain, create_graph, inputs, allow_unused=True)
         for t, g in zip(inputs, found):
             if g is not None:
@@ -74,13 +83,14 @@ def backward(tensors, grad_tensors=None, retain_graph: Optional[bool] = None,
 def grad(outputs, inputs, grad_outputs=None, retain_graph: Optional[bool] = None,
          create_graph: bool = False, allow_unused: bool = False) -> tuple:
     """The gradients of `outputs` with respect to `inputs`, without touching any .grad."""
-    outs = _as_seq(outputs)
-    ins = _as_seq(inputs)
-    _check_outputs(outs)
+    op = "autograd.grad"
+    outs = _as_seq(outputs, op, "outputs", none_ok=False)
+    ins = _as_seq(inputs, op, "inputs", none_ok=False)
+    _check_outputs(outs, op)
     for i, t in enumerate(ins):
         if not t.requires_grad:
             raise RuntimeError(f"input {i} of autograd.grad does not require grad")
-    grads = _make_grads(outs, _as_seq(grad_outputs) if grad_outputs is not None else [])
+    grads = _make_grads(outs, _as_seq(grad_outputs, op, "grad_outputs"), op)
     retain = create_graph if retain_graph is None else retain_graph
     return tuple(run_backward(outs, grads, retain, create_graph, ins, allow_unused))
 

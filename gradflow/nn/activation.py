@@ -7,8 +7,9 @@ from typing import Optional
 from gradflow.nn import functional as F
 from gradflow.nn import init as nn_init
 from gradflow.nn.module import Module
-from gradflow.nn.parameter import Parameter
-from gradflow.tensor import Tensor, empty
+from gradflow.nn.parameter import layer_tensor
+from gradflow.ops.common import as_float, as_size
+from gradflow.tensor import Tensor
 
 
 def _inplace_str(inplace: bool, lead: str = ", ") -> str:
@@ -65,9 +66,9 @@ class PReLU(Module):
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None,
                  dtype=None) -> None:
         super().__init__()
-        self.num_parameters = num_parameters
-        self.init = init
-        self.weight = Parameter(empty(num_parameters, device=device, dtype=dtype))
+        self.num_parameters = as_size(num_parameters, "PReLU", "num_parameters", minimum=1)
+        self.init = as_float(init, "PReLU", "init")
+        self.weight = layer_tensor("PReLU", (self.num_parameters,), device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -8,14 +8,12 @@ from typing import Optional, Sequence, Tuple, Union
 from gradflow.nn import functional as F
 from gradflow.nn import init
 from gradflow.nn.module import Module
-from gradflow.nn.parameter import Parameter
-from gradflow.tensor import Tensor, empty
+from gradflow.nn.parameter import layer_tensor
+from gradflow.ops.common import as_size
+from gradflow.ops.conv import pair
+from gradflow.tensor import Tensor
 
 IntOrPair = Union[int, Tuple[int, int]]
-
-
-def _pair(v: IntOrPair) -> Tuple[int, int]:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # type: ignore[return-value]
 
 
 class _ConvNd(Module):
@@ -30,35 +28,37 @@ class _ConvNd(Module):
                  transposed: bool, output_padding: IntOrPair, groups: int, bias: bool,
                  padding_mode: str, device=None, dtype=None) -> None:
         super().__init__()
-        if groups <= 0:
-            raise ValueError("groups must be a positive integer")
+        name = type(self).__name__
+        in_channels = as_size(in_channels, name, "in_channels")
+        out_channels = as_size(out_channels, name, "out_channels")
+        groups = as_size(groups, name, "groups", minimum=1)
         if in_channels % groups != 0:
-            raise ValueError("in_channels must be divisible by groups")
+            raise ValueError(f"{name}: in_channels must be divisible by groups")
         if out_channels % groups != 0:
-            raise ValueError("out_channels must be divisible by groups")
-        if isinstance(padding, str) and padding not in ("same", "valid"):
-            raise ValueError(f"Invalid padding string {padding!r}, should be one of "
-                             "{'valid', 'same'}")
+            raise ValueError(f"{name}: out_channels must be divisible by groups")
+        if isinstance(padding, str) and (transposed or padding not in ("same", "valid")):
+            raise ValueError(f"{name}: Invalid padding string {padding!r}, should be one of "
+                             + ("an int or a pair" if transposed else "{'valid', 'same'}"))
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
-            raise ValueError(f"padding_mode must be one of 'zeros', 'reflect', 'replicate' or "
-                             f"'circular', but got padding_mode={padding_mode!r}")
+            raise ValueError(f"{name}: padding_mode must be one of 'zeros', 'reflect', "
+                             f"'replicate' or 'circular', but got padding_mode={padding_mode!r}")
         if transposed and padding_mode != "zeros":
-            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
+            raise ValueError(f'{name}: Only "zeros" padding mode is supported for {name}')
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
-        self.dilation = _pair(dilation)
+        self.kernel_size = pair(name, "kernel_size", kernel_size, 1)
+        self.stride = pair(name, "stride", stride, 1)
+        self.padding = padding if isinstance(padding, str) else pair(name, "padding", padding, 0)
+        self.dilation = pair(name, "dilation", dilation, 1)
         self.transposed = transposed
-        self.output_padding = _pair(output_padding)
+        self.output_padding = pair(name, "output_padding", output_padding, 0)
         self.groups = groups
         self.padding_mode = padding_mode
         shape = ((in_channels, out_channels // groups) if transposed
                  else (out_channels, in_channels // groups)) + self.kernel_size
-        self.weight = Parameter(empty(*shape, device=device, dtype=dtype))
+        self.weight = layer_tensor(name, shape, device, dtype)
         if bias:
-            self.bias = Parameter(empty(out_channels, device=device, dtype=dtype))
+            self.bias = layer_tensor(name, (out_channels,), device, dtype)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

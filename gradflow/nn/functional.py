@@ -4,13 +4,23 @@ compositions of Tensor ops."""
 
 from __future__ import annotations
 
+import numbers
 import warnings
-from typing import Optional
+from typing import Callable, Optional
 
 from gradflow.autograd import Function, no_grad
 from gradflow.ops import elementwise as _ew
+from gradflow.ops.common import (
+    allocating,
+    as_bool,
+    as_float,
+    as_int,
+    check_tensor,
+    wrap_dim,
+)
 from gradflow.ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from gradflow.ops.dropout import dropout, dropout2d  # noqa: F401
+from gradflow.ops.inplace import check_inplace
 from gradflow.ops.linalg import linear  # noqa: F401
 from gradflow.ops.loss import (  # noqa: F401
     binary_cross_entropy,
@@ -36,44 +46,61 @@ from gradflow.ops.reduce import log_softmax as _log_softmax
 from gradflow.ops.reduce import softmax as _softmax
 from gradflow.ops.shape import pad  # noqa: F401
 from gradflow.tensor import Tensor, arange, ones_like, zeros
+from gradflow.types import int64
 
 
 # ---------------------------------------------------------------- linear
 # ---------------------------------------------------------------- activations
-def _maybe_inplace(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
-    return input.copy_(out) if inplace else out
+def _maybe_inplace(op: str, input: Tensor, fn: Callable[[Tensor], Tensor],
+                   inplace: bool) -> Tensor:
+    """fn(input), written into input's storage when inplace (refused, naming the op, for a
+    leaf that requires grad)."""
+    check_tensor(input, op)
+    if not as_bool(inplace, op, "inplace"):
+        return fn(input)
+    check_inplace(input, op)
+    return input.copy_(fn(input))
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    return input.relu_() if inplace else _ew.relu(input)
+    return _maybe_inplace("relu", input, _ew.relu, inplace)
 
 
 def relu_(input: Tensor) -> Tensor:
-    return input.relu_()
+    return _maybe_inplace("relu_", input, _ew.relu, True)
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
-    return hardtanh(input, 0.0, 6.0, inplace)
+    return _maybe_inplace("relu6", input, lambda x: _ew.clamp(x, 0.0, 6.0), inplace)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, input.clamp(min_val, max_val), inplace)
+    lo, hi = as_float(min_val, "hardtanh", "min_val"), as_float(max_val, "hardtanh", "max_val")
+    return _maybe_inplace("hardtanh", input, lambda x: _ew.clamp(x, lo, hi), inplace)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _ew.leaky_relu(input, negative_slope), inplace)
+    return _maybe_inplace("leaky_relu", input,
+                          lambda x: _ew.leaky_relu(x, negative_slope), inplace)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """max(0, x) + weight * min(0, x), one weight per channel (dim 1) or one shared."""
+    check_tensor(input, "prelu")
+    check_tensor(weight, "prelu", "weight")
+    channels = input.shape[1] if input.ndim >= 2 else 1
+    if weight.numel() not in (1, channels) or weight.ndim > 1:
+        raise ValueError(f"prelu: weight must hold 1 or {channels} (the input's channels) "
+                         f"values, got shape {tuple(weight.shape)} for input "
+                         f"{tuple(input.shape)}")
     if weight.numel() != 1 and input.ndim >= 2:
         weight = weight.reshape((1, -1) + (1,) * (input.ndim - 2))
     return _ew.where(input > 0, input, input * weight)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _ew.elu(input, alpha), inplace)
+    return _maybe_inplace("elu", input, lambda x: _ew.elu(x, alpha), inplace)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -81,7 +108,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _ew.silu(input), inplace)
+    return _maybe_inplace("silu", input, _ew.silu, inplace)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -90,15 +117,15 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 def logsigmoid(input: Tensor) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x)."""
-    return -_ew.softplus(-input)
+    return -_ew.softplus(-_ew.float_input("logsigmoid", input))
 
 
 def sigmoid(input: Tensor) -> Tensor:
-    return input.sigmoid()
+    return _ew.sigmoid(input)
 
 
 def tanh(input: Tensor) -> Tensor:
-    return input.tanh()
+    return _ew.tanh(input)
 
 
 def _softmax_dim(ndim: int, name: str) -> int:
@@ -109,6 +136,7 @@ def _softmax_dim(ndim: int, name: str) -> int:
 
 def softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
             dtype=None) -> Tensor:
+    check_tensor(input, "softmax")
     if dim is None:
         dim = _softmax_dim(input.ndim, "softmax")
     return _softmax(input, dim, dtype=dtype)
@@ -116,6 +144,7 @@ def softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
 
 def log_softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
                 dtype=None) -> Tensor:
+    check_tensor(input, "log_softmax")
     if dim is None:
         dim = _softmax_dim(input.ndim, "log_softmax")
     return _log_softmax(input, dim, dtype=dtype)
@@ -124,20 +153,35 @@ def log_softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
 # ---------------------------------------------------------------- misc
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """x / max(||x||_p along dim, eps)."""
+    op = "normalize"
+    check_tensor(input, op)
+    if not input.is_floating_point():
+        raise TypeError(f"{op}: expected a floating-point input, got {input.dtype}")
+    if not isinstance(p, (numbers.Real, str)):
+        raise TypeError(f"{op}: argument 'p' must be a number, not {type(p).__name__}")
+    dim = wrap_dim(dim, input.ndim, op)
+    eps = as_float(eps, op, "eps")
     return input / input.norm(p, dim, keepdim=True).clamp(min=eps).expand_as(input)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 (*, num_classes) with a 1 at each index (num_classes=-1: max index + 1)."""
-    if tensor.is_floating_point():
-        raise RuntimeError("one_hot is only applicable to index tensor of an integer dtype")
+    op = "one_hot"
+    check_tensor(tensor, op, "tensor")
+    if tensor.dtype is not int64:
+        raise RuntimeError(f"{op} is only applicable to index tensor of dtype int64, got "
+                           f"{tensor.dtype}")
+    num_classes = as_int(num_classes, op, "num_classes")
+    if num_classes < -1:
+        raise ValueError(f"{op}: num_classes must be -1 (infer) or >= 0, got {num_classes}")
     if num_classes == -1:
         num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
     if tensor.numel() and (bool((tensor < 0).any()) or bool((tensor >= num_classes).any())):
         raise RuntimeError("one_hot: Class values must be non-negative and smaller than "
                            f"num_classes ({num_classes}).")
-    classes = arange(num_classes, device=tensor.device)
-    return (tensor.unsqueeze(-1) == classes).long()
+    with allocating(op, tuple(tensor.shape) + (num_classes,), int64.itemsize):
+        classes = arange(num_classes, device=tensor.device)
+        return (tensor.unsqueeze(-1) == classes).long()
 
 
 class _Embedding(Function):
@@ -184,19 +228,28 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
               max_norm: Optional[float] = None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of weight (num_embeddings, dim) picked by the integer tensor input."""
-    if input.is_floating_point():
-        raise RuntimeError("embedding: expected indices of an integer dtype, got "
-                           f"{input.dtype}")
-    if sparse:
-        raise NotImplementedError("embedding: sparse=True needs sparse gradients, which gradflow "
-                                  "does not have; use sparse=False")
+    op = "embedding"
+    check_tensor(input, op)
+    check_tensor(weight, op, "weight")
+    if input.dtype is not int64:
+        raise RuntimeError(f"{op}: expected indices of dtype int64, got {input.dtype}")
+    if weight.ndim != 2:
+        raise ValueError(f"{op}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
+                         f"{tuple(weight.shape)}")
+    scale_grad_by_freq = as_bool(scale_grad_by_freq, op, "scale_grad_by_freq")
+    if as_bool(sparse, op, "sparse"):
+        raise RuntimeError(f"{op}: sparse=True needs sparse gradients, which gradflow does not "
+                           "have; use sparse=False")
     n = weight.shape[0]
     if padding_idx is not None:
+        padding_idx = as_int(padding_idx, op, "padding_idx")
         if not -n <= padding_idx < n:
-            raise ValueError("Padding_idx must be within num_embeddings")
+            raise ValueError(f"{op}: padding_idx ({padding_idx}) must be within num_embeddings "
+                             f"({n})")
         padding_idx %= n
     if input.numel() and (bool((input < 0).any()) or bool((input >= n).any())):
         raise IndexError(f"embedding: index out of range in self (num_embeddings={n})")
     if max_norm is not None:
-        _renorm_rows_(weight, input, max_norm, norm_type)
-    return _Embedding.apply(weight, input, padding_idx, bool(scale_grad_by_freq))
+        _renorm_rows_(weight, input, as_float(max_norm, op, "max_norm"),
+                      as_float(norm_type, op, "norm_type"))
+    return _Embedding.apply(weight, input, padding_idx, scale_grad_by_freq)

@@ -9,6 +9,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from gradflow.autograd import no_grad
+from gradflow.ops.common import as_float, check_choice, check_tensor
 from gradflow.ops.elementwise import where
 from gradflow.tensor import Tensor, randn, randn_like, tensor
 
@@ -31,19 +32,20 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
         elif isinstance(param, (int, float)) and not isinstance(param, bool):
             slope = param
         else:
-            raise ValueError(f"negative_slope {param} not a valid number")
+            raise ValueError(f"calculate_gain: negative_slope {param} not a valid number")
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+    raise ValueError(f"calculate_gain: Unsupported nonlinearity {nonlinearity!r}")
 
 
-def _calculate_fan_in_and_fan_out(t: Tensor) -> Tuple[int, int]:
+def _calculate_fan_in_and_fan_out(t: Tensor, op: str = "init") -> Tuple[int, int]:
     """fan_in = size(1) * receptive field, fan_out = size(0) * receptive field, where the
     receptive field is the product of the dims after the first two."""
     if t.dim() < 2:
         raise ValueError(
-            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
+            f"{op}: Fan in and fan out can not be computed for tensor with fewer than 2 "
+            f"dimensions (got shape {tuple(t.shape)})"
         )
     receptive = 1
     for s in t.shape[2:]:
@@ -51,63 +53,78 @@ def _calculate_fan_in_and_fan_out(t: Tensor) -> Tuple[int, int]:
     return t.shape[1] * receptive, t.shape[0] * receptive
 
 
-def _calculate_correct_fan(t: Tensor, mode: str) -> int:
-    mode = mode.lower()
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
+def _calculate_correct_fan(t: Tensor, mode: str, op: str) -> int:
+    check_choice(mode, op, "mode", ("fan_in", "fan_out"))
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(t, op)
     return fan_in if mode == "fan_in" else fan_out
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    check_tensor(t, "uniform_", "tensor")
     with no_grad():
         return t.uniform_(a, b)
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    check_tensor(t, "normal_", "tensor")
     with no_grad():
         return t.normal_(mean, std)
 
 
 def constant_(t: Tensor, val: float) -> Tensor:
+    check_tensor(t, "constant_", "tensor")
     with no_grad():
         return t.fill_(val)
 
 
 def zeros_(t: Tensor) -> Tensor:
+    check_tensor(t, "zeros_", "tensor")
     return constant_(t, 0.0)
 
 
 def ones_(t: Tensor) -> Tensor:
+    check_tensor(t, "ones_", "tensor")
     return constant_(t, 1.0)
 
 
 def eye_(t: Tensor) -> Tensor:
+    check_tensor(t, "eye_", "tensor")
     if t.dim() != 2:
-        raise ValueError("Only tensors with 2 dimensions are supported")
+        raise ValueError(f"eye_: Only tensors with 2 dimensions are supported, got shape "
+                         f"{tuple(t.shape)}")
     with no_grad():
         return t.copy_(tensor(np.eye(*t.shape), dtype=t.dtype))
 
 
 def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
-    a = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    check_tensor(t, "xavier_uniform_", "tensor")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(t, "xavier_uniform_")
+    if t.numel() == 0:
+        return t
+    a = math.sqrt(3.0) * as_float(gain, "xavier_uniform_", "gain") * math.sqrt(
+        2.0 / float(fan_in + fan_out))
     return uniform_(t, -a, a)
 
 
 def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
+    check_tensor(t, "xavier_normal_", "tensor")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(t, "xavier_normal_")
+    if t.numel() == 0:
+        return t
+    gain = as_float(gain, "xavier_normal_", "gain")
     return normal_(t, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
 
 
 def kaiming_uniform_(t: Tensor, a: float = 0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu") -> Tensor:
     """U(-b, b) with b = gain(nonlinearity, a) * sqrt(3 / fan)."""
+    check_tensor(t, "kaiming_uniform_", "tensor")
     if 0 in t.shape:
         return t
-    std = calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(t, mode))
+    fan = _calculate_correct_fan(t, mode, "kaiming_uniform_")
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     bound = math.sqrt(3.0) * std
     return uniform_(t, -bound, bound)
 
@@ -115,9 +132,11 @@ def kaiming_uniform_(t: Tensor, a: float = 0, mode: str = "fan_in",
 def kaiming_normal_(t: Tensor, a: float = 0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu") -> Tensor:
     """N(0, std^2) with std = gain(nonlinearity, a) / sqrt(fan)."""
+    check_tensor(t, "kaiming_normal_", "tensor")
     if 0 in t.shape:
         return t
-    std = calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(t, mode))
+    fan = _calculate_correct_fan(t, mode, "kaiming_normal_")
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     return normal_(t, 0.0, std)
 
 
@@ -125,6 +144,11 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
                   b: float = 2.0) -> Tensor:
     """N(mean, std^2) conditioned on [a, b]: out-of-range draws are redrawn (rejection
     sampling, exact), and after 100 rounds any stragglers are clamped."""
+    check_tensor(t, "trunc_normal_", "tensor")
+    mean, std, a, b = (as_float(v, "trunc_normal_", name)
+                       for name, v in (("mean", mean), ("std", std), ("a", a), ("b", b)))
+    if not a <= b:
+        raise ValueError(f"trunc_normal_: expects a <= b, got a={a}, b={b}")
     with no_grad():
         t.normal_(mean, std)
         for _ in range(100):
@@ -138,8 +162,11 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
 def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
     """A (semi-)orthogonal matrix (the first dim against the flattened rest): the Q of the QR
     decomposition of a standard normal draw, with signs fixed by diag(R), times gain."""
+    check_tensor(t, "orthogonal_", "tensor")
+    gain = as_float(gain, "orthogonal_", "gain")
     if t.dim() < 2:
-        raise ValueError("Only tensors with 2 or more dimensions are supported")
+        raise ValueError(f"orthogonal_: Only tensors with 2 or more dimensions are supported, "
+                         f"got shape {tuple(t.shape)}")
     if t.numel() == 0:
         return t
     rows = t.shape[0]

@@ -8,8 +8,9 @@ from typing import Any
 from gradflow.nn import functional as F
 from gradflow.nn import init
 from gradflow.nn.module import Module
-from gradflow.nn.parameter import Parameter
-from gradflow.tensor import Tensor, empty
+from gradflow.nn.parameter import layer_tensor
+from gradflow.ops.common import as_size
+from gradflow.tensor import Tensor
 
 
 class Identity(Module):
@@ -29,11 +30,12 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  device=None, dtype=None) -> None:
         super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        self.weight = Parameter(empty(out_features, in_features, device=device, dtype=dtype))
+        self.in_features = as_size(in_features, "Linear", "in_features")
+        self.out_features = as_size(out_features, "Linear", "out_features")
+        self.weight = layer_tensor("Linear", (self.out_features, self.in_features), device,
+                                   dtype)
         if bias:
-            self.bias = Parameter(empty(out_features, device=device, dtype=dtype))
+            self.bias = layer_tensor("Linear", (self.out_features,), device, dtype)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

@@ -8,17 +8,24 @@ from typing import Optional, Sequence, Union
 from gradflow.nn import functional as F
 from gradflow.nn import init
 from gradflow.nn.module import Module
-from gradflow.nn.parameter import Parameter
-from gradflow.tensor import Tensor, empty, ones, tensor, zeros
+from gradflow.nn.parameter import layer_tensor
+from gradflow.ops.common import as_bool, as_float, as_size
+from gradflow.tensor import Tensor, ones, tensor, zeros
 from gradflow.types import int64
 
 
 def _affine_params(m: Module, shape: tuple, affine: bool, bias: bool, device, dtype) -> None:
     """Register weight (and bias unless bias=False) of `shape`, or None for both."""
-    m.register_parameter("weight", Parameter(empty(*shape, device=device, dtype=dtype))
-                         if affine else None)
-    m.register_parameter("bias", Parameter(empty(*shape, device=device, dtype=dtype))
+    name = type(m).__name__
+    m.register_parameter("weight", layer_tensor(name, shape, device, dtype) if affine else None)
+    m.register_parameter("bias", layer_tensor(name, shape, device, dtype)
                          if affine and bias else None)
+
+
+def _check_eps_momentum(name: str, eps, momentum) -> None:
+    as_float(eps, name, "eps")
+    if momentum is not None:
+        as_float(momentum, name, "momentum")
 
 
 def _reset_affine(m: Module) -> None:
@@ -36,15 +43,20 @@ class _NormBase(Module):
                  affine: bool = True, track_running_stats: bool = True, device=None,
                  dtype=None, *, bias: bool = True) -> None:
         super().__init__()
-        self.num_features = num_features
+        name = type(self).__name__
+        self.num_features = num_features = as_size(num_features, name, "num_features")
+        _check_eps_momentum(name, eps, momentum)
         self.eps = eps
         self.momentum = momentum
-        self.affine = affine
-        self.track_running_stats = track_running_stats
+        self.affine = affine = as_bool(affine, name, "affine")
+        self.track_running_stats = track_running_stats = as_bool(track_running_stats, name,
+                                                                 "track_running_stats")
         _affine_params(self, (num_features,), affine, bias, device, dtype)
         if track_running_stats:
-            self.register_buffer("running_mean", zeros(num_features, device=device, dtype=dtype))
-            self.register_buffer("running_var", ones(num_features, device=device, dtype=dtype))
+            self.register_buffer("running_mean", layer_tensor(name, (num_features,), device, dtype,
+                                                              zeros, parameter=False))
+            self.register_buffer("running_var", layer_tensor(name, (num_features,), device, dtype,
+                                                             ones, parameter=False))
             self.register_buffer("num_batches_tracked", tensor(0, dtype=int64, device=device))
         else:
             self.register_buffer("running_mean", None)
@@ -96,7 +108,7 @@ class BatchNorm1d(_BatchNorm):
 
     def _check_input_dim(self, input: Tensor) -> None:
         if input.dim() not in (2, 3):
-            raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
+            raise ValueError(f"BatchNorm1d: expected 2D or 3D input (got {input.dim()}D input)")
 
 
 class BatchNorm2d(_BatchNorm):
@@ -104,7 +116,7 @@ class BatchNorm2d(_BatchNorm):
 
     def _check_input_dim(self, input: Tensor) -> None:
         if input.dim() != 4:
-            raise ValueError(f"expected 4D input (got {input.dim()}D input)")
+            raise ValueError(f"BatchNorm2d: expected 4D input (got {input.dim()}D input)")
 
 
 class InstanceNorm2d(_NormBase):
@@ -119,7 +131,8 @@ class InstanceNorm2d(_NormBase):
 
     def forward(self, input: Tensor) -> Tensor:
         if input.dim() not in (3, 4):
-            raise ValueError(f"expected 3D or 4D input (got {input.dim()}D input)")
+            raise ValueError(f"InstanceNorm2d: expected 3D or 4D input (got {input.dim()}D "
+                             "input)")
         if input.dim() == 3:
             return self.forward(input.unsqueeze(0)).squeeze(0)
         return F.instance_norm(input, self.running_mean, self.running_var, self.weight,
@@ -136,7 +149,12 @@ class LayerNorm(Module):
         super().__init__()
         if isinstance(normalized_shape, numbers.Integral):
             normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(normalized_shape)
+        if not isinstance(normalized_shape, (tuple, list)):
+            raise TypeError(f"LayerNorm: normalized_shape must be an int or a sequence of ints, "
+                            f"got {type(normalized_shape).__name__}")
+        self.normalized_shape = tuple(as_size(n, "LayerNorm", "normalized_shape")
+                                      for n in normalized_shape)
+        _check_eps_momentum("LayerNorm", eps, None)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         _affine_params(self, self.normalized_shape, elementwise_affine, bias, device, dtype)
@@ -157,8 +175,12 @@ class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
                  affine: bool = True, device=None, dtype=None, *, bias: bool = True) -> None:
         super().__init__()
+        num_groups = as_size(num_groups, "GroupNorm", "num_groups", minimum=1)
+        num_channels = as_size(num_channels, "GroupNorm", "num_channels")
+        _check_eps_momentum("GroupNorm", eps, None)
         if num_channels % num_groups != 0:
-            raise ValueError("num_channels must be divisible by num_groups")
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
         self.num_groups = num_groups
         self.num_channels = num_channels
         self.eps = eps

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable, Tuple
+
 from gradflow.tensor import Tensor, empty
 
 
@@ -41,3 +43,15 @@ class Parameter(Tensor):
                 p.grad = self.grad.__deepcopy__(memo)
             memo[id(self)] = p
         return memo[id(self)]
+
+
+def layer_tensor(layer: str, shape: Tuple[int, ...], device=None, dtype=None,
+                 make: Callable = empty, parameter: bool = True) -> Tensor:
+    """A layer's parameter (or, parameter=False, buffer) of `shape`, made by `make` (empty,
+    zeros, ones): a bad dtype or device, or a shape too large to allocate, raises naming the
+    layer (the sizes themselves are the layer's to check, naming its arguments)."""
+    try:
+        t = make(*shape, device=device, dtype=dtype)
+        return Parameter(t) if parameter else t
+    except (TypeError, ValueError, RuntimeError, MemoryError) as exc:
+        raise type(exc)(f"{layer}: {exc}") from None

@@ -6,6 +6,8 @@ from typing import Optional, Sequence, Tuple, Union
 
 from gradflow.nn import functional as F
 from gradflow.nn.module import Module
+from gradflow.ops.common import as_float
+from gradflow.ops.conv import pair
 from gradflow.tensor import Tensor
 
 IntOrPair = Union[int, Tuple[int, int]]
@@ -86,10 +88,6 @@ class AdaptiveMaxPool2d(Module):
         return f"output_size={self.output_size}"
 
 
-def _pair(v: IntOrPair) -> Tuple[int, int]:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # type: ignore[return-value]
-
-
 def _fill_none(output_size, input: Tensor):
     if isinstance(output_size, (tuple, list)):
         return tuple(input.shape[-2 + i] if s is None else s for i, s in enumerate(output_size))
@@ -102,9 +100,10 @@ class MaxUnpool2d(Module):
     def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                  padding: IntOrPair = 0) -> None:
         super().__init__()
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride if stride is not None else kernel_size)
-        self.padding = _pair(padding)
+        self.kernel_size = pair("MaxUnpool2d", "kernel_size", kernel_size, 1)
+        self.stride = pair("MaxUnpool2d", "stride", stride if stride is not None else kernel_size,
+                           1)
+        self.padding = pair("MaxUnpool2d", "padding", padding, 0)
 
     def forward(self, input: Tensor, indices: Tensor,
                 output_size: Optional[Sequence[int]] = None) -> Tensor:
@@ -125,9 +124,11 @@ class Upsample(Module):
         self.name = type(self).__name__
         self.size = size
         if isinstance(scale_factor, tuple):
-            self.scale_factor = tuple(float(f) for f in scale_factor)
+            self.scale_factor = tuple(as_float(f, "Upsample", "scale_factor")
+                                      for f in scale_factor)
         else:
-            self.scale_factor = float(scale_factor) if scale_factor else None
+            self.scale_factor = (as_float(scale_factor, "Upsample", "scale_factor")
+                                 if scale_factor is not None else None)
         self.mode = mode
         self.align_corners = align_corners
         if recompute_scale_factor:

@@ -8,8 +8,9 @@ from gradflow.autograd import no_grad
 from gradflow.nn import functional as F
 from gradflow.nn import init
 from gradflow.nn.module import Module
-from gradflow.nn.parameter import Parameter
-from gradflow.tensor import Tensor, empty
+from gradflow.nn.parameter import Parameter, layer_tensor
+from gradflow.ops.common import as_float, as_int, as_size
+from gradflow.tensor import Tensor
 
 
 class Embedding(Module):
@@ -22,24 +23,31 @@ class Embedding(Module):
                  sparse: bool = False, _weight: Optional[Tensor] = None,
                  _freeze: bool = False, device=None, dtype=None) -> None:
         super().__init__()
-        self.num_embeddings = num_embeddings
-        self.embedding_dim = embedding_dim
+        self.num_embeddings = num_embeddings = as_size(num_embeddings, "Embedding",
+                                                       "num_embeddings")
+        self.embedding_dim = embedding_dim = as_size(embedding_dim, "Embedding", "embedding_dim")
         if padding_idx is not None:
+            padding_idx = as_int(padding_idx, "Embedding", "padding_idx")
             if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError("Padding_idx must be within num_embeddings")
+                raise ValueError(f"Embedding: padding_idx ({padding_idx}) must be within "
+                                 f"num_embeddings ({num_embeddings})")
             padding_idx %= num_embeddings
+        if max_norm is not None:
+            as_float(max_norm, "Embedding", "max_norm")
+        as_float(norm_type, "Embedding", "norm_type")
         self.padding_idx = padding_idx
         self.max_norm = max_norm
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
         self.sparse = sparse
         if _weight is None:
-            self.weight = Parameter(empty(num_embeddings, embedding_dim, device=device,
-                                          dtype=dtype), requires_grad=not _freeze)
+            self.weight = layer_tensor("Embedding", (num_embeddings, embedding_dim), device,
+                                       dtype)
+            self.weight.requires_grad_(not _freeze)
             self.reset_parameters()
         else:
             if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise ValueError("Shape of weight does not match num_embeddings and "
+                raise ValueError("Embedding: Shape of weight does not match num_embeddings and "
                                  "embedding_dim")
             self.weight = Parameter(_weight, requires_grad=not _freeze)
 

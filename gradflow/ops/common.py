@@ -7,6 +7,8 @@ import numbers
 import operator
 from typing import Iterable, Iterator, Optional, Tuple, Union
 
+import numpy as np
+
 from gradflow.tensor import Tensor
 from gradflow.types import bool_, dtype, get_default_dtype, int64, promote_types
 
@@ -234,3 +236,19 @@ def check_choice(value, op: str, arg: str, choices: Tuple[str, ...]) -> str:
         raise ValueError(f"{op}: {value!r} is not a valid value for {arg} (expected one of "
                          f"{', '.join(map(repr, choices))})")
     return value
+
+
+def as_size(value, op: str, arg: str, minimum: int = 0) -> int:
+    """An int argument that sizes something (features, channels, groups), at least minimum."""
+    v = as_int(value, op, arg)
+    if v < minimum:
+        raise ValueError(f"{op}: {arg} must be at least {minimum}, got {v}")
+    return v
+
+
+def as_bool(value, op: str, arg: str) -> bool:
+    """A flag argument: a bool (or NumPy bool); an int, a tensor or anything else is a
+    TypeError naming the op and the argument, as PyTorch's bool parameters."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{op}: argument '{arg}' must be bool, not {type(value).__name__}")

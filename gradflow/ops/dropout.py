@@ -5,14 +5,26 @@ Composed of Tensor ops: the gradient is g * mask / (1 - p)."""
 
 from __future__ import annotations
 
+from gradflow.ops.common import as_bool, as_float
 from gradflow.ops.conv import check_float
+from gradflow.ops.inplace import check_inplace
 from gradflow.tensor import Tensor
 
 
-def _check_p(op: str, p: float) -> float:
-    if not 0.0 <= p <= 1.0:
+def _check_args(op: str, p: float, training: bool, inplace: bool) -> float:
+    """p as a float in [0, 1]; the flags must be bools."""
+    as_bool(training, op, "training")
+    as_bool(inplace, op, "inplace")
+    if not 0.0 <= as_float(p, op, "p") <= 1.0:
         raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
     return float(p)
+
+
+def _result(op: str, input: Tensor, y: Tensor, inplace: bool) -> Tensor:
+    if not inplace:
+        return y
+    check_inplace(input, op)
+    return input.copy_(y)
 
 
 def _masked(x: Tensor, mask_shape: tuple, p: float) -> Tensor:
@@ -28,11 +40,10 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     """Zero each element with probability p and scale the rest by 1/(1-p) (training only)."""
     op = "dropout"
     check_float(op, "input", input)
-    p = _check_p(op, p)
+    p = _check_args(op, p, training, inplace)
     if not training or p == 0.0:
         return input
-    y = _masked(input, tuple(input.shape), p)
-    return input.copy_(y) if inplace else y
+    return _result(op, input, _masked(input, tuple(input.shape), p), inplace)
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
@@ -43,8 +54,7 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
     check_float(op, "input", input)
     if input.ndim not in (3, 4):
         raise ValueError(f"{op}: expected 3-D or 4-D input, got shape {tuple(input.shape)}")
-    p = _check_p(op, p)
+    p = _check_args(op, p, training, inplace)
     if not training or p == 0.0:
         return input
-    y = _masked(input, tuple(input.shape[:-2]) + (1, 1), p)
-    return input.copy_(y) if inplace else y
+    return _result(op, input, _masked(input, tuple(input.shape[:-2]) + (1, 1), p), inplace)

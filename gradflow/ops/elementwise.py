@@ -338,26 +338,26 @@ def ceil(x): return _unary("ceil", x, float_only=False)
 def round(x): return _unary("round", x, float_only=False)
 
 
-def _float_input(op: str, x) -> Tensor:
+def float_input(op: str, x) -> Tensor:
     """The input of an activation: a Tensor, taken to the default float dtype if integral."""
     check_tensor(x, op)
     return x if x.is_floating_point() else x.to(get_default_dtype())
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    x = _float_input("leaky_relu", x)
+    x = float_input("leaky_relu", x)
     return where(x > 0, x, x * as_float(negative_slope, "leaky_relu", "negative_slope"))
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
-    x = _float_input("elu", x)
+    x = float_input("elu", x)
     alpha = as_float(alpha, "elu", "alpha")
     return where(x > 0, x, (where(x > 0, 0.0, x)).expm1() * alpha)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x) = x/2 (1 + erf(x/sqrt 2)); approximate='tanh' uses the tanh formula."""
-    x = _float_input("gelu", x)
+    x = float_input("gelu", x)
     if approximate == "tanh":
         inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
         return x * 0.5 * (inner.tanh() + 1)
@@ -369,7 +369,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(beta x)) / beta, computed as max(bx, 0) + log1p(e^-|bx|) (no overflow);
     linear where beta*x > threshold, as PyTorch."""
-    x = _float_input("softplus", x)
+    x = float_input("softplus", x)
     beta = as_float(beta, "softplus", "beta")
     threshold = as_float(threshold, "softplus", "threshold")
     if beta == 0:
@@ -380,7 +380,7 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 
 
 def silu(x: Tensor) -> Tensor:
-    x = _float_input("silu", x)
+    x = float_input("silu", x)
     return x * x.sigmoid()
 
 

@@ -13,7 +13,7 @@ from gradflow.ops.common import _category, broadcast_shapes, result_type
 from gradflow.tensor import Tensor
 
 
-def _check(t: Tensor, op: str, other_requires_grad: bool = False) -> bool:
+def check_inplace(t: Tensor, op: str, other_requires_grad: bool = False) -> bool:
     """Raise for forbidden in-place writes; return whether the write records a graph node."""
     if not _GradMode.enabled:
         return False
@@ -49,7 +49,7 @@ def apply_(t: Tensor, fn, op: str, *others) -> Tensor:
     """t = fn(t) in t's storage; t takes the result's history. `others` are the other tensors
     fn reads. When recording, fn gets a copy of t: the nodes it records may save their input,
     and t's storage is about to be overwritten."""
-    recording = _check(t, op, builtins.any(isinstance(o, Tensor) and o.requires_grad
+    recording = check_inplace(t, op, builtins.any(isinstance(o, Tensor) and o.requires_grad
                                            for o in others))
     return _write(t, fn(t.clone() if recording else t), op)
 
@@ -57,7 +57,7 @@ def apply_(t: Tensor, fn, op: str, *others) -> Tensor:
 def arith_(t: Tensor, op: str, other) -> Tensor:
     """t = t op other. Without a graph to record, the backend updates the storage directly."""
     other_rg = isinstance(other, Tensor) and other.requires_grad
-    if _check(t, op + "_", other_rg):
+    if check_inplace(t, op + "_", other_rg):
         from gradflow.ops import elementwise as ew
 
         return _write(t, getattr(ew, op)(t.clone(), other), op + "_")
@@ -94,7 +94,7 @@ def arith_(t: Tensor, op: str, other) -> Tensor:
 def fill_(t: Tensor, value) -> Tensor:
     if isinstance(value, Tensor):
         value = value.item()
-    if _check(t, "fill_"):
+    if check_inplace(t, "fill_"):
         from gradflow.ops.elementwise import full_like_scalar
 
         return _write(t, t.clone() * 0 + full_like_scalar(t, value), "fill_")
@@ -110,7 +110,7 @@ def copy_(t: Tensor, src) -> Tensor:
         src = src.to(t.device)
     if src.dtype is not t.dtype:
         src = src.to(t.dtype)
-    if _check(t, "copy_", src.requires_grad):
+    if check_inplace(t, "copy_", src.requires_grad):
         return _write(t, src.expand(t.shape) + t.clone() * 0, "copy_")
     try:
         t._backend.copy_(t._data, src._data)
@@ -123,7 +123,7 @@ def copy_(t: Tensor, src) -> Tensor:
 
 
 def _fill_random(t: Tensor, values, op: str) -> Tensor:
-    _check(t, op)
+    check_inplace(t, op)
     t._backend.copy_(t._data, values)
     t._version[0] += 1
     return t

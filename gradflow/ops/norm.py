@@ -17,11 +17,13 @@ ops (recomputing the statistics from x), so second derivatives are exact.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Optional, Sequence, Union
 
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import is_grad_enabled
+from gradflow.ops.common import as_bool, as_float, as_size
 from gradflow.ops.conv import check_float, check_same
 from gradflow.tensor import Tensor
 
@@ -32,7 +34,7 @@ def _data(t: Optional[Tensor]):
 
 def _flat(be, a, shape):
     """An (N, C, *) backend array seen as (N, C, L): the layout the batch-norm kernels take."""
-    return be.reshape(a, (shape[0], shape[1], -1))
+    return be.reshape(a, (shape[0], shape[1], math.prod(shape[2:])))
 
 
 class NormTrain(Function):
@@ -111,6 +113,13 @@ class NormEval(Function):
 
 
 # ---------------------------------------------------------------- helpers
+def _check_eps(op: str, eps) -> float:
+    eps = as_float(eps, op, "eps")
+    if not eps >= 0:
+        raise ValueError(f"{op}: eps must be >= 0, got {eps}")
+    return eps
+
+
 def _check_vec(op: str, x: Tensor, name: str, t: Optional[Tensor], n: int) -> None:
     check_same(op, x, name, t)
     if t is not None and tuple(t.shape) != (n,):
@@ -171,9 +180,10 @@ def batch_norm(
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         _check_vec(op, input, name, t, c)
-    if eps < 0:
-        raise ValueError(f"{op}: eps must be >= 0, got {eps}")
-    if training:
+    eps = _check_eps(op, eps)
+    if momentum is not None:
+        as_float(momentum, op, "momentum")
+    if as_bool(training, op, "training"):
         count = input.numel() // c if c else 0
         if count <= 1:
             raise ValueError(
@@ -215,8 +225,13 @@ def layer_norm(
     dimensions normalized_shape (biased variance), weight/bias of shape normalized_shape."""
     op = "layer_norm"
     check_float(op, "input", input)
-    shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(
-        normalized_shape)
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (normalized_shape,)
+    if not isinstance(normalized_shape, (tuple, list)):
+        raise TypeError(f"{op}: normalized_shape must be an int or a sequence of ints, got "
+                        f"{type(normalized_shape).__name__}")
+    shape = tuple(as_size(s, op, "normalized_shape") for s in normalized_shape)
+    eps = _check_eps(op, eps)
     k = len(shape)
     if k == 0 or k > input.ndim or tuple(input.shape[input.ndim - k:]) != shape:
         raise ValueError(
@@ -232,7 +247,7 @@ def layer_norm(
         d *= s
     if d == 0 or input.numel() == 0:
         raise ValueError(f"{op}: input {tuple(input.shape)} has a zero-size dimension")
-    y, _, _ = NormTrain.apply(input.reshape(1, -1, d), None, None, float(eps))
+    y, _, _ = NormTrain.apply(input.reshape(1, input.numel() // d, d), None, None, eps)
     return _affine(y.reshape(input.shape), weight, bias, shape)
 
 
@@ -250,14 +265,19 @@ def group_norm(
     if input.ndim < 2:
         raise ValueError(f"{op}: expected at least 2-D input (N, C, ...), got {tuple(input.shape)}")
     n, c = input.shape[0], input.shape[1]
-    if not isinstance(num_groups, numbers.Integral) or num_groups < 1 or c % num_groups:
+    num_groups = as_size(num_groups, op, "num_groups", minimum=1)
+    if c % num_groups:
         raise ValueError(
             f"{op}: expected number of channels in input ({c}) to be divisible by num_groups, "
             f"got num_groups={num_groups!r}"
         )
     for name, t in (("weight", weight), ("bias", bias)):
         _check_vec(op, input, name, t, c)
-    y, _, _ = NormTrain.apply(input.reshape(1, n * num_groups, -1), None, None, float(eps))
+    eps = _check_eps(op, eps)
+    if input.numel() == 0:
+        raise ValueError(f"{op}: input {tuple(input.shape)} has a zero-size dimension")
+    group = input.numel() // (n * num_groups)
+    y, _, _ = NormTrain.apply(input.reshape(1, n * num_groups, group), None, None, eps)
     shape = (1, c) + (1,) * (input.ndim - 2)
     return _affine(y.reshape(input.shape), weight, bias, shape)
 
@@ -285,7 +305,9 @@ def instance_norm(
                     ("weight", weight), ("bias", bias)):
         _check_vec(op, input, name, t, c)
     shape = (1, c) + (1,) * (input.ndim - 2)
-    if not use_input_stats:
+    eps = _check_eps(op, eps)
+    momentum = as_float(momentum, op, "momentum")
+    if not as_bool(use_input_stats, op, "use_input_stats"):
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
     length = input.numel() // max(n * c, 1)
     if length <= 1:
@@ -293,7 +315,7 @@ def instance_norm(
             f"{op}: expected more than 1 spatial element when training, got input size "
             f"{tuple(input.shape)}"
         )
-    y, mean, var = NormTrain.apply(input.reshape(1, n * c, -1), None, None, float(eps))
+    y, mean, var = NormTrain.apply(input.reshape(1, n * c, length), None, None, eps)
     be = input._backend
     if running_mean is not None:
         stat = be.reduce("mean", be.reshape(mean._data, (n, c)), (0,), False)
