@@ -20,7 +20,12 @@ except ImportError as exc:  # most often: a source checkout in the working direc
 
 def set_num_threads(n: int) -> None:
     """Threads used by the native CPU kernels (OpenMP)."""
-    _C.set_num_threads(int(n))
+    from gradflow.ops.common import as_int
+
+    n = as_int(n, "set_num_threads", "n")
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be at least 1, got {n}")
+    _C.set_num_threads(n)
 
 
 def get_num_threads() -> int:

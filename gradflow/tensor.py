@@ -87,7 +87,10 @@ class Tensor:
     def size(self, dim: Optional[int] = None):
         if dim is None:
             return Size(self._data.shape)
-        return self._data.shape[_ops.common.wrap_dim(dim, self.ndim, "size")]
+        dim = _ops.common.wrap_dim(dim, self.ndim, "size")
+        if self.ndim == 0:
+            raise IndexError("size: dimension specified as 0 but tensor has no dimensions")
+        return self._data.shape[dim]
 
     @property
     def ndim(self) -> int:
@@ -191,7 +194,8 @@ class Tensor:
                 continue
             if isinstance(a, Tensor):
                 target_dtype, target_device = a.dtype, a.device
-            elif isinstance(a, (str, Device)) and not (isinstance(a, str) and a in _DTYPE_NAMES):
+            elif isinstance(a, (str, Device, int)) and not isinstance(a, bool) and not (
+                    isinstance(a, str) and a in _DTYPE_NAMES):
                 target_device = Device(a)
             else:
                 target_dtype = as_dtype(a)
@@ -254,7 +258,8 @@ class Tensor:
             )
         if requires_grad and not self.is_floating_point():
             raise RuntimeError(
-                f"only Tensors of floating point dtype can require gradients, got {self.dtype}"
+                f"requires_grad=True: only Tensors of floating point dtype can require gradients, "
+                f"got {self.dtype}"
             )
         self.requires_grad = requires_grad
         return self
@@ -608,9 +613,16 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         a = data.detach().numpy()
         dt = as_dtype(dtype) if dtype is not None else data.dtype
     else:
-        a = _nested_to_numpy(data)
+        try:
+            a = _nested_to_numpy(data)
+        except ValueError as exc:  # NumPy's words for ragged nesting
+            raise ValueError(f"tensor(): data must have a regular shape ({exc})") from None
+        if a.dtype.kind in "USV":
+            raise TypeError("tensor(): cannot build a tensor from str data")
         if a.dtype == object:
             raise TypeError("tensor(): data must be numbers, nested sequences of numbers or arrays")
+        if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"tensor(): the value {a.max()} does not fit in int64")
         dt = as_dtype(dtype) if dtype is not None else _infer_dtype(
             data if isinstance(data, (np.ndarray, np.generic)) else a.tolist() if a.ndim == 0
             else _kind_only(a)
@@ -618,7 +630,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     a = np.array(a, dtype=dt.np, copy=True, order="C")
     backend = backends.get_backend(device if device is not None else "cpu")
     t = Tensor._make(backend.from_numpy(a), backend)
-    if requires_grad:
+    if _ops.common.as_bool(requires_grad, "tensor", "requires_grad"):
         t.requires_grad_(True)
     return t
 
@@ -670,7 +682,7 @@ def _new(op: str, make: Callable, size: tuple, dtype, device, requires_grad,
     shape = _shape_arg(size, op)
     with _ops.common.allocating(op, shape, dt.itemsize):
         t = Tensor._make(make(backend, shape, dt.np), backend)
-    if requires_grad:
+    if _ops.common.as_bool(requires_grad, op, "requires_grad"):
         t.requires_grad_(True)
     return t
 
@@ -694,6 +706,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
 
 
 def _like(fn, t: Tensor, dtype, device, requires_grad, *args) -> Tensor:
+    _ops.common.check_tensor(t, fn.__name__ + "_like")
     return fn(*args, t.shape, dtype=dtype or t.dtype, device=device or t.device,
               requires_grad=requires_grad)
 
@@ -711,8 +724,18 @@ def empty_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def full_like(t, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _ops.common.check_tensor(t, "full_like")
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
+
+
+def _number(value, op: str, arg: str):
+    """A real-number argument as given (an int stays an int); a one-element tensor's value."""
+    if isinstance(value, Tensor):
+        return _ops.common.as_float(value, op, arg)
+    if isinstance(value, numbers.Real):
+        return value
+    raise TypeError(f"{op}: argument '{arg}' must be a number, not {type(value).__name__}")
 
 
 def _arange_length(start, end, step) -> int:
@@ -725,9 +748,10 @@ def _arange_length(start, end, step) -> int:
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
     if end is None:
         start, end = 0, start
-    if step == 0:
+    values = [_number(v, "arange", name) for name, v in (("start", start), ("end", end),
+                                                           ("step", step))]
+    if values[2] == 0:
         raise ValueError("arange: step must be nonzero")
-    values = [float(v) if isinstance(v, Tensor) else v for v in (start, end, step)]
     if (values[1] - values[0]) * values[2] < 0:
         raise ValueError(f"arange: upper bound and lower bound inconsistent with step sign "
                          f"(start={values[0]}, end={values[1]}, step={values[2]})")
@@ -741,6 +765,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:
+    start, end = _number(start, "linspace", "start"), _number(end, "linspace", "end")
     steps = _ops.common.as_int(steps, "linspace", "steps")
     if steps < 0:
         raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
@@ -774,6 +799,8 @@ def randint(low, high=None, size=None, dtype=None, device=None) -> Tensor:
         low, high = 0, low
     if size is None:
         raise TypeError("randint: missing the size argument")
+    low, high = _ops.common.as_int(low, "randint", "low"), _ops.common.as_int(high, "randint",
+                                                                               "high")
     if high <= low:
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     t = _new("randint", lambda b, s, d: b.randint(low, high, s), (size,), _int64, device, False)
@@ -799,14 +826,17 @@ def randn_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def randint_like(t, low, high=None, dtype=None, device=None) -> Tensor:
+    _ops.common.check_tensor(t, "randint_like")
     return randint(low, high, t.shape, dtype=dtype or t.dtype, device=device or t.device)
 
 
 def manual_seed(seed: int) -> None:
-    """Seed every device's generator: the same seed gives the same numbers."""
+    """Seed every device's generator: the same seed gives the same numbers. A negative seed
+    counts modulo 2**64, as PyTorch's."""
+    seed = _ops.common.as_int(seed, "manual_seed", "seed") % 2**64
     for backend in backends.active_backends():
-        backend.manual_seed(int(seed))
-    backends.default_seed = int(seed)
+        backend.manual_seed(seed)
+    backends.default_seed = seed
 
 
 def is_tensor(obj) -> bool:

@@ -94,6 +94,9 @@ def set_default_dtype(d) -> None:
 
 
 def promote_types(a: dtype, b: dtype) -> dtype:
+    if not (isinstance(a, dtype) and isinstance(b, dtype)):
+        raise TypeError(f"promote_types: expected two dtypes, got {builtins.type(a).__name__} "
+                        f"and {builtins.type(b).__name__}")
     return a if a._rank >= b._rank else b
 
 
@@ -102,9 +105,14 @@ class device:
 
     __slots__ = ("type", "index")
 
-    def __init__(self, type: Union[str, "device"], index: Union[int, None] = None):
+    def __init__(self, type: Union[str, "device", int], index: Union[int, None] = None):
         if isinstance(type, device):
             type, index = type.type, type.index if index is None else index
+        elif isinstance(type, int) and not isinstance(type, builtins.bool):
+            type, index = "cuda", type  # PyTorch's device=0: a CUDA device's index
+        if not isinstance(type, str):
+            raise TypeError(f"device: expected a device, a string like 'cpu' or 'cuda:0', or a "
+                            f"CUDA device index, got {builtins.type(type).__name__}")
         if ":" in type:
             type, idx = type.split(":", 1)
             if not idx.isdigit():
@@ -112,6 +120,8 @@ class device:
             index = int(idx)
         if type not in ("cpu", "cuda"):
             raise ValueError(f"device type must be 'cpu' or 'cuda', got '{type}'")
+        if index is not None and (not isinstance(index, int) or index < 0):
+            raise ValueError(f"device: index must be an int >= 0, got {index!r}")
         if type == "cuda" and index is None:
             index = 0
         self.type = type

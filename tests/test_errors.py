@@ -253,3 +253,34 @@ def test_init_and_autograd_name_the_function():
     with pytest.raises(TypeError, match="autograd.grad: inputs must be a Tensor or a sequence of "
                        "Tensors, got int"):
         gf.autograd.grad(y.sum(), 3)
+
+
+# ------------------------------------------------------------------ creation, devices, dtypes
+def test_creation_arguments_name_the_function():
+    with pytest.raises(ValueError, match=r"tensor\(\): data must have a regular shape"):
+        gf.tensor([[1.0, 2.0], [3.0]])
+    with pytest.raises(ValueError, match=r"tensor\(\): the value 9223372036854775808 does not "
+                       "fit in int64"):
+        gf.tensor([2**63])
+    with pytest.raises(RuntimeError, match="requires_grad=True: only Tensors of floating point"):
+        gf.tensor([1, 2], requires_grad=True)
+    with pytest.raises(TypeError, match="zeros: argument 'requires_grad' must be bool"):
+        gf.zeros(2, requires_grad="yes")
+    with pytest.raises(TypeError, match="device: expected a device, a string like 'cpu'"):
+        gf.zeros(2, device=1.5)
+    with pytest.raises(TypeError, match="ones_like: argument 'input' must be a Tensor, not str"):
+        gf.ones_like("abc")
+    with pytest.raises(TypeError, match="arange: argument 'end' must be a number, not str"):
+        gf.arange(0, "5")
+    with pytest.raises(TypeError, match="randint: argument 'high' must be int, not tuple"):
+        gf.randint(0, (1, 2), (3,))
+    with pytest.raises(TypeError, match="manual_seed: argument 'seed' must be int, not str"):
+        gf.manual_seed("a")
+    gf.manual_seed(-1)  # as PyTorch: modulo 2**64
+    with pytest.raises(ValueError, match="set_num_threads: n must be at least 1, got 0"):
+        gf.set_num_threads(0)
+    with pytest.raises(TypeError, match="promote_types: expected two dtypes, got dtype and int"):
+        gf.promote_types(gf.float32, 0)
+    with pytest.raises(IndexError, match="size: dimension specified as 0 but tensor has no "
+                       "dimensions"):
+        gf.tensor(1.0).size(-1)
