@@ -1,10 +1,14 @@
-// Argument checks shared by the binding files (the only code that sees pybind11).
-// Every bound entry point validates its arrays with these before a kernel touches memory.
+// What the binding files (the only code that sees pybind11) share: the one dtype check, typed
+// host-array arguments and outputs, the float/double dispatch and run_nogil. Every bound entry
+// point validates its arguments with these before a kernel touches memory, then runs the
+// kernel through run_nogil.
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <initializer_list>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -25,31 +29,132 @@ inline std::string shape_str(const py::array& a) {
   return shape_str(std::vector<int64_t>(a.shape(), a.shape() + a.ndim()));
 }
 
-[[noreturn]] inline void fail(const std::string& op, const std::string& msg) {
-  throw py::value_error(op + ": " + msg);
-}
-
-// The array must be C-contiguous, of dtype T, with `ndim` dimensions (ndim < 0: any).
+// A message from its parts: strings as they are, numbers in decimal.
 template <typename T>
-void check_array(const std::string& op, const char* name, const py::array& a, int ndim = -1) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(op + ": " + name + " must have dtype " +
-                         std::string(py::str(py::dtype::of<T>())) + ", got " +
-                         std::string(py::str(a.dtype())));
-  if (ndim >= 0 && a.ndim() != ndim)
-    fail(op, std::string(name) + " must be " + std::to_string(ndim) + "-D, got shape " +
-                 shape_str(a));
-  if (!(a.flags() & py::array::c_style))
-    fail(op, std::string(name) + " must be C-contiguous (shape " + shape_str(a) + ")");
+std::string to_str(const T& part) {
+  if constexpr (std::is_arithmetic_v<T>)
+    return std::to_string(part);
+  else
+    return std::string(part);
 }
+
+template <typename... Parts>
+std::string cat(const Parts&... parts) {
+  std::string s;
+  ((s += to_str(parts)), ...);
+  return s;
+}
+
+// Raises ValueError "op: " + the parts: fail(op, "groups must be >= 1, got ", groups).
+template <typename... Parts>
+[[noreturn]] void fail(const std::string& op, const Parts&... parts) {
+  throw py::value_error(cat(op, ": ", parts...));
+}
+
+// ------------------------------------------------------------------------------ dtypes
+// D is a NumPy py::dtype or the CUDA module's DType, which brings its own dtype_name
+// (found by argument-dependent lookup).
+inline std::string dtype_name(const py::dtype& d) { return py::str(d); }
+inline bool same_dtype(const py::dtype& a, const py::dtype& b) { return a.is(b); }
+template <typename D>
+bool same_dtype(D a, D b) { return a == b; }
+
+// The dtype check of both modules: `got` must be one of `want`, else a TypeError
+// "op: name must have dtype float32 or float64, got int64"; `like` follows the wanted names
+// (" like a": the dtype of another argument).
+template <typename D>
+void check_dtype(const std::string& op, const char* name, const D& got,
+                 std::initializer_list<D> want, const char* like = "") {
+  for (const D& w : want)
+    if (same_dtype(got, w)) return;
+  std::string names;
+  for (const D& w : want) names += cat(names.empty() ? "" : " or ", dtype_name(w));
+  throw py::type_error(cat(op, ": ", name, " must have dtype ", names, like, ", got ",
+                           dtype_name(got)));
+}
+
+// ------------------------------------------------------------------------------ host arrays
+constexpr int64_t kMaxDim = int64_t(1) << 31;
+
+inline void check_rank(const std::string& op, const char* name, const py::array& a, int ndim) {
+  if (a.ndim() != ndim)
+    fail(op, name, " must be ", ndim, "-D, got shape ", shape_str(a));
+}
+
+// Sizes::checked: every dimension in [1, 2^31), except the first, which may be 0 (an empty
+// batch), and an element count below 2^62. Sizes::any: elementwise inputs, and arrays whose
+// shape is compared with a checked one next (so that the mismatch is what gets reported).
+enum class Sizes { checked, any };
+
+// An array argument of dtype T, rank `ndim` (-1: any), C-contiguous and of valid sizes, in
+// that order of checks; the kernel gets data() and the shape. It refers to the argument, so
+// it lives no longer than the call.
+template <typename T>
+class Arg {
+ public:
+  Arg(const std::string& op, const char* name, const py::array& a, int ndim = -1,
+      Sizes sizes = Sizes::checked)
+      : array(a) {
+    check_dtype(op, name, a.dtype(), {py::dtype::of<T>()});
+    if (ndim >= 0) check_rank(op, name, a, ndim);
+    if (!(a.flags() & py::array::c_style))
+      fail(op, name, " must be C-contiguous (shape ", shape_str(a), ")");
+    if (sizes == Sizes::any) return;
+    int64_t total = 1;
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+      const int64_t d = a.shape(i);
+      if (d < (i == 0 ? 0 : 1) || d >= kMaxDim)
+        fail(op, name, " has an invalid size: shape ", shape_str(a));
+      if (d != 0 && total > (int64_t(1) << 62) / d) fail(op, name, " is too large");
+      total *= d;
+    }
+  }
+
+  const T* data() const { return static_cast<const T*>(array.data()); }
+  int64_t shape(int i) const { return array.shape(i); }
+  int ndim() const { return static_cast<int>(array.ndim()); }
+  int64_t size() const { return array.size(); }
+
+  const py::array& array;
+};
 
 template <typename T>
-void check_writable(const std::string& op, const char* name, const py::array& a) {
-  if (!a.writeable()) fail(op, std::string(name) + " must be writable");
+std::string shape_str(const Arg<T>& a) {
+  return shape_str(a.array);
 }
 
+// A new C-contiguous output of dtype T: `array` to return, `data` for the kernel to write.
+template <typename T>
+struct Out {
+  explicit Out(py::array::ShapeContainer shape)
+      : array(py::array_t<T>(std::move(shape))), data(static_cast<T*>(array.mutable_data())) {}
+
+  py::array array;
+  T* data;
+};
+
+// ------------------------------------------------------------------------------ dispatch
+// The float/double dispatch: f(T()) with T = double when `f64`, else float. The lambda names
+// its type with `using T = decltype(t);` and returns the same type for both.
+template <typename F>
+auto dispatch_float(bool f64, F&& f) {
+  if (f64) return f(double());
+  return f(float());
+}
+
+// The same as a binding, for entry points whose first argument is a host array:
+// m.def("op", by_dtype(op<float>, op<double>), ...) runs op<double> for a float64 array and
+// op<float> otherwise, whose checks then reject any other dtype.
+template <typename R, typename... A>
+auto by_dtype(R (*f32)(const py::array&, A...), R (*f64)(const py::array&, A...)) {
+  return [f32, f64](const py::array& x, A... args) {
+    return (x.dtype().is(py::dtype::of<double>()) ? f64 : f32)(x, std::forward<A>(args)...);
+  };
+}
+
+// ------------------------------------------------------------------------------ running
 // Runs kernel() with the GIL released. A workspace it cannot allocate becomes a MemoryError
-// naming the op, the bytes asked for and the shapes of `arrays`.
+// naming the op, the bytes asked for and the shapes of `arrays` (host arrays, Args or shapes).
 template <typename F, typename... Arrays>
 void run_nogil(const std::string& op, F&& kernel, const Arrays&... arrays) {
   int64_t bytes = -1;
