@@ -2,7 +2,8 @@
 // kernels as Python functions. The CUDA runtime is linked statically, so the module imports
 // on a machine with no GPU or no driver; calls that need a device then raise CudaError.
 // Every entry point validates dtypes, ranks and shapes (and views their storage bounds)
-// before a kernel sees a pointer; kernels are queued on one stream without waiting.
+// before a kernel sees a pointer, then queues the kernel on the module's one stream through
+// bind::run_nogil, without waiting for it.
 #include <cuda_runtime.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -17,8 +18,9 @@
 
 namespace py = pybind11;
 using namespace gradflow::cuda;
-using gradflow::bind::fail;
-using gradflow::bind::shape_str;
+namespace bind = gradflow::bind;
+using bind::fail;
+using bind::shape_str;
 using Shape = std::vector<int64_t>;
 
 namespace {
@@ -91,23 +93,14 @@ void check_shape(const std::string& op, const Shape& shape) {
   }
 }
 
-void check_dtype(const std::string& op, const char* name, const DeviceArray& a, DType t) {
-  if (a.dtype != t)
-    throw py::type_error(op + ": " + name + " must have dtype " + dtype_name(t) + ", got " +
-                         dtype_name(a.dtype));
-}
-
 void check_same_shape(const std::string& op, const char* name, const DeviceArray& a,
                       const Shape& shape) {
   if (a.shape != shape)
     fail(op, std::string(name) + " has shape " + shape_of(a) + ", expected " + shape_str(shape));
 }
 
-void check_float(const std::string& op, const char* name, const DeviceArray& a) {
-  if (a.dtype != DType::f32 && a.dtype != DType::f64)
-    throw py::type_error(op + ": " + name + " must be float32 or float64, got " +
-                         dtype_name(a.dtype));
-}
+// Float arrays: the dtypes of kernels that compute in floating point.
+const std::initializer_list<DType> kFloat = {DType::f32, DType::f64};
 
 // A view of x's storage; every element it can reach must lie inside the storage.
 DeviceArray as_strided(const DeviceArray& x, const Shape& shape, const Shape& strides,
@@ -156,22 +149,17 @@ DeviceArray from_numpy(const py::array& src) {
   DeviceArray out = new_array("from_numpy", shape, t);
   const size_t nbytes = static_cast<size_t>(out.numel()) * itemsize(t);
   const void* host = a.data();
-  {
-    py::gil_scoped_release nogil;
-    copy_to_device(out.data(), host, nbytes);
-  }
+  bind::run_nogil("from_numpy", [&] { copy_to_device(out.data(), host, nbytes); }, out.shape);
   return out;
 }
 
 py::array to_numpy(const DeviceArray& x) {
-  DeviceArray c = contiguous(x);
+  DeviceArray c;
+  bind::run_nogil("to_numpy", [&] { c = contiguous(x); }, x.shape);
   py::array out(np_dtype(c.dtype), std::vector<py::ssize_t>(c.shape.begin(), c.shape.end()));
   const size_t nbytes = static_cast<size_t>(c.numel()) * itemsize(c.dtype);
   void* host = out.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    copy_to_host(host, c.data(), nbytes);
-  }
+  bind::run_nogil("to_numpy", [&] { copy_to_host(host, c.data(), nbytes); }, x.shape);
   return out;
 }
 
@@ -198,7 +186,7 @@ Operand operand(const std::string& op, const char* name, const py::object& obj, 
   Operand o;
   if (py::isinstance<DeviceArray>(obj)) {
     const DeviceArray& a = obj.cast<const DeviceArray&>();
-    check_dtype(op, name, a, t);
+    bind::check_dtype(op, name, a.dtype, {t});
     check_same_shape(op, name, a, shape);
     o.array = &a;
   } else if (py::isinstance<py::bool_>(obj) || py::isinstance<py::int_>(obj) ||
@@ -215,14 +203,14 @@ void unary_op(const std::string& name, const DeviceArray& out, const DeviceArray
   const Unary u = op_code<Unary>("unary", name, kUnary);
   const bool pred = u == Unary::logical_not || u == Unary::isnan || u == Unary::isinf;
   check_same_shape("unary " + name, "x", x, out.shape);
-  check_dtype("unary " + name, "out", out, pred ? DType::b8 : x.dtype);
+  bind::check_dtype("unary " + name, "out", out.dtype, {pred ? DType::b8 : x.dtype});
   const bool float_only = !pred && u != Unary::neg && u != Unary::abs && u != Unary::sign &&
                           u != Unary::relu && u != Unary::floor && u != Unary::ceil &&
                           u != Unary::round;
-  if (float_only) check_float("unary " + name, "x", x);
+  if (float_only) bind::check_dtype("unary " + name, "x", x.dtype, kFloat);
   if (x.dtype == DType::b8 && !pred)
     throw py::type_error("unary " + name + ": not defined for bool input");
-  unary(u, out, x);
+  bind::run_nogil("unary " + name, [&] { unary(u, out, x); }, x.shape);
 }
 
 void binary_op(const std::string& name, const DeviceArray& out, const py::object& a,
@@ -230,11 +218,11 @@ void binary_op(const std::string& name, const DeviceArray& out, const py::object
   const std::string op = "binary " + name;
   const Binary code = op_code<Binary>("binary", name, kBinary);
   const DType t = to_dtype(op, compute_dtype);
-  check_dtype(op, "out", out, code >= Binary::eq ? DType::b8 : t);
+  bind::check_dtype(op, "out", out.dtype, {code >= Binary::eq ? DType::b8 : t});
   if (code == Binary::div && (t == DType::i64 || t == DType::b8))
     throw py::type_error(op + ": true division needs float operands");
   const Operand oa = operand(op, "a", a, t, out.shape), ob = operand(op, "b", b, t, out.shape);
-  binary(code, out, t, oa, ob);
+  bind::run_nogil(op, [&] { binary(code, out, t, oa, ob); }, out.shape);
 }
 
 // ------------------------------------------------------------------------------ index
@@ -242,7 +230,7 @@ std::vector<DeviceArray> index_arrays(const std::string& op, const py::list& idx
   std::vector<DeviceArray> arrays;
   for (const py::handle& h : idx) {
     const DeviceArray& a = h.cast<const DeviceArray&>();
-    check_dtype(op, "index", a, DType::i64);
+    bind::check_dtype(op, "index", a.dtype, {DType::i64});
     arrays.push_back(a);
   }
   if (arrays.size() > static_cast<size_t>(kMaxDims)) fail(op, "too many index arrays");
@@ -258,7 +246,7 @@ void index_op_checked(const std::string& mode, const DeviceArray& target, const 
                       : mode == "put"  ? IndexMode::put
                       : mode == "add"  ? IndexMode::add
                                        : (fail(op, "unknown mode"), IndexMode::gather);
-  check_dtype(op, "values", values, target.dtype);
+  bind::check_dtype(op, "values", values.dtype, {target.dtype});
   std::vector<DeviceArray> arrays = index_arrays(op, idx, nb);
   const int n_idx = static_cast<int>(arrays.size());
   if (n_idx < 1 || n_idx > target.ndim()) fail(op, "bad number of index arrays");
@@ -273,10 +261,8 @@ void index_op_checked(const std::string& mode, const DeviceArray& target, const 
   if (m == IndexMode::add && target.dtype == DType::b8)
     throw py::type_error(op + ": cannot accumulate into a bool array");
   bool ok = true;
-  {
-    py::gil_scoped_release nogil;
-    ok = index_op(m, target, n_idx, arrays.data(), nb, values);
-  }
+  bind::run_nogil(op, [&] { ok = index_op(m, target, n_idx, arrays.data(), nb, values); },
+                  target.shape, values.shape);
   if (!ok)
     throw py::index_error(op + ": index out of range for target of shape " + shape_of(target));
 }
@@ -285,8 +271,8 @@ void axis_op_checked(const std::string& mode, const DeviceArray& x, int axis,
                      const DeviceArray& index, const DeviceArray& values) {
   const std::string op = mode == "gather" ? "take_along_axis" : "scatter_add_";
   if (mode != "gather" && mode != "add") fail(op, "unknown mode");
-  check_dtype(op, "index", index, DType::i64);
-  check_dtype(op, "values", values, x.dtype);
+  bind::check_dtype(op, "index", index.dtype, {DType::i64});
+  bind::check_dtype(op, "values", values.dtype, {x.dtype});
   if (x.ndim() != index.ndim())
     fail(op, "index " + shape_of(index) + " and input " + shape_of(x) + " differ in rank");
   if (axis < 0 || axis >= x.ndim()) fail(op, "axis " + std::to_string(axis) + " out of range");
@@ -300,12 +286,10 @@ void axis_op_checked(const std::string& mode, const DeviceArray& x, int axis,
   DeviceArray view = x;
   view.shape = index.shape;
   view.strides[axis] = 0;
+  const IndexMode m = mode == "gather" ? IndexMode::gather : IndexMode::add;
   bool ok = true;
-  {
-    py::gil_scoped_release nogil;
-    ok = axis_op(mode == "gather" ? IndexMode::gather : IndexMode::add, view, x.strides[axis],
-                 x.shape[axis], index, values);
-  }
+  bind::run_nogil(op, [&] { ok = axis_op(m, view, x.strides[axis], x.shape[axis], index, values); },
+                  x.shape, index.shape);
   if (!ok)
     throw py::index_error(op + ": index out of range for axis " + std::to_string(axis) +
                           " of size " + std::to_string(x.shape[axis]));
@@ -314,9 +298,9 @@ void axis_op_checked(const std::string& mode, const DeviceArray& x, int axis,
 // ------------------------------------------------------------------------------ gemm
 void gemm_checked(const DeviceArray& a, const DeviceArray& b, const DeviceArray& out) {
   const std::string op = "matmul";
-  check_float(op, "a", a);
-  check_dtype(op, "b", b, a.dtype);
-  check_dtype(op, "out", out, a.dtype);
+  bind::check_dtype(op, "a", a.dtype, kFloat);
+  bind::check_dtype(op, "b", b.dtype, {a.dtype});
+  bind::check_dtype(op, "out", out.dtype, {a.dtype});
   if (a.ndim() != 3 || b.ndim() != 3 || out.ndim() != 3)
     fail(op, "expects 3-D arrays, got " + shape_of(a) + ", " + shape_of(b) + ", " + shape_of(out));
   if (!a.is_contiguous() || !b.is_contiguous() || !out.is_contiguous())
@@ -329,15 +313,14 @@ void gemm_checked(const DeviceArray& a, const DeviceArray& b, const DeviceArray&
     fail(op, "out " + shape_of(out) + " does not fit " + shape_of(a) + " @ " + shape_of(b));
   if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX) fail(op, "matrix too large");
   const int64_t sa = a.shape[0] == 1 ? 0 : m * k, sb = b.shape[0] == 1 ? 0 : k * n;
-  if (a.dtype == DType::f32) {
-    gemm_batched<float>(batch, m, n, k, reinterpret_cast<const float*>(a.data()), sa,
-                        reinterpret_cast<const float*>(b.data()), sb,
-                        reinterpret_cast<float*>(out.data()), m * n);
-  } else {
-    gemm_batched<double>(batch, m, n, k, reinterpret_cast<const double*>(a.data()), sa,
-                         reinterpret_cast<const double*>(b.data()), sb,
-                         reinterpret_cast<double*>(out.data()), m * n);
-  }
+  bind::dispatch_float(a.dtype == DType::f64, [&](auto t) {
+    using T = decltype(t);
+    const T* pa = reinterpret_cast<const T*>(a.data());
+    const T* pb = reinterpret_cast<const T*>(b.data());
+    T* pc = reinterpret_cast<T*>(out.data());
+    bind::run_nogil(op, [&] { gemm_batched<T>(batch, m, n, k, pa, sa, pb, sb, pc, m * n); },
+                    a.shape, b.shape);
+  });
 }
 
 std::string repr(const DeviceArray& x) {
@@ -354,7 +337,8 @@ PYBIND11_MODULE(_cuda, m) {
   // ---- devices and runtime
   m.def("device_count", &device_count);
   m.def("unavailable_reason", &unavailable_reason);
-  m.def("get_device_name", [](int d) { return std::string(properties(d).name); }, py::arg("device") = 0);
+  m.def("get_device_name", [](int d) { return std::string(properties(d).name); },
+        py::arg("device") = 0);
   m.def("total_memory", [](int d) { return static_cast<size_t>(properties(d).totalGlobalMem); },
         py::arg("device") = 0);
   m.def("get_device_capability", [](int d) {
@@ -364,18 +348,12 @@ PYBIND11_MODULE(_cuda, m) {
   int runtime = 0;
   cudaRuntimeGetVersion(&runtime);
   m.attr("runtime_version") = runtime;
-  m.def("synchronize", [] {
-    py::gil_scoped_release nogil;
-    synchronize();
-  });
+  m.def("synchronize", [] { bind::run_nogil("synchronize", [] { synchronize(); }); });
   m.def("memory_allocated", &memory_allocated);
   m.def("max_memory_allocated", &max_memory_allocated);
   m.def("memory_reserved", &memory_reserved);
   m.def("reset_peak_memory_stats", &reset_peak_memory_stats);
-  m.def("empty_cache", [] {
-    py::gil_scoped_release nogil;
-    empty_cache();
-  });
+  m.def("empty_cache", [] { bind::run_nogil("empty_cache", [] { empty_cache(); }); });
   m.def("manual_seed", [](uint64_t seed) { manual_seed(seed); });
   m.attr("max_dims") = kMaxDims;
 
@@ -399,7 +377,8 @@ PYBIND11_MODULE(_cuda, m) {
       .def_property_readonly("storage_ptr", [](const DeviceArray& x) {
         return reinterpret_cast<uintptr_t>(x.storage->ptr);
       })
-      .def_property_readonly("storage_nbytes", [](const DeviceArray& x) { return x.storage->nbytes; })
+      .def_property_readonly("storage_nbytes",
+                             [](const DeviceArray& x) { return x.storage->nbytes; })
       .def_property_readonly("is_contiguous", &DeviceArray::is_contiguous)
       .def("as_strided", &as_strided, py::arg("shape"), py::arg("strides"), py::arg("offset"))
       .def("__repr__", &repr);
@@ -411,23 +390,22 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("to_numpy", &to_numpy);
   m.def("copy_", [](const DeviceArray& dst, const DeviceArray& src) {
     check_same_shape("copy_", "src", src, dst.shape);
-    copy_cast(dst, src);
+    bind::run_nogil("copy_", [&] { copy_cast(dst, src); }, dst.shape);
   });
   m.def("fill_", [](const DeviceArray& dst, const py::object& value) {
-    if (dst.dtype == DType::i64 && !py::isinstance<py::float_>(value)) {
-      fill(dst, 0.0, value.cast<int64_t>());
-    } else {
-      const double v = value.cast<double>();
-      fill(dst, v, static_cast<int64_t>(v));
-    }
+    const bool exact = dst.dtype == DType::i64 && !py::isinstance<py::float_>(value);
+    const double v = exact ? 0.0 : value.cast<double>();
+    const int64_t iv = exact ? value.cast<int64_t>() : static_cast<int64_t>(v);
+    bind::run_nogil("fill_", [&] { fill(dst, v, iv); }, dst.shape);
   });
   m.def("arange", [](int64_t n, const py::object& start, const py::object& step,
                      const py::object& dtype) {
     DeviceArray out = new_array("arange", {n}, to_dtype("arange", dtype));
     const bool ints = out.dtype == DType::i64;
     if (out.dtype == DType::b8) throw py::type_error("arange: bool ranges are not supported");
-    arange(out, start.cast<double>(), step.cast<double>(),
-           ints ? start.cast<int64_t>() : 0, ints ? step.cast<int64_t>() : 0);
+    const double s = start.cast<double>(), d = step.cast<double>();
+    const int64_t is = ints ? start.cast<int64_t>() : 0, id = ints ? step.cast<int64_t>() : 0;
+    bind::run_nogil("arange", [&] { arange(out, s, d, is, id); }, out.shape);
     return out;
   });
 
@@ -437,10 +415,11 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("dtype"));
   m.def("where", [](const DeviceArray& out, const DeviceArray& cond, const py::object& a,
                     const py::object& b) {
-    check_dtype("where", "cond", cond, DType::b8);
+    bind::check_dtype("where", "cond", cond.dtype, {DType::b8});
     check_same_shape("where", "cond", cond, out.shape);
-    where(out, cond, operand("where", "a", a, out.dtype, out.shape),
-          operand("where", "b", b, out.dtype, out.shape));
+    const Operand oa = operand("where", "a", a, out.dtype, out.shape);
+    const Operand ob = operand("where", "b", b, out.dtype, out.shape);
+    bind::run_nogil("where", [&] { where(out, cond, oa, ob); }, out.shape);
   });
 
   // ---- reductions
@@ -451,17 +430,18 @@ PYBIND11_MODULE(_cuda, m) {
     if (n_reduce < 0 || n_reduce > x.ndim()) fail(op, "bad number of reduced dims");
     if (!out.is_contiguous()) fail(op, "out must be contiguous");
     check_same_shape(op, "out", out, Shape(x.shape.begin(), x.shape.end() - n_reduce));
-    if (r == Reduce::mean) check_float(op, "out", out);
-    reduce(r, out, x, n_reduce);
+    if (r == Reduce::mean) bind::check_dtype(op, "out", out.dtype, kFloat);
+    bind::run_nogil(op, [&] { reduce(r, out, x, n_reduce); }, x.shape);
   });
   m.def("argreduce", [](const std::string& name, const DeviceArray& out, const DeviceArray& x) {
     const std::string op = name;
     if (name != "argmax" && name != "argmin") fail(op, "unknown op");
-    if (x.ndim() < 1 || x.shape.back() == 0) fail(op, "attempt to get " + name + " of an empty sequence");
-    check_dtype(op, "out", out, DType::i64);
+    if (x.ndim() < 1 || x.shape.back() == 0)
+      fail(op, "attempt to get ", name, " of an empty sequence");
+    bind::check_dtype(op, "out", out.dtype, {DType::i64});
     if (!out.is_contiguous()) fail(op, "out must be contiguous");
     check_same_shape(op, "out", out, Shape(x.shape.begin(), x.shape.end() - 1));
-    argreduce(name == "argmax", out, x);
+    bind::run_nogil(op, [&] { argreduce(name == "argmax", out, x); }, x.shape);
   });
 
   // ---- gather / scatter
@@ -475,13 +455,15 @@ PYBIND11_MODULE(_cuda, m) {
     const std::string op = "random " + kind;
     if (!out.is_contiguous()) fail(op, "out must be contiguous");
     if (kind == "uniform" || kind == "normal") {
-      check_float(op, "out", out);
-      random(kind == "uniform" ? Random::uniform : Random::normal, out, 0, 1);
+      bind::check_dtype(op, "out", out.dtype, kFloat);
+      const Random r = kind == "uniform" ? Random::uniform : Random::normal;
+      bind::run_nogil(op, [&] { random(r, out, 0, 1); }, out.shape);
     } else if (kind == "integer" || kind == "bits") {
-      check_dtype(op, "out", out, DType::i64);
+      bind::check_dtype(op, "out", out.dtype, {DType::i64});
       if (kind == "integer" && high <= low)
-        fail(op, "high (" + std::to_string(high) + ") must be > low (" + std::to_string(low) + ")");
-      random(kind == "integer" ? Random::integer : Random::bits, out, low, high);
+        fail(op, "high (", high, ") must be > low (", low, ")");
+      const Random r = kind == "integer" ? Random::integer : Random::bits;
+      bind::run_nogil(op, [&] { random(r, out, low, high); }, out.shape);
     } else {
       fail(op, "unknown kind");
     }
