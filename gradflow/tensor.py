@@ -228,6 +228,7 @@ class Tensor:
         return self.to(_bool)
 
     def type_as(self, other: "Tensor") -> "Tensor":
+        _ops.common.check_tensor(other, "type_as", "other")
         return self.to(other.dtype)
 
     def clone(self) -> "Tensor":
@@ -446,7 +447,7 @@ class Tensor:
     def logical_or(self, o): return _ops.elementwise.logical_or(self, o)
     def isnan(self): return _ops.elementwise.isnan(self)
     def isinf(self): return _ops.elementwise.isinf(self)
-    def lerp(self, end, weight): return self + (end - self) * weight
+    def lerp(self, end, weight): return _ops.elementwise.lerp(self, end, weight)
     def masked_fill(self, mask, value): return _ops.elementwise.masked_fill(self, mask, value)
     def matmul(self, o): return _ops.linalg.matmul(self, o)
     def mm(self, o): return _ops.linalg.mm(self, o)
@@ -489,8 +490,8 @@ class Tensor:
     # ---------------------------------------------------------------- shape
     def reshape(self, *shape): return _ops.shape.reshape(self, _varargs(shape))
     def view(self, *shape): return _ops.shape.view(self, _varargs(shape))
-    def view_as(self, other): return _ops.shape.view(self, other.shape)
-    def reshape_as(self, other): return _ops.shape.reshape(self, other.shape)
+    def view_as(self, other): return _ops.shape.view(self, _shape_of(other, "view_as"))
+    def reshape_as(self, other): return _ops.shape.reshape(self, _shape_of(other, "reshape_as"))
     def flatten(self, start_dim=0, end_dim=-1): return _ops.shape.flatten(self, start_dim, end_dim)
     def unflatten(self, dim, sizes): return _ops.shape.unflatten(self, dim, sizes)
     def squeeze(self, dim=None): return _ops.shape.squeeze(self, dim)
@@ -499,8 +500,8 @@ class Tensor:
     def transpose(self, dim0, dim1): return _ops.shape.transpose(self, dim0, dim1)
     def t(self): return _ops.shape.t(self)
     def expand(self, *sizes): return _ops.shape.expand(self, _varargs(sizes))
-    def expand_as(self, other): return _ops.shape.expand(self, other.shape)
-    def broadcast_to(self, shape): return _ops.shape.expand(self, tuple(shape))
+    def expand_as(self, other): return _ops.shape.expand(self, _shape_of(other, "expand_as"))
+    def broadcast_to(self, shape): return _ops.shape.expand(self, shape)
     def repeat(self, *sizes): return _ops.shape.repeat(self, _varargs(sizes))
     def flip(self, dims): return _ops.shape.flip(self, dims)
     def split(self, split_size_or_sections, dim=0):
@@ -562,6 +563,12 @@ class _RemovableHandle:
     def remove(self) -> None:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+
+
+def _shape_of(other, op: str) -> tuple:
+    """other's shape, for the *_as methods (a TypeError naming the op if other is no Tensor)."""
+    _ops.common.check_tensor(other, op, "other")
+    return tuple(other.shape)
 
 
 def _varargs(args: tuple) -> tuple:

@@ -284,3 +284,37 @@ def test_creation_arguments_name_the_function():
     with pytest.raises(IndexError, match="size: dimension specified as 0 but tensor has no "
                        "dimensions"):
         gf.tensor(1.0).size(-1)
+
+
+# ------------------------------------------------------------------ reductions, shapes, indexing
+def test_reductions_shapes_and_indexing_name_the_op():
+    with pytest.raises(TypeError, match="amin: argument 'input' must be a Tensor, not int"):
+        gf.amin(3, 0)
+    with pytest.raises(TypeError, match="sum: argument 'keepdim' must be bool, not str"):
+        gf.ones(2).sum(0, keepdim="no")
+    with pytest.raises(RuntimeError, match="std: only supports floating point dtypes"):
+        gf.ones(3, dtype=gf.int64).std()
+    with pytest.raises(IndexError, match=r"min\(\): Expected reduction dim to be specified"):
+        gf.ones(0).min()
+    assert gf.tensor(True).argmin(-1).item() == 0 and gf.tensor(2.0).max(0).indices.item() == 0
+    with pytest.raises(ValueError, match="norm: p must be a number or 'fro', got 'bad'"):
+        gf.ones(2).norm("bad")
+    with pytest.raises(TypeError, match="reshape: argument 'shape' must be int, not object"):
+        gf.reshape(gf.ones(2), object())
+    with pytest.raises(TypeError, match=r"cat: argument 'tensors\[1\]' must be a Tensor, not int"):
+        gf.cat([gf.ones(2), 3])
+    with pytest.raises(TypeError, match="expand_as: argument 'other' must be a Tensor, not str"):
+        gf.ones(2).expand_as("abc")
+    with pytest.raises(TypeError, match="pad: argument 'value' must be a number, not str"):
+        gf.nn.functional.pad(gf.ones(2), (1, 1), value="abc")
+    with pytest.raises(TypeError, match="lerp: argument 'end' must be a Tensor or a number"):
+        gf.ones(2).lerp("abc", 0.5)
+    with pytest.raises(ValueError, match="index: slice step cannot be zero"):
+        gf.ones(3)[::0]
+    with pytest.raises(TypeError, match="index assignment: cannot assign a str value"):
+        gf.ones(3)[0] = "a"
+    with pytest.raises(TypeError, match="scatter_add: argument 'src' must be a Tensor, not "
+                       "NoneType"):
+        gf.ones(2).scatter_add(0, gf.tensor([0]), None)
+    with pytest.raises(TypeError, match="Sequential indices must be integers or slices, not str"):
+        gf.nn.Sequential(gf.nn.ReLU())["a"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from typing import Any, Dict, Iterable, Iterator, Optional, Tuple, Union
 
@@ -9,6 +10,11 @@ from gradflow.nn.module import Module
 
 
 def _index(i: int, n: int, kind: str) -> int:
+    try:
+        i = operator.index(i)
+    except TypeError:
+        raise TypeError(f"{kind} indices must be integers or slices, not "
+                        f"{type(i).__name__}") from None
     if not -n <= i < n:
         raise IndexError(f"index {i} is out of range for {kind} of length {n}")
     return i % n

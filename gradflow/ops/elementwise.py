@@ -379,6 +379,17 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return where(bx > threshold, x, stable)
 
 
+def lerp(x: Tensor, end, weight) -> Tensor:
+    """x + weight * (end - x), end and weight tensors or numbers broadcast against x."""
+    check_tensor(x, "lerp")
+    for name, v in (("end", end), ("weight", weight)):
+        if not isinstance(v, (Tensor, numbers.Number)):
+            raise TypeError(f"lerp: argument '{name}' must be a Tensor or a number, not "
+                            f"{type(v).__name__}")
+    broadcast_shapes("lerp", x.shape, *(v.shape for v in (end, weight) if isinstance(v, Tensor)))
+    return x + (end - x) * weight
+
+
 def silu(x: Tensor) -> Tensor:
     x = float_input("silu", x)
     return x * x.sigmoid()

@@ -8,12 +8,14 @@ always a plain select, never part of the broadcast of index arrays, and a Python
 from __future__ import annotations
 
 import numbers
+import operator
 
 import numpy as np
 
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import _GradMode
-from gradflow.ops.common import wrap_dim
+from gradflow.ops.common import INT64_MAX as _INT64_MAX
+from gradflow.ops.common import check_tensor, wrap_dim
 from gradflow.tensor import Tensor
 from gradflow.types import bool_, int64
 
@@ -38,7 +40,9 @@ def _entry(x: Tensor, k):
         k = be.from_numpy(a.astype(np.bool_ if a.dtype == np.bool_ else np.int64))
     elif isinstance(k, (bool, np.bool_)):
         return bool(k)
-    elif k is None or k is Ellipsis or isinstance(k, slice):
+    elif isinstance(k, slice):
+        return _slice(k)
+    elif k is None or k is Ellipsis:
         return k
     elif isinstance(k, numbers.Integral):
         return int(k)
@@ -51,6 +55,24 @@ def _entry(x: Tensor, k):
         value = be.to_numpy(k).item()
         return bool(value) if isinstance(value, bool) else int(value)
     return k
+
+
+def _slice(k: slice) -> slice:
+    """A slice of ints or None, its step not 0; bounds past int64 are clamped (they select
+    the same as the int64 extremes)."""
+    parts = []
+    for part in (k.start, k.stop, k.step):
+        if part is not None:
+            try:
+                part = operator.index(part)
+            except TypeError:
+                raise TypeError(f"index: slice indices must be integers or None, got "
+                                f"{type(part).__name__}") from None
+            part = max(min(part, _INT64_MAX), -_INT64_MAX)
+        parts.append(part)
+    if parts[2] == 0:
+        raise ValueError("index: slice step cannot be zero")
+    return slice(*parts)
 
 
 def _dims_used(k) -> int:
@@ -214,7 +236,11 @@ def setitem(x: Tensor, key, value) -> None:
             )
         value = value._data
     elif not isinstance(value, numbers.Number):
-        value = x._backend.from_numpy(np.asarray(value, dtype=x._data.dtype))
+        try:
+            value = x._backend.from_numpy(np.asarray(value, dtype=x._data.dtype))
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"index assignment: cannot assign a {type(value).__name__} value to "
+                            f"a {x.dtype} tensor ({e})") from None
     be = x._backend
     try:
         if advanced is None:
@@ -228,6 +254,7 @@ def setitem(x: Tensor, key, value) -> None:
 
 
 def _check_index(op: str, x: Tensor, dim: int, index: Tensor) -> int:
+    check_tensor(x, op)
     if not isinstance(index, Tensor) or index.dtype is not int64:
         raise TypeError(f"{op}: index must be an int64 tensor")
     if index._backend is not x._backend:
@@ -296,6 +323,7 @@ class ScatterAdd(Function):
 
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     axis = _check_index("scatter_add", x, dim, index)
+    check_tensor(src, "scatter_add", "src")
     if x.ndim == 0 and index.ndim == src.ndim == 0:
         return scatter_add(x.reshape(1), 0, index.reshape(1), src.reshape(1)).reshape(())
     if index.ndim != x.ndim or src.ndim != x.ndim or any(
@@ -342,6 +370,7 @@ class IndexAdd(Function):
 def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     """out = x; out[..., index[i], ...] += alpha * source[..., i, ...] along dim."""
     axis = _check_index("index_add", x, dim, index)
+    check_tensor(source, "index_add", "source")
     if x.ndim == 0:
         if index.ndim or source.ndim:
             raise ValueError(f"index_add: a 0-d input needs a 0-d index and source, got index "

@@ -12,12 +12,25 @@ from collections import namedtuple
 from typing import Optional
 
 from gradflow.autograd.function import Function
-from gradflow.ops.common import normalize_dims, reduction_dims, wrap_dim
+from gradflow.ops.common import (
+    as_bool,
+    as_float,
+    check_tensor,
+    normalize_dims,
+    reduction_dims,
+    wrap_dim,
+)
 from gradflow.ops.elementwise import full_like_scalar, where
 from gradflow.tensor import Tensor
 from gradflow.types import as_dtype, bool_, get_default_dtype, int64
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def _check(x, op: str, keepdim=False) -> None:
+    """The input is a Tensor and keepdim a bool: TypeErrors naming the op, as PyTorch's."""
+    check_tensor(x, op)
+    as_bool(keepdim, op, "keepdim")
 
 
 def _expand_back(g: Tensor, shape, axes, keepdim: bool) -> Tensor:
@@ -42,6 +55,7 @@ class Sum(Function):
 
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    _check(x, "sum", keepdim)
     if dtype is not None:
         x = x.to(as_dtype(dtype))
     elif x.dtype is bool_:
@@ -50,6 +64,7 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
 
 
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    _check(x, "mean", keepdim)
     if dtype is not None:
         x = x.to(as_dtype(dtype))
     if not x.is_floating_point():
@@ -66,11 +81,21 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
 
 def var(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
     """sum((x - mean)^2) / (N - correction); correction defaults to 1 (unbiased)."""
+    return _var(x, dim, unbiased, keepdim, correction, "var")
+
+
+def _var(x: Tensor, dim, unbiased, keepdim, correction, op: str) -> Tensor:
+    _check(x, op, keepdim)
+    if not x.is_floating_point():
+        raise RuntimeError(f"{op}: only supports floating point dtypes, got {x.dtype}")
     if unbiased is not None and correction is not None:
-        raise ValueError("var: give either unbiased or correction, not both")
+        raise ValueError(f"{op}: give either unbiased or correction, not both")
+    if unbiased is not None:
+        as_bool(unbiased, op, "unbiased")
     if correction is None:
         correction = 0 if unbiased is False else 1
-    axes = reduction_dims(dim, x.ndim, "var")
+    correction = as_float(correction, op, "correction")
+    axes = reduction_dims(dim, x.ndim, op)
     n = 1
     for a in axes:
         n *= x.shape[a]
@@ -81,7 +106,7 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
-    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+    return _var(x, dim, unbiased, keepdim, correction, "std").sqrt()
 
 
 class Prod(Function):
@@ -113,6 +138,7 @@ def _reduced_shape(x: Tensor, axes) -> tuple:
 
 
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    _check(x, "prod", keepdim)
     if dtype is not None:
         x = x.to(as_dtype(dtype))
     elif x.dtype is bool_:
@@ -142,7 +168,7 @@ class _AMax(Function):
 
 
 def _check_nonempty(x: Tensor, axes, op: str) -> None:
-    if builtins.any(x.shape[a] == 0 for a in axes) or (not axes and x.numel() == 0):
+    if builtins.any(x.shape[a] == 0 for a in axes if x.ndim) or (not axes and x.numel() == 0):
         raise IndexError(
             f"{op}(): Expected reduction dim to be specified for input.numel() == 0 or the "
             f"reduced dims to be non-empty; got shape {tuple(x.shape)}"
@@ -150,12 +176,14 @@ def _check_nonempty(x: Tensor, axes, op: str) -> None:
 
 
 def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    _check(x, "amax", keepdim)
     axes = reduction_dims(dim, x.ndim, "amax")
     _check_nonempty(x, axes, "amax")
     return _AMax.apply(x, "max", axes, keepdim)
 
 
 def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    _check(x, "amin", keepdim)
     axes = reduction_dims(dim, x.ndim, "amin")
     _check_nonempty(x, axes, "amin")
     return _AMax.apply(x, "min", axes, keepdim)
@@ -167,10 +195,15 @@ def _max_min(x: Tensor, dim, keepdim: bool, op: str):
         from gradflow.ops.elementwise import maximum, minimum
 
         return (maximum if op == "max" else minimum)(x, dim)
+    _check(x, op, keepdim)
     if dim is None:
-        return amax(x) if op == "max" else amin(x)
+        axes = tuple(range(x.ndim))
+        _check_nonempty(x, axes, op)
+        return _AMax.apply(x, op, axes, False)
     d = wrap_dim(dim, x.ndim, op)
     _check_nonempty(x, (d,), op)
+    if x.ndim == 0:
+        return values_indices(x.clone(), full_like_scalar(x.long(), 0))
     be = x._backend
     idx = Tensor._make(be.argreduce("arg" + op, x._data, d, True), be)
     values = x.gather(d, idx) if x.ndim else x
@@ -188,6 +221,7 @@ def min(x: Tensor, dim=None, keepdim: bool = False):
 
 
 def _arg(x: Tensor, dim, keepdim: bool, op: str) -> Tensor:
+    _check(x, op, keepdim)
     be = x._backend
     if dim is None:
         _check_nonempty(x, (), op)
@@ -198,6 +232,8 @@ def _arg(x: Tensor, dim, keepdim: bool, op: str) -> Tensor:
         return Tensor._make(out, be)
     d = wrap_dim(dim, x.ndim, op)
     _check_nonempty(x, (d,), op)
+    if x.ndim == 0:
+        return full_like_scalar(x.long(), 0)
     return Tensor._make(be.argreduce(op, x._data, d, keepdim), be)
 
 
@@ -211,6 +247,7 @@ def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) = m + log(sum(exp(x - m))), m = max (stable; -inf rows stay -inf)."""
+    _check(x, "logsumexp", keepdim)
     axes = reduction_dims(dim, x.ndim, "logsumexp")
     if not x.is_floating_point():
         x = x.to(get_default_dtype())
@@ -259,23 +296,30 @@ class _Norm(Function):
 
 
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False) -> Tensor:
+    _check(x, "norm", keepdim)
     if p in ("fro", None):
         p = 2.0
     if p == "nuc":
         raise ValueError("norm: the nuclear norm is not supported")
+    if not isinstance(p, (int, float)):
+        raise ValueError(f"norm: p must be a number or 'fro', got {p!r}")
     axes = reduction_dims(dim, x.ndim, "norm")
     if not x.is_floating_point():
         raise RuntimeError(f"norm(): expected a floating point tensor, got {x.dtype}")
+    if math.isinf(p):
+        _check_nonempty(x, axes, "norm")
     out = _Norm.apply(x, float(p), axes)
     return out if keepdim else out.reshape(_reduced_shape(x, axes))
 
 
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    _check(x, "all", keepdim)
     axes = normalize_dims(dim, x.ndim, "all")
     return Tensor._make(x._backend.reduce("all", x._data, axes, keepdim), x._backend)
 
 
 def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    _check(x, "any", keepdim)
     axes = normalize_dims(dim, x.ndim, "any")
     return Tensor._make(x._backend.reduce("any", x._data, axes, keepdim), x._backend)
 
@@ -320,6 +364,7 @@ class LogSoftmax(Function):
 
 
 def _softmax_input(x: Tensor, dim: Optional[int], dtype, op: str):
+    check_tensor(x, op)
     if dim is None:
         raise TypeError(f"{op}: the dim argument is required")
     if dtype is not None:

@@ -4,6 +4,7 @@ and the dtype/device conversions. Views share storage and the version counter.""
 from __future__ import annotations
 
 import builtins
+import numbers
 from typing import Sequence, Tuple, Union
 
 import numpy as np
@@ -16,6 +17,7 @@ from gradflow.ops.common import (
     as_ints,
     check_numel,
     check_same_device,
+    check_tensor,
     normalize_dims,
     sum_to_shape,
     wrap_dim,
@@ -68,9 +70,15 @@ class Reshape(Function):
         return g.reshape(ctx.in_shape), None
 
 
+def _ints_arg(value) -> tuple:
+    """A shape or dims argument: a sequence as a tuple, anything else as one item (which
+    as_ints then checks, naming the op)."""
+    return _varargs(tuple(value)) if isinstance(value, (tuple, list)) else (value,)
+
+
 def reshape(x: Tensor, shape) -> Tensor:
-    shape = _infer_shape(_varargs(tuple(shape)) if not isinstance(shape, int) else (shape,),
-                         x.numel(), "reshape", x.shape)
+    check_tensor(x, "reshape")
+    shape = _infer_shape(_ints_arg(shape), x.numel(), "reshape", x.shape)
     check_numel(shape, "reshape", x.element_size())
     if shape == x.shape:
         return Reshape.apply(x, shape) if x.requires_grad else _alias(x)
@@ -85,8 +93,7 @@ def _alias(x: Tensor) -> Tensor:
 
 def view(x: Tensor, shape) -> Tensor:
     """Like reshape, but the result must share x's storage (as PyTorch's view)."""
-    shape = _infer_shape(_varargs(tuple(shape)) if not isinstance(shape, int) else (shape,),
-                         x.numel(), "view", x.shape)
+    shape = _infer_shape(_ints_arg(shape), x.numel(), "view", x.shape)
     check_numel(shape, "view", x.element_size())
     out = Reshape.apply(x, shape)
     if x.numel() and not out._backend.shares_memory(out._data, x._data):
@@ -99,6 +106,7 @@ def view(x: Tensor, shape) -> Tensor:
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    check_tensor(x, "flatten")
     s = wrap_dim(start_dim, x.ndim, "flatten", "start_dim")
     e = wrap_dim(end_dim, x.ndim, "flatten", "end_dim")
     if x.ndim == 0:
@@ -112,6 +120,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    check_tensor(x, "unflatten")
     if x.ndim == 0:
         raise RuntimeError("unflatten: cannot be applied to a 0-dim tensor")
     d = wrap_dim(dim, x.ndim, "unflatten")
@@ -120,6 +129,7 @@ def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
 
 
 def squeeze(x: Tensor, dim=None) -> Tensor:
+    check_tensor(x, "squeeze")
     if dim is None:
         return reshape(x, tuple(s for s in x.shape if s != 1))
     dims = normalize_dims(dim, x.ndim, "squeeze")
@@ -127,6 +137,7 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    check_tensor(x, "unsqueeze")
     d = wrap_dim(dim, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
 
@@ -143,7 +154,8 @@ class Permute(Function):
 
 
 def permute(x: Tensor, dims) -> Tensor:
-    axes = normalize_dims(tuple(dims), x.ndim, "permute")
+    check_tensor(x, "permute")
+    axes = normalize_dims(_ints_arg(dims), x.ndim, "permute")
     if len(axes) != x.ndim:
         raise ValueError(
             f"permute: number of dims don't match: input has {x.ndim} dims, got {len(axes)}"
@@ -152,6 +164,7 @@ def permute(x: Tensor, dims) -> Tensor:
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    check_tensor(x, "transpose")
     d0 = wrap_dim(dim0, x.ndim, "transpose", "dim0")
     d1 = wrap_dim(dim1, x.ndim, "transpose", "dim1")
     if x.ndim == 0:
@@ -162,6 +175,7 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
 
 
 def t(x: Tensor) -> Tensor:
+    check_tensor(x, "t")
     if x.ndim > 2:
         raise ValueError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
     return transpose(x, 0, 1) if x.ndim == 2 else x
@@ -179,7 +193,8 @@ class Expand(Function):
 
 
 def expand(x: Tensor, sizes) -> Tensor:
-    sizes = as_ints(sizes, "expand", "size")
+    check_tensor(x, "expand")
+    sizes = as_ints(_ints_arg(sizes), "expand", "size")
     if len(sizes) < x.ndim:
         raise ValueError(
             f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to "
@@ -214,7 +229,8 @@ broadcast_to = expand
 def repeat(x: Tensor, sizes) -> Tensor:
     """Tile: dim i becomes sizes[i] copies, in new storage. Composed of reshape/expand/reshape
     (and a clone where those gave a view)."""
-    sizes = as_ints(sizes, "repeat", "repeats")
+    check_tensor(x, "repeat")
+    sizes = as_ints(_ints_arg(sizes), "repeat", "repeats")
     if len(sizes) < x.ndim:
         raise ValueError(
             "repeat: number of repeat dims can not be smaller than number of tensor dims "
@@ -246,6 +262,7 @@ class Flip(Function):
 
 
 def flip(x: Tensor, dims) -> Tensor:
+    check_tensor(x, "flip")
     return Flip.apply(x, normalize_dims(dims, x.ndim, "flip"))
 
 
@@ -267,8 +284,16 @@ class Cat(Function):
         return (None, *grads)
 
 
+def _tensor_list(tensors, op: str) -> list:
+    if not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: expected a list or tuple of Tensors, got {type(tensors).__name__}")
+    for i, t_ in enumerate(tensors):
+        check_tensor(t_, op, f"tensors[{i}]")
+    return list(tensors)
+
+
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    tensors = list(tensors)
+    tensors = _tensor_list(tensors, "cat")
     if not tensors:
         raise ValueError("cat: expected a non-empty list of Tensors")
     # PyTorch skips 1-D empty tensors of shape (0,) in cat (legacy behaviour).
@@ -300,7 +325,7 @@ concat = cat
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    tensors = list(tensors)
+    tensors = _tensor_list(tensors, "stack")
     if not tensors:
         raise ValueError("stack: expected a non-empty list of Tensors")
     shape = tensors[0].shape
@@ -317,6 +342,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     """x[..., start:start + length, ...] along dim, a view. As PyTorch: dim and start may be
     negative (start wraps once, in [-size, size]); length >= 0 must fit in the dim."""
+    check_tensor(x, "narrow")
     if x.ndim == 0:
         raise RuntimeError("narrow: cannot be applied to a 0-dim tensor")
     d = wrap_dim(dim, x.ndim, "narrow")
@@ -344,6 +370,7 @@ def _at_least_1d(x: Tensor, op: str) -> None:
 
 
 def split(x: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0):
+    check_tensor(x, "split")
     _at_least_1d(x, "split")
     axis = wrap_dim(dim, x.ndim, "split")
     n = x.shape[axis]
@@ -369,6 +396,7 @@ def split(x: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0):
+    check_tensor(x, "chunk")
     _at_least_1d(x, "chunk")
     chunks = as_int(chunks, "chunk", "chunks")
     if chunks <= 0:
@@ -381,6 +409,7 @@ def chunk(x: Tensor, chunks: int, dim: int = 0):
 
 
 def unbind(x: Tensor, dim: int = 0):
+    check_tensor(x, "unbind")
     if x.ndim == 0:
         raise IndexError("unbind: dimension specified as 0 but tensor has no dimensions")
     axis = wrap_dim(dim, x.ndim, "unbind")
@@ -433,9 +462,13 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
     """Padding as torch.nn.functional.pad: `pad` lists (left, right) pairs starting from the
     LAST dim. mode 'constant' fills with `value` (negative pads crop); 'reflect', 'replicate'
     and 'circular' copy samples of the input (see _source_positions)."""
-    if mode not in ("constant", "reflect", "replicate", "circular"):
+    check_tensor(x, "pad")
+    if not isinstance(mode, str) or mode not in ("constant", "reflect", "replicate", "circular"):
         raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
-                         f"got '{mode}'")
+                         f"got {mode!r}")
+    value = 0.0 if value is None else value  # None means 0, as PyTorch's
+    if not isinstance(value, numbers.Number):
+        raise TypeError(f"pad: argument 'value' must be a number, not {type(value).__name__}")
     pad = list(as_ints(pad, "pad", "pad"))
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(
@@ -472,6 +505,7 @@ class Clone(Function):
 
 
 def clone(x: Tensor) -> Tensor:
+    check_tensor(x, "clone")
     return Clone.apply(x)
 
 

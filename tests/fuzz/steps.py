@@ -18,6 +18,17 @@ _GENERIC = {"input", "x", "a", "b", "o", "t", "self", "other", "tensor", "data",
             "kwargs", "value", "f"}
 
 
+# Names an error may use for an op that is another op's alias or is spelled by a protocol.
+ALIASES = {
+    "true_divide": ("div",), "concat": ("cat",), "clip": ("clamp",), "clip_": ("clamp_",),
+    "expand_as": ("expand",), "broadcast_to": ("expand",), "reshape_as": ("reshape",),
+    "view_as": ("view",), "square": ("mul",), "__len__": ("len()",),
+    "__int__": ("converted to Scalar",), "__float__": ("converted to Scalar",),
+    "__bool__": ("Boolean value",), "__index__": ("converted to an index",),
+    "__iter__": ("iteration",),
+}
+
+
 class Ref(V):
     """An earlier step's result, looked up by name when the step runs."""
 
@@ -103,8 +114,9 @@ class Gen(Draw):
             kwargs["bogus"] = lit(1)
         text = ", ".join([a.code for a in args] + [f"{k}={v.code}" for k, v in kwargs.items()])
         own = fn_code.rsplit(".", 1)[-1]
-        self.steps.append(Step(f"{fn_code}({text})", fn, receiver, args, kwargs,
-                               (own,) + tuple(names), var, indexing))
+        names = (own,) + ALIASES.get(own, ()) + tuple(names)
+        self.steps.append(Step(f"{fn_code}({text})", fn, receiver, args, kwargs, names, var,
+                               indexing))
         return self
 
     def _arg(self, a: Any, junk: bool) -> V:
