@@ -262,9 +262,9 @@ py::array conv2d_backward_input(const py::array& dy, const py::array& w, Pair in
   check_pair(op, "input_size", input_size, 1);
   check_groups(op, groups);
   const int64_t N = gy.shape(0), Cout = wt.shape(0);
-  if (Cout % groups != 0)  // also bounds groups by Cout, so that Cin cannot overflow
-    fail(op, "out_channels ", Cout, " must be divisible by groups ", groups);
-  const int64_t Cin = wt.shape(1) * groups;
+  int64_t Cin = 0;
+  if (__builtin_mul_overflow(wt.shape(1), groups, &Cin))
+    fail(op, "groups ", groups, " is too large for weight ", shape_str(w));
   cpu::ConvGeom g = conv_check(op, Cin, input_size[0], input_size[1], w, stride, padding,
                                dilation, groups);
   if (gy.shape(1) != Cout || gy.shape(2) > g.OH || gy.shape(3) > g.OW)

@@ -251,6 +251,7 @@ class Tensor:
         return self
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        requires_grad = _ops.common.as_bool(requires_grad, "requires_grad_", "requires_grad")
         if not self.is_leaf and not requires_grad:
             raise RuntimeError(
                 "you can only change requires_grad flags of leaf variables. If you want to use a "
@@ -545,11 +546,11 @@ class Tensor:
     def lerp_(self, end, weight):
         return _ops.inplace.apply_(self, lambda s: s.lerp(end, weight), "lerp_", end, weight)
     def addcmul_(self, t1, t2, value=1):
-        return _ops.inplace.apply_(self, lambda s: s + t1 * t2 * value, "addcmul_", t1, t2)
+        return _ops.inplace.pointwise_(self, "addcmul_", t1, t2, value, _ops.elementwise.mul)
     def addcdiv_(self, t1, t2, value=1):
-        return _ops.inplace.apply_(self, lambda s: s + t1 / t2 * value, "addcdiv_", t1, t2)
+        return _ops.inplace.pointwise_(self, "addcdiv_", t1, t2, value, _ops.elementwise.div)
     def copy_(self, src): return _ops.inplace.copy_(self, src)
-    def zero_(self): return _ops.inplace.fill_(self, 0)
+    def zero_(self): return _ops.inplace.fill_(self, 0, "zero_")
     def fill_(self, value): return _ops.inplace.fill_(self, value)
     def uniform_(self, a=0.0, b=1.0): return _ops.inplace.uniform_(self, a, b)
     def normal_(self, mean=0.0, std=1.0): return _ops.inplace.normal_(self, mean, std)
@@ -589,7 +590,10 @@ _DTYPE_NAMES = ("float32", "float64", "int64", "bool")
 def _infer_dtype(data) -> dtype:
     """PyTorch's rule: bools -> bool, ints -> int64, any float -> the default float dtype."""
     if isinstance(data, (np.ndarray, np.generic)):
-        return from_numpy_dtype(data.dtype)
+        try:
+            return from_numpy_dtype(data.dtype)
+        except TypeError as exc:
+            raise TypeError(f"tensor(): {exc}") from None
     a = np.asarray(data)
     if a.dtype == np.bool_:
         return _bool
@@ -707,6 +711,9 @@ def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if not isinstance(fill_value, numbers.Number):
+        raise TypeError(f"full: argument 'fill_value' must be a number, not "
+                        f"{type(fill_value).__name__}")
     default = None if dtype is not None else _infer_dtype(fill_value)
     return _new("full", lambda b, s, d: b.full(s, fill_value, d), (size,), dtype, device,
                 requires_grad, default)
@@ -811,7 +818,7 @@ def randint(low, high=None, size=None, dtype=None, device=None) -> Tensor:
     if high <= low:
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     t = _new("randint", lambda b, s, d: b.randint(low, high, s), (size,), _int64, device, False)
-    return t if dtype is None else t.to(dtype)
+    return t if dtype is None else t.to(as_dtype(dtype))
 
 
 def randperm(n: int, dtype=None, device=None) -> Tensor:
@@ -821,7 +828,7 @@ def randperm(n: int, dtype=None, device=None) -> Tensor:
     backend = backends.get_backend(device if device is not None else "cpu")
     with _ops.common.allocating("randperm", (n,), 8):
         t = Tensor._make(backend.randperm(n), backend)
-    return t if dtype is None else t.to(dtype)
+    return t if dtype is None else t.to(as_dtype(dtype))
 
 
 def rand_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -87,7 +87,10 @@ def get_default_dtype() -> dtype:
 
 def set_default_dtype(d) -> None:
     global _default_dtype
-    d = as_dtype(d)
+    try:
+        d = as_dtype(d)
+    except TypeError as exc:
+        raise TypeError(f"set_default_dtype: {exc}") from None
     if not d.is_floating_point:
         raise TypeError(f"set_default_dtype: only float32 and float64 can be the default, got {d}")
     _default_dtype = d
@@ -129,7 +132,10 @@ class device:
 
     def __eq__(self, other) -> bool:
         if isinstance(other, str):
-            other = device(other)
+            try:
+                other = device(other)
+            except ValueError:  # not a device string: not equal
+                return False
         return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
 
     def __hash__(self) -> int:

@@ -132,7 +132,8 @@ def run_backward(
     for i, t in enumerate(inputs):
         if captured[i] is None and not allow_unused:
             raise RuntimeError(
-                f"One of the differentiated Tensors (input {i}, shape {tuple(t.shape)}) appears "
+                f"autograd.grad: One of the differentiated Tensors (input {i}, shape "
+                f"{tuple(t.shape)}) appears "
                 "to not have been used in the graph. Set allow_unused=True if this is the "
                 "desired behavior."
             )

@@ -9,7 +9,7 @@ from gradflow.nn import functional as F
 from gradflow.nn import init
 from gradflow.nn.module import Module
 from gradflow.nn.parameter import layer_tensor
-from gradflow.ops.common import as_size
+from gradflow.ops.common import as_bool, as_size
 from gradflow.ops.conv import pair
 from gradflow.tensor import Tensor
 
@@ -39,7 +39,8 @@ class _ConvNd(Module):
         if isinstance(padding, str) and (transposed or padding not in ("same", "valid")):
             raise ValueError(f"{name}: Invalid padding string {padding!r}, should be one of "
                              + ("an int or a pair" if transposed else "{'valid', 'same'}"))
-        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+        if not isinstance(padding_mode, str) or padding_mode not in ("zeros", "reflect",
+                                                                     "replicate", "circular"):
             raise ValueError(f"{name}: padding_mode must be one of 'zeros', 'reflect', "
                              f"'replicate' or 'circular', but got padding_mode={padding_mode!r}")
         if transposed and padding_mode != "zeros":
@@ -57,7 +58,7 @@ class _ConvNd(Module):
         shape = ((in_channels, out_channels // groups) if transposed
                  else (out_channels, in_channels // groups)) + self.kernel_size
         self.weight = layer_tensor(name, shape, device, dtype)
-        if bias:
+        if as_bool(bias, name, "bias"):
             self.bias = layer_tensor(name, (out_channels,), device, dtype)
         else:
             self.register_parameter("bias", None)

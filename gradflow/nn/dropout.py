@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from gradflow.nn import functional as F
 from gradflow.nn.module import Module
+from gradflow.ops.common import as_bool, as_float
 from gradflow.tensor import Tensor
 
 
 class _DropoutNd(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        if p < 0 or p > 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        name = type(self).__name__
+        if not 0 <= as_float(p, name, "p") <= 1:
+            raise ValueError(f"{name}: dropout probability has to be between 0 and 1, but got {p}")
         self.p = p
-        self.inplace = inplace
+        self.inplace = as_bool(inplace, name, "inplace")
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"

@@ -202,7 +202,7 @@ class _Embedding(Function):
     def backward(ctx, g: Tensor):
         (index,) = ctx.saved_tensors
         flat_idx = index.reshape(-1)
-        g2 = g.reshape(-1, g.shape[-1])
+        g2 = g.reshape(flat_idx.shape[0], g.shape[-1])
         if ctx.padding_idx is not None:
             g2 = g2 * (flat_idx != ctx.padding_idx).unsqueeze(1).to(g.dtype)
         if ctx.scale_grad_by_freq:
@@ -250,6 +250,8 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
     if input.numel() and (bool((input < 0).any()) or bool((input >= n).any())):
         raise IndexError(f"embedding: index out of range in self (num_embeddings={n})")
     if max_norm is not None:
+        if not weight.is_floating_point():
+            raise TypeError(f"{op}: max_norm needs a floating-point weight, got {weight.dtype}")
         _renorm_rows_(weight, input, as_float(max_norm, op, "max_norm"),
                       as_float(norm_type, op, "norm_type"))
     return _Embedding.apply(weight, input, padding_idx, scale_grad_by_freq)

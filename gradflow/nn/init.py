@@ -4,6 +4,7 @@ no_grad) from gradflow's seeded generator and returns it."""
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Optional, Tuple
 
 import numpy as np
@@ -73,6 +74,8 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 def constant_(t: Tensor, val: float) -> Tensor:
     check_tensor(t, "constant_", "tensor")
+    if not isinstance(val, (numbers.Number, Tensor)):
+        raise TypeError(f"constant_: argument 'val' must be a number, not {type(val).__name__}")
     with no_grad():
         return t.fill_(val)
 
@@ -145,6 +148,8 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
     """N(mean, std^2) conditioned on [a, b]: out-of-range draws are redrawn (rejection
     sampling, exact), and after 100 rounds any stragglers are clamped."""
     check_tensor(t, "trunc_normal_", "tensor")
+    if not t.is_floating_point():
+        raise TypeError(f"trunc_normal_: expected a floating-point tensor, got {t.dtype}")
     mean, std, a, b = (as_float(v, "trunc_normal_", name)
                        for name, v in (("mean", mean), ("std", std), ("a", a), ("b", b)))
     if not a <= b:

@@ -9,7 +9,7 @@ from gradflow.nn import functional as F
 from gradflow.nn import init
 from gradflow.nn.module import Module
 from gradflow.nn.parameter import layer_tensor
-from gradflow.ops.common import as_size
+from gradflow.ops.common import as_bool, as_size
 from gradflow.tensor import Tensor
 
 
@@ -34,7 +34,7 @@ class Linear(Module):
         self.out_features = as_size(out_features, "Linear", "out_features")
         self.weight = layer_tensor("Linear", (self.out_features, self.in_features), device,
                                    dtype)
-        if bias:
+        if as_bool(bias, "Linear", "bias"):
             self.bias = layer_tensor("Linear", (self.out_features,), device, dtype)
         else:
             self.register_parameter("bias", None)

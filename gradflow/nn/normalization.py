@@ -17,6 +17,7 @@ from gradflow.types import int64
 def _affine_params(m: Module, shape: tuple, affine: bool, bias: bool, device, dtype) -> None:
     """Register weight (and bias unless bias=False) of `shape`, or None for both."""
     name = type(m).__name__
+    affine, bias = as_bool(affine, name, "affine"), as_bool(bias, name, "bias")
     m.register_parameter("weight", layer_tensor(name, shape, device, dtype) if affine else None)
     m.register_parameter("bias", layer_tensor(name, shape, device, dtype)
                          if affine and bias else None)
@@ -156,8 +157,8 @@ class LayerNorm(Module):
                                       for n in normalized_shape)
         _check_eps_momentum("LayerNorm", eps, None)
         self.eps = eps
-        self.elementwise_affine = elementwise_affine
-        _affine_params(self, self.normalized_shape, elementwise_affine, bias, device, dtype)
+        self.elementwise_affine = as_bool(elementwise_affine, "LayerNorm", "elementwise_affine")
+        _affine_params(self, self.normalized_shape, self.elementwise_affine, bias, device, dtype)
         _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:

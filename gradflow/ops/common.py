@@ -70,7 +70,7 @@ def operands(
                     broadcast_shapes(op, a.shape, b.shape)  # raises naming the op and shapes
                 return a, b, a.dtype
         elif (type(b) is float or type(b) is int) and a._data.dtype.kind == "f":
-            return a, b, a.dtype
+            return a, fit_scalar(op, b, a.dtype) if type(b) is int else b, a.dtype
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected at least one Tensor operand")
     for x in (a, b):
@@ -79,6 +79,7 @@ def operands(
                 f"{op}: unsupported operand type {type(x).__name__} (expected Tensor or number)"
             )
     rt = result_type(a, b)
+    a, b = (x if isinstance(x, Tensor) else fit_scalar(op, x, rt) for x in (a, b))
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         check_same_device(op, a, b)
         if broadcast and a._data.shape != b._data.shape:
@@ -88,6 +89,16 @@ def operands(
     if isinstance(b, Tensor) and b.dtype is not rt:
         b = to_dtype(b, rt)
     return a, b, rt
+
+
+def fit_scalar(op: str, s, rt: dtype):
+    """A Python int past int64 becomes a float for a float result, else a ValueError (NumPy
+    would raise an OverflowError that names nothing)."""
+    if type(s) is int and not -INT64_MAX - 1 <= s <= INT64_MAX:
+        if rt.is_floating_point:
+            return float(s)
+        raise ValueError(f"{op}: the Python int {s} does not fit in {rt}")
+    return s
 
 
 def broadcast_shapes(op: str, *shapes) -> Tuple[int, ...]:

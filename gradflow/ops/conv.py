@@ -18,6 +18,7 @@ import numbers
 from typing import NamedTuple, Optional, Tuple, Union
 
 from gradflow.autograd.function import Function
+from gradflow.ops.common import check_numel
 from gradflow.tensor import Tensor
 
 Pair = Tuple[int, int]
@@ -191,6 +192,7 @@ class PadBottomRight(Function):
 
 # ---------------------------------------------------------------- validation
 def _check_weight(op: str, w: Tensor, x: Tensor) -> None:
+    check_float(op, "weight", w)
     check_same(op, x, "weight", w)
     if w.ndim != 4:
         raise ValueError(
@@ -281,6 +283,7 @@ def conv2d(
     _check_kernel_fits(op, x, weight, padding, dilation)
     g = Geometry((kh, kw), stride, padding, dilation, groups, tuple(x.shape[2:]), (0, 0))
     g = g._replace(output_size=natural_output(g))
+    check_numel((x.shape[0], cout) + tuple(g.output_size), op, x.element_size())
     y = ConvForward.apply(x, weight, bias, g)
     return y.squeeze(0) if unbatched else y
 
@@ -340,6 +343,7 @@ def conv_transpose2d(
             f"{tuple(weight.shape)}, stride {stride}, padding {padding}, dilation {dilation})"
         )
     g = Geometry((kh, kw), stride, padding, dilation, groups, out, tuple(x.shape[2:]))
+    check_numel((x.shape[0], cout) + out, op, x.element_size())
     y = ConvInput.apply(x, weight, g)
     if bias is not None:
         y = y + bias.reshape(1, cout, 1, 1)

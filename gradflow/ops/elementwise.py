@@ -148,7 +148,9 @@ def _alpha(op: str, b, alpha):
     """b * alpha for add/sub's alpha (a number)."""
     if not isinstance(alpha, numbers.Number):
         raise TypeError(f"{op}: argument 'alpha' must be a number, not {type(alpha).__name__}")
-    return b if alpha == 1 else mul(b, alpha)
+    if alpha == 1 or not isinstance(b, (Tensor, numbers.Number)):
+        return b  # a wrong type is operands()' to refuse, naming the op
+    return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
 
 
 def add(a, b, *, alpha=1) -> Tensor:
@@ -159,7 +161,10 @@ def add(a, b, *, alpha=1) -> Tensor:
 
 
 def sub(a, b, *, alpha=1) -> Tensor:
-    a, b, _ = operands("sub", a, _alpha("sub", b, alpha))
+    a, b, rt = operands("sub", a, _alpha("sub", b, alpha))
+    if rt is bool_:
+        raise TypeError("sub: subtraction, the `-` operator, with two bool tensors is not "
+                        "supported; use `^` or logical_xor()")
     if not isinstance(a, Tensor):
         return RSub.apply(b, a)
     return Sub.apply(a, b)
@@ -382,6 +387,8 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 def lerp(x: Tensor, end, weight) -> Tensor:
     """x + weight * (end - x), end and weight tensors or numbers broadcast against x."""
     check_tensor(x, "lerp")
+    if not x.is_floating_point():
+        raise TypeError(f"lerp: expected a floating-point input, got {x.dtype}")
     for name, v in (("end", end), ("weight", weight)):
         if not isinstance(v, (Tensor, numbers.Number)):
             raise TypeError(f"lerp: argument '{name}' must be a Tensor or a number, not "
@@ -475,6 +482,9 @@ def where(condition: Tensor, input, other) -> Tensor:
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     check_tensor(x, "masked_fill")
+    if not isinstance(value, (Tensor, numbers.Number)):
+        raise TypeError(f"masked_fill: value must be a number or a Tensor, not "
+                        f"{type(value).__name__}")
     if not isinstance(mask, Tensor) or mask.dtype is not bool_:
         raise RuntimeError(
             f"masked_fill: only supports bool masks, but got "

@@ -9,8 +9,16 @@ import numbers
 import numpy as np
 
 from gradflow.autograd.grad_mode import _GradMode
-from gradflow.ops.common import _category, broadcast_shapes, result_type
+from gradflow.ops.common import (
+    _category,
+    as_float,
+    broadcast_shapes,
+    check_tensor,
+    fit_scalar,
+    result_type,
+)
 from gradflow.tensor import Tensor
+from gradflow.types import bool_
 
 
 def check_inplace(t: Tensor, op: str, other_requires_grad: bool = False) -> bool:
@@ -54,6 +62,20 @@ def apply_(t: Tensor, fn, op: str, *others) -> Tensor:
     return _write(t, fn(t.clone() if recording else t), op)
 
 
+def pointwise_(t: Tensor, op: str, t1, t2, value, fn) -> Tensor:
+    """t += value * fn(t1, t2) (addcmul_, addcdiv_): t1 and t2 tensors broadcasting to t's
+    shape, value a number."""
+    check_tensor(t1, op, "tensor1")
+    check_tensor(t2, op, "tensor2")
+    if not isinstance(value, numbers.Number):
+        raise TypeError(f"{op}: argument 'value' must be a number, not {type(value).__name__}")
+    value = fit_scalar(op, value, result_type(t, value))
+    if broadcast_shapes(op, t.shape, t1.shape, t2.shape) != t.shape:
+        raise RuntimeError(f"{op}: output with shape {tuple(t.shape)} doesn't match the "
+                           f"broadcast shape of {tuple(t1.shape)} and {tuple(t2.shape)}")
+    return apply_(t, lambda s: s + fn(t1, t2) * value, op, t1, t2)
+
+
 def arith_(t: Tensor, op: str, other) -> Tensor:
     """t = t op other. Without a graph to record, the backend updates the storage directly."""
     other_rg = isinstance(other, Tensor) and other.requires_grad
@@ -61,6 +83,9 @@ def arith_(t: Tensor, op: str, other) -> Tensor:
         from gradflow.ops import elementwise as ew
 
         return _write(t, getattr(ew, op)(t.clone(), other), op + "_")
+    if op == "sub" and t.dtype is bool_:
+        raise TypeError("sub_: subtraction, the `-` operator, with a bool tensor is not "
+                        "supported; use `^` or logical_xor()")
     if op == "div" and not t.is_floating_point():
         raise RuntimeError(
             f"div_: result type Float can't be cast to the desired output type {t.dtype}"
@@ -91,13 +116,19 @@ def arith_(t: Tensor, op: str, other) -> Tensor:
     return t
 
 
-def fill_(t: Tensor, value) -> Tensor:
+def fill_(t: Tensor, value, op: str = "fill_") -> Tensor:
     if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(f"{op}: only supports a 0-dimensional value tensor, got a tensor "
+                               f"with {value.ndim} dimensions")
         value = value.item()
-    if check_inplace(t, "fill_"):
+    if not isinstance(value, numbers.Number):
+        raise TypeError(f"{op}: value must be a number or a 0-d Tensor, not "
+                        f"{type(value).__name__}")
+    if check_inplace(t, op):
         from gradflow.ops.elementwise import full_like_scalar
 
-        return _write(t, t.clone() * 0 + full_like_scalar(t, value), "fill_")
+        return _write(t, t.clone() * 0 + full_like_scalar(t, value), op)
     t._backend.setitem(t._data, (Ellipsis,), value)
     t._version[0] += 1
     return t
@@ -136,6 +167,7 @@ def _check_float(t: Tensor, op: str) -> None:
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     _check_float(t, "uniform_")
+    a, b = as_float(a, "uniform_", "from"), as_float(b, "uniform_", "to")
     if not a <= b:
         raise RuntimeError(f"uniform_: expects a [from, to) range, but got from={a} > to={b}")
     be = t._backend
@@ -145,6 +177,7 @@ def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     _check_float(t, "normal_")
+    mean, std = as_float(mean, "normal_", "mean"), as_float(std, "normal_", "std")
     if not std >= 0:
         raise RuntimeError(f"normal_: expects std >= 0.0, but got std={std}")
     be = t._backend

@@ -102,7 +102,8 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(
             f"linear: input of shape {tuple(x.shape)} does not match weight of shape "
-            f"{tuple(weight.shape)} (expected input (*, {weight.shape[-1]}) and a 2-D weight)"
+            f"{tuple(weight.shape)} (expected a 2-D weight (out_features, in_features) and "
+            f"input (*, in_features))"
         )
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(

@@ -16,6 +16,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from gradflow.autograd.function import Function
+from gradflow.ops.common import allocating, as_bool, as_ints
 from gradflow.ops.conv import IntOrPair, Pair, batched, pair
 from gradflow.tensor import Tensor
 
@@ -62,7 +63,7 @@ class Gather(Function):
         ctx.size = tuple(x.shape[2:])
         be = x._backend
         n, c, h, w = x.shape
-        flat_idx = be.reshape(idx._data, (n, c, -1))
+        flat_idx = be.reshape(idx._data, (n, c, math.prod(idx.shape[2:])))
         out = be.take_along_axis(be.reshape(x._data, (n, c, h * w)), flat_idx, 2)
         return be.reshape(out, tuple(idx.shape))
 
@@ -145,8 +146,8 @@ def pool_output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool)
 
 def _window_args(op: str, x: Tensor, kernel_size, stride, padding, dilation, ceil_mode):
     kernel = pair(op, "kernel_size", kernel_size, 1)
-    stride = kernel if stride is None or stride == () or stride == [] else pair(
-        op, "stride", stride, 1)
+    empty = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+    stride = kernel if empty else pair(op, "stride", stride, 1)
     padding = pair(op, "padding", padding, 0)
     dilation = pair(op, "dilation", dilation, 1)
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
@@ -270,7 +271,8 @@ def max_unpool2d(
     if output_size is None:
         size = tuple((x.shape[2 + a] - 1) * stride[a] - 2 * padding[a] + kernel[a] for a in (0, 1))
     else:
-        size = tuple(int(s) for s in output_size)[-2:]
+        size = as_ints(output_size if isinstance(output_size, (tuple, list)) else (output_size,),
+                       op, "output_size")[-2:]
         if len(size) != 2:
             raise ValueError(f"{op}: output_size must end with (H, W), got {output_size!r}")
     if size[0] < 1 or size[1] < 1:
@@ -283,7 +285,8 @@ def max_unpool2d(
                 f"{op}: found an invalid max index {lo if lo < 0 else hi} (output volume is of "
                 f"size {size[0]}x{size[1]}, indices must be in [0, {limit}))"
             )
-    return _unbatch(Unpool.apply(x, idx, size), unbatched)
+    with allocating(op, tuple(x.shape[:2]) + size, x.element_size()):
+        return _unbatch(Unpool.apply(x, idx, size), unbatched)
 
 
 def _interp_matrix(n_in: int, n_out: int, scale: Optional[float], mode: str,
@@ -324,8 +327,10 @@ def interpolate(
     blending the two neighbouring pixels. With scale_factor, in/out is 1/scale_factor.
     """
     op = "interpolate"
-    if mode not in ("nearest", "bilinear"):
+    if not isinstance(mode, str) or mode not in ("nearest", "bilinear"):
         raise ValueError(f"{op}: mode must be 'nearest' or 'bilinear', got {mode!r}")
+    if align_corners is not None:
+        as_bool(align_corners, op, "align_corners")
     if align_corners is not None and mode == "nearest":
         raise ValueError(
             f"{op}: align_corners option can only be set with the interpolating modes: bilinear"
@@ -350,8 +355,9 @@ def interpolate(
             raise ValueError(f"{op}: output size {out} is too small for input {tuple(x.shape)}")
     be = x._backend
     ac = bool(align_corners)
-    mats = [
-        Tensor._make(be.from_numpy(_interp_matrix(n, o, s, mode, ac).astype(x.dtype.np)), be)
-        for n, o, s in ((h, out[0], scales[0]), (w, out[1], scales[1]))
-    ]
-    return mats[0] @ x @ mats[1].transpose(0, 1)
+    with allocating(op, tuple(x.shape[:2]) + out, x.element_size()):
+        mats = [
+            Tensor._make(be.from_numpy(_interp_matrix(n, o, s, mode, ac).astype(x.dtype.np)), be)
+            for n, o, s in ((h, out[0], scales[0]), (w, out[1], scales[1]))
+        ]
+        return mats[0] @ x @ mats[1].transpose(0, 1)

@@ -297,11 +297,13 @@ class _Norm(Function):
 
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False) -> Tensor:
     _check(x, "norm", keepdim)
+    if not isinstance(p, (int, float, str)) and p is not None:
+        raise ValueError(f"norm: p must be a number or 'fro', got {type(p).__name__}")
     if p in ("fro", None):
         p = 2.0
     if p == "nuc":
         raise ValueError("norm: the nuclear norm is not supported")
-    if not isinstance(p, (int, float)):
+    if isinstance(p, str):
         raise ValueError(f"norm: p must be a number or 'fro', got {p!r}")
     axes = reduction_dims(dim, x.ndim, "norm")
     if not x.is_floating_point():

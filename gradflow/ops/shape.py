@@ -124,7 +124,7 @@ def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     if x.ndim == 0:
         raise RuntimeError("unflatten: cannot be applied to a 0-dim tensor")
     d = wrap_dim(dim, x.ndim, "unflatten")
-    sizes = _infer_shape(sizes, x.shape[d], "unflatten", x.shape)
+    sizes = _infer_shape(_ints_arg(sizes), x.shape[d], "unflatten", x.shape)
     return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1 :])
 
 
@@ -245,9 +245,10 @@ def repeat(x: Tensor, sizes) -> Tensor:
         target += [r, s]
         final.append(r * s)
     with allocating("repeat", tuple(final), x.element_size()):
+        check_numel(tuple(target), "repeat", x.element_size())  # the stride-0 view on the way
         out = reshape(expand(reshape(x, tuple(interleaved)), tuple(target)), tuple(final))
-    # The reshape is a view where it can be (a stride-0 or an alias of x); repeat owns its data.
-    return clone(out) if out._backend.shares_memory(out._data, x._data) else out
+        # The reshape is a view where it can be (stride 0 or an alias of x); repeat owns its data.
+        return clone(out) if out._backend.shares_memory(out._data, x._data) else out
 
 
 class Flip(Function):

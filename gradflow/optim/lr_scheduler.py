@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Unio
 
 from gradflow.ops.common import as_float, as_int, check_choice
 from gradflow.optim.optimizer import Optimizer
+from gradflow.tensor import Tensor
 
 
 def _per_group(name: str, optimizer: Optimizer, value: Any, sched: str) -> List[Any]:
@@ -185,7 +186,7 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
-        if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
+        if isinstance(milestones, (str, bytes, Tensor)) or not hasattr(milestones, "__iter__"):
             raise TypeError(f"MultiStepLR: milestones must be a list of ints, got "
                             f"{type(milestones).__name__}")
         self.milestones = Counter(as_int(m, "MultiStepLR", "milestones") for m in milestones)

@@ -31,11 +31,11 @@ def main(argv=None) -> int:
     if a.case is not None:
         return harness.run_one(a.seed, a.case, show_only=a.show)
     report = harness.supervise(a.seed, a.calls, a.jobs, a.timeout, a.memory_gib, a.first)
-    for o in report.failures:
+    for o in report.failures + report.known[:3]:
         print(o.line(a.seed))
     if a.json:
         with open(a.json, "w") as f:
-            f.writelines(json.dumps(o.__dict__) + "\n" for o in report.failures)
+            f.writelines(json.dumps(o.__dict__) + "\n" for o in report.failures + report.known)
     print(report.summary())
     return 1 if report.failures else 0
 

@@ -8,6 +8,7 @@ A case ends in one of:
   fail   anything else: another exception type (AttributeError, ZeroDivisionError, KeyError,
          OverflowError, NotImplementedError, NumPy's AxisError, ...), or an allowed type
          whose message does not say which call failed;
+  known  a fail listed in KNOWN: its fix belongs to another change in progress;
   crash  the process died (segfault, abort) while the case ran;
   hang   the case ran longer than the per-case timeout.
 
@@ -35,6 +36,15 @@ from typing import Dict, Iterable, List, Optional, TextIO
 from . import targets
 
 _ALLOWED = (TypeError, ValueError, RuntimeError, MemoryError)
+
+# Failures whose fix belongs to a change another engineer has in progress, as (op names,
+# message fragment, why): they are counted and listed apart ("known") and do not fail a run.
+# Delete an entry when its fix lands; an entry that no longer matches anything is reported.
+KNOWN = (
+    (("save", "load"), "expected str, bytes or os.PathLike object",
+     "gradflow/serialization.py (another change in progress) does not check that f is a "
+     "path or a file object before open() does"),
+)
 _GRADFLOW_DIR = os.sep + "gradflow" + os.sep
 
 
@@ -91,6 +101,11 @@ def _mentions(message: str, name: str) -> bool:
     return re.search(edge + re.escape(name) + tail, message, re.IGNORECASE) is not None
 
 
+def _known(names, message: str) -> str:
+    return "known" if any(set(ops) & set(names) and fragment in message
+                          for ops, fragment, _ in KNOWN) else ""
+
+
 def _reset(gf) -> None:
     gf.set_default_dtype(gf.float32)
     gf.set_grad_enabled(True)
@@ -113,7 +128,7 @@ def run_case(seed: int, case: int, tmpdir: str) -> Outcome:
             step.run(env)
         except Exception as exc:  # noqa: BLE001  (judging every exception is the point)
             wrong = judge(exc, step.accepted_names(env), step.indexing, step.extra_ok)
-            status = "clean" if wrong is None else "fail"
+            status = "clean" if wrong is None else _known(step.names, str(exc)) or "fail"
             return Outcome(case, status, wrong or type(exc).__name__, _one_line(exc),
                            step.code, repro, name)
         finally:
@@ -131,6 +146,7 @@ def run_cases(seed: int, start: int, stop: int, out: TextIO) -> None:
     warnings.simplefilter("ignore")
     inject = _injected()
     with tempfile.TemporaryDirectory(prefix="gradflow-fuzz-") as tmpdir:
+        os.chdir(tmpdir)  # a junk relative path given to save() lands here, not in the checkout
         for case in range(start, stop):
             out.write(json.dumps({"begin": case}) + "\n")
             out.flush()
@@ -165,6 +181,7 @@ def run_one(seed: int, case: int, show_only: bool = False) -> int:
 
     with tempfile.TemporaryDirectory(prefix="gradflow-fuzz-") as tmpdir:
         name, steps = targets.build(seed, case, tmpdir)
+        os.chdir(tmpdir)
         print(f"# case {case} ({name})")
         for s in steps:
             print(s.source())
@@ -193,23 +210,31 @@ class Report:
     calls: int = 0
     counts: Dict[str, int] = field(default_factory=dict)
     failures: List[Outcome] = field(default_factory=list)
+    known: List[Outcome] = field(default_factory=list)
     seconds: float = 0.0
 
     def add(self, o: Outcome) -> None:
         self.calls += 1
         key = o.status if o.status == "ok" else f"{o.status} {o.kind}"
         self.counts[key] = self.counts.get(key, 0) + 1
-        if o.status not in ("ok", "clean"):
+        if o.status == "known":
+            self.known.append(o)
+        elif o.status not in ("ok", "clean"):
             self.failures.append(o)
 
     def summary(self) -> str:
         ok = self.counts.get("ok", 0)
         clean = sum(n for k, n in self.counts.items() if k.startswith("clean"))
         lines = [f"{self.calls} calls (seed {self.seed}) in {self.seconds:.1f} s: {ok} ok, "
-                 f"{clean} clean errors, {len(self.failures)} failures"]
+                 f"{clean} clean errors, {len(self.failures)} failures, {len(self.known)} known "
+                 f"failures"]
         for k in sorted(self.counts, key=lambda k: -self.counts[k]):
             if not k.startswith("ok"):
                 lines.append(f"  {self.counts[k]:6d}  {k}")
+        for ops, fragment, why in KNOWN:
+            n = sum(fragment in o.message for o in self.known)
+            lines.append(f"  known ({n} calls): {'/'.join(ops)}: {fragment!r}: {why}"
+                         + ("" if n else " -- not seen in this run: fixed? delete the entry"))
         return "\n".join(lines)
 
 
@@ -234,6 +259,7 @@ def supervise(seed: int, calls: int, jobs: int = 2, timeout: float = 10.0,
     for t in threads:
         t.join()
     report.failures.sort(key=lambda o: o.case)
+    report.known.sort(key=lambda o: o.case)
     report.seconds = time.monotonic() - t0
     return report
 

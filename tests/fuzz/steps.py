@@ -22,10 +22,10 @@ _GENERIC = {"input", "x", "a", "b", "o", "t", "self", "other", "tensor", "data",
 ALIASES = {
     "true_divide": ("div",), "concat": ("cat",), "clip": ("clamp",), "clip_": ("clamp_",),
     "expand_as": ("expand",), "broadcast_to": ("expand",), "reshape_as": ("reshape",),
-    "view_as": ("view",), "square": ("mul",), "__len__": ("len()",),
+    "view_as": ("view",), "square": ("mul",), "__len__": ("len()",), "zero_": ("fill_",),
     "__int__": ("converted to Scalar",), "__float__": ("converted to Scalar",),
     "__bool__": ("Boolean value",), "__index__": ("converted to an index",),
-    "__iter__": ("iteration",),
+    "__iter__": ("iteration",), "item": ("converted to Scalar",),
 }
 
 
@@ -114,7 +114,8 @@ class Gen(Draw):
             kwargs["bogus"] = lit(1)
         text = ", ".join([a.code for a in args] + [f"{k}={v.code}" for k, v in kwargs.items()])
         own = fn_code.rsplit(".", 1)[-1]
-        names = (own,) + ALIASES.get(own, ()) + tuple(names)
+        inplace = (own[:-1],) if own.endswith("_") and not own.endswith("__") else ()
+        names = (own,) + inplace + ALIASES.get(own, ()) + tuple(names)
         self.steps.append(Step(f"{fn_code}({text})", fn, receiver, args, kwargs, names, var,
                                indexing))
         return self

@@ -180,7 +180,7 @@ def device_and_config(g: Gen) -> None:
         x = g.tensor()
         how = g.pick("to", "to", "cuda", "cpu")
         args = (_device(g),) if how == "to" else ()
-        g.method(x, how, *args, names=("device",))
+        g.method(x, how, *args, names=("device", "dtype"))
     else:
         g.call("gf.promote_types", gf.promote_types, g.gf_dtype(), g.gf_dtype())
 
@@ -238,14 +238,14 @@ def binary(g: Gen) -> None:
 @target(5)
 def operators(g: Gen) -> None:
     x = g.tensor()
-    y = _operand(g, x.value.shape)
+    y = g.maybe(_operand(g, x.value.shape))  # junk only here: one operand stays a tensor
     if g.chance(0.3):
         x, y = y, x
     op = g.pick(*OPERATORS)
     sym = OPERATORS[op]
-    g.call(f"operator.{op}", getattr(operator, op), x, y,
+    g.call(f"operator.{op}", getattr(operator, op), x, y, junk=False,
            names=(sym, op.rstrip("_"), "remainder", "floor_divide", "logical_and",
-                  "logical_or", "logical_xor", "div", "pow"))
+                  "logical_or", "logical_xor", "div", "pow", "lt", "le", "gt", "ge"))
     _maybe_backward(g, op)
 
 
@@ -261,8 +261,8 @@ def inplace(g: Gen) -> None:
     if op in ("add_", "sub_", "mul_", "div_", "pow_", "copy_", "fill_"):
         g.method(x, op, _operand(g, shape))
     elif op in ("iadd", "isub", "imul", "itruediv"):
-        g.call(f"operator.{op}", getattr(operator, op), x, _operand(g, shape),
-               names=(op[1:] + "_", op[1:]))
+        g.call(f"operator.{op}", getattr(operator, op), x, g.maybe(_operand(g, shape)),
+               junk=False, names=(op[1:] + "_", op[1:], "div_", "div"))
     elif op == "clamp_":
         g.method(x, op, g.float(), g.pick(g.float(), None))
     elif op == "masked_fill_":
