@@ -171,14 +171,10 @@ E op_code(const std::string& op, const std::string& name, const std::vector<cons
   fail(op, "unknown op '" + name + "'");
 }
 
-const std::vector<const char*> kUnary = {
-    "neg", "abs", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh",
-    "sigmoid", "relu", "sign", "floor", "ceil", "round", "erf", "reciprocal", "logical_not",
-    "isnan", "isinf"};
-const std::vector<const char*> kBinary = {
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "remainder", "eq", "ne", "lt",
-    "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"};
-const std::vector<const char*> kReduce = {"sum", "prod", "max", "min", "mean", "all", "any"};
+// In enum order, from the lists that make the enums (kernels.h).
+const std::vector<const char*> kUnary = {GRADFLOW_UNARY_OPS(GRADFLOW_NAME_STRING)};
+const std::vector<const char*> kBinary = {GRADFLOW_BINARY_OPS(GRADFLOW_NAME_STRING)};
+const std::vector<const char*> kReduce = {GRADFLOW_REDUCE_OPS(GRADFLOW_NAME_STRING)};
 
 // An operand: a DeviceArray of `shape` and dtype `t`, or a Python number.
 Operand operand(const std::string& op, const char* name, const py::object& obj, DType t,
@@ -356,6 +352,10 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("empty_cache", [] { bind::run_nogil("empty_cache", [] { empty_cache(); }); });
   m.def("manual_seed", [](uint64_t seed) { manual_seed(seed); });
   m.attr("max_dims") = kMaxDims;
+  // the kernel names, checked against gradflow/op_table.py by tests/test_op_table.py
+  m.attr("unary_ops") = py::tuple(py::cast(kUnary));
+  m.attr("binary_ops") = py::tuple(py::cast(kBinary));
+  m.attr("reduce_ops") = py::tuple(py::cast(kReduce));
 
   // ---- device arrays
   py::class_<DeviceArray>(m, "DeviceArray")

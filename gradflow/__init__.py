@@ -8,33 +8,23 @@ from gradflow import (
 )
 from gradflow.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from gradflow.config import get_num_threads, set_num_threads, show_config  # noqa: E402
+from gradflow.op_table import UNARY as _UNARY  # noqa: E402
+from gradflow.ops import elementwise as _elementwise  # noqa: E402
 from gradflow.ops.elementwise import (  # noqa: E402
-    abs,
     add,
     allclose,
-    ceil,
     clamp,
     clip,
-    cos,
     div,
     elu,
     eq,
     equal,
-    erf,
-    exp,
-    expm1,
-    floor,
     ge,
     gelu,
     gt,
-    isinf,
-    isnan,
     le,
     leaky_relu,
-    log,
-    log1p,
     logical_and,
-    logical_not,
     logical_or,
     logical_xor,
     lt,
@@ -43,24 +33,17 @@ from gradflow.ops.elementwise import (  # noqa: E402
     minimum,
     mul,
     ne,
-    neg,
     pow,
-    reciprocal,
-    relu,
     remainder,
-    round,
-    rsqrt,
-    sigmoid,
-    sign,
     silu,
-    sin,
     softplus,
-    sqrt,
     sub,
-    tanh,
     true_divide,
     where,
 )
+
+for _row in _UNARY:  # gradflow.exp, gradflow.sigmoid, ...: one per row of the unary table
+    globals()[_row.name] = getattr(_elementwise, _row.name)
 from gradflow.ops.index import gather, index_add, index_select, scatter_add  # noqa: E402
 from gradflow.ops.linalg import bmm, dot, matmul, mm  # noqa: E402
 from gradflow.ops.reduce import (  # noqa: E402

@@ -23,14 +23,22 @@ void fill(const DeviceArray& dst, double value, int64_t ivalue);
 void arange(const DeviceArray& out, double start, double step, int64_t istart, int64_t istep);
 
 // ---- elementwise.cu
-enum class Unary : int {
-  neg, abs, exp, expm1, log, log1p, sqrt, rsqrt, sin, cos, tanh, sigmoid, relu, sign, floor,
-  ceil, round, erf, reciprocal, logical_not, isnan, isinf
-};
-enum class Binary : int {
-  add, sub, mul, div, pow, maximum, minimum, remainder, eq, ne, lt, le, gt, ge,
-  logical_and, logical_or, logical_xor
-};
+// The kernels by name, the names of gradflow/op_table.py's rows (tests/test_op_table.py checks
+// both ways). Each list makes its enum here and bind_cuda.cpp's name -> enum lookup, so the
+// two cannot disagree. Binary: the bool-valued ops come last, from eq on.
+#define GRADFLOW_UNARY_OPS(X)                                                                  \
+  X(neg) X(abs) X(exp) X(expm1) X(log) X(log1p) X(sqrt) X(rsqrt) X(sin) X(cos) X(tanh)       \
+  X(sigmoid) X(relu) X(sign) X(floor) X(ceil) X(round) X(erf) X(reciprocal) X(logical_not)   \
+  X(isnan) X(isinf)
+#define GRADFLOW_BINARY_OPS(X)                                                                 \
+  X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum) X(remainder) X(eq) X(ne) X(lt)    \
+  X(le) X(gt) X(ge) X(logical_and) X(logical_or) X(logical_xor)
+#define GRADFLOW_REDUCE_OPS(X) X(sum) X(prod) X(max) X(min) X(mean) X(all) X(any)
+#define GRADFLOW_ENUM_VALUE(name) name,
+#define GRADFLOW_NAME_STRING(name) #name,
+
+enum class Unary : int { GRADFLOW_UNARY_OPS(GRADFLOW_ENUM_VALUE) };
+enum class Binary : int { GRADFLOW_BINARY_OPS(GRADFLOW_ENUM_VALUE) };
 // out = op(x); x has out's shape and dtype (bool-valued ops: out is bool).
 void unary(Unary op, const DeviceArray& out, const DeviceArray& x);
 // out = a op b; array operands have out's shape and one common dtype (the compute type,
@@ -40,7 +48,7 @@ void binary(Binary op, const DeviceArray& out, DType compute, Operand a, Operand
 void where(const DeviceArray& out, const DeviceArray& cond, Operand a, Operand b);
 
 // ---- reduce.cu
-enum class Reduce : int { sum, prod, max, min, mean, all, any };
+enum class Reduce : int { GRADFLOW_REDUCE_OPS(GRADFLOW_ENUM_VALUE) };
 // out (C-contiguous, shape = x.shape[:x.ndim - n_reduce]) = op over x's last n_reduce dims.
 void reduce(Reduce op, const DeviceArray& out, const DeviceArray& x, int n_reduce);
 // out (int64, contiguous) = index of the max (min) along x's last dim; first NaN wins.

@@ -18,20 +18,16 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from gradflow import op_table
+
 Array = Any
 Shape = Tuple[int, ...]
 Pair = Tuple[int, int]
 
-UNARY_OPS = (
-    "neg", "abs", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh",
-    "sigmoid", "relu", "sign", "floor", "ceil", "round", "erf", "reciprocal", "logical_not",
-    "isnan", "isinf",
-)
-BINARY_OPS = (
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "remainder",
-    "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
-)
-REDUCE_OPS = ("sum", "prod", "max", "min", "mean", "all", "any")
+# The op names a backend's unary/binary/reduce take, read from the op tables.
+UNARY_OPS = op_table.names(op_table.UNARY)
+BINARY_OPS = op_table.names(op_table.BINARY)
+REDUCE_OPS = op_table.names(op_table.REDUCE)
 
 
 class Backend:

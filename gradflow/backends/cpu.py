@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from gradflow import _C
+from gradflow import _C, op_table
 from gradflow.backends.base import Backend
 
 
@@ -29,28 +29,12 @@ def _erf(x):
     return _C.erf(np.ascontiguousarray(x)).reshape(x.shape)  # ascontiguousarray makes 0-d 1-d
 
 
-def _round(x):
-    return np.round(x)
-
-
-_UNARY = {
-    "neg": np.negative, "abs": np.abs, "exp": np.exp, "expm1": np.expm1, "log": np.log,
-    "log1p": np.log1p, "sqrt": np.sqrt, "rsqrt": _rsqrt, "sin": np.sin, "cos": np.cos,
-    "tanh": np.tanh, "sigmoid": _sigmoid, "relu": _relu, "sign": np.sign, "floor": np.floor,
-    "ceil": np.ceil, "round": _round, "erf": _erf, "reciprocal": np.reciprocal,
-    "logical_not": np.logical_not, "isnan": np.isnan, "isinf": np.isinf,
-}
-_BINARY = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
-    "pow": np.power, "maximum": np.maximum, "minimum": np.minimum, "remainder": np.remainder,
-    "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater,
-    "ge": np.greater_equal, "logical_and": np.logical_and, "logical_or": np.logical_or,
-    "logical_xor": np.logical_xor,
-}
-_REDUCE = {
-    "sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min, "mean": np.mean,
-    "all": np.all, "any": np.any,
-}
+# NumPy runs an op unless this module has its own kernel for it (those above).
+_KERNELS = {"rsqrt": _rsqrt, "sigmoid": _sigmoid, "relu": _relu, "erf": _erf}
+_UNARY = {r.name: _KERNELS[r.name] if r.numpy is None else getattr(np, r.numpy)
+          for r in op_table.UNARY}
+_BINARY = {r.name: getattr(np, r.numpy) for r in op_table.BINARY}
+_REDUCE = {r.name: getattr(np, r.numpy) for r in op_table.REDUCE}
 
 
 class CPUBackend(Backend):

@@ -15,7 +15,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-from gradflow import _cuda
+from gradflow import _cuda, op_table
 from gradflow.backends.base import Backend
 
 DeviceArray = _cuda.DeviceArray
@@ -23,9 +23,9 @@ Shape = Tuple[int, ...]
 
 _F32, _F64, _I64, _BOOL = (np.dtype(t) for t in (np.float32, np.float64, np.int64, np.bool_))
 _FLOATS = (_F32, _F64)
-_PREDICATES = ("logical_not", "isnan", "isinf")
-_INT_OK = ("neg", "abs", "sign", "relu", "floor", "ceil", "round")
-_COMPARE = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
+_PREDICATES = frozenset(op_table.names(op_table.UNARY, op_table.BOOL))
+_INT_OK = frozenset(op_table.names(op_table.UNARY, op_table.INT))
+_COMPARE = frozenset(op_table.names(op_table.BINARY, op_table.BOOL))
 
 
 def _is_scalar(v) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import numbers
 
+from gradflow import op_table
 from gradflow.autograd.function import Function
 from gradflow.ops.common import (
     as_float,
@@ -257,90 +258,57 @@ def _integral_operands(op: str, a, b):
     return a, b, rt
 
 
-# ---------------------------------------------------------------- unary
-def _unary_grad(op: str, x: Tensor, out: Tensor, g: Tensor):
-    if op == "neg":
-        return -g
-    if op == "abs":
-        return g * x.sign()
-    if op == "exp":
-        return g * out
-    if op == "expm1":
-        return g * (out + 1)
-    if op == "log":
-        return g / x
-    if op == "log1p":
-        return g / (x + 1)
-    if op == "sqrt":
-        return g / (out * 2)
-    if op == "rsqrt":
-        return g * out * out * out * -0.5
-    if op == "sin":
-        return g * x.cos()
-    if op == "cos":
-        return -g * x.sin()
-    if op == "tanh":
-        return g * (1 - out * out)
-    if op == "sigmoid":
-        return g * out * (1 - out)
-    if op == "relu":
-        return g * (out > 0).to(g.dtype)
-    if op == "erf":
-        return g * (-(x * x)).exp() * (2.0 / math.sqrt(math.pi))
-    if op == "reciprocal":
-        return -g * out * out
-    return g * 0.0  # sign, floor, ceil, round: piecewise constant
-
-
+# ---------------------------------------------------------------- unary (op_table.UNARY)
 class Unary(Function):
-    """y = op(x) for one of the backend's UNARY_OPS."""
+    """y = op(x) for a differentiable row of op_table.UNARY, whose derivative it applies."""
 
     @staticmethod
-    def forward(ctx, x, op):
+    def forward(ctx, x, row):
         be = x._backend
-        out = Tensor._make(be.unary(op, x._data), be)
-        ctx.op = op
-        ctx._name = op.capitalize() + "Backward"
+        out = Tensor._make(be.unary(row.name, x._data), be)
+        ctx.grad = row.grad
+        ctx._name = row.name.capitalize() + "Backward"
         ctx.save_for_backward(x, out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved_tensors
-        return _unary_grad(ctx.op, x, out, g), None
+        return ctx.grad(g, x, out), None
 
 
-def _unary(op: str, x: Tensor, float_only: bool = True) -> Tensor:
+def unary(row: op_table.UnaryOp, x) -> Tensor:
+    """The row's op applied to x elementwise, with its dtype class's rule (see op_table)."""
+    op = row.name
     check_tensor(x, op)
-    if float_only and not x.is_floating_point():
-        x = x.to(get_default_dtype())
+    if row.dtype == op_table.BOOL:
+        return Tensor._make(x._backend.unary(op, x._data), x._backend)
+    if row.dtype == op_table.FLOAT:
+        if not x.is_floating_point():
+            x = x.to(get_default_dtype())
     elif x.dtype is bool_:  # abs, sign, relu, floor, ceil, round keep 0/1 as they are
         if op == "neg":
             raise RuntimeError("neg: negation, the `-` operator, on a bool tensor is not "
                                "supported; to invert a mask use `~` or logical_not()")
         return x.clone()
-    return Unary.apply(x, op)
+    return Unary.apply(x, row)
 
 
-def neg(x): return _unary("neg", x, float_only=False)
-def abs(x): return _unary("abs", x, float_only=False)
-def exp(x): return _unary("exp", x)
-def expm1(x): return _unary("expm1", x)
-def log(x): return _unary("log", x)
-def log1p(x): return _unary("log1p", x)
-def sqrt(x): return _unary("sqrt", x)
-def rsqrt(x): return _unary("rsqrt", x)
-def sin(x): return _unary("sin", x)
-def cos(x): return _unary("cos", x)
-def tanh(x): return _unary("tanh", x)
-def sigmoid(x): return _unary("sigmoid", x)
-def relu(x): return _unary("relu", x, float_only=False)
-def erf(x): return _unary("erf", x)
-def reciprocal(x): return _unary("reciprocal", x)
-def sign(x): return _unary("sign", x, float_only=False)
-def floor(x): return _unary("floor", x, float_only=False)
-def ceil(x): return _unary("ceil", x, float_only=False)
-def round(x): return _unary("round", x, float_only=False)
+def _unary_function(row: op_table.UnaryOp):
+    def fn(x: Tensor) -> Tensor:
+        return unary(row, x)
+
+    fn.__name__ = fn.__qualname__ = row.name
+    fn.__module__ = __name__
+    fn.__doc__ = f"{row.name}(x) elementwise: a row of gradflow.op_table.UNARY."
+    return fn
+
+
+# neg, abs, exp, ..., isnan: one function per row, also gradflow.<name> and the method
+# Tensor.<name> (x.exp() is exp(x); tensor.py cannot import this module before Tensor exists)
+for _row in op_table.UNARY:
+    globals()[_row.name] = _unary_function(_row)
+    setattr(Tensor, _row.name, globals()[_row.name])
 
 
 def float_input(op: str, x) -> Tensor:
@@ -519,21 +487,6 @@ def ge(a, b): return _compare("ge", a, b)
 def logical_and(a, b): return _compare("logical_and", a, b)
 def logical_or(a, b): return _compare("logical_or", a, b)
 def logical_xor(a, b): return _compare("logical_xor", a, b)
-
-
-def logical_not(x: Tensor) -> Tensor:
-    check_tensor(x, "logical_not")
-    return Tensor._make(x._backend.unary("logical_not", x._data), x._backend)
-
-
-def isnan(x: Tensor) -> Tensor:
-    check_tensor(x, "isnan")
-    return Tensor._make(x._backend.unary("isnan", x._data), x._backend)
-
-
-def isinf(x: Tensor) -> Tensor:
-    check_tensor(x, "isinf")
-    return Tensor._make(x._backend.unary("isinf", x._data), x._backend)
 
 
 def equal(a: Tensor, b: Tensor) -> bool:

@@ -1,0 +1,89 @@
+"""The op tables (gradflow/op_table.py) against everything that implements their ops."""
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gradflow as gf
+from gradflow import op_table
+from gradflow.backends import base
+from gradflow.backends.cpu import _BINARY, _REDUCE, _UNARY
+
+KERNELS_H = Path(__file__).resolve().parents[1] / "csrc" / "cuda" / "kernels.h"
+
+
+def _native_names(family: str):
+    """The CUDA kernel names of a family ("unary", "binary", "reduce"): exported by the built
+    module as _cuda.<family>_ops, else read from the X-macro list in kernels.h that both the
+    enum and the module's name lookup are made from."""
+    try:
+        from gradflow import _cuda
+    except ImportError:
+        text = KERNELS_H.read_text()
+        m = re.search(rf"#define GRADFLOW_{family.upper()}_OPS\(X\)((?:[^\n]*\\\n)*[^\n]*)", text)
+        assert m, f"GRADFLOW_{family.upper()}_OPS not found in {KERNELS_H}"
+        return tuple(re.findall(r"X\((\w+)\)", m.group(1)))
+    return tuple(getattr(_cuda, f"{family}_ops"))
+
+
+@pytest.mark.parametrize("family, table", [("unary", op_table.UNARY),
+                                           ("binary", op_table.BINARY),
+                                           ("reduce", op_table.REDUCE)])
+def test_cuda_kernel_names_match_the_table(family, table):
+    native = _native_names(family)
+    rows = op_table.names(table)
+    assert len(set(native)) == len(native), f"duplicate {family} kernel names: {native}"
+    assert len(set(rows)) == len(rows), f"duplicate {family} rows: {rows}"
+    assert set(rows) - set(native) == set(), f"{family} rows without a CUDA kernel"
+    assert set(native) - set(rows) == set(), f"{family} CUDA kernels without a row"
+
+
+def test_binary_kernels_put_bool_results_last():
+    # elementwise.cu tests `op >= Binary::eq` for a bool result
+    native = _native_names("binary")
+    first_bool = native.index("eq")
+    assert set(native[first_bool:]) == set(op_table.names(op_table.BINARY, op_table.BOOL))
+
+
+def test_contract_and_cpu_dispatch_come_from_the_table():
+    assert base.UNARY_OPS == op_table.names(op_table.UNARY)
+    assert base.BINARY_OPS == op_table.names(op_table.BINARY)
+    assert base.REDUCE_OPS == op_table.names(op_table.REDUCE)
+    assert set(_UNARY) == set(base.UNARY_OPS)
+    assert set(_BINARY) == set(base.BINARY_OPS)
+    assert set(_REDUCE) == set(base.REDUCE_OPS)
+
+
+@pytest.mark.parametrize("row", op_table.UNARY, ids=lambda r: r.name)
+def test_every_unary_row_is_a_function_and_a_method(row):
+    x = gf.tensor([0.5, 1.5, 2.0])
+    assert getattr(gf, row.name) is getattr(gf.Tensor, row.name)
+    y = getattr(x, row.name)()
+    assert y.dtype is (gf.bool if row.dtype == op_table.BOOL else gf.float32)
+    ints = getattr(gf, row.name)(gf.tensor([1, 2, 3]))
+    expected = {op_table.BOOL: gf.bool, op_table.INT: gf.int64, op_table.FLOAT: gf.float32}
+    assert ints.dtype is expected[row.dtype]
+
+
+@pytest.mark.parametrize("row", [r for r in op_table.UNARY if r.grad is not None],
+                         ids=lambda r: r.name)
+def test_unary_derivative_matches_finite_differences(row):
+    x0 = np.array([0.3, 0.7, 1.9], np.float64)  # away from the kinks of abs, relu, round, ...
+    x = gf.tensor(x0, requires_grad=True)
+    getattr(x, row.name)().sum().backward()
+    h = 1e-6
+    f = _UNARY[row.name]
+    numeric = (f(x0 + h) - f(x0 - h)) / (2 * h)
+    np.testing.assert_allclose(x.grad.numpy(), numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_unary_derivatives_are_differentiable():
+    x = gf.tensor([0.4, 1.2], dtype=gf.float64, requires_grad=True)
+    (g,) = gf.autograd.grad(x.sigmoid().sum(), x, create_graph=True)
+    (gg,) = gf.autograd.grad(g.sum(), x)
+    s = 1 / (1 + np.exp(-x.detach().numpy()))
+    np.testing.assert_allclose(gg.numpy(), s * (1 - s) * (1 - 2 * s), rtol=1e-10)
+    assert not math.isnan(float(gg.sum()))
