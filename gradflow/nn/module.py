@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 from gradflow.autograd import Function, no_grad
 from gradflow.autograd.grad_mode import _GradMode
 from gradflow.nn.parameter import Parameter
+from gradflow.ops import update
 from gradflow.tensor import Tensor
 from gradflow.types import as_dtype
 from gradflow.types import device as Device
@@ -270,17 +271,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                if p.grad.grad_fn is not None:
-                    p.grad.detach_()
-                else:
-                    p.grad.requires_grad_(False)
-                p.grad.zero_()
+        update.zero_grad(self.parameters(), set_to_none)
 
     # ---------------------------------------------------------------- conversion
     def apply(self, fn: Callable[["Module"], None]) -> "Module":
@@ -470,12 +461,7 @@ class _HookIdentity(Function):
     @staticmethod
     def forward(ctx, on_grads: Callable, *tensors: Tensor):
         ctx.on_grads = on_grads
-        outs = []
-        for t in tensors:
-            alias = Tensor._make(t._data, t._backend)
-            alias._version = t._version
-            outs.append(alias)
-        return tuple(outs)
+        return tuple(update.alias(t) for t in tensors)
 
     @staticmethod
     def backward(ctx, *grads: Tensor):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Tuple
 
+from gradflow.ops import update
 from gradflow.tensor import Tensor, empty
 
 
@@ -19,8 +20,7 @@ class Parameter(Tensor):
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter: data must be a Tensor, got {type(data).__name__}")
         p = object.__new__(cls)
-        Tensor._init(p, data._data, data._backend)
-        p._version = data._version
+        update.share_storage(p, data)
         if requires_grad and not data.is_floating_point():
             raise RuntimeError(f"Parameter: only Tensors of floating point dtype can require "
                                f"gradients, got {data.dtype}")
@@ -37,8 +37,7 @@ class Parameter(Tensor):
 
     def __deepcopy__(self, memo: dict) -> "Parameter":
         if id(self) not in memo:
-            p = Parameter(Tensor._make(self._backend.copy(self._data), self._backend),
-                          self.requires_grad)
+            p = Parameter(update.detached_copy(self), self.requires_grad)
             if self.grad is not None:
                 p.grad = self.grad.__deepcopy__(memo)
             memo[id(self)] = p

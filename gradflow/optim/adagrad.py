@@ -5,15 +5,8 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Optional
 
 from gradflow.autograd import no_grad
-from gradflow.optim.optimizer import (
-    Optimizer,
-    addcdiv_,
-    addcmul_,
-    check_option,
-    sqrt,
-    step_counter,
-    zeros_state,
-)
+from gradflow.ops.update import addcdiv_, addcmul_, sqrt, zeros_state
+from gradflow.optim.optimizer import Optimizer, check_option, step_counter
 
 
 class Adagrad(Optimizer):

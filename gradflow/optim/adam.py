@@ -5,21 +5,18 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Optional, Tuple
 
 from gradflow.autograd import no_grad
-from gradflow.optim.optimizer import (
-    Optimizer,
+from gradflow.ops.update import (
     add_,
     addcdiv_,
     addcmul_,
-    check_betas,
-    check_option,
     div_,
     lerp_,
     maximum_,
     mul_,
     sqrt,
-    step_counter,
     zeros_state,
 )
+from gradflow.optim.optimizer import Optimizer, check_betas, check_option, step_counter
 
 
 class Adam(Optimizer):

@@ -1,10 +1,7 @@
-"""Optimizer: the base class (parameter groups, per-parameter state, state_dict), plus the
-in-place tensor updates the algorithms share.
+"""Optimizer: the base class (parameter groups, per-parameter state, state_dict).
 
-The updates run under no_grad and write into the parameters' and states' storage through the
-backend (``binary_``), so a step builds no graph and allocates only the temporaries the
-formula needs; they work for any device. Each bumps the tensor's version counter, so a graph
-that saved a parameter before the step notices it changed.
+The algorithms (sgd.py, adam.py, ...) write their updates with the in-place functions of
+``gradflow.ops.update``, which build no graph and allocate only the temporaries a formula needs.
 """
 
 from __future__ import annotations
@@ -12,9 +9,10 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from itertools import chain
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from gradflow.autograd import enable_grad
+from gradflow.ops import update
 from gradflow.ops.common import as_float
 from gradflow.tensor import Tensor, tensor
 
@@ -25,92 +23,6 @@ class _Required:
 
 
 required = _Required()
-
-
-# ---------------------------------------------------------------- in-place updates
-def _written(t: Tensor) -> Tensor:
-    t._version[0] += 1
-    return t
-
-
-def addcmul_(t: Tensor, a: Tensor, b: Tensor, value: float = 1.0) -> Tensor:
-    """t += value * a * b (evaluated as (value * a) * b, as PyTorch's kernel)."""
-    be = t._backend
-    tmp = be.binary("mul", a._data, value) if value != 1 else be.copy(a._data)
-    be.binary_("mul", tmp, b._data)
-    be.binary_("add", t._data, tmp)
-    return _written(t)
-
-
-def addcdiv_(t: Tensor, a: Tensor, b: Tensor, value: float = 1.0) -> Tensor:
-    """t += value * a / b (evaluated as (value * a) / b, as PyTorch's kernel)."""
-    be = t._backend
-    tmp = be.binary("mul", a._data, value) if value != 1 else be.copy(a._data)
-    be.binary_("div", tmp, b._data)
-    be.binary_("add", t._data, tmp)
-    return _written(t)
-
-
-def add_(t: Tensor, other: Union[Tensor, float], alpha: float = 1.0) -> Tensor:
-    """t += alpha * other."""
-    be = t._backend
-    if isinstance(other, Tensor):
-        other = other._data if alpha == 1 else be.binary("mul", other._data, alpha)
-    else:
-        other = other * alpha
-    be.binary_("add", t._data, other)
-    return _written(t)
-
-
-def mul_(t: Tensor, value: Union[Tensor, float]) -> Tensor:
-    """t *= value."""
-    t._backend.binary_("mul", t._data, value._data if isinstance(value, Tensor) else value)
-    return _written(t)
-
-
-def div_(t: Tensor, value: Union[Tensor, float]) -> Tensor:
-    """t /= value."""
-    t._backend.binary_("div", t._data, value._data if isinstance(value, Tensor) else value)
-    return _written(t)
-
-
-def lerp_(t: Tensor, end: Tensor, weight: float) -> Tensor:
-    """t += weight * (end - t), in PyTorch's two-sided form (weight >= 0.5 interpolates from
-    `end`, which is exact at weight = 1)."""
-    be = t._backend
-    diff = be.binary("sub", end._data, t._data)
-    if abs(weight) < 0.5:
-        be.binary_("mul", diff, weight)
-        be.binary_("add", t._data, diff)
-    else:
-        be.binary_("mul", diff, 1 - weight)
-        be.copy_(t._data, be.binary("sub", end._data, diff))
-    return _written(t)
-
-
-def maximum_(t: Tensor, other: Tensor) -> Tensor:
-    """t = max(t, other) elementwise."""
-    t._backend.binary_("maximum", t._data, other._data)
-    return _written(t)
-
-
-def sqrt(t: Tensor) -> Tensor:
-    """A new tensor sqrt(t) (no graph)."""
-    return Tensor._make(t._backend.unary("sqrt", t._data), t._backend)
-
-
-def sqrt_(t: Tensor) -> Tensor:
-    t._backend.copy_(t._data, t._backend.unary("sqrt", t._data))
-    return _written(t)
-
-
-def zeros_state(p: Tensor, value: float = 0.0) -> Tensor:
-    """A state tensor shaped, typed and placed like parameter p, filled with value."""
-    return Tensor._make(p._backend.full(tuple(p.shape), value, p._data.dtype), p._backend)
-
-
-def clone_state(t: Tensor) -> Tensor:
-    return Tensor._make(t._backend.copy(t._data), t._backend)
 
 
 def step_counter() -> Tensor:
@@ -203,18 +115,7 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    if p.grad.grad_fn is not None:
-                        p.grad.detach_()
-                    else:
-                        p.grad.requires_grad_(False)
-                    p.grad.zero_()
+        update.zero_grad((p for g in self.param_groups for p in g["params"]), set_to_none)
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         raise NotImplementedError
@@ -265,10 +166,10 @@ class Optimizer:
         def cast(p: Tensor, key: Any, value: Any) -> Any:
             if isinstance(value, Tensor):
                 if key == "step":
-                    return clone_state(value)
+                    return update.clone_state(value)
                 out = value.to(device=p.device, dtype=p.dtype if value.is_floating_point()
                                else None)
-                return clone_state(out)
+                return update.clone_state(out)
             if isinstance(value, dict):
                 return {k: cast(p, k, v) for k, v in value.items()}
             return copy.deepcopy(value)

@@ -5,19 +5,8 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Optional
 
 from gradflow.autograd import no_grad
-from gradflow.optim.optimizer import (
-    Optimizer,
-    add_,
-    addcdiv_,
-    addcmul_,
-    check_option,
-    lerp_,
-    mul_,
-    sqrt,
-    sqrt_,
-    step_counter,
-    zeros_state,
-)
+from gradflow.ops.update import add_, addcdiv_, addcmul_, lerp_, mul_, sqrt, sqrt_, zeros_state
+from gradflow.optim.optimizer import Optimizer, check_option, step_counter
 
 
 class RMSprop(Optimizer):

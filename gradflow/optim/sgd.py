@@ -6,7 +6,8 @@ import math
 from typing import Any, Callable, Iterable, Optional
 
 from gradflow.autograd import no_grad
-from gradflow.optim.optimizer import Optimizer, add_, check_option, clone_state, mul_
+from gradflow.ops.update import add_, clone_state, mul_
+from gradflow.optim.optimizer import Optimizer, check_option
 
 
 class SGD(Optimizer):
