@@ -742,6 +742,8 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         start, end = 0, start
     values = [_number(v, "arange", name) for name, v in (("start", start), ("end", end),
                                                            ("step", step))]
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"arange: start, end and step must be finite, got {values}")
     if values[2] == 0:
         raise ValueError("arange: step must be nonzero")
     if (values[1] - values[0]) * values[2] < 0:

@@ -105,7 +105,10 @@ class Conv2d(_ConvNd):
             return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
                             self.dilation, self.groups)
         # Other modes: pad by copying input samples first, then convolve without padding.
-        padded = F.pad(input, self._pad_widths(), mode=self.padding_mode)
+        try:
+            padded = F.pad(input, self._pad_widths(), mode=self.padding_mode)
+        except ValueError as exc:  # pad's message, for this layer
+            raise ValueError(f"Conv2d (padding_mode={self.padding_mode!r}): {exc}") from None
         return F.conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation,
                         self.groups)
 

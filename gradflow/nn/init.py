@@ -21,6 +21,9 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
     sqrt(2 / (1 + slope^2)) for leaky_relu (slope `param`, default 0.01), 3/4 for selu."""
     linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
               "conv_transpose3d", "sigmoid")
+    if not isinstance(nonlinearity, str):
+        raise TypeError(f"calculate_gain: nonlinearity must be a str, got "
+                        f"{type(nonlinearity).__name__}")
     if nonlinearity in linear:
         return 1.0
     if nonlinearity == "tanh":
@@ -54,6 +57,13 @@ def _calculate_fan_in_and_fan_out(t: Tensor, op: str = "init") -> Tuple[int, int
     return t.shape[1] * receptive, t.shape[0] * receptive
 
 
+def _check_float(t: Tensor, op: str) -> None:
+    """The tensor to fill with random draws: a floating-point Tensor."""
+    check_tensor(t, op, "tensor")
+    if not t.is_floating_point():
+        raise TypeError(f"{op}: expected a floating-point tensor, got {t.dtype}")
+
+
 def _calculate_correct_fan(t: Tensor, mode: str, op: str) -> int:
     check_choice(mode, op, "mode", ("fan_in", "fan_out"))
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t, op)
@@ -61,20 +71,20 @@ def _calculate_correct_fan(t: Tensor, mode: str, op: str) -> int:
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
-    check_tensor(t, "uniform_", "tensor")
+    _check_float(t, "uniform_")
     with no_grad():
         return t.uniform_(a, b)
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    check_tensor(t, "normal_", "tensor")
+    _check_float(t, "normal_")
     with no_grad():
         return t.normal_(mean, std)
 
 
 def constant_(t: Tensor, val: float) -> Tensor:
     check_tensor(t, "constant_", "tensor")
-    if not isinstance(val, (numbers.Number, Tensor)):
+    if not isinstance(val, numbers.Number) and not (isinstance(val, Tensor) and val.numel() == 1):
         raise TypeError(f"constant_: argument 'val' must be a number, not {type(val).__name__}")
     with no_grad():
         return t.fill_(val)
@@ -101,7 +111,7 @@ def eye_(t: Tensor) -> Tensor:
 
 def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
-    check_tensor(t, "xavier_uniform_", "tensor")
+    _check_float(t, "xavier_uniform_")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t, "xavier_uniform_")
     if t.numel() == 0:
         return t
@@ -112,7 +122,7 @@ def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
 
 def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
-    check_tensor(t, "xavier_normal_", "tensor")
+    _check_float(t, "xavier_normal_")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t, "xavier_normal_")
     if t.numel() == 0:
         return t
@@ -123,7 +133,7 @@ def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
 def kaiming_uniform_(t: Tensor, a: float = 0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu") -> Tensor:
     """U(-b, b) with b = gain(nonlinearity, a) * sqrt(3 / fan)."""
-    check_tensor(t, "kaiming_uniform_", "tensor")
+    _check_float(t, "kaiming_uniform_")
     if 0 in t.shape:
         return t
     fan = _calculate_correct_fan(t, mode, "kaiming_uniform_")
@@ -135,7 +145,7 @@ def kaiming_uniform_(t: Tensor, a: float = 0, mode: str = "fan_in",
 def kaiming_normal_(t: Tensor, a: float = 0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu") -> Tensor:
     """N(0, std^2) with std = gain(nonlinearity, a) / sqrt(fan)."""
-    check_tensor(t, "kaiming_normal_", "tensor")
+    _check_float(t, "kaiming_normal_")
     if 0 in t.shape:
         return t
     fan = _calculate_correct_fan(t, mode, "kaiming_normal_")
@@ -147,9 +157,7 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
                   b: float = 2.0) -> Tensor:
     """N(mean, std^2) conditioned on [a, b]: out-of-range draws are redrawn (rejection
     sampling, exact), and after 100 rounds any stragglers are clamped."""
-    check_tensor(t, "trunc_normal_", "tensor")
-    if not t.is_floating_point():
-        raise TypeError(f"trunc_normal_: expected a floating-point tensor, got {t.dtype}")
+    _check_float(t, "trunc_normal_")
     mean, std, a, b = (as_float(v, "trunc_normal_", name)
                        for name, v in (("mean", mean), ("std", std), ("a", a), ("b", b)))
     if not a <= b:
@@ -167,7 +175,7 @@ def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.
 def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
     """A (semi-)orthogonal matrix (the first dim against the flattened rest): the Q of the QR
     decomposition of a standard normal draw, with signs fixed by diag(R), times gain."""
-    check_tensor(t, "orthogonal_", "tensor")
+    _check_float(t, "orthogonal_")
     gain = as_float(gain, "orthogonal_", "gain")
     if t.dim() < 2:
         raise ValueError(f"orthogonal_: Only tensors with 2 or more dimensions are supported, "

@@ -102,7 +102,7 @@ def arith_(t: Tensor, op: str, other) -> Tensor:
     elif isinstance(other, numbers.Number):
         if _category(result_type(t, other)) > _category(t.dtype):
             raise RuntimeError(f"{op}_: result type Float can't be cast to {t.dtype}")
-        other_data = other
+        other_data = fit_scalar(op + "_", other, t.dtype)
     else:
         raise TypeError(f"{op}_: unsupported operand type {type(other).__name__}")
     try:

@@ -145,6 +145,7 @@ def pool_output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool)
 
 
 def _window_args(op: str, x: Tensor, kernel_size, stride, padding, dilation, ceil_mode):
+    as_bool(ceil_mode, op, "ceil_mode")
     kernel = pair(op, "kernel_size", kernel_size, 1)
     empty = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
     stride = kernel if empty else pair(op, "stride", stride, 1)
@@ -197,6 +198,7 @@ def max_pool2d(
     op = "max_pool2d"
     x, unbatched = batched(op, input)
     args = _window_args(op, x, kernel_size, stride, padding, dilation, ceil_mode)
+    return_indices = as_bool(return_indices, op, "return_indices")
     y, idx = MaxPool.apply(x, args + (bool(ceil_mode),), False)
     y, idx = _unbatch(y, unbatched), _unbatch(idx, unbatched)
     return (y, idx) if return_indices else y
@@ -207,7 +209,9 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
     op = "adaptive_max_pool2d"
     x, unbatched = batched(op, input)
     out = _adaptive_size(op, x, output_size)
-    y, idx = MaxPool.apply(x, (out,), True)
+    return_indices = as_bool(return_indices, op, "return_indices")
+    with allocating(op, tuple(x.shape[:2]) + out, x.element_size()):
+        y, idx = MaxPool.apply(x, (out,), True)
     y, idx = _unbatch(y, unbatched), _unbatch(idx, unbatched)
     return (y, idx) if return_indices else y
 
@@ -226,6 +230,7 @@ def avg_pool2d(
     op = "avg_pool2d"
     x, unbatched = batched(op, input)
     kernel, stride, padding, _ = _window_args(op, x, kernel_size, stride, padding, 1, ceil_mode)
+    as_bool(count_include_pad, op, "count_include_pad")
     if divisor_override is not None and (
         not isinstance(divisor_override, numbers.Integral) or divisor_override < 1
     ):
@@ -239,7 +244,9 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     """Mean over windows [floor(i*H/OH), ceil((i+1)*H/OH)) x [floor(j*W/OW), ceil((j+1)*W/OW))."""
     op = "adaptive_avg_pool2d"
     x, unbatched = batched(op, input)
-    return _unbatch(AdaptiveAvgPool.apply(x, _adaptive_size(op, x, output_size)), unbatched)
+    out = _adaptive_size(op, x, output_size)
+    with allocating(op, tuple(x.shape[:2]) + out, x.element_size()):
+        return _unbatch(AdaptiveAvgPool.apply(x, out), unbatched)
 
 
 def max_unpool2d(

@@ -489,6 +489,8 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
     for (lo, hi), s in zip(widths, x.shape):
         if s + lo + hi < 0:
             raise ValueError(f"pad: resulting size would be negative for input {tuple(x.shape)}")
+    if not any(lo or hi for lo, hi in widths):  # nothing to pad (also NumPy's case of a 0-d x)
+        return clone(x)
     with allocating("pad", tuple(s + lo + hi for (lo, hi), s in zip(widths, x.shape)),
                     x.element_size()):
         return Pad.apply(x, tuple(widths), value)

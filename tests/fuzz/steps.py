@@ -25,7 +25,8 @@ ALIASES = {
     "view_as": ("view",), "square": ("mul",), "__len__": ("len()",), "zero_": ("fill_",),
     "__int__": ("converted to Scalar",), "__float__": ("converted to Scalar",),
     "__bool__": ("Boolean value",), "__index__": ("converted to an index",),
-    "__iter__": ("iteration",), "item": ("converted to Scalar",),
+    "__iter__": ("iteration",), "item": ("converted to Scalar",), "min": ("minimum",),
+    "max": ("maximum",), "randint_like": ("randint",),
 }
 
 
