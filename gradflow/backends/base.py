@@ -1,5 +1,11 @@
 """The backend contract: what a device must provide so that everything above it runs.
 
+It comes in two parts: ``CoreBackend``, which every device must implement in full, and
+``NNKernels``, the convolution, pooling and normalization kernels, which a device may lack for
+now (each stub raises an error naming the op and the device). ``Backend`` is both;
+``Backend.lacks()`` lists what a device still inherits as a stub, from ``CORE_METHODS`` and
+``NN_KERNELS``.
+
 A backend works on its own array type. Arrays expose ``shape`` (tuple of ints), ``ndim``,
 ``size`` and ``dtype`` (a NumPy dtype: float32, float64, int64 or bool_); everything else
 goes through the methods below. ``dtype`` arguments are NumPy dtypes. Methods never see a
@@ -30,25 +36,10 @@ BINARY_OPS = op_table.names(op_table.BINARY)
 REDUCE_OPS = op_table.names(op_table.REDUCE)
 
 
-class Backend:
-    """Abstract base; `backends/cpu.py` and `backends/cuda.py` implement every method."""
-
-    #: the device string this backend serves, e.g. "cpu" or "cuda:0"
-    name: str
-
-    @classmethod
-    def lacks(cls, *ops: str) -> List[str]:
-        """Those of `ops` (method names of this contract) that this backend does not implement
-        yet: it still inherits the contract's stub. Lets a program pick a device that can run
-        a model before it starts."""
-        return [op for op in ops if getattr(cls, op) is getattr(Backend, op)]
-
-    def _no_kernel(self, op: str) -> NotImplementedError:
-        """The error for an nn kernel this device does not have yet (CUDA convolution,
-        pooling and batch norm are planned, not built)."""
-        return NotImplementedError(
-            f"{op}: no kernel for device {self.name} yet; move the tensors (or the model) to "
-            "the CPU with .cpu() / .to('cpu') for this op")
+class CoreBackend:
+    """The core every device must have: creation and copies, random numbers, elementwise
+    math, reductions, views and layout, indexing, matmul. Tensors, autograd and every op
+    but the nn kernels' run on these alone."""
 
     # ---------------------------------------------------------------- creation / copies
     def from_numpy(self, a: np.ndarray) -> Array:
@@ -181,6 +172,19 @@ class Backend:
         """a @ b for ndim >= 2 with broadcast batch dimensions; float dtypes."""
         raise NotImplementedError
 
+
+class NNKernels:
+    """The nn kernels: convolution, pooling, batch normalization. A device may lack some; each
+    stub raises an error that names the op and the device and says to move to the CPU. (The
+    softmax family has no kernel of its own: ops/reduce.py composes it from the core.)"""
+
+    def _no_kernel(self, op: str) -> NotImplementedError:
+        """The error for an nn kernel this device does not have yet (CUDA convolution,
+        pooling and batch norm are planned, not built)."""
+        return NotImplementedError(
+            f"{op}: no kernel for device {self.name} yet; move the tensors (or the model) to "
+            "the CPU with .cpu() / .to('cpu') for this op")
+
     # ---------------------------------------------------------------- nn kernels
     # Images are NCHW float arrays (float32 or float64); `Pair` arguments are (h, w) tuples of
     # ints. The caller (gradflow.ops.conv / pool / norm) has validated every shape and size;
@@ -266,3 +270,27 @@ class Backend:
         """(dx, dweight, dbias), None where `needs` is False. training: the statistics were the
         batch's own (dx includes their dependence on x); else they were fixed."""
         raise self._no_kernel("batch_norm_backward")
+
+
+def _methods(contract: type) -> Tuple[str, ...]:
+    return tuple(n for n, v in vars(contract).items() if callable(v) and not n.startswith("_"))
+
+
+CORE_METHODS = _methods(CoreBackend)
+NN_KERNELS = _methods(NNKernels)
+
+
+class Backend(CoreBackend, NNKernels):
+    """A device's backend: `backends/cpu.py` implements the whole contract; `backends/cuda.py`
+    the core, and of the nn kernels those that `CUDABackend.lacks()` does not list."""
+
+    #: the device string this backend serves, e.g. "cpu" or "cuda:0"
+    name: str
+
+    @classmethod
+    def lacks(cls, *ops: str) -> List[str]:
+        """Those of `ops` (method names of this contract; default: all of CORE_METHODS and
+        NN_KERNELS) that this backend does not implement yet: it still inherits the contract's
+        stub. Lets a program pick a device that can run a model before it starts."""
+        return [op for op in ops or CORE_METHODS + NN_KERNELS
+                if getattr(cls, op) is getattr(Backend, op)]

@@ -137,11 +137,6 @@ def _update_running_(running: Tensor, stat, factor: float) -> None:
     running._version[0] += 1
 
 
-def _per_channel(t: Tensor, ndim: int) -> Tensor:
-    """A (C,) tensor shaped (1, C, 1, ...) to broadcast over an ndim-D input."""
-    return t.reshape((1, t.shape[0]) + (1,) * (ndim - 2))
-
-
 def _affine(y: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], shape) -> Tensor:
     if weight is not None:
         y = y * weight.reshape(shape)
