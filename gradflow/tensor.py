@@ -699,8 +699,8 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
 
 def _like(fn, t: Tensor, dtype, device, requires_grad, *args) -> Tensor:
     _ops.common.check_tensor(t, fn.__name__ + "_like")
-    return fn(*args, t.shape, dtype=dtype or t.dtype, device=device or t.device,
-              requires_grad=requires_grad)
+    return fn(*args, t.shape, dtype=t.dtype if dtype is None else dtype,
+              device=t.device if device is None else device, requires_grad=requires_grad)
 
 
 def zeros_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -717,8 +717,8 @@ def empty_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def full_like(t, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     _ops.common.check_tensor(t, "full_like")
-    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
-                requires_grad=requires_grad)
+    return full(t.shape, fill_value, dtype=t.dtype if dtype is None else dtype,
+                device=t.device if device is None else device, requires_grad=requires_grad)
 
 
 def _number(value, op: str, arg: str):
@@ -821,7 +821,8 @@ def randn_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def randint_like(t, low, high=None, dtype=None, device=None) -> Tensor:
     _ops.common.check_tensor(t, "randint_like")
-    return randint(low, high, t.shape, dtype=dtype or t.dtype, device=device or t.device)
+    return randint(low, high, t.shape, dtype=t.dtype if dtype is None else dtype,
+                   device=t.device if device is None else device)
 
 
 def manual_seed(seed: int) -> None:

@@ -318,3 +318,25 @@ def test_reductions_shapes_and_indexing_name_the_op():
         gf.ones(2).scatter_add(0, gf.tensor([0]), None)
     with pytest.raises(TypeError, match="Sequential indices must be integers or slices, not str"):
         gf.nn.Sequential(gf.nn.ReLU())["a"]
+
+
+def test_scalars_flags_and_bounds():
+    with pytest.raises(ValueError, match="logical_or: the Python int 9223372036854775808 does not "
+                       "fit in gradflow.int64"):
+        gf.ones(2, dtype=gf.int64) | 2**63
+    assert (gf.ones(2) * 2**63).dtype is gf.float32
+    with pytest.raises(ValueError, match="add_: the Python int"):
+        gf.ones(2, dtype=gf.int64).add_(2**63)
+    with pytest.raises(ValueError, match=r"clamp: shapes \(2, 1\) and \(0, 1\) cannot be"):
+        gf.clamp(gf.ones(2, 1), gf.ones(0, 1))
+    with pytest.raises(ValueError, match="gelu: approximate must be 'none' or 'tanh'"):
+        gf.nn.functional.gelu(gf.ones(2), approximate=3)
+    with pytest.raises(TypeError, match="max_pool2d: argument 'return_indices' must be bool"):
+        gf.nn.functional.max_pool2d(gf.ones(1, 1, 2, 2), 2, return_indices=gf.ones(2))
+    assert gf.nn.functional.pad(gf.tensor(2.0), ()).item() == 2.0
+    with pytest.raises(ValueError, match="arange: start, end and step must be finite"):
+        gf.arange(float("-inf"), 5, 0.5)
+    with pytest.raises(TypeError, match=r"expected a dtype"):
+        gf.zeros_like(gf.ones(2), dtype=[1, 2])
+    with pytest.raises(TypeError, match="addcmul_: argument 'tensor1' must be a Tensor"):
+        gf.ones(2).addcmul_({"a": 1}, gf.ones(2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable, Tuple
 
 from gradflow.ops import update
+from gradflow.ops.common import as_bool
 from gradflow.tensor import Tensor, empty
 
 
@@ -21,6 +22,7 @@ class Parameter(Tensor):
             raise TypeError(f"Parameter: data must be a Tensor, got {type(data).__name__}")
         p = object.__new__(cls)
         update.share_storage(p, data)
+        requires_grad = as_bool(requires_grad, "Parameter", "requires_grad")
         if requires_grad and not data.is_floating_point():
             raise RuntimeError(f"Parameter: only Tensors of floating point dtype can require "
                                f"gradients, got {data.dtype}")

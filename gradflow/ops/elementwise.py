@@ -331,11 +331,11 @@ def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x) = x/2 (1 + erf(x/sqrt 2)); approximate='tanh' uses the tanh formula."""
     x = float_input("gelu", x)
+    if not isinstance(approximate, str) or approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     if approximate == "tanh":
         inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
         return x * 0.5 * (inner.tanh() + 1)
-    if approximate != "none":
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return x * 0.5 * ((x * (1.0 / math.sqrt(2.0))).erf() + 1)
 
 
@@ -394,6 +394,7 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
                             f"{type(bound).__name__}")
     if min is None and max is None:
         raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
+    broadcast_shapes("clamp", x.shape, *(b.shape for b in (min, max) if isinstance(b, Tensor)))
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         out = x
         if min is not None:
