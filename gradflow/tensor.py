@@ -51,7 +51,7 @@ class Tensor:
     def __init__(self, data: Any = None, *, dtype=None, device=None, requires_grad=False):
         src = tensor(data if data is not None else [], dtype=dtype, device=device)
         Tensor._init(self, src._data, src._backend)
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = _ops.common.as_bool(requires_grad, "Tensor", "requires_grad")
 
     def _init(self, data, backend) -> None:
         self._data = data
@@ -693,8 +693,10 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
         raise TypeError(f"full: argument 'fill_value' must be a number, not "
                         f"{type(fill_value).__name__}")
     default = None if dtype is not None else _infer_dtype(fill_value)
-    return _new("full", lambda b, s, d: b.full(s, fill_value, d), (size,), dtype, device,
-                requires_grad, default)
+    dt = as_dtype(dtype) if dtype is not None else default
+    fill_value = _ops.common.fit_scalar("full", fill_value, dt)
+    return _new("full", lambda b, s, d: b.full(s, fill_value, d), (size,), dt, device,
+                requires_grad)
 
 
 def _like(fn, t: Tensor, dtype, device, requires_grad, *args) -> Tensor:
@@ -765,7 +767,7 @@ def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=Fals
         raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
     with _ops.common.allocating("linspace", (steps,), 8):
         values = np.linspace(start, end, steps)
-    return tensor(values, dtype=dtype or get_default_dtype(), device=device,
+    return tensor(values, dtype=get_default_dtype() if dtype is None else dtype, device=device,
                   requires_grad=requires_grad)
 
 
@@ -776,7 +778,7 @@ def eye(n: int, m: Optional[int] = None, dtype=None, device=None, requires_grad=
         raise ValueError(f"eye: n and m must be non-negative, got n={n}, m={m}")
     with _ops.common.allocating("eye", (n, m), 8):
         values = np.eye(n, m)
-    return tensor(values, dtype=dtype or get_default_dtype(), device=device,
+    return tensor(values, dtype=get_default_dtype() if dtype is None else dtype, device=device,
                   requires_grad=requires_grad)
 
 

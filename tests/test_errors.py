@@ -340,3 +340,27 @@ def test_scalars_flags_and_bounds():
         gf.zeros_like(gf.ones(2), dtype=[1, 2])
     with pytest.raises(TypeError, match="addcmul_: argument 'tensor1' must be a Tensor"):
         gf.ones(2).addcmul_({"a": 1}, gf.ones(2))
+
+
+def test_last_fuzz_findings():
+    F = gf.nn.functional
+    with pytest.raises(ValueError, match="full: the Python int 9223372036854775808 does not fit"):
+        gf.full((), 2**63, dtype=gf.bool)
+    with pytest.raises(TypeError, match="linspace|expected a dtype"):
+        gf.linspace(0, 1, 3, dtype=[1, 2])
+    with pytest.raises(ValueError, match=r"conv_transpose2d: dilation \(9223372036854775808, "
+                       r"9223372036854775808\) does not fit in int64"):
+        F.conv_transpose2d(gf.ones(1, 1, 2, 2), gf.ones(1, 1, 1, 1), dilation=2**63)
+    with pytest.raises(TypeError, match="pad: argument 'pad' must be int, not Tensor"):
+        F.pad(gf.ones(2), gf.tensor(1.0))
+    with pytest.raises(MemoryError, match="chunk: cannot make"):
+        gf.ones(0).chunk(2**62)
+    with pytest.raises(ValueError, match="cross_entropy: input of shape .* has no classes"):
+        F.cross_entropy(gf.ones(0), gf.tensor(0), ignore_index=0)
+    with pytest.raises(ValueError, match="interpolate: scale_factor must be positive"):
+        F.interpolate(gf.ones(1, 1, 2, 2), scale_factor=float("inf"))
+    with pytest.raises(TypeError, match="Tensor: argument 'requires_grad' must be bool"):
+        gf.Tensor((1, 2), requires_grad=[1])
+    x = gf.zeros(4, 0, 4, dtype=gf.bool)
+    with pytest.raises((TypeError, ValueError), match="index assignment into tensor of shape"):
+        x[gf.zeros(4, 0, 4, dtype=gf.bool)] = gf.zeros(1, 0, dtype=gf.bool)

@@ -39,6 +39,8 @@ def pair(op: str, name: str, v, minimum: int) -> Pair:
     ):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
     v = (int(v[0]), int(v[1]))
+    if not all(-(2**63) <= e < 2**63 for e in v):
+        raise ValueError(f"{op}: {name} {v} does not fit in int64")
     if v[0] < minimum or v[1] < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {v}")
     return v

@@ -248,8 +248,8 @@ def setitem(x: Tensor, key, value) -> None:
         else:  # the basic step keeps a dim for every index array, so it is a view, not a copy
             view = x._data if _is_everything(basic) else be.getitem(x._data, basic)
             be.setitem(view, advanced, value)
-    except ValueError as e:
-        raise ValueError(f"index assignment into tensor of shape {tuple(x.shape)}: {e}") from None
+    except (ValueError, TypeError) as e:  # NumPy's words for a value that does not fit
+        raise type(e)(f"index assignment into tensor of shape {tuple(x.shape)}: {e}") from None
     x._version[0] += 1
 
 

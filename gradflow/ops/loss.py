@@ -101,6 +101,9 @@ def _nll(op: str, input: Tensor, target: Tensor, weight: Optional[Tensor], ignor
                          f"{tuple(input.shape)}, got {tuple(target.shape)}")
     if weight is not None and tuple(weight.shape) != (c,):
         raise ValueError(f"{op}: weight must have shape ({c},), got {tuple(weight.shape)}")
+    if c == 0:
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)} has no classes (size 0 "
+                         "along the class dim)")
     keep = target != ignore_index
     safe = where(keep, target, 0)
     if target.numel() and bool(((safe < 0).logical_or(safe >= c)).any()):

@@ -354,7 +354,7 @@ def interpolate(
     else:
         sf = (scale_factor, scale_factor) if isinstance(scale_factor, numbers.Real) else tuple(
             scale_factor)
-        if len(sf) != 2 or not all(isinstance(s, numbers.Real) and s > 0 for s in sf):
+        if len(sf) != 2 or not all(isinstance(s, numbers.Real) and 0 < s < math.inf for s in sf):
             raise ValueError(f"{op}: scale_factor must be positive, got {scale_factor!r}")
         scales = (float(sf[0]), float(sf[1]))
         out = (int(math.floor(h * scales[0])), int(math.floor(w * scales[1])))

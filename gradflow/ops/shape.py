@@ -405,7 +405,10 @@ def chunk(x: Tensor, chunks: int, dim: int = 0):
     axis = wrap_dim(dim, x.ndim, "chunk")
     n = x.shape[axis]
     if n == 0:  # as PyTorch: `chunks` empty pieces
-        return split(x, [0] * chunks, axis)
+        try:
+            return split(x, [0] * chunks, axis)
+        except MemoryError:
+            raise MemoryError(f"chunk: cannot make {chunks} empty chunks") from None
     return split(x, -(-n // chunks), axis)
 
 
@@ -470,7 +473,7 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
     value = 0.0 if value is None else value  # None means 0, as PyTorch's
     if not isinstance(value, numbers.Number):
         raise TypeError(f"pad: argument 'value' must be a number, not {type(value).__name__}")
-    pad = list(as_ints(pad, "pad", "pad"))
+    pad = list(as_ints(_ints_arg(pad), "pad", "pad"))
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(
             f"pad: padding length must be even and at most 2*ndim ({2 * x.ndim}), got {len(pad)} "

@@ -35,8 +35,9 @@ def check_option(opt: str, name: str, value: Any, what: str, low: float = 0.0,
     """A numeric option, returned as given: a number in [low, high] ([low, high) with
     high_open), else a TypeError or ValueError naming the optimizer, the option and the range."""
     v = as_float(value, opt, name)
-    if isinstance(value, Tensor) and not value.is_floating_point():
-        raise TypeError(f"{opt}: {name} must be a float, got a {value.dtype} tensor")
+    if isinstance(value, Tensor) and (not value.is_floating_point() or value.requires_grad):
+        raise TypeError(f"{opt}: {name} must be a float (or a float tensor that does not "
+                        f"require grad), got a {value.dtype} tensor")
     if v >= low and (high is None or v < high or (v == high and not high_open)):
         return value
     span = f">= {low}" if high is None else f"in [{low}, {high}{')' if high_open else ']'}"

@@ -44,6 +44,9 @@ KNOWN = (
     (("save", "load"), "expected str, bytes or os.PathLike object",
      "gradflow/serialization.py (another change in progress) does not check that f is a "
      "path or a file object before open() does"),
+    (("conv_transpose2d",), "Unable to allocate",
+     "csrc (another change in progress): _C.conv2d_backward_input allocates its output with "
+     "NumPy and lets NumPy's MemoryError through, not naming the op"),
 )
 _GRADFLOW_DIR = os.sep + "gradflow" + os.sep
 
@@ -200,6 +203,8 @@ def limit_memory(gib: float) -> None:
     memory fails fast (as a MemoryError the judge flags) instead of swapping."""
     import resource
 
+    if "asan" in os.environ.get("LD_PRELOAD", ""):
+        return  # AddressSanitizer maps terabytes of shadow; .ci/sanitize caps its allocations
     limit = int(gib * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 

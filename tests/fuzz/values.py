@@ -51,8 +51,11 @@ def T(shape: Sequence[int], dtype: str = "float32", seed: int = 0, *, nc: bool =
 
 
 def backward_sum(y) -> None:
-    """y.sum().backward() when y is a float tensor in a graph (else nothing)."""
-    if isinstance(y, gf.Tensor) and y.requires_grad and y.is_floating_point():
+    """y.sum().backward() when y is a float tensor in a graph (else nothing); not for views of
+    more than 10**7 elements (an expand to (2**20, 2**20) is a fine view, but summing it takes
+    minutes, correctly)."""
+    if isinstance(y, gf.Tensor) and y.requires_grad and y.is_floating_point() and (
+            y.numel() <= 10**7):
         y.sum().backward()
 
 
