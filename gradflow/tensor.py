@@ -628,7 +628,8 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like tensor(), but shares memory with a NumPy array when dtype and device allow."""
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype) if (dtype or device) else data
-    if isinstance(data, np.ndarray) and device in (None, "cpu") and (
+    if isinstance(data, np.ndarray) and (device is None or isinstance(device, str)
+                                         and device == "cpu") and (
         dtype is None or as_dtype(dtype).np == data.dtype
     ) and data.dtype in (np.float32, np.float64, np.int64, np.bool_):
         return Tensor._make(data, backends.cpu)

@@ -16,6 +16,7 @@ from gradflow.autograd import Function, no_grad
 from gradflow.autograd.grad_mode import _GradMode
 from gradflow.nn.parameter import Parameter
 from gradflow.ops import update
+from gradflow.ops.common import as_bool
 from gradflow.tensor import Tensor
 from gradflow.types import as_dtype
 from gradflow.types import device as Device
@@ -384,7 +385,9 @@ class Module:
         """Copy values into the parameters and buffers; report missing/unexpected keys (an
         error when strict) and always raise on shape mismatches."""
         if not isinstance(state_dict, dict):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+            raise TypeError(f"load_state_dict: Expected state_dict to be dict-like, got "
+                            f"{type(state_dict)}.")
+        strict = as_bool(strict, "load_state_dict", "strict")
         missing: List[str] = []
         errors: List[str] = []
         for prefix, module in self.named_modules():

@@ -466,6 +466,10 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
         )
     if isinstance(value, Tensor) and value.ndim == 0 and not value.requires_grad:
         value = value.item()
+    if isinstance(value, Tensor) and broadcast_shapes("masked_fill", x.shape,
+                                                      value.shape) != x.shape:
+        raise ValueError(f"masked_fill: value of shape {tuple(value.shape)} cannot be broadcast "
+                         f"to the input's shape {tuple(x.shape)}")
     out = where(mask, value if isinstance(value, Tensor) else full_like_scalar(x, value), x)
     return out if out.dtype is x.dtype else out.to(x.dtype)
 

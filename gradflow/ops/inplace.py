@@ -125,6 +125,9 @@ def fill_(t: Tensor, value, op: str = "fill_") -> Tensor:
     if not isinstance(value, numbers.Number):
         raise TypeError(f"{op}: value must be a number or a 0-d Tensor, not "
                         f"{type(value).__name__}")
+    if not t.is_floating_point() and isinstance(value, float) and not np.isfinite(value):
+        raise RuntimeError(f"{op}: value {value} cannot be converted to {t.dtype}")
+    value = fit_scalar(op, value, t.dtype)
     if check_inplace(t, op):
         from gradflow.ops.elementwise import full_like_scalar
 
@@ -137,6 +140,14 @@ def fill_(t: Tensor, value, op: str = "fill_") -> Tensor:
 def copy_(t: Tensor, src) -> Tensor:
     if not isinstance(src, Tensor):
         raise TypeError(f"copy_: src must be a Tensor, got {type(src).__name__}")
+    try:
+        fits = broadcast_shapes("copy_", t.shape, src.shape) == t.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise RuntimeError(
+            f"copy_: source of shape {tuple(src.shape)} cannot be broadcast to {tuple(t.shape)}"
+        )
     if src._backend is not t._backend:
         src = src.to(t.device)
     if src.dtype is not t.dtype:

@@ -12,7 +12,14 @@ from __future__ import annotations
 from typing import Optional
 
 from gradflow.autograd import Function
-from gradflow.ops.common import as_float, as_int, broadcast_shapes, check_choice, check_tensor
+from gradflow.ops.common import (
+    as_bool,
+    as_float,
+    as_int,
+    broadcast_shapes,
+    check_choice,
+    check_tensor,
+)
 from gradflow.ops.elementwise import where
 from gradflow.ops.reduce import log_softmax
 from gradflow.tensor import Tensor
@@ -265,7 +272,7 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_args("kl_div", input, target, reduction, ("none", "mean", "sum", "batchmean"))
     _check_broadcast("kl_div", input, target=target)
-    if log_target:
+    if as_bool(log_target, "kl_div", "log_target"):
         loss = target.exp() * (target - input)
     else:
         positive = target > 0

@@ -352,6 +352,9 @@ def interpolate(
         out = pair(op, "size", size, 1)
         scales: Tuple[Optional[float], Optional[float]] = (None, None)
     else:
+        if not isinstance(scale_factor, (numbers.Real, tuple, list)):
+            raise TypeError(f"{op}: scale_factor must be a number or a pair, not "
+                            f"{type(scale_factor).__name__}")
         sf = (scale_factor, scale_factor) if isinstance(scale_factor, numbers.Real) else tuple(
             scale_factor)
         if len(sf) != 2 or not all(isinstance(s, numbers.Real) and 0 < s < math.inf for s in sf):

@@ -38,11 +38,11 @@ def _per_group(name: str, optimizer: Optimizer, value: Any, sched: str) -> List[
 
 
 def _positive(value: Any, sched: str, arg: str, integer: bool = False) -> Any:
-    """A number (an int when `integer`) > 0, returned as given."""
+    """A number (an int when `integer`) > 0."""
     v = as_int(value, sched, arg) if integer else as_float(value, sched, arg)
     if not v > 0:
         raise ValueError(f"{sched}: {arg} must be positive, got {value}")
-    return value
+    return v
 
 
 def _check_optimizer(sched: str, optimizer: Any) -> None:

@@ -39,7 +39,7 @@ def check_option(opt: str, name: str, value: Any, what: str, low: float = 0.0,
         raise TypeError(f"{opt}: {name} must be a float (or a float tensor that does not "
                         f"require grad), got a {value.dtype} tensor")
     if v >= low and (high is None or v < high or (v == high and not high_open)):
-        return value
+        return v if isinstance(value, Tensor) else value  # a one-element tensor: its value
     span = f">= {low}" if high is None else f"in [{low}, {high}{')' if high_open else ']'}"
     raise ValueError(f"{opt}: Invalid {what}: {value} ({name} must be {span})")
 

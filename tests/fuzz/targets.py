@@ -436,7 +436,7 @@ def shape_ops(g: Gen) -> None:
         g.method(x, g.pick("clone", "contiguous", "detach", "float", "double", "long", "bool",
                            "item", "tolist", "numpy", "is_contiguous", "numel", "dim",
                            "element_size", "__len__", "__bool__", "__float__", "__int__",
-                           "__index__", "__repr__", "__iter__", "__deepcopy__"),
+                           "__index__", "__repr__", "__iter__"),
                  *(({},) if g.chance(0.1) else ()))
     elif op == 19:
         g.method(x, "size", g.dim(nd))
