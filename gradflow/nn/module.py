@@ -272,7 +272,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        update.zero_grad(self.parameters(), set_to_none)
+        update.zero_grad(self.parameters(), as_bool(set_to_none, "zero_grad", "set_to_none"))
 
     # ---------------------------------------------------------------- conversion
     def apply(self, fn: Callable[["Module"], None]) -> "Module":

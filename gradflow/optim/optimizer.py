@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from gradflow.autograd import enable_grad
 from gradflow.ops import update
-from gradflow.ops.common import as_float
+from gradflow.ops.common import as_bool, as_float
 from gradflow.tensor import Tensor, tensor
 
 
@@ -116,6 +116,7 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        set_to_none = as_bool(set_to_none, f"{type(self).__name__}.zero_grad", "set_to_none")
         update.zero_grad((p for g in self.param_groups for p in g["params"]), set_to_none)
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
