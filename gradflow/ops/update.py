@@ -18,22 +18,23 @@ def _written(t: Tensor) -> Tensor:
     return t
 
 
-def addcmul_(t: Tensor, a: Tensor, b: Tensor, value: float = 1.0) -> Tensor:
-    """t += value * a * b (evaluated as (value * a) * b, as PyTorch's kernel)."""
+def _addc_(op: str, t: Tensor, a: Tensor, b: Tensor, value: float) -> Tensor:
+    """t += (value * a) op b, evaluated in that order as PyTorch's kernels."""
     be = t._backend
     tmp = be.binary("mul", a._data, value) if value != 1 else be.copy(a._data)
-    be.binary_("mul", tmp, b._data)
+    be.binary_(op, tmp, b._data)
     be.binary_("add", t._data, tmp)
     return _written(t)
+
+
+def addcmul_(t: Tensor, a: Tensor, b: Tensor, value: float = 1.0) -> Tensor:
+    """t += value * a * b."""
+    return _addc_("mul", t, a, b, value)
 
 
 def addcdiv_(t: Tensor, a: Tensor, b: Tensor, value: float = 1.0) -> Tensor:
-    """t += value * a / b (evaluated as (value * a) / b, as PyTorch's kernel)."""
-    be = t._backend
-    tmp = be.binary("mul", a._data, value) if value != 1 else be.copy(a._data)
-    be.binary_("div", tmp, b._data)
-    be.binary_("add", t._data, tmp)
-    return _written(t)
+    """t += value * a / b."""
+    return _addc_("div", t, a, b, value)
 
 
 def add_(t: Tensor, other: Union[Tensor, float], alpha: float = 1.0) -> Tensor:
