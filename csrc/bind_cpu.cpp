@@ -111,7 +111,7 @@ py::array gemm(const py::array& a, const py::array& b, OptArray c_in, bool trans
   } else {
     beta = 0.0;
   }
-  const py::array c = c_in ? *c_in : Out<T>({m, n}).array;
+  const py::array c = c_in ? *c_in : Out<T>("gemm", {m, n}).array;
   const Matrix<T> mc = as_matrix<T>("gemm", "c", c);
   const bool ta = trans_a != ma.trans, tb = trans_b != mb.trans;
   bind::run_nogil("gemm", [&] {
@@ -139,7 +139,7 @@ py::array matmul(const py::array& a, const py::array& b) {
     if (x->strides(0) % e != 0)
       fail("matmul", name, " has a batch stride that is not a whole element");
   const int64_t sa = a.strides(0) / e, sb = b.strides(0) / e;
-  Out<T> out({batch, m, n});
+  Out<T> out("matmul", {batch, m, n});
   bind::run_nogil("matmul", [&] {
     // A shared b and row-major a whose matrices follow each other: one (B*m, k) @ (k, n).
     if (batch > 1 && sb == 0 && !ma.trans && sa == m * ma.ld)
@@ -167,7 +167,7 @@ double fma_peak_gflops(double seconds) {
 template <typename T>
 py::array erf_array(const py::array& x) {
   const Arg<T> in("erf", "input", x, -1, Sizes::any);
-  Out<T> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+  Out<T> y("erf", std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
   bind::run_nogil("erf", [&] { cpu::erf<T>(in.data(), y.data, in.size()); }, x);
   return y.array;
 }
@@ -246,7 +246,7 @@ py::array conv2d_forward(const py::array& x, const py::array& w, const OptArray&
                                      padding, dilation, groups);
   const int64_t N = in.shape(0), Cout = wt.shape(0);
   const T* pb = channel_vec<T>(op, "bias", bias, Cout);
-  Out<T> y({N, Cout, g.OH, g.OW});
+  Out<T> y(op, {N, Cout, g.OH, g.OW});
   bind::run_nogil(op, [&] {
     cpu::conv2d_forward<T>(N, groups, Cout, g, in.data(), wt.data(), pb, y.data);
   }, x, w);
@@ -273,7 +273,7 @@ py::array conv2d_backward_input(const py::array& dy, const py::array& w, Pair in
          shape_str({N, Cout, g.OH, g.OW}), ")");
   g.OH = gy.shape(2);  // grad_output may cover only the leading rows/columns (see conv.h)
   g.OW = gy.shape(3);
-  Out<T> dx({N, Cin, input_size[0], input_size[1]});
+  Out<T> dx(op, {N, Cin, input_size[0], input_size[1]});
   bind::run_nogil(op, [&] {
     cpu::conv2d_backward_input<T>(N, groups, Cout, g, gy.data(), wt.data(), dx.data);
   }, dy, w);
@@ -296,7 +296,7 @@ py::array conv2d_backward_weight(const py::array& x, const py::array& dy, Pair k
     fail(op, "grad_output ", shape_str(dy), " does not match input ", shape_str(x));
   g.OH = gy.shape(2);
   g.OW = gy.shape(3);
-  Out<T> dw({Cout, Cin / groups, kernel_size[0], kernel_size[1]});
+  Out<T> dw(op, {Cout, Cin / groups, kernel_size[0], kernel_size[1]});
   bind::run_nogil(op, [&] {
     cpu::conv2d_backward_weight<T>(N, groups, Cout, g, in.data(), gy.data(), dw.data);
   }, x, dy);
@@ -309,7 +309,7 @@ py::array channel_sum(const py::array& dy) {
   const Arg<T> in("channel_sum", "input", dy);
   if (in.ndim() < 2) fail("channel_sum", "input must be at least 2-D, got shape ", shape_str(dy));
   const int64_t N = in.shape(0), C = in.shape(1), L = N ? in.size() / (N * C) : 0;
-  Out<T> out({C});
+  Out<T> out("channel_sum", {C});
   bind::run_nogil("channel_sum", [&] { cpu::channel_sum<T>(N, C, L, in.data(), out.data); }, dy);
   return out.array;
 }
@@ -359,8 +359,8 @@ Pair hw(const py::array& x) { return {x.shape(2), x.shape(3)}; }
 template <typename T>
 py::tuple max_pool(const std::string& op, const Arg<T>& in, const cpu::PoolGeom& g,
                    void (*kernel)(const cpu::PoolGeom&, const T*, T*, int64_t*)) {
-  Out<T> y({in.shape(0), in.shape(1), g.OH, g.OW});
-  Out<int64_t> idx({in.shape(0), in.shape(1), g.OH, g.OW});
+  Out<T> y(op, {in.shape(0), in.shape(1), g.OH, g.OW});
+  Out<int64_t> idx(op, {in.shape(0), in.shape(1), g.OH, g.OW});
   bind::run_nogil(op, [&] { kernel(g, in.data(), y.data, idx.data); }, in);
   return py::make_tuple(y.array, idx.array);
 }
@@ -383,7 +383,8 @@ py::tuple adaptive_max_pool2d(const py::array& x, Pair output_size) {
 }
 
 // y (N, C, size) = 0, then y[idx] = v, or += v when `add` (max pools' backward), for values
-// v (N, C, h, w) and int64 indices of the same shape, each in [0, size[0] * size[1]).
+// v (N, C, h, w) and int64 indices of the same shape. Unpooling needs every index in
+// [0, size[0] * size[1]); the backward drops the others (windows that held only padding).
 template <typename T, bool add>
 py::array scatter(const py::array& v, const py::array& idx, Pair size) {
   const std::string op = add ? "max_pool2d_backward" : "max_unpool2d";
@@ -393,11 +394,11 @@ py::array scatter(const py::array& v, const py::array& idx, Pair size) {
   for (int i = 0; i < 4; ++i)
     if (ix.shape(i) != in.shape(i))
       fail(op, "indices ", shape_str(idx), " must have the shape of input ", shape_str(v));
-  for (int64_t i = 0; i < ix.size(); ++i)
+  for (int64_t i = 0; i < ix.size() && !add; ++i)
     if (ix.data()[i] < 0 || ix.data()[i] >= size[0] * size[1])
       fail(op, "index ", ix.data()[i], " is out of range for output size ", pair_str(size));
   const cpu::PoolGeom g = plane_geom(v, size, hw(v));
-  Out<T> y({in.shape(0), in.shape(1), size[0], size[1]});
+  Out<T> y(op, {in.shape(0), in.shape(1), size[0], size[1]});
   bind::run_nogil(op, [&] {
     if (add)
       cpu::index_scatter_add<T>(g, in.data(), ix.data(), y.data);
@@ -414,7 +415,7 @@ py::array avg_pool2d(const py::array& x, Pair kernel, Pair stride, Pair padding,
   const Arg<T> in(op, "input", x, 4);
   if (divisor_override < 0) fail(op, "divisor_override must be positive");
   const cpu::PoolGeom g = pool_geom(op, x, kernel, stride, padding, {1, 1}, ceil_mode);
-  Out<T> y({in.shape(0), in.shape(1), g.OH, g.OW});
+  Out<T> y(op, {in.shape(0), in.shape(1), g.OH, g.OW});
   bind::run_nogil(op, [&] {
     cpu::avg_pool2d_forward<T>(g, count_include_pad, divisor_override, in.data(), y.data);
   }, x);
@@ -429,7 +430,7 @@ py::array avg_pool2d_backward(const py::array& dy, Pair input_size, Pair kernel,
   const Arg<T> gy(op, "grad_output", dy, 4);
   check_pair(op, "input_size", input_size, 1);
   if (divisor_override < 0) fail(op, "divisor_override must be positive");
-  Out<T> dx({gy.shape(0), gy.shape(1), input_size[0], input_size[1]});
+  Out<T> dx(op, {gy.shape(0), gy.shape(1), input_size[0], input_size[1]});
   const cpu::PoolGeom g = pool_geom(op, dx.array, kernel, stride, padding, {1, 1}, ceil_mode);
   if (gy.shape(2) != g.OH || gy.shape(3) != g.OW)
     fail(op, "grad_output ", shape_str(dy), " does not match input size ", pair_str(input_size));
@@ -445,7 +446,7 @@ py::array adaptive_avg_pool2d(const py::array& x, Pair output_size) {
   const Arg<T> in(op, "input", x, 4);
   check_pair(op, "output_size", output_size, 1);
   const cpu::PoolGeom g = plane_geom(x, hw(x), output_size);
-  Out<T> y({in.shape(0), in.shape(1), g.OH, g.OW});
+  Out<T> y(op, {in.shape(0), in.shape(1), g.OH, g.OW});
   bind::run_nogil(op, [&] { cpu::adaptive_avg_pool2d_forward<T>(g, in.data(), y.data); }, x);
   return y.array;
 }
@@ -456,7 +457,7 @@ py::array adaptive_avg_pool2d_backward(const py::array& dy, Pair input_size) {
   const Arg<T> gy(op, "grad_output", dy, 4);
   check_pair(op, "input_size", input_size, 1);
   const cpu::PoolGeom g = plane_geom(dy, input_size, hw(dy));
-  Out<T> dx({gy.shape(0), gy.shape(1), input_size[0], input_size[1]});
+  Out<T> dx(op, {gy.shape(0), gy.shape(1), input_size[0], input_size[1]});
   bind::run_nogil(op, [&] { cpu::adaptive_avg_pool2d_backward<T>(g, gy.data(), dx.data); }, dy);
   return dx.array;
 }
@@ -473,7 +474,7 @@ py::tuple batch_norm_forward_train(const py::array& x, const OptArray& w, const 
   if (!(eps >= 0)) fail(op, "eps must be >= 0");
   const T* pw = channel_vec<T>(op, "weight", w, C);
   const T* pb = channel_vec<T>(op, "bias", b, C);
-  Out<T> y({N, C, L}), mean({C}), var({C}), invstd({C});
+  Out<T> y(op, {N, C, L}), mean(op, {C}), var(op, {C}), invstd(op, {C});
   bind::run_nogil(op, [&] {
     cpu::batch_norm_forward_train<T>(N, C, L, in.data(), pw, pb, static_cast<T>(eps), y.data,
                                      mean.data, var.data, invstd.data);
@@ -491,7 +492,7 @@ py::array batch_norm_apply(const py::array& x, const py::array& mean, const py::
   const T* pi = channel_vec<T>(op, "invstd", invstd, C);
   const T* pw = channel_vec<T>(op, "weight", w, C);
   const T* pb = channel_vec<T>(op, "bias", b, C);
-  Out<T> y({N, C, L});
+  Out<T> y(op, {N, C, L});
   bind::run_nogil(op, [&] { cpu::batch_norm_apply<T>(N, C, L, in.data(), pm, pi, pw, pb, y.data); },
                   x);
   return y.array;
@@ -515,7 +516,7 @@ py::tuple batch_norm_backward(const py::array& x, const py::array& dy, const py:
   T* p[3] = {nullptr, nullptr, nullptr};
   for (int i = 0; i < 3; ++i) {
     if (!needs[i]) continue;
-    Out<T> g(i == 0 ? std::vector<py::ssize_t>{N, C, L} : std::vector<py::ssize_t>{C});
+    Out<T> g(op, i == 0 ? std::vector<py::ssize_t>{N, C, L} : std::vector<py::ssize_t>{C});
     grads[i] = g.array;
     p[i] = g.data;
   }

@@ -124,13 +124,27 @@ std::string shape_str(const Arg<T>& a) {
 }
 
 // A new C-contiguous output of dtype T: `array` to return, `data` for the kernel to write.
+// An output too large for memory is a MemoryError naming the op and the shape.
 template <typename T>
 struct Out {
-  explicit Out(py::array::ShapeContainer shape)
-      : array(py::array_t<T>(std::move(shape))), data(static_cast<T*>(array.mutable_data())) {}
+  Out(const std::string& op, std::vector<py::ssize_t> shape)
+      : array(allocate(op, std::move(shape))), data(static_cast<T*>(array.mutable_data())) {}
 
   py::array array;
   T* data;
+
+ private:
+  static py::array allocate(const std::string& op, std::vector<py::ssize_t> shape) {
+    try {
+      return py::array_t<T>(shape);
+    } catch (py::error_already_set& e) {
+      if (!e.matches(PyExc_MemoryError)) throw;
+      const std::string what = op + ": out of memory: could not allocate the output of shape " +
+                               shape_str(std::vector<int64_t>(shape.begin(), shape.end()));
+      PyErr_SetString(PyExc_MemoryError, what.c_str());
+      throw py::error_already_set();
+    }
+  }
 };
 
 // ------------------------------------------------------------------------------ dispatch

@@ -131,6 +131,16 @@ def _write(f: BinaryIO, header: dict, arrays: Dict[str, np.ndarray]) -> None:
     np.savez(f, **{_HEADER: blob}, **arrays)
 
 
+def _path(f: Any, op: str) -> str:
+    """`f` as a path; anything that is neither a path nor a file is a TypeError naming op."""
+    try:
+        return os.fspath(f)
+    except TypeError:
+        raise TypeError(
+            f"{op}: f must be a path or a binary file object, got {type(f).__name__}"
+        ) from None
+
+
 def save(obj: Any, f: PathOrFile) -> None:
     """Save `obj` (e.g. a state_dict or an optimizer state) to a path or a binary file.
 
@@ -145,7 +155,7 @@ def save(obj: Any, f: PathOrFile) -> None:
     if hasattr(f, "write"):
         _write(f, header, enc.arrays)  # type: ignore[arg-type]
         return
-    path = os.fspath(f)
+    path = _path(f, "save")
     directory = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
     _remove_orphans(directory, base)
@@ -394,7 +404,7 @@ def load(f: PathOrFile, map_location: Any = None, *, max_bytes: Optional[int] = 
         raise ValueError(f"load: max_bytes should be None or a non-negative int, got {max_bytes!r}")
     if hasattr(f, "read"):
         return _load_file(f, getattr(f, "name", repr(f)), place, max_bytes)
-    name = os.fspath(f)
+    name = _path(f, "load")
     with open(name, "rb") as fh:
         return _load_file(fh, name, place, max_bytes)
 

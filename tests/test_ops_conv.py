@@ -356,3 +356,9 @@ def test_conv_kernels_split_images_over_the_workspace_cap(small_workspace, dtype
 def test_conv_workspace_cap_is_validated():
     with pytest.raises(ValueError, match="set_conv_workspace_bytes: bytes must be >= 1, got 0"):
         _C.set_conv_workspace_bytes(0)
+
+
+def test_conv_transpose_output_too_large_is_a_memory_error_naming_the_op():
+    with pytest.raises(MemoryError, match=r"conv_transpose2d: conv2d_backward_input: out of "
+                                          r"memory: could not allocate the output of shape"):
+        gf.nn.functional.conv_transpose2d(gf.rand(1, 1, 3, 3), gf.rand(1, 1, 2, 2), stride=2**20)

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradflow as gf
+import gradflow.nn.functional as F
 from gradflow import _C
 from gradflow.autograd import gradcheck, gradgradcheck
 from gradflow.ops.pool import (
@@ -255,5 +256,16 @@ def test_pool_binding_validates():
         _C.avg_pool2d(x, (5, 5), (1, 1), (0, 0), False, True, 0)
     with pytest.raises(ValueError, match=r"index -1 is out of range"):
         _C.max_unpool2d(np.zeros((1, 1, 2, 2)), np.full((1, 1, 2, 2), -1), (4, 4))
-    with pytest.raises(ValueError, match=r"index 16 is out of range"):
-        _C.max_pool2d_backward(np.zeros((1, 1, 2, 2)), np.full((1, 1, 2, 2), 16), (4, 4))
+    # The backward drops indices outside the input: windows that covered only padding.
+    dx = _C.max_pool2d_backward(np.ones((1, 1, 2, 2)), np.array([[[[16, -1], [5, 5]]]]), (4, 4))
+    np.testing.assert_array_equal(dx.ravel(), np.eye(16)[5] * 2)
+
+
+def test_max_pool_window_of_padding_only_gets_no_gradient():
+    """dilation 2 over one pixel padded by 1: the window holds only padding (-inf, as
+    PyTorch, which also gives the input a zero gradient)."""
+    x = gf.ones(1, 1, 1, 1, requires_grad=True)
+    y = F.max_pool2d(x, 2, stride=1, padding=1, dilation=2)
+    y.sum().backward()
+    assert y.shape == (1, 1, 1, 1) and y.item() == -np.inf
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((1, 1, 1, 1)))

@@ -467,3 +467,10 @@ def test_an_entry_named_many_times_is_read_once(tmp_path):
                a0=np.zeros(10**6, np.float32))
     out = load(path)
     assert len(out) == 10**4 and all(a is out[0] for a in out)
+
+
+@pytest.mark.parametrize("call,op", [(lambda: save({}, 3), "save"),
+                                     (lambda: load(None), "load")])
+def test_f_must_be_a_path_or_a_file(call, op):
+    with pytest.raises(TypeError, match=rf"{op}: f must be a path or a binary file object"):
+        call()

@@ -103,7 +103,8 @@ void index_scatter_add(const PoolGeom& g, const T* dy, const int64_t* idx, T* dx
   for (int64_t p = 0; p < g.P; ++p) {
     T* plane = dx + p * HW;
     std::fill(plane, plane + HW, T(0));
-    for (int64_t l = 0; l < L; ++l) plane[idx[p * L + l]] += dy[p * L + l];
+    for (int64_t l = 0; l < L; ++l)
+      if (idx[p * L + l] >= 0 && idx[p * L + l] < HW) plane[idx[p * L + l]] += dy[p * L + l];
   }
 }
 

@@ -23,7 +23,8 @@ template <typename T>
 void adaptive_max_pool2d_forward(const PoolGeom& g, const T* x, T* y, int64_t* idx);
 
 // dx[p, idx[p, l]] += dy[p, l] for the (P, OH*OW) arrays dy and idx; dx (P, H*W) is zeroed
-// first. This is the max pools' backward (windows may overlap, so it accumulates).
+// first. This is the max pools' backward (windows may overlap, so it accumulates). An index
+// outside [0, H*W) -- a window that covered only padding -- contributes nothing.
 template <typename T>
 void index_scatter_add(const PoolGeom& g, const T* dy, const int64_t* idx, T* dx);
 

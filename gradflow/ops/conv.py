@@ -346,7 +346,10 @@ def conv_transpose2d(
         )
     g = Geometry((kh, kw), stride, padding, dilation, groups, out, tuple(x.shape[2:]))
     check_numel((x.shape[0], cout) + out, op, x.element_size())
-    y = ConvInput.apply(x, weight, g)
+    try:
+        y = ConvInput.apply(x, weight, g)
+    except MemoryError as e:  # the kernel names itself: conv2d_backward_input
+        raise MemoryError(f"{op}: {e}") from None
     if bias is not None:
         y = y + bias.reshape(1, cout, 1, 1)
     return y.squeeze(0) if unbatched else y

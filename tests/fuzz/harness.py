@@ -40,16 +40,7 @@ _ALLOWED = (TypeError, ValueError, RuntimeError, MemoryError)
 # Failures whose fix belongs to a change another engineer has in progress, as (op names,
 # message fragment, why): they are counted and listed apart ("known") and do not fail a run.
 # Delete an entry when its fix lands (the summary counts each entry's calls, zero included).
-KNOWN = (
-    (("save", "load"), "expected str, bytes or os.PathLike object",
-     "gradflow/serialization.py (another change in progress) does not check that f is a "
-     "path or a file object before open() does"),
-    (("max_pool2d", "MaxPool2d", "backward"), "max_pool2d_backward: index",
-     "csrc (another change in progress): max_pool2d's forward gives a window of padding only "
-     "an index past the input (as PyTorch, with -inf), and max_pool2d_backward refuses it"),
-    (("conv_transpose2d",), "Unable to allocate",
-     "csrc (another change in progress): _C.conv2d_backward_input allocates its output with "
-     "NumPy and lets NumPy's MemoryError through, not naming the op"),
+KNOWN: tuple = (
 )
 _GRADFLOW_DIR = os.sep + "gradflow" + os.sep
 
