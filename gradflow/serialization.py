@@ -320,16 +320,7 @@ class _Decoder:
             items = [self.decode(x) for x in self.field(node, "v", list)]
             return items if t == "list" else tuple(items)
         if t in ("dict", "odict"):
-            out = {} if t == "dict" else collections.OrderedDict()
-            for pair in self.field(node, "v", list):
-                if not isinstance(pair, list) or len(pair) != 2:
-                    raise self.fail("a dict item is not a [key, value] pair")
-                key = self.decode(pair[0])
-                try:
-                    out[key] = self.decode(pair[1])
-                except TypeError:
-                    raise self.fail(f"unhashable dict key {key!r}") from None
-            return out
+            return self.decode_dict(node, {} if t == "dict" else collections.OrderedDict())
         if t in ("ndarray", "npscalar"):
             arr = self.array(node)
             if t == "npscalar":
@@ -338,18 +329,32 @@ class _Decoder:
                 return arr[()]
             return arr
         if t == "tensor":
-            key = self.field(node, "k", str)
-            if key in self._memo:
-                return self._memo[key]
-            arr = self.array(node)
-            if arr.dtype.name not in _TENSOR_DTYPES:
-                raise self.fail(f"tensor {key!r} has dtype {arr.dtype}, not one of "
-                                f"{', '.join(_TENSOR_DTYPES)}")
-            dev = self.field(node, "device", str)
-            grad = self.field(node, "requires_grad", bool)
-            self._memo[key] = self.place(arr, dev, grad)
-            return self._memo[key]
+            return self.decode_tensor(node)
         raise self.fail(f"unknown node type {t!r}")
+
+    def decode_dict(self, node: dict, out: dict) -> dict:
+        for pair in self.field(node, "v", list):
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise self.fail("a dict item is not a [key, value] pair")
+            key = self.decode(pair[0])
+            try:
+                out[key] = self.decode(pair[1])
+            except TypeError:
+                raise self.fail(f"unhashable dict key {key!r}") from None
+        return out
+
+    def decode_tensor(self, node: dict) -> Any:
+        key = self.field(node, "k", str)
+        if key in self._memo:
+            return self._memo[key]
+        arr = self.array(node)
+        if arr.dtype.name not in _TENSOR_DTYPES:
+            raise self.fail(f"tensor {key!r} has dtype {arr.dtype}, not one of "
+                            f"{', '.join(_TENSOR_DTYPES)}")
+        dev = self.field(node, "device", str)
+        grad = self.field(node, "requires_grad", bool)
+        self._memo[key] = self.place(arr, dev, grad)
+        return self._memo[key]
 
 
 def _placer(map_location: Any) -> Callable[[np.ndarray, str, bool], Any]:

@@ -290,6 +290,29 @@ def conv2d(
     return y.squeeze(0) if unbatched else y
 
 
+def _transposed_output_size(op: str, input: Tensor, x: Tensor, weight: Tensor, stride,
+                            padding, output_padding, dilation) -> Tuple[int, int]:
+    """OH = (H - 1)*sH - 2pH + dH(kH - 1) + output_padding_H + 1 (likewise OW), checked."""
+    for a in (0, 1):
+        if output_padding[a] >= max(stride[a], dilation[a]):
+            raise ValueError(
+                f"{op}: output padding must be smaller than either stride or dilation, but got "
+                f"output_padding {output_padding}, stride {stride}, dilation {dilation}"
+            )
+    k = weight.shape[2:]
+    out = tuple(
+        (x.shape[2 + a] - 1) * stride[a] - 2 * padding[a] + dilation[a] * (k[a] - 1)
+        + output_padding[a] + 1
+        for a in (0, 1)
+    )
+    if out[0] < 1 or out[1] < 1:
+        raise ValueError(
+            f"{op}: output size {out} is too small (input {tuple(input.shape)}, weight "
+            f"{tuple(weight.shape)}, stride {stride}, padding {padding}, dilation {dilation})"
+        )
+    return out
+
+
 def conv_transpose2d(
     input: Tensor,
     weight: Tensor,
@@ -327,23 +350,9 @@ def conv_transpose2d(
     groups = int(groups)
     cout = weight.shape[1] * groups
     _check_bias(op, bias, x, cout)
-    for a in (0, 1):
-        if output_padding[a] >= max(stride[a], dilation[a]):
-            raise ValueError(
-                f"{op}: output padding must be smaller than either stride or dilation, but got "
-                f"output_padding {output_padding}, stride {stride}, dilation {dilation}"
-            )
     kh, kw = weight.shape[2:]
-    out = tuple(
-        (x.shape[2 + a] - 1) * stride[a] - 2 * padding[a] + dilation[a] * ((kh, kw)[a] - 1)
-        + output_padding[a] + 1
-        for a in (0, 1)
-    )
-    if out[0] < 1 or out[1] < 1:
-        raise ValueError(
-            f"{op}: output size {out} is too small (input {tuple(input.shape)}, weight "
-            f"{tuple(weight.shape)}, stride {stride}, padding {padding}, dilation {dilation})"
-        )
+    out = _transposed_output_size(op, input, x, weight, stride, padding, output_padding,
+                                  dilation)
     g = Geometry((kh, kw), stride, padding, dilation, groups, out, tuple(x.shape[2:]))
     check_numel((x.shape[0], cout) + out, op, x.element_size())
     try:

@@ -185,14 +185,7 @@ def batch_norm(
                 f"{op}: expected more than 1 value per channel when training, got input size "
                 f"{tuple(input.shape)}"
             )
-        if momentum is None:
-            if running_mean is not None and not num_batches_tracked:
-                raise ValueError(
-                    f"{op}: momentum=None (cumulative average) needs num_batches_tracked >= 1"
-                )
-            factor = 1.0 / num_batches_tracked if num_batches_tracked else 0.0
-        else:
-            factor = float(momentum)
+        factor = _running_factor(op, momentum, running_mean, num_batches_tracked)
         y, mean, var = NormTrain.apply(input, weight, bias, float(eps))
         if running_mean is not None:
             _update_running_(running_mean, mean._data, factor)
@@ -200,13 +193,25 @@ def batch_norm(
             be = var._backend
             _update_running_(running_var, be.binary("mul", var._data, count / (count - 1)),
                              factor)
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError(f"{op}: running_mean and running_var are required when not training")
-        be = input._backend
-        invstd = be.unary("rsqrt", be.binary("add", running_var._data, float(eps)))
-        y = NormEval.apply(input, weight, bias, running_mean._data, invstd)
-    return y
+        return y
+    if running_mean is None or running_var is None:
+        raise ValueError(f"{op}: running_mean and running_var are required when not training")
+    be = input._backend
+    invstd = be.unary("rsqrt", be.binary("add", running_var._data, float(eps)))
+    return NormEval.apply(input, weight, bias, running_mean._data, invstd)
+
+
+def _running_factor(op: str, momentum: Optional[float], running_mean: Optional[Tensor],
+                    num_batches_tracked: Optional[int]) -> float:
+    """The weight f of this batch's statistics in running = (1 - f) * running + f * stat:
+    momentum, or 1 / num_batches_tracked for the cumulative average (momentum=None)."""
+    if momentum is not None:
+        return float(momentum)
+    if running_mean is not None and not num_batches_tracked:
+        raise ValueError(
+            f"{op}: momentum=None (cumulative average) needs num_batches_tracked >= 1"
+        )
+    return 1.0 / num_batches_tracked if num_batches_tracked else 0.0
 
 
 def layer_norm(

@@ -387,6 +387,40 @@ def _set_momentum(group: Dict[str, Any], momentum: float, use_beta1: bool) -> No
         group["momentum"] = momentum
 
 
+def _one_cycle_total_steps(op: str, total_steps: Optional[int], epochs: Optional[int],
+                           steps_per_epoch: Optional[int]) -> int:
+    if total_steps is not None:
+        if not isinstance(total_steps, int) or total_steps <= 0:
+            raise ValueError(f"{op}: Expected positive integer total_steps, but got "
+                             f"{total_steps}")
+        return total_steps
+    if epochs is not None and steps_per_epoch is not None:
+        if not isinstance(epochs, int) or epochs <= 0:
+            raise ValueError(f"{op}: Expected positive integer epochs, but got {epochs}")
+        if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
+            raise ValueError(f"{op}: Expected positive integer steps_per_epoch, but got "
+                             f"{steps_per_epoch}")
+        return epochs * steps_per_epoch
+    raise ValueError(f"{op}: You must define either total_steps OR (epochs AND "
+                     "steps_per_epoch)")
+
+
+def _one_cycle_phases(n: int, pct_start: float, three_phase: bool) -> list:
+    """Each phase: (its last step, lr start key, lr end key, momentum start key, end key)."""
+    if three_phase:
+        return [
+            (float(pct_start * n) - 1, "initial_lr", "max_lr", "max_momentum",
+             "base_momentum"),
+            (float(2 * pct_start * n) - 2, "max_lr", "initial_lr", "base_momentum",
+             "max_momentum"),
+            (n - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+        ]
+    return [
+        (float(pct_start * n) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+        (n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
+    ]
+
+
 class OneCycleLR(LRScheduler):
     """The 1cycle policy: lr warms from max_lr/div_factor up to max_lr over pct_start of
     total_steps, then anneals to initial_lr/final_div_factor (cos or linear); momentum moves
@@ -403,21 +437,7 @@ class OneCycleLR(LRScheduler):
         op = "OneCycleLR"
         _check_optimizer(op, optimizer)
         self.optimizer = optimizer
-        if total_steps is not None:
-            if not isinstance(total_steps, int) or total_steps <= 0:
-                raise ValueError(f"{op}: Expected positive integer total_steps, but got "
-                                 f"{total_steps}")
-            self.total_steps = total_steps
-        elif epochs is not None and steps_per_epoch is not None:
-            if not isinstance(epochs, int) or epochs <= 0:
-                raise ValueError(f"{op}: Expected positive integer epochs, but got {epochs}")
-            if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
-                raise ValueError(f"{op}: Expected positive integer steps_per_epoch, but got "
-                                 f"{steps_per_epoch}")
-            self.total_steps = epochs * steps_per_epoch
-        else:
-            raise ValueError(f"{op}: You must define either total_steps OR (epochs AND "
-                             "steps_per_epoch)")
+        self.total_steps = _one_cycle_total_steps(op, total_steps, epochs, steps_per_epoch)
         if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
             raise ValueError(f"{op}: Expected float between 0 and 1 pct_start, but got "
                              f"{pct_start}")
@@ -425,21 +445,7 @@ class OneCycleLR(LRScheduler):
         _positive(div_factor, op, "div_factor")
         _positive(final_div_factor, op, "final_div_factor")
         self.anneal_strategy = anneal_strategy
-        n = self.total_steps
-        if three_phase:
-            self._phases = [
-                (float(pct_start * n) - 1, "initial_lr", "max_lr", "max_momentum",
-                 "base_momentum"),
-                (float(2 * pct_start * n) - 2, "max_lr", "initial_lr", "base_momentum",
-                 "max_momentum"),
-                (n - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
-            ]
-        else:
-            self._phases = [
-                (float(pct_start * n) - 1, "initial_lr", "max_lr", "max_momentum",
-                 "base_momentum"),
-                (n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
-            ]
+        self._phases = _one_cycle_phases(self.total_steps, pct_start, three_phase)
         max_lrs = _per_group("max_lr", optimizer, max_lr, op)
         if last_epoch == -1:
             for m, group in zip(max_lrs, optimizer.param_groups):

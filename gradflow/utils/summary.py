@@ -177,28 +177,23 @@ def _shapes(input_size: InputSize) -> List[Shape]:
                     f"such shapes, got {input_size!r}")
 
 
-def summary(model: nn.Module, input_size: InputSize, *, batch_size: int = 1,
-            device: Union[str, Device, None] = None, dtype: Any = None) -> ModelSummary:
-    """Run `model` once on uniform random input of shape (batch_size, *input_size) and tabulate
-    every leaf module's output shape, parameters, FLOPs and output memory.
-
-    `input_size` leaves out the batch dimension, as in torchsummary; pass a list of shapes
-    for a model whose forward takes several tensors. `device` and `dtype` default to those
-    of the model's first parameter (else CPU and the default dtype). The model runs in eval
-    mode under no_grad, its training flags are restored afterwards, and the input comes from
-    a private generator, so gradflow's global random state is left untouched. Parameter
-    totals come from `model.parameters()`; a module called several times is listed per call
-    with its parameters counted at the first.
-    """
+def _random_inputs(model: nn.Module, input_size: InputSize, batch_size: int,
+                   device: Union[str, Device, None], dtype: Any) -> List[Tensor]:
+    """Uniform random inputs from a private generator, on the model's device and dtype
+    unless given."""
     first = next(model.parameters(), None)
     device = Device(device) if device is not None else (
         first.device if first is not None else Device("cpu"))
     dtype = as_dtype(dtype) if dtype is not None else (
         first.dtype if first is not None and first.is_floating_point() else get_default_dtype())
     rng = np.random.default_rng(0)
-    inputs = [from_numpy(rng.random((batch_size,) + s).astype(dtype.np)).to(device)
-              for s in _shapes(input_size)]
+    return [from_numpy(rng.random((batch_size,) + s).astype(dtype.np)).to(device)
+            for s in _shapes(input_size)]
 
+
+def _leaf_rows(model: nn.Module, inputs: List[Tensor]) -> List[LayerSummary]:
+    """One row per leaf module call in an eval-mode, no_grad forward; training flags are
+    restored afterwards."""
     rows: List[LayerSummary] = []
     counted: set = set()
 
@@ -228,7 +223,24 @@ def summary(model: nn.Module, input_size: InputSize, *, batch_size: int = 1,
             h.remove()
         for m, mode in modes.items():
             m.training = mode
+    return rows
 
+
+def summary(model: nn.Module, input_size: InputSize, *, batch_size: int = 1,
+            device: Union[str, Device, None] = None, dtype: Any = None) -> ModelSummary:
+    """Run `model` once on uniform random input of shape (batch_size, *input_size) and tabulate
+    every leaf module's output shape, parameters, FLOPs and output memory.
+
+    `input_size` leaves out the batch dimension, as in torchsummary; pass a list of shapes
+    for a model whose forward takes several tensors. `device` and `dtype` default to those
+    of the model's first parameter (else CPU and the default dtype). The model runs in eval
+    mode under no_grad, its training flags are restored afterwards, and the input comes from
+    a private generator, so gradflow's global random state is left untouched. Parameter
+    totals come from `model.parameters()`; a module called several times is listed per call
+    with its parameters counted at the first.
+    """
+    inputs = _random_inputs(model, input_size, batch_size, device, dtype)
+    rows = _leaf_rows(model, inputs)
     params = list(model.parameters())
     return ModelSummary(
         model_name=type(model).__name__,

@@ -17,7 +17,7 @@ import os
 import pickle
 import queue
 import time
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Tuple, Union
 
 from gradflow.utils.data import _worker
 from gradflow.utils.data._rng import Generator, numpy_rng
@@ -26,6 +26,66 @@ from gradflow.utils.data.dataset import Dataset, IterableDataset
 from gradflow.utils.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 _POLL_S = 1.0  # how often a waiting main process checks that its workers are alive
+
+
+def _check_worker_options(num_workers: int, timeout: float,
+                          prefetch_factor: Optional[int], persistent_workers: bool) -> None:
+    if not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(
+            "num_workers option should be non-negative; "
+            "use num_workers=0 to disable multiprocessing."
+        )
+    if timeout < 0:
+        raise ValueError("timeout option should be non-negative")
+    if num_workers == 0 and prefetch_factor is not None:
+        raise ValueError(
+            "prefetch_factor option could only be specified in multiprocessing. "
+            "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor "
+            "to None."
+        )
+    if prefetch_factor is not None and prefetch_factor < 1:
+        raise ValueError(f"prefetch_factor option should be >= 1, got {prefetch_factor}")
+    if persistent_workers and num_workers == 0:
+        raise ValueError("persistent_workers option needs num_workers > 0")
+
+
+def _check_iterable_options(shuffle: Optional[bool], sampler, batch_sampler) -> None:
+    """An IterableDataset yields its own order: no shuffle, sampler or batch_sampler."""
+    if shuffle not in (None, False):
+        raise ValueError(
+            "DataLoader with IterableDataset: expected unspecified shuffle option, "
+            f"but got shuffle={shuffle}"
+        )
+    if sampler is not None:
+        raise ValueError(
+            "DataLoader with IterableDataset: expected unspecified sampler option, "
+            f"but got sampler={sampler}"
+        )
+    if batch_sampler is not None:
+        raise ValueError(
+            "DataLoader with IterableDataset: expected unspecified batch_sampler "
+            f"option, but got batch_sampler={batch_sampler}"
+        )
+
+
+def _check_sampling_options(batch_size: Optional[int], shuffle: bool, sampler, batch_sampler,
+                            drop_last: bool) -> Tuple[Optional[int], bool]:
+    """The (batch_size, drop_last) to use: a batch_sampler excludes the other options."""
+    if sampler is not None and shuffle:
+        raise ValueError("sampler option is mutually exclusive with shuffle")
+    if batch_sampler is not None:
+        if batch_size != 1 or shuffle or sampler is not None or drop_last:
+            raise ValueError(
+                "batch_sampler option is mutually exclusive with batch_size, shuffle, "
+                "sampler, and drop_last"
+            )
+        return None, False
+    if batch_size is None and drop_last:
+        raise ValueError(
+            "batch_size=None option disables auto-batching and is mutually exclusive "
+            "with drop_last"
+        )
+    return batch_size, drop_last
 
 
 class DataLoader:
@@ -58,56 +118,13 @@ class DataLoader:
         prefetch_factor: Optional[int] = None,
         persistent_workers: bool = False,
     ) -> None:
-        if not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(
-                "num_workers option should be non-negative; "
-                "use num_workers=0 to disable multiprocessing."
-            )
-        if timeout < 0:
-            raise ValueError("timeout option should be non-negative")
-        if num_workers == 0 and prefetch_factor is not None:
-            raise ValueError(
-                "prefetch_factor option could only be specified in multiprocessing. "
-                "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor "
-                "to None."
-            )
-        if prefetch_factor is not None and prefetch_factor < 1:
-            raise ValueError(f"prefetch_factor option should be >= 1, got {prefetch_factor}")
-        if persistent_workers and num_workers == 0:
-            raise ValueError("persistent_workers option needs num_workers > 0")
-
+        _check_worker_options(num_workers, timeout, prefetch_factor, persistent_workers)
         is_iterable = isinstance(dataset, IterableDataset)
         if is_iterable:
-            if shuffle not in (None, False):
-                raise ValueError(
-                    "DataLoader with IterableDataset: expected unspecified shuffle option, "
-                    f"but got shuffle={shuffle}"
-                )
-            if sampler is not None:
-                raise ValueError(
-                    "DataLoader with IterableDataset: expected unspecified sampler option, "
-                    f"but got sampler={sampler}"
-                )
-            if batch_sampler is not None:
-                raise ValueError(
-                    "DataLoader with IterableDataset: expected unspecified batch_sampler "
-                    f"option, but got batch_sampler={batch_sampler}"
-                )
+            _check_iterable_options(shuffle, sampler, batch_sampler)
         shuffle = bool(shuffle)
-        if sampler is not None and shuffle:
-            raise ValueError("sampler option is mutually exclusive with shuffle")
-        if batch_sampler is not None:
-            if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError(
-                    "batch_sampler option is mutually exclusive with batch_size, shuffle, "
-                    "sampler, and drop_last"
-                )
-            batch_size, drop_last = None, False
-        elif batch_size is None and drop_last:
-            raise ValueError(
-                "batch_size=None option disables auto-batching and is mutually exclusive "
-                "with drop_last"
-            )
+        batch_size, drop_last = _check_sampling_options(batch_size, shuffle, sampler,
+                                                        batch_sampler, drop_last)
 
         if sampler is None and not is_iterable:
             sampler = RandomSampler(dataset, generator=generator) if shuffle else (
