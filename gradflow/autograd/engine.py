@@ -64,8 +64,6 @@ def run_backward(
     With `inputs` None, gradients are summed into the leaves' ``.grad``. Otherwise nothing is
     written to ``.grad``; the gradients with respect to `inputs` are returned (autograd.grad).
     """
-    from gradflow.tensor import Tensor
-
     capture_leaf = capture_node = None
     captured: List = []
     if inputs is not None:
@@ -74,56 +72,12 @@ def run_backward(
                                   else None)
         captured = [None] * len(inputs)
 
-    buffers: Dict[Context, list] = {}
-    leaf_sums: Dict[int, list] = {}  # id(leaf) -> [leaf, gradient summed so far]
-    roots: List[Context] = []
-    for t, g in zip(tensors, grad_tensors):
-        if t._ctx is None:
-            _accumulate(leaf_sums.setdefault(id(t), [t, None]), 1, g)
-            continue
-        node = t._ctx
-        if node not in buffers:
-            buffers[node] = [None] * len(node._outputs_meta)
-            roots.append(node)
-        _accumulate(buffers[node], t._output_nr, g)
-
-    deps, leaf_deps = _dependencies(roots)
+    buffers, leaf_sums, roots = _seed(tensors, grad_tensors)
     prev_mode = _GradMode.enabled
     _GradMode.enabled = create_graph
     try:
-        for key in [k for k in leaf_sums if k not in leaf_deps]:  # roots reached by no node
-            _deliver_to_leaf(*leaf_sums.pop(key), capture_leaf, captured, create_graph)
-        ready = [n for n in roots if deps.get(n, 0) == 0]
-        while ready:
-            node = ready.pop()
-            results = _run_node(node, buffers.pop(node, None), capture_node, captured,
-                                retain_graph)
-            for edge, g in zip(node._edges, results):
-                if edge is None:
-                    continue
-                if g is not None and not isinstance(g, Tensor):
-                    g = Tensor._make(g, node._outputs_meta[0][2])
-                if type(edge) is tuple:
-                    child, idx = edge
-                    if g is not None:
-                        if g._data.shape != child._outputs_meta[idx][0]:
-                            _bad_grad_shape(node, g, child._outputs_meta[idx][0])
-                        slot = buffers.get(child)
-                        if slot is None:
-                            slot = buffers[child] = [None] * len(child._outputs_meta)
-                        _accumulate(slot, idx, g)
-                    deps[child] -= 1
-                    if deps[child] == 0:
-                        ready.append(child)
-                    continue
-                key = id(edge)
-                if g is not None:
-                    if g._data.shape != edge._data.shape:
-                        _bad_grad_shape(node, g, edge._data.shape)
-                    _accumulate(leaf_sums.setdefault(key, [edge, None]), 1, g)
-                leaf_deps[key] -= 1
-                if leaf_deps[key] == 0 and key in leaf_sums:
-                    _deliver_to_leaf(*leaf_sums.pop(key), capture_leaf, captured, create_graph)
+        _walk(roots, buffers, leaf_sums, capture_leaf, capture_node, captured, retain_graph,
+              create_graph)
     finally:
         _GradMode.enabled = prev_mode
 
@@ -138,6 +92,69 @@ def run_backward(
                 "desired behavior."
             )
     return captured
+
+
+def _seed(tensors: Sequence, grad_tensors: Sequence
+          ) -> Tuple[Dict[Context, list], Dict[int, list], List[Context]]:
+    """The starting gradients: per node a slot per output, per leaf its running sum
+    (id(leaf) -> [leaf, gradient summed so far]), and the nodes the walk starts from."""
+    buffers: Dict[Context, list] = {}
+    leaf_sums: Dict[int, list] = {}
+    roots: List[Context] = []
+    for t, g in zip(tensors, grad_tensors):
+        if t._ctx is None:
+            _accumulate(leaf_sums.setdefault(id(t), [t, None]), 1, g)
+            continue
+        node = t._ctx
+        if node not in buffers:
+            buffers[node] = [None] * len(node._outputs_meta)
+            roots.append(node)
+        _accumulate(buffers[node], t._output_nr, g)
+    return buffers, leaf_sums, roots
+
+
+def _walk(roots: List[Context], buffers: Dict[Context, list], leaf_sums: Dict[int, list],
+          capture_leaf, capture_node, captured: list, retain_graph: bool,
+          create_graph: bool) -> None:
+    """Run every node reachable from `roots` once all the nodes feeding it have run, summing
+    the gradients it sends into its children's slots and the leaves' sums; a leaf's sum is
+    delivered once every edge into it has been followed."""
+    from gradflow.tensor import Tensor
+
+    deps, leaf_deps = _dependencies(roots)
+    for key in [k for k in leaf_sums if k not in leaf_deps]:  # roots reached by no node
+        _deliver_to_leaf(*leaf_sums.pop(key), capture_leaf, captured, create_graph)
+    ready = [n for n in roots if deps.get(n, 0) == 0]
+    while ready:
+        node = ready.pop()
+        results = _run_node(node, buffers.pop(node, None), capture_node, captured,
+                            retain_graph)
+        for edge, g in zip(node._edges, results):
+            if edge is None:
+                continue
+            if g is not None and not isinstance(g, Tensor):
+                g = Tensor._make(g, node._outputs_meta[0][2])
+            if type(edge) is tuple:
+                child, idx = edge
+                if g is not None:
+                    if g._data.shape != child._outputs_meta[idx][0]:
+                        _bad_grad_shape(node, g, child._outputs_meta[idx][0])
+                    slot = buffers.get(child)
+                    if slot is None:
+                        slot = buffers[child] = [None] * len(child._outputs_meta)
+                    _accumulate(slot, idx, g)
+                deps[child] -= 1
+                if deps[child] == 0:
+                    ready.append(child)
+                continue
+            key = id(edge)
+            if g is not None:
+                if g._data.shape != edge._data.shape:
+                    _bad_grad_shape(node, g, edge._data.shape)
+                _accumulate(leaf_sums.setdefault(key, [edge, None]), 1, g)
+            leaf_deps[key] -= 1
+            if leaf_deps[key] == 0 and key in leaf_sums:
+                _deliver_to_leaf(*leaf_sums.pop(key), capture_leaf, captured, create_graph)
 
 
 def _run_node(node: Context, grads: Optional[list], capture_node, captured: list,
