@@ -38,24 +38,27 @@ class MaxPool(Function):
 
     @staticmethod
     def backward(ctx, gy, _gidx):
-        return ScatterAdd.apply(gy, ctx.idx, ctx.size), None, None
+        return Scatter.apply(gy, ctx.idx, ctx.size, True), None, None
 
 
-class ScatterAdd(Function):
-    """dx (N, C, *size), dx[n, c].flat[idx] += g[n, c]: the max pools' backward."""
+class Scatter(Function):
+    """y (N, C, *size), zeros but at the flat positions idx: y[n, c].flat[idx] += x[n, c]
+    with accumulate (the max pools' backward), else y[n, c].flat[idx[n, c]] = x[n, c]
+    (max_unpool2d). Its adjoint is Gather either way."""
 
     @staticmethod
-    def forward(ctx, g, idx, size: Pair):
+    def forward(ctx, x, idx, size: Pair, accumulate: bool):
         ctx.idx = idx
-        return g._backend.max_pool2d_backward(g._data, idx._data, size)
+        kernel = x._backend.max_pool2d_backward if accumulate else x._backend.max_unpool2d
+        return kernel(x._data, idx._data, size)
 
     @staticmethod
-    def backward(ctx, gg):
-        return Gather.apply(gg, ctx.idx), None, None
+    def backward(ctx, gy):
+        return Gather.apply(gy, ctx.idx), None, None, None
 
 
 class Gather(Function):
-    """y[n, c] = x[n, c].flat[idx[n, c]]: ScatterAdd's adjoint and max_unpool2d's backward."""
+    """y[n, c] = x[n, c].flat[idx[n, c]]: Scatter's adjoint and max_unpool2d's backward."""
 
     @staticmethod
     def forward(ctx, x, idx):
@@ -69,20 +72,7 @@ class Gather(Function):
 
     @staticmethod
     def backward(ctx, gg):
-        return ScatterAdd.apply(gg, ctx.idx, ctx.size), None
-
-
-class Unpool(Function):
-    """y[n, c].flat[idx[n, c]] = x[n, c], zeros elsewhere."""
-
-    @staticmethod
-    def forward(ctx, x, idx, size: Pair):
-        ctx.idx = idx
-        return x._backend.max_unpool2d(x._data, idx._data, size)
-
-    @staticmethod
-    def backward(ctx, gy):
-        return Gather.apply(gy, ctx.idx), None, None
+        return Scatter.apply(gg, ctx.idx, ctx.size, True), None
 
 
 class AvgPool(Function):
@@ -293,7 +283,7 @@ def max_unpool2d(
                 f"size {size[0]}x{size[1]}, indices must be in [0, {limit}))"
             )
     with allocating(op, tuple(x.shape[:2]) + size, x.element_size()):
-        return _unbatch(Unpool.apply(x, idx, size), unbatched)
+        return _unbatch(Scatter.apply(x, idx, size, False), unbatched)
 
 
 def _interp_matrix(n_in: int, n_out: int, scale: Optional[float], mode: str,
