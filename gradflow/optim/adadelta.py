@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Optional
 
 from gradflow.autograd import no_grad
-from gradflow.ops.update import add_, addcmul_, div_, mul_, sqrt_, zeros_state
-from gradflow.optim.optimizer import Optimizer, check_option, step_counter
+from gradflow.ops.update import add_, addcmul_, div_, mul_, sqrt_
+from gradflow.optim.optimizer import Optimizer, check_option, directed_grad
 
 
 class Adadelta(Optimizer):
@@ -31,15 +31,8 @@ class Adadelta(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = step_counter()
-                    state["square_avg"] = zeros_state(p)
-                    state["acc_delta"] = zeros_state(p)
-                state["step"].add_(1)
-                g = -p.grad if group["maximize"] else p.grad
-                if group["weight_decay"] != 0:
-                    g = g.add(p, alpha=group["weight_decay"])
+                state = self._counted_state(p, ("square_avg", "acc_delta"))
+                g = directed_grad(p, group)
                 square_avg, acc_delta = state["square_avg"], state["acc_delta"]
                 addcmul_(mul_(square_avg, rho), g, g, 1 - rho)
                 std = sqrt_(square_avg + eps)

@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from gradflow.autograd import no_grad
 from gradflow.ops.update import addcdiv_, addcmul_, sqrt, zeros_state
-from gradflow.optim.optimizer import Optimizer, check_option, step_counter
+from gradflow.optim.optimizer import Optimizer, check_option, directed_grad, step_counter
 
 
 class Adagrad(Optimizer):
@@ -45,9 +45,7 @@ class Adagrad(Optimizer):
                     state["sum"] = zeros_state(p, group["initial_accumulator_value"])
                 state["step"].add_(1)
                 step = state["step"].item()
-                g = -p.grad if group["maximize"] else p.grad
-                if group["weight_decay"] != 0:
-                    g = g.add(p, alpha=group["weight_decay"])
+                g = directed_grad(p, group)
                 clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
                 addcmul_(state["sum"], g, g, 1)
                 std = sqrt(state["sum"]).add_(group["eps"])

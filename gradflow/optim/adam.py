@@ -14,9 +14,8 @@ from gradflow.ops.update import (
     maximum_,
     mul_,
     sqrt,
-    zeros_state,
 )
-from gradflow.optim.optimizer import Optimizer, check_betas, check_option, step_counter
+from gradflow.optim.optimizer import Optimizer, check_betas, check_option
 
 
 class Adam(Optimizer):
@@ -44,17 +43,11 @@ class Adam(Optimizer):
         loss = self._run_closure(closure)
         for group in self.param_groups:
             lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+            buffers = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = step_counter()
-                    state["exp_avg"] = zeros_state(p)
-                    state["exp_avg_sq"] = zeros_state(p)
-                    if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = zeros_state(p)
-                state["step"].add_(1)
+                state = self._counted_state(p, buffers)
                 g = -p.grad if group["maximize"] else p.grad
                 if wd != 0:
                     if group["decoupled_weight_decay"]:

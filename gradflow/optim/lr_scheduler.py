@@ -115,6 +115,21 @@ class LRScheduler:
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         self.__dict__.update(state_dict)
 
+    def _state_saving(self, key: str, saved: Any) -> Dict[str, Any]:
+        """The base state_dict with attribute `key` (one that cannot be saved as is) stored as
+        `saved`, last."""
+        state = LRScheduler.state_dict(self)
+        del state[key]
+        state[key] = saved
+        return state
+
+    def _load_state_but(self, state_dict: Dict[str, Any], key: str) -> Any:
+        """Load every entry but `key`, and return that one for the caller to restore."""
+        state = dict(state_dict)
+        saved = state.pop(key)
+        self.__dict__.update(state)
+        return saved
+
 
 class LambdaLR(LRScheduler):
     """lr = base_lr * lr_lambda(epoch) (one function, or one per group)."""
@@ -149,15 +164,12 @@ class LambdaLR(LRScheduler):
 
     def state_dict(self) -> Dict[str, Any]:
         """Functions are not saved; callable objects' attributes are."""
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
-        state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else
-                               dict(fn.__dict__) for fn in self.lr_lambdas]
-        return state
+        return self._state_saving("lr_lambdas", [
+            None if isinstance(fn, types.FunctionType) else dict(fn.__dict__)
+            for fn in self.lr_lambdas])
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        state = dict(state_dict)
-        lambdas = state.pop("lr_lambdas")
-        self.__dict__.update(state)
+        lambdas = self._load_state_but(state_dict, "lr_lambdas")
         for fn, saved in zip(self.lr_lambdas, lambdas):
             if saved is not None:
                 fn.__dict__.update(saved)
@@ -366,16 +378,12 @@ class CyclicLR(LRScheduler):
         return lrs
 
     def state_dict(self) -> Dict[str, Any]:
-        state = super().state_dict()
-        fn = state.pop("_scale_fn_custom")
-        state["_scale_fn_custom"] = (None if fn is None or isinstance(fn, types.FunctionType)
-                                     else dict(fn.__dict__))
-        return state
+        fn = self._scale_fn_custom
+        return self._state_saving("_scale_fn_custom", (
+            None if fn is None or isinstance(fn, types.FunctionType) else dict(fn.__dict__)))
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        state = dict(state_dict)
-        fn = state.pop("_scale_fn_custom")
-        self.__dict__.update(state)
+        fn = self._load_state_but(state_dict, "_scale_fn_custom")
         if fn is not None:
             self._scale_fn_custom.__dict__.update(fn)
 
@@ -537,14 +545,10 @@ class SequentialLR(LRScheduler):
         self._last_lr = scheduler.get_last_lr()
 
     def state_dict(self) -> Dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
+        return self._state_saving("_schedulers", [s.state_dict() for s in self._schedulers])
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        state = dict(state_dict)
-        saved = state.pop("_schedulers")
-        self.__dict__.update(state)
+        saved = self._load_state_but(state_dict, "_schedulers")
         for s, sd in zip(self._schedulers, saved):
             s.load_state_dict(sd)
 

@@ -30,6 +30,14 @@ def step_counter() -> Tensor:
     return tensor(0.0)
 
 
+def directed_grad(p: Tensor, group: Dict[str, Any]) -> Tensor:
+    """The gradient a step descends along: -grad when maximizing, plus weight_decay * p."""
+    g = -p.grad if group["maximize"] else p.grad
+    if group["weight_decay"] != 0:
+        g = g.add(p, alpha=group["weight_decay"])
+    return g
+
+
 def check_option(opt: str, name: str, value: Any, what: str, low: float = 0.0,
                  high: Optional[float] = None, high_open: bool = False) -> Any:
     """A numeric option, returned as given: a number in [low, high] ([low, high) with
@@ -121,6 +129,17 @@ class Optimizer:
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         raise NotImplementedError
+
+    def _counted_state(self, p: Tensor, buffers: Iterable[str]) -> Dict[str, Any]:
+        """p's state with this step counted; on p's first step it starts as a step counter and
+        a zero buffer per name in `buffers`."""
+        state = self.state[p]
+        if not state:
+            state["step"] = step_counter()
+            for name in buffers:
+                state[name] = update.zeros_state(p)
+        state["step"].add_(1)
+        return state
 
     @staticmethod
     def _run_closure(closure: Optional[Callable[[], Any]]) -> Any:

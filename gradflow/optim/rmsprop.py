@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Optional
 
 from gradflow.autograd import no_grad
-from gradflow.ops.update import add_, addcdiv_, addcmul_, lerp_, mul_, sqrt, sqrt_, zeros_state
-from gradflow.optim.optimizer import Optimizer, check_option, step_counter
+from gradflow.ops.update import add_, addcdiv_, addcmul_, lerp_, mul_, sqrt, sqrt_
+from gradflow.optim.optimizer import Optimizer, check_option, directed_grad
 
 
 class RMSprop(Optimizer):
@@ -31,21 +31,16 @@ class RMSprop(Optimizer):
         loss = self._run_closure(closure)
         for group in self.param_groups:
             alpha, momentum = group["alpha"], group["momentum"]
+            buffers = ["square_avg"]
+            if momentum > 0:
+                buffers.append("momentum_buffer")
+            if group["centered"]:
+                buffers.append("grad_avg")
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = step_counter()
-                    state["square_avg"] = zeros_state(p)
-                    if momentum > 0:
-                        state["momentum_buffer"] = zeros_state(p)
-                    if group["centered"]:
-                        state["grad_avg"] = zeros_state(p)
-                state["step"].add_(1)
-                g = -p.grad if group["maximize"] else p.grad
-                if group["weight_decay"] != 0:
-                    g = g.add(p, alpha=group["weight_decay"])
+                state = self._counted_state(p, buffers)
+                g = directed_grad(p, group)
                 square_avg = state["square_avg"]
                 addcmul_(mul_(square_avg, alpha), g, g, 1 - alpha)
                 if group["centered"]:
