@@ -54,12 +54,24 @@ class Sum(Function):
         return _expand_back(g, ctx.shape, ctx.axes, ctx.keepdim), None, None
 
 
-def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    _check(x, "sum", keepdim)
+def _accumulated(x: Tensor, op: str, keepdim, dtype) -> Tensor:
+    """x checked for sum/prod and cast to `dtype` if given; bools accumulate as int64."""
+    _check(x, op, keepdim)
     if dtype is not None:
-        x = x.to(as_dtype(dtype))
-    elif x.dtype is bool_:
-        x = x.to(int64)
+        return x.to(as_dtype(dtype))
+    return x.to(int64) if x.dtype is bool_ else x
+
+
+def _count(x: Tensor, axes) -> int:
+    """How many elements each reduction over `axes` combines."""
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    return n
+
+
+def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    x = _accumulated(x, "sum", keepdim, dtype)
     return Sum.apply(x, reduction_dims(dim, x.ndim, "sum"), keepdim)
 
 
@@ -73,9 +85,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
             f"or complex dtype. Got: {x.dtype.name.capitalize()}"
         )
     axes = reduction_dims(dim, x.ndim, "mean")
-    n = 1
-    for a in axes:
-        n *= x.shape[a]
+    n = _count(x, axes)
     return Sum.apply(x, axes, keepdim) / (n if n else math.nan)
 
 
@@ -96,9 +106,7 @@ def _var(x: Tensor, dim, unbiased, keepdim, correction, op: str) -> Tensor:
         correction = 0 if unbiased is False else 1
     correction = as_float(correction, op, "correction")
     axes = reduction_dims(dim, x.ndim, op)
-    n = 1
-    for a in axes:
-        n *= x.shape[a]
+    n = _count(x, axes)
     centred = x - mean(x, axes, keepdim=True)
     squares = sum(centred * centred, axes, keepdim)
     denom = n - correction
@@ -109,15 +117,20 @@ def std(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -
     return _var(x, dim, unbiased, keepdim, correction, "std").sqrt()
 
 
+def _saved_with_input(ctx, x: Tensor, raw) -> Tensor:
+    """The output (raw, a backend array) as a Tensor, saved with x for the backward."""
+    out = Tensor._make(raw, x._backend)
+    ctx.save_for_backward(x, out)
+    return out
+
+
 class Prod(Function):
     """Product over axes. The gradient is the product of the other elements: out / x where
     x != 0; where x == 0, the product of the nonzero others if x is its slice's only zero."""
 
     @staticmethod
     def forward(ctx, x, axes, keepdim):
-        be = x._backend
-        out = Tensor._make(be.reduce("prod", x._data, axes, keepdim), be)
-        ctx.save_for_backward(x, out)
+        out = _saved_with_input(ctx, x, x._backend.reduce("prod", x._data, axes, keepdim))
         ctx.axes, ctx.keepdim = axes, keepdim
         return out
 
@@ -138,11 +151,7 @@ def _reduced_shape(x: Tensor, axes) -> tuple:
 
 
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    _check(x, "prod", keepdim)
-    if dtype is not None:
-        x = x.to(as_dtype(dtype))
-    elif x.dtype is bool_:
-        x = x.to(int64)
+    x = _accumulated(x, "prod", keepdim, dtype)
     return Prod.apply(x, reduction_dims(dim, x.ndim, "prod"), keepdim)
 
 
@@ -152,8 +161,7 @@ class _AMax(Function):
     @staticmethod
     def forward(ctx, x, op, axes, keepdim):
         be = x._backend
-        out = Tensor._make(be.reduce(op, x._data, axes, True), be)
-        ctx.save_for_backward(x, out)
+        out = _saved_with_input(ctx, x, be.reduce(op, x._data, axes, True))
         ctx.axes, ctx.keepdim = axes, keepdim
         ctx._name = "AmaxBackward" if op == "max" else "AminBackward"
         return out if keepdim else Tensor._make(be.reshape(out._data, _reduced_shape(x, axes)), be)
@@ -274,8 +282,7 @@ class _Norm(Function):
             r = be.reduce("sum", a, axes, True)
         else:
             r = be.binary("pow", be.reduce("sum", be.binary("pow", a, p), axes, True), 1.0 / p)
-        out = Tensor._make(r, be)
-        ctx.save_for_backward(x, out)
+        out = _saved_with_input(ctx, x, r)
         ctx.p, ctx.axes = p, axes
         return out
 
@@ -327,18 +334,29 @@ def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 
 
 # ---------------------------------------------------------------- softmax family
+def _minus_max(x: Tensor, axis: int):
+    """x - max(x) along axis (a backend array): exp of it cannot overflow."""
+    be = x._backend
+    return be.binary("sub", x._data, be.reduce("max", x._data, (axis,), True))
+
+
+def _saved_output(ctx, raw, x: Tensor, axis: int) -> Tensor:
+    """The output (raw, a backend array) as a Tensor, saved with the axis for the backward."""
+    out = Tensor._make(raw, x._backend)
+    ctx.save_for_backward(out)
+    ctx.axis = axis
+    return out
+
+
 class Softmax(Function):
     """y = exp(x - max) / sum(exp(x - max)); backward: y * (g - sum(g * y))."""
 
     @staticmethod
     def forward(ctx, x, axis):
         be = x._backend
-        shifted = be.binary("sub", x._data, be.reduce("max", x._data, (axis,), True))
-        e = be.unary("exp", shifted)
-        out = Tensor._make(be.binary("div", e, be.reduce("sum", e, (axis,), True)), be)
-        ctx.save_for_backward(out)
-        ctx.axis = axis
-        return out
+        e = be.unary("exp", _minus_max(x, axis))
+        return _saved_output(ctx, be.binary("div", e, be.reduce("sum", e, (axis,), True)), x,
+                             axis)
 
     @staticmethod
     def backward(ctx, g):
@@ -352,12 +370,9 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         be = x._backend
-        shifted = be.binary("sub", x._data, be.reduce("max", x._data, (axis,), True))
+        shifted = _minus_max(x, axis)
         lse = be.unary("log", be.reduce("sum", be.unary("exp", shifted), (axis,), True))
-        out = Tensor._make(be.binary("sub", shifted, lse), be)
-        ctx.save_for_backward(out)
-        ctx.axis = axis
-        return out
+        return _saved_output(ctx, be.binary("sub", shifted, lse), x, axis)
 
     @staticmethod
     def backward(ctx, g):
@@ -376,19 +391,18 @@ def _softmax_input(x: Tensor, dim: Optional[int], dtype, op: str):
     return x, wrap_dim(dim, x.ndim, op)
 
 
-def softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
-    x, axis = _softmax_input(x, dim, dtype, "softmax")
+def _normalised(fn, x: Tensor, dim: Optional[int], dtype, op: str) -> Tensor:
+    x, axis = _softmax_input(x, dim, dtype, op)
     if x.numel() == 0:  # nothing to normalise (and a max over nothing has no value)
         return x.clone()
     if x.ndim == 0:
-        return Softmax.apply(x.reshape(1), 0).reshape(())
-    return Softmax.apply(x, axis)
+        return fn.apply(x.reshape(1), 0).reshape(())
+    return fn.apply(x, axis)
+
+
+def softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
+    return _normalised(Softmax, x, dim, dtype, "softmax")
 
 
 def log_softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
-    x, axis = _softmax_input(x, dim, dtype, "log_softmax")
-    if x.numel() == 0:  # nothing to normalise (and a max over nothing has no value)
-        return x.clone()
-    if x.ndim == 0:
-        return LogSoftmax.apply(x.reshape(1), 0).reshape(())
-    return LogSoftmax.apply(x, axis)
+    return _normalised(LogSoftmax, x, dim, dtype, "log_softmax")
