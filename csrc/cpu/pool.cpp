@@ -36,6 +36,25 @@ inline AvgWindow avg_window(const PoolGeom& g, int64_t oh, int64_t ow, bool coun
                                          : (h1 - h0) * (w1 - w0);
   return {h0, h1, w0, w1, std::max<int64_t>(divisor, 1)};
 }
+
+// The largest value of a plane (row length W) over rows h0, h0 + dh, ... < h1 and columns
+// w0, w0 + dw, ... < w1, NaN winning, and its flat index (h0 * W + w0 for an empty window).
+template <typename T>
+inline void window_max(const T* plane, int64_t W, int64_t h0, int64_t h1, int64_t dh,
+                       int64_t w0, int64_t w1, int64_t dw, T* best_out, int64_t* arg_out) {
+  T best = -std::numeric_limits<T>::infinity();
+  int64_t arg = h0 * W + w0;
+  for (int64_t h = h0; h < h1; h += dh)
+    for (int64_t w = w0; w < w1; w += dw) {
+      const T v = plane[h * W + w];
+      if (v > best || std::isnan(v)) {
+        best = v;
+        arg = h * W + w;
+      }
+    }
+  *best_out = best;
+  *arg_out = arg;
+}
 }  // namespace
 
 template <typename T>
@@ -52,18 +71,8 @@ void max_pool2d_forward(const PoolGeom& g, const T* x, T* y, int64_t* idx) {
         int64_t w0 = ow * g.sw - g.pw;
         const int64_t w1 = std::min(w0 + (g.kw - 1) * g.dw + 1, g.W);
         while (w0 < 0) w0 += g.dw;
-        T best = -std::numeric_limits<T>::infinity();
-        int64_t arg = h0 * g.W + w0;
-        for (int64_t h = h0; h < h1; h += g.dh)
-          for (int64_t w = w0; w < w1; w += g.dw) {
-            const T v = plane[h * g.W + w];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              arg = h * g.W + w;
-            }
-          }
-        y[p * L + oh * g.OW + ow] = best;
-        idx[p * L + oh * g.OW + ow] = arg;
+        window_max(plane, g.W, h0, h1, g.dh, w0, w1, g.dw, y + p * L + oh * g.OW + ow,
+                   idx + p * L + oh * g.OW + ow);
       }
     }
   }
@@ -79,18 +88,8 @@ void adaptive_max_pool2d_forward(const PoolGeom& g, const T* x, T* y, int64_t* i
       const int64_t h0 = adaptive_start(oh, g.H, g.OH), h1 = adaptive_end(oh, g.H, g.OH);
       for (int64_t ow = 0; ow < g.OW; ++ow) {
         const int64_t w0 = adaptive_start(ow, g.W, g.OW), w1 = adaptive_end(ow, g.W, g.OW);
-        T best = -std::numeric_limits<T>::infinity();
-        int64_t arg = h0 * g.W + w0;
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) {
-            const T v = plane[h * g.W + w];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              arg = h * g.W + w;
-            }
-          }
-        y[p * L + oh * g.OW + ow] = best;
-        idx[p * L + oh * g.OW + ow] = arg;
+        window_max(plane, g.W, h0, h1, 1, w0, w1, 1, y + p * L + oh * g.OW + ow,
+                   idx + p * L + oh * g.OW + ow);
       }
     }
   }
