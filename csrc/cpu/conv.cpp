@@ -8,10 +8,6 @@
 #include "cpu/gemm.h"
 #include "cpu/runtime.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 namespace gradflow::cpu {
 
 namespace {
