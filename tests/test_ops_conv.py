@@ -362,3 +362,13 @@ def test_conv_transpose_output_too_large_is_a_memory_error_naming_the_op():
     with pytest.raises(MemoryError, match=r"conv_transpose2d: conv2d_backward_input: out of "
                                           r"memory: could not allocate the output of shape"):
         gf.nn.functional.conv_transpose2d(gf.rand(1, 1, 3, 3), gf.rand(1, 1, 2, 2), stride=2**20)
+
+
+def test_conv_kernels_on_an_empty_batch():
+    x, w = np.zeros((0, 2, 5, 5)), RNG.standard_normal((3, 2, 3, 3))
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    y = _C.conv2d_forward(x, w, None, *args)
+    assert y.shape == (0, 3, 5, 5)
+    assert _C.conv2d_backward_input(y, w, (5, 5), *args).shape == (0, 2, 5, 5)
+    dw = _C.conv2d_backward_weight(x, y, (3, 3), *args)
+    np.testing.assert_array_equal(dw, np.zeros((3, 2, 3, 3)))

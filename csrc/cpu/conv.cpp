@@ -47,7 +47,7 @@ Plan make_plan(int64_t N, const ConvGeom& g, int64_t Cog, size_t elem) {
   p.chunks = (N + p.nb - 1) / p.nb * p.per_image;
   p.threads = !split && threads > 1 && p.chunks >= threads ? threads : 1;
   p.direct = p.nb == 1 && is_pointwise(g);
-  p.ws = p.direct ? 0 : (K + (p.nb > 1 ? Cog : 0)) * p.nb * p.lc;
+  p.ws = p.direct || p.chunks == 0 ? 0 : (K + (p.nb > 1 ? Cog : 0)) * p.nb * p.lc;
   return p;
 }
 
