@@ -30,10 +30,8 @@ using bind::fail;
 using bind::Out;
 using bind::shape_str;
 using bind::Sizes;
-using bind::check_groups;
 using bind::check_pair;
 using bind::conv_check;
-using bind::conv_geom;
 using bind::dims;
 using bind::Pair;
 using bind::pair_str;
@@ -216,20 +214,9 @@ py::array conv2d_backward_input(const py::array& dy, const py::array& w, Pair in
                                 Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_input";
   const Arg<T> gy(op, "grad_output", dy, 4), wt(op, "weight", w, 4);
-  check_pair(op, "input_size", input_size, 1);
-  check_groups(op, groups);
-  const int64_t N = gy.shape(0), Cout = wt.shape(0);
-  int64_t Cin = 0;
-  if (__builtin_mul_overflow(wt.shape(1), groups, &Cin))
-    fail(op, "groups ", groups, " is too large for weight ", shape_str(w));
-  cpu::ConvGeom g = conv_check(op, Cin, input_size[0], input_size[1], dims(w), stride, padding,
-                               dilation, groups);
-  if (gy.shape(1) != Cout || gy.shape(2) > g.OH || gy.shape(3) > g.OW)
-    fail(op, "grad_output ", shape_str(dy), " does not match weight ", shape_str(w),
-         " and input size ", pair_str(input_size), " (expected ",
-         shape_str({N, Cout, g.OH, g.OW}), ")");
-  g.OH = gy.shape(2);  // grad_output may cover only the leading rows/columns (see conv.h)
-  g.OW = gy.shape(3);
+  const cpu::ConvGeom g = bind::conv_backward_input_geom(op, dims(dy), dims(w), input_size,
+                                                         stride, padding, dilation, groups);
+  const int64_t N = gy.shape(0), Cout = wt.shape(0), Cin = g.C * groups;
   Out<T> dx(op, {N, Cin, input_size[0], input_size[1]});
   bind::run_nogil(op, [&] {
     cpu::conv2d_backward_input<T>(N, groups, Cout, g, gy.data(), wt.data(), dx.data);
@@ -242,17 +229,9 @@ py::array conv2d_backward_weight(const py::array& x, const py::array& dy, Pair k
                                  Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_weight";
   const Arg<T> in(op, "input", x, 4), gy(op, "grad_output", dy, 4);
-  check_pair(op, "kernel_size", kernel_size, 1);
-  check_groups(op, groups);
+  const cpu::ConvGeom g = bind::conv_backward_weight_geom(op, dims(x), dims(dy), kernel_size,
+                                                          stride, padding, dilation, groups);
   const int64_t N = in.shape(0), Cin = in.shape(1), Cout = gy.shape(1);
-  if (Cin % groups != 0 || Cout % groups != 0)
-    fail(op, "channels ", Cin, " and ", Cout, " must be divisible by groups ", groups);
-  cpu::ConvGeom g = conv_geom(op, Cin / groups, in.shape(2), in.shape(3), kernel_size[0],
-                              kernel_size[1], stride, padding, dilation);
-  if (gy.shape(0) != N || gy.shape(2) > g.OH || gy.shape(3) > g.OW)
-    fail(op, "grad_output ", shape_str(dy), " does not match input ", shape_str(x));
-  g.OH = gy.shape(2);
-  g.OW = gy.shape(3);
   Out<T> dw(op, {Cout, Cin / groups, kernel_size[0], kernel_size[1]});
   bind::run_nogil(op, [&] {
     cpu::conv2d_backward_weight<T>(N, groups, Cout, g, in.data(), gy.data(), dw.data);

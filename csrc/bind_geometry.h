@@ -67,6 +67,48 @@ inline cpu::ConvGeom conv_check(const std::string& op, int64_t Cin, int64_t H, i
   return conv_geom(op, Cin / groups, H, W, w[2], w[3], stride, padding, dilation);
 }
 
+// The geometry of conv2d's input gradient (= conv_transpose2d's forward) for grad_output dy
+// (N, Cout, OH, OW) and weight w (Cout, Cin/groups, kh, kw) into an input of `input_size`;
+// dy may cover only the leading output rows/columns (see cpu/conv.h): g.OH, g.OW are dy's.
+inline cpu::ConvGeom conv_backward_input_geom(const std::string& op, const Shape& dy,
+                                              const Shape& w, const Pair& input_size,
+                                              const Pair& stride, const Pair& padding,
+                                              const Pair& dilation, int64_t groups) {
+  check_pair(op, "input_size", input_size, 1);
+  check_groups(op, groups);
+  int64_t Cin = 0;
+  if (__builtin_mul_overflow(w[1], groups, &Cin))
+    fail(op, "groups ", groups, " is too large for weight ", shape_str(w));
+  cpu::ConvGeom g = conv_check(op, Cin, input_size[0], input_size[1], w, stride, padding,
+                               dilation, groups);
+  if (dy[1] != w[0] || dy[2] > g.OH || dy[3] > g.OW)
+    fail(op, "grad_output ", shape_str(dy), " does not match weight ", shape_str(w),
+         " and input size ", pair_str(input_size), " (expected ",
+         shape_str({dy[0], w[0], g.OH, g.OW}), ")");
+  g.OH = dy[2];
+  g.OW = dy[3];
+  return g;
+}
+
+// The geometry of conv2d's weight gradient for input x (N, Cin, H, W) and grad_output dy
+// (N, Cout, OH, OW), which may cover only the leading output rows/columns.
+inline cpu::ConvGeom conv_backward_weight_geom(const std::string& op, const Shape& x,
+                                               const Shape& dy, const Pair& kernel_size,
+                                               const Pair& stride, const Pair& padding,
+                                               const Pair& dilation, int64_t groups) {
+  check_pair(op, "kernel_size", kernel_size, 1);
+  check_groups(op, groups);
+  if (x[1] % groups != 0 || dy[1] % groups != 0)
+    fail(op, "channels ", x[1], " and ", dy[1], " must be divisible by groups ", groups);
+  cpu::ConvGeom g = conv_geom(op, x[1] / groups, x[2], x[3], kernel_size[0], kernel_size[1],
+                              stride, padding, dilation);
+  if (dy[0] != x[0] || dy[2] > g.OH || dy[3] > g.OW)
+    fail(op, "grad_output ", shape_str(dy), " does not match input ", shape_str(x));
+  g.OH = dy[2];
+  g.OW = dy[3];
+  return g;
+}
+
 // Output size of a pooling window (PyTorch's rule): with ceil_mode the last window must
 // start inside the input or its left padding.
 inline int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
