@@ -86,6 +86,19 @@ def test_launcher_passes_arguments_and_exit_status(tmp_path: Path) -> None:
         assert f"rank {rank} ['--flag', 'x'] 1" in result.stdout
 
 
+@needs_mpi
+def test_ddp_resnet_example_smoke(tmp_path: Path) -> None:
+    ckpt = tmp_path / "ddp.gf"
+    result = subprocess.run(
+        [sys.executable, "-m", "gradflow.distributed.run", "-n", "2",
+         str(HERE.parent / "examples" / "ddp_resnet.py"), "--smoke", "--sync-bn",
+         "--checkpoint", str(ckpt)], capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ResNet-20 on 2 processes, 16 samples each per step (global batch 32)" \
+        in result.stdout
+    assert "epoch 1/1: train loss" in result.stdout and ckpt.exists()
+
+
 def test_launcher_says_what_to_install_without_mpiexec(tmp_path: Path) -> None:
     env = dict(os.environ, PATH=str(tmp_path))
     code = ("import sys, gradflow.distributed.run as r\n"
