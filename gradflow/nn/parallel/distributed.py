@@ -28,6 +28,7 @@ from gradflow.types import device as Device
 from gradflow.types import int64
 
 _NAME = "DistributedDataParallel"
+FIRST_BUCKET_BYTES = 2 ** 20
 
 
 class _Bucket:
@@ -76,14 +77,16 @@ class _Bucket:
 
 
 def _split_into_buckets(params: List[Parameter], cap_bytes: int) -> List[List[Parameter]]:
-    """Reverse registration order, a new bucket whenever the next gradient would pass
-    cap_bytes or has another dtype or device (a bucket is one flat tensor)."""
+    """Reverse registration order, a new bucket whenever the next gradient would pass the cap
+    or has another dtype or device (a bucket is one flat tensor). The first bucket's cap is
+    at most FIRST_BUCKET_BYTES (as PyTorch's), so that communication starts early."""
     buckets: List[List[Parameter]] = []
     size = 0
     for p in reversed(params):
         nbytes = p.numel() * p.element_size()
         last = buckets[-1] if buckets else None
-        if (last is None or size + nbytes > cap_bytes
+        cap = min(cap_bytes, FIRST_BUCKET_BYTES) if len(buckets) == 1 else cap_bytes
+        if (last is None or size + nbytes > cap
                 or (p.dtype, p.device) != (last[0].dtype, last[0].device)):
             buckets.append([])
             size = 0
