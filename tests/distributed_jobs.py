@@ -128,12 +128,44 @@ def errors(rank: int, size: int) -> None:
             assert re.search(message, str(exc)), (message, str(exc))
         else:
             raise AssertionError(f"no {kind.__name__} for {message}")
+    _timeout(rank)
     dist.destroy_process_group()
     try:
         dist.get_rank()
     except RuntimeError as exc:
         assert "has not been initialized" in str(exc)
+    else:
+        raise AssertionError("get_rank without a process group")
+    try:
+        dist.init_process_group("mpi", world_size=size + 1)
+    except ValueError as exc:
+        assert f"world_size={size + 1} but MPI says {size}" in str(exc)
+    else:
+        raise AssertionError("init_process_group with a wrong world_size")
     dist.init_process_group("mpi")
+
+
+def _timeout(rank: int) -> None:
+    """A wait that outlives its timeout raises, naming the op and the rank; the message
+    then arrives and the same Work completes."""
+    import datetime
+
+    if rank == 0:
+        got = gf.zeros(2)
+        work = dist.irecv(got, src=1, tag=7)
+        try:
+            work.wait(timeout=datetime.timedelta(seconds=0.2))
+        except RuntimeError as exc:
+            assert "recv: timed out after 0.2 s on rank 0" in str(exc), str(exc)
+        else:
+            raise AssertionError("no timeout")
+        dist.barrier()
+        work.wait()
+        assert got.tolist() == [7.0, 7.0] and work.source_rank() == 1
+    else:
+        dist.barrier()  # only once rank 0 has timed out
+        if rank == 1:
+            dist.send(gf.full((2,), 7.0), 0, tag=7)
 
 
 @job
@@ -268,7 +300,7 @@ class TwoHeads(nn.Module):
 
 
 @job
-def ddp_unused(rank: int, size: int) -> None:
+def ddp_options(rank: int, size: int) -> None:
     """A parameter the forward does not use: without find_unused_parameters the next forward
     says so; with it, the used ones are averaged and the unused get zero gradients."""
     x = gf.tensor(np.random.default_rng(rank).standard_normal((2, 4)))
@@ -288,6 +320,22 @@ def ddp_unused(rank: int, size: int) -> None:
     for head in (model.module.a, model.module.b):
         np.testing.assert_allclose(head.weight.grad.numpy(), np.tile(want, (3, 1)), atol=1e-6)
         np.testing.assert_allclose(head.bias.grad.numpy(), np.full(3, 2.0), atol=1e-6)
+    _buffers_and_frozen(rank)
+
+
+def _buffers_and_frozen(rank: int) -> None:
+    """Rank 0's buffers reach the others at every forward (unless broadcast_buffers=False);
+    a frozen parameter is copied from rank 0 but gets no gradient."""
+    for broadcast in (True, False):
+        bn = nn.BatchNorm1d(3).eval()
+        bn.bias.requires_grad_(False).fill_(float(rank))
+        model = DDP(bn, broadcast_buffers=broadcast)
+        assert model.module.bias.tolist() == [0.0] * 3
+        bn.running_mean.fill_(float(rank))
+        model(gf.ones(2, 3)).sum().backward()
+        want = 0.0 if broadcast else float(rank)
+        assert bn.running_mean.tolist() == [want] * 3, (broadcast, bn.running_mean.tolist())
+        assert bn.bias.grad is None and bn.weight.grad is not None
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ def test_bad_arguments_raise_clear_errors() -> None:
 
 
 @needs_mpi
-@pytest.mark.parametrize("job", ["ddp_lenet", "ddp_no_sync", "sync_batchnorm", "ddp_unused"])
+@pytest.mark.parametrize("job", ["ddp_lenet", "ddp_no_sync", "sync_batchnorm", "ddp_options"])
 def test_ddp_on_two_processes_equals_one_process_on_the_global_batch(job: str) -> None:
     assert_ok(mpi_job(2, job), job, 2)
 
