@@ -53,7 +53,6 @@ def worker(args: argparse.Namespace) -> None:
 
     import gradflow as gf
     import gradflow.distributed as dist
-    import gradflow.nn.functional as F
     from gradflow.nn.parallel import DistributedDataParallel as DDP
 
     dist.init_process_group("mpi")
@@ -65,33 +64,8 @@ def worker(args: argparse.Namespace) -> None:
     times: Dict[str, List[float]] = {k: [] for k in
                                      ("step", "forward", "backward", "backward_local",
                                       "allreduce_serial")}
-
-    def backward_only(sync: bool) -> float:
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        if sync:
-            return _timed(loss.backward)
-        with model.no_sync():
-            return _timed(loss.backward)
-
-    def serial_allreduce() -> None:
-        for bucket in model._buckets:
-            dist.all_reduce(bucket.flat, dist.ReduceOp.AVG)
-
     for step in range(args.warmup + args.steps):
-        dist.barrier()
-        start = time.perf_counter()
-        opt.zero_grad()
-        out = model(x)
-        loss = F.cross_entropy(out, y)
-        forward = time.perf_counter() - start
-        backward = _timed(loss.backward)
-        opt.step()
-        row = {"step": time.perf_counter() - start, "forward": forward, "backward": backward}
-        dist.barrier()
-        row["backward_local"] = backward_only(sync=False)
-        dist.barrier()
-        row["allreduce_serial"] = _timed(serial_allreduce)
+        row = _measure_step(model, opt, x, y)
         slowest = gf.tensor([row[k] for k in times], dtype=gf.float64)
         dist.all_reduce(slowest, dist.ReduceOp.MAX)
         if step >= args.warmup:
@@ -104,6 +78,36 @@ def worker(args: argparse.Namespace) -> None:
                                       "buckets": len(model._buckets), "bytes": nbytes,
                                       **medians}), flush=True)
     dist.destroy_process_group()
+
+
+def _measure_step(model, opt, x, y) -> Dict[str, float]:
+    """One DDP training step (forward, backward, update), then the same backward under
+    no_sync, then the buckets all-reduced one after the other: seconds for each part."""
+    import gradflow.distributed as dist
+    import gradflow.nn.functional as F
+
+    dist.barrier()
+    start = time.perf_counter()
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    row = {"forward": time.perf_counter() - start, "backward": _timed(loss.backward)}
+    opt.step()
+    row["step"] = time.perf_counter() - start
+    dist.barrier()
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    with model.no_sync():
+        row["backward_local"] = _timed(loss.backward)
+    dist.barrier()
+    row["allreduce_serial"] = _timed(lambda: _allreduce_one_by_one(model))
+    return row
+
+
+def _allreduce_one_by_one(model) -> None:
+    import gradflow.distributed as dist
+
+    for bucket in model._buckets:
+        dist.all_reduce(bucket.flat, dist.ReduceOp.AVG)
 
 
 def run(procs: int, args: argparse.Namespace) -> dict:
