@@ -321,6 +321,20 @@ def ddp_options(rank: int, size: int) -> None:
         np.testing.assert_allclose(head.weight.grad.numpy(), np.tile(want, (3, 1)), atol=1e-6)
         np.testing.assert_allclose(head.bias.grad.numpy(), np.full(3, 2.0), atol=1e-6)
     _buffers_and_frozen(rank)
+    _rewrapped()
+
+
+def _rewrapped() -> None:
+    """A module wrapped again once its first wrapper is gone has only the new one's hooks."""
+    import gc
+
+    lin = nn.Linear(2, 2)
+    DDP(lin)
+    gc.collect()
+    wrapper = DDP(lin)
+    assert len(lin.weight._post_accumulate_hooks) == 1
+    del wrapper
+    assert not lin.weight._post_accumulate_hooks
 
 
 def _buffers_and_frozen(rank: int) -> None:

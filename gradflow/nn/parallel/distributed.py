@@ -15,6 +15,8 @@ needs the same collectives in the same order everywhere.
 from __future__ import annotations
 
 import contextlib
+import functools
+import weakref
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 from gradflow import distributed as dist
@@ -143,6 +145,13 @@ def _leaves_reached(output) -> Set[int]:
     return leaves
 
 
+def _grad_ready_hook(ddp: "weakref.ref[DistributedDataParallel]", b: int, i: int,
+                     param: Parameter) -> None:
+    wrapper = ddp()
+    if wrapper is not None:
+        wrapper._grad_ready(b, i)
+
+
 class DistributedDataParallel(Module):
     """Wrap `module` for data-parallel training over the process group (PyTorch's DDP).
 
@@ -152,8 +161,8 @@ class DistributedDataParallel(Module):
     Inside `no_sync()` gradients only accumulate locally; the first backward after it
     averages the accumulated sums. With find_unused_parameters=True, parameters that the
     forward's output does not depend on count as ready with the .grad they already have
-    (zeros when none); without it, such
-    a parameter leaves its bucket waiting and the next forward raises.
+    (zeros when none); without it, such a parameter leaves its bucket waiting and the next
+    forward raises. The hooks on the parameters go away with the wrapper.
     """
 
     def __init__(self, module: Module, device_ids=None, output_device=None,
@@ -180,10 +189,14 @@ class DistributedDataParallel(Module):
         self._buckets = [_Bucket(b) for b in
                          _split_into_buckets(params, int(bucket_cap_mb * 2 ** 20))]
         self._next_bucket = 0  # buckets before it have started their all-reduce
-        for b, bucket in enumerate(self._buckets):
-            for i, p in enumerate(bucket.params):
-                p.register_post_accumulate_grad_hook(
-                    lambda p, b=b, i=i: self._grad_ready(b, i))
+        me = weakref.ref(self)  # the hooks must not keep the wrapper alive
+        self._hook_handles = [
+            p.register_post_accumulate_grad_hook(functools.partial(_grad_ready_hook, me, b, i))
+            for b, bucket in enumerate(self._buckets) for i, p in enumerate(bucket.params)]
+
+    def __del__(self) -> None:
+        for handle in getattr(self, "_hook_handles", ()):
+            handle.remove()
 
     def _check_devices(self, params: List[Parameter], device_ids, output_device) -> None:
         """device_ids / output_device, as in PyTorch, name the one device the module is on."""
