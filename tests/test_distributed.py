@@ -171,3 +171,34 @@ def test_distributed_sampler_checks_its_arguments():
         DistributedSampler(range(4))
     with pytest.raises(TypeError, match="epoch must be an int"):
         DistributedSampler(range(4), 2, 0).set_epoch(1.5)
+
+
+# ---------------------------------------------------------------- SyncBatchNorm, one process
+def test_convert_sync_batchnorm_shares_parameters_and_buffers():
+    import gradflow.nn as nn
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4),
+                          nn.Sequential(nn.BatchNorm1d(5, affine=False)), nn.LayerNorm(2))
+    model[1].eval()
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert converted is model
+    assert isinstance(model[1], nn.SyncBatchNorm) and isinstance(model[2][0], nn.SyncBatchNorm)
+    assert isinstance(model[3], nn.LayerNorm) and not model[1].training
+    assert model[2][0].weight is None and model[2][0].running_mean is not None
+    bn = nn.BatchNorm2d(4)
+    sync = nn.SyncBatchNorm.convert_sync_batchnorm(bn)
+    assert sync.weight is bn.weight and sync.running_var is bn.running_var
+
+
+def test_sync_batchnorm_without_a_process_group_is_batchnorm():
+    import numpy as np
+
+    import gradflow as gf
+    import gradflow.nn as nn
+
+    x = gf.randn(4, 3, 2, 2, dtype=gf.float64)
+    bn, sync = nn.BatchNorm2d(3).double(), nn.SyncBatchNorm(3).double()
+    np.testing.assert_allclose(sync(x).numpy(force=True), bn(x).numpy(force=True))
+    np.testing.assert_allclose(sync.running_var.numpy(), bn.running_var.numpy())
+    with pytest.raises(ValueError, match="SyncBatchNorm: expected at least 2D input"):
+        sync(gf.ones(3))
