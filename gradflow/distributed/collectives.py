@@ -20,6 +20,8 @@ from gradflow.autograd.grad_mode import no_grad
 from gradflow.distributed.process_group import ProcessGroup, _group, _mpi
 from gradflow.tensor import Tensor, empty, from_numpy
 
+SPIN_S, POLL_SLEEP_S = 0.005, 0.0002  # Work.wait: tight polling, then polls this far apart
+
 
 class ReduceOp(enum.Enum):
     SUM = "sum"
@@ -58,11 +60,16 @@ class Work:
         return self._status.Get_source()
 
     def wait(self, timeout=None) -> bool:
-        """Block until done; `timeout` (a timedelta) overrides the group's."""
+        """Block until done; `timeout` (a timedelta) overrides the group's. Polls MPI in a
+        tight loop at first, then with short sleeps, so that a long wait (a slower rank)
+        leaves the cores to the processes that still compute."""
         limit = (timeout or self._group.timeout).total_seconds()
-        deadline = time.monotonic() + limit
+        start = time.monotonic()
         while not self.is_completed():
-            if time.monotonic() > deadline:
+            waited = time.monotonic() - start
+            if waited > SPIN_S:
+                time.sleep(POLL_SLEEP_S)
+            if waited > limit:
                 raise RuntimeError(
                     f"{self._op}: timed out after {limit:g} s on rank {self._group.rank} of "
                     f"{self._group.size}, waiting for the other ranks (did one of them fail or "
