@@ -1,6 +1,6 @@
 """gradflow.nn: Modules, layers, losses and initialisation, shaped like torch.nn."""
 
-from gradflow.nn import functional, init, utils
+from gradflow.nn import functional, init, parallel, utils
 from gradflow.nn.activation import (
     ELU,
     GELU,
@@ -49,12 +49,14 @@ from gradflow.nn.pooling import (
     Upsample,
 )
 from gradflow.nn.sparse import Embedding
+from gradflow.nn.sync_batchnorm import SyncBatchNorm
 
 __all__ = [
-    "functional", "init", "utils", "Module", "Parameter", "Sequential", "ModuleList",
+    "functional", "init", "parallel", "utils", "Module", "Parameter", "Sequential", "ModuleList",
     "ModuleDict", "Linear", "Identity", "Flatten", "Unflatten", "Conv2d", "ConvTranspose2d",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxUnpool2d",
-    "Upsample", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d",
+    "Upsample", "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm", "LayerNorm", "GroupNorm",
+    "InstanceNorm2d",
     "Dropout", "Dropout2d", "Embedding", "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "GELU",
     "SiLU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "CrossEntropyLoss",
     "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss",
