@@ -441,8 +441,8 @@ DeviceArray scatter(const DeviceArray& v, const DeviceArray& idx, Pair size, boo
       ok = max_unpool2d(g, v, idx, y);
   }, v.shape, y.shape);
   if (!ok)
-    fail(op, "an index is out of range for output size ", pair_str(size), " (indices must be in [0, ",
-         size[0] * size[1], "))");
+    fail(op, "an index is out of range for output size ", pair_str(size),
+         " (indices must be in [0, ", size[0] * size[1], "))");
   return y;
 }
 
@@ -493,6 +493,27 @@ DeviceArray adaptive_avg_pool2d_backward_checked(const DeviceArray& dy, Pair inp
   DeviceArray dx = new_array(op, nchw(dy, input_size[0], input_size[1]), dy.dtype);
   bind::run_nogil(op, [&] { adaptive_avg_pool2d_backward(g, dy, dx); }, dy.shape);
   return dx;
+}
+
+// x (N, C, H, W) resized to `out` (forward) or dy (N, C, OH, OW) taken back to `in`
+// (backward); scales (sh, sw) are the scale factors given (0: none).
+DeviceArray resize(const DeviceArray& a, Pair other, std::array<double, 2> scales,
+                   bool bilinear, bool align_corners, bool backward) {
+  const std::string op = backward ? "interpolate_backward" : "interpolate";
+  check_float_array(op, backward ? "grad_output" : "input", a, 4);
+  check_pair(op, backward ? "input_size" : "output_size", other, 1);
+  for (double s : scales)
+    if (!(s >= 0) || s > 1e300) fail(op, "scale factors must be >= 0 (0: none)");
+  const pool::Resize r{scales[0], scales[1], bilinear, align_corners};
+  const pool::Geom g = backward ? plane_geom(a, other, hw(a)) : plane_geom(a, hw(a), other);
+  DeviceArray out = new_array(op, nchw(a, other[0], other[1]), a.dtype);
+  bind::run_nogil(op, [&] {
+    if (backward)
+      interpolate_backward(g, r, a, out);
+    else
+      interpolate(g, r, a, out);
+  }, a.shape, out.shape);
+  return out;
 }
 
 // ---- normalization: x (N, C, L); weight, bias, mean and invstd (C,) (weight, bias optional).
@@ -797,6 +818,15 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("avg_pool2d_backward", &nnk::avg_pool2d_backward_checked);
   m.def("adaptive_avg_pool2d", &nnk::adaptive_avg_pool2d_checked);
   m.def("adaptive_avg_pool2d_backward", &nnk::adaptive_avg_pool2d_backward_checked);
+  m.def("interpolate", [](const DeviceArray& x, nnk::Pair size, std::array<double, 2> scales,
+                          bool bilinear, bool align_corners) {
+    return nnk::resize(x, size, scales, bilinear, align_corners, false);
+  });
+  m.def("interpolate_backward", [](const DeviceArray& dy, nnk::Pair input_size,
+                                   std::array<double, 2> scales, bool bilinear,
+                                   bool align_corners) {
+    return nnk::resize(dy, input_size, scales, bilinear, align_corners, true);
+  });
 
   // ---- nn kernels: normalization
   m.def("batch_norm_train", &nnk::batch_norm_train_checked);

@@ -260,11 +260,19 @@ def test_dropout_is_reproducible_on_cuda():
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
-def test_pad_embedding_interpolate_match_cpu(mode):
+def test_pad_and_embedding_match_cpu(mode):
     _compare(lambda x: F.pad(x, (1, 2, 2, 1), mode=mode), [_images((2, 3, 4, 5))])
-    _compare(lambda x: F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True),
-             [_images((1, 2, 3, 4))])
     _compare(lambda w, i: F.embedding(i, w), [_images((10, 4)), np.array([[1, 2], [9, 1]])])
+
+
+@pytest.mark.parametrize("kw", [dict(scale_factor=2, mode="bilinear", align_corners=True),
+                                dict(size=(7, 3), mode="bilinear"), dict(scale_factor=1.7),
+                                dict(size=(2, 9)), dict(scale_factor=(0.6, 2.5), mode="bilinear")])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_interpolate_matches_cpu(kw, dtype):
+    _compare(lambda x: F.interpolate(x, **kw), [_images((2, 3, 5, 4))], dtype)
+    x = gf.tensor(_images((1, 2, 3, 4)), device="cuda", requires_grad=True)
+    assert gradgradcheck(lambda t: F.interpolate(t, **kw), (x,))
 
 
 # ---------------------------------------------------------------- models, asynchrony, memory

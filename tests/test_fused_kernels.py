@@ -12,6 +12,7 @@ import gradflow.nn.functional as F
 from gradflow.autograd import gradcheck, gradgradcheck
 from gradflow.backends.base import FUSED_KERNELS, fused
 from gradflow.backends.cpu import CPUBackend
+from gradflow.ops.pool import _interp_matrix
 
 
 def _softmax(self, x, axis, log):
@@ -54,8 +55,25 @@ def _nll_loss_backward(self, grad_loss, grad_smooth, target, weight, ignore_inde
     return out
 
 
+def _matrices(in_size, out_size, scales, bilinear, align_corners):
+    mode = "bilinear" if bilinear else "nearest"
+    return [_interp_matrix(n, o, s or None, mode, align_corners)
+            for n, o, s in zip(in_size, out_size, scales)]
+
+
+def _interpolate(self, x, size, scales, bilinear, align_corners):
+    ah, aw = _matrices(x.shape[2:], size, scales, bilinear, align_corners)
+    return (ah @ x @ aw.T).astype(x.dtype)
+
+
+def _interpolate_backward(self, grad, input_size, scales, bilinear, align_corners):
+    ah, aw = _matrices(input_size, grad.shape[2:], scales, bilinear, align_corners)
+    return (ah.T @ grad @ aw).astype(grad.dtype)
+
+
 KERNELS = {"softmax": _softmax, "softmax_backward": _softmax_backward, "nll_loss": _nll_loss,
-           "nll_loss_backward": _nll_loss_backward}
+           "nll_loss_backward": _nll_loss_backward, "interpolate": _interpolate,
+           "interpolate_backward": _interpolate_backward}
 
 
 @pytest.fixture
@@ -135,6 +153,29 @@ def test_fused_softmax_matches_the_composed_path(fused_cpu, monkeypatch, name, d
     np.testing.assert_allclose(grad, x2.grad.numpy(), rtol=1e-12, atol=1e-14)
     assert gradgradcheck(lambda t: getattr(F, name)(t, dim), (gf.tensor(a[0],
                                                                         requires_grad=True),))
+
+
+@pytest.mark.parametrize("kw", [dict(size=(5, 7)), dict(scale_factor=1.7, mode="bilinear"),
+                                dict(size=(3, 8), mode="bilinear", align_corners=True),
+                                dict(scale_factor=(0.6, 2.0))])
+def test_fused_interpolate_matches_the_composed_path(monkeypatch, kw):
+    a = np.random.default_rng(4).standard_normal((2, 3, 4, 6))
+    weights = None
+    results = []
+    for patch in (False, True):
+        if patch:
+            for name, fn in KERNELS.items():
+                monkeypatch.setattr(CPUBackend, name, fn, raising=False)
+        x = gf.tensor(a, requires_grad=True)
+        y = F.interpolate(x, **kw)
+        if weights is None:
+            weights = gf.tensor(np.random.default_rng(5).standard_normal(tuple(y.shape)))
+        (y * weights).sum().backward()
+        results.append((y.detach().numpy(), x.grad.numpy()))
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    fn = lambda t: F.interpolate(t, **kw)  # noqa: E731
+    assert gradgradcheck(fn, (gf.tensor(a[:1, :1], requires_grad=True),))
 
 
 def test_weights_that_need_a_gradient_use_the_composed_path(fused_cpu):

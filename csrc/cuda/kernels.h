@@ -102,6 +102,12 @@ void avg_pool2d_backward(const pool::Geom& g, bool count_include_pad, int64_t di
 void adaptive_avg_pool2d(const pool::Geom& g, const DeviceArray& x, const DeviceArray& y);
 void adaptive_avg_pool2d_backward(const pool::Geom& g, const DeviceArray& dy,
                                   const DeviceArray& dx);
+// y (P, OH, OW) resized from x (P, H, W) (nearest or bilinear, pool_index.h); its adjoint
+// writes dx (P, H, W) from dy (P, OH, OW).
+void interpolate(const pool::Geom& g, const pool::Resize& r, const DeviceArray& x,
+                 const DeviceArray& y);
+void interpolate_backward(const pool::Geom& g, const pool::Resize& r, const DeviceArray& dy,
+                          const DeviceArray& dx);
 
 // ---- batchnorm.cu (normalization): x, y, dy, dx (N, C, L) contiguous; the rest (C,); w, b
 // and the wanted gradients may be null.

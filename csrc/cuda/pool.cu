@@ -9,7 +9,10 @@
 //   max backward: dx = 0, then one thread per output adds dy into dx[p].flat[idx] with
 //     atomicAdd (windows overlap, and the contract gives only the indices, not the windows);
 //   unpool: y = 0, then y[p].flat[idx] = x; an index outside the plane is skipped and flagged
-//     (with repeated indices one of the writers wins, as in PyTorch's CUDA kernel).
+//     (with repeated indices one of the writers wins, as in PyTorch's CUDA kernel);
+//   interpolate (nearest, bilinear): one thread per output blends its (up to) four source
+//     pixels; the backward (its adjoint) zeroes dx, then each output adds its four weighted
+//     gradients with atomicAdd.
 #include "cuda/kernels.h"
 #include "cuda/launch.cuh"
 
@@ -99,6 +102,32 @@ struct AdaptiveAvgGradBody {
   __device__ void operator()(int64_t e) const { dx[e] = pool::adaptive_avg_grad_input(g, dy, e); }
 };
 
+template <typename T>
+struct ResizeBody {
+  pool::Geom g;
+  pool::Resize r;
+  const T* x;
+  T* y;
+  __device__ void operator()(int64_t o) const { y[o] = pool::resize_output(g, r, x, o); }
+};
+
+template <typename T>
+struct AtomicAdd {
+  T* dx;
+  __device__ void operator()(int64_t at, T v) const { atomicAdd(dx + at, v); }
+};
+
+template <typename T>
+struct ResizeGradBody {
+  pool::Geom g;
+  pool::Resize r;
+  const T* dy;
+  T* dx;
+  __device__ void operator()(int64_t o) const {
+    pool::resize_scatter(g, r, dy, o, AtomicAdd<T>{dx});
+  }
+};
+
 void zero(const DeviceArray& a) {
   const size_t nbytes = static_cast<size_t>(a.numel()) * itemsize(a.dtype);
   if (nbytes) check(cudaMemsetAsync(a.data(), 0, nbytes, cuda_stream()), "memset");
@@ -172,6 +201,24 @@ void adaptive_avg_pool2d_backward(const pool::Geom& g, const DeviceArray& dy,
     using T = decltype(t);
     launch_each("adaptive_avg_pool2d_backward", inputs(g),
                 AdaptiveAvgGradBody<T>{g, ptr<T>(dy), ptr<T>(dx)});
+  });
+}
+
+void interpolate(const pool::Geom& g, const pool::Resize& r, const DeviceArray& x,
+                 const DeviceArray& y) {
+  dispatch_float(x.dtype, [&](auto t) {
+    using T = decltype(t);
+    launch_each("interpolate", outputs(g), ResizeBody<T>{g, r, ptr<T>(x), ptr<T>(y)});
+  });
+}
+
+void interpolate_backward(const pool::Geom& g, const pool::Resize& r, const DeviceArray& dy,
+                          const DeviceArray& dx) {
+  zero(dx);
+  dispatch_float(dy.dtype, [&](auto t) {
+    using T = decltype(t);
+    launch_each("interpolate_backward", outputs(g),
+                ResizeGradBody<T>{g, r, ptr<T>(dy), ptr<T>(dx)});
   });
 }
 

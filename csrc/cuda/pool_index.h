@@ -205,4 +205,74 @@ GRADFLOW_HD T adaptive_avg_grad_input(const Geom& g, const T* dy, int64_t e) {
   return s;
 }
 
+// ---------------------------------------------------------------- interpolation weights
+// Resizing one axis from n_in to n_out samples (gradflow/ops/pool.py's _interp_matrix, PyTorch's
+// source-index rules): output dst reads (1 - l1) * in[i0] + l1 * in[i1].
+//   nearest:  i0 = i1 = min(floor(dst * r), n_in - 1), l1 = 0
+//   bilinear: src = dst * (n_in - 1) / (n_out - 1) (align_corners; 0 for n_out = 1)
+//             or max((dst + 0.5) * r - 0.5, 0), i0 = min(floor(src), n_in - 1),
+//             i1 = min(i0 + 1, n_in - 1), l1 = src - i0
+// with r = 1 / scale when a scale factor was given (scale > 0), else n_in / n_out.
+struct Taps {
+  int64_t i0, i1;
+  double l1;
+};
+
+GRADFLOW_HD Taps source_taps(int64_t dst, int64_t n_in, int64_t n_out, double scale,
+                             bool bilinear, bool align_corners) {
+  const double d = static_cast<double>(dst);
+  const double r = scale > 0 ? 1.0 / scale : static_cast<double>(n_in) / static_cast<double>(n_out);
+  if (!bilinear) {
+    const int64_t i = min64(static_cast<int64_t>(floor(d * r)), n_in - 1);
+    return {i, i, 0.0};
+  }
+  double src;
+  if (align_corners)
+    src = n_out > 1 ? d * (static_cast<double>(n_in - 1) / static_cast<double>(n_out - 1)) : 0.0;
+  else
+    src = fmax((d + 0.5) * r - 0.5, 0.0);
+  const int64_t i0 = min64(static_cast<int64_t>(floor(src)), n_in - 1);
+  return {i0, min64(i0 + 1, n_in - 1), src - static_cast<double>(i0)};
+}
+
+// The resize of plane p at output o of P*OH*OW (g: input H, W, output OH, OW; scales sh, sw
+// as above, 0 for none).
+struct Resize {
+  double sh, sw;
+  bool bilinear, align_corners;
+};
+
+GRADFLOW_HD void resize_taps(const Geom& g, const Resize& r, int64_t o, Pos* q, Taps* th,
+                             Taps* tw) {
+  *q = split(o, g.OH, g.OW);
+  *th = source_taps(q->h, g.H, g.OH, r.sh, r.bilinear, r.align_corners);
+  *tw = source_taps(q->w, g.W, g.OW, r.sw, r.bilinear, r.align_corners);
+}
+
+template <typename T>
+GRADFLOW_HD T resize_output(const Geom& g, const Resize& r, const T* x, int64_t o) {
+  Pos q;
+  Taps th, tw;
+  resize_taps(g, r, o, &q, &th, &tw);
+  const T* plane = x + q.p * g.H * g.W;
+  const T lh = static_cast<T>(th.l1), lw = static_cast<T>(tw.l1);
+  const T top = (T(1) - lw) * plane[th.i0 * g.W + tw.i0] + lw * plane[th.i0 * g.W + tw.i1];
+  const T bottom = (T(1) - lw) * plane[th.i1 * g.W + tw.i0] + lw * plane[th.i1 * g.W + tw.i1];
+  return (T(1) - lh) * top + lh * bottom;
+}
+
+// The adjoint: output o's gradient g_o goes to its four taps, add(offset, weight * g_o).
+template <typename T, typename Add>
+GRADFLOW_HD void resize_scatter(const Geom& g, const Resize& r, const T* dy, int64_t o, Add add) {
+  Pos q;
+  Taps th, tw;
+  resize_taps(g, r, o, &q, &th, &tw);
+  const int64_t base = q.p * g.H * g.W;
+  const T v = dy[o], lh = static_cast<T>(th.l1), lw = static_cast<T>(tw.l1);
+  add(base + th.i0 * g.W + tw.i0, (T(1) - lh) * (T(1) - lw) * v);
+  add(base + th.i0 * g.W + tw.i1, (T(1) - lh) * lw * v);
+  add(base + th.i1 * g.W + tw.i0, lh * (T(1) - lw) * v);
+  add(base + th.i1 * g.W + tw.i1, lh * lw * v);
+}
+
 }  // namespace gradflow::cuda::pool

@@ -57,7 +57,8 @@ __global__ void __launch_bounds__(kRowThreads) softmax_rows(const T* x, T* y, in
       for (int64_t j = lane; j < D; j += Group) s = softmax::online_add(s, A(xr[j]));
     s = row_reduce<Group>(s, MergeOnline<A>(), softmax::online_empty<A>());
     if (r < rows)
-      for (int64_t j = lane; j < D; j += Group) y[r * D + j] = softmax::softmax_value(xr[j], s, log);
+      for (int64_t j = lane; j < D; j += Group)
+        y[r * D + j] = softmax::softmax_value(xr[j], s, log);
   }
 }
 

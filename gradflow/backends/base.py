@@ -292,7 +292,13 @@ NN_KERNELS = _methods(NNKernels)
 #       reported late (CUDA: IndexError at the next synchronisation).
 #   nll_loss_backward(grad_loss, grad_smoothing, target, weight, ignore_index, classes)
 #       dlogp (N, classes, S), the adjoint of nll_loss (grad_smoothing may be None)
-FUSED_KERNELS = ("softmax", "softmax_backward", "nll_loss", "nll_loss_backward")
+#   interpolate(x, size, scales, bilinear, align_corners)
+#       x (N, C, H, W) resized to (N, C, *size) as ops/pool.py's _interp_matrix says (scales:
+#       the (h, w) scale factors given, 0.0 for none)
+#   interpolate_backward(grad, input_size, scales, bilinear, align_corners)
+#       its adjoint: (N, C, *input_size) from grad (N, C, OH, OW)
+FUSED_KERNELS = ("softmax", "softmax_backward", "nll_loss", "nll_loss_backward", "interpolate",
+                 "interpolate_backward")
 
 
 def fused(backend, name: str):

@@ -555,7 +555,8 @@ class CUDABackend(Backend):
         return self.reshape(v, (math.prod(batch), rows, cols))
 
     # ---------------------------------------------------------------- nn kernels: pooling
-    # (csrc/cuda/pool.cu; inputs made C-contiguous here, checked again by gradflow._cuda)
+    # (csrc/cuda/pool.cu; inputs made C-contiguous here, checked again by gradflow._cuda;
+    # interpolate and its backward are fused kernels, see base.FUSED_KERNELS)
     def max_pool2d(self, x, kernel_size, stride, padding, dilation, ceil_mode):
         return _cuda.max_pool2d(self.contiguous(x), kernel_size, stride, padding, dilation,
                                 ceil_mode)
@@ -585,6 +586,13 @@ class CUDABackend(Backend):
 
     def adaptive_avg_pool2d_backward(self, grad, input_size):
         return _cuda.adaptive_avg_pool2d_backward(self.contiguous(grad), input_size)
+
+    def interpolate(self, x, size, scales, bilinear, align_corners):
+        return _cuda.interpolate(self.contiguous(x), size, scales, bilinear, align_corners)
+
+    def interpolate_backward(self, grad, input_size, scales, bilinear, align_corners):
+        return _cuda.interpolate_backward(self.contiguous(grad), input_size, scales, bilinear,
+                                          align_corners)
 
     # ---------------------------------------------------------------- nn kernels: normalization
     # (csrc/cuda/batchnorm.cu)

@@ -98,8 +98,8 @@ void check_max(pool::Geom g, bool adaptive, const std::string& name) {
   std::vector<T> y(n), y_ref(n);
   std::vector<int64_t> idx(n), idx_ref(n);
   simulate_each(n, grid_for(n), kBlock, [&](int64_t o) {
-    const pool::MaxResult<T> r =
-        adaptive ? pool::adaptive_max_output(g, x.data(), o) : pool::max_pool_output(g, x.data(), o);
+    const pool::MaxResult<T> r = adaptive ? pool::adaptive_max_output(g, x.data(), o)
+                                          : pool::max_pool_output(g, x.data(), o);
     y[o] = r.value;
     idx[o] = r.index;
   });
@@ -190,6 +190,73 @@ void check_unpool(pool::Geom g, const std::string& name) {
     if (!same(y[e], y_ref[e])) return fail_case("max_unpool2d", name.c_str());
 }
 
+// gradflow/ops/pool.py's _interp_matrix, step for step: the (n_out, n_in) matrix of one axis.
+std::vector<double> interp_matrix(int64_t n_in, int64_t n_out, double scale, bool bilinear,
+                                  bool align_corners) {
+  std::vector<double> a(n_out * n_in, 0.0);
+  const double ratio = scale > 0 ? 1.0 / scale : double(n_in) / double(n_out);
+  for (int64_t dst = 0; dst < n_out; ++dst) {
+    if (!bilinear) {
+      a[dst * n_in + std::min<int64_t>(int64_t(std::floor(dst * ratio)), n_in - 1)] = 1.0;
+      continue;
+    }
+    const double src = align_corners ? (n_out > 1 ? dst * (double(n_in - 1) / (n_out - 1)) : 0.0)
+                                     : std::max((dst + 0.5) * ratio - 0.5, 0.0);
+    const int64_t i0 = std::min<int64_t>(int64_t(std::floor(src)), n_in - 1);
+    const int64_t i1 = std::min<int64_t>(i0 + 1, n_in - 1);
+    a[dst * n_in + i0] += 1.0 - (src - i0);
+    a[dst * n_in + i1] += src - i0;
+  }
+  return a;
+}
+
+// interpolate: the per-thread blend against A_h @ x @ A_w^T, and the scatter as its adjoint.
+void check_resize() {
+  pool::Geom g{};
+  g.P = uniform(1, 3);
+  g.H = uniform(1, 9);
+  g.W = uniform(1, 9);
+  const bool bilinear = uniform(0, 1), ac = bilinear && uniform(0, 1), by_scale = uniform(0, 1);
+  pool::Resize r{0.0, 0.0, bilinear, ac};
+  if (by_scale) {
+    r.sh = 0.3 + 0.25 * double(uniform(0, 12));
+    r.sw = 0.3 + 0.25 * double(uniform(0, 12));
+    g.OH = std::max<int64_t>(1, int64_t(std::floor(g.H * r.sh)));
+    g.OW = std::max<int64_t>(1, int64_t(std::floor(g.W * r.sw)));
+  } else {
+    g.OH = uniform(1, 12);
+    g.OW = uniform(1, 12);
+  }
+  const std::string name = "resize P=" + std::to_string(g.P) + " " + std::to_string(g.H) + "x" +
+                           std::to_string(g.W) + " -> " + std::to_string(g.OH) + "x" +
+                           std::to_string(g.OW) + " bilinear=" + std::to_string(bilinear) +
+                           " ac=" + std::to_string(ac) + " scale=" + std::to_string(r.sh);
+  const std::vector<double> ah = interp_matrix(g.H, g.OH, r.sh, bilinear, ac);
+  const std::vector<double> aw = interp_matrix(g.W, g.OW, r.sw, bilinear, ac);
+  const std::vector<double> x = random_values<double>(g.P * g.H * g.W, false);
+  const int64_t n = g.P * g.OH * g.OW;
+  std::vector<double> y(n), dy = random_values<double>(n, false), dx(x.size(), 0.0);
+  simulate_each(n, grid_for(n), kBlock,
+                [&](int64_t o) { y[o] = pool::resize_output(g, r, x.data(), o); });
+  simulate_each(n, grid_for(n), kBlock, [&](int64_t o) {
+    pool::resize_scatter(g, r, dy.data(), o, [&](int64_t at, double v) { dx[at] += v; });
+  });
+  double lhs = 0, rhs = 0;  // <y, dy> = <x, dx> (adjoint)
+  for (int64_t o = 0; o < n; ++o) {
+    const pool::Pos q = pool::split(o, g.OH, g.OW);
+    double ref = 0;
+    for (int64_t h = 0; h < g.H; ++h)
+      for (int64_t w = 0; w < g.W; ++w)
+        ref += ah[q.h * g.H + h] * aw[q.w * g.W + w] * x[(q.p * g.H + h) * g.W + w];
+    if (std::fabs(y[o] - ref) > 1e-12 * (1 + std::fabs(ref)))
+      return fail_case("interpolate", name.c_str());
+    lhs += y[o] * dy[o];
+  }
+  for (size_t e = 0; e < x.size(); ++e) rhs += x[e] * dx[e];
+  if (std::fabs(lhs - rhs) > 1e-10 * (1 + std::fabs(lhs)))
+    fail_case("interpolate_backward (adjoint)", name.c_str());
+}
+
 template <typename T>
 void run_case(Case c) {
   pool::Geom& g = c.g;
@@ -218,6 +285,7 @@ int main() {
     const Case c = random_case();
     run_case<float>(c);
     run_case<double>(c);
+    check_resize();
   }
   // Zero planes: nothing to do, nothing touched.
   simulate_each(0, 1, kBlock, [](int64_t) { std::exit(1); });
