@@ -9,6 +9,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -319,6 +321,336 @@ void gemm_checked(const DeviceArray& a, const DeviceArray& b, const DeviceArray&
   });
 }
 
+// ------------------------------------------------------------------------------ nn kernels
+// Shared by the pooling, normalization and softmax/loss sections below (namespace nnk): the
+// nn kernels take C-contiguous float arrays (the backend makes them so) and check every
+// size before a kernel sees a pointer.
+namespace nnk {
+
+using Pair = std::array<int64_t, 2>;
+using OptArray = std::optional<DeviceArray>;
+constexpr int64_t kMaxSize = int64_t(1) << 31;
+
+std::string pair_str(const Pair& p) { return shape_str({p[0], p[1]}); }
+
+void check_pair(const std::string& op, const char* name, const Pair& p, int64_t min) {
+  if (p[0] < min || p[1] < min || p[0] >= kMaxSize || p[1] >= kMaxSize)
+    fail(op, name, " must be >= ", min, " (and < 2^31), got ", pair_str(p));
+}
+
+// A float array of rank `ndim`, C-contiguous; `like` (when given) fixes its dtype.
+void check_float_array(const std::string& op, const char* name, const DeviceArray& a, int ndim,
+                       const DeviceArray* like = nullptr) {
+  if (like)
+    bind::check_dtype(op, name, a.dtype, {like->dtype});
+  else
+    bind::check_dtype(op, name, a.dtype, kFloat);
+  if (a.ndim() != ndim) fail(op, name, " must be ", ndim, "-D, got shape ", shape_of(a));
+  if (!a.is_contiguous()) fail(op, name, " must be C-contiguous (shape ", shape_of(a), ")");
+}
+
+void check_index_array(const std::string& op, const DeviceArray& idx, const DeviceArray& like) {
+  bind::check_dtype(op, "indices", idx.dtype, {DType::i64});
+  check_same_shape(op, "indices", idx, like.shape);
+  if (!idx.is_contiguous()) fail(op, "indices must be C-contiguous");
+}
+
+// An optional (C,) vector (weight, bias, statistics) of x's dtype: a pointer, or null.
+const DeviceArray* channel_vec(const std::string& op, const char* name, const OptArray& v,
+                               const DeviceArray& x, int64_t C) {
+  if (!v) return nullptr;
+  check_float_array(op, name, *v, 1, &x);
+  if (v->shape[0] != C) fail(op, name, " must have shape (", C, ",), got ", shape_of(*v));
+  return &*v;
+}
+
+// ---- pooling
+// The planes of x (N, C, H, W) and an output of (OH, OW) (or the reverse, for the scatters).
+pool::Geom plane_geom(const DeviceArray& x, Pair in, Pair out) {
+  return pool::Geom{x.shape[0] * x.shape[1], in[0], in[1], out[0], out[1], 0, 0, 0, 0, 0, 0, 0, 0};
+}
+
+Pair hw(const DeviceArray& x) { return {x.shape[2], x.shape[3]}; }
+
+// The strided windows of pooling an (N, C, *input) array.
+pool::Geom window_geom(const std::string& op, const DeviceArray& x, Pair input, Pair kernel,
+                       Pair stride, Pair padding, Pair dilation, bool ceil_mode) {
+  check_pair(op, "kernel_size", kernel, 1);
+  check_pair(op, "stride", stride, 1);
+  check_pair(op, "padding", padding, 0);
+  check_pair(op, "dilation", dilation, 1);
+  if (2 * padding[0] > kernel[0] || 2 * padding[1] > kernel[1])
+    fail(op, "padding ", pair_str(padding), " must be at most half of kernel_size ",
+         pair_str(kernel));
+  pool::Geom g = plane_geom(x, input, {0, 0});
+  g.OH = pool::output_size(input[0], kernel[0], stride[0], padding[0], dilation[0], ceil_mode);
+  g.OW = pool::output_size(input[1], kernel[1], stride[1], padding[1], dilation[1], ceil_mode);
+  if (g.OH < 1 || g.OW < 1)
+    fail(op, "input size ", pair_str(input), " is too small for kernel_size ", pair_str(kernel),
+         ": output size ", shape_str({g.OH, g.OW}));
+  g.kh = kernel[0];
+  g.kw = kernel[1];
+  g.sh = stride[0];
+  g.sw = stride[1];
+  g.ph = padding[0];
+  g.pw = padding[1];
+  g.dh = dilation[0];
+  g.dw = dilation[1];
+  return g;
+}
+
+Shape nchw(const DeviceArray& x, int64_t h, int64_t w) { return {x.shape[0], x.shape[1], h, w}; }
+
+py::tuple max_pool(const std::string& op, const DeviceArray& x, const pool::Geom& g,
+                   bool adaptive) {
+  DeviceArray y = new_array(op, nchw(x, g.OH, g.OW), x.dtype);
+  DeviceArray idx = new_array(op, y.shape, DType::i64);
+  bind::run_nogil(op, [&] { max_pool2d(g, adaptive, x, y, idx); }, x.shape);
+  return py::make_tuple(y, idx);
+}
+
+py::tuple max_pool2d_checked(const DeviceArray& x, Pair kernel, Pair stride, Pair padding,
+                             Pair dilation, bool ceil_mode) {
+  const std::string op = "max_pool2d";
+  check_float_array(op, "input", x, 4);
+  return max_pool(op, x, window_geom(op, x, hw(x), kernel, stride, padding, dilation, ceil_mode),
+                  false);
+}
+
+py::tuple adaptive_max_pool2d_checked(const DeviceArray& x, Pair output_size) {
+  const std::string op = "adaptive_max_pool2d";
+  check_float_array(op, "input", x, 4);
+  check_pair(op, "output_size", output_size, 1);
+  return max_pool(op, x, plane_geom(x, hw(x), output_size), true);
+}
+
+// y (N, C, *size) from values v and indices (N, C, h, w): += (max pools' backward: indices
+// outside the plane are windows of padding and add nothing) or = (unpool: they are errors).
+DeviceArray scatter(const DeviceArray& v, const DeviceArray& idx, Pair size, bool add) {
+  const std::string op = add ? "max_pool2d_backward" : "max_unpool2d";
+  check_float_array(op, "input", v, 4);
+  check_index_array(op, idx, v);
+  check_pair(op, "output_size", size, 1);
+  const pool::Geom g = plane_geom(v, size, hw(v));
+  DeviceArray y = new_array(op, nchw(v, size[0], size[1]), v.dtype);
+  bool ok = true;
+  bind::run_nogil(op, [&] {
+    if (add)
+      max_pool2d_backward(g, v, idx, y);
+    else
+      ok = max_unpool2d(g, v, idx, y);
+  }, v.shape, y.shape);
+  if (!ok)
+    fail(op, "an index is out of range for output size ", pair_str(size),
+         " (indices must be in [0, ", size[0] * size[1], "))");
+  return y;
+}
+
+DeviceArray avg_pool2d_checked(const DeviceArray& x, Pair kernel, Pair stride, Pair padding,
+                               bool ceil_mode, bool count_include_pad, int64_t divisor_override) {
+  const std::string op = "avg_pool2d";
+  check_float_array(op, "input", x, 4);
+  if (divisor_override < 0) fail(op, "divisor_override must be positive");
+  const pool::Geom g = window_geom(op, x, hw(x), kernel, stride, padding, {1, 1}, ceil_mode);
+  DeviceArray y = new_array(op, nchw(x, g.OH, g.OW), x.dtype);
+  bind::run_nogil(op, [&] { avg_pool2d(g, count_include_pad, divisor_override, x, y); },
+                  x.shape);
+  return y;
+}
+
+DeviceArray avg_pool2d_backward_checked(const DeviceArray& dy, Pair input_size, Pair kernel,
+                                        Pair stride, Pair padding, bool ceil_mode,
+                                        bool count_include_pad, int64_t divisor_override) {
+  const std::string op = "avg_pool2d_backward";
+  check_float_array(op, "grad_output", dy, 4);
+  check_pair(op, "input_size", input_size, 1);
+  if (divisor_override < 0) fail(op, "divisor_override must be positive");
+  const pool::Geom g = window_geom(op, dy, input_size, kernel, stride, padding, {1, 1},
+                                   ceil_mode);
+  if (dy.shape[2] != g.OH || dy.shape[3] != g.OW)
+    fail(op, "grad_output ", shape_of(dy), " does not match input size ", pair_str(input_size));
+  DeviceArray dx = new_array(op, nchw(dy, input_size[0], input_size[1]), dy.dtype);
+  bind::run_nogil(op, [&] { avg_pool2d_backward(g, count_include_pad, divisor_override, dy, dx); },
+                  dy.shape);
+  return dx;
+}
+
+DeviceArray adaptive_avg_pool2d_checked(const DeviceArray& x, Pair output_size) {
+  const std::string op = "adaptive_avg_pool2d";
+  check_float_array(op, "input", x, 4);
+  check_pair(op, "output_size", output_size, 1);
+  const pool::Geom g = plane_geom(x, hw(x), output_size);
+  DeviceArray y = new_array(op, nchw(x, g.OH, g.OW), x.dtype);
+  bind::run_nogil(op, [&] { adaptive_avg_pool2d(g, x, y); }, x.shape);
+  return y;
+}
+
+DeviceArray adaptive_avg_pool2d_backward_checked(const DeviceArray& dy, Pair input_size) {
+  const std::string op = "adaptive_avg_pool2d_backward";
+  check_float_array(op, "grad_output", dy, 4);
+  check_pair(op, "input_size", input_size, 1);
+  const pool::Geom g = plane_geom(dy, input_size, hw(dy));
+  DeviceArray dx = new_array(op, nchw(dy, input_size[0], input_size[1]), dy.dtype);
+  bind::run_nogil(op, [&] { adaptive_avg_pool2d_backward(g, dy, dx); }, dy.shape);
+  return dx;
+}
+
+// x (N, C, H, W) resized to `out` (forward) or dy (N, C, OH, OW) taken back to `in`
+// (backward); scales (sh, sw) are the scale factors given (0: none).
+DeviceArray resize(const DeviceArray& a, Pair other, std::array<double, 2> scales,
+                   bool bilinear, bool align_corners, bool backward) {
+  const std::string op = backward ? "interpolate_backward" : "interpolate";
+  check_float_array(op, backward ? "grad_output" : "input", a, 4);
+  check_pair(op, backward ? "input_size" : "output_size", other, 1);
+  for (double s : scales)
+    if (!(s >= 0) || s > 1e300) fail(op, "scale factors must be >= 0 (0: none)");
+  const pool::Resize r{scales[0], scales[1], bilinear, align_corners};
+  const pool::Geom g = backward ? plane_geom(a, other, hw(a)) : plane_geom(a, hw(a), other);
+  DeviceArray out = new_array(op, nchw(a, other[0], other[1]), a.dtype);
+  bind::run_nogil(op, [&] {
+    if (backward)
+      interpolate_backward(g, r, a, out);
+    else
+      interpolate(g, r, a, out);
+  }, a.shape, out.shape);
+  return out;
+}
+
+// ---- normalization: x (N, C, L); weight, bias, mean and invstd (C,) (weight, bias optional).
+py::tuple batch_norm_train_checked(const DeviceArray& x, const OptArray& w, const OptArray& b,
+                                   double eps) {
+  const std::string op = "batch_norm";
+  check_float_array(op, "input", x, 3);
+  const int64_t C = x.shape[1];
+  if (x.shape[0] * x.shape[2] < 1)
+    fail(op, "expected at least 1 value per channel, got input ", shape_of(x));
+  if (!(eps >= 0)) fail(op, "eps must be >= 0");
+  const DeviceArray* pw = channel_vec(op, "weight", w, x, C);
+  const DeviceArray* pb = channel_vec(op, "bias", b, x, C);
+  DeviceArray y = new_array(op, x.shape, x.dtype), mean = new_array(op, {C}, x.dtype);
+  DeviceArray var = new_array(op, {C}, x.dtype), invstd = new_array(op, {C}, x.dtype);
+  bind::run_nogil(op, [&] { batch_norm_train(x, pw, pb, eps, y, mean, var, invstd); }, x.shape);
+  return py::make_tuple(y, mean, var, invstd);
+}
+
+DeviceArray batch_norm_apply_checked(const DeviceArray& x, const DeviceArray& mean,
+                                     const DeviceArray& invstd, const OptArray& w,
+                                     const OptArray& b) {
+  const std::string op = "batch_norm";
+  check_float_array(op, "input", x, 3);
+  const int64_t C = x.shape[1];
+  const DeviceArray* pm = channel_vec(op, "mean", mean, x, C);
+  const DeviceArray* pi = channel_vec(op, "invstd", invstd, x, C);
+  const DeviceArray* pw = channel_vec(op, "weight", w, x, C);
+  const DeviceArray* pb = channel_vec(op, "bias", b, x, C);
+  DeviceArray y = new_array(op, x.shape, x.dtype);
+  bind::run_nogil(op, [&] { batch_norm_apply(x, *pm, *pi, pw, pb, y); }, x.shape);
+  return y;
+}
+
+py::tuple batch_norm_backward_checked(const DeviceArray& x, const DeviceArray& dy,
+                                      const DeviceArray& mean, const DeviceArray& invstd,
+                                      const OptArray& w, bool training,
+                                      std::array<bool, 3> needs) {
+  const std::string op = "batch_norm_backward";
+  check_float_array(op, "input", x, 3);
+  check_float_array(op, "grad_output", dy, 3, &x);
+  check_same_shape(op, "grad_output", dy, x.shape);
+  const int64_t C = x.shape[1];
+  const DeviceArray* pm = channel_vec(op, "mean", mean, x, C);
+  const DeviceArray* pi = channel_vec(op, "invstd", invstd, x, C);
+  const DeviceArray* pw = channel_vec(op, "weight", w, x, C);
+  std::optional<DeviceArray> grads[3];
+  for (int i = 0; i < 3; ++i)
+    if (needs[i]) grads[i] = new_array(op, i == 0 ? x.shape : Shape{C}, x.dtype);
+  auto opt = [&](int i) { return grads[i] ? &*grads[i] : nullptr; };
+  bind::run_nogil(op, [&] {
+    batch_norm_backward(x, dy, *pm, *pi, pw, training, opt(0), opt(1), opt(2));
+  }, x.shape);
+  auto out = [&](int i) { return grads[i] ? py::cast(*grads[i]) : py::none(); };
+  return py::make_tuple(out(0), out(1), out(2));
+}
+
+// ---- softmax family and losses
+// (outer, D, inner) of x along `axis`.
+std::array<int64_t, 3> axis_view(const std::string& op, const DeviceArray& x, int axis) {
+  if (axis < 0 || axis >= x.ndim())
+    fail(op, "axis ", axis, " is out of range for shape ", shape_of(x));
+  std::array<int64_t, 3> v{1, x.shape[axis], 1};
+  for (int d = 0; d < axis; ++d) v[0] *= x.shape[d];
+  for (int d = axis + 1; d < x.ndim(); ++d) v[2] *= x.shape[d];
+  return v;
+}
+
+DeviceArray softmax_checked(const DeviceArray& x, int axis, bool log) {
+  const std::string op = log ? "log_softmax" : "softmax";
+  check_float_array(op, "input", x, x.ndim());
+  const auto v = axis_view(op, x, axis);
+  DeviceArray y = new_array(op, x.shape, x.dtype);
+  bind::run_nogil(op, [&] { softmax_forward(x, y, v[0], v[1], v[2], log); }, x.shape);
+  return y;
+}
+
+DeviceArray softmax_backward_checked(const DeviceArray& y, const DeviceArray& g, int axis,
+                                     bool log) {
+  const std::string op = log ? "log_softmax_backward" : "softmax_backward";
+  check_float_array(op, "output", y, y.ndim());
+  check_float_array(op, "grad_output", g, y.ndim(), &y);
+  check_same_shape(op, "grad_output", g, y.shape);
+  const auto v = axis_view(op, y, axis);
+  DeviceArray dx = new_array(op, y.shape, y.dtype);
+  bind::run_nogil(op, [&] { softmax_backward(y, g, dx, v[0], v[1], v[2], log); }, y.shape);
+  return dx;
+}
+
+// logp (N, C, S), target (N, S) int64, weight (C,) or None.
+void check_nll(const std::string& op, const DeviceArray& logp, const DeviceArray& target,
+               const OptArray& weight) {
+  check_float_array(op, "input", logp, 3);
+  bind::check_dtype(op, "target", target.dtype, {DType::i64});
+  check_same_shape(op, "target", target, {logp.shape[0], logp.shape[2]});
+  if (!target.is_contiguous()) fail(op, "target must be C-contiguous");
+  if (logp.shape[1] < 1) fail(op, "input ", shape_of(logp), " has no classes");
+  channel_vec(op, "weight", weight, logp, logp.shape[1]);
+}
+
+py::tuple nll_loss_checked(const DeviceArray& logp, const DeviceArray& target,
+                           const OptArray& weight, int64_t ignore_index, bool smooth) {
+  const std::string op = "nll_loss";
+  check_nll(op, logp, target, weight);
+  DeviceArray loss = new_array(op, target.shape, logp.dtype);
+  DeviceArray w = new_array(op, target.shape, logp.dtype);
+  std::optional<DeviceArray> sm;
+  if (smooth) sm = new_array(op, target.shape, logp.dtype);
+  bind::run_nogil(op, [&] {
+    nll_forward(logp, target, weight ? &*weight : nullptr, ignore_index, loss, w,
+                sm ? &*sm : nullptr);
+  }, logp.shape);
+  return py::make_tuple(loss, w, sm ? py::cast(*sm) : py::none());
+}
+
+DeviceArray nll_loss_backward_checked(const DeviceArray& g_loss, const OptArray& g_smooth,
+                                      const DeviceArray& target, const OptArray& weight,
+                                      int64_t ignore_index, int64_t classes) {
+  const std::string op = "nll_loss_backward";
+  check_float_array(op, "grad_loss", g_loss, 2);
+  check_same_shape(op, "grad_loss", g_loss, target.shape);
+  if (g_smooth) {
+    check_float_array(op, "grad_smooth", *g_smooth, 2, &g_loss);
+    check_same_shape(op, "grad_smooth", *g_smooth, target.shape);
+  }
+  if (classes < 1 || classes >= kMaxSize) fail(op, "classes must be >= 1, got ", classes);
+  DeviceArray dlogp = new_array(op, {g_loss.shape[0], classes, g_loss.shape[1]}, g_loss.dtype);
+  check_nll(op, dlogp, target, weight);
+  bind::run_nogil(op, [&] {
+    nll_backward(g_loss, g_smooth ? &*g_smooth : nullptr, target, weight ? &*weight : nullptr,
+                 ignore_index, dlogp);
+  }, dlogp.shape);
+  return dlogp;
+}
+
+}  // namespace nnk
+
 std::string repr(const DeviceArray& x) {
   return "DeviceArray(shape=" + shape_of(x) + ", dtype=" + dtype_name(x.dtype) +
          ", strides=" + shape_str(x.strides) + ", offset=" + std::to_string(x.offset) + ")";
@@ -471,4 +803,42 @@ PYBIND11_MODULE(_cuda, m) {
 
   // ---- linear algebra
   m.def("gemm", &gemm_checked, py::arg("a"), py::arg("b"), py::arg("out"));
+
+  // ---- nn kernels: pooling
+  m.def("max_pool2d", &nnk::max_pool2d_checked);
+  m.def("adaptive_max_pool2d", &nnk::adaptive_max_pool2d_checked);
+  m.def("max_pool2d_backward", [](const DeviceArray& dy, const DeviceArray& idx,
+                                  nnk::Pair input_size) {
+    return nnk::scatter(dy, idx, input_size, true);
+  });
+  m.def("max_unpool2d", [](const DeviceArray& x, const DeviceArray& idx, nnk::Pair output_size) {
+    return nnk::scatter(x, idx, output_size, false);
+  });
+  m.def("avg_pool2d", &nnk::avg_pool2d_checked);
+  m.def("avg_pool2d_backward", &nnk::avg_pool2d_backward_checked);
+  m.def("adaptive_avg_pool2d", &nnk::adaptive_avg_pool2d_checked);
+  m.def("adaptive_avg_pool2d_backward", &nnk::adaptive_avg_pool2d_backward_checked);
+  m.def("interpolate", [](const DeviceArray& x, nnk::Pair size, std::array<double, 2> scales,
+                          bool bilinear, bool align_corners) {
+    return nnk::resize(x, size, scales, bilinear, align_corners, false);
+  });
+  m.def("interpolate_backward", [](const DeviceArray& dy, nnk::Pair input_size,
+                                   std::array<double, 2> scales, bool bilinear,
+                                   bool align_corners) {
+    return nnk::resize(dy, input_size, scales, bilinear, align_corners, true);
+  });
+
+  // ---- nn kernels: normalization
+  m.def("batch_norm_train", &nnk::batch_norm_train_checked);
+  m.def("batch_norm_apply", &nnk::batch_norm_apply_checked);
+  m.def("batch_norm_backward", &nnk::batch_norm_backward_checked);
+
+  // ---- nn kernels: softmax family and losses
+  m.def("softmax", &nnk::softmax_checked, py::arg("x"), py::arg("axis"), py::arg("log"));
+  m.def("softmax_backward", &nnk::softmax_backward_checked, py::arg("y"), py::arg("grad"),
+        py::arg("axis"), py::arg("log"));
+  m.def("nll_loss", &nnk::nll_loss_checked);
+  m.def("nll_loss_backward", &nnk::nll_loss_backward_checked);
+  m.def("host_waits", &host_waits);
+  m.def("device_to_host_copies", &device_to_host_copies);
 }

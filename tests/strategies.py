@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Tuple
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -18,6 +19,10 @@ import gradflow as gf
 Shape = Tuple[int, ...]
 
 FLOAT_DTYPES = (np.float32, np.float64)
+
+# Devices to parametrize a test by: the CUDA case carries the `cuda` marker (skipped without
+# a GPU by conftest.py).
+DEVICES = ("cpu", pytest.param("cuda", marks=pytest.mark.cuda))
 ALL_DTYPES = (np.float32, np.float64, np.int64, np.bool_)
 GF_DTYPES = {np.float32: gf.float32, np.float64: gf.float64, np.int64: gf.int64,
              np.bool_: gf.bool}

@@ -31,3 +31,21 @@ def test_cuda_implements_the_whole_core():
     pytest.importorskip("gradflow._cuda")
     from gradflow.backends import cuda
     assert set(cuda.CUDABackend.lacks()) <= set(NN_KERNELS)
+
+
+CONV_KERNELS = {"conv2d", "conv2d_backward_input", "conv2d_backward_weight", "channel_sum"}
+
+
+def test_cuda_lacks_only_the_convolution_kernels():
+    # Tighten to `== []` once the CUDA convolution kernels (csrc/cuda/conv.cu) land.
+    pytest.importorskip("gradflow._cuda")
+    from gradflow.backends import cuda
+    assert set(cuda.CUDABackend.lacks()) - CONV_KERNELS == set()
+
+
+def test_cuda_has_every_fused_kernel():
+    pytest.importorskip("gradflow._cuda")
+    from gradflow.backends import cuda
+    from gradflow.backends.base import FUSED_KERNELS, fused
+    backend = cuda.CUDABackend()
+    assert all(fused(backend, name) is not None for name in FUSED_KERNELS)

@@ -96,8 +96,7 @@ def test_optimizer_state_dict_moves_to_parameter_device():
     assert opt2.state[w2]["exp_avg"].is_cuda and not opt2.state[w2]["step"].is_cuda
 
 
-@pytest.mark.parametrize("layer", [nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), nn.BatchNorm2d(1)],
-                         ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize("layer", [nn.Conv2d(1, 2, 3)], ids=lambda m: type(m).__name__)
 def test_cnn_layers_without_cuda_kernel_say_so(layer):
     x = gf.randn(1, 1, 6, 6, device="cuda")
     with pytest.raises(NotImplementedError, match="no kernel for device cuda:0 yet"):

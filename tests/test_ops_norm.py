@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import DEVICES
 
 import gradflow as gf
 from gradflow.autograd import gradcheck, gradgradcheck
@@ -18,6 +19,11 @@ def t(a, requires_grad=False):
     return gf.tensor(a, requires_grad=requires_grad)
 
 
+def on(device):
+    """`t` for tensors on `device`."""
+    return lambda a, requires_grad=False: gf.tensor(a, requires_grad=requires_grad, device=device)
+
+
 def ref_normalize(x, axes, eps):
     mean = x.mean(axes, keepdims=True)
     var = ((x - mean) ** 2).mean(axes, keepdims=True)
@@ -29,10 +35,12 @@ def channel(v, ndim):
 
 
 # ---------------------------------------------------------------- forward vs reference
+@pytest.mark.parametrize("device", DEVICES)
 @settings(max_examples=40, deadline=None)
 @given(st.sampled_from([(5, 3), (4, 3, 7), (2, 3, 4, 5), (3, 2, 1, 1), (64, 4)]),
        st.booleans(), st.booleans())
-def test_batch_norm_matches_reference(shape, affine, training):
+def test_batch_norm_matches_reference(device, shape, affine, training):
+    t = on(device)
     x = RNG.standard_normal(shape) * 3 + 1
     c = shape[1]
     w, b = RNG.standard_normal(c), RNG.standard_normal(c)
@@ -49,7 +57,9 @@ def test_batch_norm_matches_reference(shape, affine, training):
     np.testing.assert_allclose(y.numpy(), ref, rtol=1e-9, atol=1e-9)
 
 
-def test_other_norms_match_reference():
+@pytest.mark.parametrize("device", DEVICES)
+def test_other_norms_match_reference(device):
+    t = on(device)
     x = RNG.standard_normal((3, 6, 4, 5))
     w, b = RNG.standard_normal(6), RNG.standard_normal(6)
     wl, bl = RNG.standard_normal((4, 5)), RNG.standard_normal((4, 5))
@@ -63,7 +73,9 @@ def test_other_norms_match_reference():
                                atol=1e-9)
 
 
-def test_running_statistics_over_steps():
+@pytest.mark.parametrize("device", DEVICES)
+def test_running_statistics_over_steps(device):
+    t = on(device)
     c = 3
     rm, rv = t(np.zeros(c)), t(np.ones(c))
     erm, erv = np.zeros(c), np.ones(c)
@@ -85,9 +97,11 @@ def test_running_statistics_over_steps():
 
 
 # ---------------------------------------------------------------- gradients
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("shape", [(4, 3), (3, 2, 5), (2, 3, 2, 3)])
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_gradcheck(shape, training):
+def test_batch_norm_gradcheck(shape, training, device):
+    t = on(device)
     c = shape[1]
     x = t(RNG.standard_normal(shape), True)
     w = t(RNG.standard_normal(c), True)
@@ -102,7 +116,9 @@ def test_batch_norm_gradcheck(shape, training):
     assert gradcheck(lambda x: batch_norm(x, rm, rv, None, None, training, 0.0, 1e-3), (x,))
 
 
-def test_other_norms_gradcheck():
+@pytest.mark.parametrize("device", DEVICES)
+def test_other_norms_gradcheck(device):
+    t = on(device)
     x = t(RNG.standard_normal((2, 4, 3)), True)
     w, b = t(RNG.standard_normal(4), True), t(RNG.standard_normal(4), True)
     wl, bl = t(RNG.standard_normal(3), True), t(RNG.standard_normal(3), True)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import DEVICES
 
 import gradflow as gf
 import gradflow.nn.functional as F
@@ -24,8 +25,8 @@ from gradflow.ops.pool import (
 RNG = np.random.default_rng(1)
 
 
-def t(a, requires_grad=False):
-    return gf.tensor(a, requires_grad=requires_grad)
+def t(a, requires_grad=False, device="cpu"):
+    return gf.tensor(a, requires_grad=requires_grad, device=device)
 
 
 # ---------------------------------------------------------------- NumPy references (loops)
@@ -94,89 +95,97 @@ def pool_configs(draw, dilation=True):
     return (draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w), k, s, p, d, ceil_mode
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @settings(max_examples=60, deadline=None)
 @given(pool_configs())
-def test_max_pool2d_matches_reference(cfg):
+def test_max_pool2d_matches_reference(device, cfg):
     shape, k, s, p, d, ceil_mode = cfg
     x = RNG.standard_normal(shape)
-    y, idx = max_pool2d(t(x), k, s, p, d, ceil_mode, return_indices=True)
+    y, idx = max_pool2d(t(x, device=device), k, s, p, d, ceil_mode, return_indices=True)
     ry, ridx = ref_max_pool(x, k, s, p, d, ceil_mode)
     np.testing.assert_array_equal(y.numpy(), ry)
     np.testing.assert_array_equal(idx.numpy(), ridx)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @settings(max_examples=60, deadline=None)
 @given(pool_configs(dilation=False), st.booleans(), st.sampled_from([None, 1, 3]))
-def test_avg_pool2d_matches_reference(cfg, count_include_pad, divisor):
+def test_avg_pool2d_matches_reference(device, cfg, count_include_pad, divisor):
     shape, k, s, p, _, ceil_mode = cfg
     x = RNG.standard_normal(shape)
-    y = avg_pool2d(t(x), k, s, p, ceil_mode, count_include_pad, divisor)
+    y = avg_pool2d(t(x, device=device), k, s, p, ceil_mode, count_include_pad, divisor)
     np.testing.assert_allclose(y.numpy(), ref_avg_pool(x, k, s, p, ceil_mode, count_include_pad,
                                                        divisor), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 9), st.integers(1, 9), st.integers(1, 9), st.integers(1, 9))
-def test_adaptive_pools_match_reference(h, w, oh, ow):
+def test_adaptive_pools_match_reference(device, h, w, oh, ow):
     x = RNG.standard_normal((2, 2, h, w))
-    np.testing.assert_allclose(adaptive_avg_pool2d(t(x), (oh, ow)).numpy(),
+    np.testing.assert_allclose(adaptive_avg_pool2d(t(x, device=device), (oh, ow)).numpy(),
                                ref_adaptive(x, (oh, ow), np.mean), rtol=1e-12, atol=1e-12)
-    y, idx = adaptive_max_pool2d(t(x), (oh, ow), return_indices=True)
+    y, idx = adaptive_max_pool2d(t(x, device=device), (oh, ow), return_indices=True)
     np.testing.assert_array_equal(y.numpy(), ref_adaptive(x, (oh, ow), np.max))
     flat = x.reshape(2, 2, -1)
     np.testing.assert_array_equal(np.take_along_axis(flat, idx.numpy().reshape(2, 2, -1), 2),
                                   y.numpy().reshape(2, 2, -1))
 
 
-def test_max_pool_nan_propagates_and_unbatched():
+@pytest.mark.parametrize("device", DEVICES)
+def test_max_pool_nan_propagates_and_unbatched(device):
     x = RNG.standard_normal((2, 4, 4))
     x[0, 1, 2] = np.nan
-    y = max_pool2d(t(x), 2)
+    y = max_pool2d(t(x, device=device), 2)
     assert y.shape == (2, 2, 2)
     assert np.isnan(y.numpy()[0, 0, 1]) and not np.isnan(y.numpy()[1]).any()
-    ya, ia = adaptive_max_pool2d(t(x), 1, return_indices=True)
+    ya, ia = adaptive_max_pool2d(t(x, device=device), 1, return_indices=True)
     assert np.isnan(ya.numpy()[0, 0, 0]) and ia.numpy()[0, 0, 0] == 1 * 4 + 2
-    assert adaptive_max_pool2d(t(x), (None, 2)).shape == (2, 4, 2)
+    assert adaptive_max_pool2d(t(x, device=device), (None, 2)).shape == (2, 4, 2)
 
 
-def test_max_unpool2d_inverts_pool():
+@pytest.mark.parametrize("device", DEVICES)
+def test_max_unpool2d_inverts_pool(device):
     x = RNG.standard_normal((2, 3, 6, 5))
-    y, idx = max_pool2d(t(x), 2, return_indices=True)
+    y, idx = max_pool2d(t(x, device=device), 2, return_indices=True)
     u = max_unpool2d(y, idx, 2, output_size=(6, 5)).numpy()
     assert u.shape == (2, 3, 6, 5)
     mask = u != 0
     np.testing.assert_array_equal(u[mask], x[mask])
     assert mask.sum() == y.numel()
-    y, idx = max_pool2d(t(x[..., :4]), 2, return_indices=True)
+    y, idx = max_pool2d(t(x[..., :4], device=device), 2, return_indices=True)
     assert max_unpool2d(y, idx, 2).shape == (2, 3, 6, 4)  # default (H-1)*s - 2p + k
 
 
 # ---------------------------------------------------------------- gradients
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("k,s,p,d,ceil", [(2, None, 0, 1, False), (3, 2, 1, 1, True),
                                           ((2, 3), (1, 2), (1, 0), (2, 1), False)])
-def test_max_pool2d_gradcheck(k, s, p, d, ceil):
+def test_max_pool2d_gradcheck(k, s, p, d, ceil, device):
     # distinct values so the argmax is stable under the finite-difference step
-    x = t(RNG.permutation(2 * 2 * 5 * 6).reshape(2, 2, 5, 6) / 7.0, True)
+    x = t(RNG.permutation(2 * 2 * 5 * 6).reshape(2, 2, 5, 6) / 7.0, True, device=device)
     assert gradcheck(lambda x: max_pool2d(x, k, s, p, d, ceil), (x,))
     assert gradgradcheck(lambda x: max_pool2d(x, k, s, p, d, ceil), (x,))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("k,s,p,ceil,inc,div", [(2, None, 0, False, True, None),
                                                 (3, 2, 1, True, False, None),
                                                 ((3, 2), (2, 1), (1, 1), True, True, 5)])
-def test_avg_pool2d_gradcheck(k, s, p, ceil, inc, div):
-    x = t(RNG.standard_normal((2, 2, 5, 6)), True)
+def test_avg_pool2d_gradcheck(k, s, p, ceil, inc, div, device):
+    x = t(RNG.standard_normal((2, 2, 5, 6)), True, device=device)
     assert gradcheck(lambda x: avg_pool2d(x, k, s, p, ceil, inc, div), (x,))
     assert gradgradcheck(lambda x: avg_pool2d(x, k, s, p, ceil, inc, div), (x,))
 
 
-def test_adaptive_and_unpool_gradcheck():
-    x = t(RNG.permutation(60).reshape(1, 3, 4, 5) / 3.0, True)
+@pytest.mark.parametrize("device", DEVICES)
+def test_adaptive_and_unpool_gradcheck(device):
+    x = t(RNG.permutation(60).reshape(1, 3, 4, 5) / 3.0, True, device=device)
     assert gradcheck(lambda x: adaptive_avg_pool2d(x, (3, 2)), (x,))
     assert gradgradcheck(lambda x: adaptive_avg_pool2d(x, (3, 2)), (x,))
     assert gradcheck(lambda x: adaptive_max_pool2d(x, (3, 3)), (x,))
     y, idx = max_pool2d(x.detach(), 2, return_indices=True)
-    v = t(RNG.standard_normal(tuple(y.shape)), True)
+    v = t(RNG.standard_normal(tuple(y.shape)), True, device=device)
     assert gradcheck(lambda v: max_unpool2d(v, idx, 2, output_size=(4, 5)), (v,))
 
 

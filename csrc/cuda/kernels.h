@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "cuda/pool_index.h"
 #include "cuda/runtime.h"
 
 namespace gradflow::cuda {
@@ -81,5 +82,59 @@ void random(Random kind, const DeviceArray& out, int64_t low, int64_t high);
 template <typename T>
 void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, int64_t stride_a,
                   const T* b, int64_t stride_b, T* c, int64_t stride_c);
+
+// ---- pool.cu (pooling): contiguous float arrays, P = N*C planes, geometry as pool_index.h.
+// x (P, H, W) -> y, idx (P, OH, OW); strided or adaptive windows.
+void max_pool2d(const pool::Geom& g, bool adaptive, const DeviceArray& x, const DeviceArray& y,
+                const DeviceArray& idx);
+// dx (P, H, W) = 0, then dx[p].flat[idx] += dy for dy, idx (P, OH, OW); idx outside skipped.
+void max_pool2d_backward(const pool::Geom& g, const DeviceArray& dy, const DeviceArray& idx,
+                         const DeviceArray& dx);
+// y (P, H, W) = 0, then y[p].flat[idx] = x for x, idx (P, OH, OW); false (after a wait) if an
+// index was outside [0, H*W).
+bool max_unpool2d(const pool::Geom& g, const DeviceArray& x, const DeviceArray& idx,
+                  const DeviceArray& y);
+void avg_pool2d(const pool::Geom& g, bool count_include_pad, int64_t divisor_override,
+                const DeviceArray& x, const DeviceArray& y);
+// dx (P, H, W) from dy (P, OH, OW), overwritten.
+void avg_pool2d_backward(const pool::Geom& g, bool count_include_pad, int64_t divisor_override,
+                         const DeviceArray& dy, const DeviceArray& dx);
+void adaptive_avg_pool2d(const pool::Geom& g, const DeviceArray& x, const DeviceArray& y);
+void adaptive_avg_pool2d_backward(const pool::Geom& g, const DeviceArray& dy,
+                                  const DeviceArray& dx);
+// y (P, OH, OW) resized from x (P, H, W) (nearest or bilinear, pool_index.h); its adjoint
+// writes dx (P, H, W) from dy (P, OH, OW).
+void interpolate(const pool::Geom& g, const pool::Resize& r, const DeviceArray& x,
+                 const DeviceArray& y);
+void interpolate_backward(const pool::Geom& g, const pool::Resize& r, const DeviceArray& dy,
+                          const DeviceArray& dx);
+
+// ---- batchnorm.cu (normalization): x, y, dy, dx (N, C, L) contiguous; the rest (C,); w, b
+// and the wanted gradients may be null.
+void batch_norm_train(const DeviceArray& x, const DeviceArray* w, const DeviceArray* b,
+                      double eps, const DeviceArray& y, const DeviceArray& mean,
+                      const DeviceArray& var, const DeviceArray& invstd);
+void batch_norm_apply(const DeviceArray& x, const DeviceArray& mean, const DeviceArray& invstd,
+                      const DeviceArray* w, const DeviceArray* b, const DeviceArray& y);
+void batch_norm_backward(const DeviceArray& x, const DeviceArray& dy, const DeviceArray& mean,
+                         const DeviceArray& invstd, const DeviceArray* w, bool training,
+                         const DeviceArray* dx, const DeviceArray* dw, const DeviceArray* db);
+
+// ---- softmax.cu (softmax family and losses): contiguous float arrays.
+// y = softmax (or log_softmax) of x viewed as (outer, D, inner) along D.
+void softmax_forward(const DeviceArray& x, const DeviceArray& y, int64_t outer, int64_t D,
+                     int64_t inner, bool log);
+// dx from the forward's output y and the gradient g, same view.
+void softmax_backward(const DeviceArray& y, const DeviceArray& g, const DeviceArray& dx,
+                      int64_t outer, int64_t D, int64_t inner, bool log);
+// Per position of logp (N, C, S) with target (N, S): loss, weight and (when smooth is given)
+// the smoothing term, each (N, S); a target out of range is a deferred error.
+void nll_forward(const DeviceArray& logp, const DeviceArray& target, const DeviceArray* weight,
+                 int64_t ignore_index, const DeviceArray& loss, const DeviceArray& w_out,
+                 const DeviceArray* smooth);
+// dlogp (N, C, S) from the gradients of nll_forward's loss and smoothing outputs.
+void nll_backward(const DeviceArray& g_loss, const DeviceArray* g_smooth,
+                  const DeviceArray& target, const DeviceArray* weight, int64_t ignore_index,
+                  const DeviceArray& dlogp);
 
 }  // namespace gradflow::cuda

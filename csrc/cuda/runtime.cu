@@ -2,6 +2,7 @@
 // host <-> device copies and the Philox generator state. See runtime.h for the contracts.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -30,7 +31,59 @@ void* stream() {
   return s;
 }
 
-void synchronize() { check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream())), "synchronize"); }
+// ---------------------------------------------------------------- host waits
+namespace {
+std::atomic<uint64_t> g_host_waits{0}, g_device_to_host{0};
+
+// The deferred-error code: pinned host memory mapped into the device, so a kernel's store is
+// seen by the host after the next wait without a copy of its own.
+int* deferred_host() {
+  static int* host = [] {
+    int* h = nullptr;
+    stream();
+    check(cudaHostAlloc(reinterpret_cast<void**>(&h), sizeof(int), cudaHostAllocMapped),
+          "cudaHostAlloc");
+    *h = 0;
+    return h;
+  }();
+  return host;
+}
+
+const char* deferred_message(int code) {
+  switch (code) {
+    case kDeferredTargetOutOfRange:
+      return "nll_loss / cross_entropy: a target class index was out of bounds (not in "
+             "[0, n_classes) and not ignore_index); CUDA kernels run asynchronously, so this is "
+             "reported at the first synchronisation after the call that met it";
+    default:
+      return "a CUDA kernel reported an error";
+  }
+}
+
+// Waits for the stream; with `report`, raises a deferred error a kernel left since the last.
+void wait_stream(const char* what, bool report) {
+  ++g_host_waits;
+  check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream())), what);
+  if (!report) return;
+  volatile int* flag = deferred_host();
+  const int code = *flag;
+  if (code == 0) return;
+  *flag = 0;
+  throw std::out_of_range(deferred_message(code));
+}
+}  // namespace
+
+void synchronize() { wait_stream("synchronize", true); }
+
+int* deferred_error_flag() {
+  int* device = nullptr;
+  check(cudaHostGetDevicePointer(reinterpret_cast<void**>(&device), deferred_host(), 0),
+        "cudaHostGetDevicePointer");
+  return device;
+}
+
+uint64_t host_waits() { return g_host_waits.load(); }
+uint64_t device_to_host_copies() { return g_device_to_host.load(); }
 
 // ---------------------------------------------------------------- caching allocator
 namespace {
@@ -79,7 +132,7 @@ void* device_malloc(size_t nbytes) {
     cudaError_t err = cudaMalloc(&p, size);
     if (err == cudaErrorMemoryAllocation) {
       cudaGetLastError();
-      check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream())), "cudaMalloc retry");
+      wait_stream("cudaMalloc retry", false);
       release_cached(c);
       err = cudaMalloc(&p, size);
     }
@@ -115,7 +168,7 @@ void empty_cache() {
   std::lock_guard<std::mutex> lock(c.mu);
   if (c.free_blocks.empty()) return;
   // Kernels queued earlier may still use a cached block: let them finish before cudaFree.
-  check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream())), "empty_cache");
+  wait_stream("empty_cache", false);
   release_cached(c);
 }
 
@@ -186,14 +239,15 @@ void copy_to_device(void* dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
   cudaStream_t s = static_cast<cudaStream_t>(stream());
   check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, s), "copy to device");
-  check(cudaStreamSynchronize(s), "copy to device");  // the host buffer may go away next
+  wait_stream("copy to device", true);  // the host buffer may go away next
 }
 
 void copy_to_host(void* dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
   cudaStream_t s = static_cast<cudaStream_t>(stream());
+  ++g_device_to_host;
   check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, s), "copy to host");
-  check(cudaStreamSynchronize(s), "copy to host");
+  wait_stream("copy to host", true);
 }
 
 // ---------------------------------------------------------------- index error flag

@@ -23,7 +23,18 @@ void check_launch(const char* kernel);
 
 // The stream every kernel and copy of the module runs on (created on first use).
 void* stream();
+// Waits for the stream, then raises (std::out_of_range) a deferred error a kernel reported.
 void synchronize();
+
+// Deferred errors: a kernel that meets bad data it cannot report at once (a class index out of
+// range) stores its code here, and the next host wait (synchronize, a copy) raises it, as
+// CUDA's device-side asserts surface at the next synchronisation, without a wait per call.
+constexpr int kDeferredTargetOutOfRange = 1;
+int* deferred_error_flag();  // the device's pointer to the code
+
+// Counters for tests: host waits on the stream (each synchronisation) and device-to-host copies.
+uint64_t host_waits();
+uint64_t device_to_host_copies();
 
 // ---------------------------------------------------------------- caching allocator
 // Blocks are rounded up to a size bucket (512 B steps below 1 MiB, 2 MiB steps above) and,

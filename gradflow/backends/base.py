@@ -176,11 +176,11 @@ class CoreBackend:
 class NNKernels:
     """The nn kernels: convolution, pooling, batch normalization. A device may lack some; each
     stub raises an error that names the op and the device and says to move to the CPU. (The
-    softmax family has no kernel of its own: ops/reduce.py composes it from the core.)"""
+    softmax family and the NLL loss have no kernel of their own in the contract: ops compose
+    them from the core, or use a backend's optional fused kernels, see FUSED_KERNELS.)"""
 
     def _no_kernel(self, op: str) -> NotImplementedError:
-        """The error for an nn kernel this device does not have yet (CUDA convolution,
-        pooling and batch norm are planned, not built)."""
+        """The error for an nn kernel this device does not have yet."""
         return NotImplementedError(
             f"{op}: no kernel for device {self.name} yet; move the tensors (or the model) to "
             "the CPU with .cpu() / .to('cpu') for this op")
@@ -278,6 +278,32 @@ def _methods(contract: type) -> Tuple[str, ...]:
 
 CORE_METHODS = _methods(CoreBackend)
 NN_KERNELS = _methods(NNKernels)
+
+# Optional fused kernels a backend may have beside the contract, where one kernel replaces
+# several core ops or an index check that would wait for the device (CUDA has them; the CPU
+# composes the same math from the core). An op uses one when ``fused(backend, name)`` finds it;
+# Backend.lacks() does not list them. Arrays are C-contiguous float arrays unless said:
+#   softmax(x, axis, log)                       softmax (log: log_softmax) along axis
+#   softmax_backward(y, grad, axis, log)        dx from the output y and grad
+#   nll_loss(logp, target, weight, ignore_index, smooth)
+#       logp (N, C, S), target int64 (N, S), weight (C,) or None -> (loss, w, smoothing or
+#       None), each (N, S): -w[t] * logp[n, t, s], w[t], -sum_c w[c] * logp[n, c, s] at kept
+#       positions (target != ignore_index), zeros elsewhere. A target outside [0, C) may be
+#       reported late (CUDA: IndexError at the next synchronisation).
+#   nll_loss_backward(grad_loss, grad_smoothing, target, weight, ignore_index, classes)
+#       dlogp (N, classes, S), the adjoint of nll_loss (grad_smoothing may be None)
+#   interpolate(x, size, scales, bilinear, align_corners)
+#       x (N, C, H, W) resized to (N, C, *size) as ops/pool.py's _interp_matrix says (scales:
+#       the (h, w) scale factors given, 0.0 for none)
+#   interpolate_backward(grad, input_size, scales, bilinear, align_corners)
+#       its adjoint: (N, C, *input_size) from grad (N, C, OH, OW)
+FUSED_KERNELS = ("softmax", "softmax_backward", "nll_loss", "nll_loss_backward", "interpolate",
+                 "interpolate_backward")
+
+
+def fused(backend, name: str):
+    """The backend's fused kernel `name` (one of FUSED_KERNELS), or None when it has none."""
+    return getattr(backend, name, None)
 
 
 class Backend(CoreBackend, NNKernels):

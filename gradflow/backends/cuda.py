@@ -553,3 +553,78 @@ class CUDABackend(Backend):
             return self.reshape(self.contiguous(v), (1, rows, cols))
         v = self.contiguous(self.broadcast_to(v, batch + (rows, cols)))
         return self.reshape(v, (math.prod(batch), rows, cols))
+
+    # ---------------------------------------------------------------- nn kernels: pooling
+    # (csrc/cuda/pool.cu; inputs made C-contiguous here, checked again by gradflow._cuda;
+    # interpolate and its backward are fused kernels, see base.FUSED_KERNELS)
+    def max_pool2d(self, x, kernel_size, stride, padding, dilation, ceil_mode):
+        return _cuda.max_pool2d(self.contiguous(x), kernel_size, stride, padding, dilation,
+                                ceil_mode)
+
+    def adaptive_max_pool2d(self, x, output_size):
+        return _cuda.adaptive_max_pool2d(self.contiguous(x), output_size)
+
+    def max_pool2d_backward(self, grad, indices, input_size):
+        return _cuda.max_pool2d_backward(self.contiguous(grad), self.contiguous(indices),
+                                         input_size)
+
+    def max_unpool2d(self, x, indices, output_size):
+        return _cuda.max_unpool2d(self.contiguous(x), self.contiguous(indices), output_size)
+
+    def avg_pool2d(self, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                   divisor_override):
+        return _cuda.avg_pool2d(self.contiguous(x), kernel_size, stride, padding, ceil_mode,
+                                count_include_pad, divisor_override)
+
+    def avg_pool2d_backward(self, grad, input_size, kernel_size, stride, padding, ceil_mode,
+                            count_include_pad, divisor_override):
+        return _cuda.avg_pool2d_backward(self.contiguous(grad), input_size, kernel_size, stride,
+                                         padding, ceil_mode, count_include_pad, divisor_override)
+
+    def adaptive_avg_pool2d(self, x, output_size):
+        return _cuda.adaptive_avg_pool2d(self.contiguous(x), output_size)
+
+    def adaptive_avg_pool2d_backward(self, grad, input_size):
+        return _cuda.adaptive_avg_pool2d_backward(self.contiguous(grad), input_size)
+
+    def interpolate(self, x, size, scales, bilinear, align_corners):
+        return _cuda.interpolate(self.contiguous(x), size, scales, bilinear, align_corners)
+
+    def interpolate_backward(self, grad, input_size, scales, bilinear, align_corners):
+        return _cuda.interpolate_backward(self.contiguous(grad), input_size, scales, bilinear,
+                                          align_corners)
+
+    # ---------------------------------------------------------------- nn kernels: normalization
+    # (csrc/cuda/batchnorm.cu)
+    def _opt(self, x):
+        return None if x is None else self.contiguous(x)
+
+    def batch_norm_train(self, x, weight, bias, eps):
+        return _cuda.batch_norm_train(self.contiguous(x), self._opt(weight), self._opt(bias),
+                                      float(eps))
+
+    def batch_norm_apply(self, x, mean, invstd, weight, bias):
+        return _cuda.batch_norm_apply(self.contiguous(x), self.contiguous(mean),
+                                      self.contiguous(invstd), self._opt(weight), self._opt(bias))
+
+    def batch_norm_backward(self, x, grad, mean, invstd, weight, training, needs):
+        return _cuda.batch_norm_backward(self.contiguous(x), self.contiguous(grad),
+                                         self.contiguous(mean), self.contiguous(invstd),
+                                         self._opt(weight), bool(training), tuple(needs))
+
+    # ---------------------------------------------------------------- fused: softmax, NLL
+    # (csrc/cuda/softmax.cu) The optional fused kernels of base.FUSED_KERNELS.
+    def softmax(self, x, axis, log):
+        return _cuda.softmax(self.contiguous(x), axis, log)
+
+    def softmax_backward(self, y, grad, axis, log):
+        return _cuda.softmax_backward(self.contiguous(y), self.contiguous(grad), axis, log)
+
+    def nll_loss(self, logp, target, weight, ignore_index, smooth):
+        return _cuda.nll_loss(self.contiguous(logp), self.contiguous(target), self._opt(weight),
+                              int(ignore_index), bool(smooth))
+
+    def nll_loss_backward(self, grad_loss, grad_smooth, target, weight, ignore_index, classes):
+        return _cuda.nll_loss_backward(self.contiguous(grad_loss), self._opt(grad_smooth),
+                                       self.contiguous(target), self._opt(weight),
+                                       int(ignore_index), int(classes))

@@ -9,9 +9,11 @@ cross-entropy through log-softmax, BCE-with-logits through softplus, BCE with lo
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 from gradflow.autograd import Function
+from gradflow.backends.base import fused
 from gradflow.ops.common import (
     as_bool,
     as_float,
@@ -89,9 +91,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
     return _nll("nll_loss", input, target, weight, ignore_index, reduction)
 
 
-def _nll(op: str, input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
-         reduction: str) -> Tensor:
-    """nll_loss on checked arguments; errors name `op` (cross_entropy calls it too)."""
+def _check_nll(op: str, input: Tensor, target: Tensor, weight: Optional[Tensor],
+               ignore_index: int):
+    """nll_loss's argument checks: (input, target) with a batch dim, whether they had none,
+    and ignore_index as an int."""
     ignore_index = as_int(ignore_index, op, "ignore_index")
     if input.ndim < 1:
         raise ValueError(f"{op}: input must have at least 1 dimension, got a scalar")
@@ -111,6 +114,16 @@ def _nll(op: str, input: Tensor, target: Tensor, weight: Optional[Tensor], ignor
     if c == 0:
         raise ValueError(f"{op}: input of shape {tuple(input.shape)} has no classes (size 0 "
                          "along the class dim)")
+    return input, target, unbatched, ignore_index
+
+
+def _nll(op: str, input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
+         reduction: str) -> Tensor:
+    """nll_loss on checked arguments; errors name `op` (cross_entropy calls it too)."""
+    if _fusable(input, weight):
+        return _nll_fused(op, input, target, weight, ignore_index, reduction, 0.0)
+    input, target, unbatched, ignore_index = _check_nll(op, input, target, weight, ignore_index)
+    c = input.shape[1]
     keep = target != ignore_index
     safe = where(keep, target, 0)
     if target.numel() and bool(((safe < 0).logical_or(safe >= c)).any()):
@@ -165,6 +178,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
         if reduction == "mean":
             return loss.sum() / (input.numel() // c if input.numel() else 0)
         return _reduce(loss, reduction)
+    if _fusable(logp, weight):
+        return _nll_fused(op, logp, target, weight, ignore_index, reduction, label_smoothing)
     nll = _nll(op, logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0:
         return nll
@@ -183,6 +198,78 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     else:
         smooth = _reduce(smooth, reduction)
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
+
+
+# ---------------------------------------------------------------- fused NLL (CUDA)
+def _fusable(logp: Tensor, weight: Optional[Tensor]) -> bool:
+    """Whether the backend's fused NLL kernels (backends/base.py FUSED_KERNELS) can compute
+    the loss: the backend has them and no gradient is wanted for the class weights."""
+    return (fused(logp._backend, "nll_loss") is not None and logp.is_floating_point()
+            and (weight is None or not weight.requires_grad))
+
+
+class _NLLTerms(Function):
+    """(loss, weight[, smoothing]) per position of logp (N, C, S) for targets (N, S), by the
+    backend's fused nll_loss (see FUSED_KERNELS). Linear in logp, with _NLLTermsAdjoint as its
+    adjoint, so the pair is differentiable to any order; the weights are not differentiable."""
+
+    @staticmethod
+    def forward(ctx, logp, target, weight, ignore_index: int, smooth: bool):
+        be = logp._backend
+        loss, w, smoothing = be.nll_loss(logp._data, target._data, _raw(weight), ignore_index,
+                                         smooth)
+        ctx.args = (target, weight, ignore_index, logp.shape[1])
+        w = Tensor._make(w, be)
+        ctx.mark_non_differentiable(w)
+        return (loss, w, smoothing) if smooth else (loss, w)
+
+    @staticmethod
+    def backward(ctx, g_loss, _g_w, g_smooth=None):
+        return _NLLTermsAdjoint.apply(g_loss, g_smooth, *ctx.args), None, None, None, None
+
+
+class _NLLTermsAdjoint(Function):
+    """dlogp (N, C, S) from the gradients of _NLLTerms' loss and smoothing terms."""
+
+    @staticmethod
+    def forward(ctx, g_loss, g_smooth, target, weight, ignore_index: int, classes: int):
+        ctx.args = (target, weight, ignore_index, g_smooth is not None)
+        return g_loss._backend.nll_loss_backward(g_loss._data, _raw(g_smooth), target._data,
+                                                 _raw(weight), ignore_index, classes)
+
+    @staticmethod
+    def backward(ctx, gg):
+        terms = _NLLTerms.apply(gg, *ctx.args)
+        return terms[0], (terms[2] if ctx.args[3] else None), None, None, None, None
+
+
+def _raw(t: Optional[Tensor]):
+    return None if t is None else t._data
+
+
+def _nll_fused(op: str, logp: Tensor, target: Tensor, weight: Optional[Tensor],
+               ignore_index: int, reduction: str, smoothing: float) -> Tensor:
+    """nll_loss (smoothing 0) or cross_entropy's class-index case on log-probabilities, in
+    one kernel per direction: no one-hot matrix, no gather, and no wait for the device (a
+    target out of range is reported at the next synchronisation, as PyTorch's CUDA kernels
+    do). loss = (1 - eps) * nll + eps / C * smoothing term, both reduced alike ('mean'
+    divides by the summed target weights)."""
+    logp, target, unbatched, ignore_index = _check_nll(op, logp, target, weight, ignore_index)
+    n, c = logp.shape[0], logp.shape[1]
+    positions = math.prod(logp.shape[2:])
+    if weight is not None:
+        weight = weight.detach().to(logp.dtype)
+    terms = _NLLTerms.apply(logp.reshape(n, c, positions), target.reshape(n, positions),
+                            weight, ignore_index, smoothing > 0)
+    loss, w = terms[0], terms[1]
+    if smoothing > 0:
+        loss = loss * (1 - smoothing) + terms[2] * (smoothing / c)
+    if reduction == "mean":
+        return loss.sum() / w.sum()
+    if reduction == "sum":
+        return loss.sum()
+    loss = loss.reshape(target.shape)
+    return loss.squeeze(0) if unbatched else loss
 
 
 def _check_probabilities(op: str, input: Tensor, target: Tensor) -> None:

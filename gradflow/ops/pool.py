@@ -16,6 +16,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from gradflow.autograd.function import Function
+from gradflow.backends.base import fused
 from gradflow.ops.common import allocating, as_bool, as_ints
 from gradflow.ops.conv import IntOrPair, Pair, batched, pair
 from gradflow.tensor import Tensor
@@ -121,6 +122,33 @@ class AdaptiveAvgPoolAdjoint(Function):
     @staticmethod
     def backward(ctx, gg):
         return AdaptiveAvgPool.apply(gg, ctx.out), None
+
+
+class Resize(Function):
+    """interpolate by the backend's fused kernel (backends/base.py FUSED_KERNELS); args =
+    (scales, bilinear, align_corners). Linear, with ResizeAdjoint as its adjoint."""
+
+    @staticmethod
+    def forward(ctx, x, size: Pair, args: tuple):
+        ctx.args = args
+        ctx.size = tuple(x.shape[2:])
+        return x._backend.interpolate(x._data, size, *args)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return ResizeAdjoint.apply(gy, ctx.size, ctx.args), None, None
+
+
+class ResizeAdjoint(Function):
+    @staticmethod
+    def forward(ctx, g, size: Pair, args: tuple):
+        ctx.args = args
+        ctx.out = tuple(g.shape[2:])
+        return g._backend.interpolate_backward(g._data, size, *args)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return Resize.apply(gg, ctx.out, ctx.args), None, None
 
 
 # ---------------------------------------------------------------- shape rules and checks
@@ -319,7 +347,9 @@ def interpolate(
     """Resize (N, C, H, W) images, mode 'nearest' or 'bilinear', as torch.nn.functional.interpolate.
 
     Each axis is resampled by a small (out, in) matrix, y = A_h @ x @ A_w^T, so the op is two
-    batched matmuls and differentiable to any order. nearest: src = floor(dst * in/out);
+    batched matmuls and differentiable to any order (a backend with the fused interpolate
+    kernel, CUDA, blends the two or four source pixels of each output directly).
+    nearest: src = floor(dst * in/out);
     bilinear: src = (dst + 0.5) * in/out - 0.5 (or dst * (in-1)/(out-1) with align_corners),
     blending the two neighbouring pixels. With scale_factor, in/out is 1/scale_factor.
     """
@@ -355,6 +385,10 @@ def interpolate(
             raise ValueError(f"{op}: output size {out} is too small for input {tuple(x.shape)}")
     be = x._backend
     ac = bool(align_corners)
+    if fused(be, "interpolate") is not None:
+        args = (tuple(s or 0.0 for s in scales), mode == "bilinear", ac)
+        with allocating(op, tuple(x.shape[:2]) + out, x.element_size()):
+            return Resize.apply(x, out, args)
     with allocating(op, tuple(x.shape[:2]) + out, x.element_size()):
         mats = [
             Tensor._make(be.from_numpy(_interp_matrix(n, o, s, mode, ac).astype(x.dtype.np)), be)

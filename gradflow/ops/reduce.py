@@ -13,6 +13,8 @@ from typing import Optional
 
 from gradflow import op_table
 from gradflow.autograd.function import Function
+from gradflow.autograd.grad_mode import is_grad_enabled
+from gradflow.backends.base import fused
 from gradflow.ops.common import (
     as_bool,
     as_float,
@@ -331,12 +333,23 @@ def _saved_output(ctx, raw, x: Tensor, axis: int) -> Tensor:
     return out
 
 
+def _fused_kernel(x: Tensor, name: str):
+    """The backend's fused softmax kernel `name` (backends/base.py FUSED_KERNELS), or None; a
+    backward under create_graph=True composes Tensor ops instead (differentiable again)."""
+    if name.endswith("_backward") and is_grad_enabled():
+        return None
+    return fused(x._backend, name)
+
+
 class Softmax(Function):
     """y = exp(x - max) / sum(exp(x - max)); backward: y * (g - sum(g * y))."""
 
     @staticmethod
     def forward(ctx, x, axis):
         be = x._backend
+        kernel = _fused_kernel(x, "softmax")
+        if kernel is not None:
+            return _saved_output(ctx, kernel(x._data, axis, False), x, axis)
         e = be.unary("exp", _minus_max(x, axis))
         return _saved_output(ctx, be.binary("div", e, be.reduce("sum", e, (axis,), True)), x,
                              axis)
@@ -344,6 +357,9 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
+        kernel = _fused_kernel(y, "softmax_backward")
+        if kernel is not None:
+            return Tensor._make(kernel(y._data, g._data, ctx.axis, False), y._backend), None
         return y * (g - (g * y).sum(ctx.axis, keepdim=True)), None
 
 
@@ -353,6 +369,9 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         be = x._backend
+        kernel = _fused_kernel(x, "softmax")
+        if kernel is not None:
+            return _saved_output(ctx, kernel(x._data, axis, True), x, axis)
         shifted = _minus_max(x, axis)
         lse = be.unary("log", be.reduce("sum", be.unary("exp", shifted), (axis,), True))
         return _saved_output(ctx, be.binary("sub", shifted, lse), x, axis)
@@ -360,6 +379,9 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
+        kernel = _fused_kernel(y, "softmax_backward")
+        if kernel is not None:
+            return Tensor._make(kernel(y._data, g._data, ctx.axis, True), y._backend), None
         return g - y.exp() * g.sum(ctx.axis, keepdim=True), None
 
 
