@@ -255,3 +255,44 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
         _renorm_rows_(weight, input, as_float(max_norm, op, "max_norm"),
                       as_float(norm_type, op, "norm_type"))
     return _Embedding.apply(weight, input, padding_idx, scale_grad_by_freq)
+
+
+# ---------------------------------------------------------------- pixel shuffle
+def _shuffle_factor(input: Tensor, factor: int, op: str, arg: str) -> int:
+    check_tensor(input, op)
+    factor = as_int(factor, op, arg)
+    if factor <= 0:
+        raise ValueError(f"{op}: {arg} must be greater than 0, got {factor}")
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected an input of at least 3 dims (*, C, H, W), got shape "
+                         f"{tuple(input.shape)}")
+    return factor
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C r^2, H, W) -> (*, C, H r, W r):
+    out[c, h r + i, w r + j] = in[c r^2 + i r + j, h, w]."""
+    op = "pixel_shuffle"
+    r = _shuffle_factor(input, upscale_factor, op, "upscale_factor")
+    *batch, c, h, w = input.shape
+    if c % (r * r):
+        raise ValueError(f"{op}: the channels of input {tuple(input.shape)} must be divisible "
+                         f"by upscale_factor squared ({r * r})")
+    n = len(batch)
+    x = input.reshape(*batch, c // (r * r), r, r, h, w)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)  # (*, C, H, r, W, r)
+    return x.reshape(*batch, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H r, W r) -> (*, C r^2, H, W), the inverse of pixel_shuffle."""
+    op = "pixel_unshuffle"
+    r = _shuffle_factor(input, downscale_factor, op, "downscale_factor")
+    *batch, c, h, w = input.shape
+    if h % r or w % r:
+        raise ValueError(f"{op}: the height and width of input {tuple(input.shape)} must be "
+                         f"divisible by downscale_factor ({r})")
+    n = len(batch)
+    x = input.reshape(*batch, c, h // r, r, w // r, r)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)  # (*, C, r, r, H, W)
+    return x.reshape(*batch, c * r * r, h // r, w // r)
