@@ -15,6 +15,7 @@ from gradflow.nn.activation import (
     Softplus,
     Tanh,
 )
+from gradflow.nn.attention import MultiheadAttention
 from gradflow.nn.containers import ModuleDict, ModuleList, Sequential
 from gradflow.nn.conv import Conv2d, ConvTranspose2d
 from gradflow.nn.dropout import Dropout, Dropout2d
@@ -68,6 +69,13 @@ from gradflow.nn.pooling import (
 )
 from gradflow.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from gradflow.nn.sparse import Embedding
+from gradflow.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "functional", "init", "utils", "Module", "Parameter", "Sequential", "ModuleList",
@@ -82,4 +90,6 @@ __all__ = [
     "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
     "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
     "ReplicationPad2d", "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
+    "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerEncoderLayer",
+    "TransformerDecoder", "TransformerDecoderLayer",
 ]
