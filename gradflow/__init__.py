@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from gradflow import (
+    accelerator,  # noqa: E402
     autograd,  # noqa: E402
     cuda,  # noqa: E402
 )

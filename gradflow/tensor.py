@@ -356,6 +356,13 @@ class Tensor:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
+    def __format__(self, spec: str) -> str:
+        """f"{loss:.4f}": a one-element tensor formats its value (PyTorch takes 0-d ones only);
+        an empty spec gives str(t), and any other tensor refuses a spec, as PyTorch."""
+        if spec and self.numel() == 1:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
+
     __hash__ = object.__hash__
 
     def __reduce__(self):

@@ -1,6 +1,11 @@
 """gradflow.nn: Modules, layers, losses and initialisation, shaped like torch.nn."""
 
-from gradflow.nn import functional, init, utils
+from gradflow.nn import (
+    functional,
+    init,
+    modules,
+    utils,
+)
 from gradflow.nn.activation import (
     ELU,
     GELU,
@@ -78,7 +83,7 @@ from gradflow.nn.transformer import (
 )
 
 __all__ = [
-    "functional", "init", "utils", "Module", "Parameter", "Sequential", "ModuleList",
+    "functional", "init", "utils", "modules", "Module", "Parameter", "Sequential", "ModuleList",
     "ModuleDict", "Linear", "Identity", "Flatten", "Unflatten", "Conv2d", "ConvTranspose2d",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxUnpool2d",
     "Upsample", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d",
