@@ -357,9 +357,10 @@ class Tensor:
         return int(self.item())
 
     def __format__(self, spec: str) -> str:
-        """f"{loss:.4f}": a one-element tensor formats its value (PyTorch takes 0-d ones only);
-        an empty spec gives str(t), and any other tensor refuses a spec, as PyTorch."""
-        if spec and self.numel() == 1:
+        """f"{loss:.4f}": a 0-d tensor formats its value, as PyTorch (f"{loss}" too); a
+        one-element tensor also takes a spec (PyTorch refuses it); any other tensor gives
+        str(t) for an empty spec and refuses a spec."""
+        if self.ndim == 0 or (spec and self.numel() == 1):
             return format(self.item(), spec)
         return object.__format__(self, spec)
 
