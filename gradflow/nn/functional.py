@@ -20,7 +20,7 @@ from gradflow.ops.common import (
 )
 from gradflow.ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from gradflow.ops.dropout import dropout, dropout2d  # noqa: F401
-from gradflow.ops.inplace import check_inplace
+from gradflow.ops.inplace import apply_
 from gradflow.ops.linalg import linear  # noqa: F401
 from gradflow.ops.loss import (  # noqa: F401
     binary_cross_entropy,
@@ -58,8 +58,7 @@ def _maybe_inplace(op: str, input: Tensor, fn: Callable[[Tensor], Tensor],
     check_tensor(input, op)
     if not as_bool(inplace, op, "inplace"):
         return fn(input)
-    check_inplace(input, op)
-    return input.copy_(fn(input))
+    return apply_(input, fn, op)  # fn reads a copy when recording: its node may save it
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
