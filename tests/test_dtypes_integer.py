@@ -126,3 +126,17 @@ def test_out_of_range_scalars_and_cuda_storage_are_refused_clearly():
         gf.full((2,), 200, dtype=gf.int8)
     with pytest.raises(RuntimeError, match="only Tensors of floating point dtype can require"):
         gf.tensor([1], dtype=gf.int16, requires_grad=True)
+
+
+@needs_torch
+def test_embedding_takes_int32_indices_as_torch():
+    import torch
+
+    weight = np.random.default_rng(0).standard_normal((5, 3))
+    idx = np.array([[1, 4], [0, 1]], np.int32)
+    ours = gf.nn.functional.embedding(gf.tensor(idx), gf.tensor(weight))
+    theirs = torch.nn.functional.embedding(torch.tensor(idx), torch.tensor(weight))
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    with pytest.raises(RuntimeError, match="expected indices of dtype int64 or int32, got "
+                       "gradflow.int16"):
+        gf.nn.functional.embedding(gf.tensor(idx).short(), gf.tensor(weight))

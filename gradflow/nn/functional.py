@@ -46,7 +46,7 @@ from gradflow.ops.reduce import log_softmax as _log_softmax
 from gradflow.ops.reduce import softmax as _softmax
 from gradflow.ops.shape import pad  # noqa: F401
 from gradflow.tensor import Tensor, arange, ones_like, zeros
-from gradflow.types import bool_, int64
+from gradflow.types import bool_, int32, int64
 
 
 # ---------------------------------------------------------------- linear
@@ -230,8 +230,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
     op = "embedding"
     check_tensor(input, op)
     check_tensor(weight, op, "weight")
-    if input.dtype is not int64:
-        raise RuntimeError(f"{op}: expected indices of dtype int64, got {input.dtype}")
+    if input.dtype not in (int64, int32):  # PyTorch's Long or Int indices
+        raise RuntimeError(f"{op}: expected indices of dtype int64 or int32, got {input.dtype}")
+    input = input.long()
     if weight.ndim != 2:
         raise ValueError(f"{op}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
                          f"{tuple(weight.shape)}")
