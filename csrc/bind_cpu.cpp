@@ -9,6 +9,7 @@
 #include <optional>
 #include <utility>
 
+#include "bind_geometry.h"
 #include "bind_util.h"
 #include "cpu/batchnorm.h"
 #include "cpu/conv.h"
@@ -29,6 +30,14 @@ using bind::fail;
 using bind::Out;
 using bind::shape_str;
 using bind::Sizes;
+using bind::check_pair;
+using bind::conv_check;
+using bind::dims;
+using bind::Pair;
+using bind::pair_str;
+using bind::plane_geom;
+using bind::pool_geom;
+using bind::hw;
 using OptArray = std::optional<py::array>;
 
 namespace {
@@ -173,20 +182,6 @@ py::array erf_array(const py::array& x) {
 }
 
 // ------------------------------------------------------------------------------ conv
-// Shared by the conv, pool and batchnorm sections: size checks on plain integers.
-using Pair = std::array<int64_t, 2>;
-
-std::string pair_str(const Pair& p) { return shape_str({p[0], p[1]}); }
-
-void check_pair(const std::string& op, const char* name, const Pair& p, int64_t min) {
-  if (p[0] < min || p[1] < min || p[0] >= bind::kMaxDim || p[1] >= bind::kMaxDim)
-    fail(op, name, " must be >= ", min, ", got ", pair_str(p));
-}
-
-void check_groups(const std::string& op, int64_t groups) {
-  if (groups < 1) fail(op, "groups must be >= 1, got ", groups);
-}
-
 // An optional (C,) vector (bias, weight, batch statistics): its data, or null for None.
 template <typename T>
 const T* channel_vec(const std::string& op, const char* name, const OptArray& v, int64_t C) {
@@ -197,53 +192,13 @@ const T* channel_vec(const std::string& op, const char* name, const OptArray& v,
   return a.data();
 }
 
-// Output size of a strided window: floor((in + 2p - d(k-1) - 1) / s) + 1.
-int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
-  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
-}
-
-cpu::ConvGeom conv_geom(const std::string& op, int64_t C, int64_t H, int64_t W, int64_t kh,
-                        int64_t kw, const Pair& stride, const Pair& padding,
-                        const Pair& dilation) {
-  check_pair(op, "stride", stride, 1);
-  check_pair(op, "padding", padding, 0);
-  check_pair(op, "dilation", dilation, 1);
-  cpu::ConvGeom g{C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1],
-                  dilation[0], dilation[1], 0, 0};
-  const int64_t eh = dilation[0] * (kh - 1) + 1, ew = dilation[1] * (kw - 1) + 1;
-  if (eh > H + 2 * padding[0] || ew > W + 2 * padding[1])
-    fail(op, "kernel ", shape_str({kh, kw}), " with dilation ", pair_str(dilation),
-         " is larger than the padded input ", shape_str({H + 2 * padding[0], W + 2 * padding[1]}));
-  g.OH = conv_out(H, kh, stride[0], padding[0], dilation[0]);
-  g.OW = conv_out(W, kw, stride[1], padding[1], dilation[1]);
-  int64_t ws = 0;
-  if (__builtin_mul_overflow(C * kh * kw, g.OH * g.OW, &ws) || ws > (int64_t(1) << 40))
-    fail(op, "im2col workspace too large");
-  return g;
-}
-
-// Checks the (checked, 4-D) weight w (Cout, Cin/groups, kh, kw) against Cin and groups;
-// returns the per-group geometry.
-cpu::ConvGeom conv_check(const std::string& op, int64_t Cin, int64_t H, int64_t W,
-                         const py::array& w, const Pair& stride, const Pair& padding,
-                         const Pair& dilation, int64_t groups) {
-  check_groups(op, groups);
-  if (Cin % groups != 0 || w.shape(0) % groups != 0)
-    fail(op, "in_channels ", Cin, " and out_channels ", w.shape(0),
-         " must be divisible by groups ", groups);
-  if (w.shape(1) * groups != Cin)
-    fail(op, "weight ", shape_str(w), " expects ", w.shape(1) * groups,
-         " input channels, got ", Cin);
-  return conv_geom(op, Cin / groups, H, W, w.shape(2), w.shape(3), stride, padding, dilation);
-}
-
 template <typename T>
 py::array conv2d_forward(const py::array& x, const py::array& w, const OptArray& bias,
                          Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d";
   const Arg<T> in(op, "input", x, 4), wt(op, "weight", w, 4);
-  const cpu::ConvGeom g = conv_check(op, in.shape(1), in.shape(2), in.shape(3), w, stride,
-                                     padding, dilation, groups);
+  const cpu::ConvGeom g = conv_check(op, in.shape(1), in.shape(2), in.shape(3), dims(w),
+                                     stride, padding, dilation, groups);
   const int64_t N = in.shape(0), Cout = wt.shape(0);
   const T* pb = channel_vec<T>(op, "bias", bias, Cout);
   Out<T> y(op, {N, Cout, g.OH, g.OW});
@@ -259,20 +214,9 @@ py::array conv2d_backward_input(const py::array& dy, const py::array& w, Pair in
                                 Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_input";
   const Arg<T> gy(op, "grad_output", dy, 4), wt(op, "weight", w, 4);
-  check_pair(op, "input_size", input_size, 1);
-  check_groups(op, groups);
-  const int64_t N = gy.shape(0), Cout = wt.shape(0);
-  int64_t Cin = 0;
-  if (__builtin_mul_overflow(wt.shape(1), groups, &Cin))
-    fail(op, "groups ", groups, " is too large for weight ", shape_str(w));
-  cpu::ConvGeom g = conv_check(op, Cin, input_size[0], input_size[1], w, stride, padding,
-                               dilation, groups);
-  if (gy.shape(1) != Cout || gy.shape(2) > g.OH || gy.shape(3) > g.OW)
-    fail(op, "grad_output ", shape_str(dy), " does not match weight ", shape_str(w),
-         " and input size ", pair_str(input_size), " (expected ",
-         shape_str({N, Cout, g.OH, g.OW}), ")");
-  g.OH = gy.shape(2);  // grad_output may cover only the leading rows/columns (see conv.h)
-  g.OW = gy.shape(3);
+  const cpu::ConvGeom g = bind::conv_backward_input_geom(op, dims(dy), dims(w), input_size,
+                                                         stride, padding, dilation, groups);
+  const int64_t N = gy.shape(0), Cout = wt.shape(0), Cin = g.C * groups;
   Out<T> dx(op, {N, Cin, input_size[0], input_size[1]});
   bind::run_nogil(op, [&] {
     cpu::conv2d_backward_input<T>(N, groups, Cout, g, gy.data(), wt.data(), dx.data);
@@ -285,17 +229,9 @@ py::array conv2d_backward_weight(const py::array& x, const py::array& dy, Pair k
                                  Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_weight";
   const Arg<T> in(op, "input", x, 4), gy(op, "grad_output", dy, 4);
-  check_pair(op, "kernel_size", kernel_size, 1);
-  check_groups(op, groups);
+  const cpu::ConvGeom g = bind::conv_backward_weight_geom(op, dims(x), dims(dy), kernel_size,
+                                                          stride, padding, dilation, groups);
   const int64_t N = in.shape(0), Cin = in.shape(1), Cout = gy.shape(1);
-  if (Cin % groups != 0 || Cout % groups != 0)
-    fail(op, "channels ", Cin, " and ", Cout, " must be divisible by groups ", groups);
-  cpu::ConvGeom g = conv_geom(op, Cin / groups, in.shape(2), in.shape(3), kernel_size[0],
-                              kernel_size[1], stride, padding, dilation);
-  if (gy.shape(0) != N || gy.shape(2) > g.OH || gy.shape(3) > g.OW)
-    fail(op, "grad_output ", shape_str(dy), " does not match input ", shape_str(x));
-  g.OH = gy.shape(2);
-  g.OW = gy.shape(3);
   Out<T> dw(op, {Cout, Cin / groups, kernel_size[0], kernel_size[1]});
   bind::run_nogil(op, [&] {
     cpu::conv2d_backward_weight<T>(N, groups, Cout, g, in.data(), gy.data(), dw.data);
@@ -315,46 +251,6 @@ py::array channel_sum(const py::array& dy) {
 }
 
 // ------------------------------------------------------------------------------ pool
-// Output size of a pooling window (PyTorch's rule): with ceil_mode the last window must
-// start inside the input or its left padding.
-int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
-  const int64_t span = in + 2 * p - d * (k - 1) - 1;
-  int64_t out = (span + (ceil_mode ? s - 1 : 0)) / s + 1;
-  if (span < 0) out = span / s + (span % s != 0 && !ceil_mode ? 0 : 1);  // floor division
-  if (ceil_mode && (out - 1) * s >= in + p) --out;
-  return out;
-}
-
-// The windows of pooling x (N, C, H, W), whose sizes are already checked.
-cpu::PoolGeom pool_geom(const std::string& op, const py::array& x, Pair kernel, Pair stride,
-                        Pair padding, Pair dilation, bool ceil_mode) {
-  check_pair(op, "kernel_size", kernel, 1);
-  check_pair(op, "stride", stride, 1);
-  check_pair(op, "padding", padding, 0);
-  check_pair(op, "dilation", dilation, 1);
-  if (2 * padding[0] > kernel[0] || 2 * padding[1] > kernel[1])
-    fail(op, "padding ", pair_str(padding), " must be at most half of kernel_size ",
-         pair_str(kernel));
-  cpu::PoolGeom g{x.shape(0) * x.shape(1), x.shape(2), x.shape(3), 0, 0, kernel[0], kernel[1],
-                  stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
-  g.OH = pool_out(g.H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode);
-  g.OW = pool_out(g.W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode);
-  if (g.OH < 1 || g.OW < 1)
-    fail(op, "input ", shape_str(x), " is too small for kernel_size ", pair_str(kernel),
-         ": output size ", shape_str({g.OH, g.OW}));
-  return g;
-}
-
-// The N*C planes of (H, W) input and `out` output of an adaptive pool (or a scatter when
-// `in` and `out` are swapped): no window.
-cpu::PoolGeom plane_geom(const py::array& x, Pair in, Pair out) {
-  return cpu::PoolGeom{x.shape(0) * x.shape(1), in[0], in[1], out[0], out[1], 0, 0, 0, 0, 0,
-                       0, 0, 0};
-}
-
-// (H, W) of an NCHW array.
-Pair hw(const py::array& x) { return {x.shape(2), x.shape(3)}; }
-
 // (values, flat h*W+w indices) of max pooling x (N, C, H, W) over the windows of g.
 template <typename T>
 py::tuple max_pool(const std::string& op, const Arg<T>& in, const cpu::PoolGeom& g,
@@ -370,7 +266,7 @@ py::tuple max_pool2d(const py::array& x, Pair kernel, Pair stride, Pair padding,
                      Pair dilation, bool ceil_mode) {
   const std::string op = "max_pool2d";
   const Arg<T> in(op, "input", x, 4);
-  const cpu::PoolGeom g = pool_geom(op, x, kernel, stride, padding, dilation, ceil_mode);
+  const cpu::PoolGeom g = pool_geom(op, dims(x), kernel, stride, padding, dilation, ceil_mode);
   return max_pool(op, in, g, cpu::max_pool2d_forward<T>);
 }
 
@@ -379,7 +275,8 @@ py::tuple adaptive_max_pool2d(const py::array& x, Pair output_size) {
   const std::string op = "adaptive_max_pool2d";
   const Arg<T> in(op, "input", x, 4);
   check_pair(op, "output_size", output_size, 1);
-  return max_pool(op, in, plane_geom(x, hw(x), output_size), cpu::adaptive_max_pool2d_forward<T>);
+  const cpu::PoolGeom g = plane_geom(dims(x), hw(dims(x)), output_size);
+  return max_pool(op, in, g, cpu::adaptive_max_pool2d_forward<T>);
 }
 
 // y (N, C, size) = 0, then y[idx] = v, or += v when `add` (max pools' backward), for values
@@ -397,7 +294,7 @@ py::array scatter(const py::array& v, const py::array& idx, Pair size) {
   for (int64_t i = 0; i < ix.size() && !add; ++i)
     if (ix.data()[i] < 0 || ix.data()[i] >= size[0] * size[1])
       fail(op, "index ", ix.data()[i], " is out of range for output size ", pair_str(size));
-  const cpu::PoolGeom g = plane_geom(v, size, hw(v));
+  const cpu::PoolGeom g = plane_geom(dims(v), size, hw(dims(v)));
   Out<T> y(op, {in.shape(0), in.shape(1), size[0], size[1]});
   bind::run_nogil(op, [&] {
     if (add)
@@ -414,7 +311,7 @@ py::array avg_pool2d(const py::array& x, Pair kernel, Pair stride, Pair padding,
   const std::string op = "avg_pool2d";
   const Arg<T> in(op, "input", x, 4);
   if (divisor_override < 0) fail(op, "divisor_override must be positive");
-  const cpu::PoolGeom g = pool_geom(op, x, kernel, stride, padding, {1, 1}, ceil_mode);
+  const cpu::PoolGeom g = pool_geom(op, dims(x), kernel, stride, padding, {1, 1}, ceil_mode);
   Out<T> y(op, {in.shape(0), in.shape(1), g.OH, g.OW});
   bind::run_nogil(op, [&] {
     cpu::avg_pool2d_forward<T>(g, count_include_pad, divisor_override, in.data(), y.data);
@@ -431,7 +328,8 @@ py::array avg_pool2d_backward(const py::array& dy, Pair input_size, Pair kernel,
   check_pair(op, "input_size", input_size, 1);
   if (divisor_override < 0) fail(op, "divisor_override must be positive");
   Out<T> dx(op, {gy.shape(0), gy.shape(1), input_size[0], input_size[1]});
-  const cpu::PoolGeom g = pool_geom(op, dx.array, kernel, stride, padding, {1, 1}, ceil_mode);
+  const cpu::PoolGeom g =
+      pool_geom(op, dims(dx.array), kernel, stride, padding, {1, 1}, ceil_mode);
   if (gy.shape(2) != g.OH || gy.shape(3) != g.OW)
     fail(op, "grad_output ", shape_str(dy), " does not match input size ", pair_str(input_size));
   bind::run_nogil(op, [&] {
@@ -445,7 +343,7 @@ py::array adaptive_avg_pool2d(const py::array& x, Pair output_size) {
   const std::string op = "adaptive_avg_pool2d";
   const Arg<T> in(op, "input", x, 4);
   check_pair(op, "output_size", output_size, 1);
-  const cpu::PoolGeom g = plane_geom(x, hw(x), output_size);
+  const cpu::PoolGeom g = plane_geom(dims(x), hw(dims(x)), output_size);
   Out<T> y(op, {in.shape(0), in.shape(1), g.OH, g.OW});
   bind::run_nogil(op, [&] { cpu::adaptive_avg_pool2d_forward<T>(g, in.data(), y.data); }, x);
   return y.array;
@@ -456,7 +354,7 @@ py::array adaptive_avg_pool2d_backward(const py::array& dy, Pair input_size) {
   const std::string op = "adaptive_avg_pool2d_backward";
   const Arg<T> gy(op, "grad_output", dy, 4);
   check_pair(op, "input_size", input_size, 1);
-  const cpu::PoolGeom g = plane_geom(dy, input_size, hw(dy));
+  const cpu::PoolGeom g = plane_geom(dims(dy), input_size, hw(dims(dy)));
   Out<T> dx(op, {gy.shape(0), gy.shape(1), input_size[0], input_size[1]});
   bind::run_nogil(op, [&] { cpu::adaptive_avg_pool2d_backward<T>(g, gy.data(), dx.data); }, dy);
   return dx.array;

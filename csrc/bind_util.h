@@ -25,9 +25,12 @@ inline std::string shape_str(const std::vector<int64_t>& shape) {
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 
-inline std::string shape_str(const py::array& a) {
-  return shape_str(std::vector<int64_t>(a.shape(), a.shape() + a.ndim()));
+// The shape of a host array.
+inline std::vector<int64_t> dims(const py::array& a) {
+  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
 }
+
+inline std::string shape_str(const py::array& a) { return shape_str(dims(a)); }
 
 // A message from its parts: strings as they are, numbers in decimal.
 template <typename T>

@@ -2,7 +2,7 @@
 
 A row names the op (the name is also the kernel's: ``Backend.unary(name, x)``, the CPU
 backend's NumPy function or own kernel, the CUDA enum value in ``csrc/cuda/kernels.h``), its
-dtype class, and for unary ops its derivative. Everything that lists ops reads from here: the
+dtype class, and its derivative. Everything that lists ops reads from here: the
 backend contract's op lists (``backends/base.py``), the CPU dispatch (``backends/cpu.py``),
 the CUDA backend's dtype sets (``backends/cuda.py``), the dtype checks and the autograd rule of
 every unary op, and its function and Tensor method (``ops/elementwise.py``).
@@ -16,10 +16,14 @@ Dtype classes:
   except by ``neg``, which refuses it);
 - ``BOOL``: a bool result, any input dtype; not differentiable.
 
-A derivative is ``grad(g, x, y)``: the input's gradient from the output's gradient ``g``, the
-input ``x`` and the output ``y``, written in Tensor ops so that it is differentiable again
-(higher-order gradients). The tables sit at the package root and import nothing from
-gradflow, because the backends below ``ops/`` read them too.
+Each differentiable row carries its derivative, written in Tensor ops so that it is
+differentiable again (higher-order gradients): a unary op's ``grad(g, x, y)`` gives the
+input's gradient from the output's gradient ``g``, the input ``x`` and the output ``y``; a
+binary op's ``grad_a`` and ``grad_b`` take ``(g, a, b, y)``; a reduction's ``grad`` takes
+``(g, x, y, axes)`` with ``g`` and ``y`` broadcast back to the input. ``ops/elementwise.py``
+(``Unary``, ``Binary``) and ``ops/reduce.py`` (``Reduce``) are the three Functions that apply
+them. The tables sit at the package root and import nothing from gradflow, because the backends
+below ``ops/`` read them too.
 
 Adding a unary op: a row here, a kernel per device (a NumPy function or ``backends/cpu.py``
 kernel on the CPU, a functor in ``csrc/cuda/elementwise.cu`` plus its name in
@@ -48,12 +52,23 @@ class BinaryOp(NamedTuple):
     name: str
     dtype: str  # INT: the operands' result type (div: a float type); BOOL: a bool result
     numpy: str  # the NumPy ufunc the CPU runs
+    # (g, a, b, y) -> da and -> db: each operand's gradient, before it is summed back to the
+    # operand's shape; a or b may be a Python number. None: not differentiable (BOOL), or
+    # composed of other ops in ops/elementwise.py (remainder).
+    grad_a: Optional[Callable] = None
+    grad_b: Optional[Callable] = None
+    reads_values: bool = False  # the derivatives read a and b, so the op keeps them
+    reads_output: bool = False  # ... and y
 
 
 class ReduceOp(NamedTuple):
     name: str
     dtype: str  # FLOAT: mean; INT: sum/prod (bool counts as int64); BOOL: all/any; "" keeps it
     numpy: str
+    # (g, x, y, axes) -> dx, with g and y the output's gradient and value kept at x's rank
+    # (size 1 along `axes`). None: not differentiable (BOOL), or composed (mean = sum / n).
+    grad: Optional[Callable] = None
+    reads_values: bool = False  # the derivative reads x and y, so the op keeps them
 
 
 def _zero(g, x, y):
@@ -86,16 +101,41 @@ UNARY: Tuple[UnaryOp, ...] = (
     UnaryOp("isinf", BOOL, None, "isinf"),
 )
 
-# The derivatives of the binary ops live with their Functions in ops/elementwise.py (they
-# handle scalar operands, broadcasting and the reversed scalar-first forms).
+def _pow_grad_base(g, a, b, y):
+    """d/da a**b = b * a**(b-1); 0 for the exponent 0 (even at a = 0)."""
+    if not hasattr(b, "shape") and b == 0:
+        return g * 0.0
+    return g * b * a ** (b - 1)
+
+
+def _pow_grad_exponent(g, a, b, y):
+    """d/db a**b = a**b * log(a), taken as 0 where a == 0 (as PyTorch)."""
+    if hasattr(a, "shape"):
+        return g * y * a.masked_fill(a == 0, 1.0).log()
+    return g * y * (math.log(a) if a > 0 else 0.0 if a == 0 else math.nan)
+
+
+def _extremum_grads(wins):
+    """(da, db) of maximum (wins: a > b) or minimum (wins: a < b): all of g to the winner,
+    split evenly at ties (as PyTorch)."""
+    def weight_a(g, a, b):
+        return wins(a, b).to(g.dtype) + (a == b).to(g.dtype) * 0.5
+
+    return (lambda g, a, b, y: g * weight_a(g, a, b),
+            lambda g, a, b, y: g * (1 - weight_a(g, a, b)))
+
+
 BINARY: Tuple[BinaryOp, ...] = (
-    BinaryOp("add", INT, "add"),
-    BinaryOp("sub", INT, "subtract"),
-    BinaryOp("mul", INT, "multiply"),
-    BinaryOp("div", FLOAT, "true_divide"),
-    BinaryOp("pow", INT, "power"),
-    BinaryOp("maximum", INT, "maximum"),
-    BinaryOp("minimum", INT, "minimum"),
+    BinaryOp("add", INT, "add", lambda g, a, b, y: g, lambda g, a, b, y: g),
+    BinaryOp("sub", INT, "subtract", lambda g, a, b, y: g, lambda g, a, b, y: -g),
+    BinaryOp("mul", INT, "multiply", lambda g, a, b, y: g * b, lambda g, a, b, y: g * a,
+             reads_values=True),
+    BinaryOp("div", FLOAT, "true_divide", lambda g, a, b, y: g / b,
+             lambda g, a, b, y: -g * a / (b * b), reads_values=True),
+    BinaryOp("pow", INT, "power", _pow_grad_base, _pow_grad_exponent, reads_values=True,
+             reads_output=True),
+    BinaryOp("maximum", INT, "maximum", *_extremum_grads(lambda a, b: a > b), reads_values=True),
+    BinaryOp("minimum", INT, "minimum", *_extremum_grads(lambda a, b: a < b), reads_values=True),
     BinaryOp("remainder", INT, "remainder"),
     BinaryOp("eq", BOOL, "equal"),
     BinaryOp("ne", BOOL, "not_equal"),
@@ -108,18 +148,36 @@ BINARY: Tuple[BinaryOp, ...] = (
     BinaryOp("logical_xor", BOOL, "logical_xor"),
 )
 
-# The derivatives of the reductions live with their Functions in ops/reduce.py.
+
+def _prod_grad(g, x, y, axes):
+    """The product of the other elements: y / x where x != 0; where x == 0, the product of
+    the nonzero others if x is its slice's only zero, else 0."""
+    is_zero = x == 0
+    nonzero = x.masked_fill(is_zero, 1.0)
+    lone_zero = is_zero.sum(axes, keepdim=True) == 1
+    at_zero = nonzero.prod(axes, keepdim=True).masked_fill(~lone_zero, 0.0)
+    return g * (y / nonzero).masked_fill(is_zero, at_zero)
+
+
+def _extremum_share(g, x, y, axes):
+    """amax/amin: the gradient shared evenly among the elements equal to the extremum."""
+    mask = (x == y).to(g.dtype)
+    return g * mask / mask.sum(axes, keepdim=True)
+
+
 REDUCE: Tuple[ReduceOp, ...] = (
-    ReduceOp("sum", INT, "sum"),
-    ReduceOp("prod", INT, "prod"),
-    ReduceOp("max", "", "max"),
-    ReduceOp("min", "", "min"),
+    ReduceOp("sum", INT, "sum", lambda g, x, y, axes: g),
+    ReduceOp("prod", INT, "prod", _prod_grad, reads_values=True),
+    ReduceOp("max", "", "max", _extremum_share, reads_values=True),
+    ReduceOp("min", "", "min", _extremum_share, reads_values=True),
     ReduceOp("mean", FLOAT, "mean"),
     ReduceOp("all", BOOL, "all"),
     ReduceOp("any", BOOL, "any"),
 )
 
 UNARY_BY_NAME: Dict[str, UnaryOp] = {r.name: r for r in UNARY}
+BINARY_BY_NAME: Dict[str, BinaryOp] = {r.name: r for r in BINARY}
+REDUCE_BY_NAME: Dict[str, ReduceOp] = {r.name: r for r in REDUCE}
 
 
 def names(table, dtype: Optional[str] = None) -> Tuple[str, ...]:

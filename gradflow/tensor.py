@@ -43,6 +43,7 @@ class Tensor:
         "_output_nr",
         "_version",
         "_hooks",
+        "_post_accumulate_hooks",
         "_is_view",
         "__weakref__",
     )
@@ -62,6 +63,7 @@ class Tensor:
         self._output_nr = 0
         self._version = [0]
         self._hooks = None
+        self._post_accumulate_hooks = None
         self._is_view = False
 
     @staticmethod
@@ -76,6 +78,7 @@ class Tensor:
         t._output_nr = 0
         t._version = [0]
         t._hooks = None
+        t._post_accumulate_hooks = None
         t._is_view = False
         return t
 
@@ -299,6 +302,19 @@ class Tensor:
             hooks = node._output_hooks.setdefault(self._output_nr, [])
         hooks.append(hook)
         return _RemovableHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[["Tensor"], None]):
+        """hook(tensor) runs after a backward has summed this leaf's gradient into .grad (as
+        PyTorch's; DistributedDataParallel starts its all-reduces from it)."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._ctx is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = []
+        self._post_accumulate_hooks.append(hook)
+        return _RemovableHandle(self._post_accumulate_hooks, hook)
 
     def retain_grad(self) -> None:
         """Keep this non-leaf's gradient in .grad (summed over backward calls), as seen after

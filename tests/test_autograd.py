@@ -277,6 +277,26 @@ def test_leaf_hook_fires_once_with_the_summed_gradient():
     assert seen == [[130.0, 130.0], [20.0, 20.0]] and x.grad.tolist() == [150.0, 150.0]
 
 
+def test_post_accumulate_grad_hook_runs_once_after_grad_is_summed():
+    x = leaf([1.0, 2.0])
+    x.grad = gf.tensor([1.0, 1.0], dtype=gf.float64)
+    seen = []
+    handle = x.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+    x.register_hook(lambda g: g * 10)
+    (x * 2 + x * 3).sum().backward()
+    assert seen == [[51.0, 51.0]]  # the pre-hook's result, summed into the old .grad
+    gf.autograd.backward((x * 2).sum(), inputs=[x])
+    assert seen == [[51.0, 51.0], [71.0, 71.0]]
+    gf.autograd.grad((x * 2).sum(), x)  # writes no .grad, so no post-accumulate hook
+    handle.remove()
+    (x * 2).sum().backward()
+    assert len(seen) == 2
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (x * 2).register_post_accumulate_grad_hook(lambda t: None)
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        gf.ones(1).register_post_accumulate_grad_hook(lambda t: None)
+
+
 def test_leaf_hook_fires_once_when_the_leaf_is_also_a_root():
     x = leaf([1.0, 2.0])
     seen = []

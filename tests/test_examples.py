@@ -18,7 +18,7 @@ import gradflow as gf
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SCRIPTS = ["mnist_mlp", "mnist_lenet", "cifar_resnet", "conv_autoencoder", "optimizers",
-           "architectures"]
+           "architectures", "ddp_resnet"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 sys.path.insert(0, str(EXAMPLES))  # the scripts import their neighbour `common`

@@ -159,12 +159,10 @@ void batch_norm_apply(int64_t N, int64_t C, int64_t L, const T* x, const T* mean
   }
 }
 
+// Per channel c: sdy[c] = sum of dy, sdyx[c] = sum of dy * (x - mean[c]), over (N, L).
 template <typename T>
-void batch_norm_backward(int64_t N, int64_t C, int64_t L, const T* x, const T* dy,
-                         const T* mean, const T* invstd, const T* w, bool training, T* dx, T* dw,
-                         T* db) {
-  const double M = static_cast<double>(N * L);
-  std::vector<double> sdy(C), sdyx(C);  // sum dy, sum dy * (x - mean)
+void gradient_sums(int64_t N, int64_t C, int64_t L, const T* x, const T* dy, const T* mean,
+                   std::vector<double>& sdy, std::vector<double>& sdyx) {
   if (L == 1) {
     column_sums<T>(
         N, C,
@@ -173,21 +171,30 @@ void batch_norm_backward(int64_t N, int64_t C, int64_t L, const T* x, const T* d
           return std::pair<T, T>(g, g * (x[n * C + c] - mean[c]));
         },
         sdy, sdyx);
-  } else {
-#pragma omp parallel for schedule(static) if (parallel_worth(N * C * L))
-    for (int64_t c = 0; c < C; ++c) {
-      const T m = mean[c];
-      double s = 0, sx = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        const T* g = dy + (n * C + c) * L;
-        const T* row = x + (n * C + c) * L;
-        s += row_sum<T>(L, [g](int64_t i) { return g[i]; });
-        sx += row_sum<T>(L, [g, row, m](int64_t i) { return g[i] * (row[i] - m); });
-      }
-      sdy[c] = s;
-      sdyx[c] = sx;
-    }
+    return;
   }
+#pragma omp parallel for schedule(static) if (parallel_worth(N * C * L))
+  for (int64_t c = 0; c < C; ++c) {
+    const T m = mean[c];
+    double s = 0, sx = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      const T* g = dy + (n * C + c) * L;
+      const T* row = x + (n * C + c) * L;
+      s += row_sum<T>(L, [g](int64_t i) { return g[i]; });
+      sx += row_sum<T>(L, [g, row, m](int64_t i) { return g[i] * (row[i] - m); });
+    }
+    sdy[c] = s;
+    sdyx[c] = sx;
+  }
+}
+
+template <typename T>
+void batch_norm_backward(int64_t N, int64_t C, int64_t L, const T* x, const T* dy,
+                         const T* mean, const T* invstd, const T* w, bool training, T* dx, T* dw,
+                         T* db) {
+  const double M = static_cast<double>(N * L);
+  std::vector<double> sdy(C), sdyx(C);
+  gradient_sums(N, C, L, x, dy, mean, sdy, sdyx);
   for (int64_t c = 0; c < C; ++c) {
     if (db) db[c] = static_cast<T>(sdy[c]);
     if (dw) dw[c] = static_cast<T>(sdyx[c] * invstd[c]);

@@ -51,6 +51,45 @@ struct F64 {
   static void maskstore(T* p, __m256i m, V v) { _mm256_maskstore_pd(p, m, v); }
 };
 
+// c[i, j] = alpha * acc[i, j] + beta * c[i, j] for rows i < mr and columns j < nr of an
+// MR x 2W register tile (beta == 0: c is not read, so NaN/garbage there does not propagate).
+template <typename S>
+__attribute__((always_inline)) inline void store_tile(const typename S::V (&acc)[kGemmMR][2],
+                                                      typename S::T* c, int64_t ldc,
+                                                      typename S::T alpha, typename S::T beta,
+                                                      int64_t mr, int64_t nr) {
+  using T = typename S::T;
+  using V = typename S::V;
+  constexpr int MR = kGemmMR;
+  constexpr int W = sizeof(V) / sizeof(T);
+  const V va = S::set1(alpha), vb = S::set1(beta);
+  if (mr == MR && nr == 2 * W) {
+    for (int i = 0; i < MR; ++i) {
+      T* ci = c + i * ldc;
+      if (beta == T(0)) {
+        S::storeu(ci, S::mul(va, acc[i][0]));
+        S::storeu(ci + W, S::mul(va, acc[i][1]));
+      } else {
+        S::storeu(ci, S::fma(vb, S::loadu(ci), S::mul(va, acc[i][0])));
+        S::storeu(ci + W, S::fma(vb, S::loadu(ci + W), S::mul(va, acc[i][1])));
+      }
+    }
+    return;
+  }
+  // Edge tile: rows i < mr, columns j < nr; masked lanes are neither read nor written.
+  const __m256i m0 = S::mask(nr), m1 = S::mask(nr - W);
+  for (int64_t i = 0; i < mr; ++i) {
+    T* ci = c + i * ldc;
+    V r0 = S::mul(va, acc[i][0]), r1 = S::mul(va, acc[i][1]);
+    if (beta != T(0)) {
+      r0 = S::fma(vb, S::maskload(ci, m0), r0);
+      r1 = S::fma(vb, S::maskload(ci + W, m1), r1);
+    }
+    S::maskstore(ci, m0, r0);
+    S::maskstore(ci + W, m1, r1);
+  }
+}
+
 template <typename S>
 inline void kernel_6x2v(int64_t kc, const typename S::T* a, const typename S::T* b,
                         typename S::T* c, int64_t ldc, typename S::T alpha,
@@ -92,32 +131,7 @@ inline void kernel_6x2v(int64_t kc, const typename S::T* a, const typename S::T*
   }
   const V acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
                         {c30, c31}, {c40, c41}, {c50, c51}};
-  const V va = S::set1(alpha), vb = S::set1(beta);
-  if (mr == MR && nr == 2 * W) {
-    for (int i = 0; i < MR; ++i) {
-      T* ci = c + i * ldc;
-      if (beta == T(0)) {
-        S::storeu(ci, S::mul(va, acc[i][0]));
-        S::storeu(ci + W, S::mul(va, acc[i][1]));
-      } else {
-        S::storeu(ci, S::fma(vb, S::loadu(ci), S::mul(va, acc[i][0])));
-        S::storeu(ci + W, S::fma(vb, S::loadu(ci + W), S::mul(va, acc[i][1])));
-      }
-    }
-    return;
-  }
-  // Edge tile: rows i < mr, columns j < nr; masked lanes are neither read nor written.
-  const __m256i m0 = S::mask(nr), m1 = S::mask(nr - W);
-  for (int64_t i = 0; i < mr; ++i) {
-    T* ci = c + i * ldc;
-    V r0 = S::mul(va, acc[i][0]), r1 = S::mul(va, acc[i][1]);
-    if (beta != T(0)) {
-      r0 = S::fma(vb, S::maskload(ci, m0), r0);
-      r1 = S::fma(vb, S::maskload(ci + W, m1), r1);
-    }
-    S::maskstore(ci, m0, r0);
-    S::maskstore(ci + W, m1, r1);
-  }
+  store_tile<S>(acc, c, ldc, alpha, beta, mr, nr);
 }
 
 // In-register transposes: r[i][j] <- r[j][i] for an 8x8 float / 4x4 double block.

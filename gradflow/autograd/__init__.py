@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from gradflow.autograd.engine import run_backward
+from gradflow.autograd.engine import run_backward, run_post_accumulate_hooks
 from gradflow.autograd.function import Context, Function, once_differentiable
 from gradflow.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
@@ -76,6 +76,8 @@ def backward(tensors, grad_tensors=None, retain_graph: Optional[bool] = None,
         for t, g in zip(inputs, found):
             if g is not None:
                 t.grad = g if t.grad is None else t.grad + g
+                if t.is_leaf:
+                    run_post_accumulate_hooks(t)
         return
     run_backward(outputs, grads, retain, create_graph)
 

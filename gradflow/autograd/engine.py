@@ -3,7 +3,7 @@
 Traversal is iterative (no recursion limit on deep graphs). Each node's incoming gradients
 are summed per output before its backward runs; likewise each leaf's contributions are summed
 before its hooks run and the sum reaches ``.grad``, so a hook fires once per backward with
-the whole gradient (as PyTorch's AccumulateGrad node).
+the whole gradient (as PyTorch's AccumulateGrad node); its post-accumulate hooks run after.
 """
 
 from __future__ import annotations
@@ -229,3 +229,10 @@ def _deliver_to_leaf(leaf, g, capture_leaf, captured, create_graph: bool) -> Non
         leaf.grad = leaf.grad + g
     else:
         leaf._backend.binary_("add", leaf.grad._data, g._data)
+    run_post_accumulate_hooks(leaf)
+
+
+def run_post_accumulate_hooks(leaf) -> None:
+    """The hooks that run once a backward has summed into the leaf's .grad."""
+    for hook in leaf._post_accumulate_hooks or ():
+        hook(leaf)

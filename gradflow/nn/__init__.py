@@ -4,6 +4,7 @@ from gradflow.nn import (
     functional,
     init,
     modules,
+    parallel,
     utils,
 )
 from gradflow.nn.activation import (
@@ -74,6 +75,7 @@ from gradflow.nn.pooling import (
 )
 from gradflow.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from gradflow.nn.sparse import Embedding
+from gradflow.nn.sync_batchnorm import SyncBatchNorm
 from gradflow.nn.transformer import (
     Transformer,
     TransformerDecoder,
@@ -83,10 +85,12 @@ from gradflow.nn.transformer import (
 )
 
 __all__ = [
-    "functional", "init", "utils", "modules", "Module", "Parameter", "Sequential", "ModuleList",
+    "functional", "init", "parallel", "utils", "modules", "Module", "Parameter", "Sequential",
+    "ModuleList",
     "ModuleDict", "Linear", "Identity", "Flatten", "Unflatten", "Conv2d", "ConvTranspose2d",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxUnpool2d",
-    "Upsample", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d",
+    "Upsample", "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm", "LayerNorm", "GroupNorm",
+    "InstanceNorm2d",
     "Dropout", "Dropout2d", "Embedding", "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "GELU",
     "SiLU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "CrossEntropyLoss",
     "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss",

@@ -20,129 +20,38 @@ from gradflow.tensor import Tensor
 from gradflow.types import bool_, get_default_dtype
 
 
-# ---------------------------------------------------------------- binary arithmetic
-class Add(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (a.shape, getattr(b, "shape", None))
-        return a._backend.binary("add", a._data, to_array(b))
+# ---------------------------------------------------------------- binary (op_table.BINARY)
+class Binary(Function):
+    """y = op(a, b) for a differentiable row of op_table.BINARY, whose derivatives it applies
+    and sums back to each operand's shape. One operand may be a Python number (2 - x, 2 ** x)."""
 
     @staticmethod
-    def backward(ctx, g):
-        sa, sb = ctx.shapes
-        return sum_to_shape(g, sa), (sum_to_shape(g, sb) if ctx.needs_input_grad[1] else None)
-
-
-class Sub(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (a.shape, getattr(b, "shape", None))
-        return a._backend.binary("sub", a._data, to_array(b))
-
-    @staticmethod
-    def backward(ctx, g):
-        sa, sb = ctx.shapes
-        return sum_to_shape(g, sa), (sum_to_shape(-g, sb) if ctx.needs_input_grad[1] else None)
-
-
-class RSub(Function):
-    """scalar - tensor."""
-
-    @staticmethod
-    def forward(ctx, a, scalar):
-        return a._backend.binary("sub", scalar, a._data)
-
-    @staticmethod
-    def backward(ctx, g):
-        return -g, None
-
-
-class Mul(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b if isinstance(b, Tensor) else None)
-        ctx.scalar = None if isinstance(b, Tensor) else b
-        return a._backend.binary("mul", a._data, to_array(b))
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        if b is None:
-            return g * ctx.scalar, None
-        ga = sum_to_shape(g * b, a.shape) if ctx.needs_input_grad[0] else None
-        gb = sum_to_shape(g * a, b.shape) if ctx.needs_input_grad[1] else None
-        return ga, gb
-
-
-class Div(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b if isinstance(b, Tensor) else None)
-        ctx.scalar = None if isinstance(b, Tensor) else b
-        return a._backend.binary("div", a._data, to_array(b))
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        if b is None:
-            return g / ctx.scalar, None
-        ga = sum_to_shape(g / b, a.shape) if ctx.needs_input_grad[0] else None
-        gb = sum_to_shape(-g * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
-        return ga, gb
-
-
-class RDiv(Function):
-    """scalar / tensor."""
-
-    @staticmethod
-    def forward(ctx, b, scalar):
-        ctx.save_for_backward(b)
-        ctx.scalar = scalar
-        return b._backend.binary("div", scalar, b._data)
-
-    @staticmethod
-    def backward(ctx, g):
-        (b,) = ctx.saved_tensors
-        return -g * ctx.scalar / (b * b), None
-
-
-class Pow(Function):
-    """a ** b; either side may be a Python scalar (then `scalar_side` says which)."""
-
-    @staticmethod
-    def forward(ctx, a, b, scalar_side):
-        base, exponent = (b, a) if scalar_side == "base" else (a, b)
-        be = a._backend
-        out = Tensor._make(be.binary("pow", to_array(base), to_array(exponent)), be)
-        ctx.save_for_backward(
-            base if isinstance(base, Tensor) else None,
-            exponent if isinstance(exponent, Tensor) else None,
-            out,
-        )
-        ctx.base, ctx.exponent, ctx.scalar_side = base, exponent, scalar_side
+    def forward(ctx, a, b, row):
+        be = (a if isinstance(a, Tensor) else b)._backend
+        out = Tensor._make(be.binary(row.name, to_array(a), to_array(b)), be)
+        ctx.row = row
+        ctx._name = row.name.capitalize() + "Backward"
+        ctx.shapes = tuple(v.shape if isinstance(v, Tensor) else None for v in (a, b))
+        ctx.numbers = tuple(None if isinstance(v, Tensor) else v for v in (a, b))
+        if row.reads_values:
+            ctx.save_for_backward(*(v if isinstance(v, Tensor) else None for v in (a, b)),
+                                  out if row.reads_output else None)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        base_t, exp_t, out = ctx.saved_tensors
-        base = base_t if base_t is not None else ctx.base
-        exponent = exp_t if exp_t is not None else ctx.exponent
-        g_base = g_exp = None
-        if base_t is not None and ctx.needs_input_grad[0 if ctx.scalar_side != "base" else 1]:
-            if isinstance(exponent, numbers.Number) and exponent == 0:
-                g_base = g * 0.0
-            else:
-                g_base = sum_to_shape(g * exponent * base ** (exponent - 1), base_t.shape)
-        if exp_t is not None:
-            # d/dy x**y = x**y * log(x), taken as 0 where x == 0 and y >= 0 (as PyTorch)
-            if isinstance(base, Tensor):
-                term = out * where(base == 0, 1.0, base).log()  # 0 where base == 0
-            else:
-                term = out * (math.log(base) if base > 0 else 0.0 if base == 0 else math.nan)
-            g_exp = sum_to_shape(g * term, exp_t.shape)
-        if ctx.scalar_side == "base":
-            return g_exp, None, None
-        return g_base, g_exp, None
+        a, b, y = ctx.saved_tensors or (None, None, None)
+        a = ctx.numbers[0] if a is None else a
+        b = ctx.numbers[1] if b is None else b
+        (sa, sb), need, row = ctx.shapes, ctx.needs_input_grad, ctx.row
+        ga = sum_to_shape(row.grad_a(g, a, b, y), sa) if sa is not None and need[0] else None
+        gb = sum_to_shape(row.grad_b(g, a, b, y), sb) if sb is not None and need[1] else None
+        return ga, gb, None
+
+
+def binary(name: str, a, b) -> Tensor:
+    """The row `name` of op_table.BINARY applied to operands already coerced by operands()."""
+    return Binary.apply(a, b, op_table.BINARY_BY_NAME[name])
 
 
 def _alpha(op: str, b, alpha):
@@ -156,9 +65,7 @@ def _alpha(op: str, b, alpha):
 
 def add(a, b, *, alpha=1) -> Tensor:
     a, b, _ = operands("add", a, _alpha("add", b, alpha))
-    if not isinstance(a, Tensor):
-        a, b = b, a
-    return Add.apply(a, b)
+    return binary("add", a, b)
 
 
 def sub(a, b, *, alpha=1) -> Tensor:
@@ -166,16 +73,12 @@ def sub(a, b, *, alpha=1) -> Tensor:
     if rt is bool_:
         raise TypeError("sub: subtraction, the `-` operator, with two bool tensors is not "
                         "supported; use `^` or logical_xor()")
-    if not isinstance(a, Tensor):
-        return RSub.apply(b, a)
-    return Sub.apply(a, b)
+    return binary("sub", a, b)
 
 
 def mul(a, b) -> Tensor:
     a, b, _ = operands("mul", a, b)
-    if not isinstance(a, Tensor):
-        a, b = b, a
-    return Mul.apply(a, b)
+    return binary("mul", a, b)
 
 
 def div(a, b) -> Tensor:
@@ -183,9 +86,7 @@ def div(a, b) -> Tensor:
     if not rt.is_floating_point:  # true division of integers gives the default float dtype
         a = a.to(get_default_dtype()) if isinstance(a, Tensor) else a
         b = b.to(get_default_dtype()) if isinstance(b, Tensor) else b
-    if not isinstance(a, Tensor):
-        return RDiv.apply(b, a)
-    return Div.apply(a, b)
+    return binary("div", a, b)
 
 
 true_divide = div
@@ -195,36 +96,7 @@ def pow(a, b) -> Tensor:
     a, b, rt = operands("pow", a, b)
     if not rt.is_floating_point and bool((b < 0).any() if isinstance(b, Tensor) else b < 0):
         raise ValueError("pow: integers to negative integer powers are not allowed")
-    if not isinstance(a, Tensor):
-        return Pow.apply(b, a, "base")
-    return Pow.apply(a, b, "exponent" if not isinstance(b, Tensor) else "none")
-
-
-def _minmax(op: str, a, b) -> Tensor:
-    a, b, _ = operands(op, a, b)
-    a = a if isinstance(a, Tensor) else full_like_scalar(b, a)
-    b = b if isinstance(b, Tensor) else full_like_scalar(a, b)
-    return _MinMax.apply(a, b, op)
-
-
-class _MinMax(Function):
-    """maximum/minimum; at ties the gradient is split evenly between the inputs (as PyTorch)."""
-
-    @staticmethod
-    def forward(ctx, a, b, op):
-        ctx.save_for_backward(a, b)
-        ctx.op = op
-        ctx._name = "MaximumBackward" if op == "maximum" else "MinimumBackward"
-        return a._backend.binary(op, a._data, b._data)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        a_wins = (a > b) if ctx.op == "maximum" else (a < b)
-        wa = a_wins.to(g.dtype) + (a == b).to(g.dtype) * 0.5
-        ga = sum_to_shape(g * wa, a.shape) if ctx.needs_input_grad[0] else None
-        gb = sum_to_shape(g * (1 - wa), b.shape) if ctx.needs_input_grad[1] else None
-        return ga, gb, None
+    return binary("pow", a, b)
 
 
 def full_like_scalar(t: Tensor, value) -> Tensor:
@@ -232,11 +104,11 @@ def full_like_scalar(t: Tensor, value) -> Tensor:
 
 
 def maximum(a, b) -> Tensor:
-    return _minmax("maximum", a, b)
+    return binary("maximum", *operands("maximum", a, b)[:2])
 
 
 def minimum(a, b) -> Tensor:
-    return _minmax("minimum", a, b)
+    return binary("minimum", *operands("minimum", a, b)[:2])
 
 
 def remainder(a, b) -> Tensor:

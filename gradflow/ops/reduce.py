@@ -11,6 +11,7 @@ import math
 from collections import namedtuple
 from typing import Optional
 
+from gradflow import op_table
 from gradflow.autograd.function import Function
 from gradflow.ops.common import (
     as_bool,
@@ -33,25 +34,49 @@ def _check(x, op: str, keepdim=False) -> None:
     as_bool(keepdim, op, "keepdim")
 
 
+def _keep_dims(t: Tensor, axes, keepdim: bool) -> Tensor:
+    """A reduced t with its reduced axes back as size-1 dims (it broadcasts against the
+    input); t itself when keepdim kept them or nothing was kept (a scalar broadcasts)."""
+    if keepdim or not axes or not t.ndim:
+        return t
+    kept = list(t.shape)
+    for a in sorted(axes):
+        kept.insert(a, 1)
+    return t.reshape(tuple(kept))
+
+
 def _expand_back(g: Tensor, shape, axes, keepdim: bool) -> Tensor:
     """Broadcast a reduced gradient back to the input's shape."""
-    if not keepdim and axes and g.ndim:
-        kept = list(g.shape)
-        for a in sorted(axes):
-            kept.insert(a, 1)
-        g = g.reshape(tuple(kept))
-    return g.expand(shape)
+    return _keep_dims(g, axes, keepdim).expand(shape)
 
 
-class Sum(Function):
+class Reduce(Function):
+    """y = a row of op_table.REDUCE over `axes`; the backward applies the row's derivative to
+    the gradient and the output broadcast back to the input's shape."""
+
     @staticmethod
-    def forward(ctx, x, axes, keepdim):
-        ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
-        return x._backend.reduce("sum", x._data, axes, keepdim)
+    def forward(ctx, x, row, axes, keepdim):
+        be = x._backend
+        out = Tensor._make(be.reduce(row.name, x._data, axes, keepdim), be)
+        ctx.row, ctx.shape, ctx.axes, ctx.keepdim = row, x.shape, axes, keepdim
+        ctx._name = {"max": "Amax", "min": "Amin"}.get(row.name, row.name.capitalize()) + \
+            "Backward"
+        if row.reads_values:
+            ctx.save_for_backward(x, out)
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        return _expand_back(g, ctx.shape, ctx.axes, ctx.keepdim), None, None
+        x, y = ctx.saved_tensors or (None, None)
+        if y is not None:
+            y = _keep_dims(y, ctx.axes, ctx.keepdim)
+        g = _expand_back(g, ctx.shape, ctx.axes, ctx.keepdim)
+        return ctx.row.grad(g, x, y, ctx.axes), None, None, None
+
+
+def reduce(name: str, x: Tensor, axes, keepdim: bool) -> Tensor:
+    """The row `name` of op_table.REDUCE over `axes` (normalised) of a checked x."""
+    return Reduce.apply(x, op_table.REDUCE_BY_NAME[name], axes, keepdim)
 
 
 def _accumulated(x: Tensor, op: str, keepdim, dtype) -> Tensor:
@@ -73,7 +98,7 @@ def _count(x: Tensor, axes) -> int:
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     x = _accumulated(x, "sum", keepdim, dtype)
-    return Sum.apply(x, reduction_dims(dim, x.ndim, "sum"), keepdim)
+    return reduce("sum", x, reduction_dims(dim, x.ndim, "sum"), keepdim)
 
 
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -87,7 +112,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
         )
     axes = reduction_dims(dim, x.ndim, "mean")
     n = _count(x, axes)
-    return Sum.apply(x, axes, keepdim) / (n if n else math.nan)
+    return reduce("sum", x, axes, keepdim) / (n if n else math.nan)
 
 
 def var(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
@@ -125,55 +150,13 @@ def _saved_with_input(ctx, x: Tensor, raw) -> Tensor:
     return out
 
 
-class Prod(Function):
-    """Product over axes. The gradient is the product of the other elements: out / x where
-    x != 0; where x == 0, the product of the nonzero others if x is its slice's only zero."""
-
-    @staticmethod
-    def forward(ctx, x, axes, keepdim):
-        out = _saved_with_input(ctx, x, x._backend.reduce("prod", x._data, axes, keepdim))
-        ctx.axes, ctx.keepdim = axes, keepdim
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        x, out = ctx.saved_tensors
-        out = _expand_back(out, x.shape, ctx.axes, ctx.keepdim)
-        is_zero = x == 0
-        nonzero = where(is_zero, 1.0, x)
-        lone_zero = is_zero.sum(ctx.axes, keepdim=True) == 1
-        at_zero = where(lone_zero, nonzero.prod(ctx.axes, keepdim=True), 0.0)
-        others = where(is_zero, at_zero, out / nonzero)
-        return _expand_back(g, x.shape, ctx.axes, ctx.keepdim) * others, None, None
-
-
 def _reduced_shape(x: Tensor, axes) -> tuple:
     return tuple(s for i, s in enumerate(x.shape) if i not in axes)
 
 
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     x = _accumulated(x, "prod", keepdim, dtype)
-    return Prod.apply(x, reduction_dims(dim, x.ndim, "prod"), keepdim)
-
-
-class _AMax(Function):
-    """amax/amin: the gradient is shared evenly among the elements equal to the extremum."""
-
-    @staticmethod
-    def forward(ctx, x, op, axes, keepdim):
-        be = x._backend
-        out = _saved_with_input(ctx, x, be.reduce(op, x._data, axes, True))
-        ctx.axes, ctx.keepdim = axes, keepdim
-        ctx._name = "AmaxBackward" if op == "max" else "AminBackward"
-        return out if keepdim else Tensor._make(be.reshape(out._data, _reduced_shape(x, axes)), be)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, out = ctx.saved_tensors
-        mask = (x == out).to(g.dtype)
-        count = mask.sum(ctx.axes, keepdim=True)
-        g = _expand_back(g, out.shape, ctx.axes, ctx.keepdim) if not ctx.keepdim else g
-        return g * mask / count, None, None, None
+    return reduce("prod", x, reduction_dims(dim, x.ndim, "prod"), keepdim)
 
 
 def _check_nonempty(x: Tensor, axes, op: str) -> None:
@@ -188,14 +171,14 @@ def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     _check(x, "amax", keepdim)
     axes = reduction_dims(dim, x.ndim, "amax")
     _check_nonempty(x, axes, "amax")
-    return _AMax.apply(x, "max", axes, keepdim)
+    return reduce("max", x, axes, keepdim)
 
 
 def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     _check(x, "amin", keepdim)
     axes = reduction_dims(dim, x.ndim, "amin")
     _check_nonempty(x, axes, "amin")
-    return _AMax.apply(x, "min", axes, keepdim)
+    return reduce("min", x, axes, keepdim)
 
 
 def _max_min(x: Tensor, dim, keepdim: bool, op: str):
@@ -208,7 +191,7 @@ def _max_min(x: Tensor, dim, keepdim: bool, op: str):
     if dim is None:
         axes = tuple(range(x.ndim))
         _check_nonempty(x, axes, op)
-        return _AMax.apply(x, op, axes, False)
+        return reduce(op, x, axes, False)
     d = wrap_dim(dim, x.ndim, op)
     _check_nonempty(x, (d,), op)
     if x.ndim == 0:

@@ -4,7 +4,8 @@ from gradflow.nn.normalization import (
     BatchNorm1d,
     BatchNorm2d,
 )
+from gradflow.nn.sync_batchnorm import SyncBatchNorm
 
 __all__ = [
-    "BatchNorm1d", "BatchNorm2d"
+    "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm"
 ]

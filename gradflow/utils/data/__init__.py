@@ -13,6 +13,7 @@ from gradflow.utils.data.dataset import (
     TensorDataset,
     random_split,
 )
+from gradflow.utils.data.distributed import DistributedSampler
 from gradflow.utils.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -22,8 +23,8 @@ from gradflow.utils.data.sampler import (
 )
 
 __all__ = [
-    "BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "Generator",
-    "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset",
+    "BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "DistributedSampler",
+    "Generator", "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset",
     "SubsetRandomSampler", "TensorDataset", "WorkerInfo", "default_collate", "default_convert",
     "get_worker_info", "random_split",
 ]

@@ -1,0 +1,152 @@
+// The window geometry of convolution and pooling, validated: stride, padding, dilation,
+// kernel and groups against the input's shape. Both bindings run these checks before any
+// kernel, so a bad shape raises the same ValueError on every device. Shapes are plain
+// integer vectors (the CPU's NumPy arrays and the CUDA module's device arrays alike).
+#pragma once
+#include <array>
+#include <string>
+#include <vector>
+
+#include "bind_util.h"
+#include "cpu/im2col.h"
+#include "cpu/pool.h"
+
+namespace gradflow::bind {
+
+using Shape = std::vector<int64_t>;
+using Pair = std::array<int64_t, 2>;
+
+inline std::string pair_str(const Pair& p) { return shape_str({p[0], p[1]}); }
+
+inline void check_pair(const std::string& op, const char* name, const Pair& p, int64_t min) {
+  if (p[0] < min || p[1] < min || p[0] >= kMaxDim || p[1] >= kMaxDim)
+    fail(op, name, " must be >= ", min, ", got ", pair_str(p));
+}
+
+inline void check_groups(const std::string& op, int64_t groups) {
+  if (groups < 1) fail(op, "groups must be >= 1, got ", groups);
+}
+
+// Output size of a strided window: floor((in + 2p - d(k-1) - 1) / s) + 1.
+inline int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+}
+
+inline cpu::ConvGeom conv_geom(const std::string& op, int64_t C, int64_t H, int64_t W, int64_t kh,
+                        int64_t kw, const Pair& stride, const Pair& padding,
+                        const Pair& dilation) {
+  check_pair(op, "stride", stride, 1);
+  check_pair(op, "padding", padding, 0);
+  check_pair(op, "dilation", dilation, 1);
+  cpu::ConvGeom g{C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1],
+                  dilation[0], dilation[1], 0, 0};
+  const int64_t eh = dilation[0] * (kh - 1) + 1, ew = dilation[1] * (kw - 1) + 1;
+  if (eh > H + 2 * padding[0] || ew > W + 2 * padding[1])
+    fail(op, "kernel ", shape_str({kh, kw}), " with dilation ", pair_str(dilation),
+         " is larger than the padded input ", shape_str({H + 2 * padding[0], W + 2 * padding[1]}));
+  g.OH = conv_out(H, kh, stride[0], padding[0], dilation[0]);
+  g.OW = conv_out(W, kw, stride[1], padding[1], dilation[1]);
+  int64_t ws = 0;
+  if (__builtin_mul_overflow(C * kh * kw, g.OH * g.OW, &ws) || ws > (int64_t(1) << 40))
+    fail(op, "im2col workspace too large");
+  return g;
+}
+
+// Checks the (checked, 4-D) weight w (Cout, Cin/groups, kh, kw) against Cin and groups;
+// returns the per-group geometry.
+inline cpu::ConvGeom conv_check(const std::string& op, int64_t Cin, int64_t H, int64_t W,
+                         const Shape& w, const Pair& stride, const Pair& padding,
+                         const Pair& dilation, int64_t groups) {
+  check_groups(op, groups);
+  if (Cin % groups != 0 || w[0] % groups != 0)
+    fail(op, "in_channels ", Cin, " and out_channels ", w[0],
+         " must be divisible by groups ", groups);
+  if (w[1] * groups != Cin)
+    fail(op, "weight ", shape_str(w), " expects ", w[1] * groups,
+         " input channels, got ", Cin);
+  return conv_geom(op, Cin / groups, H, W, w[2], w[3], stride, padding, dilation);
+}
+
+// The geometry of conv2d's input gradient (= conv_transpose2d's forward) for grad_output dy
+// (N, Cout, OH, OW) and weight w (Cout, Cin/groups, kh, kw) into an input of `input_size`;
+// dy may cover only the leading output rows/columns (see cpu/conv.h): g.OH, g.OW are dy's.
+inline cpu::ConvGeom conv_backward_input_geom(const std::string& op, const Shape& dy,
+                                              const Shape& w, const Pair& input_size,
+                                              const Pair& stride, const Pair& padding,
+                                              const Pair& dilation, int64_t groups) {
+  check_pair(op, "input_size", input_size, 1);
+  check_groups(op, groups);
+  int64_t Cin = 0;
+  if (__builtin_mul_overflow(w[1], groups, &Cin))
+    fail(op, "groups ", groups, " is too large for weight ", shape_str(w));
+  cpu::ConvGeom g = conv_check(op, Cin, input_size[0], input_size[1], w, stride, padding,
+                               dilation, groups);
+  if (dy[1] != w[0] || dy[2] > g.OH || dy[3] > g.OW)
+    fail(op, "grad_output ", shape_str(dy), " does not match weight ", shape_str(w),
+         " and input size ", pair_str(input_size), " (expected ",
+         shape_str({dy[0], w[0], g.OH, g.OW}), ")");
+  g.OH = dy[2];
+  g.OW = dy[3];
+  return g;
+}
+
+// The geometry of conv2d's weight gradient for input x (N, Cin, H, W) and grad_output dy
+// (N, Cout, OH, OW), which may cover only the leading output rows/columns.
+inline cpu::ConvGeom conv_backward_weight_geom(const std::string& op, const Shape& x,
+                                               const Shape& dy, const Pair& kernel_size,
+                                               const Pair& stride, const Pair& padding,
+                                               const Pair& dilation, int64_t groups) {
+  check_pair(op, "kernel_size", kernel_size, 1);
+  check_groups(op, groups);
+  if (x[1] % groups != 0 || dy[1] % groups != 0)
+    fail(op, "channels ", x[1], " and ", dy[1], " must be divisible by groups ", groups);
+  cpu::ConvGeom g = conv_geom(op, x[1] / groups, x[2], x[3], kernel_size[0], kernel_size[1],
+                              stride, padding, dilation);
+  if (dy[0] != x[0] || dy[2] > g.OH || dy[3] > g.OW)
+    fail(op, "grad_output ", shape_str(dy), " does not match input ", shape_str(x));
+  g.OH = dy[2];
+  g.OW = dy[3];
+  return g;
+}
+
+// Output size of a pooling window (PyTorch's rule): with ceil_mode the last window must
+// start inside the input or its left padding.
+inline int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
+  const int64_t span = in + 2 * p - d * (k - 1) - 1;
+  int64_t out = (span + (ceil_mode ? s - 1 : 0)) / s + 1;
+  if (span < 0) out = span / s + (span % s != 0 && !ceil_mode ? 0 : 1);  // floor division
+  if (ceil_mode && (out - 1) * s >= in + p) --out;
+  return out;
+}
+
+// The windows of pooling an (N, C, H, W) input of shape x, whose sizes are already checked.
+inline cpu::PoolGeom pool_geom(const std::string& op, const Shape& x, Pair kernel, Pair stride,
+                        Pair padding, Pair dilation, bool ceil_mode) {
+  check_pair(op, "kernel_size", kernel, 1);
+  check_pair(op, "stride", stride, 1);
+  check_pair(op, "padding", padding, 0);
+  check_pair(op, "dilation", dilation, 1);
+  if (2 * padding[0] > kernel[0] || 2 * padding[1] > kernel[1])
+    fail(op, "padding ", pair_str(padding), " must be at most half of kernel_size ",
+         pair_str(kernel));
+  cpu::PoolGeom g{x[0] * x[1], x[2], x[3], 0, 0, kernel[0], kernel[1],
+                  stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
+  g.OH = pool_out(g.H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode);
+  g.OW = pool_out(g.W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode);
+  if (g.OH < 1 || g.OW < 1)
+    fail(op, "input ", shape_str(x), " is too small for kernel_size ", pair_str(kernel),
+         ": output size ", shape_str({g.OH, g.OW}));
+  return g;
+}
+
+// The N*C planes of (H, W) input and `out` output of an adaptive pool (or a scatter when
+// `in` and `out` are swapped): no window.
+inline cpu::PoolGeom plane_geom(const Shape& x, Pair in, Pair out) {
+  return cpu::PoolGeom{x[0] * x[1], in[0], in[1], out[0], out[1], 0, 0, 0, 0, 0,
+                       0, 0, 0};
+}
+
+// (H, W) of an NCHW shape.
+inline Pair hw(const Shape& x) { return {x[2], x[3]}; }
+
+}  // namespace gradflow::bind
