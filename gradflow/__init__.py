@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from gradflow import (
+    accelerator,  # noqa: E402
     autograd,  # noqa: E402
     cuda,  # noqa: E402
 )
@@ -118,6 +119,8 @@ from gradflow.tensor import (  # noqa: E402
 )
 from gradflow.types import (  # noqa: E402
     bool_,
+    byte,
+    char,
     device,
     double,
     dtype,
@@ -125,13 +128,19 @@ from gradflow.types import (  # noqa: E402
     float32,
     float64,
     get_default_dtype,
+    int8,
+    int16,
+    int32,
     int64,
     long,
     promote_types,
     set_default_dtype,
+    short,
+    uint8,
 )
 
 bool = bool_  # gradflow.bool, as torch.bool
+int = int32  # gradflow.int, as torch.int (shadows the builtin from here on in this file)
 
 # after Tensor: they build on it
 from gradflow import datasets, nn, optim, transforms, utils  # noqa: E402

@@ -49,7 +49,7 @@ VERSION = 1
 _HEADER = "__header__"
 _ZIP_MAGIC = b"PK\x03\x04"
 _ARRAY_KINDS = "biufc"  # bool, signed/unsigned int, float, complex: never object or void
-_TENSOR_DTYPES = ("float32", "float64", "int64", "bool")
+_TENSOR_DTYPES = ("float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
 _MAX_RATIO = 100  # compressed entries may inflate at most this many times in all...
 _FREE_BYTES = 64 << 20  # ...or to this many bytes, whichever is more (zeroed buffers compress)
 _CHUNK = 16 << 20  # bytes read from a zip entry at a time
@@ -391,9 +391,12 @@ def _placer(map_location: Any) -> Callable[[np.ndarray, str, bool], Any]:
     return place
 
 
-def load(f: PathOrFile, map_location: Any = None, *, max_bytes: Optional[int] = None) -> Any:
+def load(f: PathOrFile, map_location: Any = None, *, weights_only: Optional[bool] = None,
+         max_bytes: Optional[int] = None) -> Any:
     """Load what `save` wrote. `map_location`: None (each tensor on the device it was saved
     from), 'cpu', 'cuda', 'cuda:1', a gradflow.device, or a dict {'cuda:0': 'cpu', …}.
+    `weights_only` (None, True or False) is accepted for PyTorch's signature and changes
+    nothing: gradflow's format holds only data, so every load is already "weights only".
 
     Nothing in the file is ever executed (no pickle; object arrays are refused). A file that is
     not a gradflow checkpoint, or is truncated, corrupted or lying about its sizes, raises
@@ -404,6 +407,8 @@ def load(f: PathOrFile, map_location: Any = None, *, max_bytes: Optional[int] = 
     total the entries inflate to, compressed or not: pass it to load a highly compressed file
     you trust, or to bound the memory an untrusted file may take.
     """
+    if weights_only is not None and not isinstance(weights_only, bool):
+        raise TypeError(f"load: weights_only must be None or a bool, got {weights_only!r}")
     place = _placer(map_location)
     if max_bytes is not None and not (isinstance(max_bytes, int) and max_bytes >= 0):
         raise ValueError(f"load: max_bytes should be None or a non-negative int, got {max_bytes!r}")
@@ -483,3 +488,42 @@ def _load_file(fh: BinaryIO, name: str, place: Callable[[np.ndarray, str, bool],
             return dec.decode(header.get("root"))
         except RecursionError:
             raise dec.fail("the object tree is nested too deeply") from None
+
+
+# ---------------------------------------------------------------- PyTorch's allow-list
+# torch.load(weights_only=True) unpickles only the globals allowed here. gradflow never
+# unpickles, so there is nothing to allow: these keep PyTorch's API, record what they are
+# given (get_safe_globals answers it) and change nothing about loading.
+_safe_globals: List[Any] = []
+
+
+def add_safe_globals(safe_globals: List[Any]) -> None:
+    """Accepted as a no-op for loading (see above); remembers the entries."""
+    if not isinstance(safe_globals, (list, tuple)):
+        raise TypeError(f"add_safe_globals: expected a list of globals, got "
+                        f"{type(safe_globals).__name__}")
+    _safe_globals.extend(safe_globals)
+
+
+def get_safe_globals() -> List[Any]:
+    """What add_safe_globals was given (it does not change loading)."""
+    return list(_safe_globals)
+
+
+def clear_safe_globals() -> None:
+    _safe_globals.clear()
+
+
+class safe_globals:
+    """``with safe_globals([...]):`` as PyTorch's; the entries are allowed only inside the
+    block, which for gradflow changes nothing."""
+
+    def __init__(self, safe_globals: List[Any]) -> None:
+        self.safe_globals = list(safe_globals)
+
+    def __enter__(self) -> None:
+        self._before = get_safe_globals()
+        add_safe_globals(self.safe_globals)
+
+    def __exit__(self, *exc: Any) -> None:
+        _safe_globals[:] = self._before

@@ -227,6 +227,18 @@ class Tensor:
     def long(self) -> "Tensor":
         return self.to(_int64)
 
+    def int(self) -> "Tensor":
+        return self.to(_STORED["int32"])
+
+    def short(self) -> "Tensor":
+        return self.to(_STORED["int16"])
+
+    def char(self) -> "Tensor":
+        return self.to(_STORED["int8"])
+
+    def byte(self) -> "Tensor":
+        return self.to(_STORED["uint8"])
+
     def bool(self) -> "Tensor":
         return self.to(_bool)
 
@@ -371,6 +383,14 @@ class Tensor:
         if self.is_floating_point() or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
+
+    def __format__(self, spec: str) -> str:
+        """f"{loss:.4f}": a 0-d tensor formats its value, as PyTorch (f"{loss}" too); a
+        one-element tensor also takes a spec (PyTorch refuses it); any other tensor gives
+        str(t) for an empty spec and refuses a spec."""
+        if self.ndim == 0 or (spec and self.numel() == 1):
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
 
     __hash__ = object.__hash__
 
@@ -578,7 +598,9 @@ _float32 = as_dtype("float32")
 _float64 = as_dtype("float64")
 _int64 = as_dtype("int64")
 _bool = as_dtype("bool")
-_DTYPE_NAMES = ("float32", "float64", "int64", "bool")
+_DTYPE_NAMES = ("float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
+_STORED = {name: as_dtype(name) for name in _DTYPE_NAMES}
+_STORED_NP = tuple(d.np for d in _STORED.values())
 
 
 def _infer_dtype(data) -> dtype:
@@ -647,19 +669,20 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     if isinstance(data, np.ndarray) and (device is None or isinstance(device, str)
                                          and device == "cpu") and (
         dtype is None or as_dtype(dtype).np == data.dtype
-    ) and data.dtype in (np.float32, np.float64, np.int64, np.bool_):
+    ) and data.dtype in _STORED_NP:
         return Tensor._make(data, backends.cpu)
     return tensor(data, dtype=dtype, device=device)
 
 
 def from_numpy(a: np.ndarray) -> Tensor:
-    """A CPU tensor sharing memory with `a` (float32, float64, int64 or bool)."""
+    """A CPU tensor sharing memory with `a` (float32, float64, an integer type of
+    gradflow's or bool)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"from_numpy: expected np.ndarray, got {type(a).__name__}")
-    if a.dtype not in (np.float32, np.float64, np.int64, np.bool_):
+    if a.dtype not in _STORED_NP:
         raise TypeError(
             f"from_numpy: can't convert np.ndarray of type {a.dtype}; the supported types are "
-            "float64, float32, int64 and bool (use gradflow.tensor to convert with a copy)"
+            f"{', '.join(_DTYPE_NAMES)} (use gradflow.tensor to convert with a copy)"
         )
     return Tensor._make(a, backends.cpu)
 

@@ -9,7 +9,9 @@ import numpy as np
 
 
 class dtype:
-    """A tensor element type. There are four: float32 (default), float64, int64 and bool."""
+    """A tensor element type: float32 (default), float64, the integers uint8, int8, int16,
+    int32, int64, and bool. The small integers are CPU storage types (images, tokens); the
+    CUDA backend stores float32, float64, int64 and bool."""
 
     __slots__ = ("name", "np", "is_floating_point", "itemsize", "_rank")
 
@@ -18,7 +20,7 @@ class dtype:
         self.np = np.dtype(np_dtype)
         self.is_floating_point = is_floating_point
         self.itemsize = self.np.itemsize
-        self._rank = rank  # promotion order: bool < int64 < float32 < float64
+        self._rank = rank  # promotion order: bool < integers < float32 < float64
 
     def __repr__(self) -> str:
         return f"gradflow.{self.name}"
@@ -30,12 +32,20 @@ class dtype:
 float32 = dtype("float32", np.float32, True, 2)
 float64 = dtype("float64", np.float64, True, 3)
 int64 = dtype("int64", np.int64, False, 1)
+int32 = dtype("int32", np.int32, False, 1)
+int16 = dtype("int16", np.int16, False, 1)
+int8 = dtype("int8", np.int8, False, 1)
+uint8 = dtype("uint8", np.uint8, False, 1)
 bool_ = dtype("bool", np.bool_, False, 0)
 float = float32  # noqa: A001  (PyTorch spells these aliases)
 double = float64
 long = int64
+int = int32  # noqa: A001
+short = int16
+char = int8
+byte = uint8
 
-_ALL = (float32, float64, int64, bool_)
+_ALL = (float32, float64, int64, int32, int16, int8, uint8, bool_)
 _BY_NP = {d.np: d for d in _ALL}
 _BY_NAME = {d.name: d for d in _ALL}
 _default_dtype = float32
@@ -46,7 +56,7 @@ def _dtype_by_name(name: str) -> dtype:
 
 
 def from_numpy_dtype(np_dtype) -> dtype:
-    """The gradflow dtype of a NumPy dtype; other ints map to int64, other floats to float32."""
+    """The gradflow dtype of a NumPy dtype; uint16/32/64 map to int64, float16 to float32."""
     found = _BY_NP.get(np_dtype)
     if found is not None:
         return found
@@ -58,8 +68,8 @@ def from_numpy_dtype(np_dtype) -> dtype:
         return int64
     if np_dtype.kind == "f":
         return float32 if np_dtype.itemsize <= 4 else float64
-    raise TypeError(f"unsupported dtype {np_dtype}: gradflow supports float32, float64, int64 "
-                    "and bool")
+    raise TypeError(f"unsupported dtype {np_dtype}: gradflow supports float32, float64, uint8, "
+                    "int8, int16, int32, int64 and bool")
 
 
 def as_dtype(d) -> dtype:
@@ -70,15 +80,15 @@ def as_dtype(d) -> dtype:
         return _BY_NAME[d]
     if d is bool:
         return bool_
-    if d is int:
+    if d is builtins.int:
         return int64
     if d is builtins.float:
         return _default_dtype
     try:
         return from_numpy_dtype(np.dtype(d))
     except (TypeError, ValueError):
-        raise TypeError(f"expected a dtype (gradflow.float32, float64, int64 or bool), got "
-                        f"{d!r}") from None
+        raise TypeError(f"expected a dtype (gradflow.float32, float64, an integer type or "
+                        f"bool), got {d!r}") from None
 
 
 def get_default_dtype() -> dtype:
@@ -100,7 +110,11 @@ def promote_types(a: dtype, b: dtype) -> dtype:
     if not (isinstance(a, dtype) and isinstance(b, dtype)):
         raise TypeError(f"promote_types: expected two dtypes, got {builtins.type(a).__name__} "
                         f"and {builtins.type(b).__name__}")
-    return a if a._rank >= b._rank else b
+    if a.is_floating_point or b.is_floating_point or a is bool_ or b is bool_:
+        return a if a._rank >= b._rank else b
+    # two integers, as PyTorch (and NumPy): the narrowest type holding both ranges, so
+    # uint8 with int8 gives int16
+    return _BY_NP[np.promote_types(a.np, b.np)]
 
 
 class device:
@@ -111,7 +125,7 @@ class device:
     def __init__(self, type: Union[str, "device", int], index: Union[int, None] = None):
         if isinstance(type, device):
             type, index = type.type, type.index if index is None else index
-        elif isinstance(type, int) and not isinstance(type, builtins.bool):
+        elif isinstance(type, builtins.int) and not isinstance(type, builtins.bool):
             type, index = "cuda", type  # PyTorch's device=0: a CUDA device's index
         if not isinstance(type, str):
             raise TypeError(f"device: expected a device, a string like 'cpu' or 'cuda:0', or a "
@@ -120,10 +134,10 @@ class device:
             type, idx = type.split(":", 1)
             if not idx.isdigit():
                 raise ValueError(f"invalid device string: '{type}:{idx}'")
-            index = int(idx)
+            index = builtins.int(idx)
         if type not in ("cpu", "cuda"):
             raise ValueError(f"device type must be 'cpu' or 'cuda', got '{type}'")
-        if index is not None and (not isinstance(index, int) or index < 0):
+        if index is not None and (not isinstance(index, builtins.int) or index < 0):
             raise ValueError(f"device: index must be an int >= 0, got {index!r}")
         if type == "cuda" and index is None:
             index = 0

@@ -149,7 +149,7 @@ def test_default_collate_rules():
     p = default_collate([Point(1, 2.0), Point(3, 4.0)])
     assert isinstance(p, Point) and p.x.numpy().tolist() == [1, 3]
     u8 = default_collate([np.array([1, 2], np.uint8)] * 2)
-    assert u8.dtype == gradflow.int64
+    assert u8.dtype == gradflow.uint8  # as PyTorch's default_collate
     with pytest.raises(RuntimeError, match="equal size"):
         default_collate([[1, 2], [1]])
     with pytest.raises(TypeError, match="default_collate: batch must contain"):

@@ -181,8 +181,8 @@ def test_module_registration_errors_name_the_method():
         m.apply(3)
     with pytest.raises(TypeError, match="get_submodule: target must be a str, got int"):
         m.get_submodule(3)
-    with pytest.raises(TypeError, match=r"expected a dtype \(gradflow.float32, float64, int64 or "
-                       r"bool\), got 'tpu'"):
+    with pytest.raises(TypeError, match=r"expected a dtype \(gradflow.float32, float64, an "
+                       r"integer type or bool\), got 'tpu'"):
         m.to("tpu")
     with pytest.raises(RuntimeError, match="Parameter: only Tensors of floating point dtype can "
                        "require gradients, got gradflow.int64"):

@@ -31,7 +31,8 @@ def test_tensor_infers_dtype_like_pytorch():
     assert gf.tensor([]).dtype is gf.float32 and gf.tensor([]).shape == (0,)
     assert gf.tensor([[]]).shape == (1, 0)
     assert gf.tensor(np.float64(1.0)).dtype is gf.float64
-    assert gf.tensor(np.arange(3, dtype=np.int32)).dtype is gf.int64
+    assert gf.tensor(np.arange(3, dtype=np.int32)).dtype is gf.int32  # kept, as PyTorch
+    assert gf.tensor(np.arange(3, dtype=np.uint16)).dtype is gf.int64
     assert gf.tensor([1, 2], dtype=gf.float64).dtype is gf.float64
     assert gf.tensor([gf.tensor(1.0), gf.tensor(2.0)]).tolist() == [1.0, 2.0]
 
@@ -56,8 +57,8 @@ def test_tensor_copies_but_as_tensor_and_from_numpy_share():
 
 
 def test_from_numpy_rejects_other_types():
-    with pytest.raises(TypeError, match="from_numpy: can't convert np.ndarray of type int32"):
-        gf.from_numpy(np.arange(3, dtype=np.int32))
+    with pytest.raises(TypeError, match="from_numpy: can't convert np.ndarray of type uint16"):
+        gf.from_numpy(np.arange(3, dtype=np.uint16))
     with pytest.raises(TypeError, match="from_numpy: expected np.ndarray, got list"):
         gf.from_numpy([1.0])
 
@@ -232,7 +233,8 @@ def test_tensor_rejects_bad_data():
         gf.tensor("abc")
     with pytest.raises((TypeError, ValueError)):
         gf.tensor([[1, 2], [3]])
-    with pytest.raises(TypeError, match="gradflow supports float32, float64, int64 and bool"):
+    with pytest.raises(TypeError, match="gradflow supports float32, float64, uint8, int8, "
+                       "int16, int32, int64 and bool"):
         gf.tensor(np.array([1 + 2j]))
 
 

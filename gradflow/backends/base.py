@@ -7,7 +7,7 @@ now (each stub raises an error naming the op and the device). ``Backend`` is bot
 ``NN_KERNELS``.
 
 A backend works on its own array type. Arrays expose ``shape`` (tuple of ints), ``ndim``,
-``size`` and ``dtype`` (a NumPy dtype: float32, float64, int64 or bool_); everything else
+``size`` and ``dtype`` (a NumPy dtype: float32, float64, an integer or bool_); everything else
 goes through the methods below. ``dtype`` arguments are NumPy dtypes. Methods never see a
 ``Tensor`` and never build a graph: the autograd layer above composes them.
 

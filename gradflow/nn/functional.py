@@ -20,7 +20,7 @@ from gradflow.ops.common import (
 )
 from gradflow.ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from gradflow.ops.dropout import dropout, dropout2d  # noqa: F401
-from gradflow.ops.inplace import check_inplace
+from gradflow.ops.inplace import apply_
 from gradflow.ops.linalg import linear  # noqa: F401
 from gradflow.ops.loss import (  # noqa: F401
     binary_cross_entropy,
@@ -46,7 +46,7 @@ from gradflow.ops.reduce import log_softmax as _log_softmax
 from gradflow.ops.reduce import softmax as _softmax
 from gradflow.ops.shape import pad  # noqa: F401
 from gradflow.tensor import Tensor, arange, ones_like, zeros
-from gradflow.types import int64
+from gradflow.types import bool_, int32, int64
 
 
 # ---------------------------------------------------------------- linear
@@ -58,8 +58,7 @@ def _maybe_inplace(op: str, input: Tensor, fn: Callable[[Tensor], Tensor],
     check_tensor(input, op)
     if not as_bool(inplace, op, "inplace"):
         return fn(input)
-    check_inplace(input, op)
-    return input.copy_(fn(input))
+    return apply_(input, fn, op)  # fn reads a copy when recording: its node may save it
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -231,8 +230,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
     op = "embedding"
     check_tensor(input, op)
     check_tensor(weight, op, "weight")
-    if input.dtype is not int64:
-        raise RuntimeError(f"{op}: expected indices of dtype int64, got {input.dtype}")
+    if input.dtype not in (int64, int32):  # PyTorch's Long or Int indices
+        raise RuntimeError(f"{op}: expected indices of dtype int64 or int32, got {input.dtype}")
+    input = input.long()
     if weight.ndim != 2:
         raise ValueError(f"{op}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
                          f"{tuple(weight.shape)}")
@@ -255,3 +255,116 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
         _renorm_rows_(weight, input, as_float(max_norm, op, "max_norm"),
                       as_float(norm_type, op, "norm_type"))
     return _Embedding.apply(weight, input, padding_idx, scale_grad_by_freq)
+
+
+# ---------------------------------------------------------------- pixel shuffle
+def _shuffle_factor(input: Tensor, factor: int, op: str, arg: str) -> int:
+    check_tensor(input, op)
+    factor = as_int(factor, op, arg)
+    if factor <= 0:
+        raise ValueError(f"{op}: {arg} must be greater than 0, got {factor}")
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected an input of at least 3 dims (*, C, H, W), got shape "
+                         f"{tuple(input.shape)}")
+    return factor
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C r^2, H, W) -> (*, C, H r, W r):
+    out[c, h r + i, w r + j] = in[c r^2 + i r + j, h, w]."""
+    op = "pixel_shuffle"
+    r = _shuffle_factor(input, upscale_factor, op, "upscale_factor")
+    *batch, c, h, w = input.shape
+    if c % (r * r):
+        raise ValueError(f"{op}: the channels of input {tuple(input.shape)} must be divisible "
+                         f"by upscale_factor squared ({r * r})")
+    n = len(batch)
+    x = input.reshape(*batch, c // (r * r), r, r, h, w)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)  # (*, C, H, r, W, r)
+    return x.reshape(*batch, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H r, W r) -> (*, C r^2, H, W), the inverse of pixel_shuffle."""
+    op = "pixel_unshuffle"
+    r = _shuffle_factor(input, downscale_factor, op, "downscale_factor")
+    *batch, c, h, w = input.shape
+    if h % r or w % r:
+        raise ValueError(f"{op}: the height and width of input {tuple(input.shape)} must be "
+                         f"divisible by downscale_factor ({r})")
+    n = len(batch)
+    x = input.reshape(*batch, c, h // r, r, w // r, r)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)  # (*, C, r, r, H, W)
+    return x.reshape(*batch, c * r * r, h // r, w // r)
+
+
+# ---------------------------------------------------------------- attention
+def _attention_bias(mask: Optional[Tensor], like: Tensor, op: str, arg: str,
+                    allowed_when: bool) -> Optional[Tensor]:
+    """A mask as an additive float bias in `like`'s dtype: a bool mask gives 0 where it equals
+    `allowed_when` and -inf elsewhere; a float mask is added as it is."""
+    if mask is None:
+        return None
+    check_tensor(mask, op, arg)
+    if mask.dtype is bool_:
+        allowed = mask if allowed_when else ~mask
+        return zeros(tuple(mask.shape), dtype=like.dtype, device=like.device).masked_fill(
+            ~allowed, float("-inf"))
+    if not mask.is_floating_point():
+        raise TypeError(f"{op}: {arg} must be a bool or floating-point tensor, got {mask.dtype}")
+    return mask.to(like.dtype)
+
+
+def _causal_bias(length: int, source: int, dtype=None, device=None) -> Tensor:
+    """(L, S): 0 where key position s <= query position l (the top-left-aligned lower
+    triangle), -inf above it."""
+    rows = arange(length, device=device).unsqueeze(-1)
+    cols = arange(source, device=device)
+    return zeros(length, source, dtype=dtype, device=device).masked_fill(cols > rows,
+                                                                         float("-inf"))
+
+
+def _repeat_heads(t: Tensor, groups: int) -> Tensor:
+    """(*, H_kv, S, E) -> (*, H_kv * groups, S, E), each head repeated `groups` times in a row
+    (repeat_interleave along the heads)."""
+    *batch, heads, s, e = t.shape
+    return t.unsqueeze(-3).expand(*batch, heads, groups, s, e).reshape(*batch, heads * groups, s,
+                                                                      e)
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Optional[Tensor] = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: Optional[float] = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """softmax(Q K^T * scale + bias) V over (*, L, E) queries and (*, S, E) keys / (*, S, Ev)
+    values; scale defaults to 1/sqrt(E). attn_mask broadcasts to (*, L, S): a bool mask says
+    True where a query may attend (False becomes -inf), a float mask is added. is_causal
+    masks keys after the query's position. enable_gqa lets H_q be a multiple of the key and
+    value heads (dim -3), each shared by H_q / H_kv query heads."""
+    op = "scaled_dot_product_attention"
+    for arg, t in (("query", query), ("key", key), ("value", value)):
+        check_tensor(t, op, arg)
+        if t.ndim < 2 or not t.is_floating_point():
+            raise ValueError(f"{op}: {arg} must be a floating-point tensor of at least 2 dims, "
+                             f"got {t.dtype} of shape {tuple(t.shape)}")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"{op}: expected query (*, L, E), key (*, S, E) and value (*, S, Ev), "
+                         f"got {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+    if as_bool(is_causal, op, "is_causal") and attn_mask is not None:
+        raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both")
+    if as_bool(enable_gqa, op, "enable_gqa") and key.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        if query.shape[-3] % key.shape[-3]:
+            raise ValueError(f"{op}: the query heads ({query.shape[-3]}) must be a multiple of "
+                             f"the key/value heads ({key.shape[-3]})")
+        key = _repeat_heads(key, query.shape[-3] // key.shape[-3])
+        value = _repeat_heads(value, query.shape[-3] // value.shape[-3])
+    scale = 1.0 / query.shape[-1] ** 0.5 if scale is None else as_float(scale, op, "scale")
+    scores = (query @ key.transpose(-2, -1)) * scale
+    bias = (_causal_bias(query.shape[-2], key.shape[-2], query.dtype, query.device) if is_causal
+            else _attention_bias(attn_mask, query, op, "attn_mask", allowed_when=True))
+    if bias is not None:
+        scores = scores + bias
+    weights = _softmax(scores, -1)
+    if dropout_p:
+        weights = dropout(weights, as_float(dropout_p, op, "dropout_p"), True)
+    return weights @ value

@@ -16,7 +16,8 @@ Scalar = Union[int, float, bool]
 
 
 def _category(d: dtype) -> int:
-    return 0 if d is bool_ else 1 if d is int64 else 2
+    """bool 0 < the integers 1 < the floats 2: a scalar raises a tensor's category only."""
+    return 0 if d is bool_ else 2 if d.is_floating_point else 1
 
 
 def _scalar_dtype(x: Scalar) -> dtype:
@@ -92,11 +93,14 @@ def operands(
 
 
 def fit_scalar(op: str, s, rt: dtype):
-    """A Python int past int64 becomes a float for a float result, else a ValueError (NumPy
-    would raise an OverflowError that names nothing)."""
-    if type(s) is int and not -INT64_MAX - 1 <= s <= INT64_MAX:
-        if rt.is_floating_point:
-            return float(s)
+    """A Python int past int64 becomes a float for a float result; an int outside an integer
+    result's range is a ValueError (NumPy would raise an OverflowError that names nothing)."""
+    if type(s) is not int:
+        return s
+    if rt.is_floating_point:
+        return s if -INT64_MAX - 1 <= s <= INT64_MAX else float(s)
+    limits = np.iinfo(np.int64 if rt is bool_ else rt.np)
+    if not limits.min <= s <= limits.max:
         raise ValueError(f"{op}: the Python int {s} does not fit in {rt}")
     return s
 

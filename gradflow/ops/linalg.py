@@ -118,6 +118,8 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     for n in x.shape[:-1]:
         rows *= n
     y = Linear.apply(x.reshape(rows, x.shape[-1]), weight, bias)
+    if x.ndim == 2:  # not a view, so that an in-place activation (ReLU(inplace=True)) may follow
+        return y
     return y.reshape(x.shape[:-1] + (weight.shape[0],))
 
 

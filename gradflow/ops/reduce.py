@@ -25,7 +25,7 @@ from gradflow.ops.common import (
 )
 from gradflow.ops.elementwise import full_like_scalar, where
 from gradflow.tensor import Tensor
-from gradflow.types import as_dtype, bool_, get_default_dtype, int64
+from gradflow.types import as_dtype, get_default_dtype, int64
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -82,11 +82,12 @@ def reduce(name: str, x: Tensor, axes, keepdim: bool) -> Tensor:
 
 
 def _accumulated(x: Tensor, op: str, keepdim, dtype) -> Tensor:
-    """x checked for sum/prod and cast to `dtype` if given; bools accumulate as int64."""
+    """x checked for sum/prod and cast to `dtype` if given; bools and integers accumulate as
+    int64 (as PyTorch's)."""
     _check(x, op, keepdim)
     if dtype is not None:
         return x.to(as_dtype(dtype))
-    return x.to(int64) if x.dtype is bool_ else x
+    return x if x.is_floating_point() else x.to(int64)
 
 
 def _count(x: Tensor, axes) -> int:

@@ -450,13 +450,13 @@ def _pad_by_copying(x: Tensor, widths, mode: str) -> Tensor:
     for dim, ((lo, hi), n) in enumerate(zip(widths, x.shape)):
         if lo == hi == 0:
             continue
-        limit = n - 1 if mode == "reflect" else n
+        # replicate repeats the edge sample any number of times, as PyTorch's
+        limit = {"reflect": n - 1, "circular": n}.get(mode, builtins.max(lo, hi))
         if lo < 0 or hi < 0 or builtins.max(lo, hi) > limit or n == 0:
-            raise ValueError(
-                f"pad: mode='{mode}' needs padding (got {(lo, hi)} on dim {dim}) between 0 and "
-                f"{'the size - 1' if mode == 'reflect' else 'the size'} of input "
-                f"{tuple(x.shape)}"
-            )
+            rule = {"reflect": "between 0 and the size - 1 of",
+                    "circular": "between 0 and the size of"}.get(mode, "of at least 0 for")
+            raise ValueError(f"pad: mode='{mode}' needs padding (got {(lo, hi)} on dim {dim}) "
+                             f"{rule} a non-empty input {tuple(x.shape)}")
         source = x._backend.from_numpy(_source_positions(n, lo, hi, mode))
         x = index_select(x, dim, Tensor._make(source, x._backend))
     return x

@@ -2,8 +2,9 @@
 (default_convert), with PyTorch's rules:
 
 - tensors are stacked along a new first dimension;
-- NumPy arrays and NumPy scalars are stacked and become tensors (dtypes gradflow lacks map
-  as `gradflow.types.from_numpy_dtype` says: uint8/int32 -> int64, float16 -> float32);
+- NumPy arrays and NumPy scalars are stacked and become tensors of their dtype (a uint8
+  image stays uint8); dtypes gradflow lacks map as `gradflow.types.from_numpy_dtype` says
+  (uint16/32/64 -> int64, float16 -> float32);
 - Python floats become a float64 tensor, ints an int64 tensor, bools a bool tensor;
 - strings and bytes are returned as given (a sequence);
 - dicts, namedtuples, tuples and lists are collated field by field (tuples come back as lists).

@@ -1,0 +1,11 @@
+"""torch.nn.modules.container's classes, for code and checkpoints that name them by path."""
+
+from gradflow.nn.containers import (
+    ModuleDict,
+    ModuleList,
+    Sequential,
+)
+
+__all__ = [
+    "ModuleDict", "ModuleList", "Sequential"
+]

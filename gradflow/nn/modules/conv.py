@@ -1,0 +1,10 @@
+"""torch.nn.modules.conv's classes, for code and checkpoints that name them by path."""
+
+from gradflow.nn.conv import (
+    Conv2d,
+    ConvTranspose2d,
+)
+
+__all__ = [
+    "Conv2d", "ConvTranspose2d"
+]
