@@ -176,11 +176,10 @@ def _unary_function(row: op_table.UnaryOp):
     return fn
 
 
-# neg, abs, exp, ..., isnan: one function per row, also gradflow.<name> and the method
-# Tensor.<name> (x.exp() is exp(x); tensor.py cannot import this module before Tensor exists)
+# neg, abs, exp, ..., isnan: one function per row, also gradflow.<name> and (tensor.py
+# installs it) the method Tensor.<name>
 for _row in op_table.UNARY:
     globals()[_row.name] = _unary_function(_row)
-    setattr(Tensor, _row.name, globals()[_row.name])
 
 
 def float_input(op: str, x) -> Tensor:
