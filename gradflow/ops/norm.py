@@ -71,18 +71,20 @@ class NormTrain(Function):
         return (None if gx is None else be.reshape(gx, x.shape)), gw, gb, None
 
 
+def _channel_mean(t: Tensor) -> Tensor:
+    """The mean of t (N, C, L) per channel, over N and L, as (1, C, 1)."""
+    return reduce.mean(t, (0, 2), keepdim=True)
+
+
 def _norm_backward_composed(x: Tensor, w: Optional[Tensor], gy: Tensor, eps: float):
     """The training-mode gradients in Tensor ops for x (N, C, L), statistics recomputed from
     x: gx = invstd * (h - mean(h) - xhat * mean(h * xhat)) with h = gy * w."""
     c = x.shape[1]
-    def stat(t: Tensor) -> Tensor:  # per channel, over (N, L)
-        return reduce.mean(t, (0, 2), keepdim=True)
-
-    xc = x - stat(x)
-    invstd = elementwise.rsqrt(stat(xc * xc) + eps)
+    xc = x - _channel_mean(x)
+    invstd = elementwise.rsqrt(_channel_mean(xc * xc) + eps)
     xhat = xc * invstd
     h = gy if w is None else gy * shape.reshape(w, (1, c, 1))
-    gx = invstd * (h - stat(h) - xhat * stat(h * xhat))
+    gx = invstd * (h - _channel_mean(h) - xhat * _channel_mean(h * xhat))
     return gx, reduce.sum(gy * xhat, (0, 2)), reduce.sum(gy, (0, 2))
 
 
