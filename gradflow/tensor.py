@@ -202,9 +202,9 @@ class Tensor:
             else:
                 target_dtype = as_dtype(a)
         out = self
-        if target_device is not None:
+        if target_device is not None and target_device != self.device:
             out = _ops.shape.to_device(out, target_device)
-        if target_dtype is not None:
+        if target_dtype is not None and target_dtype != out.dtype:
             out = _ops.shape.to_dtype(out, target_dtype)
         return out
 

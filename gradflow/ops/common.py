@@ -85,7 +85,10 @@ def operands(
         check_same_device(op, a, b)
         if broadcast and a._data.shape != b._data.shape:
             broadcast_shapes(op, a.shape, b.shape)  # raises naming the op and both shapes
-    a, b = (to_dtype(x, rt) if isinstance(x, Tensor) else x for x in (a, b))
+    if isinstance(a, Tensor) and a.dtype is not rt:
+        a = to_dtype(a, rt)
+    if isinstance(b, Tensor) and b.dtype is not rt:
+        b = to_dtype(b, rt)
     return a, b, rt
 
 

@@ -145,7 +145,10 @@ def copy_(t: Tensor, src) -> Tensor:
         raise RuntimeError(
             f"copy_: source of shape {tuple(src.shape)} cannot be broadcast to {tuple(t.shape)}"
         )
-    src = shape.to_dtype(shape.to_device(src, t.device), t.dtype)
+    if src._backend is not t._backend:
+        src = shape.to_device(src, t.device)
+    if src.dtype is not t.dtype:
+        src = shape.to_dtype(src, t.dtype)
     if check_inplace(t, "copy_", src.requires_grad):
         return _write(t, shape.expand(src, t.shape) + shape.clone(t) * 0, "copy_")
     try:
