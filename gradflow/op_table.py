@@ -5,7 +5,7 @@ backend's NumPy function or own kernel, the CUDA enum value in ``csrc/cuda/kerne
 dtype class, and its derivative. Everything that lists ops reads from here: the
 backend contract's op lists (``backends/base.py``), the CPU dispatch (``backends/cpu.py``),
 the CUDA backend's dtype sets (``backends/cuda.py``), the dtype checks and the autograd rule of
-every unary op, and its function and Tensor method (``ops/elementwise.py``).
+every unary op, and its function (``ops/elementwise.py``) and Tensor method (``tensor.py``).
 ``tests/test_op_table.py`` checks the CUDA kernel names against these rows.
 
 Dtype classes:

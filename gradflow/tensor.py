@@ -1,13 +1,15 @@
 """Tensor: a backend array plus what autograd needs (requires_grad, grad, the producing node).
 
 A Tensor is a leaf (made by the user, ``grad_fn is None``) or the output of a Function call.
-The math lives in ``gradflow.ops``; the methods here are the PyTorch-shaped entry points.
+The math lives in ``gradflow.ops``; the methods are the PyTorch-shaped entry points, most of
+them the ops functions themselves (``_OP_METHODS`` at the end of this module).
 Views (reshape, permute, slicing, …) share storage and a version counter with their base, so
 an in-place change to either is seen by autograd's saved-tensor check.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import numbers
 import weakref
@@ -15,7 +17,7 @@ from typing import Any, Callable, List, Optional, Tuple, Union
 
 import numpy as np
 
-from gradflow import backends
+from gradflow import backends, op_table
 from gradflow.types import as_dtype, dtype, from_numpy_dtype, get_default_dtype
 from gradflow.types import device as Device
 
@@ -202,13 +204,11 @@ class Tensor:
                 target_device = Device(a)
             else:
                 target_dtype = as_dtype(a)
-        from gradflow.ops import shape as shape_ops
-
         out = self
         if target_device is not None and target_device != self.device:
-            out = shape_ops.to_device(out, target_device)
+            out = _ops.shape.to_device(out, target_device)
         if target_dtype is not None and target_dtype != out.dtype:
-            out = shape_ops.to_dtype(out, target_dtype)
+            out = _ops.shape.to_dtype(out, target_dtype)
         return out
 
     def cuda(self, device: Union[int, str, None] = None) -> "Tensor":
@@ -245,9 +245,6 @@ class Tensor:
     def type_as(self, other: "Tensor") -> "Tensor":
         _ops.common.check_tensor(other, "type_as", "other")
         return self.to(other.dtype)
-
-    def clone(self) -> "Tensor":
-        return _ops.shape.clone(self)
 
     def contiguous(self) -> "Tensor":
         return self if self.is_contiguous() else self.clone()
@@ -443,99 +440,27 @@ class Tensor:
     def __imul__(self, o): return self.mul_(o)
     def __itruediv__(self, o): return self.div_(o)
 
-    def add(self, o, alpha=1): return _ops.elementwise.add(self, o if alpha == 1 else o * alpha)
-    def sub(self, o, alpha=1): return _ops.elementwise.sub(self, o if alpha == 1 else o * alpha)
-    def mul(self, o): return _ops.elementwise.mul(self, o)
-    def div(self, o): return _ops.elementwise.div(self, o)
-    def pow(self, o): return _ops.elementwise.pow(self, o)
+    # The methods that only call their op (x.sum(...) is reduce.sum(x, ...)) are the ops
+    # functions themselves, installed from _OP_METHODS at the end of this module. Written
+    # here: the operators above and the methods that adapt their arguments.
     def square(self): return _ops.elementwise.mul(self, self)
-    def clamp(self, min=None, max=None): return _ops.elementwise.clamp(self, min, max)
-    clip = clamp
-    def maximum(self, o): return _ops.elementwise.maximum(self, o)
-    def minimum(self, o): return _ops.elementwise.minimum(self, o)
     def where(self, cond, o): return _ops.elementwise.where(cond, self, o)
-    def eq(self, o): return _ops.elementwise.eq(self, o)
-    def ne(self, o): return _ops.elementwise.ne(self, o)
-    def lt(self, o): return _ops.elementwise.lt(self, o)
-    def le(self, o): return _ops.elementwise.le(self, o)
-    def gt(self, o): return _ops.elementwise.gt(self, o)
-    def ge(self, o): return _ops.elementwise.ge(self, o)
-    def logical_and(self, o): return _ops.elementwise.logical_and(self, o)
-    def logical_or(self, o): return _ops.elementwise.logical_or(self, o)
-    def lerp(self, end, weight): return _ops.elementwise.lerp(self, end, weight)
-    def masked_fill(self, mask, value): return _ops.elementwise.masked_fill(self, mask, value)
-    def matmul(self, o): return _ops.linalg.matmul(self, o)
-    def mm(self, o): return _ops.linalg.mm(self, o)
-    def bmm(self, o): return _ops.linalg.bmm(self, o)
-    def dot(self, o): return _ops.linalg.dot(self, o)
-    def softmax(self, dim): return _ops.reduce.softmax(self, dim)
-    def log_softmax(self, dim): return _ops.reduce.log_softmax(self, dim)
-
-    # ---------------------------------------------------------------- reductions
-    def sum(self, dim=None, keepdim=False, dtype=None):
-        return _ops.reduce.sum(self, dim, keepdim, dtype=dtype)
-
-    def mean(self, dim=None, keepdim=False, dtype=None):
-        return _ops.reduce.mean(self, dim, keepdim, dtype=dtype)
-
-    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        return _ops.reduce.var(self, dim, unbiased, keepdim, correction=correction)
-
-    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        return _ops.reduce.std(self, dim, unbiased, keepdim, correction=correction)
-
-    def prod(self, dim=None, keepdim=False, dtype=None):
-        return _ops.reduce.prod(self, dim, keepdim, dtype=dtype)
-
-    def max(self, dim=None, keepdim=False):
-        return _ops.reduce.max(self, dim, keepdim)
-
-    def min(self, dim=None, keepdim=False):
-        return _ops.reduce.min(self, dim, keepdim)
-
-    def amax(self, dim=(), keepdim=False): return _ops.reduce.amax(self, dim, keepdim)
-    def amin(self, dim=(), keepdim=False): return _ops.reduce.amin(self, dim, keepdim)
-    def argmax(self, dim=None, keepdim=False): return _ops.reduce.argmax(self, dim, keepdim)
-    def argmin(self, dim=None, keepdim=False): return _ops.reduce.argmin(self, dim, keepdim)
-    def logsumexp(self, dim, keepdim=False): return _ops.reduce.logsumexp(self, dim, keepdim)
-    def norm(self, p="fro", dim=None, keepdim=False): return _ops.reduce.norm(self, p, dim, keepdim)
-    def all(self, dim=None, keepdim=False): return _ops.reduce.all(self, dim, keepdim)
-    def any(self, dim=None, keepdim=False): return _ops.reduce.any(self, dim, keepdim)
 
     # ---------------------------------------------------------------- shape
     def reshape(self, *shape): return _ops.shape.reshape(self, _varargs(shape))
     def view(self, *shape): return _ops.shape.view(self, _varargs(shape))
     def view_as(self, other): return _ops.shape.view(self, _shape_of(other, "view_as"))
     def reshape_as(self, other): return _ops.shape.reshape(self, _shape_of(other, "reshape_as"))
-    def flatten(self, start_dim=0, end_dim=-1): return _ops.shape.flatten(self, start_dim, end_dim)
-    def unflatten(self, dim, sizes): return _ops.shape.unflatten(self, dim, sizes)
-    def squeeze(self, dim=None): return _ops.shape.squeeze(self, dim)
-    def unsqueeze(self, dim): return _ops.shape.unsqueeze(self, dim)
     def permute(self, *dims): return _ops.shape.permute(self, _varargs(dims))
-    def transpose(self, dim0, dim1): return _ops.shape.transpose(self, dim0, dim1)
-    def t(self): return _ops.shape.t(self)
     def expand(self, *sizes): return _ops.shape.expand(self, _varargs(sizes))
     def expand_as(self, other): return _ops.shape.expand(self, _shape_of(other, "expand_as"))
-    def broadcast_to(self, shape): return _ops.shape.expand(self, shape)
     def repeat(self, *sizes): return _ops.shape.repeat(self, _varargs(sizes))
-    def flip(self, dims): return _ops.shape.flip(self, dims)
-    def split(self, split_size_or_sections, dim=0):
-        return _ops.shape.split(self, split_size_or_sections, dim)
-    def chunk(self, chunks, dim=0): return _ops.shape.chunk(self, chunks, dim)
-    def unbind(self, dim=0): return _ops.shape.unbind(self, dim)
-    def narrow(self, dim, start, length): return _ops.shape.narrow(self, dim, start, length)
 
     # ---------------------------------------------------------------- indexing
     def __getitem__(self, key): return _ops.index.getitem(self, key)
 
     def __setitem__(self, key, value) -> None:
         _ops.index.setitem(self, key, value)
-
-    def gather(self, dim, index): return _ops.index.gather(self, dim, index)
-    def scatter_add(self, dim, index, src): return _ops.index.scatter_add(self, dim, index, src)
-    def index_select(self, dim, index): return _ops.index.index_select(self, dim, index)
-    def index_add(self, dim, index, source, alpha=1):
-        return _ops.index.index_add(self, dim, index, source, alpha=alpha)
 
     # ---------------------------------------------------------------- in place
     def add_(self, o, alpha=1):
@@ -563,12 +488,8 @@ class Tensor:
         return _ops.inplace.pointwise_(self, "addcmul_", t1, t2, value, _ops.elementwise.mul)
     def addcdiv_(self, t1, t2, value=1):
         return _ops.inplace.pointwise_(self, "addcdiv_", t1, t2, value, _ops.elementwise.div)
-    def copy_(self, src): return _ops.inplace.copy_(self, src)
     def zero_(self): return _ops.inplace.fill_(self, 0, "zero_")
     def fill_(self, value): return _ops.inplace.fill_(self, value)
-    def uniform_(self, a=0.0, b=1.0): return _ops.inplace.uniform_(self, a, b)
-    def normal_(self, mean=0.0, std=1.0): return _ops.inplace.normal_(self, mean, std)
-    def bernoulli_(self, p=0.5): return _ops.inplace.bernoulli_(self, p)
 
 
 class _RemovableHandle:
@@ -881,3 +802,25 @@ def is_tensor(obj) -> bool:
 
 
 from gradflow import ops as _ops  # noqa: E402  (ops import Tensor from this module)
+
+# Tensor methods that are their op: x.name(*args) calls name(x, *args) of gradflow.ops.<module>,
+# installed as it is (so help(), the signature and the docstring are the op's). Each module is
+# imported whole here first: ops/__init__.py imports this module before any op module, so that
+# this loop, not an op module, runs their imports.
+_OP_METHODS = {
+    "elementwise": op_table.names(op_table.UNARY) + (
+        "add", "sub", "mul", "div", "pow", "maximum", "minimum", "clamp", "clip", "lerp",
+        "masked_fill", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
+    ),
+    "linalg": ("matmul", "mm", "bmm", "dot"),
+    "reduce": ("sum", "mean", "var", "std", "prod", "max", "min", "amax", "amin", "argmax",
+               "argmin", "logsumexp", "norm", "all", "any", "softmax", "log_softmax"),
+    "shape": ("clone", "flatten", "unflatten", "squeeze", "unsqueeze", "transpose", "t", "flip",
+              "broadcast_to", "split", "chunk", "unbind", "narrow"),
+    "index": ("gather", "scatter_add", "index_select", "index_add"),
+    "inplace": ("copy_", "uniform_", "normal_", "bernoulli_"),
+}
+for _module, _names in _OP_METHODS.items():
+    _functions = importlib.import_module("gradflow.ops." + _module)
+    for _name in _names:
+        setattr(Tensor, _name, getattr(_functions, _name))

@@ -1,4 +1,5 @@
-"""Helpers every op family shares: operand coercion, dtype promotion, broadcasting back."""
+"""Helpers every op family shares: argument checks, operand coercion, dtype promotion and
+broadcasting. It imports no other op module (they all import it)."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def operands(
     """Coerce a binary op's operands: at least one Tensor, both of the promoted dtype.
     A Python scalar stays a scalar (the backends take scalars directly). With `broadcast`,
     two tensors' shapes must broadcast together (elementwise ops)."""
-    from gradflow.ops.shape import to_dtype
+    from gradflow.ops.shape import to_dtype  # here: shape imports this module's helpers
 
     if isinstance(a, Tensor):  # fast paths: same dtype, or a float scalar with a float tensor
         if isinstance(b, Tensor):
@@ -121,17 +122,6 @@ def broadcast_shapes(op: str, *shapes) -> Tuple[int, ...]:
                 size = d
         out.append(size)
     return tuple(out)
-
-
-def sum_to_shape(g: Tensor, shape: Tuple[int, ...]) -> Tensor:
-    """Undo broadcasting: sum `g` over the axes along which `shape` was broadcast."""
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    if lead:
-        g = g.sum(tuple(range(lead)))
-    ones = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
-    return g.sum(ones, keepdim=True) if ones else g
 
 
 INT64_MAX = 2**63 - 1

@@ -18,6 +18,7 @@ import numbers
 from typing import NamedTuple, Optional, Tuple, Union
 
 from gradflow.autograd.function import Function
+from gradflow.ops import shape
 from gradflow.ops.common import check_numel
 from gradflow.tensor import Tensor
 
@@ -75,7 +76,7 @@ def batched(op: str, x: Tensor) -> Tuple[Tensor, bool]:
         )
     if any(s < 1 for s in x.shape[-3:]):
         raise ValueError(f"{op}: input has a zero-size dimension: shape {tuple(x.shape)}")
-    return (x.unsqueeze(0), True) if x.ndim == 3 else (x, False)
+    return (shape.unsqueeze(x, 0), True) if x.ndim == 3 else (x, False)
 
 
 # ---------------------------------------------------------------- the three maps
@@ -174,7 +175,7 @@ class ChannelSum(Function):
     @staticmethod
     def backward(ctx, g):
         c = ctx.shape[1]
-        return g.reshape((1, c) + (1,) * (len(ctx.shape) - 2)).expand(ctx.shape)
+        return shape.expand(shape.reshape(g, (1, c) + (1,) * (len(ctx.shape) - 2)), ctx.shape)
 
 
 class PadBottomRight(Function):
@@ -287,7 +288,7 @@ def conv2d(
     g = g._replace(output_size=natural_output(g))
     check_numel((x.shape[0], cout) + tuple(g.output_size), op, x.element_size())
     y = ConvForward.apply(x, weight, bias, g)
-    return y.squeeze(0) if unbatched else y
+    return shape.squeeze(y, 0) if unbatched else y
 
 
 def _transposed_output_size(op: str, input: Tensor, x: Tensor, weight: Tensor, stride,
@@ -360,5 +361,5 @@ def conv_transpose2d(
     except MemoryError as e:  # the kernel names itself: conv2d_backward_input
         raise MemoryError(f"{op}: {e}") from None
     if bias is not None:
-        y = y + bias.reshape(1, cout, 1, 1)
-    return y.squeeze(0) if unbatched else y
+        y = y + shape.reshape(bias, (1, cout, 1, 1))
+    return shape.squeeze(y, 0) if unbatched else y

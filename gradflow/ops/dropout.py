@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from gradflow.ops.common import as_bool, as_float
 from gradflow.ops.conv import check_float
-from gradflow.ops.inplace import check_inplace
+from gradflow.ops.inplace import check_inplace, copy_
 from gradflow.tensor import Tensor
 
 
@@ -24,7 +24,7 @@ def _result(op: str, input: Tensor, y: Tensor, inplace: bool) -> Tensor:
     if not inplace:
         return y
     check_inplace(input, op)
-    return input.copy_(y)
+    return copy_(input, y)
 
 
 def _masked(x: Tensor, mask_shape: tuple, p: float) -> Tensor:

@@ -8,12 +8,12 @@ import numbers
 
 from gradflow import op_table
 from gradflow.autograd.function import Function
+from gradflow.ops import reduce, shape
 from gradflow.ops.common import (
     as_float,
     broadcast_shapes,
     check_tensor,
     operands,
-    sum_to_shape,
     to_array,
 )
 from gradflow.tensor import Tensor
@@ -44,8 +44,8 @@ class Binary(Function):
         a = ctx.numbers[0] if a is None else a
         b = ctx.numbers[1] if b is None else b
         (sa, sb), need, row = ctx.shapes, ctx.needs_input_grad, ctx.row
-        ga = sum_to_shape(row.grad_a(g, a, b, y), sa) if sa is not None and need[0] else None
-        gb = sum_to_shape(row.grad_b(g, a, b, y), sb) if sb is not None and need[1] else None
+        ga = reduce.sum_to_shape(row.grad_a(g, a, b, y), sa) if sa is not None and need[0] else None
+        gb = reduce.sum_to_shape(row.grad_b(g, a, b, y), sb) if sb is not None and need[1] else None
         return ga, gb, None
 
 
@@ -84,8 +84,8 @@ def mul(a, b) -> Tensor:
 def div(a, b) -> Tensor:
     a, b, rt = operands("div", a, b)
     if not rt.is_floating_point:  # true division of integers gives the default float dtype
-        a = a.to(get_default_dtype()) if isinstance(a, Tensor) else a
-        b = b.to(get_default_dtype()) if isinstance(b, Tensor) else b
+        a = shape.to_dtype(a, get_default_dtype()) if isinstance(a, Tensor) else a
+        b = shape.to_dtype(b, get_default_dtype()) if isinstance(b, Tensor) else b
     return binary("div", a, b)
 
 
@@ -94,7 +94,7 @@ true_divide = div
 
 def pow(a, b) -> Tensor:
     a, b, rt = operands("pow", a, b)
-    if not rt.is_floating_point and bool((b < 0).any() if isinstance(b, Tensor) else b < 0):
+    if not rt.is_floating_point and bool(reduce.any(b < 0) if isinstance(b, Tensor) else b < 0):
         raise ValueError("pow: integers to negative integer powers are not allowed")
     return binary("pow", a, b)
 
@@ -119,7 +119,7 @@ def remainder(a, b) -> Tensor:
 
 def floor_divide(a, b) -> Tensor:
     a, b, rt = _integral_operands("floor_divide", a, b)
-    return (div(a, b)).floor().to(rt)
+    return shape.to_dtype(unary("floor", div(a, b)), rt)
 
 
 def _integral_operands(op: str, a, b):
@@ -149,26 +149,26 @@ class Unary(Function):
         return ctx.grad(g, x, out), None
 
 
-def unary(row: op_table.UnaryOp, x) -> Tensor:
-    """The row's op applied to x elementwise, with its dtype class's rule (see op_table)."""
-    op = row.name
+def unary(op: str, x) -> Tensor:
+    """The row `op` of op_table.UNARY applied to x elementwise, with its dtype class's rule."""
+    row = op_table.UNARY_BY_NAME[op]
     check_tensor(x, op)
     if row.dtype == op_table.BOOL:
         return Tensor._make(x._backend.unary(op, x._data), x._backend)
     if row.dtype == op_table.FLOAT:
         if not x.is_floating_point():
-            x = x.to(get_default_dtype())
+            x = shape.to_dtype(x, get_default_dtype())
     elif x.dtype is bool_:  # abs, sign, relu, floor, ceil, round keep 0/1 as they are
         if op == "neg":
             raise RuntimeError("neg: negation, the `-` operator, on a bool tensor is not "
                                "supported; to invert a mask use `~` or logical_not()")
-        return x.clone()
+        return shape.clone(x)
     return Unary.apply(x, row)
 
 
 def _unary_function(row: op_table.UnaryOp):
     def fn(x: Tensor) -> Tensor:
-        return unary(row, x)
+        return unary(row.name, x)
 
     fn.__name__ = fn.__qualname__ = row.name
     fn.__module__ = __name__
@@ -176,17 +176,16 @@ def _unary_function(row: op_table.UnaryOp):
     return fn
 
 
-# neg, abs, exp, ..., isnan: one function per row, also gradflow.<name> and the method
-# Tensor.<name> (x.exp() is exp(x); tensor.py cannot import this module before Tensor exists)
+# neg, abs, exp, ..., isnan: one function per row, also gradflow.<name> and (tensor.py
+# installs it) the method Tensor.<name>
 for _row in op_table.UNARY:
     globals()[_row.name] = _unary_function(_row)
-    setattr(Tensor, _row.name, globals()[_row.name])
 
 
 def float_input(op: str, x) -> Tensor:
     """The input of an activation: a Tensor, taken to the default float dtype if integral."""
     check_tensor(x, op)
-    return x if x.is_floating_point() else x.to(get_default_dtype())
+    return x if x.is_floating_point() else shape.to_dtype(x, get_default_dtype())
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -197,7 +196,7 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     x = float_input("elu", x)
     alpha = as_float(alpha, "elu", "alpha")
-    return where(x > 0, x, (where(x > 0, 0.0, x)).expm1() * alpha)
+    return where(x > 0, x, unary("expm1", where(x > 0, 0.0, x)) * alpha)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
@@ -207,8 +206,8 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     if approximate == "tanh":
         inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
-        return x * 0.5 * (inner.tanh() + 1)
-    return x * 0.5 * ((x * (1.0 / math.sqrt(2.0))).erf() + 1)
+        return x * 0.5 * (unary("tanh", inner) + 1)
+    return x * 0.5 * (unary("erf", x * (1.0 / math.sqrt(2.0))) + 1)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -220,7 +219,7 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     if beta == 0:
         raise ValueError("softplus: beta must be nonzero (it divides)")
     bx = x * beta
-    stable = (bx.relu() + (-bx.abs()).exp().log1p()) / beta
+    stable = (unary("relu", bx) + unary("log1p", unary("exp", -unary("abs", bx)))) / beta
     return where(bx > threshold, x, stable)
 
 
@@ -239,7 +238,7 @@ def lerp(x: Tensor, end, weight) -> Tensor:
 
 def silu(x: Tensor) -> Tensor:
     x = float_input("silu", x)
-    return x * x.sigmoid()
+    return x * unary("sigmoid", x)
 
 
 class Clamp(Function):
@@ -255,7 +254,7 @@ class Clamp(Function):
         inside = x >= ctx.lo if ctx.lo is not None else x <= ctx.hi
         if ctx.lo is not None and ctx.hi is not None:
             inside = inside & (x <= ctx.hi)
-        return g * inside.to(g.dtype), None, None
+        return g * shape.to_dtype(inside, g.dtype), None, None
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:
@@ -275,7 +274,7 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
             out = minimum(out, max)
         return out
     if not x.is_floating_point() and any(isinstance(v, float) for v in (min, max)):
-        x = x.to(get_default_dtype())
+        x = shape.to_dtype(x, get_default_dtype())
     return Clamp.apply(x, min, max)
 
 
@@ -295,8 +294,8 @@ class Where(Function):
         (cond,) = ctx.saved_tensors
         sa, sb = ctx.shapes
         zero = full_like_scalar(g, 0)
-        ga = sum_to_shape(where(cond, g, zero), sa) if ctx.needs_input_grad[1] else None
-        gb = sum_to_shape(where(cond, zero, g), sb) if ctx.needs_input_grad[2] else None
+        ga = reduce.sum_to_shape(where(cond, g, zero), sa) if ctx.needs_input_grad[1] else None
+        gb = reduce.sum_to_shape(where(cond, zero, g), sb) if ctx.needs_input_grad[2] else None
         return None, ga, gb
 
 
@@ -343,7 +342,7 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
         raise ValueError(f"masked_fill: value of shape {tuple(value.shape)} cannot be broadcast "
                          f"to the input's shape {tuple(x.shape)}")
     out = where(mask, value if isinstance(value, Tensor) else full_like_scalar(x, value), x)
-    return out if out.dtype is x.dtype else out.to(x.dtype)
+    return shape.to_dtype(out, x.dtype)
 
 
 # ---------------------------------------------------------------- comparisons (no grad)
@@ -369,7 +368,7 @@ def logical_xor(a, b): return _compare("logical_xor", a, b)
 def equal(a: Tensor, b: Tensor) -> bool:
     check_tensor(a, "equal", "input")
     check_tensor(b, "equal", "other")
-    return a.shape == b.shape and bool((a == b).all())
+    return a.shape == b.shape and bool(reduce.all(a == b))
 
 
 def allclose(a: Tensor, b: Tensor, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:

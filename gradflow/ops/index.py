@@ -14,6 +14,7 @@ import numpy as np
 
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import _GradMode
+from gradflow.ops import reduce, shape
 from gradflow.ops.common import INT64_MAX as _INT64_MAX
 from gradflow.ops.common import check_tensor, wrap_dim
 from gradflow.tensor import Tensor
@@ -194,10 +195,10 @@ class IndexPut(Function):
     """zeros(shape) with g added at `key` (repeated indices accumulate); the adjoint of x[key]."""
 
     @staticmethod
-    def forward(ctx, g, key, shape):
+    def forward(ctx, g, key, input_shape):
         ctx.key = key
         be = g._backend
-        out = be.full(shape, 0, g._data.dtype)
+        out = be.full(input_shape, 0, g._data.dtype)
         if _is_basic(key):
             be.setitem(out, key, g._data)
         else:
@@ -264,12 +265,17 @@ def _check_index(op: str, x: Tensor, dim: int, index: Tensor) -> int:
 
 def _check_range(op: str, index: Tensor, size: int) -> None:
     if index.numel():
-        lo, hi = int(index.min()), int(index.max())
+        lo, hi = int(reduce.min(index)), int(reduce.max(index))
         if lo < -size or hi >= size:
             raise IndexError(
                 f"{op}: index {hi if hi >= size else lo} is out of bounds for dimension with "
                 f"size {size}"
             )
+
+
+def _as_1d(t: Tensor) -> Tensor:
+    """A one-element tensor as 1-D: the 0-d cases of the ops below run as 1-D ones."""
+    return shape.reshape(t, (1,))
 
 
 class Gather(Function):
@@ -292,7 +298,7 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """out[i][j] = x[index[i][j]][j] (dim=0), as torch.gather. A 0-d input counts as 1-D."""
     axis = _check_index("gather", x, dim, index)
     if x.ndim == 0 and index.ndim <= 1:
-        return gather(x.reshape(1), 0, index.reshape(-1)).reshape(index.shape)
+        return shape.reshape(gather(_as_1d(x), 0, shape.reshape(index, (-1,))), index.shape)
     if index.ndim != x.ndim or any(
         index.shape[d] > x.shape[d] for d in range(x.ndim) if d != axis
     ):
@@ -317,7 +323,7 @@ class ScatterAdd(Function):
     @staticmethod
     def backward(ctx, g):
         (index,) = ctx.saved_tensors
-        gsrc = g.gather(ctx.axis, index) if ctx.needs_input_grad[3] else None
+        gsrc = gather(g, ctx.axis, index) if ctx.needs_input_grad[3] else None
         return g, None, None, gsrc
 
 
@@ -325,7 +331,7 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     axis = _check_index("scatter_add", x, dim, index)
     check_tensor(src, "scatter_add", "src")
     if x.ndim == 0 and index.ndim == src.ndim == 0:
-        return scatter_add(x.reshape(1), 0, index.reshape(1), src.reshape(1)).reshape(())
+        return shape.reshape(scatter_add(_as_1d(x), 0, _as_1d(index), _as_1d(src)), ())
     if index.ndim != x.ndim or src.ndim != x.ndim or any(
         index.shape[d] > src.shape[d] or (d != axis and index.shape[d] > x.shape[d])
         for d in range(x.ndim)
@@ -335,7 +341,7 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
             f"outside dim {axis}, in input {tuple(x.shape)}"
         )
     _check_range("scatter_add", index, x.shape[axis] if x.ndim else 1)
-    src = src if src.dtype is x.dtype else src.to(x.dtype)
+    src = shape.to_dtype(src, x.dtype)
     return ScatterAdd.apply(x, axis, index, src)
 
 
@@ -347,9 +353,9 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
         if index.numel() != 1:
             raise ValueError(f"index_select: an index into a 0-d tensor can have only 1 value, "
                              f"got {index.numel()}")
-        return index_select(x.reshape(1), 0, index.reshape(1)).reshape(())
+        return shape.reshape(index_select(_as_1d(x), 0, _as_1d(index)), ())
     _check_range("index_select", index, x.shape[axis])
-    return GetItem.apply(x, (slice(None),) * axis + (index.reshape(-1)._data,))
+    return GetItem.apply(x, (slice(None),) * axis + (shape.reshape(index, (-1,))._data,))
 
 
 class IndexAdd(Function):
@@ -375,8 +381,8 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) ->
         if index.ndim or source.ndim:
             raise ValueError(f"index_add: a 0-d input needs a 0-d index and source, got index "
                              f"{tuple(index.shape)} and source {tuple(source.shape)}")
-        return index_add(x.reshape(1), 0, index.reshape(1), source.reshape(1),
-                         alpha=alpha).reshape(())
+        one = index_add(_as_1d(x), 0, _as_1d(index), _as_1d(source), alpha=alpha)
+        return shape.reshape(one, ())
     expected = x.shape[:axis] + (index.numel(),) + x.shape[axis + 1 :]
     if index.ndim > 1 or source.shape != expected:
         raise ValueError(
@@ -386,5 +392,5 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) ->
     _check_range("index_add", index, x.shape[axis])
     if alpha != 1:
         source = source * alpha
-    source = source if source.dtype is x.dtype else source.to(x.dtype)
-    return IndexAdd.apply(x, (slice(None),) * axis + (index.reshape(-1)._data,), source)
+    source = shape.to_dtype(source, x.dtype)
+    return IndexAdd.apply(x, (slice(None),) * axis + (shape.reshape(index, (-1,))._data,), source)

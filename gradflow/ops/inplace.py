@@ -9,6 +9,7 @@ import numbers
 import numpy as np
 
 from gradflow.autograd.grad_mode import _GradMode
+from gradflow.ops import elementwise, reduce, shape
 from gradflow.ops.common import (
     _category,
     as_float,
@@ -59,7 +60,7 @@ def apply_(t: Tensor, fn, op: str, *others) -> Tensor:
     and t's storage is about to be overwritten."""
     recording = check_inplace(t, op, builtins.any(isinstance(o, Tensor) and o.requires_grad
                                            for o in others))
-    return _write(t, fn(t.clone() if recording else t), op)
+    return _write(t, fn(shape.clone(t) if recording else t), op)
 
 
 def pointwise_(t: Tensor, op: str, t1, t2, value, fn) -> Tensor:
@@ -80,9 +81,7 @@ def arith_(t: Tensor, op: str, other) -> Tensor:
     """t = t op other. Without a graph to record, the backend updates the storage directly."""
     other_rg = isinstance(other, Tensor) and other.requires_grad
     if check_inplace(t, op + "_", other_rg):
-        from gradflow.ops import elementwise as ew
-
-        return _write(t, getattr(ew, op)(t.clone(), other), op + "_")
+        return _write(t, getattr(elementwise, op)(shape.clone(t), other), op + "_")
     if op == "sub" and t.dtype is bool_:
         raise TypeError("sub_: subtraction, the `-` operator, with a bool tensor is not "
                         "supported; use `^` or logical_xor()")
@@ -129,9 +128,7 @@ def fill_(t: Tensor, value, op: str = "fill_") -> Tensor:
         raise RuntimeError(f"{op}: value {value} cannot be converted to {t.dtype}")
     value = fit_scalar(op, value, t.dtype)
     if check_inplace(t, op):
-        from gradflow.ops.elementwise import full_like_scalar
-
-        return _write(t, t.clone() * 0 + full_like_scalar(t, value), op)
+        return _write(t, shape.clone(t) * 0 + elementwise.full_like_scalar(t, value), op)
     t._backend.setitem(t._data, (Ellipsis,), value)
     t._version[0] += 1
     return t
@@ -149,11 +146,11 @@ def copy_(t: Tensor, src) -> Tensor:
             f"copy_: source of shape {tuple(src.shape)} cannot be broadcast to {tuple(t.shape)}"
         )
     if src._backend is not t._backend:
-        src = src.to(t.device)
+        src = shape.to_device(src, t.device)
     if src.dtype is not t.dtype:
-        src = src.to(t.dtype)
+        src = shape.to_dtype(src, t.dtype)
     if check_inplace(t, "copy_", src.requires_grad):
-        return _write(t, src.expand(t.shape) + t.clone() * 0, "copy_")
+        return _write(t, shape.expand(src, t.shape) + shape.clone(t) * 0, "copy_")
     try:
         t._backend.copy_(t._data, src._data)
     except ValueError:
@@ -208,7 +205,7 @@ def bernoulli_(t: Tensor, p=0.5) -> Tensor:
         if broadcast_shapes("bernoulli_", t.shape, p.shape) != t.shape:
             raise RuntimeError(f"bernoulli_: p of shape {tuple(p.shape)} cannot be broadcast to "
                                f"the tensor's shape {tuple(t.shape)}")
-        if p.numel() and not bool(((p >= 0) & (p <= 1)).all()):
+        if p.numel() and not bool(reduce.all((p >= 0) & (p <= 1))):
             raise RuntimeError("bernoulli_: expects all elements of p to be in [0, 1]")
         p = p._data
     elif not isinstance(p, numbers.Real):

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Optional
 
 from gradflow.autograd.function import Function
+from gradflow.ops import reduce, shape
 from gradflow.ops.common import (
     broadcast_shapes,
     check_same_device,
     check_tensor,
     operands,
     result_type,
-    sum_to_shape,
 )
 from gradflow.tensor import Tensor
 
@@ -27,9 +27,14 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        ga = sum_to_shape(g @ b.mT, a.shape) if ctx.needs_input_grad[0] else None
-        gb = sum_to_shape(a.mT @ g, b.shape) if ctx.needs_input_grad[1] else None
+        ga = reduce.sum_to_shape(g @ _mT(b), a.shape) if ctx.needs_input_grad[0] else None
+        gb = reduce.sum_to_shape(_mT(a) @ g, b.shape) if ctx.needs_input_grad[1] else None
         return ga, gb
+
+
+def _mT(a: Tensor) -> Tensor:
+    """a with its last two dims swapped (a.mT): the transposed matrices, a view."""
+    return shape.transpose(a, -2, -1)
 
 
 def _check_operands(op: str, a, b) -> None:
@@ -61,15 +66,15 @@ def _matmul(op: str, a: Tensor, b: Tensor) -> Tensor:
             f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
             f"({k_a} != {k_b})"
         )
-    a2 = a.unsqueeze(0) if a.ndim == 1 else a
-    b2 = b.unsqueeze(1) if b.ndim == 1 else b
+    a2 = shape.unsqueeze(a, 0) if a.ndim == 1 else a
+    b2 = shape.unsqueeze(b, 1) if b.ndim == 1 else b
     batch_a, batch_b = a2.shape[:-2], b2.shape[:-2]
     broadcast_shapes(f"{op} of {tuple(a.shape)} and {tuple(b.shape)}", batch_a, batch_b)
     out = MatMul.apply(a2, b2)
     if b.ndim == 1:
-        out = out.squeeze(-1)
+        out = shape.squeeze(out, -1)
     if a.ndim == 1:
-        out = out.squeeze(-2 if b.ndim > 1 else -1)
+        out = shape.squeeze(out, -2 if b.ndim > 1 else -1)
     return out
 
 
@@ -91,8 +96,8 @@ class Linear(Function):
     def backward(ctx, g):
         x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        return (g @ weight if need_x else None, g.mT @ x if need_w else None,
-                g.sum(0) if need_b else None)
+        return (g @ weight if need_x else None, _mT(g) @ x if need_w else None,
+                reduce.sum(g, 0) if need_b else None)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
@@ -113,14 +118,14 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     x, weight, dt = operands("linear", x, weight, broadcast=False)
     if bias is not None:
         check_same_device("linear", x, bias)
-        bias = bias if bias.dtype is dt else bias.to(dt)
+        bias = shape.to_dtype(bias, dt)
     rows = 1
     for n in x.shape[:-1]:
         rows *= n
-    y = Linear.apply(x.reshape(rows, x.shape[-1]), weight, bias)
+    y = Linear.apply(shape.reshape(x, (rows, x.shape[-1])), weight, bias)
     if x.ndim == 2:  # not a view, so that an in-place activation (ReLU(inplace=True)) may follow
         return y
-    return y.reshape(x.shape[:-1] + (weight.shape[0],))
+    return shape.reshape(y, x.shape[:-1] + (weight.shape[0],))
 
 
 def mm(a: Tensor, b: Tensor) -> Tensor:

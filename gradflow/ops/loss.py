@@ -14,6 +14,8 @@ from typing import Optional
 
 from gradflow.autograd import Function
 from gradflow.backends.base import fused
+from gradflow.ops import elementwise, index, shape
+from gradflow.ops import reduce as reduce_ops  # `reduce` is a legacy argument of the losses
 from gradflow.ops.common import (
     as_bool,
     as_float,
@@ -22,8 +24,6 @@ from gradflow.ops.common import (
     check_choice,
     check_tensor,
 )
-from gradflow.ops.elementwise import where
-from gradflow.ops.reduce import log_softmax
 from gradflow.tensor import Tensor
 
 
@@ -43,8 +43,8 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "none":
         return loss
     if reduction == "mean":
-        return loss.mean()
-    return loss.sum()
+        return reduce_ops.mean(loss)
+    return reduce_ops.sum(loss)
 
 
 def _check_args(op: str, input: Tensor, target: Tensor, reduction: str,
@@ -77,7 +77,7 @@ def _check_same_size(op: str, input: Tensor, target: Tensor) -> None:
 
 def _class_dim_view(weight: Tensor, ndim: int) -> Tensor:
     """(C,) -> shape broadcasting along dim 1 of an (N, C, d1, …) tensor (dim 0 if 1-D)."""
-    return weight if ndim == 1 else weight.reshape((1, -1) + (1,) * (ndim - 2))
+    return weight if ndim == 1 else shape.reshape(weight, (1, -1) + (1,) * (ndim - 2))
 
 
 # ---------------------------------------------------------------- classification
@@ -103,7 +103,7 @@ def _check_nll(op: str, input: Tensor, target: Tensor, weight: Optional[Tensor],
                            f"{target.dtype}")
     unbatched = input.ndim == 1
     if unbatched:
-        input, target = input.unsqueeze(0), target.unsqueeze(0)
+        input, target = shape.unsqueeze(input, 0), shape.unsqueeze(target, 0)
     n, c = input.shape[0], input.shape[1]
     expected = (n,) + tuple(input.shape[2:])
     if tuple(target.shape) != expected:
@@ -125,19 +125,20 @@ def _nll(op: str, input: Tensor, target: Tensor, weight: Optional[Tensor], ignor
     input, target, unbatched, ignore_index = _check_nll(op, input, target, weight, ignore_index)
     c = input.shape[1]
     keep = target != ignore_index
-    safe = where(keep, target, 0)
-    if target.numel() and bool(((safe < 0).logical_or(safe >= c)).any()):
-        bad = target[keep.logical_and((target < 0).logical_or(target >= c))][0].item()
+    safe = elementwise.where(keep, target, 0)
+    out_of_range = elementwise.logical_or(safe < 0, safe >= c)  # 0 (a class) where ignored
+    if target.numel() and bool(reduce_ops.any(out_of_range)):
+        bad = target[out_of_range][0].item()
         raise IndexError(f"{op}: Target {bad} is out of bounds (classes 0..{c - 1}).")
-    picked = input.gather(1, safe.unsqueeze(1)).squeeze(1)
-    w = keep.to(input.dtype)
+    picked = shape.squeeze(index.gather(input, 1, shape.unsqueeze(safe, 1)), 1)
+    w = shape.to_dtype(keep, input.dtype)
     if weight is not None:
-        w = w * weight.to(input.dtype)[safe]
+        w = w * shape.to_dtype(weight, input.dtype)[safe]
     loss = -picked * w
     if reduction == "mean":
-        return loss.sum() / w.sum()
+        return reduce_ops.sum(loss) / reduce_ops.sum(w)
     if unbatched and reduction == "none":
-        return loss.squeeze(0)
+        return shape.squeeze(loss, 0)
     return _reduce(loss, reduction)
 
 
@@ -167,34 +168,34 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
         _check_probabilities(op, input, target)
         if weight is not None and tuple(weight.shape) != (c,):
             raise ValueError(f"{op}: weight must have shape ({c},), got {tuple(weight.shape)}")
-    logp = log_softmax(input, class_dim)
+    logp = reduce_ops.log_softmax(input, class_dim)
+    if weight is not None:
+        weight = shape.to_dtype(weight, input.dtype)
     if target.is_floating_point():
         if label_smoothing > 0:
             target = target * (1 - label_smoothing) + label_smoothing / c
         prod = logp * target
         if weight is not None:
-            prod = prod * _class_dim_view(weight.to(input.dtype), input.ndim)
-        loss = -prod.sum(class_dim)
+            prod = prod * _class_dim_view(weight, input.ndim)
+        loss = -reduce_ops.sum(prod, class_dim)
         if reduction == "mean":
-            return loss.sum() / (input.numel() // c if input.numel() else 0)
+            return reduce_ops.sum(loss) / (input.numel() // c if input.numel() else 0)
         return _reduce(loss, reduction)
     if _fusable(logp, weight):
         return _nll_fused(op, logp, target, weight, ignore_index, reduction, label_smoothing)
     nll = _nll(op, logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0:
         return nll
-    keep = (target != ignore_index)
-    if weight is not None:
-        smooth = -(logp * _class_dim_view(weight.to(input.dtype), input.ndim)).sum(class_dim)
-    else:
-        smooth = -logp.sum(class_dim)
-    smooth = smooth * keep.to(input.dtype)
+    keep = target != ignore_index
+    kept = shape.to_dtype(keep, input.dtype)
+    weighted = logp if weight is None else logp * _class_dim_view(weight, input.ndim)
+    smooth = -reduce_ops.sum(weighted, class_dim) * kept
     if reduction == "mean":
         if weight is not None:
-            denom = (weight.to(input.dtype)[where(keep, target, 0)] * keep.to(input.dtype)).sum()
+            denom = reduce_ops.sum(weight[elementwise.where(keep, target, 0)] * kept)
         else:
-            denom = keep.to(input.dtype).sum()
-        smooth = smooth.sum() / denom
+            denom = reduce_ops.sum(kept)
+        smooth = reduce_ops.sum(smooth) / denom
     else:
         smooth = _reduce(smooth, reduction)
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
@@ -258,18 +259,19 @@ def _nll_fused(op: str, logp: Tensor, target: Tensor, weight: Optional[Tensor],
     n, c = logp.shape[0], logp.shape[1]
     positions = math.prod(logp.shape[2:])
     if weight is not None:
-        weight = weight.detach().to(logp.dtype)
-    terms = _NLLTerms.apply(logp.reshape(n, c, positions), target.reshape(n, positions),
+        weight = shape.to_dtype(weight.detach(), logp.dtype)
+    terms = _NLLTerms.apply(shape.reshape(logp, (n, c, positions)),
+                            shape.reshape(target, (n, positions)),
                             weight, ignore_index, smoothing > 0)
     loss, w = terms[0], terms[1]
     if smoothing > 0:
         loss = loss * (1 - smoothing) + terms[2] * (smoothing / c)
     if reduction == "mean":
-        return loss.sum() / w.sum()
+        return reduce_ops.sum(loss) / reduce_ops.sum(w)
     if reduction == "sum":
-        return loss.sum()
-    loss = loss.reshape(target.shape)
-    return loss.squeeze(0) if unbatched else loss
+        return reduce_ops.sum(loss)
+    loss = shape.reshape(loss, target.shape)
+    return shape.squeeze(loss, 0) if unbatched else loss
 
 
 def _check_probabilities(op: str, input: Tensor, target: Tensor) -> None:
@@ -299,18 +301,24 @@ class _BinaryCrossEntropy(Function):
     @staticmethod
     def forward(ctx, x: Tensor, y: Tensor):
         ctx.save_for_backward(x, y)
-        log_x = x.log().clamp(min=-100)
-        log_1mx = (-x).log1p().clamp(min=-100)
+        log_x, log_1mx = _clamped_logs(x)
         return -(y * log_x + (1 - y) * log_1mx)
 
     @staticmethod
     def backward(ctx, g: Tensor):
         x, y = ctx.saved_tensors
-        gx = g * (x - y) / (x * (1 - x)).clamp(min=1e-12)
+        gx = g * (x - y) / elementwise.clamp(x * (1 - x), min=1e-12)
         gy = None
         if ctx.needs_input_grad[1]:
-            gy = g * ((-x).log1p().clamp(min=-100) - x.log().clamp(min=-100))
+            log_x, log_1mx = _clamped_logs(x)
+            gy = g * (log_1mx - log_x)
         return gx, gy
+
+
+def _clamped_logs(x: Tensor):
+    """(log x, log(1 - x)), each clamped to >= -100 as PyTorch's BCE."""
+    return (elementwise.clamp(elementwise.log(x), min=-100),
+            elementwise.clamp(elementwise.log1p(-x), min=-100))
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
@@ -321,9 +329,9 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor]
     _check_args(op, input, target, reduction, weight=weight)
     _check_same_size(op, input, target)
     _check_broadcast(op, input, weight=weight)
-    if input.numel() and bool(((input < 0).logical_or(input > 1)).any()):
+    if input.numel() and bool(reduce_ops.any(elementwise.logical_or(input < 0, input > 1))):
         raise RuntimeError(f"{op}: all elements of input should be between 0 and 1")
-    loss = _BinaryCrossEntropy.apply(input, target.to(input.dtype))
+    loss = _BinaryCrossEntropy.apply(input, shape.to_dtype(target, input.dtype))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
@@ -340,7 +348,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     _check_args(op, input, target, reduction, weight=weight, pos_weight=pos_weight)
     _check_same_size(op, input, target)
     _check_broadcast(op, input, weight=weight, pos_weight=pos_weight)
-    softplus_neg = (-input).relu() + (-input.abs()).exp().log1p()
+    softplus_neg = (elementwise.relu(-input)
+                    + elementwise.log1p(elementwise.exp(-elementwise.abs(input))))
     if pos_weight is not None:
         log_weight = (pos_weight - 1) * target + 1
         loss = (1 - target) * input + log_weight * softplus_neg
@@ -360,12 +369,13 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
     _check_args("kl_div", input, target, reduction, ("none", "mean", "sum", "batchmean"))
     _check_broadcast("kl_div", input, target=target)
     if as_bool(log_target, "kl_div", "log_target"):
-        loss = target.exp() * (target - input)
+        loss = elementwise.exp(target) * (target - input)
     else:
         positive = target > 0
-        loss = where(positive, target * where(positive, target, 1.0).log(), 0.0) - target * input
+        log_p = elementwise.log(elementwise.where(positive, target, 1.0))
+        loss = elementwise.where(positive, target * log_p, 0.0) - target * input
     if reduction == "batchmean":
-        return loss.sum() / (input.shape[0] if input.ndim else 1)
+        return reduce_ops.sum(loss) / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction)
 
 
@@ -386,7 +396,7 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_args("l1_loss", input, target, reduction)
     _check_broadcast("l1_loss", input, target=target)
-    return _reduce((input - target).abs(), reduction)
+    return _reduce(elementwise.abs(input - target), reduction)
 
 
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
@@ -398,10 +408,10 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
     beta = as_float(beta, "smooth_l1_loss", "beta")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
-    d = (input - target).abs()
+    d = elementwise.abs(input - target)
     if beta == 0:
         return _reduce(d, reduction)
-    return _reduce(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+    return _reduce(elementwise.where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
 
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
@@ -412,5 +422,6 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
     delta = as_float(delta, "huber_loss", "delta")
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
-    d = (input - target).abs()
-    return _reduce(where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
+    d = elementwise.abs(input - target)
+    return _reduce(elementwise.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta),
+                   reduction)

@@ -23,6 +23,7 @@ from typing import Optional, Sequence, Union
 
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import is_grad_enabled
+from gradflow.ops import elementwise, reduce, shape
 from gradflow.ops.common import as_bool, as_float, as_size
 from gradflow.ops.conv import check_float, check_same
 from gradflow.tensor import Tensor
@@ -32,9 +33,9 @@ def _data(t: Optional[Tensor]):
     return None if t is None else t._data
 
 
-def _flat(be, a, shape):
+def _flat(be, a, size):
     """An (N, C, *) backend array seen as (N, C, L): the layout the batch-norm kernels take."""
-    return be.reshape(a, (shape[0], shape[1], math.prod(shape[2:])))
+    return be.reshape(a, (size[0], size[1], math.prod(size[2:])))
 
 
 class NormTrain(Function):
@@ -59,9 +60,9 @@ class NormTrain(Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         if is_grad_enabled():  # create_graph=True: a differentiable formula
             n, c = x.shape[0], x.shape[1]
-            gx, gw, gb = _norm_backward_composed(x.reshape(n, c, -1), w,
-                                                 gy.reshape(n, c, -1), ctx.eps)
-            return (gx.reshape(x.shape) if need_x else None, gw if need_w else None,
+            gx, gw, gb = _norm_backward_composed(shape.reshape(x, (n, c, -1)), w,
+                                                 shape.reshape(gy, (n, c, -1)), ctx.eps)
+            return (shape.reshape(gx, x.shape) if need_x else None, gw if need_w else None,
                     gb if need_b else None, None)
         be = x._backend
         gx, gw, gb = be.batch_norm_backward(
@@ -70,18 +71,21 @@ class NormTrain(Function):
         return (None if gx is None else be.reshape(gx, x.shape)), gw, gb, None
 
 
+def _channel_mean(t: Tensor) -> Tensor:
+    """The mean of t (N, C, L) per channel, over N and L, as (1, C, 1)."""
+    return reduce.mean(t, (0, 2), keepdim=True)
+
+
 def _norm_backward_composed(x: Tensor, w: Optional[Tensor], gy: Tensor, eps: float):
     """The training-mode gradients in Tensor ops for x (N, C, L), statistics recomputed from
     x: gx = invstd * (h - mean(h) - xhat * mean(h * xhat)) with h = gy * w."""
     c = x.shape[1]
-    mean = x.mean((0, 2), keepdim=True)
-    xc = x - mean
-    invstd = ((xc * xc).mean((0, 2), keepdim=True) + eps).rsqrt()
+    xc = x - _channel_mean(x)
+    invstd = elementwise.rsqrt(_channel_mean(xc * xc) + eps)
     xhat = xc * invstd
-    h = gy if w is None else gy * w.reshape(1, c, 1)
-    gx = invstd * (h - h.mean((0, 2), keepdim=True)
-                   - xhat * (h * xhat).mean((0, 2), keepdim=True))
-    return gx, (gy * xhat).sum((0, 2)), gy.sum((0, 2))
+    h = gy if w is None else gy * shape.reshape(w, (1, c, 1))
+    gx = invstd * (h - _channel_mean(h) - xhat * _channel_mean(h * xhat))
+    return gx, reduce.sum(gy * xhat, (0, 2)), reduce.sum(gy, (0, 2))
 
 
 class NormEval(Function):
@@ -105,10 +109,12 @@ class NormEval(Function):
         mean = Tensor._make(be.reshape(ctx.mean, per_channel), be)
         invstd = Tensor._make(be.reshape(ctx.invstd, per_channel), be)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        gx = gy * (invstd if w is None else invstd * w.reshape(per_channel)) if need_x else None
+        gx = None
+        if need_x:
+            gx = gy * (invstd if w is None else invstd * shape.reshape(w, per_channel))
         dims = (0,) + tuple(range(2, x.ndim))
-        gw = (gy * ((x - mean) * invstd)).sum(dims) if need_w else None
-        gb = gy.sum(dims) if need_b else None
+        gw = reduce.sum(gy * ((x - mean) * invstd), dims) if need_w else None
+        gb = reduce.sum(gy, dims) if need_b else None
         return gx, gw, gb, None, None
 
 
@@ -137,11 +143,12 @@ def _update_running_(running: Tensor, stat, factor: float) -> None:
     running._version[0] += 1
 
 
-def _affine(y: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], shape) -> Tensor:
+def _affine(y: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], param_shape) -> Tensor:
+    """y * weight + bias, the parameters viewed as param_shape to broadcast against y."""
     if weight is not None:
-        y = y * weight.reshape(shape)
+        y = y * shape.reshape(weight, param_shape)
     if bias is not None:
-        y = y + bias.reshape(shape)
+        y = y + shape.reshape(bias, param_shape)
     return y
 
 
@@ -230,25 +237,25 @@ def layer_norm(
     if not isinstance(normalized_shape, (tuple, list)):
         raise TypeError(f"{op}: normalized_shape must be an int or a sequence of ints, got "
                         f"{type(normalized_shape).__name__}")
-    shape = tuple(as_size(s, op, "normalized_shape") for s in normalized_shape)
+    normalized = tuple(as_size(s, op, "normalized_shape") for s in normalized_shape)
     eps = _check_eps(op, eps)
-    k = len(shape)
-    if k == 0 or k > input.ndim or tuple(input.shape[input.ndim - k:]) != shape:
+    k = len(normalized)
+    if k == 0 or k > input.ndim or tuple(input.shape[input.ndim - k:]) != normalized:
         raise ValueError(
-            f"{op}: normalized_shape {shape} does not match the trailing dimensions of input "
+            f"{op}: normalized_shape {normalized} does not match the trailing dimensions of input "
             f"{tuple(input.shape)}"
         )
     for name, t in (("weight", weight), ("bias", bias)):
         check_same(op, input, name, t)
-        if t is not None and tuple(t.shape) != shape:
-            raise ValueError(f"{op}: {name} must have shape {shape}, got {tuple(t.shape)}")
+        if t is not None and tuple(t.shape) != normalized:
+            raise ValueError(f"{op}: {name} must have shape {normalized}, got {tuple(t.shape)}")
     d = 1
-    for s in shape:
+    for s in normalized:
         d *= s
     if d == 0 or input.numel() == 0:
         raise ValueError(f"{op}: input {tuple(input.shape)} has a zero-size dimension")
-    y, _, _ = NormTrain.apply(input.reshape(1, input.numel() // d, d), None, None, eps)
-    return _affine(y.reshape(input.shape), weight, bias, shape)
+    y, _, _ = NormTrain.apply(shape.reshape(input, (1, input.numel() // d, d)), None, None, eps)
+    return _affine(shape.reshape(y, input.shape), weight, bias, normalized)
 
 
 def group_norm(
@@ -277,9 +284,9 @@ def group_norm(
     if input.numel() == 0:
         raise ValueError(f"{op}: input {tuple(input.shape)} has a zero-size dimension")
     group = input.numel() // (n * num_groups)
-    y, _, _ = NormTrain.apply(input.reshape(1, n * num_groups, group), None, None, eps)
-    shape = (1, c) + (1,) * (input.ndim - 2)
-    return _affine(y.reshape(input.shape), weight, bias, shape)
+    y, _, _ = NormTrain.apply(shape.reshape(input, (1, n * num_groups, group)), None, None, eps)
+    per_channel = (1, c) + (1,) * (input.ndim - 2)
+    return _affine(shape.reshape(y, input.shape), weight, bias, per_channel)
 
 
 def instance_norm(
@@ -304,7 +311,7 @@ def instance_norm(
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         _check_vec(op, input, name, t, c)
-    shape = (1, c) + (1,) * (input.ndim - 2)
+    per_channel = (1, c) + (1,) * (input.ndim - 2)
     eps = _check_eps(op, eps)
     momentum = as_float(momentum, op, "momentum")
     if not as_bool(use_input_stats, op, "use_input_stats"):
@@ -315,7 +322,7 @@ def instance_norm(
             f"{op}: expected more than 1 spatial element when training, got input size "
             f"{tuple(input.shape)}"
         )
-    y, mean, var = NormTrain.apply(input.reshape(1, n * c, length), None, None, eps)
+    y, mean, var = NormTrain.apply(shape.reshape(input, (1, n * c, length)), None, None, eps)
     be = input._backend
     if running_mean is not None:
         stat = be.reduce("mean", be.reshape(mean._data, (n, c)), (0,), False)
@@ -323,4 +330,4 @@ def instance_norm(
     if running_var is not None:
         unbiased = be.binary("mul", be.reshape(var._data, (n, c)), length / (length - 1))
         _update_running_(running_var, be.reduce("mean", unbiased, (0,), False), float(momentum))
-    return _affine(y.reshape(input.shape), weight, bias, shape)
+    return _affine(shape.reshape(y, input.shape), weight, bias, per_channel)

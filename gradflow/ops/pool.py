@@ -17,6 +17,7 @@ import numpy as np
 
 from gradflow.autograd.function import Function
 from gradflow.backends.base import fused
+from gradflow.ops import reduce, shape
 from gradflow.ops.common import allocating, as_bool, as_ints
 from gradflow.ops.conv import IntOrPair, Pair, batched, pair
 from gradflow.tensor import Tensor
@@ -198,7 +199,7 @@ def _adaptive_size(op: str, x: Tensor, output_size) -> Pair:
 
 
 def _unbatch(y, unbatched: bool):
-    return y.squeeze(0) if unbatched else y
+    return shape.squeeze(y, 0) if unbatched else y
 
 
 # ---------------------------------------------------------------- public API
@@ -292,7 +293,7 @@ def max_unpool2d(
             f"{op}: expected indices of the input's shape {tuple(input.shape)}, got "
             f"{tuple(indices.shape)}"
         )
-    idx = indices.unsqueeze(0) if unbatched else indices
+    idx = shape.unsqueeze(indices, 0) if unbatched else indices
     if output_size is None:
         size = tuple((x.shape[2 + a] - 1) * stride[a] - 2 * padding[a] + kernel[a] for a in (0, 1))
     else:
@@ -304,7 +305,7 @@ def max_unpool2d(
         raise ValueError(f"{op}: output size {size} is too small for input {tuple(input.shape)}")
     limit = size[0] * size[1]
     if idx.numel():
-        lo, hi = int(idx.min()), int(idx.max())
+        lo, hi = int(reduce.min(idx)), int(reduce.max(idx))
         if lo < 0 or hi >= limit:
             raise ValueError(
                 f"{op}: found an invalid max index {lo if lo < 0 else hi} (output volume is of "
@@ -394,4 +395,4 @@ def interpolate(
             Tensor._make(be.from_numpy(_interp_matrix(n, o, s, mode, ac).astype(x.dtype.np)), be)
             for n, o, s in ((h, out[0], scales[0]), (w, out[1], scales[1]))
         ]
-        return mats[0] @ x @ mats[1].transpose(0, 1)
+        return mats[0] @ x @ shape.t(mats[1])

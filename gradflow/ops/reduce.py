@@ -9,12 +9,13 @@ from __future__ import annotations
 import builtins
 import math
 from collections import namedtuple
-from typing import Optional
+from typing import Optional, Tuple
 
 from gradflow import op_table
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import is_grad_enabled
 from gradflow.backends.base import fused
+from gradflow.ops import elementwise, index, shape
 from gradflow.ops.common import (
     as_bool,
     as_float,
@@ -23,9 +24,8 @@ from gradflow.ops.common import (
     reduction_dims,
     wrap_dim,
 )
-from gradflow.ops.elementwise import full_like_scalar, where
 from gradflow.tensor import Tensor
-from gradflow.types import as_dtype, get_default_dtype, int64
+from gradflow.types import get_default_dtype, int64
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -44,12 +44,12 @@ def _keep_dims(t: Tensor, axes, keepdim: bool) -> Tensor:
     kept = list(t.shape)
     for a in sorted(axes):
         kept.insert(a, 1)
-    return t.reshape(tuple(kept))
+    return shape.reshape(t, tuple(kept))
 
 
-def _expand_back(g: Tensor, shape, axes, keepdim: bool) -> Tensor:
+def _expand_back(g: Tensor, input_shape, axes, keepdim: bool) -> Tensor:
     """Broadcast a reduced gradient back to the input's shape."""
-    return _keep_dims(g, axes, keepdim).expand(shape)
+    return shape.expand(_keep_dims(g, axes, keepdim), input_shape)
 
 
 class Reduce(Function):
@@ -86,8 +86,8 @@ def _accumulated(x: Tensor, op: str, keepdim, dtype) -> Tensor:
     int64 (as PyTorch's)."""
     _check(x, op, keepdim)
     if dtype is not None:
-        return x.to(as_dtype(dtype))
-    return x if x.is_floating_point() else x.to(int64)
+        return shape.to_dtype(x, dtype)
+    return x if x.is_floating_point() else shape.to_dtype(x, int64)
 
 
 def _count(x: Tensor, axes) -> int:
@@ -103,10 +103,21 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return reduce("sum", x, reduction_dims(dim, x.ndim, "sum"), keepdim)
 
 
+def sum_to_shape(g: Tensor, input_shape: Tuple[int, ...]) -> Tensor:
+    """Undo broadcasting: sum `g` over the axes along which `input_shape` was broadcast."""
+    if g.shape == input_shape:
+        return g
+    lead = g.ndim - len(input_shape)
+    if lead:
+        g = sum(g, tuple(range(lead)))
+    ones = tuple(i for i, s in enumerate(input_shape) if s == 1 and g.shape[i] != 1)
+    return sum(g, ones, keepdim=True) if ones else g
+
+
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     _check(x, "mean", keepdim)
     if dtype is not None:
-        x = x.to(as_dtype(dtype))
+        x = shape.to_dtype(x, dtype)
     if not x.is_floating_point():
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating point "
@@ -142,7 +153,7 @@ def _var(x: Tensor, dim, unbiased, keepdim, correction, op: str) -> Tensor:
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
-    return _var(x, dim, unbiased, keepdim, correction, "std").sqrt()
+    return elementwise.sqrt(_var(x, dim, unbiased, keepdim, correction, "std"))
 
 
 def _saved_with_input(ctx, x: Tensor, raw) -> Tensor:
@@ -186,9 +197,7 @@ def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
 def _max_min(x: Tensor, dim, keepdim: bool, op: str):
     """max()/min(): full reduction -> a value; along dim -> (values, indices)."""
     if isinstance(dim, Tensor):
-        from gradflow.ops.elementwise import maximum, minimum
-
-        return (maximum if op == "max" else minimum)(x, dim)
+        return (elementwise.maximum if op == "max" else elementwise.minimum)(x, dim)
     _check(x, op, keepdim)
     if dim is None:
         axes = tuple(range(x.ndim))
@@ -197,12 +206,12 @@ def _max_min(x: Tensor, dim, keepdim: bool, op: str):
     d = wrap_dim(dim, x.ndim, op)
     _check_nonempty(x, (d,), op)
     if x.ndim == 0:
-        return values_indices(x.clone(), full_like_scalar(x.long(), 0))
+        return values_indices(shape.clone(x), _zero_index(x))
     be = x._backend
     idx = Tensor._make(be.argreduce("arg" + op, x._data, d, True), be)
-    values = x.gather(d, idx) if x.ndim else x
+    values = index.gather(x, d, idx) if x.ndim else x
     if not keepdim and x.ndim:
-        values, idx = values.squeeze(d), idx.squeeze(d)
+        values, idx = shape.squeeze(values, d), shape.squeeze(idx, d)
     return values_indices(values, idx)
 
 
@@ -227,8 +236,13 @@ def _arg(x: Tensor, dim, keepdim: bool, op: str) -> Tensor:
     d = wrap_dim(dim, x.ndim, op)
     _check_nonempty(x, (d,), op)
     if x.ndim == 0:
-        return full_like_scalar(x.long(), 0)
+        return _zero_index(x)
     return Tensor._make(be.argreduce(op, x._data, d, keepdim), be)
+
+
+def _zero_index(x: Tensor) -> Tensor:
+    """The index of a 0-d x's only element: a 0-d int64 zero on x's device."""
+    return elementwise.full_like_scalar(shape.to_dtype(x, int64), 0)
 
 
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
@@ -244,11 +258,11 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     _check(x, "logsumexp", keepdim)
     axes = reduction_dims(dim, x.ndim, "logsumexp")
     if not x.is_floating_point():
-        x = x.to(get_default_dtype())
-    m = x.detach().amax(axes, keepdim=True) if x.numel() else full_like_scalar(x, 0)
-    m = where(m.isinf(), 0.0, m)
-    out = (x - m).exp().sum(axes, keepdim=True).log() + m
-    return out if keepdim else out.reshape(_reduced_shape(x, axes))
+        x = shape.to_dtype(x, get_default_dtype())
+    m = amax(x.detach(), axes, keepdim=True) if x.numel() else elementwise.full_like_scalar(x, 0)
+    m = elementwise.where(elementwise.isinf(m), 0.0, m)
+    out = elementwise.log(sum(elementwise.exp(x - m), axes, keepdim=True)) + m
+    return out if keepdim else shape.reshape(out, _reduced_shape(x, axes))
 
 
 class _Norm(Function):
@@ -279,13 +293,13 @@ class _Norm(Function):
         if p == 0:
             return g * 0.0 * x, None, None
         if p == 1:
-            return g * x.sign(), None, None
+            return g * elementwise.sign(x), None, None
         if math.isinf(p):
-            mask = (x.abs() == out).to(g.dtype)
-            return g * x.sign() * mask / mask.sum(ctx.axes, keepdim=True), None, None
-        safe = where(out == 0, 1.0, out)
-        scale = where(out == 0, 0.0, g / safe ** (p - 1))
-        return scale * x * x.abs() ** (p - 2), None, None
+            mask = shape.to_dtype(elementwise.abs(x) == out, g.dtype)
+            return g * elementwise.sign(x) * mask / sum(mask, ctx.axes, keepdim=True), None, None
+        safe = elementwise.where(out == 0, 1.0, out)
+        scale = elementwise.where(out == 0, 0.0, g / safe ** (p - 1))
+        return scale * x * elementwise.abs(x) ** (p - 2), None, None
 
 
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False) -> Tensor:
@@ -304,7 +318,7 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False) -> Tensor:
     if math.isinf(p):
         _check_nonempty(x, axes, "norm")
     out = _Norm.apply(x, float(p), axes)
-    return out if keepdim else out.reshape(_reduced_shape(x, axes))
+    return out if keepdim else shape.reshape(out, _reduced_shape(x, axes))
 
 
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
@@ -361,7 +375,7 @@ class Softmax(Function):
         kernel = _fused_kernel(y, "softmax_backward")
         if kernel is not None:
             return Tensor._make(kernel(y._data, g._data, ctx.axis, False), y._backend), None
-        return y * (g - (g * y).sum(ctx.axis, keepdim=True)), None
+        return y * (g - sum(g * y, ctx.axis, keepdim=True)), None
 
 
 class LogSoftmax(Function):
@@ -383,7 +397,7 @@ class LogSoftmax(Function):
         kernel = _fused_kernel(y, "softmax_backward")
         if kernel is not None:
             return Tensor._make(kernel(y._data, g._data, ctx.axis, True), y._backend), None
-        return g - y.exp() * g.sum(ctx.axis, keepdim=True), None
+        return g - elementwise.exp(y) * sum(g, ctx.axis, keepdim=True), None
 
 
 def _softmax_input(x: Tensor, dim: Optional[int], dtype, op: str):
@@ -391,18 +405,18 @@ def _softmax_input(x: Tensor, dim: Optional[int], dtype, op: str):
     if dim is None:
         raise TypeError(f"{op}: the dim argument is required")
     if dtype is not None:
-        x = x.to(as_dtype(dtype))
+        x = shape.to_dtype(x, dtype)
     if not x.is_floating_point():
-        x = x.to(get_default_dtype())
+        x = shape.to_dtype(x, get_default_dtype())
     return x, wrap_dim(dim, x.ndim, op)
 
 
 def _normalised(fn, x: Tensor, dim: Optional[int], dtype, op: str) -> Tensor:
     x, axis = _softmax_input(x, dim, dtype, op)
     if x.numel() == 0:  # nothing to normalise (and a max over nothing has no value)
-        return x.clone()
+        return shape.clone(x)
     if x.ndim == 0:
-        return fn.apply(x.reshape(1), 0).reshape(())
+        return shape.reshape(fn.apply(shape.reshape(x, (1,)), 0), ())
     return fn.apply(x, axis)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from gradflow import backends
 from gradflow.autograd.function import Function
+from gradflow.ops import index, reduce
 from gradflow.ops.common import (
     allocating,
     as_int,
@@ -19,7 +20,6 @@ from gradflow.ops.common import (
     check_same_device,
     check_tensor,
     normalize_dims,
-    sum_to_shape,
     wrap_dim,
 )
 from gradflow.tensor import Tensor, _varargs
@@ -67,7 +67,7 @@ class Reshape(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g.reshape(ctx.in_shape), None
+        return reshape(g, ctx.in_shape), None
 
 
 def _ints_arg(value) -> tuple:
@@ -150,7 +150,7 @@ class Permute(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g.permute(ctx.inverse), None
+        return permute(g, ctx.inverse), None
 
 
 def permute(x: Tensor, dims) -> Tensor:
@@ -189,7 +189,7 @@ class Expand(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return sum_to_shape(g, ctx.in_shape), None
+        return reduce.sum_to_shape(g, ctx.in_shape), None
 
 
 def expand(x: Tensor, sizes) -> Tensor:
@@ -259,7 +259,7 @@ class Flip(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g.flip(ctx.axes), None
+        return flip(g, ctx.axes), None
 
 
 def flip(x: Tensor, dims) -> Tensor:
@@ -316,9 +316,9 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"cat: sizes of tensors must match except in dimension {axis}; got "
                 + ", ".join(str(tuple(x.shape)) for x in nonempty)
             )
-    nonempty = [t_ if t_.dtype is rt else t_.to(rt) for t_ in nonempty]
+    nonempty = [to_dtype(t_, rt) for t_ in nonempty]
     if len(nonempty) == 1:
-        return nonempty[0].clone() if nonempty[0] is ref else nonempty[0]
+        return clone(nonempty[0]) if nonempty[0] is ref else nonempty[0]
     return Cat.apply(axis, *nonempty)
 
 
@@ -445,8 +445,6 @@ def _source_positions(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
 def _pad_by_copying(x: Tensor, widths, mode: str) -> Tensor:
     """Non-constant padding as a gather along each padded dim (index_select, so the gradient
     of every copy flows back to its source)."""
-    from gradflow.ops.index import index_select
-
     for dim, ((lo, hi), n) in enumerate(zip(widths, x.shape)):
         if lo == hi == 0:
             continue
@@ -458,7 +456,7 @@ def _pad_by_copying(x: Tensor, widths, mode: str) -> Tensor:
             raise ValueError(f"pad: mode='{mode}' needs padding (got {(lo, hi)} on dim {dim}) "
                              f"{rule} a non-empty input {tuple(x.shape)}")
         source = x._backend.from_numpy(_source_positions(n, lo, hi, mode))
-        x = index_select(x, dim, Tensor._make(source, x._backend))
+        x = index.index_select(x, dim, Tensor._make(source, x._backend))
     return x
 
 
@@ -523,11 +521,13 @@ class ToDtype(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return (g.to(ctx.in_dtype) if ctx.in_dtype.is_floating_point else None), None
+        return (to_dtype(g, ctx.in_dtype) if ctx.in_dtype.is_floating_point else None), None
 
 
 def to_dtype(x: Tensor, dtype) -> Tensor:
-    return ToDtype.apply(x, as_dtype(dtype))
+    """x converted to dtype: x itself if it has that dtype already (as x.to(dtype))."""
+    dtype = as_dtype(dtype)
+    return x if x.dtype is dtype else ToDtype.apply(x, dtype)
 
 
 class ToDevice(Function):
@@ -540,8 +540,10 @@ class ToDevice(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g.to(ctx.src), None
+        return to_device(g, ctx.src), None
 
 
 def to_device(x: Tensor, device) -> Tensor:
-    return ToDevice.apply(x, Device(device))
+    """x copied to device: x itself if it is there already (as x.to(device))."""
+    device = Device(device)
+    return x if device == x.device else ToDevice.apply(x, device)

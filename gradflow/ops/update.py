@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable, Union
 
+from gradflow.ops import inplace
 from gradflow.tensor import Tensor
 
 
@@ -132,4 +133,4 @@ def zero_grad(params: Iterable[Tensor], set_to_none: bool = True) -> None:
                 p.grad.detach_()
             else:
                 p.grad.requires_grad_(False)
-            p.grad.zero_()
+            inplace.fill_(p.grad, 0, "zero_")
