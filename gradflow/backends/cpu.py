@@ -90,11 +90,13 @@ class CPUBackend(Backend):
         return self._rng.permutation(n).astype(np.int64)
 
     # ---------------------------------------------------------------- elementwise
+    # NumPy returns a scalar, not an array, for 0-d operands: asarray keeps the contract's
+    # arrays (writable in place, as the optimizers' updates need).
     def unary(self, op, x):
-        return _UNARY[op](x)
+        return np.asarray(_UNARY[op](x))
 
     def binary(self, op, a, b):
-        return _BINARY[op](a, b)
+        return np.asarray(_BINARY[op](a, b))
 
     def binary_(self, op, a, b):
         _BINARY[op](a, b, out=a, casting="unsafe")
