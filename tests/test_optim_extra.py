@@ -178,3 +178,152 @@ def test_nadam_momentum_decay_checked_and_steps_skip_params_without_grad():
         opt.step()
         assert frozen not in opt.state and np.all(frozen.detach().numpy() == 1)
         assert w.grad_fn is None and w.is_leaf
+
+
+# ---------------------------------------------------------------- LBFGS
+_rng = np.random.default_rng(1)
+A, B = _rng.standard_normal((6, 4)), _rng.standard_normal(6)
+W0, V0 = _rng.standard_normal(4), _rng.standard_normal(5) * 0.5
+
+
+def _lbfgs_problem(lib_name, dtype="float64", **kw):
+    """Least squares in w plus a Rosenbrock valley in v: the optimizer and its closure."""
+    lib, wrap = _lib(lib_name)
+    w, v = wrap(W0, dtype).requires_grad_(), wrap(V0, dtype).requires_grad_()
+    a, b = wrap(A, dtype), wrap(B, dtype)
+    opt = lib.optim.LBFGS([w, v], **kw)
+
+    def closure():
+        opt.zero_grad()
+        r = a @ w - b
+        loss = (r * r).sum() + ((1 - v) ** 2).sum() + 10 * ((v[1:] - v[:-1] ** 2) ** 2).sum()
+        loss.backward()
+        return loss
+
+    return opt, closure, [w, v]
+
+
+def _lbfgs_run(lib_name, steps=4, dtype="float64", **kw):
+    opt, closure, params = _lbfgs_problem(lib_name, dtype, **kw)
+    out = []
+    for _ in range(steps):
+        loss = opt.step(closure)
+        state = opt.state[params[0]]
+        out.append((float(loss.detach()), [p.detach().numpy().copy() for p in params],
+                    state["func_evals"], state["n_iter"]))
+    return out, opt
+
+
+LBFGS_CONFIGS = [
+    {},
+    {"line_search_fn": "strong_wolfe"},
+    {"lr": 0.5, "max_iter": 7, "history_size": 3},
+    {"line_search_fn": "strong_wolfe", "history_size": 2, "max_iter": 9, "max_eval": 11},
+    {"line_search_fn": "strong_wolfe", "tolerance_grad": 1e-3, "tolerance_change": 1e-5},
+    {"max_iter": 30, "tolerance_change": 1e-3, "lr": 0.8},
+    {"line_search_fn": "strong_wolfe", "max_eval": 3},
+]
+
+
+@pytest.mark.parametrize("kw", LBFGS_CONFIGS, ids=[str(k) for k in LBFGS_CONFIGS])
+def test_lbfgs_matches_torch(kw):
+    pytest.importorskip("torch")
+    ours, our_opt = _lbfgs_run("gradflow", **kw)
+    theirs, their_opt = _lbfgs_run("torch", **kw)
+    for step, (a, b) in enumerate(zip(ours, theirs)):
+        assert a[2:] == b[2:], f"step {step}: (func_evals, n_iter)"
+        np.testing.assert_allclose(a[0], b[0], rtol=1e-10, err_msg=f"loss, step {step}")
+        for x, y in zip(a[1], b[1]):
+            np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-12, err_msg=f"step {step}")
+    ours_sd, theirs_sd = our_opt.state_dict(), their_opt.state_dict()
+    assert ours_sd["param_groups"][0] == theirs_sd["param_groups"][0]
+    ours_state, theirs_state = ours_sd["state"][0], theirs_sd["state"][0]
+    assert set(ours_state) == set(theirs_state)
+    for key, v in theirs_state.items():
+        mine = ours_state[key]
+        if isinstance(v, list):
+            assert len(mine) == len(v), key
+            mine = [np.nan if m is None else np.asarray(m.numpy() if hasattr(m, "numpy")
+                                                        else m, float) for m in mine]
+            v = [np.nan if m is None else np.asarray(m, float) for m in v]
+        np.testing.assert_allclose(np.asarray(mine, float) if not hasattr(mine, "numpy")
+                                   else mine.numpy(), np.asarray(v, float), rtol=1e-9,
+                                   atol=1e-10, err_msg=key)  # y = g - g_prev cancels
+
+
+def test_lbfgs_float32_matches_torch():
+    pytest.importorskip("torch")
+    for kw in ({}, {"line_search_fn": "strong_wolfe"}):
+        ours, _ = _lbfgs_run("gradflow", steps=2, dtype="float32", **kw)
+        theirs, _ = _lbfgs_run("torch", steps=2, dtype="float32", **kw)
+        for a, b in zip(ours, theirs):
+            for x, y in zip(a[1], b[1]):
+                np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("kw", LBFGS_CONFIGS[:4], ids=[str(k) for k in LBFGS_CONFIGS[:4]])
+def test_lbfgs_state_dict_round_trip_continues_identically(kw):
+    full, _ = _lbfgs_run("gradflow", steps=4, **kw)
+    opt, closure, params = _lbfgs_problem("gradflow", **kw)
+    for _ in range(2):
+        opt.step(closure)
+    sd = _saved_and_loaded(opt.state_dict())
+    opt2, closure2, params2 = _lbfgs_problem("gradflow", **kw)
+    with gf.no_grad():
+        for p, q in zip(params2, params):
+            p.copy_(q)
+    opt2.load_state_dict(sd)
+    for _ in range(2):
+        opt2.step(closure2)
+    for a, b in zip(params2, full[-1][1]):
+        np.testing.assert_allclose(a.detach().numpy(), b, rtol=1e-13, atol=1e-15)
+    assert opt2.state[params2[0]]["func_evals"] == full[-1][2]
+
+
+def test_lbfgs_solves_least_squares():
+    """No torch needed: a convex quadratic is minimised to the least-squares solution, and a
+    parameter the loss does not use (grad None) stays put."""
+    for line_search in (None, "strong_wolfe"):
+        w = nn.Parameter(gf.tensor(W0, dtype="float64"))
+        unused = nn.Parameter(gf.ones(2, dtype="float64"))
+        a, b = gf.tensor(A), gf.tensor(B)
+        opt = optim.LBFGS([w, unused], line_search_fn=line_search, max_iter=100,
+                          tolerance_grad=1e-9, tolerance_change=1e-15)
+
+        def closure():
+            opt.zero_grad()
+            r = a @ w - b
+            loss = (r * r).sum()
+            loss.backward()
+            return loss
+
+        first = opt.step(closure)
+        assert np.isclose(first.item(), np.sum((A @ W0 - B) ** 2))
+        expected = np.linalg.lstsq(A, B, rcond=None)[0]
+        np.testing.assert_allclose(w.detach().numpy(), expected, rtol=1e-6, atol=1e-8)
+        assert np.all(unused.detach().numpy() == 1) and w.is_leaf and w.grad_fn is None
+        evals = opt.state[w]["func_evals"]
+        opt.step(closure)  # at the optimum: one evaluation, max|g| <= tolerance_grad
+        assert opt.state[w]["func_evals"] == evals + 1
+
+
+def test_lbfgs_errors():
+    w = nn.Parameter(gf.zeros(2))
+    with pytest.raises(ValueError, match="LBFGS doesn't support per-parameter options"):
+        optim.LBFGS([{"params": [w]}, {"params": [nn.Parameter(gf.zeros(1))]}])
+    opt = optim.LBFGS([w])
+    with pytest.raises(ValueError, match="LBFGS doesn't support per-parameter options"):
+        opt.add_param_group({"params": [nn.Parameter(gf.zeros(1))]})
+    with pytest.raises(ValueError, match="line_search_fn must be None or 'strong_wolfe'"):
+        optim.LBFGS([w], line_search_fn="armijo")
+    with pytest.raises(ValueError, match="LBFGS: max_iter must be a positive integer"):
+        optim.LBFGS([w], max_iter=0)
+    with pytest.raises(ValueError, match="LBFGS: history_size must be a positive integer"):
+        optim.LBFGS([w], history_size=-1)
+    with pytest.raises(ValueError, match="LBFGS: Invalid learning rate"):
+        optim.LBFGS([w], lr=-1)
+    with pytest.raises(TypeError, match="LBFGS.step: a closure .* is required"):
+        opt.step(None)
+    with pytest.raises(TypeError, match="the closure must return the loss"):
+        opt.step(lambda: None)
+    assert optim.LBFGS([w], max_iter=8).param_groups[0]["max_eval"] == 10
