@@ -268,6 +268,10 @@ def test_bad_arguments():
         F.jacobian(lambda t: t, x, strict=True, vectorize=True)
     with pytest.raises(RuntimeError, match="not supported with strategy=\"forward-mode\""):
         F.jacobian(lambda t: t, x, create_graph=True, strategy="forward-mode")
+    for fn in (F.jacobian, F.hessian):
+        with pytest.raises(TypeError, match=f"{fn.__name__}: input 0 must be a floating-point "
+                                            "Tensor"):
+            fn(lambda t: t.sum(), gf.tensor([1, 2]))
     with pytest.raises(TypeError, match="func must be callable"):
         F.vjp(3, x, x)
 

@@ -55,11 +55,21 @@ def _unpack(res: Sequence, is_tuple: bool) -> Any:
     return tuple(res) if is_tuple else res[0]
 
 
-def _prepare(tensors: tuple, create_graph: bool, need_graph: bool) -> tuple:
-    """Fresh tensors to differentiate with respect to: a view that keeps the caller's graph
-    (create_graph, for a tensor that requires grad), else a detached copy of the reference."""
+def _prepare(tensors: tuple, create_graph: bool, need_graph: bool, fn: str = "") -> tuple:
+    """Fresh tensors to differentiate with respect to (need_graph; they must be floating
+    point): a view that keeps the caller's graph (create_graph, for a tensor that requires
+    grad), else a detached copy of the reference."""
+    if need_graph:
+        _check_floating(tensors, fn)
     return tuple(t.view_as(t) if create_graph and t.requires_grad
                  else t.detach().requires_grad_(need_graph) for t in tensors)
+
+
+def _check_floating(inputs: tuple, fn: str) -> None:
+    for i, t in enumerate(inputs):
+        if not t.is_floating_point():
+            raise TypeError(f"{fn}: input {i} must be a floating-point Tensor to differentiate "
+                            f"with respect to, got {t.dtype} (shape {tuple(t.shape)})")
 
 
 def _finish(tensors: Sequence, create_graph: bool) -> tuple:
@@ -194,7 +204,7 @@ def vjp(func: Callable, inputs: TensorOrTuple, v: Optional[TensorOrTuple] = None
     """
     with enable_grad():
         is_in_tuple, inputs = _as_tuple(inputs, "inputs", "vjp")
-        inputs = _prepare(inputs, create_graph, need_graph=True)
+        inputs = _prepare(inputs, create_graph, need_graph=True, fn="vjp")
         is_out_tuple, outputs = _call(func, inputs, "vjp", strict)
         v = _prepared_v(v, outputs, is_out_tuple, create_graph, "vjp",
                         "the user-provided function returns")
@@ -234,7 +244,7 @@ def jvp(func: Callable, inputs: TensorOrTuple, v: Optional[TensorOrTuple] = None
     """
     with enable_grad():
         is_in_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
-        inputs = _prepare(inputs, create_graph, need_graph=True)
+        inputs = _prepare(inputs, create_graph, need_graph=True, fn="jvp")
         v = _prepared_v(v, inputs, is_in_tuple, create_graph, "jvp",
                         "the input to the user-provided function is")
         is_out_tuple, outputs = _call(func, inputs, "jvp", strict)
@@ -288,7 +298,7 @@ def _jacobian_columns(func: Callable, inputs: tuple) -> Tuple[bool, list]:
     from gradflow import zeros, zeros_like
 
     with enable_grad():
-        inputs = _prepare(inputs, False, need_graph=True)
+        inputs = _prepare(inputs, False, need_graph=True, fn="jacobian")
         is_out_tuple, outputs = _call(func, inputs, "jacobian", False)
         u = tuple(zeros_like(out, requires_grad=True) for out in outputs)
         g = _grad(outputs, inputs, u, create_graph=True)
@@ -342,7 +352,7 @@ def jacobian(func: Callable, inputs: TensorOrTuple, create_graph: bool = False,
         is_out_tuple, jac = _jacobian_columns(func, inputs)
     else:
         with enable_grad():
-            inputs = _prepare(inputs, create_graph, need_graph=True)
+            inputs = _prepare(inputs, create_graph, need_graph=True, fn="jacobian")
             is_out_tuple, outputs = _call(func, inputs, "jacobian", strict)
             jac = _jacobian_rows(outputs, inputs, create_graph, strict)
     jac = [_finish(row, create_graph) for row in jac]
@@ -367,6 +377,7 @@ def hessian(func: Callable, inputs: TensorOrTuple, create_graph: bool = False,
         [[6.0, 0.0], [0.0, 12.0]]
     """
     is_in_tuple, inputs = _as_tuple(inputs, "inputs", "hessian")
+    _check_floating(inputs, "hessian")
     if outer_jacobian_strategy not in _STRATEGIES:
         raise ValueError(f'hessian: Expected strategy to be either "forward-mode" or '
                          f'"reverse-mode", got {outer_jacobian_strategy!r}')
@@ -392,7 +403,7 @@ def _scalar_and_gradient(func: Callable, inputs: Any, v: Any, create_graph: bool
     """The common start of vhp and hvp: prepared inputs and v, the scalar output and its
     gradient (with its graph)."""
     is_in_tuple, inputs = _as_tuple(inputs, "inputs", fn)
-    inputs = _prepare(inputs, create_graph, need_graph=True)
+    inputs = _prepare(inputs, create_graph, need_graph=True, fn=fn)
     v = _prepared_v(v, inputs, is_in_tuple, create_graph, fn,
                     "the input to the user-provided function is")
     is_out_tuple, outputs = _call(func, inputs, fn, strict)

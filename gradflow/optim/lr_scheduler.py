@@ -339,6 +339,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 for b in self.base_lrs]
 
     def step(self, epoch: Optional[float] = None) -> None:
+        """Advance one epoch, or go to `epoch` (a number >= 0, fractional allowed)."""
         self._step_count += 1
         if epoch is None and self.last_epoch < 0:
             epoch = 0
