@@ -5,6 +5,8 @@ against hand-derived derivatives always."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from strategies import array_pairs, to_gf
 
 import gradflow as gf
 from gradflow.autograd import functional as F
@@ -286,3 +288,36 @@ def test_zero_size_and_grad_mode():
         assert F.jacobian(lambda t: t * t, x).tolist() == [[2.0, 0.0], [0.0, 2.0]]
         assert F.vjp(lambda t: t * t, x, x)[1].tolist() == [2.0, 2.0]
     assert gf.is_grad_enabled()
+
+
+def _all_products(lib, wrap, a, b):
+    """jacobian (both strategies), vjp and jvp of a two-output function, hessian, hvp and vhp
+    of a scalar one, at (a, b)."""
+    fn = lib.autograd.functional
+    f = lambda x, y: ((x * y).tanh() + x.exp(), (y * y).sum())  # noqa: E731
+    s = lambda x, y: (x * y).sin().sum() + (x * x).sum() * y.sum()  # noqa: E731
+    x, y = wrap(a), wrap(b)
+    v_in = (wrap(np.full(a.shape, 0.5)), wrap(np.asarray(np.linspace(-1, 1, b.size)
+                                                         .reshape(b.shape))))
+    v_out = (wrap(np.full(np.broadcast_shapes(a.shape, b.shape), 0.25)), wrap(np.array(2.0)))
+    return (fn.jacobian(f, (x, y)),
+            fn.jacobian(f, (x, y), vectorize=True, strategy="forward-mode"),
+            fn.vjp(f, (x, y), v_out)[1], fn.jvp(f, (x, y), v_in)[1],
+            fn.hessian(s, (x, y)), fn.hvp(s, (x, y), v_in)[1], fn.vhp(s, (x, y), v_in)[1])
+
+
+@settings(max_examples=25, deadline=None)
+@given(pair=array_pairs(max_dims=3, max_side=3, low=-2.0, high=2.0))
+def test_property_shapes_match_torch(pair):
+    """Broadcast pairs of any shape (size-1 and zero-size dims, non-contiguous inputs)."""
+    a, b = pair
+    ours = _np(_all_products(gf, to_gf, a, b))
+    out = np.broadcast_shapes(a.shape, b.shape)
+    jac = ours[0]
+    assert [j.shape for j in jac[0]] == [out + a.shape, out + b.shape]
+    assert [h.shape for row in ours[4] for h in row] == [
+        a.shape + a.shape, a.shape + b.shape, b.shape + a.shape, b.shape + b.shape]
+    if a.size and b.size:  # PyTorch's reverse-mode jacobian fails on zero-size outputs
+        torch = pytest.importorskip("torch")
+        theirs = _np(_all_products(torch, torch.tensor, a, b))
+        _assert_same(ours, theirs, rtol=1e-11)

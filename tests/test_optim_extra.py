@@ -133,6 +133,38 @@ def test_state_dict_round_trip_continues(name, make):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
+def _odd_shapes_run(lib, make, starts, steps=8):
+    """Parameters after `steps` steps with gradients that are non-contiguous views."""
+    rng = np.random.default_rng(2)
+    params = [lib.tensor(a, dtype=lib.float64).requires_grad_() for a in starts]
+    opt = make(lib.optim, params)
+    for _ in range(steps):
+        for p in params:
+            g = lib.tensor(rng.standard_normal(tuple(p.shape)[::-1]), dtype=lib.float64)
+            p.grad = g.T if g.ndim == 2 else g
+        opt.step()
+    return [p.detach().numpy() for p in params]
+
+
+ODD = [np.zeros((0, 3)), np.arange(12.0).reshape(4, 3) / 7, np.ones(1)]
+
+
+@pytest.mark.parametrize("name,make", CONFIGS[::2], ids=[c[0] for c in CONFIGS[::2]])
+def test_zero_size_size_one_and_noncontiguous_grads_match_torch(name, make):
+    torch = pytest.importorskip("torch")
+    for a, b in zip(_odd_shapes_run(gf, make, ODD), _odd_shapes_run(torch, make, ODD)):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError,
+                   reason="gradflow.ops.update.addcmul_/addcdiv_ fail on 0-d tensors (the CPU "
+                          "backend's binary() returns a NumPy scalar there): every Adam-family "
+                          "optimizer, Adam included, fails on a 0-d parameter")
+def test_zero_dim_parameter():
+    _odd_shapes_run(gf, CONFIGS[0][1], [np.array(1.5)])
+
+
 def test_first_steps_by_hand():
     """Hand-derived first steps (no torch needed): p = 1, grad = 2 * p, lr = 0.1."""
     def one_step(make):
@@ -327,3 +359,18 @@ def test_lbfgs_errors():
     with pytest.raises(TypeError, match="the closure must return the loss"):
         opt.step(lambda: None)
     assert optim.LBFGS([w], max_iter=8).param_groups[0]["max_eval"] == 10
+
+
+def test_lbfgs_scalar_and_zero_size_params():
+    w = gf.tensor(3.0, dtype=gf.float64, requires_grad=True)
+    empty = gf.zeros(0, 2, dtype=gf.float64, requires_grad=True)
+    opt = optim.LBFGS([w, empty], line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = (w - 1) ** 2 + (empty * empty).sum()
+        loss.backward()
+        return loss
+
+    assert opt.step(closure).item() == 4.0
+    assert abs(w.item() - 1) < 1e-9 and empty.shape == (0, 2)
