@@ -283,7 +283,7 @@ class LBFGS(Optimizer):
         self._add_grad(start.t, d)
         if last:  # the loss and gradient at the new point are not needed
             return start, 0
-        loss = float(self._evaluate(closure))
+        loss = float(self._evaluate(closure))  # (gtd: computed with the next direction)
         return _Point(start.t, loss, self._gather_flat_grad(), 0.0), 1
 
     @no_grad()
