@@ -112,17 +112,3 @@ def test_cubic_interpolate_finds_a_cubics_minimum():
     assert _cubic_interpolate(0.0, f(0.0), df(0.0), 2.0, f(2.0), df(2.0)) == pytest.approx(1.0)
     assert _cubic_interpolate(2.0, f(2.0), df(2.0), 0.0, f(0.0), df(0.0)) == pytest.approx(1.0)
     assert _cubic_interpolate(0.0, 0.0, 1.0, 1.0, 0.0, 1.0, bounds=(0.2, 0.4)) in (0.2, 0.3, 0.4)
-
-
-def test_errors_name_the_optimizer():
-    w = nn.Parameter(gf.zeros(2))
-    with pytest.raises(ValueError, match="LBFGS: only 'strong_wolfe'"):
-        gf.optim.LBFGS([w], line_search_fn="armijo")
-    with pytest.raises(ValueError, match="per-parameter options"):
-        gf.optim.LBFGS([{"params": [w]}, {"params": [nn.Parameter(gf.zeros(1))]}])
-    with pytest.raises(RuntimeError, match="LBFGS: step\\(\\) needs a closure"):
-        gf.optim.LBFGS([w]).step(None)
-    with pytest.raises(ValueError, match="LBFGS: history_size must be an int >= 1"):
-        gf.optim.LBFGS([w], history_size=0)
-    with pytest.raises(ValueError, match="Invalid learning rate"):
-        gf.optim.LBFGS([w], lr=-1)

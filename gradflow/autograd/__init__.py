@@ -11,6 +11,7 @@ from gradflow.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, s
 __all__ = [
     "Function", "Context", "once_differentiable", "backward", "grad", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "gradcheck", "gradgradcheck", "GradcheckError",
+    "functional",
 ]
 
 
@@ -97,4 +98,5 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: Optional[bool] = None
     return tuple(run_backward(outs, grads, retain, create_graph, ins, allow_unused))
 
 
+from gradflow.autograd import functional  # noqa: E402
 from gradflow.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402

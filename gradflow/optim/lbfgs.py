@@ -1,156 +1,197 @@
-"""L-BFGS (Nocedal & Wright, Numerical Optimization, algorithms 7.4 and 3.5/3.6), as
-torch.optim.LBFGS: every parameter is one flat vector x; each step(closure) runs up to
-max_iter quasi-Newton iterations, each along d = -H g, where H, the inverse-Hessian estimate,
-is applied by the two-loop recursion over the last history_size pairs s = x_{k+1} - x_k,
-y = g_{k+1} - g_k (pairs with y.s <= 1e-10 are skipped), scaled by y.s / y.y. The step
-along d is lr (the first iteration min(1, 1 / |g|_1) lr), or found by a line search meeting
-the strong Wolfe conditions (line_search_fn='strong_wolfe'): bracketing, then zooming with
-safeguarded cubic interpolation.
+"""L-BFGS: a quasi-Newton method from the last few gradient differences, with an optional
+strong-Wolfe line search (Nocedal & Wright, Numerical Optimization, algorithms 7.4 and 3.5-3.6).
+
+All parameters are handled as one flat vector x (their values concatenated in order); the
+gradient g is flattened the same way. Scalars (dot products, step sizes, losses) are Python
+floats; the vectors are Tensors of the parameters' dtype and device.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Iterable, List, NamedTuple, Optional, Tuple
 
-from gradflow.autograd import enable_grad, no_grad
-from gradflow.ops.shape import cat
-from gradflow.ops.update import add_, detached_copy
+import gradflow
+from gradflow.autograd import no_grad
+from gradflow.ops.common import as_int
+from gradflow.ops.update import add_
 from gradflow.optim.optimizer import Optimizer, check_option
-from gradflow.tensor import Tensor, zeros_like
+from gradflow.tensor import Tensor
+
+Closure = Callable[[], Any]
+
+
+def _abs_max(v: Tensor) -> float:
+    return v.abs().max().item()
+
+
+def _dot(a: Tensor, b: Tensor) -> float:
+    return a.dot(b).item()
+
+
+def _cubic_interpolate(x1: float, f1: float, g1: float, x2: float, f2: float, g2: float,
+                       bounds: Optional[Tuple[float, float]] = None) -> float:
+    """The minimiser of the cubic through (x1, f1) and (x2, f2) with slopes g1 and g2, clamped
+    to `bounds` (default: between x1 and x2); their midpoint when the cubic has no minimum:
+    d1 = g1 + g2 - 3 (f1 - f2) / (x1 - x2), d2 = sqrt(d1^2 - g1 g2),
+    x = x2 - (x2 - x1) (g2 + d2 - d1) / (g2 - g1 + 2 d2) (for x1 <= x2)."""
+    lo, hi = bounds if bounds is not None else (min(x1, x2), max(x1, x2))
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    d2_square = d1**2 - g1 * g2
+    if d2_square < 0:
+        return (lo + hi) / 2.0
+    d2 = d2_square**0.5
+    if x1 <= x2:
+        min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+    else:
+        min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+    return min(max(min_pos, lo), hi)
 
 
 class _Point(NamedTuple):
-    """A trial step t along d: the loss f and flat gradient g there, and gtd = g.d."""
+    """The objective along the search direction at step t: f(x + t d), its gradient g and the
+    directional derivative gtd = g . d."""
     t: float
     f: float
     g: Tensor
     gtd: float
 
 
-def _cubic_interpolate(x1: float, f1: float, g1: float, x2: float, f2: float, g2: float,
-                       bounds: Optional[Tuple[float, float]] = None) -> float:
-    """The minimiser of the cubic through (x1, f1) and (x2, f2) with slopes g1, g2, clipped
-    to bounds (default: between x1 and x2); the bounds' midpoint when the cubic has none."""
-    lo, hi = bounds if bounds is not None else (min(x1, x2), max(x1, x2))
-    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
-    d2_square = d1 * d1 - g1 * g2
-    if d2_square < 0:
-        return (lo + hi) / 2.0
-    d2 = math.sqrt(d2_square)
-    if x1 <= x2:
-        t = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
-    else:
-        t = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
-    return min(max(t, lo), hi)
+class _StrongWolfe:
+    """Find a step t along d satisfying the strong Wolfe conditions
+    f(x + t d) <= f(x) + c1 t g.d (sufficient decrease) and |g(x + t d).d| <= c2 |g.d|
+    (curvature): first bracket such a step, growing t by cubic extrapolation, then zoom in on
+    it by safeguarded cubic interpolation. At most max_ls evaluations after the first."""
 
-
-class _LineSearch:
-    """One strong-Wolfe search from x along d: f(x + t d) <= f + c1 t g.d (sufficient
-    decrease) and |g(x + t d).d| <= c2 |g.d| (curvature)."""
-
-    def __init__(self, evaluate: Callable[[float], Tuple[float, Tensor]], d: Tensor,
-                 start: _Point, c1: float = 1e-4, c2: float = 0.9,
-                 tolerance_change: float = 1e-9, max_ls: int = 25) -> None:
-        self._evaluate, self.d, self.start = evaluate, d, start
-        self.c1, self.c2, self.tolerance_change, self.max_ls = c1, c2, tolerance_change, max_ls
+    def __init__(self, evaluate: Callable[[float], _Point], start: _Point, d: Tensor,
+                 c1: float = 1e-4, c2: float = 0.9, tolerance_change: float = 1e-9,
+                 max_ls: int = 25) -> None:
+        self.evaluate, self.start, self.c1, self.c2 = evaluate, start, c1, c2
+        self.tolerance_change, self.max_ls = tolerance_change, max_ls
+        self.d_norm = _abs_max(d)
         self.evals = 0
         self.iters = 0
 
-    def point(self, t: float) -> _Point:
-        f, g = self._evaluate(t)
+    def _at(self, t: float) -> _Point:
         self.evals += 1
-        return _Point(t, f, g, float(g.dot(self.d)))
+        return self.evaluate(t)
 
-    def _decreases(self, p: _Point) -> bool:
-        return p.f <= self.start.f + self.c1 * p.t * self.start.gtd
+    def _too_high(self, p: _Point) -> bool:
+        """Sufficient decrease fails (written so that a NaN loss does not fail it, as in
+        PyTorch: the curvature test then decides)."""
+        return p.f > self.start.f + self.c1 * p.t * self.start.gtd
 
-    def _flat_enough(self, p: _Point) -> bool:
+    def _curvature_ok(self, p: _Point) -> bool:
         return abs(p.gtd) <= -self.c2 * self.start.gtd
 
-    def bracket(self, t: float) -> Tuple[List[_Point], bool]:
-        """Grow t until [previous, t] brackets acceptable steps; ([t], True) when t itself
-        meets both conditions."""
-        prev, new = self.start._replace(t=0.0), self.point(t)
+    def search(self, t: float) -> _Point:
+        """The accepted point (the best one found when no step satisfies the conditions)."""
+        bracket, done = self._bracket(t)
+        low = 0 if bracket[0].f <= bracket[-1].f else 1
+        if not done:
+            low = self._zoom(bracket, low)
+        return bracket[low]
+
+    def _bracket(self, t: float) -> Tuple[List[_Point], bool]:
+        """An interval [prev, new] known to contain an acceptable step, or [new] when `new`
+        is acceptable itself (done)."""
+        prev, new = self.start._replace(t=0.0), self._at(t)
         while self.iters < self.max_ls:
-            if not self._decreases(new) or (self.iters > 1 and new.f >= prev.f):
+            if self._too_high(new) or (self.iters > 1 and new.f >= prev.f):
                 return [prev, new], False
-            if self._flat_enough(new):
+            if self._curvature_ok(new):
                 return [new], True
             if new.gtd >= 0:
                 return [prev, new], False
-            bounds = (new.t + 0.01 * (new.t - prev.t), new.t * 10)
-            t = _cubic_interpolate(prev.t, prev.f, prev.gtd, new.t, new.f, new.gtd, bounds)
-            prev, new = new, self.point(t)
+            t = _cubic_interpolate(prev.t, prev.f, prev.gtd, new.t, new.f, new.gtd,
+                                   bounds=(new.t + 0.01 * (new.t - prev.t), new.t * 10))
+            prev, new = new, self._at(t)
             self.iters += 1
         return [self.start._replace(t=0.0), new], False
 
-    def zoom(self, bracket: List[_Point]) -> _Point:
-        """Shrink the bracket by safeguarded cubic steps until a point meets both conditions
-        (or the bracket or the evaluations run out); the best end."""
-        low, high = (0, 1) if bracket[0].f <= bracket[1].f else (1, 0)
-        insufficient = False
-        d_norm = float(self.d.abs().max())
+    def _zoom(self, bracket: List[_Point], low: int) -> int:
+        """Shrink the bracket around an acceptable step; returns the index of its best end."""
+        insufficient_progress = False
         while self.iters < self.max_ls:
-            if abs(bracket[1].t - bracket[0].t) * d_norm < self.tolerance_change:
-                break
             a, b = bracket
+            if abs(b.t - a.t) * self.d_norm < self.tolerance_change:
+                break
             t = _cubic_interpolate(a.t, a.f, a.gtd, b.t, b.f, b.gtd)
-            t, insufficient = _away_from_ends(t, a.t, b.t, insufficient)
-            new = self.point(t)
+            t, insufficient_progress = _safeguard(t, a.t, b.t, insufficient_progress)
+            new = self._at(t)
             self.iters += 1
-            if not self._decreases(new) or new.f >= bracket[low].f:
+            high = 1 - low
+            if self._too_high(new) or new.f >= bracket[low].f:
                 bracket[high] = new
-                low, high = (0, 1) if bracket[0].f <= bracket[1].f else (1, 0)
+                low = 0 if bracket[0].f <= bracket[1].f else 1
                 continue
-            done = self._flat_enough(new)
+            done = self._curvature_ok(new)
             if not done and new.gtd * (bracket[high].t - bracket[low].t) >= 0:
                 bracket[high] = bracket[low]
             bracket[low] = new
             if done:
                 break
-        return bracket[low]
-
-    def run(self, t: float) -> _Point:
-        bracket, done = self.bracket(t)
-        if done or len(bracket) == 1:
-            return bracket[0]
-        if self.iters == self.max_ls:  # out of evaluations while bracketing: the better end
-            return bracket[0] if bracket[0].f <= bracket[1].f else bracket[1]
-        return self.zoom(bracket)
+        return low
 
 
-def _away_from_ends(t: float, a: float, b: float, insufficient: bool) -> Tuple[float, bool]:
-    """Keep t at least a tenth of the bracket away from its ends once progress stalls (or t
-    falls outside); returns t and whether the last step was too close to an end."""
+def _safeguard(t: float, a: float, b: float, insufficient_progress: bool) -> Tuple[float, bool]:
+    """Keep an interpolated step away from the ends of [a, b]: within 10% of the width of an
+    end it moves to that distance, if the previous step also made too little progress or t
+    is at or past the end."""
     lo, hi = min(a, b), max(a, b)
     eps = 0.1 * (hi - lo)
     if min(hi - t, t - lo) >= eps:
         return t, False
-    if not (insufficient or t >= hi or t <= lo):
-        return t, True
-    return (hi - eps if abs(t - hi) < abs(t - lo) else lo + eps), False
+    if insufficient_progress or t >= hi or t <= lo:
+        return (hi - eps if abs(t - hi) < abs(t - lo) else lo + eps), False
+    return t, True
 
 
 class LBFGS(Optimizer):
-    """L-BFGS over all the parameters as one vector (one parameter group only); step(closure)
-    needs a closure that zeroes the gradients, computes the loss, calls backward and returns
-    the loss, and returns the closure's first loss. Its state (the history, the direction,
-    the step and counts func_evals, n_iter) lives under the first parameter, as PyTorch's."""
+    """Implements L-BFGS, as torch.optim.LBFGS (after minFunc).
+
+    Each ``step(closure)`` runs up to `max_iter` iterations (at most `max_eval` evaluations
+    of `closure`, default ``max_iter * 5 // 4``): the direction d = -H g from the last
+    `history_size` pairs (s = step taken, y = change of gradient) by the two-loop recursion,
+    then a step t along d: lr (``min(1, 1 / sum|g|) * lr`` on the very first iteration), or
+    the strong-Wolfe line search with ``line_search_fn="strong_wolfe"``. It stops when
+    max|g| <= tolerance_grad, or a step or the change of the loss is below tolerance_change.
+
+    Only one parameter group, as in PyTorch; the parameters are real and on one device.
+    `closure` must clear the gradients, compute the loss, call ``backward()`` and return the
+    loss; step returns the loss of its first evaluation.
+
+    Example::
+
+        >>> import gradflow as gf
+        >>> w = gf.nn.Parameter(gf.tensor([3.0, -2.0], dtype="float64"))
+        >>> opt = gf.optim.LBFGS([w], line_search_fn="strong_wolfe")
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = ((w - 1) ** 2).sum()
+        ...     loss.backward()
+        ...     return loss
+        >>> float(opt.step(closure))
+        13.0
+        >>> [round(v, 6) for v in w.tolist()]
+        [1.0, 1.0]
+    """
 
     def __init__(self, params: Iterable, lr: float = 1, max_iter: int = 20,
                  max_eval: Optional[int] = None, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-9, history_size: int = 100,
                  line_search_fn: Optional[str] = None) -> None:
         lr = check_option("LBFGS", "lr", lr, "learning rate")
-        if not isinstance(max_iter, int) or max_iter < 1:
-            raise ValueError(f"LBFGS: max_iter must be an int >= 1, got {max_iter!r}")
-        max_eval = max_iter * 5 // 4 if max_eval is None else max_eval
-        if not isinstance(history_size, int) or history_size < 1:
-            raise ValueError(f"LBFGS: history_size must be an int >= 1, got {history_size!r}")
+        max_iter = _positive_int("max_iter", max_iter)
+        max_eval = max_iter * 5 // 4 if max_eval is None else _positive_int("max_eval",
+                                                                             max_eval)
+        tolerance_grad = check_option("LBFGS", "tolerance_grad", tolerance_grad,
+                                      "tolerance_grad value")
+        tolerance_change = check_option("LBFGS", "tolerance_change", tolerance_change,
+                                        "tolerance_change value")
+        history_size = _positive_int("history_size", history_size)
         if line_search_fn not in (None, "strong_wolfe"):
-            raise ValueError(f"LBFGS: only 'strong_wolfe' is supported as line_search_fn, "
-                             f"got {line_search_fn!r}")
+            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got "
+                             f"{line_search_fn!r}")
         super().__init__(params, dict(lr=lr, max_iter=max_iter, max_eval=max_eval,
                                       tolerance_grad=tolerance_grad,
                                       tolerance_change=tolerance_change,
@@ -159,122 +200,135 @@ class LBFGS(Optimizer):
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._params: List[Tensor] = self.param_groups[0]["params"]
 
-    def _flat_grad(self) -> Tensor:
-        """Every parameter's gradient (zeros where None) as one new vector."""
-        views = [zeros_like(p).reshape(-1) if p.grad is None else p.grad.reshape(-1)
-                 for p in self._params]
-        return cat(views) if len(views) > 1 else detached_copy(views[0])
+    def add_param_group(self, param_group: dict) -> None:
+        if self.param_groups:
+            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+        super().add_param_group(param_group)
 
-    def _add_grad(self, step: float, direction: Tensor) -> None:
-        """x += step * direction, spread over the parameters."""
+    # ---------------------------------------------------------------- the flat vector
+    def _gather_flat_grad(self) -> Tensor:
+        """g: the gradients concatenated (zeros for a parameter without one), a new tensor."""
+        return gradflow.cat([p.grad.reshape(-1) if p.grad is not None
+                             else gradflow.zeros(p.numel(), dtype=p.dtype, device=p.device)
+                             for p in self._params])
+
+    def _add_grad(self, t: float, d: Tensor) -> None:
+        """x += t d."""
         offset = 0
         for p in self._params:
             n = p.numel()
-            add_(p, direction[offset:offset + n].reshape(p.shape), alpha=step)
+            add_(p, d[offset:offset + n].reshape(p.shape), alpha=t)
             offset += n
 
-    def _evaluate_at(self, closure: Callable[[], Any], x: List[Tensor],
-                     direction: Tensor) -> Callable[[float], Tuple[float, Tensor]]:
-        """t -> (loss, flat gradient) at x + t direction; the parameters are put back to x."""
-        def evaluate(t: float) -> Tuple[float, Tensor]:
-            self._add_grad(t, direction)
-            with enable_grad():
-                loss = float(closure())
-            grad = self._flat_grad()
-            for p, saved in zip(self._params, x):
-                p.copy_(saved)
-            return loss, grad
-        return evaluate
+    def _evaluate(self, closure: Closure) -> Any:
+        loss = self._run_closure(closure)
+        if loss is None:
+            raise TypeError("LBFGS.step: the closure must return the loss, got None")
+        return loss
 
+    def _directional_evaluate(self, closure: Closure, x: List[Tensor], t: float,
+                              d: Tensor) -> _Point:
+        """The objective at x + t d (x: the parameters' values to come back to)."""
+        self._add_grad(t, d)
+        loss = float(self._evaluate(closure))
+        g = self._gather_flat_grad()
+        for p, saved in zip(self._params, x):
+            p.copy_(saved)
+        return _Point(t, loss, g, _dot(g, d))
+
+    # ---------------------------------------------------------------- the algorithm
     def _direction(self, state: dict, g: Tensor, history_size: int) -> Tensor:
-        """-H g by the two-loop recursion, after adding the last (s, y) pair to the history."""
+        """d = -H g by the two-loop recursion over the stored pairs (s_i, y_i),
+        rho_i = 1 / (y_i . s_i), with H_0 = (y . s) / (y . y) of the newest pair; the pair of
+        the last step joins the history if y . s > 1e-10 (the curvature condition)."""
+        if state["n_iter"] == 1:
+            state.update(old_dirs=[], old_stps=[], ro=[], H_diag=1.0)
+            return -g
         y = g - state["prev_flat_grad"]
         s = state["d"] * state["t"]
-        ys = float(y.dot(s))
+        ys = _dot(y, s)
+        old_dirs, old_stps, ro = state["old_dirs"], state["old_stps"], state["ro"]
         if ys > 1e-10:
-            for key in ("old_dirs", "old_stps", "ro"):
-                if len(state[key]) == history_size:
-                    state[key].pop(0)
-            state["old_dirs"].append(y)
-            state["old_stps"].append(s)
-            state["ro"].append(1.0 / ys)
-            state["H_diag"] = ys / float(y.dot(y))
-        dirs, stps, ro = state["old_dirs"], state["old_stps"], state["ro"]
+            if len(old_dirs) == history_size:
+                for history in (old_dirs, old_stps, ro):
+                    history.pop(0)
+            old_dirs.append(y)
+            old_stps.append(s)
+            ro.append(1.0 / ys)
+            state["H_diag"] = ys / _dot(y, y)
         al = state.setdefault("al", [None] * history_size)
         q = -g
-        for i in range(len(dirs) - 1, -1, -1):
-            al[i] = float(stps[i].dot(q)) * ro[i]
-            q = q.add(dirs[i], alpha=-al[i])
+        for i in reversed(range(len(old_dirs))):
+            al[i] = _dot(old_stps[i], q) * ro[i]
+            q = q.add(old_dirs[i], alpha=-al[i])
         r = q * state["H_diag"]
-        for i in range(len(dirs)):
-            be_i = float(dirs[i].dot(r)) * ro[i]
-            r = r.add(stps[i], alpha=al[i] - be_i)
+        for i in range(len(old_dirs)):
+            be_i = _dot(old_dirs[i], r) * ro[i]
+            r = r.add(old_stps[i], alpha=al[i] - be_i)
         return r
 
-    def _move(self, closure: Callable[[], Any], state: dict, g: Tensor, loss: float,
-              last: bool, evals_left: int) -> Tuple[float, Tensor, int]:
-        """Step x by t along state['d'] (by the strong-Wolfe search, or by t itself): the
-        loss and gradient at the new x (re-evaluated unless `last`), and the closure calls.
-        As PyTorch's, the search may take evals_left more steps, and stops shrinking its
-        bracket at the default tolerance_change whatever the group's."""
-        d, t = state["d"], state["t"]
-        if self.param_groups[0]["line_search_fn"] is None:
-            self._add_grad(t, d)
-            if last:
-                return loss, g, 0
-            with enable_grad():
-                loss = float(closure())
-            return loss, self._flat_grad(), 1
-        x = [detached_copy(p) for p in self._params]
-        search = _LineSearch(self._evaluate_at(closure, x, d), d,
-                             _Point(0.0, loss, g, float(g.dot(d))), max_ls=evals_left)
-        found = search.run(t)
-        state["t"] = found.t
-        self._add_grad(found.t, d)
-        return found.f, found.g, search.evals
+    def _move(self, closure: Closure, start: _Point, d: Tensor, evals_left: int,
+              last: bool) -> Tuple[_Point, int]:
+        """Take the step along d (start.t: the initial step size); returns the new point and
+        the number of closure evaluations it took."""
+        group = self.param_groups[0]
+        if group["line_search_fn"] == "strong_wolfe":
+            x = [p.clone() for p in self._params]
+            # PyTorch's line search keeps its own tolerance_change (1e-9), not the group's
+            search = _StrongWolfe(lambda t: self._directional_evaluate(closure, x, t, d),
+                                  start, d, max_ls=evals_left)
+            found = search.search(start.t)
+            self._add_grad(found.t, d)
+            return found, search.evals
+        self._add_grad(start.t, d)
+        if last:  # the loss and gradient at the new point are not needed
+            return start, 0
+        loss = float(self._evaluate(closure))  # (gtd: computed with the next direction)
+        return _Point(start.t, loss, self._gather_flat_grad(), 0.0), 1
 
     @no_grad()
-    def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]
-        """Up to max_iter iterations; stops early when the gradient's largest entry is at most
-        tolerance_grad, or the step or the loss change is below tolerance_change, or after
-        max_eval closure calls."""
-        if closure is None:
-            raise RuntimeError("LBFGS: step() needs a closure that reevaluates the model and "
-                               "returns the loss")
+    def step(self, closure: Closure) -> Any:  # type: ignore[override]
+        """Run up to max_iter L-BFGS iterations; `closure` reevaluates the model and returns
+        the loss. Returns the loss before the step."""
+        if not callable(closure):
+            raise TypeError("LBFGS.step: a closure that reevaluates the model and returns the "
+                            f"loss is required, got {type(closure).__name__}")
         group = self.param_groups[0]
-        lr, tol_change = group["lr"], group["tolerance_change"]
         state = self.state[self._params[0]]
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
-        with enable_grad():
-            orig_loss = closure()
-        loss, evals = float(orig_loss), 1
+        orig_loss = self._evaluate(closure)
         state["func_evals"] += 1
-        g = self._flat_grad()
-        if float(g.abs().max()) <= group["tolerance_grad"]:
+        point = _Point(0.0, float(orig_loss), self._gather_flat_grad(), 0.0)
+        if _abs_max(point.g) <= group["tolerance_grad"]:
             return orig_loss
+        evals, tol = 1, group["tolerance_change"]
         for n_iter in range(1, group["max_iter"] + 1):
             state["n_iter"] += 1
+            d = state["d"] = self._direction(state, point.g, group["history_size"])
+            state["prev_flat_grad"], state["prev_loss"] = point.g, point.f
+            t = group["lr"]
             if state["n_iter"] == 1:
-                state.update(d=-g, old_dirs=[], old_stps=[], ro=[], H_diag=1.0)
-            else:
-                state["d"] = self._direction(state, g, group["history_size"])
-            state["prev_flat_grad"], state["prev_loss"] = detached_copy(g), loss
-            first = state["n_iter"] == 1
-            state["t"] = min(1.0, 1.0 / float(g.abs().sum())) * lr if first else lr
-            if float(g.dot(state["d"])) > -tol_change:  # not a descent direction
+                t *= min(1.0, 1.0 / point.g.abs().sum().item())
+            state["t"] = t
+            gtd = _dot(point.g, d)
+            if gtd > -tol:
                 break
-            last = n_iter == group["max_iter"]
-            loss, g, calls = self._move(closure, state, g, loss, last,
-                                        group["max_eval"] - evals)
-            evals += calls
-            state["func_evals"] += calls
-            if last or evals >= group["max_eval"]:
-                break
-            if calls and float(g.abs().max()) <= group["tolerance_grad"]:
-                break
-            if float((state["d"] * state["t"]).abs().max()) <= tol_change:
-                break
-            if abs(loss - state["prev_loss"]) < tol_change:
+            point, used = self._move(closure, _Point(t, point.f, point.g, gtd), d,
+                                     group["max_eval"] - evals, n_iter == group["max_iter"])
+            state["t"] = point.t
+            evals += used
+            state["func_evals"] += used
+            if (n_iter == group["max_iter"] or evals >= group["max_eval"]
+                    or _abs_max(point.g) <= group["tolerance_grad"]
+                    or _abs_max(d) * abs(point.t) <= tol
+                    or abs(point.f - state["prev_loss"]) < tol):
                 break
         return orig_loss
+
+
+def _positive_int(name: str, value: Any) -> int:
+    v = as_int(value, "LBFGS", name)
+    if v <= 0:
+        raise ValueError(f"LBFGS: {name} must be a positive integer, got {value!r}")
+    return v

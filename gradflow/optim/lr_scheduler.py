@@ -297,6 +297,82 @@ class CosineAnnealingLR(LRScheduler):
                 for b in self.base_lrs]
 
 
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR: cosine annealing restarted every T_i epochs, T_0 first, each period T_mult times
+    the one before: lr = eta_min + (base_lr - eta_min) (1 + cos(pi T_cur / T_i)) / 2, with
+    T_cur the epochs since the last restart.
+
+    ``step()`` advances one epoch; ``step(epoch)`` jumps to `epoch`, which may be fractional
+    (``step(epoch + i / iters)`` after each batch), without the deprecation warning of the
+    other schedulers, as in PyTorch.
+
+    Example::
+
+        >>> import gradflow as gf
+        >>> opt = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = gf.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2)
+        >>> lrs = []
+        >>> for _ in range(4):
+        ...     sched.step()
+        ...     lrs.append(round(sched.get_last_lr()[0], 2))
+        >>> lrs
+        [0.5, 1.0, 0.5, 1.0]
+    """
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 last_epoch: int = -1) -> None:
+        op = "CosineAnnealingWarmRestarts"
+        if isinstance(T_0, bool) or not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"{op}: Expected positive integer T_0, but got {T_0!r}")
+        if isinstance(T_mult, bool) or not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"{op}: Expected integer T_mult >= 1, but got {T_mult!r}")
+        self.T_0 = T_0
+        self.T_i = T_0
+        self.T_mult = T_mult
+        self.eta_min = as_float(eta_min, op, "eta_min")
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> List[float]:
+        return [self.eta_min + (b - self.eta_min) * (1 + math.cos(math.pi * self.T_cur
+                                                                  / self.T_i)) / 2
+                for b in self.base_lrs]
+
+    def step(self, epoch: Optional[float] = None) -> None:
+        """Advance one epoch, or go to `epoch` (a number >= 0, fractional allowed)."""
+        self._step_count += 1
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:
+                self.T_cur %= self.T_i
+                self.T_i *= self.T_mult
+        else:
+            epoch = as_float(epoch, "CosineAnnealingWarmRestarts.step", "epoch")
+            self._jump_to(epoch)
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = _group_values(self.optimizer, "lr")
+
+    def _jump_to(self, epoch: float) -> None:
+        """T_cur and T_i at `epoch`: the restarts before it are at T_0 (T_mult^n - 1) /
+        (T_mult - 1), n = 1, 2, ... (every T_0 epochs when T_mult is 1)."""
+        if epoch < 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts.step: Expected non-negative epoch, "
+                             f"but got {epoch}")
+        if epoch < self.T_0:
+            self.T_i, self.T_cur = self.T_0, epoch
+        elif self.T_mult == 1:
+            self.T_cur = epoch % self.T_0
+        else:
+            n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+            self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+            self.T_i = self.T_0 * self.T_mult**n
+
+
 class CyclicLR(LRScheduler):
     """Cycles lr between base_lr and max_lr (triangular, triangular2, exp_range or a custom
     scale_fn) and, with cycle_momentum, momentum inversely between max and base momentum.

@@ -17,6 +17,7 @@ import os
 import pickle
 import queue
 import time
+import warnings
 from typing import Any, Callable, Iterable, Optional, Tuple, Union
 
 from gradflow.utils.data import _worker
@@ -88,15 +89,31 @@ def _check_sampling_options(batch_size: Optional[int], shuffle: bool, sampler, b
     return batch_size, drop_last
 
 
+def _warn_pin_memory(pin_memory: bool, pin_memory_device: str) -> None:
+    if pin_memory_device:
+        warnings.warn("DataLoader: pin_memory_device is deprecated (as in PyTorch), ignoring "
+                      f"pin_memory_device='{pin_memory_device}'", UserWarning, stacklevel=3)
+    if pin_memory:
+        warnings.warn("DataLoader: 'pin_memory' argument is set as true but gradflow cannot "
+                      "pin host memory yet (the CUDA backend has no page-locked allocator), "
+                      "so batches stay in ordinary pageable memory", UserWarning, stacklevel=3)
+
+
 class DataLoader:
     """Iterate over `dataset` in batches (PyTorch's DataLoader, same arguments and rules).
 
     `shuffle=True` draws a new permutation each epoch from `generator`, or from gradflow's
     global generator when it is None (so `gradflow.manual_seed` fixes the order). Worker i is
     seeded with `base_seed + i`, base_seed drawn from the same generator for each epoch (once,
-    with `persistent_workers`). `pin_memory` is accepted and does nothing: batches are built
-    in ordinary host memory. `timeout` (seconds, 0 = wait forever) bounds the wait for one
+    with `persistent_workers`). `timeout` (seconds, 0 = wait forever) bounds the wait for one
     batch from the workers.
+
+    `pin_memory=True` is accepted so that PyTorch scripts run unchanged, but gradflow cannot
+    pin host memory yet (its CUDA backend has no page-locked allocator): batches stay in
+    ordinary pageable memory, which ``.to("cuda")`` copies as usual, and the loader says so
+    with a UserWarning, as PyTorch does when it has no accelerator to pin for. It will pin for
+    real once the CUDA backend can. `pin_memory_device` is accepted and ignored, with
+    PyTorch's deprecation warning.
     """
 
     def __init__(
@@ -117,8 +134,10 @@ class DataLoader:
         *,
         prefetch_factor: Optional[int] = None,
         persistent_workers: bool = False,
+        pin_memory_device: str = "",
     ) -> None:
         _check_worker_options(num_workers, timeout, prefetch_factor, persistent_workers)
+        _warn_pin_memory(pin_memory, pin_memory_device)
         is_iterable = isinstance(dataset, IterableDataset)
         if is_iterable:
             _check_iterable_options(shuffle, sampler, batch_sampler)
@@ -145,6 +164,7 @@ class DataLoader:
         self.num_workers = num_workers
         self.collate_fn = collate_fn
         self.pin_memory = pin_memory
+        self.pin_memory_device = pin_memory_device
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
         self.multiprocessing_context = multiprocessing_context

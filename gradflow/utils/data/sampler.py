@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, List, Optional, Sequence, Sized
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Sized
+
+import numpy as np
 
 from gradflow.utils.data._rng import Generator, numpy_rng, randperm
 
@@ -84,6 +86,88 @@ class SubsetRandomSampler(Sampler):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler):
+    """`num_samples` indices in [0, len(weights)), index i drawn with probability
+    weights[i] / sum(weights) (weights need not sum to 1), as torch.utils.data's.
+
+    With `replacement=False` an index is drawn at most once: each draw is made among the
+    indices not drawn yet, with the remaining weights renormalised (PyTorch's
+    ``multinomial`` without replacement); then num_samples may not exceed the number of
+    nonzero weights. Draws come from `generator`, or from gradflow's global generator when it
+    is None, so gradflow.manual_seed fixes them; the sequences differ from PyTorch's, which has
+    another random number generator.
+
+    Example::
+
+        >>> import gradflow as gf
+        >>> from gradflow.utils.data import WeightedRandomSampler
+        >>> sampler = WeightedRandomSampler([0.0, 1.0, 0.0, 3.0], num_samples=5)
+        >>> sorted(set(sampler))
+        [1, 3]
+        >>> sorted(WeightedRandomSampler([1, 0, 2, 5], 3, replacement=False))
+        [0, 2, 3]
+    """
+
+    def __init__(self, weights: Sequence[float], num_samples: int, replacement: bool = True,
+                 generator: Optional[Generator] = None) -> None:
+        op = "WeightedRandomSampler"
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
+            raise ValueError(f"{op}: num_samples should be a positive integer value, but got "
+                             f"num_samples={num_samples!r}")
+        if not isinstance(replacement, bool):
+            raise ValueError(f"{op}: replacement should be a boolean value, but got "
+                             f"replacement={replacement!r}")
+        from gradflow.tensor import tensor
+
+        self.weights = tensor(_weights_array(weights), dtype="float64")
+        self.num_samples = num_samples
+        self.replacement = replacement
+        self.generator = generator
+
+    def _probabilities(self) -> np.ndarray:
+        """weights / sum(weights), after the checks PyTorch's multinomial makes (when drawing,
+        as PyTorch: `weights` may be changed after construction)."""
+        w = self.weights.detach().numpy()
+        op = "WeightedRandomSampler"
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise RuntimeError(f"{op}: weights must be finite and >= 0, got {w.tolist()}")
+        total = w.sum()
+        if not total > 0:
+            raise RuntimeError(f"{op}: invalid distribution: the weights sum to {total} "
+                               f"(need a positive sum)")
+        nonzero = int(np.count_nonzero(w))
+        if not self.replacement and self.num_samples > nonzero:
+            raise RuntimeError(f"{op}: cannot draw num_samples={self.num_samples} indices "
+                               f"without replacement from {nonzero} nonzero weights")
+        return w / total
+
+    def __iter__(self) -> Iterator[int]:
+        p = self._probabilities()
+        draws = numpy_rng(self.generator).choice(len(p), size=self.num_samples,
+                                                 replace=self.replacement, p=p)
+        yield from draws.tolist()
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def _weights_array(weights: Any) -> np.ndarray:
+    """A 1-D float64 copy of a sequence of numbers, a NumPy array or a Tensor."""
+    from gradflow.tensor import Tensor
+
+    if isinstance(weights, Tensor):
+        weights = weights.detach().numpy()
+    try:
+        w = np.array(weights, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"WeightedRandomSampler: weights must be a sequence of numbers, got "
+                        f"{type(weights).__name__} ({e})") from None
+    if w.ndim != 1:
+        raise ValueError(f"WeightedRandomSampler: weights should be a 1d sequence but given "
+                         f"weights have shape {tuple(w.shape)}")
+    return w
 
 
 class BatchSampler(Sampler):

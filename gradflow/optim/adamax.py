@@ -1,0 +1,56 @@
+"""Adamax: Adam with the infinity norm in place of the second moment (Kingma & Ba, 2015)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Optional, Tuple
+
+from gradflow.autograd import no_grad
+from gradflow.ops.update import addcdiv_, lerp_, maximum_, mul_
+from gradflow.optim.optimizer import Optimizer, check_betas, check_option, directed_grad
+
+
+class Adamax(Optimizer):
+    """Implements Adamax, as torch.optim.Adamax.
+
+    t += 1; g = grad (negated when maximize) + weight_decay * p; m = lerp(m, g, 1 - beta1);
+    u = max(beta2 u, |g| + eps); p -= lr / (1 - beta1^t) * m / u.
+
+    Example::
+
+        >>> import gradflow as gf
+        >>> w = gf.nn.Parameter(gf.ones(2))
+        >>> opt = gf.optim.Adamax([w], lr=0.1)
+        >>> (w * w).sum().backward()
+        >>> opt.step()
+        >>> [round(v, 3) for v in w.tolist()]
+        [0.9, 0.9]
+    """
+
+    def __init__(self, params: Iterable, lr: float = 2e-3,
+                 betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, *, maximize: bool = False) -> None:
+        lr = check_option("Adamax", "lr", lr, "learning rate")
+        eps = check_option("Adamax", "eps", eps, "epsilon value")
+        betas = check_betas("Adamax", betas)
+        weight_decay = check_option("Adamax", "weight_decay", weight_decay,
+                                    "weight_decay value")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, maximize=maximize))
+
+    @no_grad()
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        """Perform one optimization step (closure: reevaluates the model, returns the loss)."""
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self._counted_state(p, ("exp_avg", "exp_inf"))
+                g = directed_grad(p, group)
+                exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
+                lerp_(exp_avg, g, 1 - beta1)
+                maximum_(mul_(exp_inf, beta2), g.abs().add_(group["eps"]))
+                clr = group["lr"] / (1 - beta1 ** state["step"].item())
+                addcdiv_(p, exp_avg, exp_inf, -clr)
+        return loss
