@@ -9,7 +9,6 @@ import pytest
 from parity import needs_torch, to_gf_state
 
 import gradflow as gf
-import gradflow.nn as nn
 from gradflow.optim.lbfgs import _cubic_interpolate
 
 
