@@ -25,10 +25,15 @@ using namespace gradflow;
 using namespace pybind11::literals;
 using bind::Arg;
 using bind::by_dtype;
+using bind::check_pair;
 using bind::fail;
 using bind::Out;
+using bind::Pair;
+using bind::pair_str;
+using bind::shape_of;
 using bind::shape_str;
 using bind::Sizes;
+using gradflow::ConvGeom;
 using OptArray = std::optional<py::array>;
 
 namespace {
@@ -173,20 +178,6 @@ py::array erf_array(const py::array& x) {
 }
 
 // ------------------------------------------------------------------------------ conv
-// Shared by the conv, pool and batchnorm sections: size checks on plain integers.
-using Pair = std::array<int64_t, 2>;
-
-std::string pair_str(const Pair& p) { return shape_str({p[0], p[1]}); }
-
-void check_pair(const std::string& op, const char* name, const Pair& p, int64_t min) {
-  if (p[0] < min || p[1] < min || p[0] >= bind::kMaxDim || p[1] >= bind::kMaxDim)
-    fail(op, name, " must be >= ", min, ", got ", pair_str(p));
-}
-
-void check_groups(const std::string& op, int64_t groups) {
-  if (groups < 1) fail(op, "groups must be >= 1, got ", groups);
-}
-
 // An optional (C,) vector (bias, weight, batch statistics): its data, or null for None.
 template <typename T>
 const T* channel_vec(const std::string& op, const char* name, const OptArray& v, int64_t C) {
@@ -197,53 +188,13 @@ const T* channel_vec(const std::string& op, const char* name, const OptArray& v,
   return a.data();
 }
 
-// Output size of a strided window: floor((in + 2p - d(k-1) - 1) / s) + 1.
-int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
-  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
-}
-
-cpu::ConvGeom conv_geom(const std::string& op, int64_t C, int64_t H, int64_t W, int64_t kh,
-                        int64_t kw, const Pair& stride, const Pair& padding,
-                        const Pair& dilation) {
-  check_pair(op, "stride", stride, 1);
-  check_pair(op, "padding", padding, 0);
-  check_pair(op, "dilation", dilation, 1);
-  cpu::ConvGeom g{C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1],
-                  dilation[0], dilation[1], 0, 0};
-  const int64_t eh = dilation[0] * (kh - 1) + 1, ew = dilation[1] * (kw - 1) + 1;
-  if (eh > H + 2 * padding[0] || ew > W + 2 * padding[1])
-    fail(op, "kernel ", shape_str({kh, kw}), " with dilation ", pair_str(dilation),
-         " is larger than the padded input ", shape_str({H + 2 * padding[0], W + 2 * padding[1]}));
-  g.OH = conv_out(H, kh, stride[0], padding[0], dilation[0]);
-  g.OW = conv_out(W, kw, stride[1], padding[1], dilation[1]);
-  int64_t ws = 0;
-  if (__builtin_mul_overflow(C * kh * kw, g.OH * g.OW, &ws) || ws > (int64_t(1) << 40))
-    fail(op, "im2col workspace too large");
-  return g;
-}
-
-// Checks the (checked, 4-D) weight w (Cout, Cin/groups, kh, kw) against Cin and groups;
-// returns the per-group geometry.
-cpu::ConvGeom conv_check(const std::string& op, int64_t Cin, int64_t H, int64_t W,
-                         const py::array& w, const Pair& stride, const Pair& padding,
-                         const Pair& dilation, int64_t groups) {
-  check_groups(op, groups);
-  if (Cin % groups != 0 || w.shape(0) % groups != 0)
-    fail(op, "in_channels ", Cin, " and out_channels ", w.shape(0),
-         " must be divisible by groups ", groups);
-  if (w.shape(1) * groups != Cin)
-    fail(op, "weight ", shape_str(w), " expects ", w.shape(1) * groups,
-         " input channels, got ", Cin);
-  return conv_geom(op, Cin / groups, H, W, w.shape(2), w.shape(3), stride, padding, dilation);
-}
-
 template <typename T>
 py::array conv2d_forward(const py::array& x, const py::array& w, const OptArray& bias,
                          Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d";
   const Arg<T> in(op, "input", x, 4), wt(op, "weight", w, 4);
-  const cpu::ConvGeom g = conv_check(op, in.shape(1), in.shape(2), in.shape(3), w, stride,
-                                     padding, dilation, groups);
+  const ConvGeom g = bind::conv_check(op, in.shape(1), in.shape(2), in.shape(3), shape_of(w),
+                                      stride, padding, dilation, groups);
   const int64_t N = in.shape(0), Cout = wt.shape(0);
   const T* pb = channel_vec<T>(op, "bias", bias, Cout);
   Out<T> y(op, {N, Cout, g.OH, g.OW});
@@ -259,20 +210,9 @@ py::array conv2d_backward_input(const py::array& dy, const py::array& w, Pair in
                                 Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_input";
   const Arg<T> gy(op, "grad_output", dy, 4), wt(op, "weight", w, 4);
-  check_pair(op, "input_size", input_size, 1);
-  check_groups(op, groups);
-  const int64_t N = gy.shape(0), Cout = wt.shape(0);
-  int64_t Cin = 0;
-  if (__builtin_mul_overflow(wt.shape(1), groups, &Cin))
-    fail(op, "groups ", groups, " is too large for weight ", shape_str(w));
-  cpu::ConvGeom g = conv_check(op, Cin, input_size[0], input_size[1], w, stride, padding,
-                               dilation, groups);
-  if (gy.shape(1) != Cout || gy.shape(2) > g.OH || gy.shape(3) > g.OW)
-    fail(op, "grad_output ", shape_str(dy), " does not match weight ", shape_str(w),
-         " and input size ", pair_str(input_size), " (expected ",
-         shape_str({N, Cout, g.OH, g.OW}), ")");
-  g.OH = gy.shape(2);  // grad_output may cover only the leading rows/columns (see conv.h)
-  g.OW = gy.shape(3);
+  const ConvGeom g = bind::conv_input_check(op, shape_of(dy), shape_of(w), input_size, stride,
+                                            padding, dilation, groups);
+  const int64_t N = gy.shape(0), Cout = wt.shape(0), Cin = wt.shape(1) * groups;
   Out<T> dx(op, {N, Cin, input_size[0], input_size[1]});
   bind::run_nogil(op, [&] {
     cpu::conv2d_backward_input<T>(N, groups, Cout, g, gy.data(), wt.data(), dx.data);
@@ -285,17 +225,9 @@ py::array conv2d_backward_weight(const py::array& x, const py::array& dy, Pair k
                                  Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_weight";
   const Arg<T> in(op, "input", x, 4), gy(op, "grad_output", dy, 4);
-  check_pair(op, "kernel_size", kernel_size, 1);
-  check_groups(op, groups);
+  const ConvGeom g = bind::conv_weight_check(op, shape_of(x), shape_of(dy), kernel_size, stride,
+                                             padding, dilation, groups);
   const int64_t N = in.shape(0), Cin = in.shape(1), Cout = gy.shape(1);
-  if (Cin % groups != 0 || Cout % groups != 0)
-    fail(op, "channels ", Cin, " and ", Cout, " must be divisible by groups ", groups);
-  cpu::ConvGeom g = conv_geom(op, Cin / groups, in.shape(2), in.shape(3), kernel_size[0],
-                              kernel_size[1], stride, padding, dilation);
-  if (gy.shape(0) != N || gy.shape(2) > g.OH || gy.shape(3) > g.OW)
-    fail(op, "grad_output ", shape_str(dy), " does not match input ", shape_str(x));
-  g.OH = gy.shape(2);
-  g.OW = gy.shape(3);
   Out<T> dw(op, {Cout, Cin / groups, kernel_size[0], kernel_size[1]});
   bind::run_nogil(op, [&] {
     cpu::conv2d_backward_weight<T>(N, groups, Cout, g, in.data(), gy.data(), dw.data);

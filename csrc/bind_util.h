@@ -6,12 +6,14 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <array>
 #include <initializer_list>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "conv_geom.h"
 #include "out_of_memory.h"
 
 namespace gradflow::bind {
@@ -25,9 +27,11 @@ inline std::string shape_str(const std::vector<int64_t>& shape) {
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 
-inline std::string shape_str(const py::array& a) {
-  return shape_str(std::vector<int64_t>(a.shape(), a.shape() + a.ndim()));
+inline std::vector<int64_t> shape_of(const py::array& a) {
+  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
 }
+
+inline std::string shape_str(const py::array& a) { return shape_str(shape_of(a)); }
 
 // A message from its parts: strings as they are, numbers in decimal.
 template <typename T>
@@ -81,6 +85,20 @@ inline void check_rank(const std::string& op, const char* name, const py::array&
     fail(op, name, " must be ", ndim, "-D, got shape ", shape_str(a));
 }
 
+// Every dimension in [1, 2^31), except the first, which may be 0 (an empty batch), and an
+// element count below 2^62 (Sizes::checked below; the CUDA module checks its arrays with it too).
+inline void check_sizes(const std::string& op, const char* name,
+                        const std::vector<int64_t>& shape) {
+  int64_t total = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const int64_t d = shape[i];
+    if (d < (i == 0 ? 0 : 1) || d >= kMaxDim)
+      fail(op, name, " has an invalid size: shape ", shape_str(shape));
+    if (d != 0 && total > (int64_t(1) << 62) / d) fail(op, name, " is too large");
+    total *= d;
+  }
+}
+
 // Sizes::checked: every dimension in [1, 2^31), except the first, which may be 0 (an empty
 // batch), and an element count below 2^62. Sizes::any: elementwise inputs, and arrays whose
 // shape is compared with a checked one next (so that the mismatch is what gets reported).
@@ -99,15 +117,8 @@ class Arg {
     if (ndim >= 0) check_rank(op, name, a, ndim);
     if (!(a.flags() & py::array::c_style))
       fail(op, name, " must be C-contiguous (shape ", shape_str(a), ")");
-    if (sizes == Sizes::any) return;
-    int64_t total = 1;
-    for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-      const int64_t d = a.shape(i);
-      if (d < (i == 0 ? 0 : 1) || d >= kMaxDim)
-        fail(op, name, " has an invalid size: shape ", shape_str(a));
-      if (d != 0 && total > (int64_t(1) << 62) / d) fail(op, name, " is too large");
-      total *= d;
-    }
+    if (sizes == Sizes::checked)
+      check_sizes(op, name, shape_of(a));
   }
 
   const T* data() const { return static_cast<const T*>(array.data()); }
@@ -146,6 +157,102 @@ struct Out {
     }
   }
 };
+
+// ------------------------------------------------------------------------------ convolution
+// The checks of the conv entry points of both modules, on plain shapes, so that a bad call
+// fails with the same ValueError on the CPU and on CUDA. Pool entry points share the pairs.
+using Pair = std::array<int64_t, 2>;
+
+inline std::string pair_str(const Pair& p) { return shape_str({p[0], p[1]}); }
+
+inline void check_pair(const std::string& op, const char* name, const Pair& p, int64_t min) {
+  if (p[0] < min || p[1] < min || p[0] >= kMaxDim || p[1] >= kMaxDim)
+    fail(op, name, " must be >= ", min, ", got ", pair_str(p));
+}
+
+inline void check_groups(const std::string& op, int64_t groups) {
+  if (groups < 1) fail(op, "groups must be >= 1, got ", groups);
+}
+
+// Output size of a strided window: floor((in + 2p - d(k-1) - 1) / s) + 1.
+inline int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+}
+
+inline ConvGeom conv_geom(const std::string& op, int64_t C, int64_t H, int64_t W, int64_t kh,
+                          int64_t kw, const Pair& stride, const Pair& padding,
+                          const Pair& dilation) {
+  check_pair(op, "stride", stride, 1);
+  check_pair(op, "padding", padding, 0);
+  check_pair(op, "dilation", dilation, 1);
+  ConvGeom g{C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1],
+             dilation[0], dilation[1], 0, 0};
+  const int64_t eh = dilation[0] * (kh - 1) + 1, ew = dilation[1] * (kw - 1) + 1;
+  if (eh > H + 2 * padding[0] || ew > W + 2 * padding[1])
+    fail(op, "kernel ", shape_str({kh, kw}), " with dilation ", pair_str(dilation),
+         " is larger than the padded input ", shape_str({H + 2 * padding[0], W + 2 * padding[1]}));
+  g.OH = conv_out(H, kh, stride[0], padding[0], dilation[0]);
+  g.OW = conv_out(W, kw, stride[1], padding[1], dilation[1]);
+  int64_t ws = 0;
+  if (__builtin_mul_overflow(C * kh * kw, g.OH * g.OW, &ws) || ws > (int64_t(1) << 40))
+    fail(op, "im2col workspace too large");
+  return g;
+}
+
+// Checks the (checked, 4-D) weight shape w (Cout, Cin/groups, kh, kw) against Cin and groups;
+// returns the per-group geometry.
+inline ConvGeom conv_check(const std::string& op, int64_t Cin, int64_t H, int64_t W,
+                           const std::vector<int64_t>& w, const Pair& stride,
+                           const Pair& padding, const Pair& dilation, int64_t groups) {
+  check_groups(op, groups);
+  if (Cin % groups != 0 || w[0] % groups != 0)
+    fail(op, "in_channels ", Cin, " and out_channels ", w[0], " must be divisible by groups ",
+         groups);
+  if (w[1] * groups != Cin)
+    fail(op, "weight ", shape_str(w), " expects ", w[1] * groups, " input channels, got ", Cin);
+  return conv_geom(op, Cin / groups, H, W, w[2], w[3], stride, padding, dilation);
+}
+
+// conv2d_backward_input: the geometry of the conv whose output gradient is dy (N, Cout, OH, OW)
+// (checked, 4-D) for weight w; OH/OW may be below the natural size (see cpu/conv.h).
+inline ConvGeom conv_input_check(const std::string& op, const std::vector<int64_t>& dy,
+                                 const std::vector<int64_t>& w, const Pair& input_size,
+                                 const Pair& stride, const Pair& padding, const Pair& dilation,
+                                 int64_t groups) {
+  check_pair(op, "input_size", input_size, 1);
+  check_groups(op, groups);
+  int64_t Cin = 0;
+  if (__builtin_mul_overflow(w[1], groups, &Cin))
+    fail(op, "groups ", groups, " is too large for weight ", shape_str(w));
+  ConvGeom g = conv_check(op, Cin, input_size[0], input_size[1], w, stride, padding, dilation,
+                          groups);
+  if (dy[1] != w[0] || dy[2] > g.OH || dy[3] > g.OW)
+    fail(op, "grad_output ", shape_str(dy), " does not match weight ", shape_str(w),
+         " and input size ", pair_str(input_size), " (expected ",
+         shape_str({dy[0], w[0], g.OH, g.OW}), ")");
+  g.OH = dy[2];
+  g.OW = dy[3];
+  return g;
+}
+
+// conv2d_backward_weight: the geometry of the conv of x (N, Cin, H, W) whose output gradient
+// is dy (N, Cout, OH, OW), both checked and 4-D.
+inline ConvGeom conv_weight_check(const std::string& op, const std::vector<int64_t>& x,
+                                  const std::vector<int64_t>& dy, const Pair& kernel_size,
+                                  const Pair& stride, const Pair& padding, const Pair& dilation,
+                                  int64_t groups) {
+  check_pair(op, "kernel_size", kernel_size, 1);
+  check_groups(op, groups);
+  if (x[1] % groups != 0 || dy[1] % groups != 0)
+    fail(op, "channels ", x[1], " and ", dy[1], " must be divisible by groups ", groups);
+  ConvGeom g = conv_geom(op, x[1] / groups, x[2], x[3], kernel_size[0], kernel_size[1], stride,
+                         padding, dilation);
+  if (dy[0] != x[0] || dy[2] > g.OH || dy[3] > g.OW)
+    fail(op, "grad_output ", shape_str(dy), " does not match input ", shape_str(x));
+  g.OH = dy[2];
+  g.OW = dy[3];
+  return g;
+}
 
 // ------------------------------------------------------------------------------ dispatch
 // The float/double dispatch: f(T()) with T = double when `f64`, else float. The lambda names
