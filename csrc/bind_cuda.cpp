@@ -613,4 +613,14 @@ PYBIND11_MODULE(_cuda, m) {
         "Cap on one convolution call's column workspace (default 256 MiB); larger batches "
         "run in chunks of images, larger images in runs of output positions.");
   m.def("conv_workspace_bytes", &conv_workspace_bytes);
+
+  // ---- events (timing the queued kernels, e.g. benchmarks/conv.py)
+  py::class_<Event>(m, "Event")
+      .def(py::init<>())
+      .def("record", &Event::record)
+      .def("synchronize", [](Event& e) {
+        bind::run_nogil("Event.synchronize", [&] { e.synchronize(); });
+      })
+      .def("elapsed_time", &Event::elapsed_ms, py::arg("end"),
+           "Milliseconds from this event to `end` (both recorded, end reached).");
 }

@@ -131,8 +131,10 @@ void backward_weight(Exec& ex, const Conv& cv, const T* x, const T* dy, T* dw) {
     ex.run(Cin * ld, Im2col<T>{cv.g, Cin, k, x + k.n0 * Cin * cv.HW(), col});
     ex.run(Cout * ld, GatherBlocksT<T>{Cout, L, Cog, k, dy, DYT});
     // part[grp, s] (K, Cog) = col[grp][:, s*ks : (s+1)*ks] @ DYT[grp][s*ks : (s+1)*ks, :]
-    // for the `full` slices of depth ks, then one for the remaining `rest` columns.
-    const int64_t ks = ceil_div(ld, min64(slices, ld)), full = ld / ks, rest = ld - full * ks;
+    // for the `full` slices of depth ks, then one for the remaining `rest` columns. A depth
+    // that is a multiple of 4 keeps the slices 16-byte aligned (the GEMM's vector loads).
+    const int64_t ks = min64(ld, ceil_div(ceil_div(ld, slices), 4) * 4);
+    const int64_t full = ld / ks, rest = ld - full * ks;
     ex.gemm(cv.groups * full, full, K, Cog, ks, MatrixBatch<const T>{col, ld, K * ld, ks},
             MatrixBatch<const T>{DYT, Cog, ld * Cog, ks * Cog}, out);
     if (rest > 0)

@@ -272,6 +272,23 @@ int main() {
     check_im2col(c, cap, blocks, rng);
     ++cases;
   }
+  // Images wide enough for the weight gradient's split-K (slices of >= 256 columns, a last
+  // slice shorter than the others) and, with the small cap, for runs of columns mid-row.
+  Case wide[] = {
+      {4, 2, 4, {2, 23, 21, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}},
+      {3, 1, 5, {3, 30, 17, 2, 3, 1, 2, 0, 1, 2, 1, 0, 0}},
+      {2, 3, 3, {1, 40, 40, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0}},
+  };
+  for (Case& c : wide) {
+    ConvGeom& g = c.g;
+    g.OH = natural(g.H, g.kh, g.sh, g.ph, g.dh);
+    g.OW = natural(g.W, g.kw, g.sw, g.pw, g.dw);
+    for (int64_t cap : {int64_t(20000), int64_t(1) << 28}) {
+      check_pipeline<double>(c, cap, 2112, rng);
+      check_pipeline<float>(c, cap, 7, rng);
+      ++cases;
+    }
+  }
   std::printf("conv_test: %d cases, %d failures\n", cases, failures);
   return failures == 0 ? 0 : 1;
 }
