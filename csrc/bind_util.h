@@ -193,9 +193,10 @@ inline ConvGeom conv_geom(const std::string& op, int64_t C, int64_t H, int64_t W
          " is larger than the padded input ", shape_str({H + 2 * padding[0], W + 2 * padding[1]}));
   g.OH = conv_out(H, kh, stride[0], padding[0], dilation[0]);
   g.OW = conv_out(W, kw, stride[1], padding[1], dilation[1]);
-  int64_t ws = 0;
-  if (__builtin_mul_overflow(C * kh * kw, g.OH * g.OW, &ws) || ws > (int64_t(1) << 40))
-    fail(op, "im2col workspace too large");
+  int64_t ws = C;  // C*kh*kw*OH*OW, each partial product checked (kernel_size is any pair)
+  for (const int64_t f : {kh, kw, g.OH, g.OW})
+    if (__builtin_mul_overflow(ws, f, &ws) || ws > (int64_t(1) << 40))
+      fail(op, "im2col workspace too large");
   return g;
 }
 

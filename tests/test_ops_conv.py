@@ -343,6 +343,10 @@ def _binding_errors(mod, put, x, w):
                      r"\(1, 2, 4, 4\)$"),
         (lambda: mod.conv2d_forward(put(np.zeros((1, 2, 0, 4))), w, None, ones, ones, ones, 1),
          ValueError, r"^conv2d: input has an invalid size: shape \(1, 2, 0, 4\)$"),
+        (lambda: mod.conv2d_backward_weight(put(np.zeros((1, 2**14, 4, 4))),
+                                            put(np.zeros((1, 2, 1, 1))), (2**30, 2**30), ones,
+                                            (2**30, 2**30), ones, 1),  # C*kh*kw overflows
+         ValueError, r"^conv2d_backward_weight: im2col workspace too large$"),
         (lambda: mod.channel_sum(put(np.zeros(3))),
          ValueError, r"^channel_sum: input must be at least 2-D, got shape \(3,\)$"),
         (lambda: mod.set_conv_workspace_bytes(0),
