@@ -301,8 +301,13 @@ def make_row(case: Case, backward: bool, nthreads: int, med: Dict[str, float]) -
     return row
 
 
+def _width(name: str) -> int:
+    return max(12, len(name) + 3)
+
+
 def print_row(row: dict, names: List[str]) -> None:
-    cells = " ".join(f"{row['ms'][n]:12.3f}" if n in row["ms"] else f"{'-':>12s}" for n in names)
+    cells = " ".join(f"{row['ms'][n]:{_width(n)}.3f}" if n in row["ms"] else f"{'-':>{_width(n)}s}"
+                     for n in names)
     gfl = " ".join(f"{row['gflops'][n]:10.1f}" if n in row["gflops"] else f"{'-':>10s}"
                    for n in ("gradflow", "gradflow-gpu") if n in names)
     extra = [row["ratio_vs_gradflow"].get(n) for n in CPU_NAMES[1:] if n in names]
@@ -314,8 +319,10 @@ def print_row(row: dict, names: List[str]) -> None:
 
 
 def header(names: List[str]) -> str:
-    h = f"{'case':44s} {'mode':5s} {'thr':>3s} " + " ".join(f"{n + ' ms':>12s}" for n in names)
-    h += " " + " ".join(f"{n[:6] + ' GF/s':>10s}" for n in ("gradflow", "gradflow-gpu")
+    h = f"{'case':44s} {'mode':5s} {'thr':>3s} "
+    h += " ".join(f"{n + ' ms':>{_width(n)}s}" for n in names)
+    h += " " + " ".join(f"{label:>10s}" for n, label in (("gradflow", "cpu GF/s"),
+                                                          ("gradflow-gpu", "gpu GF/s"))
                         if n in names)
     cols = [f"{n}/gf" for n in CPU_NAMES[1:] if n in names]
     cols += [c for c, n in (("gpu/cpu", "gradflow-gpu"), ("gf/cuDNN", "cudnn")) if n in names]
