@@ -6,9 +6,10 @@
 // Layouts (row-major, element offsets; one chunk = nb images n0.. and output positions
 // l0 .. l0 + lc of each; ld = nb * lc columns, column q = i * lc + (l - l0) for image n0 + i):
 //   x  (N, Cin, H, W), Cin = groups * g.C        y, dy (N, Cout, L), L = OH * OW
-//   col (Cin * kh * kw, ld): row (c*kh + i)*kw + j, c the input channel over all groups, so
-//       group grp's K = g.C*kh*kw rows are the block [grp*K, (grp+1)*K): (groups, K, ld)
-//       col[(c*kh + i)*kw + j, q] = x[n0 + i', c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] or 0
+//   col (Cin * kh * kw, ld): row (c*kh + a)*kw + b for input channel c (over all groups) and
+//       kernel tap (a, b), so group grp's K = g.C*kh*kw rows are the block [grp*K, (grp+1)*K):
+//       (groups, K, ld), and for column q of position l = oh*OW + ow of image n0 + i
+//       col[(c*kh + a)*kw + b, q] = x[n0 + i, c, oh*sh - ph + a*dh, ow*sw - pw + b*dw] or 0
 //   Y / DY (Cout, ld): the chunk's output (gradient) blocks side by side, (groups, Cog, ld)
 //   DYT (groups, ld, Cog): DY transposed per group (the weight gradient's right operand)
 //   wT (groups, K, Cog): w (Cout, K) transposed per group (the input gradient's left operand)
