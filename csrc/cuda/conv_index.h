@@ -116,12 +116,12 @@ struct Col2im {
     for (int64_t a = 0; a < g.kh; ++a) {
       const int64_t th = h + g.ph - a * g.dh;  // = oh * sh
       if (th < 0) break;  // larger taps only go further up
-      const int64_t oh = th / g.sh;
+      const int64_t oh = g.sh == 1 ? th : th / g.sh;  // (64-bit divisions are slow on a GPU)
       if (oh * g.sh != th || oh >= g.OH) continue;
       for (int64_t b = 0; b < g.kw; ++b) {
         const int64_t tw = w + g.pw - b * g.dw;
         if (tw < 0) break;
-        const int64_t ow = tw / g.sw, l = oh * g.OW + ow - k.l0;
+        const int64_t ow = g.sw == 1 ? tw : tw / g.sw, l = oh * g.OW + ow - k.l0;
         if (ow * g.sw != tw || ow >= g.OW || l < 0 || l >= k.lc) continue;
         s += col[((c * g.kh + a) * g.kw + b) * ld + i * k.lc + l];
       }
