@@ -1,17 +1,26 @@
-"""Convolution-family benchmark: gradflow vs PyTorch (CPU) vs a NumPy im2col reference.
+"""Convolution-family benchmark: gradflow vs PyTorch on the CPU and the GPU, and a NumPy
+im2col reference.
 
-For every case (conv layers, transposed convs, pools, batchnorm) and thread count, the
-competitors run interleaved (one call each, round after round) so that load from other
-processes hits them alike; the table reports the median milliseconds, GFLOP/s for the convs
-and the ratio other-time / gradflow-time (> 1: gradflow is faster).
+For every case (conv layers, transposed convs, pools, batchnorm), the competitors run
+interleaved (one call each, round after round) so that load from other processes hits them
+alike; CPU competitors once per thread count. The table reports median milliseconds per
+competitor, gradflow's GFLOP/s on each device, the ratio other-time / gradflow-time on the CPU
+(> 1: gradflow is faster), the GPU-over-CPU speed-up of gradflow and cuDNN-time /
+gradflow-GPU-time (gf/cuDNN, > 1: gradflow is faster). GPU times come from CUDA events recorded
+around each call after warm-up (gradflow.cuda.Event, torch.cuda.Event), never from host timers
+around unsynchronised launches. PyTorch on the GPU runs cuDNN with cudnn.benchmark = True and
+TF32 off, so both sides compute in true fp32.
 
-    python benchmarks/conv.py            # full run, 1 and 2 threads
-    python benchmarks/conv.py --quick    # fewer repeats and cases
+    python benchmarks/conv.py                        # cpu,cuda with a GPU, else cpu
+    python benchmarks/conv.py --quick                # fewer repeats and cases
+    python benchmarks/conv.py --device cuda          # GPU columns only
+    python benchmarks/conv.py --device cpu,cuda --quick --threads 2 --out /tmp/results
 
-Writes benchmarks/results/conv.json and, when matplotlib is installed, conv.png. Competitors
-are entries of COMPETITORS (name -> builder), so GPU columns (gradflow on cuda, torch on cuda)
-slot in as more entries. The NumPy reference uses OpenBLAS with the thread count fixed at
-start-up (OPENBLAS_NUM_THREADS, default 1), so only its 1-thread column is like-for-like.
+The layer shapes are the 11 CPU ones and, when a GPU competitor runs, the GPU-sized ones
+(ResNet CIFAR layers at batch 128, VGG/ResNet ImageNet layers and the 7x7/2 stem at batch 64).
+Writes <out>/conv.json and, when matplotlib is installed, conv.png (default out:
+benchmarks/results). The NumPy reference uses OpenBLAS with the thread count fixed at start-up
+(OPENBLAS_NUM_THREADS, default 1), so only its 1-thread column is like-for-like.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -46,6 +55,13 @@ CONV_SHAPES = [
     (8, 64, 56, 56, 64, 3, 1, 1), (8, 128, 28, 28, 128, 3, 1, 1), (8, 256, 14, 14, 256, 3, 1, 1),
     (8, 3, 224, 224, 64, 7, 2, 3), (32, 256, 14, 14, 64, 1, 1, 0),
 ]
+# GPU-sized: ResNet CIFAR 3x3 layers at batch 128, VGG/ResNet ImageNet 3x3 layers and the 7x7/2
+# stem at batch 64.
+GPU_SHAPES = [
+    (128, 16, 32, 32, 16, 3, 1, 1), (128, 32, 16, 16, 32, 3, 1, 1), (128, 64, 8, 8, 64, 3, 1, 1),
+    (64, 64, 56, 56, 64, 3, 1, 1), (64, 128, 28, 28, 128, 3, 1, 1),
+    (64, 256, 14, 14, 256, 3, 1, 1), (64, 512, 7, 7, 512, 3, 1, 1), (64, 3, 224, 224, 64, 7, 2, 3),
+]
 # (batch, Cin, H, W, Cout, k, stride, pad, output_padding)
 CONVT_SHAPES = [(32, 64, 8, 8, 32, 4, 2, 1, 0), (16, 128, 16, 16, 64, 3, 2, 1, 1)]
 
@@ -54,12 +70,12 @@ class Case:
     """One benchmark row: a name, its arrays and its FLOP count (0 when not meaningful)."""
 
     def __init__(self, kind: str, name: str, arrays: Dict[str, np.ndarray], params: dict,
-                 flops: float):
+                 flops: float, gpu_sized: bool = False):
         self.kind, self.name, self.arrays = kind, name, arrays
-        self.params, self.flops = params, flops
+        self.params, self.flops, self.gpu_sized = params, flops, gpu_sized
 
 
-def conv_case(s) -> Case:
+def conv_case(s, gpu_sized: bool = False) -> Case:
     n, cin, h, w, cout, k, st, p = s
     rng = np.random.default_rng(0)
     oh, ow = (h + 2 * p - k) // st + 1, (w + 2 * p - k) // st + 1
@@ -68,7 +84,7 @@ def conv_case(s) -> Case:
               "b": rng.standard_normal(cout, np.float32),
               "gy": rng.standard_normal((n, cout, oh, ow), np.float32)}
     return Case("conv2d", f"conv {s}", arrays, {"stride": st, "padding": p},
-                2.0 * n * cout * oh * ow * cin * k * k)
+                2.0 * n * cout * oh * ow * cin * k * k, gpu_sized)
 
 
 def convt_case(s) -> Case:
@@ -96,13 +112,14 @@ def simple_case(kind: str, shape) -> Case:
 
 
 # ---------------------------------------------------------------- competitors
-# A builder takes (case, backward) and returns a zero-argument callable running one step.
-def gradflow_builder(case: Case, backward: bool) -> Callable[[], None]:
+# A builder takes (case, backward, device) and returns a zero-argument callable running one
+# step (on a GPU: queueing it), or None when it cannot run that case.
+def gradflow_builder(case: Case, backward: bool, device: str) -> Callable[[], None]:
     a = case.arrays
-    x = gf.tensor(a["x"], requires_grad=backward)
-    w = gf.tensor(a["w"], requires_grad=backward)
-    b = gf.tensor(a["b"], requires_grad=backward)
-    gy = gf.tensor(a["gy"])
+    x = gf.tensor(a["x"], requires_grad=backward, device=device)
+    w = gf.tensor(a["w"], requires_grad=backward, device=device)
+    b = gf.tensor(a["b"], requires_grad=backward, device=device)
+    gy = gf.tensor(a["gy"], device=device)
     p = case.params
     fn = {
         "conv2d": lambda: conv2d(x, w, b, p["stride"], p["padding"]),
@@ -122,12 +139,12 @@ def gradflow_builder(case: Case, backward: bool) -> Callable[[], None]:
     return step
 
 
-def torch_builder(case: Case, backward: bool) -> Optional[Callable[[], None]]:
-    if torch is None:
+def torch_builder(case: Case, backward: bool, device: str) -> Optional[Callable[[], None]]:
+    if torch is None or (device == "cuda" and not torch.cuda.is_available()):
         return None
     a = case.arrays
-    x, w, b = (torch.tensor(a[k], requires_grad=backward) for k in ("x", "w", "b"))
-    gy = torch.tensor(a["gy"])
+    x, w, b = (torch.tensor(a[k], requires_grad=backward, device=device) for k in ("x", "w", "b"))
+    gy = torch.tensor(a["gy"], device=device)
     p = case.params
     fn = {
         "conv2d": lambda: TF.conv2d(x, w, b, p["stride"], p["padding"]),
@@ -166,9 +183,9 @@ def _col2im(cols: np.ndarray, shape, k: int, s: int, p: int) -> np.ndarray:
     return xp[:, :, p: p + h, p: p + w]
 
 
-def numpy_builder(case: Case, backward: bool) -> Optional[Callable[[], None]]:
-    """The textbook im2col + matmul convolution in NumPy (conv2d only)."""
-    if case.kind != "conv2d":
+def numpy_builder(case: Case, backward: bool, device: str) -> Optional[Callable[[], None]]:
+    """The textbook im2col + matmul convolution in NumPy (conv2d only, CPU-sized shapes)."""
+    if case.kind != "conv2d" or case.gpu_sized:
         return None
     a = case.arrays
     x, w, b, gy = a["x"], a["w"], a["b"], a["gy"]
@@ -188,11 +205,16 @@ def numpy_builder(case: Case, backward: bool) -> Optional[Callable[[], None]]:
     return step
 
 
-COMPETITORS: Dict[str, Callable] = {
-    "gradflow": gradflow_builder,
-    "torch": torch_builder,
-    "numpy": numpy_builder,
+# name -> (builder, device); the table's columns, in this order.
+COMPETITORS: Dict[str, Tuple[Callable, str]] = {
+    "gradflow": (gradflow_builder, "cpu"),
+    "torch": (torch_builder, "cpu"),
+    "numpy": (numpy_builder, "cpu"),
+    "gradflow-gpu": (gradflow_builder, "cuda"),
+    "cudnn": (torch_builder, "cuda"),
 }
+CPU_NAMES = [n for n, (_, d) in COMPETITORS.items() if d == "cpu"]
+GPU_NAMES = [n for n, (_, d) in COMPETITORS.items() if d == "cuda"]
 
 
 def set_threads(n: int) -> None:
@@ -201,69 +223,113 @@ def set_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
-def run_case(case: Case, backward: bool, repeats: int, budget_s: float) -> Dict[str, float]:
-    """Median seconds per competitor, interleaved round-robin."""
+def gpu_setup() -> None:
+    """cuDNN picks its fastest algorithm per shape, and computes in fp32 (no TF32)."""
+    if torch is not None and torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def timer(name: str) -> Callable[[Callable[[], None]], float]:
+    """Seconds of one step: a host timer on the CPU; on the GPU, CUDA events recorded around
+    the queued step, read once the end event has completed."""
+    device = COMPETITORS[name][1]
+    if device == "cpu":
+        def host(fn):
+            t0 = time.perf_counter()
+            fn()
+            return time.perf_counter() - t0
+        return host
+    events = torch.cuda.Event if name == "cudnn" else gf.cuda.Event
+
+    def gpu(fn):
+        start, end = events(enable_timing=True), events(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+
+    return gpu
+
+
+def build_steps(case: Case, backward: bool, names: List[str]) -> Dict[str, Callable]:
+    """The competitors that can run the case, each warmed up (allocations, first touch, cuDNN's
+    algorithm search); a device without the kernel (NotImplementedError) drops out."""
     steps = {}
-    for name, build in COMPETITORS.items():
-        fn = build(case, backward)
-        if fn is not None:
-            fn()  # warm-up (allocations, first-touch)
-            steps[name] = fn
+    for name in names:
+        build, device = COMPETITORS[name]
+        fn = build(case, backward, device)
+        if fn is None:
+            continue
+        try:
+            for _ in range(3 if device == "cuda" else 1):
+                fn()
+        except NotImplementedError:
+            continue
+        steps[name] = fn
+    return steps
+
+
+def run_case(case: Case, backward: bool, names: List[str], repeats: int,
+             budget_s: float) -> Dict[str, float]:
+    """Median seconds per competitor, interleaved round-robin."""
+    steps = build_steps(case, backward, names)
+    timers = {name: timer(name) for name in steps}
     times: Dict[str, List[float]] = {k: [] for k in steps}
     start = time.perf_counter()
     for r in range(repeats):
         for name, fn in steps.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(timers[name](fn))
         if r >= 2 and time.perf_counter() - start > budget_s:
             break
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer repeats and cases")
-    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
-    ap.add_argument("--repeats", type=int, default=None)
-    ap.add_argument("--only", default=None, help="run cases whose name contains this")
-    args = ap.parse_args()
-    repeats = args.repeats or (3 if args.quick else 9)
-    budget = 2.0 if args.quick else 8.0
-    shapes = CONV_SHAPES[2:5] + CONV_SHAPES[7:8] if args.quick else CONV_SHAPES
-    cases = [conv_case(s) for s in shapes] + [convt_case(s) for s in CONVT_SHAPES]
-    cases += [simple_case("max_pool2d", (32, 64, 32, 32)),
-              simple_case("avg_pool2d", (32, 64, 32, 32)),
-              simple_case("batch_norm", (32, 64, 32, 32)),
-              simple_case("batch_norm", (256, 512))]
-    if args.only:
-        cases = [c for c in cases if args.only in c.name]
-    threads = [int(t) for t in args.threads.split(",")]
-    names = list(COMPETITORS)
-    rows = []
-    header = f"{'case':44s} {'mode':5s} {'thr':>3s} " + " ".join(f"{n + ' ms':>12s}" for n in names)
-    header += f" {'gf GFLOP/s':>10s} " + " ".join(f"{n + '/gf':>9s}" for n in names[1:])
-    print(header)
-    for nthreads in threads:
-        set_threads(nthreads)
-        for case in cases:
-            for backward in (False, True):
-                med = run_case(case, backward, repeats, budget)
-                mode = "f+b" if backward else "fwd"
-                flops = case.flops * (3 if backward else 1)
-                row = {"case": case.name, "kind": case.kind, "mode": mode, "threads": nthreads,
-                       "ms": {k: v * 1e3 for k, v in med.items()},
-                       "gflops": {k: flops / v / 1e9 for k, v in med.items()} if flops else {},
-                       "ratio_vs_gradflow": {k: v / med["gradflow"] for k, v in med.items()
-                                             if k != "gradflow"}}
-                rows.append(row)
-                cells = " ".join(f"{row['ms'][n]:12.3f}" if n in row["ms"] else f"{'-':>12s}"
-                                 for n in names)
-                gfl = f"{row['gflops']['gradflow']:10.1f}" if flops else f"{'-':>10s}"
-                ratios = " ".join(
-                    f"{row['ratio_vs_gradflow'][n]:9.2f}" if n in row["ratio_vs_gradflow"]
-                    else f"{'-':>9s}" for n in names[1:])
-                print(f"{case.name:44s} {mode:5s} {nthreads:3d} {cells} {gfl} {ratios}", flush=True)
+def make_row(case: Case, backward: bool, nthreads: int, med: Dict[str, float]) -> dict:
+    flops = case.flops * (3 if backward else 1)
+    ratio = lambda a, b: med[a] / med[b] if a in med and b in med else None  # noqa: E731
+    row = {"case": case.name, "kind": case.kind, "gpu_sized": case.gpu_sized,
+           "mode": "f+b" if backward else "fwd", "threads": nthreads,
+           "ms": {k: v * 1e3 for k, v in med.items()},
+           "gflops": {k: flops / v / 1e9 for k, v in med.items()} if flops else {},
+           "ratio_vs_gradflow": {k: med[k] / med["gradflow"] for k in CPU_NAMES[1:]
+                                 if k in med and "gradflow" in med},
+           "gpu_speedup": ratio("gradflow", "gradflow-gpu"),
+           "cudnn_over_gradflow_gpu": ratio("cudnn", "gradflow-gpu")}
+    return row
+
+
+def _width(name: str) -> int:
+    return max(12, len(name) + 3)
+
+
+def print_row(row: dict, names: List[str]) -> None:
+    cells = " ".join(f"{row['ms'][n]:{_width(n)}.3f}" if n in row["ms"] else f"{'-':>{_width(n)}s}"
+                     for n in names)
+    gfl = " ".join(f"{row['gflops'][n]:10.1f}" if n in row["gflops"] else f"{'-':>10s}"
+                   for n in ("gradflow", "gradflow-gpu") if n in names)
+    extra = [row["ratio_vs_gradflow"].get(n) for n in CPU_NAMES[1:] if n in names]
+    extra += [row[k] for k, n in (("gpu_speedup", "gradflow-gpu"),
+                                  ("cudnn_over_gradflow_gpu", "cudnn")) if n in names]
+    ratios = " ".join(f"{v:9.2f}" if v is not None else f"{'-':>9s}" for v in extra)
+    print(f"{row['case']:44s} {row['mode']:5s} {row['threads']:3d} {cells} {gfl} {ratios}",
+          flush=True)
+
+
+def header(names: List[str]) -> str:
+    h = f"{'case':44s} {'mode':5s} {'thr':>3s} "
+    h += " ".join(f"{n + ' ms':>{_width(n)}s}" for n in names)
+    h += " " + " ".join(f"{label:>10s}" for n, label in (("gradflow", "cpu GF/s"),
+                                                          ("gradflow-gpu", "gpu GF/s"))
+                        if n in names)
+    cols = [f"{n}/gf" for n in CPU_NAMES[1:] if n in names]
+    cols += [c for c, n in (("gpu/cpu", "gradflow-gpu"), ("gf/cuDNN", "cudnn")) if n in names]
+    return h + " " + " ".join(f"{c:>9s}" for c in cols)
+
+
+def summarize(rows: List[dict], threads: List[int]) -> dict:
     summary = {}
     for nthreads in threads:
         r = [row["ratio_vs_gradflow"].get("torch") for row in rows
@@ -272,45 +338,139 @@ def main() -> None:
         if r:
             summary[f"conv2d_fb_torch_over_gradflow_{nthreads}t"] = {
                 "median": statistics.median(r), "min": min(r)}
+    gpu = [row for row in rows if row["gpu_sized"] and row["mode"] == "f+b"]
+    for key in ("cudnn_over_gradflow_gpu", "gpu_speedup"):
+        for nthreads in threads:
+            r = [row[key] for row in gpu if row[key] is not None and row["threads"] == nthreads]
+            if r:
+                summary[f"gpu_sized_fb_{key}_{nthreads}t"] = {"median": statistics.median(r),
+                                                              "min": min(r)}
+    return summary
+
+
+def parse_args() -> argparse.Namespace:
+    default = "cpu,cuda" if gf.cuda.is_available() else "cpu"
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default=default,
+                    help=f"comma-separated: cpu, cuda (default here: {default})")
+    ap.add_argument("--quick", action="store_true", help="fewer repeats and cases")
+    ap.add_argument("--threads", default="1,2", help="comma-separated CPU thread counts")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--only", default=None, help="run cases whose name contains this")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
+                    help="folder for conv.json and conv.png")
+    args = ap.parse_args()
+    args.device = [d.strip() for d in args.device.split(",") if d.strip()]
+    if not set(args.device) <= {"cpu", "cuda"} or not args.device:
+        ap.error(f"--device takes cpu, cuda or cpu,cuda, got {','.join(args.device)}")
+    if "cuda" in args.device and not gf.cuda.is_available():
+        raise SystemExit(f"--device cuda: no CUDA GPU: {gf.cuda.unavailable_reason()}")
+    return args
+
+
+def make_cases(args) -> List[Case]:
+    shapes = CONV_SHAPES[2:5] + CONV_SHAPES[7:8] if args.quick else CONV_SHAPES
+    cases = [conv_case(s) for s in shapes]
+    if "cuda" in args.device:
+        cases += [conv_case(s, gpu_sized=True) for s in GPU_SHAPES]
+    cases += [convt_case(s) for s in CONVT_SHAPES]
+    cases += [simple_case("max_pool2d", (32, 64, 32, 32)),
+              simple_case("avg_pool2d", (32, 64, 32, 32)),
+              simple_case("batch_norm", (32, 64, 32, 32)),
+              simple_case("batch_norm", (256, 512))]
+    return [c for c in cases if args.only is None or args.only in c.name]
+
+
+def main() -> None:
+    args = parse_args()
+    repeats = args.repeats or (3 if args.quick else 9)
+    budget = 2.0 if args.quick else 8.0
+    cases = make_cases(args)
+    threads = [int(t) for t in args.threads.split(",")] if "cpu" in args.device else [0]
+    cpu_names = CPU_NAMES if "cpu" in args.device else []
+    gpu_names = GPU_NAMES if "cuda" in args.device else []
+    if gpu_names:
+        gpu_setup()
+        print(f"GPU: {gf.cuda.get_device_name(0)}")
+    names = cpu_names + gpu_names
+    print(header(names))
+    rows, gpu_med = [], {}
+    for nthreads in threads:
+        if cpu_names:
+            set_threads(nthreads)
+        for case in cases:
+            for backward in (False, True):
+                med = run_case(case, backward, cpu_names, repeats, budget)
+                if (case.name, backward) not in gpu_med:  # the GPU does not use the threads
+                    gpu_med[case.name, backward] = run_case(case, backward, gpu_names, repeats,
+                                                            budget)
+                row = make_row(case, backward, nthreads, {**med, **gpu_med[case.name, backward]})
+                rows.append(row)
+                print_row(row, names)
+    summary = summarize(rows, threads)
     for k, v in summary.items():
         print(f"{k}: median {v['median']:.2f}, min {v['min']:.2f}")
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    meta = {"gradflow_threads": threads, "simd": gf._C.simd_level(),
+    write_results(args, rows, summary, threads, repeats)
+
+
+def write_results(args, rows: list, summary: dict, threads: List[int], repeats: int) -> None:
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"devices": args.device, "gradflow_threads": threads, "simd": gf._C.simd_level(),
+            "gpu": gf.cuda.get_device_name(0) if "cuda" in args.device else None,
             "torch": None if torch is None else torch.__version__, "numpy": np.__version__,
             "openblas_threads_numpy": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "gpu_timing": "CUDA events after 3 warm-up steps; cuDNN benchmark mode, TF32 off",
             "repeats": repeats, "quick": args.quick}
     (out / "conv.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows},
                                               indent=1))
-    plot(rows, out / "conv.png")
+    if plot(rows, out / "conv.png"):
+        print(f"wrote {out / 'conv.json'} and conv.png")
+    else:
+        print(f"wrote {out / 'conv.json'}")
 
 
-def plot(rows: list, path: Path) -> None:
+def _bars(ax, rows: list, value: Callable[[dict], Optional[float]], xlabel: str) -> None:
+    """Horizontal bars of value(row) per case, one bar per (mode, threads)."""
+    sel = [r for r in rows if value(r) is not None]
+    labels = sorted({r["case"] for r in sel}, key=[r["case"] for r in sel].index)
+    keys = sorted({(r["mode"], r["threads"]) for r in sel})
+    height = 0.8 / max(len(keys), 1)
+    for i, (mode, nt) in enumerate(keys):
+        vals = {r["case"]: value(r) for r in sel if r["mode"] == mode and r["threads"] == nt}
+        ys = [j + i * height for j in range(len(labels))]
+        ax.barh(ys, [vals.get(lab, 0) for lab in labels], height,
+                label=f"{mode}, {nt} thr" if nt else mode)
+    ax.axvline(1.0, color="k", lw=0.8)
+    ax.set_yticks([j + 0.4 - height / 2 for j in range(len(labels))], labels, fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=7)
+
+
+def plot(rows: list, path: Path) -> bool:
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return
-    sel = [r for r in rows if "torch" in r["ratio_vs_gradflow"]]
-    if not sel:
-        return
-    labels = sorted({r["case"] for r in sel}, key=[r["case"] for r in sel].index)
-    fig, ax = plt.subplots(figsize=(12, 0.35 * len(labels) + 2))
-    keys = sorted({(r["mode"], r["threads"]) for r in sel})
-    height = 0.8 / len(keys)
-    for i, (mode, nt) in enumerate(keys):
-        vals = {r["case"]: r["ratio_vs_gradflow"]["torch"] for r in sel
-                if r["mode"] == mode and r["threads"] == nt}
-        ys = [j + i * height for j in range(len(labels))]
-        ax.barh(ys, [vals.get(lab, 0) for lab in labels], height, label=f"{mode}, {nt} thr")
-    ax.axvline(1.0, color="k", lw=0.8)
-    ax.set_yticks([j + 0.4 - height / 2 for j in range(len(labels))], labels, fontsize=7)
-    ax.set_xlabel("PyTorch time / gradflow time (> 1: gradflow faster)")
-    ax.legend(fontsize=7)
+        return False
+    panels = [(lambda r: r["ratio_vs_gradflow"].get("torch"),
+               "PyTorch CPU time / gradflow CPU time (> 1: gradflow faster)"),
+              (lambda r: r["gpu_speedup"], "gradflow CPU time / gradflow GPU time (GPU speed-up)"),
+              (lambda r: r["cudnn_over_gradflow_gpu"],
+               "cuDNN time / gradflow GPU time (> 1: gradflow faster)")]
+    panels = [(f, x) for f, x in panels if any(f(r) is not None for r in rows)]
+    if not panels:
+        return False
+    n_cases = len({r["case"] for r in rows})
+    fig, axes = plt.subplots(1, len(panels), figsize=(8 * len(panels), 0.3 * n_cases + 2),
+                             squeeze=False)
+    for ax, (value, xlabel) in zip(axes[0], panels):
+        _bars(ax, rows, value, xlabel)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    return True
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ a CUDA build of torch is importable; thread counts do not apply.
     python benchmarks/gemm.py --threads 1 --sizes 1024 --repeat 15
     python benchmarks/gemm.py --device cuda --sizes 1024 2048 4096 8192 [--dtype float64]
 
-Results go to benchmarks/results/gemm[_cuda].json (and .png when matplotlib is installed).
+Results go to benchmarks/results/gemm[_cuda].json (and .png when matplotlib is installed), or
+under --out DIR.
 A backend is a function `(m, n, k, threads, dtype) -> run` returning a zero-argument callable
 that computes one product and waits for it; BACKENDS lists them per device, reference first.
 """
@@ -208,6 +209,7 @@ def main() -> None:
     parser.add_argument("--no-conv", action="store_true", help="skip the conv-shaped cases")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--min-seconds", type=float, default=0.05)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and PNG")
     args = parser.parse_args()
 
     on_cpu = args.device == "cpu"
@@ -250,17 +252,17 @@ def main() -> None:
             print(f"{row['case']:>18} {threads:>3} "
                   + " ".join(f"{gflops[n]:9.1f}" for n in names) + f" {ratio} {pct}")
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     stem = "gemm" if on_cpu else "gemm_cuda"
     meta = {"device": args.device, "dtype": args.dtype, "reference": reference,
             "simd": _C.simd_level(), "compiler": _C.compiler,
             "fma_peak_gflops_per_core": peak_core, "repeat": args.repeat,
             "numpy_threads_controlled": _NUMPY_THREADS is not None}
-    (RESULTS / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    if plot(rows, f"{args.dtype} GEMM on {args.device}", RESULTS / f"{stem}.png"):
-        print(f"wrote {RESULTS / stem}.json and {stem}.png")
+    (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    if plot(rows, f"{args.dtype} GEMM on {args.device}", args.out / f"{stem}.png"):
+        print(f"wrote {args.out / stem}.json and {stem}.png")
     else:
-        print(f"wrote {RESULTS / stem}.json")
+        print(f"wrote {args.out / stem}.json")
 
 
 if __name__ == "__main__":

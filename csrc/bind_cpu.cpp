@@ -26,18 +26,18 @@ using namespace gradflow;
 using namespace pybind11::literals;
 using bind::Arg;
 using bind::by_dtype;
+using bind::check_pair;
+using bind::hw;
 using bind::fail;
 using bind::Out;
-using bind::shape_str;
-using bind::Sizes;
-using bind::check_pair;
-using bind::conv_check;
-using bind::dims;
 using bind::Pair;
 using bind::pair_str;
 using bind::plane_geom;
 using bind::pool_geom;
-using bind::hw;
+using bind::shape_of;
+using bind::shape_str;
+using bind::Sizes;
+using gradflow::ConvGeom;
 using OptArray = std::optional<py::array>;
 
 namespace {
@@ -197,8 +197,8 @@ py::array conv2d_forward(const py::array& x, const py::array& w, const OptArray&
                          Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d";
   const Arg<T> in(op, "input", x, 4), wt(op, "weight", w, 4);
-  const cpu::ConvGeom g = conv_check(op, in.shape(1), in.shape(2), in.shape(3), dims(w),
-                                     stride, padding, dilation, groups);
+  const ConvGeom g = bind::conv_check(op, in.shape(1), in.shape(2), in.shape(3), shape_of(w),
+                                      stride, padding, dilation, groups);
   const int64_t N = in.shape(0), Cout = wt.shape(0);
   const T* pb = channel_vec<T>(op, "bias", bias, Cout);
   Out<T> y(op, {N, Cout, g.OH, g.OW});
@@ -214,9 +214,9 @@ py::array conv2d_backward_input(const py::array& dy, const py::array& w, Pair in
                                 Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_input";
   const Arg<T> gy(op, "grad_output", dy, 4), wt(op, "weight", w, 4);
-  const cpu::ConvGeom g = bind::conv_backward_input_geom(op, dims(dy), dims(w), input_size,
-                                                         stride, padding, dilation, groups);
-  const int64_t N = gy.shape(0), Cout = wt.shape(0), Cin = g.C * groups;
+  const ConvGeom g = bind::conv_input_check(op, shape_of(dy), shape_of(w), input_size, stride,
+                                            padding, dilation, groups);
+  const int64_t N = gy.shape(0), Cout = wt.shape(0), Cin = wt.shape(1) * groups;
   Out<T> dx(op, {N, Cin, input_size[0], input_size[1]});
   bind::run_nogil(op, [&] {
     cpu::conv2d_backward_input<T>(N, groups, Cout, g, gy.data(), wt.data(), dx.data);
@@ -229,8 +229,8 @@ py::array conv2d_backward_weight(const py::array& x, const py::array& dy, Pair k
                                  Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_weight";
   const Arg<T> in(op, "input", x, 4), gy(op, "grad_output", dy, 4);
-  const cpu::ConvGeom g = bind::conv_backward_weight_geom(op, dims(x), dims(dy), kernel_size,
-                                                          stride, padding, dilation, groups);
+  const ConvGeom g = bind::conv_weight_check(op, shape_of(x), shape_of(dy), kernel_size, stride,
+                                             padding, dilation, groups);
   const int64_t N = in.shape(0), Cin = in.shape(1), Cout = gy.shape(1);
   Out<T> dw(op, {Cout, Cin / groups, kernel_size[0], kernel_size[1]});
   bind::run_nogil(op, [&] {
@@ -266,7 +266,7 @@ py::tuple max_pool2d(const py::array& x, Pair kernel, Pair stride, Pair padding,
                      Pair dilation, bool ceil_mode) {
   const std::string op = "max_pool2d";
   const Arg<T> in(op, "input", x, 4);
-  const cpu::PoolGeom g = pool_geom(op, dims(x), kernel, stride, padding, dilation, ceil_mode);
+  const cpu::PoolGeom g = pool_geom(op, shape_of(x), kernel, stride, padding, dilation, ceil_mode);
   return max_pool(op, in, g, cpu::max_pool2d_forward<T>);
 }
 
@@ -275,7 +275,7 @@ py::tuple adaptive_max_pool2d(const py::array& x, Pair output_size) {
   const std::string op = "adaptive_max_pool2d";
   const Arg<T> in(op, "input", x, 4);
   check_pair(op, "output_size", output_size, 1);
-  const cpu::PoolGeom g = plane_geom(dims(x), hw(dims(x)), output_size);
+  const cpu::PoolGeom g = plane_geom(shape_of(x), hw(shape_of(x)), output_size);
   return max_pool(op, in, g, cpu::adaptive_max_pool2d_forward<T>);
 }
 
@@ -294,7 +294,7 @@ py::array scatter(const py::array& v, const py::array& idx, Pair size) {
   for (int64_t i = 0; i < ix.size() && !add; ++i)
     if (ix.data()[i] < 0 || ix.data()[i] >= size[0] * size[1])
       fail(op, "index ", ix.data()[i], " is out of range for output size ", pair_str(size));
-  const cpu::PoolGeom g = plane_geom(dims(v), size, hw(dims(v)));
+  const cpu::PoolGeom g = plane_geom(shape_of(v), size, hw(shape_of(v)));
   Out<T> y(op, {in.shape(0), in.shape(1), size[0], size[1]});
   bind::run_nogil(op, [&] {
     if (add)
@@ -311,7 +311,7 @@ py::array avg_pool2d(const py::array& x, Pair kernel, Pair stride, Pair padding,
   const std::string op = "avg_pool2d";
   const Arg<T> in(op, "input", x, 4);
   if (divisor_override < 0) fail(op, "divisor_override must be positive");
-  const cpu::PoolGeom g = pool_geom(op, dims(x), kernel, stride, padding, {1, 1}, ceil_mode);
+  const cpu::PoolGeom g = pool_geom(op, shape_of(x), kernel, stride, padding, {1, 1}, ceil_mode);
   Out<T> y(op, {in.shape(0), in.shape(1), g.OH, g.OW});
   bind::run_nogil(op, [&] {
     cpu::avg_pool2d_forward<T>(g, count_include_pad, divisor_override, in.data(), y.data);
@@ -329,7 +329,7 @@ py::array avg_pool2d_backward(const py::array& dy, Pair input_size, Pair kernel,
   if (divisor_override < 0) fail(op, "divisor_override must be positive");
   Out<T> dx(op, {gy.shape(0), gy.shape(1), input_size[0], input_size[1]});
   const cpu::PoolGeom g =
-      pool_geom(op, dims(dx.array), kernel, stride, padding, {1, 1}, ceil_mode);
+      pool_geom(op, shape_of(dx.array), kernel, stride, padding, {1, 1}, ceil_mode);
   if (gy.shape(2) != g.OH || gy.shape(3) != g.OW)
     fail(op, "grad_output ", shape_str(dy), " does not match input size ", pair_str(input_size));
   bind::run_nogil(op, [&] {
@@ -343,7 +343,7 @@ py::array adaptive_avg_pool2d(const py::array& x, Pair output_size) {
   const std::string op = "adaptive_avg_pool2d";
   const Arg<T> in(op, "input", x, 4);
   check_pair(op, "output_size", output_size, 1);
-  const cpu::PoolGeom g = plane_geom(dims(x), hw(dims(x)), output_size);
+  const cpu::PoolGeom g = plane_geom(shape_of(x), hw(shape_of(x)), output_size);
   Out<T> y(op, {in.shape(0), in.shape(1), g.OH, g.OW});
   bind::run_nogil(op, [&] { cpu::adaptive_avg_pool2d_forward<T>(g, in.data(), y.data); }, x);
   return y.array;
@@ -354,7 +354,7 @@ py::array adaptive_avg_pool2d_backward(const py::array& dy, Pair input_size) {
   const std::string op = "adaptive_avg_pool2d_backward";
   const Arg<T> gy(op, "grad_output", dy, 4);
   check_pair(op, "input_size", input_size, 1);
-  const cpu::PoolGeom g = plane_geom(dims(dy), input_size, hw(dims(dy)));
+  const cpu::PoolGeom g = plane_geom(shape_of(dy), input_size, hw(shape_of(dy)));
   Out<T> dx(op, {gy.shape(0), gy.shape(1), input_size[0], input_size[1]});
   bind::run_nogil(op, [&] { cpu::adaptive_avg_pool2d_backward<T>(g, gy.data(), dx.data); }, dy);
   return dx.array;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bind_geometry.h"
 #include "bind_util.h"
 #include "cuda/kernels.h"
 #include "cuda/runtime.h"
@@ -22,6 +23,7 @@ namespace py = pybind11;
 using namespace gradflow::cuda;
 namespace bind = gradflow::bind;
 using bind::fail;
+using gradflow::ConvGeom;
 using bind::shape_str;
 using Shape = std::vector<int64_t>;
 
@@ -327,16 +329,10 @@ void gemm_checked(const DeviceArray& a, const DeviceArray& b, const DeviceArray&
 // size before a kernel sees a pointer.
 namespace nnk {
 
-using Pair = std::array<int64_t, 2>;
+using bind::check_pair;
+using bind::Pair;
+using bind::pair_str;
 using OptArray = std::optional<DeviceArray>;
-constexpr int64_t kMaxSize = int64_t(1) << 31;
-
-std::string pair_str(const Pair& p) { return shape_str({p[0], p[1]}); }
-
-void check_pair(const std::string& op, const char* name, const Pair& p, int64_t min) {
-  if (p[0] < min || p[1] < min || p[0] >= kMaxSize || p[1] >= kMaxSize)
-    fail(op, name, " must be >= ", min, " (and < 2^31), got ", pair_str(p));
-}
 
 // A float array of rank `ndim`, C-contiguous; `like` (when given) fixes its dtype.
 void check_float_array(const std::string& op, const char* name, const DeviceArray& a, int ndim,
@@ -639,7 +635,7 @@ DeviceArray nll_loss_backward_checked(const DeviceArray& g_loss, const OptArray&
     check_float_array(op, "grad_smooth", *g_smooth, 2, &g_loss);
     check_same_shape(op, "grad_smooth", *g_smooth, target.shape);
   }
-  if (classes < 1 || classes >= kMaxSize) fail(op, "classes must be >= 1, got ", classes);
+  if (classes < 1 || classes >= bind::kMaxDim) fail(op, "classes must be >= 1, got ", classes);
   DeviceArray dlogp = new_array(op, {g_loss.shape[0], classes, g_loss.shape[1]}, g_loss.dtype);
   check_nll(op, dlogp, target, weight);
   bind::run_nogil(op, [&] {
@@ -650,6 +646,123 @@ DeviceArray nll_loss_backward_checked(const DeviceArray& g_loss, const OptArray&
 }
 
 }  // namespace nnk
+
+// ------------------------------------------------------------------------------ convolution
+// The CPU module's checks (bind_util.h), so that a bad call raises the same error on both
+// devices, then the CUDA kernels' own limits; arrays must be C-contiguous, like the CPU's.
+using bind::Pair;
+
+template <typename T>
+T* data_of(const DeviceArray& a) {
+  return reinterpret_cast<T*>(a.data());
+}
+
+// An array argument of dtype `t`, rank `ndim` and C-contiguous, in that order (bind::Arg's
+// checks); `sizes`: each dimension in [1, 2^31) but the first (bind::check_sizes).
+void check_array(const std::string& op, const char* name, const DeviceArray& a, int ndim,
+                 DType t, bool sizes = true) {
+  bind::check_dtype(op, name, a.dtype, {t});
+  if (a.ndim() != ndim) fail(op, name, " must be ", ndim, "-D, got shape ", shape_of(a));
+  if (!a.is_contiguous()) fail(op, name, " must be C-contiguous (shape ", shape_of(a), ")");
+  if (sizes) bind::check_sizes(op, name, a.shape);
+}
+
+// The GEMM of gemm.cu takes int sizes: the depth K and the output positions L must fit.
+void check_gemm_limits(const std::string& op, const ConvGeom& g) {
+  if (g.C * g.kh * g.kw > INT32_MAX || g.OH * g.OW > INT32_MAX)
+    fail(op, "kernel ", shape_str({g.C, g.kh, g.kw}), " or output ", shape_str({g.OH, g.OW}),
+         " is too large for the CUDA kernels (2^31 - 1 elements per GEMM side)");
+}
+
+DeviceArray conv2d_forward_checked(const DeviceArray& x, const DeviceArray& w,
+                                   const std::optional<DeviceArray>& bias, Pair stride,
+                                   Pair padding, Pair dilation, int64_t groups) {
+  const std::string op = "conv2d";
+  bind::check_dtype(op, "input", x.dtype, kFloat);
+  check_array(op, "input", x, 4, x.dtype);
+  check_array(op, "weight", w, 4, x.dtype);
+  const ConvGeom g = bind::conv_check(op, x.shape[1], x.shape[2], x.shape[3], w.shape, stride,
+                                      padding, dilation, groups);
+  check_gemm_limits(op, g);
+  const int64_t N = x.shape[0], Cout = w.shape[0];
+  if (bias) {
+    check_array(op, "bias", *bias, 1, x.dtype, false);
+    if (bias->shape[0] != Cout)
+      fail(op, "bias must have shape (", Cout, ",), got ", shape_of(*bias));
+  }
+  DeviceArray y = new_array(op, {N, Cout, g.OH, g.OW}, x.dtype);
+  bind::dispatch_float(x.dtype == DType::f64, [&](auto t) {
+    using T = decltype(t);
+    const T* b = bias ? data_of<const T>(*bias) : nullptr;
+    bind::run_nogil(op, [&] {
+      conv2d_forward<T>(N, groups, Cout, g, data_of<const T>(x), data_of<const T>(w), b,
+                        data_of<T>(y));
+    }, x.shape, w.shape);
+  });
+  return y;
+}
+
+// dx (N, Cin, H, W) of conv2d(x, w) given dy; also the forward of conv_transpose2d.
+DeviceArray conv2d_backward_input_checked(const DeviceArray& dy, const DeviceArray& w,
+                                          Pair input_size, Pair stride, Pair padding,
+                                          Pair dilation, int64_t groups) {
+  const std::string op = "conv2d_backward_input";
+  bind::check_dtype(op, "grad_output", dy.dtype, kFloat);
+  check_array(op, "grad_output", dy, 4, dy.dtype);
+  check_array(op, "weight", w, 4, dy.dtype);
+  const ConvGeom g = bind::conv_input_check(op, dy.shape, w.shape, input_size, stride, padding,
+                                            dilation, groups);
+  check_gemm_limits(op, g);
+  const int64_t N = dy.shape[0], Cout = w.shape[0], Cin = w.shape[1] * groups;
+  DeviceArray dx = new_array(op, {N, Cin, input_size[0], input_size[1]}, dy.dtype);
+  bind::dispatch_float(dy.dtype == DType::f64, [&](auto t) {
+    using T = decltype(t);
+    bind::run_nogil(op, [&] {
+      conv2d_backward_input<T>(N, groups, Cout, g, data_of<const T>(dy), data_of<const T>(w),
+                               data_of<T>(dx));
+    }, dy.shape, w.shape);
+  });
+  return dx;
+}
+
+DeviceArray conv2d_backward_weight_checked(const DeviceArray& x, const DeviceArray& dy,
+                                           Pair kernel_size, Pair stride, Pair padding,
+                                           Pair dilation, int64_t groups) {
+  const std::string op = "conv2d_backward_weight";
+  bind::check_dtype(op, "input", x.dtype, kFloat);
+  check_array(op, "input", x, 4, x.dtype);
+  check_array(op, "grad_output", dy, 4, x.dtype);
+  const ConvGeom g = bind::conv_weight_check(op, x.shape, dy.shape, kernel_size, stride,
+                                             padding, dilation, groups);
+  check_gemm_limits(op, g);
+  const int64_t N = x.shape[0], Cin = x.shape[1], Cout = dy.shape[1];
+  DeviceArray dw = new_array(op, {Cout, Cin / groups, kernel_size[0], kernel_size[1]}, x.dtype);
+  bind::dispatch_float(x.dtype == DType::f64, [&](auto t) {
+    using T = decltype(t);
+    bind::run_nogil(op, [&] {
+      conv2d_backward_weight<T>(N, groups, Cout, g, data_of<const T>(x), data_of<const T>(dy),
+                                data_of<T>(dw));
+    }, x.shape, dy.shape);
+  });
+  return dw;
+}
+
+// (N, C, ...) -> (C,): the sum over every axis but 1 (the bias gradient).
+DeviceArray channel_sum_checked(const DeviceArray& dy) {
+  const std::string op = "channel_sum";
+  bind::check_dtype(op, "input", dy.dtype, kFloat);
+  if (dy.ndim() < 2) fail(op, "input must be at least 2-D, got shape ", shape_of(dy));
+  check_array(op, "input", dy, dy.ndim(), dy.dtype);
+  const int64_t N = dy.shape[0], C = dy.shape[1], L = N ? dy.numel() / (N * C) : 0;
+  DeviceArray out = new_array(op, {C}, dy.dtype);
+  bind::dispatch_float(dy.dtype == DType::f64, [&](auto t) {
+    using T = decltype(t);
+    bind::run_nogil(op, [&] {
+      channel_sum<T>(N, C, L, data_of<const T>(dy), data_of<T>(out));
+    }, dy.shape);
+  });
+  return out;
+}
 
 std::string repr(const DeviceArray& x) {
   return "DeviceArray(shape=" + shape_of(x) + ", dtype=" + dtype_name(x.dtype) +
@@ -841,4 +954,36 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("nll_loss_backward", &nnk::nll_loss_backward_checked);
   m.def("host_waits", &host_waits);
   m.def("device_to_host_copies", &device_to_host_copies);
+  // ---- convolution
+  // Arrays are C-contiguous float32/float64 NCHW device arrays; (h, w) pairs are tuples of two
+  // ints; the checks and errors are the CPU module's (gradflow._C).
+  m.def("conv2d_forward", &conv2d_forward_checked, py::arg("input"), py::arg("weight"),
+        py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("groups"), "y = conv2d(input, weight) + bias (im2col + GEMM).");
+  m.def("conv2d_backward_input", &conv2d_backward_input_checked, py::arg("grad_output"),
+        py::arg("weight"), py::arg("input_size"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("groups"),
+        "Gradient of conv2d w.r.t. its input (= conv_transpose2d forward).");
+  m.def("conv2d_backward_weight", &conv2d_backward_weight_checked, py::arg("input"),
+        py::arg("grad_output"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("groups"), "Gradient of conv2d w.r.t. its weight.");
+  m.def("channel_sum", &channel_sum_checked, py::arg("input"),
+        "Sum of an (N, C, ...) array over every axis but 1.");
+  m.def("set_conv_workspace_bytes", [](int64_t bytes) {
+    if (bytes < 1) fail("set_conv_workspace_bytes", "bytes must be >= 1, got ", bytes);
+    set_conv_workspace_bytes(bytes);
+  }, py::arg("bytes"),
+        "Cap on one convolution call's column workspace (default 256 MiB); larger batches "
+        "run in chunks of images, larger images in runs of output positions.");
+  m.def("conv_workspace_bytes", &conv_workspace_bytes);
+
+  // ---- events (timing the queued kernels, e.g. benchmarks/conv.py)
+  py::class_<Event>(m, "Event")
+      .def(py::init<>())
+      .def("record", &Event::record)
+      .def("synchronize", [](Event& e) {
+        bind::run_nogil("Event.synchronize", [&] { e.synchronize(); });
+      })
+      .def("elapsed_time", &Event::elapsed_ms, py::arg("end"),
+           "Milliseconds from this event to `end` (both recorded, end reached).");
 }

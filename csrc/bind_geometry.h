@@ -8,12 +8,16 @@
 #include <vector>
 
 #include "bind_util.h"
-#include "cpu/im2col.h"
+#include "conv_geom.h"
 #include "cpu/pool.h"
 
 namespace gradflow::bind {
 
 using Shape = std::vector<int64_t>;
+
+// ------------------------------------------------------------------------------ convolution
+// The checks of the conv entry points of both modules, on plain shapes, so that a bad call
+// fails with the same ValueError on the CPU and on CUDA. Pool entry points share the pairs.
 using Pair = std::array<int64_t, 2>;
 
 inline std::string pair_str(const Pair& p) { return shape_str({p[0], p[1]}); }
@@ -32,55 +36,54 @@ inline int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) 
   return (in + 2 * p - d * (k - 1) - 1) / s + 1;
 }
 
-inline cpu::ConvGeom conv_geom(const std::string& op, int64_t C, int64_t H, int64_t W, int64_t kh,
-                        int64_t kw, const Pair& stride, const Pair& padding,
-                        const Pair& dilation) {
+inline ConvGeom conv_geom(const std::string& op, int64_t C, int64_t H, int64_t W, int64_t kh,
+                          int64_t kw, const Pair& stride, const Pair& padding,
+                          const Pair& dilation) {
   check_pair(op, "stride", stride, 1);
   check_pair(op, "padding", padding, 0);
   check_pair(op, "dilation", dilation, 1);
-  cpu::ConvGeom g{C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1],
-                  dilation[0], dilation[1], 0, 0};
+  ConvGeom g{C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1],
+             dilation[0], dilation[1], 0, 0};
   const int64_t eh = dilation[0] * (kh - 1) + 1, ew = dilation[1] * (kw - 1) + 1;
   if (eh > H + 2 * padding[0] || ew > W + 2 * padding[1])
     fail(op, "kernel ", shape_str({kh, kw}), " with dilation ", pair_str(dilation),
          " is larger than the padded input ", shape_str({H + 2 * padding[0], W + 2 * padding[1]}));
   g.OH = conv_out(H, kh, stride[0], padding[0], dilation[0]);
   g.OW = conv_out(W, kw, stride[1], padding[1], dilation[1]);
-  int64_t ws = 0;
-  if (__builtin_mul_overflow(C * kh * kw, g.OH * g.OW, &ws) || ws > (int64_t(1) << 40))
-    fail(op, "im2col workspace too large");
+  int64_t ws = C;  // C*kh*kw*OH*OW, each partial product checked (kernel_size is any pair)
+  for (const int64_t f : {kh, kw, g.OH, g.OW})
+    if (__builtin_mul_overflow(ws, f, &ws) || ws > (int64_t(1) << 40))
+      fail(op, "im2col workspace too large");
   return g;
 }
 
-// Checks the (checked, 4-D) weight w (Cout, Cin/groups, kh, kw) against Cin and groups;
+// Checks the (checked, 4-D) weight shape w (Cout, Cin/groups, kh, kw) against Cin and groups;
 // returns the per-group geometry.
-inline cpu::ConvGeom conv_check(const std::string& op, int64_t Cin, int64_t H, int64_t W,
-                         const Shape& w, const Pair& stride, const Pair& padding,
-                         const Pair& dilation, int64_t groups) {
+inline ConvGeom conv_check(const std::string& op, int64_t Cin, int64_t H, int64_t W,
+                           const std::vector<int64_t>& w, const Pair& stride,
+                           const Pair& padding, const Pair& dilation, int64_t groups) {
   check_groups(op, groups);
   if (Cin % groups != 0 || w[0] % groups != 0)
-    fail(op, "in_channels ", Cin, " and out_channels ", w[0],
-         " must be divisible by groups ", groups);
+    fail(op, "in_channels ", Cin, " and out_channels ", w[0], " must be divisible by groups ",
+         groups);
   if (w[1] * groups != Cin)
-    fail(op, "weight ", shape_str(w), " expects ", w[1] * groups,
-         " input channels, got ", Cin);
+    fail(op, "weight ", shape_str(w), " expects ", w[1] * groups, " input channels, got ", Cin);
   return conv_geom(op, Cin / groups, H, W, w[2], w[3], stride, padding, dilation);
 }
 
-// The geometry of conv2d's input gradient (= conv_transpose2d's forward) for grad_output dy
-// (N, Cout, OH, OW) and weight w (Cout, Cin/groups, kh, kw) into an input of `input_size`;
-// dy may cover only the leading output rows/columns (see cpu/conv.h): g.OH, g.OW are dy's.
-inline cpu::ConvGeom conv_backward_input_geom(const std::string& op, const Shape& dy,
-                                              const Shape& w, const Pair& input_size,
-                                              const Pair& stride, const Pair& padding,
-                                              const Pair& dilation, int64_t groups) {
+// conv2d_backward_input: the geometry of the conv whose output gradient is dy (N, Cout, OH, OW)
+// (checked, 4-D) for weight w; OH/OW may be below the natural size (see cpu/conv.h).
+inline ConvGeom conv_input_check(const std::string& op, const std::vector<int64_t>& dy,
+                                 const std::vector<int64_t>& w, const Pair& input_size,
+                                 const Pair& stride, const Pair& padding, const Pair& dilation,
+                                 int64_t groups) {
   check_pair(op, "input_size", input_size, 1);
   check_groups(op, groups);
   int64_t Cin = 0;
   if (__builtin_mul_overflow(w[1], groups, &Cin))
     fail(op, "groups ", groups, " is too large for weight ", shape_str(w));
-  cpu::ConvGeom g = conv_check(op, Cin, input_size[0], input_size[1], w, stride, padding,
-                               dilation, groups);
+  ConvGeom g = conv_check(op, Cin, input_size[0], input_size[1], w, stride, padding, dilation,
+                          groups);
   if (dy[1] != w[0] || dy[2] > g.OH || dy[3] > g.OW)
     fail(op, "grad_output ", shape_str(dy), " does not match weight ", shape_str(w),
          " and input size ", pair_str(input_size), " (expected ",
@@ -90,18 +93,18 @@ inline cpu::ConvGeom conv_backward_input_geom(const std::string& op, const Shape
   return g;
 }
 
-// The geometry of conv2d's weight gradient for input x (N, Cin, H, W) and grad_output dy
-// (N, Cout, OH, OW), which may cover only the leading output rows/columns.
-inline cpu::ConvGeom conv_backward_weight_geom(const std::string& op, const Shape& x,
-                                               const Shape& dy, const Pair& kernel_size,
-                                               const Pair& stride, const Pair& padding,
-                                               const Pair& dilation, int64_t groups) {
+// conv2d_backward_weight: the geometry of the conv of x (N, Cin, H, W) whose output gradient
+// is dy (N, Cout, OH, OW), both checked and 4-D.
+inline ConvGeom conv_weight_check(const std::string& op, const std::vector<int64_t>& x,
+                                  const std::vector<int64_t>& dy, const Pair& kernel_size,
+                                  const Pair& stride, const Pair& padding, const Pair& dilation,
+                                  int64_t groups) {
   check_pair(op, "kernel_size", kernel_size, 1);
   check_groups(op, groups);
   if (x[1] % groups != 0 || dy[1] % groups != 0)
     fail(op, "channels ", x[1], " and ", dy[1], " must be divisible by groups ", groups);
-  cpu::ConvGeom g = conv_geom(op, x[1] / groups, x[2], x[3], kernel_size[0], kernel_size[1],
-                              stride, padding, dilation);
+  ConvGeom g = conv_geom(op, x[1] / groups, x[2], x[3], kernel_size[0], kernel_size[1], stride,
+                         padding, dilation);
   if (dy[0] != x[0] || dy[2] > g.OH || dy[3] > g.OW)
     fail(op, "grad_output ", shape_str(dy), " does not match input ", shape_str(x));
   g.OH = dy[2];
@@ -109,6 +112,7 @@ inline cpu::ConvGeom conv_backward_weight_geom(const std::string& op, const Shap
   return g;
 }
 
+// ------------------------------------------------------------------------------ pooling
 // Output size of a pooling window (PyTorch's rule): with ceil_mode the last window must
 // start inside the input or its left padding.
 inline int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {

@@ -25,12 +25,11 @@ inline std::string shape_str(const std::vector<int64_t>& shape) {
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 
-// The shape of a host array.
-inline std::vector<int64_t> dims(const py::array& a) {
+inline std::vector<int64_t> shape_of(const py::array& a) {
   return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
 }
 
-inline std::string shape_str(const py::array& a) { return shape_str(dims(a)); }
+inline std::string shape_str(const py::array& a) { return shape_str(shape_of(a)); }
 
 // A message from its parts: strings as they are, numbers in decimal.
 template <typename T>
@@ -84,6 +83,20 @@ inline void check_rank(const std::string& op, const char* name, const py::array&
     fail(op, name, " must be ", ndim, "-D, got shape ", shape_str(a));
 }
 
+// Every dimension in [1, 2^31), except the first, which may be 0 (an empty batch), and an
+// element count below 2^62 (Sizes::checked below; the CUDA module checks its arrays with it too).
+inline void check_sizes(const std::string& op, const char* name,
+                        const std::vector<int64_t>& shape) {
+  int64_t total = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const int64_t d = shape[i];
+    if (d < (i == 0 ? 0 : 1) || d >= kMaxDim)
+      fail(op, name, " has an invalid size: shape ", shape_str(shape));
+    if (d != 0 && total > (int64_t(1) << 62) / d) fail(op, name, " is too large");
+    total *= d;
+  }
+}
+
 // Sizes::checked: every dimension in [1, 2^31), except the first, which may be 0 (an empty
 // batch), and an element count below 2^62. Sizes::any: elementwise inputs, and arrays whose
 // shape is compared with a checked one next (so that the mismatch is what gets reported).
@@ -102,15 +115,8 @@ class Arg {
     if (ndim >= 0) check_rank(op, name, a, ndim);
     if (!(a.flags() & py::array::c_style))
       fail(op, name, " must be C-contiguous (shape ", shape_str(a), ")");
-    if (sizes == Sizes::any) return;
-    int64_t total = 1;
-    for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-      const int64_t d = a.shape(i);
-      if (d < (i == 0 ? 0 : 1) || d >= kMaxDim)
-        fail(op, name, " has an invalid size: shape ", shape_str(a));
-      if (d != 0 && total > (int64_t(1) << 62) / d) fail(op, name, " is too large");
-      total *= d;
-    }
+    if (sizes == Sizes::checked)
+      check_sizes(op, name, shape_of(a));
   }
 
   const T* data() const { return static_cast<const T*>(array.data()); }

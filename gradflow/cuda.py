@@ -73,6 +73,25 @@ def synchronize() -> None:
         _cuda.synchronize()
 
 
+class Event:
+    """A point in gradflow's CUDA stream, for timing, as ``torch.cuda.Event(enable_timing=True)``:
+    ``start.record()``, queue work, ``end.record()``, ``end.synchronize()``, then
+    ``start.elapsed_time(end)`` is the GPU time between them in milliseconds."""
+
+    def __init__(self, enable_timing: bool = True) -> None:
+        _require("Event")
+        self._event = _cuda.Event()
+
+    def record(self) -> None:
+        self._event.record()
+
+    def synchronize(self) -> None:
+        self._event.synchronize()
+
+    def elapsed_time(self, end: "Event") -> float:
+        return self._event.elapsed_time(end._event)
+
+
 def memory_allocated() -> int:
     """Bytes held by live device arrays (rounded up to the allocator's block sizes)."""
     return _cuda.memory_allocated() if _cuda is not None else 0

@@ -656,3 +656,15 @@ def test_mlp_training_matches_cpu(rng):
     assert gpu_losses[-1] < gpu_losses[0]
     for g, c in zip(gpu_params, cpu_params):
         np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-5)
+
+
+def test_events_time_the_queued_work(gpu, rng):
+    start, end = gradflow.cuda.Event(enable_timing=True), gradflow.cuda.Event()
+    a = gpu.from_numpy(values(rng, (256, 256), np.float32))
+    start.record()
+    for _ in range(4):
+        gpu.matmul(a, a)
+    end.record()
+    end.synchronize()
+    assert start.elapsed_time(end) > 0
+

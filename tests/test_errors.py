@@ -36,6 +36,8 @@ def test_cuda_without_a_device_says_so(monkeypatch, built):
         gf.zeros(2, device="cuda")
     with pytest.raises(RuntimeError, match="get_device_name: " + no_device):
         gf.cuda.get_device_name()
+    with pytest.raises(RuntimeError, match="Event: " + no_device):
+        gf.cuda.Event(enable_timing=True)
     reason = gf.cuda.unavailable_reason()
     assert reason.startswith("no CUDA device found (CUDA runtime: ") if built else reason
 

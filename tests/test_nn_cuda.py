@@ -96,8 +96,34 @@ def test_optimizer_state_dict_moves_to_parameter_device():
     assert opt2.state[w2]["exp_avg"].is_cuda and not opt2.state[w2]["step"].is_cuda
 
 
-@pytest.mark.parametrize("layer", [nn.Conv2d(1, 2, 3)], ids=lambda m: type(m).__name__)
-def test_cnn_layers_without_cuda_kernel_say_so(layer):
-    x = gf.randn(1, 1, 6, 6, device="cuda")
-    with pytest.raises(NotImplementedError, match="no kernel for device cuda:0 yet"):
-        layer.to("cuda")(x)
+def _conv_net(transposed: bool):
+    if transposed:
+        return nn.Sequential(nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1),
+                             nn.Tanh(), nn.ConvTranspose2d(4, 2, 2, groups=2, dilation=2))
+    return nn.Sequential(nn.Conv2d(3, 6, 3, stride=2, padding=1), nn.Tanh(),
+                         nn.Conv2d(6, 6, 3, padding=2, dilation=2, groups=6), nn.Tanh(),
+                         nn.Conv2d(6, 2, 1))
+
+
+def _conv_run(device, transposed):
+    gf.manual_seed(0)
+    model = _conv_net(transposed).double().to(device)
+    x = gf.tensor(np.random.default_rng(0).standard_normal((4, 3, 9, 9)), device=device)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    losses = []
+    for _ in range(4):
+        opt.zero_grad()
+        loss = (model(x) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses, [_np(p) for p in model.parameters()]
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["Conv2d", "ConvTranspose2d"])
+def test_conv_modules_train_on_cuda_like_cpu(transposed):
+    cpu_losses, cpu_params = _conv_run("cpu", transposed)
+    gpu_losses, gpu_params = _conv_run("cuda", transposed)
+    np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-10)
+    for a, b in zip(gpu_params, cpu_params):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

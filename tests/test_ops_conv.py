@@ -1,4 +1,7 @@
-"""conv2d / conv_transpose2d: NumPy reference, gradcheck, PyTorch parity, bad inputs."""
+"""conv2d / conv_transpose2d: NumPy reference, gradcheck, PyTorch parity, bad inputs.
+
+Every test runs on each device (`device`: cpu, and cuda where a GPU is present); on CUDA the
+results are also compared with the CPU's on identical inputs."""
 
 import numpy as np
 import pytest
@@ -59,8 +62,34 @@ def ref_conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilat
     return y
 
 
-def t(a, requires_grad=False):
-    return gf.tensor(a, requires_grad=requires_grad)
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param
+
+
+def t(a, requires_grad=False, device="cpu"):
+    return gf.tensor(a, requires_grad=requires_grad, device=device)
+
+
+def same_on_devices(fn, arrays, device, rtol=1e-12, atol=1e-12):
+    """fn(*tensors) on `device` and, for CUDA, equal to fn on the CPU: returns the result."""
+    out = fn(*(None if a is None else t(a, device=device) for a in arrays)).numpy()
+    if device != "cpu":
+        ref = fn(*(None if a is None else t(a) for a in arrays)).numpy()
+        np.testing.assert_allclose(out, ref, rtol=rtol, atol=atol)
+    return out
+
+
+def native(device):
+    """The device's kernel module, and its arrays from and to NumPy (tests of the bindings)."""
+    if device == "cpu":
+        return _C, np.asarray, np.asarray
+    from gradflow import _cuda
+
+    return _cuda, _cuda.from_numpy, _cuda.to_numpy
 
 
 # ---------------------------------------------------------------- forward vs reference
@@ -80,25 +109,28 @@ def conv_configs(draw):
     return n, cin, cout, h, w, (kh, kw), stride, padding, dilation, groups, bias
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @settings(max_examples=60, deadline=None)
 @given(conv_configs())
-def test_conv2d_matches_reference(cfg):
+def test_conv2d_matches_reference(device, cfg):
     n, cin, cout, h, w, k, stride, padding, dilation, groups, bias = cfg
     x = RNG.standard_normal((n, cin, h, w))
     wt = RNG.standard_normal((cout, cin // groups) + k)
     b = RNG.standard_normal(cout) if bias else None
-    y = conv2d(t(x), t(wt), None if b is None else t(b), stride, padding, dilation, groups)
-    np.testing.assert_allclose(y.numpy(), ref_conv2d(x, wt, b, stride, padding, dilation, groups),
+    f = lambda x, w, b: conv2d(x, w, b, stride, padding, dilation, groups)
+    y = same_on_devices(f, (x, wt, b), device)
+    np.testing.assert_allclose(y, ref_conv2d(x, wt, b, stride, padding, dilation, groups),
                                rtol=1e-10, atol=1e-10)
-    y32 = conv2d(t(x.astype(np.float32)), t(wt.astype(np.float32)),
-                 None if b is None else t(b.astype(np.float32)), stride, padding, dilation, groups)
-    assert y32.dtype is gf.float32
-    np.testing.assert_allclose(y32.numpy(), y.numpy(), rtol=1e-4, atol=1e-4)
+    y32 = same_on_devices(f, [None if a is None else a.astype(np.float32) for a in (x, wt, b)],
+                          device, rtol=1e-4, atol=1e-4)
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(y32, y, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @settings(max_examples=40, deadline=None)
 @given(conv_configs(), st.integers(0, 2), st.integers(0, 2))
-def test_conv_transpose2d_matches_reference(cfg, oph, opw):
+def test_conv_transpose2d_matches_reference(device, cfg, oph, opw):
     n, cin, cout, h, w, k, stride, padding, dilation, groups, bias = cfg
     op = (oph % max(stride[0], dilation[0]), opw % max(stride[1], dilation[1]))
     oh = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (k[0] - 1) + op[0] + 1
@@ -108,43 +140,54 @@ def test_conv_transpose2d_matches_reference(cfg, oph, opw):
     x = RNG.standard_normal((n, cin, h, w))
     wt = RNG.standard_normal((cin, cout // groups) + k)
     b = RNG.standard_normal(cout) if bias else None
-    y = conv_transpose2d(t(x), t(wt), None if b is None else t(b), stride, padding, op, groups,
-                         dilation)
+    y = same_on_devices(lambda x, w, b: conv_transpose2d(x, w, b, stride, padding, op, groups,
+                                                         dilation), (x, wt, b), device)
     ref = ref_conv_transpose2d(x, wt, b, stride, padding, op, groups, dilation)
-    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10)
 
 
-def test_conv2d_special_shapes():
+def test_conv2d_special_shapes(device):
     x = RNG.standard_normal((2, 3, 5, 5))
-    # 1x1 (the direct-GEMM path), kernel equal to the input, unbatched input
+    # 1x1 (the direct-GEMM path, with and without groups), kernel equal to the input, unbatched
     w1 = RNG.standard_normal((4, 3, 1, 1))
-    np.testing.assert_allclose(conv2d(t(x), t(w1)).numpy(),
+    np.testing.assert_allclose(same_on_devices(conv2d, (x, w1), device),
                                ref_conv2d(x, w1, None, (1, 1), (0, 0), (1, 1), 1), atol=1e-12)
+    xg, wg, bg = RNG.standard_normal((2, 4, 3, 5)), RNG.standard_normal((6, 2, 1, 1)), np.ones(6)
+    np.testing.assert_allclose(
+        same_on_devices(lambda x, w, b: conv2d(x, w, b, groups=2), (xg, wg, bg), device),
+        ref_conv2d(xg, wg, bg, (1, 1), (0, 0), (1, 1), 2), atol=1e-12)
     w5 = RNG.standard_normal((2, 3, 5, 5))
-    y = conv2d(t(x), t(w5))
+    y = same_on_devices(conv2d, (x, w5), device)
     assert y.shape == (2, 2, 1, 1)
-    np.testing.assert_allclose(y.numpy()[:, :, 0, 0], np.einsum("nchw,ochw->no", x, w5),
-                               atol=1e-12)
-    y3 = conv2d(t(x[0]), t(w5), padding=1)
+    np.testing.assert_allclose(y[:, :, 0, 0], np.einsum("nchw,ochw->no", x, w5), atol=1e-12)
+    y3 = conv2d(t(x[0], device=device), t(w5, device=device), padding=1)
     assert y3.shape == (2, 3, 3)
-    np.testing.assert_allclose(y3.numpy(), conv2d(t(x[:1]), t(w5), padding=1).numpy()[0])
+    np.testing.assert_allclose(y3.numpy(), conv2d(t(x[:1]), t(w5), padding=1).numpy()[0],
+                               atol=1e-12)
+
+
+def test_conv_transpose2d_dilated_1x1_with_output_padding(device):
+    # The output is one row and column larger than the conv it is the adjoint of: the 1x1
+    # kernels must not take x's planes as their column matrix (they once read past them).
+    x, w = RNG.standard_normal((2, 2, 3, 3)), RNG.standard_normal((2, 3, 1, 1))
+    y = same_on_devices(lambda x, w: conv_transpose2d(x, w, None, 1, 0, 1, 1, 2), (x, w), device)
+    ref = ref_conv_transpose2d(x, w, None, (1, 1), (0, 0), (1, 1), 1, (2, 2))
+    np.testing.assert_allclose(y, ref, atol=1e-12)
 
 
 @pytest.mark.parametrize("k,dil", [((3, 3), (1, 1)), ((2, 4), (1, 1)), ((3, 2), (2, 3))])
-def test_conv2d_padding_strings(k, dil):
+def test_conv2d_padding_strings(device, k, dil):
     x = RNG.standard_normal((1, 2, 6, 7))
     w = RNG.standard_normal((3, 2) + k)
-    y = conv2d(t(x), t(w), padding="same", dilation=dil)
+    y = same_on_devices(lambda x, w: conv2d(x, w, padding="same", dilation=dil), (x, w), device)
     assert y.shape == (1, 3, 6, 7)
     # PyTorch's rule: total padding d*(k-1), the odd pixel at the bottom/right
     tot = (dil[0] * (k[0] - 1), dil[1] * (k[1] - 1))
     xp = np.pad(x, ((0, 0), (0, 0), (tot[0] // 2, tot[0] - tot[0] // 2),
                     (tot[1] // 2, tot[1] - tot[1] // 2)))
-    np.testing.assert_allclose(y.numpy(), ref_conv2d(xp, w, None, (1, 1), (0, 0), dil, 1),
-                               atol=1e-12)
-    yv = conv2d(t(x), t(w), padding="valid", dilation=dil)
-    np.testing.assert_allclose(yv.numpy(), ref_conv2d(x, w, None, (1, 1), (0, 0), dil, 1),
-                               atol=1e-12)
+    np.testing.assert_allclose(y, ref_conv2d(xp, w, None, (1, 1), (0, 0), dil, 1), atol=1e-12)
+    yv = same_on_devices(lambda x, w: conv2d(x, w, padding="valid", dilation=dil), (x, w), device)
+    np.testing.assert_allclose(yv, ref_conv2d(x, w, None, (1, 1), (0, 0), dil, 1), atol=1e-12)
 
 
 # ---------------------------------------------------------------- gradients
@@ -155,14 +198,16 @@ GRAD_CASES = [
     ((2, 3, 6, 6), (3, 1, 2, 2), True, 2, 1, 2, 3),
     ((1, 2, 4, 4), (2, 2, 1, 1), True, 1, 0, 1, 1),
     ((1, 1, 3, 3), (2, 1, 3, 3), False, 1, 0, 1, 1),
+    ((2, 3, 5, 4), (3, 1, 3, 3), True, 1, 1, 1, 3),  # depthwise
+    ((2, 4, 3, 3), (2, 2, 1, 1), True, 1, 0, 1, 2),  # grouped 1x1
 ]
 
 
 @pytest.mark.parametrize("xs,ws,bias,stride,padding,dilation,groups", GRAD_CASES)
-def test_conv2d_gradcheck(xs, ws, bias, stride, padding, dilation, groups):
-    x = t(RNG.standard_normal(xs), True)
-    w = t(RNG.standard_normal(ws), True)
-    b = t(RNG.standard_normal(ws[0]), True) if bias else None
+def test_conv2d_gradcheck(device, xs, ws, bias, stride, padding, dilation, groups):
+    x = t(RNG.standard_normal(xs), True, device)
+    w = t(RNG.standard_normal(ws), True, device)
+    b = t(RNG.standard_normal(ws[0]), True, device) if bias else None
     args = (x, w, b) if bias else (x, w)
 
     def f(x, w, b=None):
@@ -176,105 +221,152 @@ def test_conv2d_gradcheck(xs, ws, bias, stride, padding, dilation, groups):
     ((1, 4, 3, 3), (4, 1, 2, 3), (1, 2), (0, 1), (0, 1), 2, 1),
     ((1, 2, 3, 3), (2, 2, 2, 2), 1, 0, 1, 1, 2),  # output_padding >= stride (allowed by dilation)
 ])
-def test_conv_transpose2d_gradcheck(xs, ws, stride, padding, output_padding, groups, dilation):
-    x = t(RNG.standard_normal(xs), True)
-    w = t(RNG.standard_normal(ws), True)
-    b = t(RNG.standard_normal(ws[1] * groups), True)
+def test_conv_transpose2d_gradcheck(device, xs, ws, stride, padding, output_padding, groups,
+                                    dilation):
+    x = t(RNG.standard_normal(xs), True, device)
+    w = t(RNG.standard_normal(ws), True, device)
+    b = t(RNG.standard_normal(ws[1] * groups), True, device)
     assert gradcheck(lambda x, w, b: conv_transpose2d(x, w, b, stride, padding, output_padding,
                                                       groups, dilation), (x, w, b))
 
 
-def test_conv_double_backward():
-    x = t(RNG.standard_normal((1, 2, 4, 4)), True)
-    w = t(RNG.standard_normal((2, 1, 2, 3)), True)
-    b = t(RNG.standard_normal(2), True)
+def test_conv_double_backward(device):
+    x = t(RNG.standard_normal((1, 2, 4, 4)), True, device)
+    w = t(RNG.standard_normal((2, 1, 2, 3)), True, device)
+    b = t(RNG.standard_normal(2), True, device)
     assert gradgradcheck(lambda x, w, b: conv2d(x, w, b, 2, 1, 1, 2), (x, w, b))
-    wt = t(RNG.standard_normal((2, 3, 3, 2)), True)
+    wt = t(RNG.standard_normal((2, 3, 3, 2)), True, device)
     assert gradgradcheck(lambda x, w: conv_transpose2d(x, w, None, 2, 1, 1), (x, wt))
 
 
 # ---------------------------------------------------------------- PyTorch parity
-@pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-4), (np.float64, 1e-10)])
-def test_conv_torch_parity(dtype, tol):
+def _torch_device(device):
+    """The torch device to compare with: CUDA's conv (cuDNN, TF32 off) on a GPU when the
+    installed torch has CUDA, else torch's CPU conv."""
     torch = pytest.importorskip("torch")
+    if device == "cuda" and torch.cuda.is_available():
+        torch.backends.cudnn.allow_tf32 = False
+        return torch, "cuda"
+    return torch, "cpu"
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-4), (np.float64, 1e-10)])
+def test_conv_torch_parity(device, dtype, tol):
+    torch, tdev = _torch_device(device)
     F = torch.nn.functional
+    ours = lambda a: t(a, True, device)
+    theirs = lambda a: torch.tensor(a, device=tdev, requires_grad=True)
     x = RNG.standard_normal((3, 4, 9, 8)).astype(dtype)
     w = RNG.standard_normal((6, 2, 3, 3)).astype(dtype)
     b = RNG.standard_normal(6).astype(dtype)
-    gx, gw, gb = t(x, True), t(w, True), t(b, True)
+    gx, gw, gb = (ours(a) for a in (x, w, b))
     y = conv2d(gx, gw, gb, stride=(2, 1), padding=(1, 2), dilation=(2, 1), groups=2)
-    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    tx, tw, tb = (theirs(a) for a in (x, w, b))
     ty = F.conv2d(tx, tw, tb, stride=(2, 1), padding=(1, 2), dilation=(2, 1), groups=2)
     g = RNG.standard_normal(ty.shape).astype(dtype)
-    y.backward(t(g))
-    ty.backward(torch.tensor(g))
-    for ours, theirs in ((y, ty), (gx.grad, tx.grad), (gw.grad, tw.grad), (gb.grad, tb.grad)):
-        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=tol,
-                                   atol=tol * 10)
+    y.backward(t(g, device=device))
+    ty.backward(torch.tensor(g, device=tdev))
+    for a, b_ in ((y, ty), (gx.grad, tx.grad), (gw.grad, tw.grad), (gb.grad, tb.grad)):
+        np.testing.assert_allclose(a.detach().cpu().numpy(), b_.detach().cpu().numpy(),
+                                   rtol=tol, atol=tol * 10)
     wt = RNG.standard_normal((4, 3, 4, 4)).astype(dtype)
-    gwt, twt = t(wt, True), torch.tensor(wt, requires_grad=True)
+    gwt, twt = ours(wt), theirs(wt)
     tx.grad = None
     gx.grad = None
     y = conv_transpose2d(gx, gwt, None, 2, 1, 1)
     ty = F.conv_transpose2d(tx, twt, None, 2, 1, 1)
     g = RNG.standard_normal(ty.shape).astype(dtype)
-    y.backward(t(g))
-    ty.backward(torch.tensor(g))
-    for ours, theirs in ((y, ty), (gx.grad, tx.grad), (gwt.grad, twt.grad)):
-        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=tol,
-                                   atol=tol * 10)
+    y.backward(t(g, device=device))
+    ty.backward(torch.tensor(g, device=tdev))
+    for a, b_ in ((y, ty), (gx.grad, tx.grad), (gwt.grad, twt.grad)):
+        np.testing.assert_allclose(a.detach().cpu().numpy(), b_.detach().cpu().numpy(),
+                                   rtol=tol, atol=tol * 10)
 
 
 # ---------------------------------------------------------------- bad inputs
-def _x(*shape):
-    return t(np.zeros(shape))
+def _zeros(device):
+    return lambda *shape: t(np.zeros(shape), device=device)
 
 
 @pytest.mark.parametrize("call,match", [
-    (lambda: conv2d(_x(2, 3), _x(1, 3, 1, 1)), r"expected 3-D .* got shape \(2, 3\)"),
-    (lambda: conv2d(_x(1, 3, 5, 5), _x(1, 3, 3)), r"weight must be 4-D .* \(1, 3, 3\)"),
-    (lambda: conv2d(_x(1, 3, 5, 5), _x(2, 2, 3, 3)), r"expects input with 2 channels.*3, 5, 5"),
-    (lambda: conv2d(_x(1, 4, 5, 5), _x(3, 2, 3, 3), groups=2), r"divisible by groups \(2\)"),
-    (lambda: conv2d(_x(1, 3, 5, 5), _x(2, 3, 3, 3), stride=0), r"stride must be >= 1, got \(0, 0"),
-    (lambda: conv2d(_x(1, 3, 5, 5), _x(2, 3, 3, 3), padding=-1), r"padding must be >= 0"),
-    (lambda: conv2d(_x(1, 3, 5, 5), _x(2, 3, 3, 3), dilation=(1, 0)), r"dilation must be >= 1"),
-    (lambda: conv2d(_x(1, 3, 2, 5), _x(2, 3, 3, 3)), r"larger than the padded input size \(2, 5\)"),
-    (lambda: conv2d(_x(1, 3, 5, 5), _x(2, 3, 3, 3), _x(3)), r"bias must have shape \(2,\)"),
-    (lambda: conv2d(_x(1, 3, 0, 5), _x(2, 3, 1, 1)), r"zero-size dimension"),
-    (lambda: conv2d(_x(1, 3, 5, 5), _x(2, 3, 3, 3), stride=2, padding="same"), r"strided"),
-    (lambda: conv2d(_x(1, 3, 5, 5), _x(2, 3, 3, 3), padding="full"), r"'valid', 'same'"),
-    (lambda: conv_transpose2d(_x(1, 2, 3, 3), _x(2, 1, 3, 3), stride=2, output_padding=2),
+    (lambda x: conv2d(x(2, 3), x(1, 3, 1, 1)), r"expected 3-D .* got shape \(2, 3\)"),
+    (lambda x: conv2d(x(1, 3, 5, 5), x(1, 3, 3)), r"weight must be 4-D .* \(1, 3, 3\)"),
+    (lambda x: conv2d(x(1, 3, 5, 5), x(2, 2, 3, 3)), r"expects input with 2 channels.*3, 5, 5"),
+    (lambda x: conv2d(x(1, 4, 5, 5), x(3, 2, 3, 3), groups=2), r"divisible by groups \(2\)"),
+    (lambda x: conv2d(x(1, 3, 5, 5), x(2, 3, 3, 3), stride=0), r"stride must be >= 1, got \(0, 0"),
+    (lambda x: conv2d(x(1, 3, 5, 5), x(2, 3, 3, 3), padding=-1), r"padding must be >= 0"),
+    (lambda x: conv2d(x(1, 3, 5, 5), x(2, 3, 3, 3), dilation=(1, 0)), r"dilation must be >= 1"),
+    (lambda x: conv2d(x(1, 3, 2, 5), x(2, 3, 3, 3)), r"larger than the padded input size \(2, 5\)"),
+    (lambda x: conv2d(x(1, 3, 5, 5), x(2, 3, 3, 3), x(3)), r"bias must have shape \(2,\)"),
+    (lambda x: conv2d(x(1, 3, 0, 5), x(2, 3, 1, 1)), r"zero-size dimension"),
+    (lambda x: conv2d(x(1, 3, 5, 5), x(2, 3, 3, 3), stride=2, padding="same"), r"strided"),
+    (lambda x: conv2d(x(1, 3, 5, 5), x(2, 3, 3, 3), padding="full"), r"'valid', 'same'"),
+    (lambda x: conv_transpose2d(x(1, 2, 3, 3), x(2, 1, 3, 3), stride=2, output_padding=2),
      r"output padding must be smaller than either stride or dilation"),
-    (lambda: conv_transpose2d(_x(1, 2, 1, 1), _x(2, 1, 1, 1), padding=1), r"output size .* small"),
-    (lambda: conv_transpose2d(_x(1, 3, 3, 3), _x(2, 1, 3, 3)), r"expects input with 2 channels"),
+    (lambda x: conv_transpose2d(x(1, 2, 1, 1), x(2, 1, 1, 1), padding=1), r"output size .* small"),
+    (lambda x: conv_transpose2d(x(1, 3, 3, 3), x(2, 1, 3, 3)), r"expects input with 2 channels"),
 ])
-def test_conv_bad_inputs(call, match):
+def test_conv_bad_inputs(device, call, match):
     with pytest.raises(ValueError, match=match):
-        call()
+        call(_zeros(device))
 
 
-def test_conv_dtype_mismatch():
+def test_conv_dtype_mismatch(device):
     with pytest.raises(TypeError, match="same dtype"):
-        conv2d(t(np.zeros((1, 1, 3, 3))), t(np.zeros((1, 1, 1, 1), np.float32)))
+        conv2d(t(np.zeros((1, 1, 3, 3)), device=device),
+               t(np.zeros((1, 1, 1, 1), np.float32), device=device))
 
 
-def test_binding_validates():
-    x = np.zeros((1, 2, 4, 4))
-    w = np.zeros((2, 2, 3, 3))
-    with pytest.raises(ValueError, match=r"conv2d: stride must be >= 1"):
-        _C.conv2d_forward(x, w, None, (0, 1), (0, 0), (1, 1), 1)
-    with pytest.raises(ValueError, match=r"larger than the padded input"):
-        _C.conv2d_forward(x, np.zeros((2, 2, 5, 5)), None, (1, 1), (0, 0), (1, 1), 1)
-    with pytest.raises(ValueError, match=r"divisible by groups"):
-        _C.conv2d_forward(x, np.zeros((3, 1, 3, 3)), None, (1, 1), (0, 0), (1, 1), 2)
-    with pytest.raises(TypeError, match=r"dtype"):
-        _C.conv2d_forward(x, w.astype(np.float32), None, (1, 1), (0, 0), (1, 1), 1)
-    with pytest.raises(ValueError, match=r"grad_output .* does not match"):
-        _C.conv2d_backward_input(np.zeros((1, 2, 5, 5)), w, (4, 4), (1, 1), (0, 0), (1, 1), 1)
-    with pytest.raises(ValueError, match=r"invalid size"):
-        _C.conv2d_forward(np.zeros((1, 2, 0, 4)), w, None, (1, 1), (1, 1), (1, 1), 1)
-    with pytest.raises(ValueError, match=r"C-contiguous"):
-        _C.conv2d_forward(np.zeros((1, 2, 4, 8))[..., ::2], w, None, (1, 1), (0, 0), (1, 1), 1)
+def _binding_errors(mod, put, x, w):
+    """Each bad call of the conv bindings and the error text it must raise."""
+    ones = (1, 1)
+    return [
+        (lambda: mod.conv2d_forward(x, w, None, (0, 1), (0, 0), ones, 1),
+         ValueError, r"^conv2d: stride must be >= 1, got \(0, 1\)$"),
+        (lambda: mod.conv2d_forward(x, put(np.zeros((2, 2, 5, 5))), None, ones, (0, 0), ones, 1),
+         ValueError, r"^conv2d: kernel \(5, 5\) with dilation \(1, 1\) is larger than the "
+                     r"padded input \(4, 4\)$"),
+        (lambda: mod.conv2d_forward(x, put(np.zeros((3, 1, 3, 3))), None, ones, (0, 0), ones, 2),
+         ValueError, r"^conv2d: in_channels 2 and out_channels 3 must be divisible by groups 2$"),
+        (lambda: mod.conv2d_forward(x, put(np.zeros((2, 2, 3, 3), np.float32)), None, ones,
+                                    (0, 0), ones, 1),
+         TypeError, r"^conv2d: weight must have dtype float64, got float32$"),
+        (lambda: mod.conv2d_forward(x, w, put(np.zeros(3)), ones, (0, 0), ones, 1),
+         ValueError, r"^conv2d: bias must have shape \(2,\), got \(3,\)$"),
+        (lambda: mod.conv2d_backward_input(put(np.zeros((1, 2, 5, 5))), w, (4, 4), ones, (0, 0),
+                                           ones, 1),
+         ValueError, r"^conv2d_backward_input: grad_output \(1, 2, 5, 5\) does not match weight "
+                     r"\(2, 2, 3, 3\) and input size \(4, 4\) \(expected \(1, 2, 2, 2\)\)$"),
+        (lambda: mod.conv2d_backward_weight(x, put(np.zeros((2, 2, 2, 2))), (3, 3), ones,
+                                            (0, 0), ones, 1),
+         ValueError, r"^conv2d_backward_weight: grad_output \(2, 2, 2, 2\) does not match input "
+                     r"\(1, 2, 4, 4\)$"),
+        (lambda: mod.conv2d_forward(put(np.zeros((1, 2, 0, 4))), w, None, ones, ones, ones, 1),
+         ValueError, r"^conv2d: input has an invalid size: shape \(1, 2, 0, 4\)$"),
+        (lambda: mod.conv2d_backward_weight(put(np.zeros((1, 2**14, 4, 4))),
+                                            put(np.zeros((1, 2, 1, 1))), (2**30, 2**30), ones,
+                                            (2**30, 2**30), ones, 1),  # C*kh*kw overflows
+         ValueError, r"^conv2d_backward_weight: im2col workspace too large$"),
+        (lambda: mod.channel_sum(put(np.zeros(3))),
+         ValueError, r"^channel_sum: input must be at least 2-D, got shape \(3,\)$"),
+        (lambda: mod.set_conv_workspace_bytes(0),
+         ValueError, r"^set_conv_workspace_bytes: bytes must be >= 1, got 0$"),
+    ]
+
+
+def test_binding_validates(device):
+    mod, put, _ = native(device)
+    x, w = put(np.zeros((1, 2, 4, 4))), put(np.zeros((2, 2, 3, 3)))
+    for call, error, match in _binding_errors(mod, put, x, w):
+        with pytest.raises(error, match=match):
+            call()
+    strided = np.zeros((1, 2, 4, 8))
+    if device == "cpu":
+        strided = strided[..., ::2]
+    else:
+        strided = put(strided).as_strided((1, 2, 4, 4), (64, 32, 8, 2), 0)
+    with pytest.raises(ValueError, match=r"^conv2d: input must be C-contiguous"):
+        mod.conv2d_forward(strided, w, None, (1, 1), (0, 0), (1, 1), 1)
 
 
 def test_threads_agree():
@@ -296,36 +388,46 @@ def test_threads_agree():
 
 
 # ---------------------------------------------------------------- workspace cap
-# csrc/cpu/conv.cpp keeps the im2col workspace of one call under _C.conv_workspace_bytes():
-# at most cap = bytes // ((K + Cog) * itemsize) columns in all, cap // threads per thread.
-# Images with more output positions L than that are split into runs of columns, one after
-# another. A small cap puts the thresholds at a few dozen columns.
+# Each device keeps one call's im2col workspace under <module>.conv_workspace_bytes(). The CPU
+# (csrc/cpu/conv.cpp) has at most cap = bytes // ((K + Cog) * itemsize) columns in all,
+# cap // threads per thread; CUDA (csrc/cuda/conv_chunks.h) cap = bytes // ((Cin*kh*kw + Cout)
+# * itemsize) columns per chunk of images. Images with more output positions L than that are
+# split into runs of columns, one after another. A small cap puts the thresholds at a few dozen
+# columns.
 CAP_BYTES = 16 * 1024
 
 
 @pytest.fixture
-def small_workspace():
-    saved = _C.conv_workspace_bytes()
-    _C.set_conv_workspace_bytes(CAP_BYTES)
+def small_workspace(device):
+    mod = native(device)[0]
+    saved = mod.conv_workspace_bytes()
+    mod.set_conv_workspace_bytes(CAP_BYTES)
     yield
-    _C.set_conv_workspace_bytes(saved)
+    mod.set_conv_workspace_bytes(saved)
 
 
 def split_cases():
-    """(dtype, threads, N, groups, L, OW): L just below, at and above cap // threads, and
-    several runs per image, some of which start and end mid-row."""
+    """(device, dtype, threads, N, groups, L, OW): L just below, at and above the cap (per
+    thread on the CPU), and several runs per image, some of which start and end mid-row."""
     cases = []
     for dtype in (np.float32, np.float64):
         cap = CAP_BYTES // ((2 * 3 * 3 + 2) * np.dtype(dtype).itemsize)  # K = 18, Cog = 2
         for threads in (1, 2):
-            cases += [(dtype, threads, 3, 2, cap // threads + d, 1) for d in (-1, 0, 1)]
-        cases += [(dtype, 2, 3, 2, 2 * cap + 1, 1), (dtype, 1, 2, 1, 3 * cap + 5, 7)]
+            cases += [("cpu", dtype, threads, 3, 2, cap // threads + d, 1) for d in (-1, 0, 1)]
+        cases += [("cpu", dtype, 2, 3, 2, 2 * cap + 1, 1), ("cpu", dtype, 1, 2, 1, 3 * cap + 5, 7)]
+        for groups in (1, 2):  # CUDA: Cin = 2 * groups, Cout = 2 * groups, 3x3
+            cap = CAP_BYTES // ((2 * groups * 9 + 2 * groups) * np.dtype(dtype).itemsize)
+            cases += [pytest.param("cuda", dtype, 1, 5, groups, L, 1, marks=pytest.mark.cuda)
+                      for L in (cap // 3, cap // 2, cap - 1, cap, cap + 1, 2 * cap + 1)]
+            cases.append(pytest.param("cuda", dtype, 1, 2, groups, 3 * cap + 5, 7,
+                                      marks=pytest.mark.cuda))
     return cases
 
 
-@pytest.mark.parametrize("dtype,threads,n,groups,L,ow", split_cases())
-def test_conv_kernels_split_images_over_the_workspace_cap(small_workspace, dtype, threads, n,
-                                                          groups, L, ow):
+@pytest.mark.parametrize("device,dtype,threads,n,groups,L,ow", split_cases())
+def test_conv_kernels_split_images_over_the_workspace_cap(small_workspace, device, dtype,
+                                                          threads, n, groups, L, ow):
+    mod, put, get = native(device)
     oh = -(-L // ow)
     stride, padding = ((1, 2), (1, 2)) if ow > 1 else ((1, 1), (1, 0))
     h, wd = oh - 2 * padding[0] + 2, (ow - 1) * stride[1] + 3 - 2 * padding[1]
@@ -336,10 +438,10 @@ def test_conv_kernels_split_images_over_the_workspace_cap(small_workspace, dtype
     _C.set_num_threads(threads)
     try:
         args = (stride, padding, (1, 1), groups)
-        y = _C.conv2d_forward(x, w, b, *args)
+        y = get(mod.conv2d_forward(put(x), put(w), put(b), *args))
         dy = RNG.standard_normal(y.shape).astype(dtype)
-        dx = _C.conv2d_backward_input(dy, w, (h, wd), *args)
-        dw = _C.conv2d_backward_weight(x, dy, (3, 3), *args)
+        dx = get(mod.conv2d_backward_input(put(dy), put(w), (h, wd), *args))
+        dw = get(mod.conv2d_backward_weight(put(x), put(dy), (3, 3), *args))
     finally:
         _C.set_num_threads(saved)
     assert y.shape == (n, 2 * groups, oh, ow)
@@ -356,22 +458,20 @@ def test_conv_kernels_split_images_over_the_workspace_cap(small_workspace, dtype
     assert abs(np.sum(dw * w64) - inner) <= tol * 10 * magnitude
 
 
-def test_conv_workspace_cap_is_validated():
-    with pytest.raises(ValueError, match="set_conv_workspace_bytes: bytes must be >= 1, got 0"):
-        _C.set_conv_workspace_bytes(0)
-
-
 def test_conv_transpose_output_too_large_is_a_memory_error_naming_the_op():
     with pytest.raises(MemoryError, match=r"conv_transpose2d: conv2d_backward_input: out of "
                                           r"memory: could not allocate the output of shape"):
         gf.nn.functional.conv_transpose2d(gf.rand(1, 1, 3, 3), gf.rand(1, 1, 2, 2), stride=2**20)
 
 
-def test_conv_kernels_on_an_empty_batch():
-    x, w = np.zeros((0, 2, 5, 5)), RNG.standard_normal((3, 2, 3, 3))
-    args = ((1, 1), (1, 1), (1, 1), 1)
-    y = _C.conv2d_forward(x, w, None, *args)
+@pytest.mark.parametrize("k", [1, 3])
+def test_conv_kernels_on_an_empty_batch(device, k):
+    mod, put, get = native(device)
+    x, w = put(np.zeros((0, 2, 5, 5))), put(RNG.standard_normal((3, 2, k, k)))
+    args = ((1, 1), (k // 2, k // 2), (1, 1), 1)
+    y = mod.conv2d_forward(x, w, put(np.ones(3)), *args)
     assert y.shape == (0, 3, 5, 5)
-    assert _C.conv2d_backward_input(y, w, (5, 5), *args).shape == (0, 2, 5, 5)
-    dw = _C.conv2d_backward_weight(x, y, (3, 3), *args)
-    np.testing.assert_array_equal(dw, np.zeros((3, 2, 3, 3)))
+    assert mod.conv2d_backward_input(y, w, (5, 5), *args).shape == (0, 2, 5, 5)
+    dw = mod.conv2d_backward_weight(x, y, (k, k), *args)
+    np.testing.assert_array_equal(get(dw), np.zeros((3, 2, k, k)))
+    np.testing.assert_array_equal(get(mod.channel_sum(y)), np.zeros(3))

@@ -16,8 +16,11 @@ constexpr int64_t kChunkColumns = 1024;  // target GEMM width nb*lc per chunk
 // The im2col and gather workspace of one call, all threads together, stays under this.
 std::atomic<int64_t> g_workspace_bytes{kDefaultConvWorkspaceBytes};
 
+// x's planes are the col matrix only when the output is the size of the input: a dilated 1x1
+// conv_transpose2d with output_padding asks for fewer output rows (see conv.h).
 bool is_pointwise(const ConvGeom& g) {
-  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
+         g.OH == g.H && g.OW == g.W;
 }
 
 // A chunk is nb whole images or, when one image's columns would not fit the workspace cap, a

@@ -13,16 +13,11 @@
 #pragma once
 #include <cstdint>
 
+#include "conv_geom.h"
+
 namespace gradflow::cpu {
 
-struct ConvGeom {
-  int64_t C, H, W;     // input plane count and size (per group for grouped convs)
-  int64_t kh, kw;      // kernel
-  int64_t sh, sw;      // stride
-  int64_t ph, pw;      // zero padding
-  int64_t dh, dw;      // dilation
-  int64_t OH, OW;      // output size
-};
+using ::gradflow::ConvGeom;  // conv_geom.h
 
 template <typename T>
 void im2col(const ConvGeom& g, const T* x, int64_t l0, int64_t n, T* col, int64_t ld);

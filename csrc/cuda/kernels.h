@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "conv_geom.h"
+#include "cuda/gemm_batch.h"
 #include "cuda/pool_index.h"
 #include "cuda/runtime.h"
 
@@ -82,6 +84,34 @@ void random(Random kind, const DeviceArray& out, int64_t low, int64_t high);
 template <typename T>
 void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, int64_t stride_a,
                   const T* b, int64_t stride_b, T* c, int64_t stride_c);
+// c[p] = a[p] @ b[p] for p < batch, (m x k) @ (k x n) -> (m x n), each operand a MatrixBatch
+// (rows ld apart, matrix p at (p / inner, p % inner) of a two-level batch; gemm_batch.h).
+template <typename T>
+void gemm_strided(int64_t batch, int64_t inner, int64_t m, int64_t n, int64_t k,
+                  MatrixBatch<const T> a, MatrixBatch<const T> b, MatrixBatch<T> c);
+// Thread blocks of one m x n product (split-K decisions).
+template <typename T>
+int64_t gemm_tiles(int64_t m, int64_t n);
+
+// ---- conv.cu
+// 2-D convolution, NCHW, C-contiguous (the CPU's contract, cpu/conv.h): x (N, groups*g.C, H, W),
+// w (Cout, g.C, kh, kw), y/dy (N, Cout, g.OH, g.OW); g is the per-group geometry, validated.
+// Workspaces: columns of at most conv_workspace_bytes() (default 256 MiB) per call.
+constexpr int64_t kDefaultConvWorkspaceBytes = int64_t(256) << 20;
+void set_conv_workspace_bytes(int64_t bytes);
+int64_t conv_workspace_bytes();
+template <typename T>
+void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, const T* x,
+                    const T* w, const T* bias, T* y);  // bias may be null
+template <typename T>
+void conv2d_backward_input(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g,
+                           const T* dy, const T* w, T* dx);  // dx is overwritten
+template <typename T>
+void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g,
+                            const T* x, const T* dy, T* dw);  // dw is overwritten
+// db[c] = sum over n and the L positions of dy (N, C, L).
+template <typename T>
+void channel_sum(int64_t N, int64_t C, int64_t L, const T* dy, T* db);
 
 // ---- pool.cu (pooling): contiguous float arrays, P = N*C planes, geometry as pool_index.h.
 // x (P, H, W) -> y, idx (P, OH, OW); strided or adaptive windows.

@@ -271,6 +271,33 @@ bool take_error_flag() {
   return host != 0;
 }
 
+// ---------------------------------------------------------------- events
+Event::Event() {
+  stream();  // makes device 0 current
+  cudaEvent_t e;
+  check(cudaEventCreate(&e), "cudaEventCreate");
+  event_ = e;
+}
+
+Event::~Event() { cudaEventDestroy(static_cast<cudaEvent_t>(event_)); }
+
+void Event::record() {
+  check(cudaEventRecord(static_cast<cudaEvent_t>(event_), static_cast<cudaStream_t>(stream())),
+        "cudaEventRecord");
+}
+
+void Event::synchronize() {
+  check(cudaEventSynchronize(static_cast<cudaEvent_t>(event_)), "cudaEventSynchronize");
+}
+
+float Event::elapsed_ms(const Event& end) const {
+  float ms = 0;
+  check(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(event_),
+                             static_cast<cudaEvent_t>(end.event_)),
+        "cudaEventElapsedTime");
+  return ms;
+}
+
 // ---------------------------------------------------------------- random numbers
 namespace {
 uint64_t g_seed = 0, g_offset = 0;

@@ -88,6 +88,23 @@ DeviceArray empty(const std::vector<int64_t>& shape, DType dtype);
 void copy_to_device(void* dst, const void* src, size_t nbytes);
 void copy_to_host(void* dst, const void* src, size_t nbytes);
 
+// ---------------------------------------------------------------- events
+// A CUDA event for timing the work queued on the module's stream, as torch.cuda.Event.
+class Event {
+ public:
+  Event();
+  ~Event();
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  void record();       // marks the point after the work queued so far
+  void synchronize();  // waits until the stream has reached the recorded point
+  // Milliseconds from this event to `end`; both recorded, end reached (else CudaError).
+  float elapsed_ms(const Event& end) const;
+
+ private:
+  void* event_ = nullptr;  // cudaEvent_t
+};
+
 // ---------------------------------------------------------------- random numbers
 // Counter-based: every draw is Philox4x32-10(counter, key = seed); `philox_offset` counts
 // the 128-bit blocks handed out so far, so a seed and a sequence of calls fix the values.

@@ -554,6 +554,24 @@ class CUDABackend(Backend):
         v = self.contiguous(self.broadcast_to(v, batch + (rows, cols)))
         return self.reshape(v, (math.prod(batch), rows, cols))
 
+    # ---------------------------------------------------------------- convolution
+    # The kernels take C-contiguous arrays and check them as the CPU's do (same errors).
+    def conv2d(self, x, weight, bias, stride, padding, dilation, groups):
+        b = None if bias is None else self.contiguous(bias)
+        return _cuda.conv2d_forward(self.contiguous(x), self.contiguous(weight), b, stride,
+                                    padding, dilation, groups)
+
+    def conv2d_backward_input(self, grad, weight, input_size, stride, padding, dilation, groups):
+        return _cuda.conv2d_backward_input(self.contiguous(grad), self.contiguous(weight),
+                                           input_size, stride, padding, dilation, groups)
+
+    def conv2d_backward_weight(self, x, grad, kernel_size, stride, padding, dilation, groups):
+        return _cuda.conv2d_backward_weight(self.contiguous(x), self.contiguous(grad),
+                                            kernel_size, stride, padding, dilation, groups)
+
+    def channel_sum(self, x):
+        return _cuda.channel_sum(self.contiguous(x))
+
     # ---------------------------------------------------------------- nn kernels: pooling
     # (csrc/cuda/pool.cu; inputs made C-contiguous here, checked again by gradflow._cuda;
     # interpolate and its backward are fused kernels, see base.FUSED_KERNELS)
