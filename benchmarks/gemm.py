@@ -199,6 +199,23 @@ def plot(rows: list[dict], title: str, path: Path) -> bool:
     return True
 
 
+def _device_setup(device: str, threads):
+    """(one core's measured FMA peak in GFLOP/s or 0 on the GPU, the thread counts to run),
+    after saying what the run compares."""
+    if device == "cpu":
+        if _NUMPY_THREADS is None:
+            print("warning: cannot set NumPy's BLAS threads; its column uses its own default")
+        peak_core = _C.fma_peak_gflops(0.3)
+        print(f"FMA peak (measured, one core): {peak_core:.1f} GFLOP/s; simd={_C.simd_level()}")
+        return peak_core, threads
+    import gradflow.cuda
+
+    if not gradflow.cuda.is_available():
+        raise SystemExit(f"no CUDA GPU: {gradflow.cuda.unavailable_reason()}")
+    print(f"on {gradflow.cuda.get_device_name(0)}; reference: cuBLAS (torch.mm, TF32 off)")
+    return 0.0, [1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=sorted(BACKENDS), default="cpu")
@@ -216,20 +233,7 @@ def main() -> None:
     makers = dict(BACKENDS[args.device])
     if not _torch_available(args.device):
         del makers["torch"]
-    if on_cpu:
-        if _NUMPY_THREADS is None:
-            print("warning: cannot set NumPy's BLAS threads; its column uses its own default")
-        peak_core = _C.fma_peak_gflops(0.3)
-        print(f"FMA peak (measured, one core): {peak_core:.1f} GFLOP/s; simd={_C.simd_level()}")
-        thread_counts = args.threads
-    else:
-        import gradflow.cuda
-
-        if not gradflow.cuda.is_available():
-            raise SystemExit(f"no CUDA GPU: {gradflow.cuda.unavailable_reason()}")
-        peak_core = 0.0
-        print(f"on {gradflow.cuda.get_device_name(0)}; reference: cuBLAS (torch.mm, TF32 off)")
-        thread_counts = [1]
+    peak_core, thread_counts = _device_setup(args.device, args.threads)
     reference = next(iter(makers))
     cases = [(s, s, s) for s in args.sizes] + ([] if args.no_conv else CONV_CASES)
 
