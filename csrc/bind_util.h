@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <initializer_list>
 #include <string>
 #include <type_traits>
@@ -155,6 +156,55 @@ struct Out {
     }
   }
 };
+
+// ------------------------------------------------------------------------------ matrices
+// A matrix as the GEMM kernel sees it: row-major (rows x cols, row stride ld), or, when the
+// array is column-major (e.g. x.T of a C-contiguous x), the transpose of a row-major one.
+template <typename T>
+struct Matrix {
+  T* data;
+  int64_t rows, cols, ld;
+  bool trans;  // the array is the transpose of the row-major (cols x rows) matrix at data
+};
+
+// Reads the last two axes of `arr`. Either of them must have unit stride; the other stride
+// becomes the leading dimension (no copy).
+template <typename T>
+Matrix<T> as_matrix(const std::string& op, const char* name, const py::array& arr) {
+  const int nd = static_cast<int>(arr.ndim());
+  const int64_t rows = arr.shape(nd - 2), cols = arr.shape(nd - 1);
+  const int64_t e = arr.itemsize(), s0 = arr.strides(nd - 2), s1 = arr.strides(nd - 1);
+  T* data = static_cast<T*>(const_cast<void*>(arr.data()));
+  auto leading = [e](int64_t stride, int64_t other) {
+    return stride % e == 0 && stride / e >= std::max<int64_t>(1, other);
+  };
+  if (rows == 0 || cols == 0) return {data, rows, cols, std::max<int64_t>(1, cols), false};
+  if ((cols <= 1 || s1 == e) && (rows <= 1 || leading(s0, cols)))
+    return {data, rows, cols, rows <= 1 ? std::max<int64_t>(1, cols) : s0 / e, false};
+  if ((rows <= 1 || s0 == e) && (cols <= 1 || leading(s1, rows)))
+    return {data, rows, cols, cols <= 1 ? std::max<int64_t>(1, rows) : s1 / e, true};
+  fail(op, name, " must have unit stride along one of its last two axes, got strides ",
+       shape_str({s0, s1}), " bytes for shape ", shape_str(arr));
+}
+
+// Byte range [lo, hi) spanned by the elements of a non-empty host array.
+inline std::pair<const char*, const char*> byte_span(const py::array& arr) {
+  const char* lo = static_cast<const char*>(arr.data());
+  const char* hi = lo + arr.itemsize();
+  for (py::ssize_t i = 0; i < arr.ndim(); ++i) {
+    const int64_t reach = (arr.shape(i) - 1) * arr.strides(i);
+    (reach < 0 ? lo : hi) += reach;
+  }
+  return {lo, hi};
+}
+
+// Whether two host arrays share any byte (an output must not alias an input).
+inline bool overlaps(const py::array& x, const py::array& y) {
+  if (x.size() == 0 || y.size() == 0) return false;
+  const auto [xl, xh] = byte_span(x);
+  const auto [yl, yh] = byte_span(y);
+  return xl < yh && yl < xh;
+}
 
 // ------------------------------------------------------------------------------ dispatch
 // The float/double dispatch: f(T()) with T = double when `f64`, else float. The lambda names
