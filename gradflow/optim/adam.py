@@ -15,7 +15,7 @@ from gradflow.ops.update import (
     mul_,
     sqrt,
 )
-from gradflow.optim.optimizer import Optimizer, check_betas, check_option
+from gradflow.optim.optimizer import Optimizer, adam_options, directed_grad
 
 
 class Adam(Optimizer):
@@ -29,12 +29,8 @@ class Adam(Optimizer):
                  weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
                  decoupled_weight_decay: bool = False) -> None:
         name = type(self).__name__
-        lr = check_option(name, "lr", lr, "learning rate")
-        eps = check_option(name, "eps", eps, "epsilon value")
-        betas = check_betas(name, betas)
-        weight_decay = check_option(name, "weight_decay", weight_decay, "weight_decay value")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, amsgrad=amsgrad,
+        options = adam_options(name, lr, betas, eps, weight_decay)
+        super().__init__(params, dict(**options, amsgrad=amsgrad,
                                       maximize=maximize,
                                       decoupled_weight_decay=decoupled_weight_decay))
 
@@ -42,18 +38,13 @@ class Adam(Optimizer):
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         loss = self._run_closure(closure)
         for group in self.param_groups:
-            lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+            lr, (beta1, beta2) = group["lr"], group["betas"]
             buffers = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 state = self._counted_state(p, buffers)
-                g = -p.grad if group["maximize"] else p.grad
-                if wd != 0:
-                    if group["decoupled_weight_decay"]:
-                        mul_(p, 1 - lr * wd)
-                    else:
-                        g = g.add(p, alpha=wd)
+                g = directed_grad(p, group)
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
                 lerp_(exp_avg, g, 1 - beta1)
                 addcmul_(mul_(exp_avg_sq, beta2), g, g, 1 - beta2)

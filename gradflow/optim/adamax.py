@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterable, Optional, Tuple
 
 from gradflow.autograd import no_grad
 from gradflow.ops.update import addcdiv_, lerp_, maximum_, mul_
-from gradflow.optim.optimizer import Optimizer, check_betas, check_option, directed_grad
+from gradflow.optim.optimizer import Optimizer, adam_options, directed_grad
 
 
 class Adamax(Optimizer):
@@ -29,13 +29,8 @@ class Adamax(Optimizer):
     def __init__(self, params: Iterable, lr: float = 2e-3,
                  betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, *, maximize: bool = False) -> None:
-        lr = check_option("Adamax", "lr", lr, "learning rate")
-        eps = check_option("Adamax", "eps", eps, "epsilon value")
-        betas = check_betas("Adamax", betas)
-        weight_decay = check_option("Adamax", "weight_decay", weight_decay,
-                                    "weight_decay value")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, maximize=maximize))
+        options = adam_options("Adamax", lr, betas, eps, weight_decay)
+        super().__init__(params, dict(**options, maximize=maximize))
 
     @no_grad()
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:

@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterable, Optional, Tuple
 
 from gradflow.autograd import no_grad
 from gradflow.ops.update import addcdiv_, addcmul_, lerp_, mul_, sqrt
-from gradflow.optim.optimizer import Optimizer, check_betas, check_option
+from gradflow.optim.optimizer import Optimizer, adam_options, check_option, directed_grad
 from gradflow.tensor import Tensor, tensor
 
 
@@ -37,15 +37,10 @@ class NAdam(Optimizer):
                  betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, maximize: bool = False) -> None:
-        lr = check_option("NAdam", "lr", lr, "learning rate")
-        eps = check_option("NAdam", "eps", eps, "epsilon value")
-        betas = check_betas("NAdam", betas)
-        weight_decay = check_option("NAdam", "weight_decay", weight_decay,
-                                    "weight_decay value")
+        options = adam_options("NAdam", lr, betas, eps, weight_decay)
         momentum_decay = check_option("NAdam", "momentum_decay", momentum_decay,
                                       "momentum_decay value")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, momentum_decay=momentum_decay,
+        super().__init__(params, dict(**options, momentum_decay=momentum_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
                                       maximize=maximize))
 
@@ -59,18 +54,13 @@ class NAdam(Optimizer):
         """Perform one optimization step (closure: reevaluates the model, returns the loss)."""
         loss = self._run_closure(closure)
         for group in self.param_groups:
-            lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+            lr, (beta1, beta2) = group["lr"], group["betas"]
             psi = group["momentum_decay"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 state = self._nadam_state(p)
-                g = -p.grad if group["maximize"] else p.grad
-                if wd != 0:
-                    if group["decoupled_weight_decay"]:
-                        mul_(p, 1 - lr * wd)
-                    else:
-                        g = g.add(p, alpha=wd)
+                g = directed_grad(p, group)
                 step = state["step"].item()
                 mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
                 mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))

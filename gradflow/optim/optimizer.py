@@ -31,10 +31,15 @@ def step_counter() -> Tensor:
 
 
 def directed_grad(p: Tensor, group: Dict[str, Any]) -> Tensor:
-    """The gradient a step descends along: -grad when maximizing, plus weight_decay * p."""
+    """The gradient a step descends along: -grad when maximizing, plus weight_decay * p; with
+    the group's decoupled_weight_decay (AdamW) the decay shrinks p instead, p *= 1 - lr * wd."""
     g = -p.grad if group["maximize"] else p.grad
-    if group["weight_decay"] != 0:
-        g = g.add(p, alpha=group["weight_decay"])
+    wd = group["weight_decay"]
+    if wd != 0:
+        if group.get("decoupled_weight_decay"):
+            update.mul_(p, 1 - group["lr"] * wd)
+        else:
+            g = g.add(p, alpha=wd)
     return g
 
 
@@ -50,6 +55,15 @@ def check_option(opt: str, name: str, value: Any, what: str, low: float = 0.0,
         return v if isinstance(value, Tensor) else value  # a one-element tensor: its value
     span = f">= {low}" if high is None else f"in [{low}, {high}{')' if high_open else ']'}"
     raise ValueError(f"{opt}: Invalid {what}: {value} ({name} must be {span})")
+
+
+def adam_options(opt: str, lr: Any, betas: Any, eps: Any, weight_decay: Any) -> Dict[str, Any]:
+    """The checked options of the Adam family: lr, betas, eps and weight_decay."""
+    lr = check_option(opt, "lr", lr, "learning rate")
+    eps = check_option(opt, "eps", eps, "epsilon value")
+    betas = tuple(check_betas(opt, betas))
+    weight_decay = check_option(opt, "weight_decay", weight_decay, "weight_decay value")
+    return dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
 def check_betas(opt: str, betas: Any) -> Tuple[Any, Any]:

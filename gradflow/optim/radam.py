@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterable, Optional, Tuple
 
 from gradflow.autograd import no_grad
 from gradflow.ops.update import add_, addcmul_, lerp_, mul_, sqrt
-from gradflow.optim.optimizer import Optimizer, check_betas, check_option
+from gradflow.optim.optimizer import Optimizer, adam_options, directed_grad
 
 
 def _rectification(step: float, beta2: float) -> Optional[float]:
@@ -44,14 +44,8 @@ class RAdam(Optimizer):
                  betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, decoupled_weight_decay: bool = False, *,
                  maximize: bool = False) -> None:
-        lr = check_option("RAdam", "lr", lr, "learning rate")
-        eps = check_option("RAdam", "eps", eps, "epsilon value")
-        betas = check_betas("RAdam", betas)
-        weight_decay = check_option("RAdam", "weight_decay", weight_decay,
-                                    "weight_decay value")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay,
+        options = adam_options("RAdam", lr, betas, eps, weight_decay)
+        super().__init__(params, dict(**options, decoupled_weight_decay=decoupled_weight_decay,
                                       maximize=maximize))
 
     @no_grad()
@@ -59,17 +53,12 @@ class RAdam(Optimizer):
         """Perform one optimization step (closure: reevaluates the model, returns the loss)."""
         loss = self._run_closure(closure)
         for group in self.param_groups:
-            lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+            lr, (beta1, beta2) = group["lr"], group["betas"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 state = self._counted_state(p, ("exp_avg", "exp_avg_sq"))
-                g = -p.grad if group["maximize"] else p.grad
-                if wd != 0:
-                    if group["decoupled_weight_decay"]:
-                        mul_(p, 1 - lr * wd)
-                    else:
-                        g = g.add(p, alpha=wd)
+                g = directed_grad(p, group)
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
                 lerp_(exp_avg, g, 1 - beta1)
                 addcmul_(mul_(exp_avg_sq, beta2), g, g, 1 - beta2)
