@@ -119,7 +119,8 @@ class CifarResNet(nn.Module):
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
-    p = common.parser(__doc__, epochs=30, batch_size=128, lr=0.1, data_help=common.CIFAR_HELP)
+    p = common.parser(__doc__, "cifar_resnet", epochs=30, batch_size=128, lr=0.1,
+                      data_help=common.CIFAR_HELP)
     p.add_argument("--block", choices=["basic", "bottleneck"], default="basic",
                    help="basic: ResNet-20; bottleneck: 1x1-3x3-1x1 blocks (ResNet-29)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
