@@ -8,7 +8,7 @@ and the ratio other-time / gradflow-time (> 1: gradflow is faster).
     python benchmarks/conv.py            # full run, 1 and 2 threads
     python benchmarks/conv.py --quick    # fewer repeats and cases
 
-Writes benchmarks/results/conv.json and, when matplotlib is installed, conv.png. Competitors
+Writes runs/benchmark_conv/conv.json and, when matplotlib is installed, conv.png. Competitors
 are entries of COMPETITORS (name -> builder), so GPU columns (gradflow on cuda, torch on cuda)
 slot in as more entries. The NumPy reference uses OpenBLAS with the thread count fixed at
 start-up (OPENBLAS_NUM_THREADS, default 1), so only its 1-thread column is like-for-like.
@@ -32,6 +32,7 @@ import gradflow as gf  # noqa: E402
 from gradflow.ops.conv import conv2d, conv_transpose2d  # noqa: E402
 from gradflow.ops.norm import batch_norm  # noqa: E402
 from gradflow.ops.pool import avg_pool2d, max_pool2d  # noqa: E402
+from gradflow.utils.cli import add_out_argument  # noqa: E402
 
 try:
     import torch
@@ -227,6 +228,7 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--only", default=None, help="run cases whose name contains this")
+    add_out_argument(ap, "benchmark_conv")
     args = ap.parse_args()
     repeats = args.repeats or (3 if args.quick else 9)
     budget = 2.0 if args.quick else 8.0
@@ -274,8 +276,8 @@ def main() -> None:
                 "median": statistics.median(r), "min": min(r)}
     for k, v in summary.items():
         print(f"{k}: median {v['median']:.2f}, min {v['min']:.2f}")
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     meta = {"gradflow_threads": threads, "simd": gf._C.simd_level(),
             "torch": None if torch is None else torch.__version__, "numpy": np.__version__,
             "openblas_threads_numpy": os.environ.get("OPENBLAS_NUM_THREADS"),
@@ -283,6 +285,7 @@ def main() -> None:
     (out / "conv.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows},
                                               indent=1))
     plot(rows, out / "conv.png")
+    print(f"wrote {out / 'conv.json'}")
 
 
 def plot(rows: list, path: Path) -> None:

@@ -11,7 +11,7 @@ names gradflow shares with torch), so both libraries run exactly the same networ
 
 The libraries alternate step by step (interleaved, so background load hits both alike) at
 each thread count; the table reports median ms per step, images/s and the ratio
-PyTorch-time / gradflow-time (> 1: gradflow is faster). JSON to benchmarks/results/train.json
+PyTorch-time / gradflow-time (> 1: gradflow is faster). JSON to runs/benchmark_train/train.json
 and a PNG when matplotlib is installed.
 
     python benchmarks/train.py [--threads 1 2] [--steps 30] [--only lenet]
@@ -29,13 +29,13 @@ from typing import Callable, Dict, List, Tuple
 import numpy as np
 
 import gradflow as gf
+from gradflow.utils.cli import add_out_argument
 
 try:
     import torch
 except ImportError:  # the benchmark still runs, without the PyTorch column
     torch = None
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def mlp(m):
@@ -166,20 +166,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--steps", type=int, default=30, help="timed steps per library")
     parser.add_argument("--only", choices=sorted(MODELS), help="one model")
+    add_out_argument(parser, "benchmark_train")
     args = parser.parse_args()
 
     names = [args.only] if args.only else list(MODELS)
     print(f"{'model':8s} {'batch':>5s} {'thr':>4s} {'gradflow ms':>11s} {'torch ms':>9s} "
           f"{'gf img/s':>10s} {'torch/gf':>9s}")
     rows = measure(names, args.threads, args.steps)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = Path(args.out)
+    results.mkdir(parents=True, exist_ok=True)
     meta = {"gradflow": gf.__version__, "torch": torch.__version__ if torch else None,
             "steps": args.steps}
-    (RESULTS / "train.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    if plot(rows, RESULTS / "train.png"):
-        print(f"wrote {RESULTS / 'train.json'} and train.png")
+    (results / "train.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    if plot(rows, results / "train.png"):
+        print(f"wrote {results / 'train.json'} and train.png")
     else:
-        print(f"wrote {RESULTS / 'train.json'}")
+        print(f"wrote {results / 'train.json'}")
 
 
 if __name__ == "__main__":

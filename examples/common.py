@@ -17,6 +17,7 @@ import gradflow.nn as nn
 from gradflow import transforms as T
 from gradflow.backends import get_backend
 from gradflow.datasets import CIFAR10, MNIST, Digits
+from gradflow.demo import DIGITS_MEAN, DIGITS_STD
 from gradflow.optim import Optimizer
 from gradflow.optim.lr_scheduler import LRScheduler
 from gradflow.utils.cli import HelpFormatter, add_out_argument, out_path, write_json
@@ -108,14 +109,15 @@ def cifar10(data: Optional[str], augment: Sequence[Callable], smoke: bool = Fals
             ) -> Tuple[Dataset, Dataset]:
     """CIFAR-10's train and test splits as 3×32×32 float tensors normalised by CIFAR-10's
     channel statistics, `augment` (tensor transforms) applied to the training images only.
-    Without `data`, a stand-in that is not CIFAR-10: the bundled Digits resized to 32×32 and
-    copied into three channels, in [0, 1]."""
+    Without `data`, a stand-in that is not CIFAR-10: the bundled Digits resized to 32×32,
+    copied into three channels and normalised by the Digits' pixel statistics."""
     if data is None:
         base = [T.ToTensor(), T.Resize(32), T.Lambda(lambda x: x.expand(3, 32, 32))]
+        normalize = T.Normalize([DIGITS_MEAN] * 3, [DIGITS_STD] * 3)
         print("data: STAND-IN for CIFAR-10 -- the bundled Digits, 8x8 resized to 3x32x32 "
               "(pass --data DIR for the real CIFAR-10)")
-        train = Digits(train=True, transform=T.Compose([*base, *augment]))
-        test = Digits(train=False, transform=T.Compose(base))
+        train = Digits(train=True, transform=T.Compose([*base, *augment, normalize]))
+        test = Digits(train=False, transform=T.Compose([*base, normalize]))
     else:
         base = [T.ToTensor()]
         normalize = T.Normalize(CIFAR_MEAN, CIFAR_STD)

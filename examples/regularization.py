@@ -160,7 +160,7 @@ def load_splits(args) -> Dict[str, Split]:
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
-    p = common.parser(__doc__, "regularization", epochs=100, batch_size=32, lr=0.05,
+    p = common.parser(__doc__, "regularization", epochs=100, batch_size=32, lr=0.02,
                       checkpoint=False)
     p.add_argument("--train-size", type=int, default=200, help="training images")
     p.add_argument("--val-size", type=int, default=300, help="validation images")

@@ -14,8 +14,11 @@ limits the learning rate.
 2. The sharpness of a small network's loss: the largest eigenvalue lambda_max of the Hessian
    of a 64-16-10 tanh MLP's cross-entropy on 256 digits, found by power iteration on
    Hessian-vector products Hv = d(g.v)/dw (double backward, never forming H). On a quadratic,
-   gradient descent is stable exactly when lr < 2 / lambda_max; full-batch gradient descent at
-   0.9 and 1.1 times that bound shows the two sides.
+   gradient descent is stable exactly when lr < 2 / lambda_max. Full-batch gradient descent at
+   0.9 times that bound descends from the first step; at 1.1 times it the loss first climbs,
+   until the run has left for flatter ground where the bound is looser (a network's
+   curvature changes as it trains: the "catapult" of Lewkowycz et al., 2020), and only then
+   descends.
 
 --out gets second_order.png and results.json.
 
