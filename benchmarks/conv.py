@@ -14,7 +14,7 @@ TF32 off, so both sides compute in true fp32.
     python benchmarks/conv.py                        # cpu,cuda with a GPU, else cpu
     python benchmarks/conv.py --quick                # fewer repeats and cases
     python benchmarks/conv.py --device cuda          # GPU columns only
-    python benchmarks/conv.py --device cpu,cuda --quick --threads 2 --out /tmp/results
+    python benchmarks/conv.py --device cpu,cuda --quick --threads 2 --out runs/benchmark_conv
 
 The layer shapes are the 11 CPU ones and, when a GPU competitor runs, the GPU-sized ones
 (ResNet CIFAR layers at batch 128, VGG/ResNet ImageNet layers and the 7x7/2 stem at batch 64).
@@ -41,6 +41,7 @@ import gradflow as gf  # noqa: E402
 from gradflow.ops.conv import conv2d, conv_transpose2d  # noqa: E402
 from gradflow.ops.norm import batch_norm  # noqa: E402
 from gradflow.ops.pool import avg_pool2d, max_pool2d  # noqa: E402
+from gradflow.utils.cli import add_out_argument  # noqa: E402
 
 try:
     import torch
@@ -357,8 +358,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--threads", default="1,2", help="comma-separated CPU thread counts")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--only", default=None, help="run cases whose name contains this")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
-                    help="folder for conv.json and conv.png")
+    add_out_argument(ap, "benchmark_conv")
     args = ap.parse_args()
     args.device = [d.strip() for d in args.device.split(",") if d.strip()]
     if not set(args.device) <= {"cpu", "cuda"} or not args.device:
@@ -414,7 +414,7 @@ def main() -> None:
 
 
 def write_results(args, rows: list, summary: dict, threads: List[int], repeats: int) -> None:
-    out = args.out
+    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"devices": args.device, "gradflow_threads": threads, "simd": gf._C.simd_level(),
             "gpu": gf.cuda.get_device_name(0) if "cuda" in args.device else None,

@@ -17,7 +17,7 @@ It prints a table (step ms, samples/s, speed-up over 1 process, backward with an
 communication, serial all-reduce, hidden share, MB/step), then, on paper, the step time
 on N hosts with 10 and 100 Gb/s links from the measured compute time and bytes per step
 (ring all-reduce 2 (N - 1) / N * bytes / bandwidth, hidden behind backward as far as the
-backward lasts). JSON to benchmarks/results/ddp.json.
+backward lasts). JSON to runs/benchmark_ddp/ddp.json (or --out DIR).
 
     python benchmarks/ddp.py [--procs 1 2] [--batch 32] [--steps 20] [--bucket-cap-mb 25]
 """
@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-RESULTS = Path(__file__).resolve().parent / "results"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LINKS_GBPS = (10, 100)
 HOSTS = (2, 4, 8, 16, 64)
@@ -160,6 +159,10 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--bucket-cap-mb", type=float, default=25)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    # The parent imports no gradflow (its workers set their threads first): the --out option of
+    # gradflow.utils.cli, spelled out.
+    p.add_argument("--out", metavar="DIR", default="runs/benchmark_ddp",
+                   help="folder for the JSON results (created if missing)")
     args = p.parse_args()
     if args.worker:
         worker(args)
@@ -187,12 +190,13 @@ def main() -> None:
     for r in paper:
         print(f"{r['gbps']:>5} {r['hosts']:>5} {r['allreduce_ms']:>13.3f} {r['step_ms']:>8.1f} "
               f"{100 * r['efficiency']:>9.1f}% {100 * r['no_overlap_efficiency']:>9.1f}%")
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = Path(args.out)
+    results.mkdir(parents=True, exist_ok=True)
     meta = {"model": "ResNet-20", "batch_per_process": args.batch, "steps": args.steps,
             "bucket_cap_mb": args.bucket_cap_mb, "cpus": os.cpu_count()}
-    (RESULTS / "ddp.json").write_text(json.dumps({"meta": meta, "rows": rows,
+    (results / "ddp.json").write_text(json.dumps({"meta": meta, "rows": rows,
                                                   "on_paper": paper}, indent=1))
-    print(f"wrote {RESULTS / 'ddp.json'}")
+    print(f"wrote {results / 'ddp.json'}")
 
 
 if __name__ == "__main__":

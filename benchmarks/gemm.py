@@ -14,7 +14,7 @@ a CUDA build of torch is importable; thread counts do not apply.
     python benchmarks/gemm.py --threads 1 --sizes 1024 --repeat 15
     python benchmarks/gemm.py --device cuda --sizes 1024 2048 4096 8192 [--dtype float64]
 
-Results go to benchmarks/results/gemm[_cuda].json (and .png when matplotlib is installed), or
+Results go to runs/benchmark_gemm/gemm[_cuda].json (and .png when matplotlib is installed), or
 under --out DIR.
 A backend is a function `(m, n, k, threads, dtype) -> run` returning a zero-argument callable
 that computes one product and waits for it; BACKENDS lists them per device, reference first.
@@ -35,9 +35,9 @@ from typing import Callable
 import numpy as np
 
 from gradflow import _C
+from gradflow.utils.cli import add_out_argument
 
 Runner = Callable[[], None]
-RESULTS = Path(__file__).resolve().parent / "results"
 CONV_CASES = [(64, 3136, 576), (256, 196, 2304)]  # 3x3 conv 64->64 @56x56; 256->256 @14x14
 
 
@@ -226,7 +226,7 @@ def main() -> None:
     parser.add_argument("--no-conv", action="store_true", help="skip the conv-shaped cases")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--min-seconds", type=float, default=0.05)
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and PNG")
+    add_out_argument(parser, "benchmark_gemm")
     args = parser.parse_args()
 
     on_cpu = args.device == "cpu"
@@ -256,17 +256,18 @@ def main() -> None:
             print(f"{row['case']:>18} {threads:>3} "
                   + " ".join(f"{gflops[n]:9.1f}" for n in names) + f" {ratio} {pct}")
 
-    args.out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     stem = "gemm" if on_cpu else "gemm_cuda"
     meta = {"device": args.device, "dtype": args.dtype, "reference": reference,
             "simd": _C.simd_level(), "compiler": _C.compiler,
             "fma_peak_gflops_per_core": peak_core, "repeat": args.repeat,
             "numpy_threads_controlled": _NUMPY_THREADS is not None}
-    (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    if plot(rows, f"{args.dtype} GEMM on {args.device}", args.out / f"{stem}.png"):
-        print(f"wrote {args.out / stem}.json and {stem}.png")
+    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    if plot(rows, f"{args.dtype} GEMM on {args.device}", out / f"{stem}.png"):
+        print(f"wrote {out / stem}.json and {stem}.png")
     else:
-        print(f"wrote {args.out / stem}.json")
+        print(f"wrote {out / stem}.json")
 
 
 if __name__ == "__main__":

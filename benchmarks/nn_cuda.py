@@ -5,7 +5,7 @@ Each case builds its input once per library; one timed call is the forward of th
 backward of a fixed output gradient, from a synchronised start to a synchronised end. The
 libraries alternate call by call after a warm-up; the table reports median ms and the ratio
 torch-time / gradflow-time (>= 1: gradflow is at least as fast). JSON to
-benchmarks/results/nn_cuda.json.
+runs/benchmark_nn_cuda/nn_cuda.json (--out).
 
     python benchmarks/nn_cuda.py [--device cuda] [--repeats 50]
 """
@@ -22,13 +22,13 @@ from typing import Callable, Dict, List, Tuple
 import numpy as np
 
 import gradflow as gf
+from gradflow.utils.cli import add_out_argument
 
 try:
     import torch
 except ImportError:  # the benchmark still runs, without the PyTorch column
     torch = None
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 # name -> (input shape, op(F, x) with F = the library's nn.functional)
 CASES: Dict[str, Tuple[Tuple[int, ...], Callable]] = {
@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--repeats", type=int, default=50, help="timed calls per library")
     parser.add_argument("--only", help="run cases whose name contains this")
+    add_out_argument(parser, "benchmark_nn_cuda")
     args = parser.parse_args()
     if args.device == "cuda" and not gf.cuda.is_available():
         parser.error(f"--device cuda: {gf.cuda.unavailable_reason()}")
@@ -110,10 +111,11 @@ def main() -> None:
     print(f"{'case (forward + backward)':36s} {'gradflow ms':>11s} {'torch ms':>9s} "
           f"{'torch/gf':>9s}")
     rows = measure(names, args.device, args.repeats)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = Path(args.out)
+    results.mkdir(parents=True, exist_ok=True)
     meta = {"gradflow": gf.__version__, "torch": torch.__version__ if torch else None,
             "repeats": args.repeats, "device": args.device}
-    path = RESULTS / "nn_cuda.json"
+    path = results / "nn_cuda.json"
     path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     print(f"wrote {path}")
 

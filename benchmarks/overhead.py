@@ -8,7 +8,7 @@ Cases (float32, CPU):
 
 The libraries run interleaved in one process (library order alternates per round), each round
 timing `inner` iterations; the table reports the median over rounds of µs per iteration and the
-ratio gradflow / PyTorch. Results go to benchmarks/results/overhead.json.
+ratio gradflow / PyTorch. Results go to runs/benchmark_overhead/overhead.json.
 
     python benchmarks/overhead.py [--rounds 15] [--quick]
 """
@@ -24,6 +24,7 @@ import time
 from typing import Callable, Dict, List
 
 import gradflow as gf
+from gradflow.utils.cli import add_out_argument
 
 try:
     import torch
@@ -112,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="a tenth of the iterations")
+    add_out_argument(parser, "benchmark_overhead")
     args = parser.parse_args()
 
     results = measure(args.rounds, 0.1 if args.quick else 1.0)
@@ -129,13 +131,14 @@ def main() -> None:
         print(f"{case:42s} {g:12.1f} {t_text} {r_text}")
     print("ratio = gradflow time / PyTorch time (lower is better; target <= 0.5 for a and b)")
 
-    out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    out_dir = args.out
     os.makedirs(out_dir, exist_ok=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(),
             "gradflow": gf.__version__, "torch": torch.__version__ if torch else None,
             "rounds": args.rounds, "quick": args.quick}
     with open(os.path.join(out_dir, "overhead.json"), "w") as f:
         json.dump({"meta": meta, "results": rows}, f, indent=1)
+    print(f"wrote {os.path.join(out_dir, 'overhead.json')}")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ background load hits both alike), on the CPU at each thread count; the table rep
 ms per step, images/s, the ratio PyTorch-time / gradflow-time (> 1: gradflow is faster) and,
 on CUDA, the peak GPU memory of a step for each library and gradflow's speed-up over its own
 CPU run. A CUDA step is timed from a synchronised start to its synchronised end (the device
-time of the step plus one launch gap), after warm-up. JSON to benchmarks/results/train.json
-and a PNG when matplotlib is installed.
+time of the step plus one launch gap), after warm-up. JSON to runs/benchmark_train/train.json
+(or --out DIR) and a PNG when matplotlib is installed.
 
     python benchmarks/train.py [--device cpu,cuda] [--threads 1 2] [--steps 30]
                                [--only lenet256 resnet20]
@@ -36,13 +36,13 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 import gradflow as gf
+from gradflow.utils.cli import add_out_argument
 
 try:
     import torch
 except ImportError:  # the benchmark still runs, without the PyTorch column
     torch = None
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def mlp(m):
@@ -266,6 +266,7 @@ def main() -> None:
                         help="CPU thread counts")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per library")
     parser.add_argument("--only", choices=sorted(MODELS), nargs="+", help="these models")
+    add_out_argument(parser, "benchmark_train")
     args = parser.parse_args()
 
     devices = [d.strip() for d in args.device.split(",") if d.strip()]
@@ -278,14 +279,15 @@ def main() -> None:
           f"{'torch ms':>9s} {'gf img/s':>10s} {'torch/gf':>9s} {'gf MiB':>8s} {'th MiB':>8s} "
           f"{'cpu/gpu':>8s}")
     rows = measure(names, devices, args.threads, args.steps)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = Path(args.out)
+    results.mkdir(parents=True, exist_ok=True)
     meta = {"gradflow": gf.__version__, "torch": torch.__version__ if torch else None,
             "steps": args.steps, "devices": devices}
-    (RESULTS / "train.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    if plot(rows, RESULTS / "train.png"):
-        print(f"wrote {RESULTS / 'train.json'} and train.png")
+    (results / "train.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    if plot(rows, results / "train.png"):
+        print(f"wrote {results / 'train.json'} and train.png")
     else:
-        print(f"wrote {RESULTS / 'train.json'}")
+        print(f"wrote {results / 'train.json'}")
 
 
 if __name__ == "__main__":

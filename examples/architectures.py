@@ -24,6 +24,7 @@ import gradflow as gf
 import gradflow.nn as nn
 import gradflow.nn.functional as F
 from gradflow.utils import summary
+from gradflow.utils.cli import add_out_argument, write_json
 
 # torchvision's counts for the same definitions
 REFERENCE_PARAMS = {"alexnet": 61_100_840, "vgg16": 138_357_544}
@@ -111,6 +112,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     p.add_argument("--seed", type=int, default=0, help=common.SEED_HELP)
     p.add_argument("--smoke", action="store_true",
                    help="64x64 inputs, batch of 1: seconds, to check that everything runs")
+    add_out_argument(p, "architectures")
     args = p.parse_args(argv)
     names = list(MODELS) if args.model == "all" else [args.model]
     if args.smoke:
@@ -132,6 +134,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
         print(f"batch of {args.batch_size}: forward {timing['forward_s']:.2f} s, "
               f"backward {timing['backward_s']:.2f} s")
         results[name] = {"params": table.total_params, "flops": table.total_flops, **timing}
+    write_json(args.out, "results.json", results)
     return results
 
 

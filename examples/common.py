@@ -1,13 +1,14 @@
 """What the example scripts share, each in one place: the command line, device choice, the
 MNIST / CIFAR-10 datasets with the bundled Digits standing in, the train / evaluate loop,
-checkpoints and figures."""
+checkpoints, and the figures and JSON results written into --out (default runs/<script>/)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import time
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
@@ -16,8 +17,10 @@ import gradflow.nn as nn
 from gradflow import transforms as T
 from gradflow.backends import get_backend
 from gradflow.datasets import CIFAR10, MNIST, Digits
+from gradflow.demo import DIGITS_MEAN, DIGITS_STD
 from gradflow.optim import Optimizer
 from gradflow.optim.lr_scheduler import LRScheduler
+from gradflow.utils.cli import HelpFormatter, add_out_argument, out_path, write_json
 from gradflow.utils.data import DataLoader, Dataset, Subset
 
 SMOKE_TRAIN, SMOKE_TEST, SMOKE_BATCH = 64, 32, 16  # --smoke: samples per split, batch size
@@ -30,20 +33,12 @@ CIFAR_HELP = ("folder holding cifar-10-batches-bin/ (default: a stand-in made of
               "Digits, upscaled to 3x32x32)")
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows the defaults (but not None or False) and keeps the docstring laid out as written."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is None or action.default is False:
-            return action.help or ""
-        return super()._get_help_string(action)
-
-
-def parser(doc: Optional[str], *, epochs: int, batch_size: int, lr: Optional[float],
+def parser(doc: Optional[str], name: str, *, epochs: int, batch_size: int, lr: Optional[float],
            data_help: str = MNIST_HELP, checkpoint: bool = True) -> argparse.ArgumentParser:
-    """The options every training script takes (no --lr when `lr` is None, no --checkpoint
-    without `checkpoint`); scripts add their own after these."""
+    """The options every training script takes, --out defaulting to runs/`name` (no --lr when
+    `lr` is None, no --checkpoint without `checkpoint`); scripts add their own after these."""
     p = argparse.ArgumentParser(description=doc, formatter_class=HelpFormatter)
+    add_out_argument(p, name)
     p.add_argument("--data", metavar="DIR", help=data_help)
     p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--epochs", type=int, default=epochs, help="passes over the training set")
@@ -114,14 +109,15 @@ def cifar10(data: Optional[str], augment: Sequence[Callable], smoke: bool = Fals
             ) -> Tuple[Dataset, Dataset]:
     """CIFAR-10's train and test splits as 3×32×32 float tensors normalised by CIFAR-10's
     channel statistics, `augment` (tensor transforms) applied to the training images only.
-    Without `data`, a stand-in that is not CIFAR-10: the bundled Digits resized to 32×32 and
-    copied into three channels, in [0, 1]."""
+    Without `data`, a stand-in that is not CIFAR-10: the bundled Digits resized to 32×32,
+    copied into three channels and normalised by the Digits' pixel statistics."""
     if data is None:
         base = [T.ToTensor(), T.Resize(32), T.Lambda(lambda x: x.expand(3, 32, 32))]
+        normalize = T.Normalize([DIGITS_MEAN] * 3, [DIGITS_STD] * 3)
         print("data: STAND-IN for CIFAR-10 -- the bundled Digits, 8x8 resized to 3x32x32 "
               "(pass --data DIR for the real CIFAR-10)")
-        train = Digits(train=True, transform=T.Compose([*base, *augment]))
-        test = Digits(train=False, transform=T.Compose(base))
+        train = Digits(train=True, transform=T.Compose([*base, *augment, normalize]))
+        test = Digits(train=False, transform=T.Compose([*base, normalize]))
     else:
         base = [T.ToTensor()]
         normalize = T.Normalize(CIFAR_MEAN, CIFAR_STD)
@@ -129,6 +125,14 @@ def cifar10(data: Optional[str], augment: Sequence[Callable], smoke: bool = Fals
         train = CIFAR10(data, train=True, transform=T.Compose([*base, *augment, normalize]))
         test = CIFAR10(data, train=False, transform=T.Compose([*base, normalize]))
     return _smoke(train, test, smoke)
+
+
+def stack(dataset: Dataset, limit: Optional[int] = None) -> Tuple[gf.Tensor, gf.Tensor]:
+    """The first `limit` samples of `dataset` (all without it) as one tensor of images and one
+    of labels, for scripts that slice their batches themselves."""
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    images, labels = zip(*(dataset[i] for i in range(n)))
+    return gf.stack(list(images)), gf.tensor(list(labels))
 
 
 def loaders(train: Dataset, test: Dataset, batch_size: int) -> Tuple[DataLoader, DataLoader]:
@@ -186,9 +190,11 @@ def fit(model: nn.Module, loaders: Tuple[DataLoader, DataLoader], optimizer: Opt
         criterion: Callable, args: argparse.Namespace, device: gf.device,
         scheduler: Optional[LRScheduler] = None, reconstruct: bool = False) -> Dict[str, float]:
     """Train for args.epochs (stepping `scheduler` once per epoch), evaluating after each
-    epoch; save a checkpoint when args.checkpoint is set. Returns the last epoch's metrics."""
+    epoch; write every epoch's metrics to args.out/metrics.json and save a checkpoint when
+    args.checkpoint is set. Returns the last epoch's metrics."""
     train_loader, test_loader = loaders
     metrics: Dict[str, float] = {}
+    history: List[Dict[str, float]] = []
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
@@ -201,8 +207,11 @@ def fit(model: nn.Module, loaders: Tuple[DataLoader, DataLoader], optimizer: Opt
         shown = "  ".join(f"{k.replace('_', ' ')} " + (f"{v:.2f} %" if "accuracy" in k
                                                          else f"{v:.4f}")
                           for k, v in metrics.items())
-        tqdm.write(f"epoch {epoch}/{args.epochs}  lr {lr:.4g}  {shown}  "
-                   f"({time.perf_counter() - start:.1f} s)")
+        seconds = time.perf_counter() - start
+        tqdm.write(f"epoch {epoch}/{args.epochs}  lr {lr:.4g}  {shown}  ({seconds:.1f} s)")
+        history.append({"epoch": epoch, "lr": lr, **metrics, "seconds": seconds})
+    write_json(args.out, "metrics.json", {"final": metrics, "epochs": history,
+                                          "args": vars(args)})
     if getattr(args, "checkpoint", None):
         save_checkpoint(args.checkpoint, model, optimizer, epoch=args.epochs, metrics=metrics,
                         args=vars(args))
@@ -235,8 +244,10 @@ def pyplot() -> Any:
     return plt
 
 
-def save_figure(fig: Any, path: str) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+def save_figure(fig: Any, out: str, filename: str) -> Path:
+    """Write `fig` to `out`/`filename` (creating the folder), print and return the path."""
+    path = out_path(out, filename)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     pyplot().close(fig)
     print(f"figure: {path}")
+    return path

@@ -9,7 +9,7 @@ the 32x7x7 code: where each maximum was). The loss is the mean squared error bet
 and reconstruction; a PNG shows test digits (top row) above their reconstructions (bottom
 row). Without --data the bundled Digits, resized to 28x28, are used.
 
-    python examples/conv_autoencoder.py --data ~/data/mnist --variant unpool --plot ae.png
+    python examples/conv_autoencoder.py --data ~/data/mnist --variant unpool
 """
 
 from __future__ import annotations
@@ -64,9 +64,9 @@ class UnpoolAutoencoder(nn.Module):
 
 
 @gf.no_grad()
-def plot_reconstructions(model: nn.Module, loader: DataLoader, device: gf.device, path: str,
+def plot_reconstructions(model: nn.Module, loader: DataLoader, device: gf.device, out: str,
                          n: int = 8) -> None:
-    """Write a 2-row grid: n test images above the model's reconstructions of them."""
+    """Write out/reconstructions.png: n test images above the model's reconstructions."""
     plt = common.pyplot()
     if plt is None:
         return
@@ -79,15 +79,13 @@ def plot_reconstructions(model: nn.Module, loader: DataLoader, device: gf.device
         for ax, img in zip(axes[r], batch):
             ax.imshow(img[0], cmap="gray", vmin=0.0, vmax=1.0)
             ax.axis("off")
-    common.save_figure(fig, path)
+    common.save_figure(fig, out, "reconstructions.png")
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
-    p = common.parser(__doc__, epochs=10, batch_size=64, lr=1e-3)
+    p = common.parser(__doc__, "conv_autoencoder", epochs=10, batch_size=64, lr=1e-3)
     p.add_argument("--variant", choices=["transpose", "unpool"], default="transpose",
                    help="transpose: stride-2 ConvTranspose2d decoder; unpool: MaxUnpool2d")
-    p.add_argument("--plot", metavar="PATH", default="conv_autoencoder.png",
-                   help="where to write the originals-vs-reconstructions PNG")
     args = p.parse_args(argv)
     kernels = ("conv2d", "max_pool2d") + (("max_unpool2d",) if args.variant == "unpool" else ())
     device = common.setup(args, kernels)
@@ -97,7 +95,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     print(model)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     metrics = common.fit(model, data, optimizer, nn.MSELoss(), args, device, reconstruct=True)
-    plot_reconstructions(model, data[1], device, args.plot)
+    plot_reconstructions(model, data[1], device, args.out)
     print(f"final: test MSE {metrics['test_loss']:.5f}")
     return metrics
 

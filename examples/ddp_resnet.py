@@ -67,7 +67,8 @@ def evaluate(model: nn.Module, loader: DataLoader, criterion: nn.Module,
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
-    p = common.parser(__doc__, epochs=30, batch_size=64, lr=0.1, data_help=common.CIFAR_HELP)
+    p = common.parser(__doc__, "ddp_resnet", epochs=30, batch_size=64, lr=0.1,
+                      data_help=common.CIFAR_HELP)
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     p.add_argument("--weight-decay", type=float, default=5e-4, help="SGD weight decay (L2)")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm instead of BatchNorm")
@@ -103,6 +104,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
             print(f"epoch {epoch + 1}/{args.epochs}: train loss {metrics['train_loss']:.4f}, "
                   f"test loss {metrics['test_loss']:.4f}, "
                   f"test accuracy {metrics['test_accuracy']:.2f} %", flush=True)
+    if rank == 0:
+        common.write_json(args.out, "metrics.json", {"final": metrics, "processes": world})
     if args.checkpoint and rank == 0:
         common.save_checkpoint(args.checkpoint, model.module, optimizer, epoch=args.epochs,
                                metrics=metrics, args=vars(args))

@@ -41,7 +41,7 @@ class LeNet5(nn.Module):
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
-    p = common.parser(__doc__, epochs=10, batch_size=32, lr=0.01)
+    p = common.parser(__doc__, "mnist_lenet", epochs=10, batch_size=32, lr=0.01)
     p.add_argument("--variant", choices=["classic", "relu"], default="classic",
                    help="classic: tanh + average pooling; relu: ReLU + max pooling")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")

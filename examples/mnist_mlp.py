@@ -29,7 +29,7 @@ class MLP(nn.Sequential):
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
-    p = common.parser(__doc__, epochs=10, batch_size=32, lr=0.1)
+    p = common.parser(__doc__, "mnist_mlp", epochs=10, batch_size=32, lr=0.1)
     p.add_argument("--hidden", type=int, default=50, help="hidden units")
     p.add_argument("--activation", choices=["relu", "sigmoid"], default="relu",
                    help="nonlinearity of the hidden layer")

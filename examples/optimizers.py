@@ -3,14 +3,14 @@
 One 784-50-10 MLP (see mnist_mlp.py) is initialised once; each optimizer trains its own copy
 of that initial state_dict on exactly the same batches, in the same order: SGD, SGD with
 momentum, Nesterov momentum, Adagrad, RMSprop, Adam and AdamW, each with a learning rate
-usual for it. The per-step training losses go to one PNG (--plot) and the test accuracy of
-each to a table.
+usual for it. The per-step training losses go to one PNG (losses.png in --out) and the test
+accuracy of each to a table (and results.json).
 
 The LR range test (L. Smith, "Cyclical Learning Rates for Training Neural Networks", 2017)
 trains a fresh copy with SGD + momentum while the learning rate grows exponentially from
 --lr-min to --lr-max, one step per batch, and plots the smoothed loss against the learning
-rate on a log axis (--lr-plot). It stops once the loss exceeds 4x its minimum; the suggested
-learning rate is a tenth of the one at the minimum. Without --data the bundled Digits,
+rate on a log axis (lr_range_test.png). It stops once the loss exceeds 4x its minimum; the
+suggested learning rate is a tenth of the one at the minimum. Without --data the bundled Digits,
 resized to 28x28, stand in for MNIST.
 
     python examples/optimizers.py --data ~/data/mnist --epochs 3
@@ -29,6 +29,7 @@ import gradflow as gf
 import gradflow.nn as nn
 from gradflow import optim
 from gradflow.optim.lr_scheduler import ExponentialLR
+from gradflow.utils.cli import write_json
 from gradflow.utils.data import DataLoader
 
 OPTIMIZERS: Dict[str, Callable[..., optim.Optimizer]] = {
@@ -97,7 +98,7 @@ def lr_range_test(model: nn.Module, loader: DataLoader, device: gf.device, lr_mi
     return lrs, losses
 
 
-def plot_losses(losses: Dict[str, List[float]], path: str) -> None:
+def plot_losses(losses: Dict[str, List[float]], out: str) -> None:
     plt = common.pyplot()
     if plt is None:
         return
@@ -107,10 +108,10 @@ def plot_losses(losses: Dict[str, List[float]], path: str) -> None:
     ax.set(xlabel="step", ylabel="training loss (cross-entropy)", yscale="log",
            title="same model, same initialisation, same batches")
     ax.legend()
-    common.save_figure(fig, path)
+    common.save_figure(fig, out, "losses.png")
 
 
-def plot_lr_range(lrs: List[float], losses: List[float], suggested: float, path: str) -> None:
+def plot_lr_range(lrs: List[float], losses: List[float], suggested: float, out: str) -> None:
     plt = common.pyplot()
     if plt is None:
         return
@@ -120,15 +121,11 @@ def plot_lr_range(lrs: List[float], losses: List[float], suggested: float, path:
     ax.set(xscale="log", xlabel="learning rate", ylabel="smoothed training loss",
            title="LR range test (SGD, momentum 0.9)")
     ax.legend()
-    common.save_figure(fig, path)
+    common.save_figure(fig, out, "lr_range_test.png")
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
-    p = common.parser(__doc__, epochs=3, batch_size=32, lr=None, checkpoint=False)
-    p.add_argument("--plot", metavar="PATH", default="optimizers.png",
-                   help="PNG of the training-loss curves")
-    p.add_argument("--lr-plot", metavar="PATH", default="lr_range_test.png",
-                   help="PNG of the LR range test")
+    p = common.parser(__doc__, "optimizers", epochs=3, batch_size=32, lr=None, checkpoint=False)
     p.add_argument("--lr-min", type=float, default=1e-5, help="first LR of the range test")
     p.add_argument("--lr-max", type=float, default=10.0, help="last LR of the range test")
     p.add_argument("--lr-steps", type=int, default=200, help="steps of the LR range test")
@@ -159,7 +156,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
         train_loss = sum(losses[name][-steps_per_epoch:]) / steps_per_epoch
         results[name] = metrics["test_accuracy"]
         print(f"{name:<14}{train_loss:>24.4f}{metrics['test_accuracy']:>14.2f} %")
-    plot_losses(losses, args.plot)
+    plot_losses(losses, args.out)
 
     lrs, smoothed = lr_range_test(fresh(), train_loader, device, args.lr_min, args.lr_max,
                                   steps)
@@ -167,8 +164,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     suggested = best / 10
     print(f"LR range test: {len(lrs)} steps, lowest loss {min(smoothed):.4f} at lr {best:.3g}; "
           f"suggested lr {suggested:.3g}")
-    plot_lr_range(lrs, smoothed, suggested, args.lr_plot)
+    plot_lr_range(lrs, smoothed, suggested, args.out)
     results["suggested_lr"] = suggested
+    write_json(args.out, "results.json", {"test_accuracy": {k: results[k] for k in runs},
+                                          "suggested_lr": suggested, "args": vars(args)})
     return results
 
 

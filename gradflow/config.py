@@ -32,6 +32,16 @@ def get_num_threads() -> int:
     return _C.get_num_threads()
 
 
+def cuda_build_status() -> str:
+    """What the build chose for the CUDA module and why, as CMake recorded it (GRADFLOW_CUDA:
+    AUTO builds it for the visible GPU's architecture only, ON for every architecture)."""
+    try:
+        from gradflow._build_config import cuda
+    except ImportError:
+        return "not recorded (gradflow/_build_config.py is missing: rebuild to write it)"
+    return cuda
+
+
 def config_lines() -> list:
     from gradflow import __version__, cuda
 
@@ -42,8 +52,9 @@ def config_lines() -> list:
         f"  OpenMP: {'yes' if _C.openmp_enabled() else 'no'}, threads: {_C.get_num_threads()}",
         f"  SIMD (detected at run time): {_C.simd_level()}",
     ]
+    lines.append(f"  CUDA build: {cuda_build_status()}")
     if not cuda.is_built():
-        lines.append("  CUDA: not built (no CUDA compiler at build time, or GRADFLOW_CUDA=OFF)")
+        lines.append("  CUDA: not built")
     elif cuda.is_available():
         names = ", ".join(cuda.get_device_name(i) for i in range(cuda.device_count()))
         lines.append(f"  CUDA: built, available: {cuda.device_count()} device(s): {names}")

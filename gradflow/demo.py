@@ -3,9 +3,9 @@
 A complete training run as a PyTorch user writes it, small enough for a laptop CPU in a few
 seconds: the Digits set (1438 train / 359 test) resized to LeNet's 32×32 input and
 normalised, small random shifts of the training digits, Adam with a cosine learning-rate
-schedule, a tqdm progress bar, the final test accuracy and time, and a PNG with the
-loss/accuracy curves and the misclassified test digits (needs matplotlib, the optional
-extra `plot`).
+schedule, a tqdm progress bar, the final test accuracy and time, and in --out (default
+runs/demo/) a PNG with the loss/accuracy curves and the misclassified test digits (needs
+matplotlib, the optional extra `plot`) and the per-epoch numbers as JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from gradflow import nn, optim
 from gradflow import transforms as T
 from gradflow.datasets import Digits
 from gradflow.utils import summary
+from gradflow.utils.cli import HelpFormatter, add_out_argument, out_path, write_json
 from gradflow.utils.data import DataLoader, Dataset, Subset
 
 DIGITS_MEAN, DIGITS_STD = 0.305, 0.376  # of all 1797 images' pixels (count / 16)
@@ -230,18 +231,18 @@ def plot(result: TrainResult, path: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m gradflow.demo",
+        prog="python -m gradflow.demo", formatter_class=HelpFormatter,
         description="Train LeNet-5 on gradflow's bundled 8×8 digits (resized to 32×32) and "
                     "report test accuracy, time and a PNG of the training curves.")
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="passes over the training set")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="digits per step")
     parser.add_argument("--lr", type=float, default=LR, help="Adam's initial learning rate")
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds the initialisation, the shuffling and the random shifts")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="auto: CUDA when gradflow's CUDA backend can train LeNet-5")
-    parser.add_argument("--out", default="gradflow_demo.png", help="where to write the plot")
-    parser.add_argument("--no-plot", action="store_true", help="do not write the plot")
+    add_out_argument(parser, "demo")
+    parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     parser.add_argument("--smoke", action="store_true",
                         help=f"one epoch on {SMOKE_SIZE} train and {SMOKE_SIZE} test digits "
                              "(a quick check that everything runs)")
@@ -265,9 +266,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"test accuracy: {result.test_accuracy:.2%} ({n_right}/{result.test_size} digits)")
     print(f"time: {result.seconds:.1f} s ({result.images_per_second:,.0f} training images/s "
           f"including evaluation, on {device})")
+    write_json(args.out, "metrics.json", {
+        "test_accuracy": result.test_accuracy, "seconds": result.seconds, "device": device,
+        "args": vars(args), "history": result.history})
     if not args.no_plot:
-        if plot(result, args.out):
-            print(f"plot: {args.out}")
+        path = out_path(args.out, "curves.png")
+        if plot(result, str(path)):
+            print(f"plot: {path}")
         else:
             print("plot skipped: matplotlib is not installed (pip install 'gradflow[plot]')")
     return 0

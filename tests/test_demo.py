@@ -4,6 +4,7 @@ chooses its device honestly and writes its plot."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -20,30 +21,40 @@ HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 
 def test_smoke_run_prints_accuracy_time_and_model(capsys, tmp_path):
-    out = tmp_path / "demo.png"
+    out = tmp_path / "run"
     assert demo.main(["--smoke", "--no-plot", "--out", str(out), "--device", "cpu"]) == 0
     text = capsys.readouterr().out
     assert "device: cpu (as requested)" in text
     assert "model: LeNet-5, 61,706 parameters" in text
     assert re.search(rf"test accuracy: \d+\.\d\d% \(\d+/{demo.SMOKE_SIZE} digits\)", text)
     assert re.search(r"time: \d+\.\d s", text)
-    assert not out.exists()
+    assert f"results: {out / 'metrics.json'}" in text
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["history"]["test_acc"]) == 1 and metrics["device"] == "cpu"
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]
+
+
+def test_outputs_go_to_runs_demo_under_the_current_folder(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert demo.main(["--smoke", "--no-plot"]) == 0
+    assert (tmp_path / "runs" / "demo" / "metrics.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
 
 
 @pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib is not installed")
 def test_smoke_run_writes_png(capsys, tmp_path):
-    out = tmp_path / "curves.png"
+    out = tmp_path / "run"
     assert demo.main(["--smoke", "--out", str(out)]) == 0
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert f"plot: {out}" in capsys.readouterr().out
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"plot: {out / 'curves.png'}" in capsys.readouterr().out
 
 
 def test_plot_is_skipped_without_matplotlib(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # makes the import fail
-    out = tmp_path / "demo.png"
+    out = tmp_path / "run"
     assert demo.main(["--smoke", "--out", str(out)]) == 0
     assert "plot skipped: matplotlib is not installed" in capsys.readouterr().out
-    assert not out.exists()
+    assert not (out / "curves.png").exists()
 
 
 def test_same_seed_same_run_other_seed_other_run():
@@ -118,3 +129,8 @@ def test_help_runs_as_a_module(tmp_path):
     for option in ("--epochs", "--batch-size", "--lr", "--seed", "--device", "--out",
                    "--no-plot", "--smoke"):
         assert option in result.stdout
+    help_text = " ".join(result.stdout.split())
+    for default in (f"(default: {demo.EPOCHS})", f"(default: {demo.BATCH_SIZE})",
+                    f"(default: {demo.LR})", "(default: 0)", "(default: auto)",
+                    "(default: runs/demo)"):
+        assert default in help_text

@@ -211,15 +211,20 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """log(1 + e^(beta x)) / beta, computed as max(bx, 0) + log1p(e^-|bx|) (no overflow);
-    linear where beta*x > threshold, as PyTorch."""
+    """log(1 + e^(beta x)) / beta, linear where beta*x > threshold, as PyTorch. With z = bx:
+    z + log1p(e^-z) for z > 0 and log1p(e^z) otherwise, two smooth branches that never
+    overflow; each sees only its own inputs (0 elsewhere), so neither sends a NaN through
+    where's backward, and the derivatives at z = 0 are exact (1/2, then 1/4)."""
     x = float_input("softplus", x)
     beta = as_float(beta, "softplus", "beta")
     threshold = as_float(threshold, "softplus", "threshold")
     if beta == 0:
         raise ValueError("softplus: beta must be nonzero (it divides)")
     bx = x * beta
-    stable = (unary("relu", bx) + unary("log1p", unary("exp", -unary("abs", bx)))) / beta
+    positive = bx > 0
+    upper, lower = where(positive, bx, 0.0), where(positive, 0.0, bx)
+    stable = where(positive, upper + unary("log1p", unary("exp", -upper)),
+                   unary("log1p", unary("exp", lower))) / beta
     return where(bx > threshold, x, stable)
 
 

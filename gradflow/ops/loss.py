@@ -342,14 +342,13 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
                                      reduce=None, reduction: str = "mean",
                                      pos_weight: Optional[Tensor] = None) -> Tensor:
     """BCE of sigmoid(x), stably: (1 - y) x + (1 + (pos_weight - 1) y) softplus(-x), with
-    softplus(-x) = max(-x, 0) + log1p(exp(-|x|))."""
+    softplus never linearised (threshold inf)."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     op = "binary_cross_entropy_with_logits"
     _check_args(op, input, target, reduction, weight=weight, pos_weight=pos_weight)
     _check_same_size(op, input, target)
     _check_broadcast(op, input, weight=weight, pos_weight=pos_weight)
-    softplus_neg = (elementwise.relu(-input)
-                    + elementwise.log1p(elementwise.exp(-elementwise.abs(input))))
+    softplus_neg = elementwise.softplus(-input, threshold=math.inf)
     if pos_weight is not None:
         log_weight = (pos_weight - 1) * target + 1
         loss = (1 - target) * input + log_weight * softplus_neg

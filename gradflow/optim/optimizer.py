@@ -7,11 +7,13 @@ The algorithms (sgd.py, adam.py, ...) write their updates with the in-place func
 from __future__ import annotations
 
 import copy
+import functools
 from collections import defaultdict
 from itertools import chain
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from gradflow.autograd import enable_grad
+from gradflow.nn.module import RemovableHandle
 from gradflow.ops import update
 from gradflow.ops.common import as_bool, as_float
 from gradflow.tensor import Tensor, tensor
@@ -74,10 +76,41 @@ def check_betas(opt: str, betas: Any) -> Tuple[Any, Any]:
                  for i, b in enumerate(betas))
 
 
+def _with_step_hooks(step: Callable) -> Callable:
+    """`step` with the optimizer's step pre-hooks run before it and post-hooks after it;
+    once per call, also when a subclass's step() calls its parent's."""
+
+    @functools.wraps(step)
+    def step_with_hooks(self: "Optimizer", *args: Any, **kwargs: Any) -> Any:
+        if self._in_step:
+            return step(self, *args, **kwargs)
+        for hook in list(self.__dict__.get("_step_pre_hooks", {}).values()):
+            changed = hook(self, args, kwargs)
+            if changed is not None:
+                args, kwargs = changed
+        self._in_step = True
+        try:
+            out = step(self, *args, **kwargs)
+        finally:
+            self._in_step = False
+        for hook in list(self.__dict__.get("_step_post_hooks", {}).values()):
+            hook(self, args, kwargs)
+        return out
+
+    return step_with_hooks
+
+
 # ---------------------------------------------------------------- the base class
 class Optimizer:
     """Holds param_groups (dicts: 'params' plus every option, defaults filled in) and
     state (per parameter). Subclasses implement step()."""
+
+    _in_step = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "step" in vars(cls):
+            cls.step = _with_step_hooks(vars(cls)["step"])
 
     def __init__(self, params: Iterable, defaults: Dict[str, Any]) -> None:
         self.defaults = defaults
@@ -143,6 +176,24 @@ class Optimizer:
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         raise NotImplementedError
+
+    def register_step_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(optimizer, args, kwargs) runs before every step(); it may return new
+        (args, kwargs) for the step. ``handle.remove()`` unregisters it."""
+        return self._add_step_hook("_step_pre_hooks", hook)
+
+    def register_step_post_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(optimizer, args, kwargs) runs after every step()."""
+        return self._add_step_hook("_step_post_hooks", hook)
+
+    def _add_step_hook(self, kind: str, hook: Callable) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}.register_{kind[1:-1]}: hook must be "
+                            f"callable, got {type(hook).__name__}")
+        hooks = self.__dict__.setdefault(kind, {})
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     def _counted_state(self, p: Tensor, buffers: Iterable[str]) -> Dict[str, Any]:
         """p's state with this step counted; on p's first step it starts as a step counter and
