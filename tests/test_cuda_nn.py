@@ -299,17 +299,6 @@ def _resnet():
                          nn.Linear(8, 10))
 
 
-def _cuda_lacks_conv() -> bool:
-    if not gf.cuda.is_available():
-        return True
-    from gradflow.backends.cuda import CUDABackend
-    return bool(CUDABackend.lacks("conv2d"))
-
-
-needs_conv = pytest.mark.skipif(_cuda_lacks_conv(),
-                                reason="no GPU, or the CUDA convolution kernels have not landed")
-
-
 def _train(build, shape, device, steps=3):
     gf.manual_seed(0)
     model = build().double().to(device)
@@ -327,7 +316,6 @@ def _train(build, shape, device, steps=3):
     return losses, [_np(p) for p in model.parameters()]
 
 
-@needs_conv
 @pytest.mark.parametrize("build,shape", [(_lenet, (8, 1, 32, 32)), (_resnet, (4, 3, 16, 16))],
                          ids=["lenet5", "resnet"])
 def test_models_train_the_same_on_cuda_as_on_cpu(build, shape):
@@ -338,7 +326,6 @@ def test_models_train_the_same_on_cuda_as_on_cpu(build, shape):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
 
 
-@needs_conv
 def test_resnet_step_never_waits_for_the_gpu_and_memory_stays_flat():
     model = _resnet().to("cuda")
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
