@@ -363,36 +363,16 @@ const DeviceArray* channel_vec(const std::string& op, const char* name, const Op
 // ---- pooling
 // The planes of x (N, C, H, W) and an output of (OH, OW) (or the reverse, for the scatters).
 pool::Geom plane_geom(const DeviceArray& x, Pair in, Pair out) {
-  return pool::Geom{x.shape[0] * x.shape[1], in[0], in[1], out[0], out[1], 0, 0, 0, 0, 0, 0, 0, 0};
+  return bind::plane_geom(x.shape, in, out);
 }
 
 Pair hw(const DeviceArray& x) { return {x.shape[2], x.shape[3]}; }
 
-// The strided windows of pooling an (N, C, *input) array.
+// The strided windows of pooling an (N, C, *input) array: the CPU module's checks.
 pool::Geom window_geom(const std::string& op, const DeviceArray& x, Pair input, Pair kernel,
                        Pair stride, Pair padding, Pair dilation, bool ceil_mode) {
-  check_pair(op, "kernel_size", kernel, 1);
-  check_pair(op, "stride", stride, 1);
-  check_pair(op, "padding", padding, 0);
-  check_pair(op, "dilation", dilation, 1);
-  if (2 * padding[0] > kernel[0] || 2 * padding[1] > kernel[1])
-    fail(op, "padding ", pair_str(padding), " must be at most half of kernel_size ",
-         pair_str(kernel));
-  pool::Geom g = plane_geom(x, input, {0, 0});
-  g.OH = pool::output_size(input[0], kernel[0], stride[0], padding[0], dilation[0], ceil_mode);
-  g.OW = pool::output_size(input[1], kernel[1], stride[1], padding[1], dilation[1], ceil_mode);
-  if (g.OH < 1 || g.OW < 1)
-    fail(op, "input size ", pair_str(input), " is too small for kernel_size ", pair_str(kernel),
-         ": output size ", shape_str({g.OH, g.OW}));
-  g.kh = kernel[0];
-  g.kw = kernel[1];
-  g.sh = stride[0];
-  g.sw = stride[1];
-  g.ph = padding[0];
-  g.pw = padding[1];
-  g.dh = dilation[0];
-  g.dw = dilation[1];
-  return g;
+  return bind::pool_geom(op, {x.shape[0], x.shape[1], input[0], input[1]}, kernel, stride,
+                         padding, dilation, ceil_mode);
 }
 
 Shape nchw(const DeviceArray& x, int64_t h, int64_t w) { return {x.shape[0], x.shape[1], h, w}; }

@@ -12,14 +12,13 @@
 #include <cmath>
 #include <cstdint>
 
+#include "cpu/pool.h"
 #include "cuda/host_device.h"
 
 namespace gradflow::cuda::pool {
 
-struct Geom {
-  int64_t P, H, W, OH, OW;
-  int64_t kh, kw, sh, sw, ph, pw, dh, dw;  // unused by the adaptive pools
-};
+// The CPU kernels' geometry, computed and checked on the host by bind_geometry.h.
+using Geom = cpu::PoolGeom;
 
 GRADFLOW_HD int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 GRADFLOW_HD int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -28,17 +27,6 @@ GRADFLOW_HD int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 GRADFLOW_HD int64_t floor_div(int64_t a, int64_t b) {
   const int64_t q = a / b;
   return (a % b != 0 && a < 0) ? q - 1 : q;
-}
-
-// Output size of a strided pool along one axis (PyTorch's rule): floor or ceil of
-// (in + 2p - d(k-1) - 1) / s, plus 1; with ceil_mode the last window must start inside the
-// input or its left padding. Below 1 when the window does not fit.
-GRADFLOW_HD int64_t output_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d,
-                                bool ceil_mode) {
-  const int64_t span = in + 2 * p - d * (k - 1) - 1;
-  int64_t out = floor_div(span + (ceil_mode ? s - 1 : 0), s) + 1;
-  if (ceil_mode && (out - 1) * s >= in + p) --out;
-  return out;
 }
 
 GRADFLOW_HD int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }

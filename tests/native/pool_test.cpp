@@ -26,14 +26,12 @@ int64_t uniform(int64_t lo, int64_t hi) {
   return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
 }
 
-// bind_cpu.cpp's output size rule, which pool::output_size must reproduce.
+// The output size rule of bind_geometry.h (the geometry both modules compute on the host).
 int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
   const int64_t span = in + 2 * p - d * (k - 1) - 1;
   int64_t out = (span + (ceil_mode ? s - 1 : 0)) / s + 1;
   if (span < 0) out = span / s + (span % s != 0 && !ceil_mode ? 0 : 1);
   if (ceil_mode && (out - 1) * s >= in + p) --out;
-  const int64_t mine = pool::output_size(in, k, s, p, d, ceil_mode);
-  if (mine != out && out >= 1) fail_case("output_size", "");
   return out;
 }
 
