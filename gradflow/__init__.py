@@ -23,6 +23,7 @@ from gradflow.ops.elementwise import (  # noqa: E402
     ge,
     gelu,
     gt,
+    isclose,
     le,
     leaky_relu,
     logical_and,
@@ -45,8 +46,31 @@ from gradflow.ops.elementwise import (  # noqa: E402
 
 for _row in _UNARY:  # gradflow.exp, gradflow.sigmoid, ...: one per row of the unary table
     globals()[_row.name] = getattr(_elementwise, _row.name)
-from gradflow.ops.index import gather, index_add, index_select, scatter_add  # noqa: E402
-from gradflow.ops.linalg import bmm, dot, matmul, mm  # noqa: E402
+from gradflow.ops.index import (  # noqa: E402
+    argsort,
+    gather,
+    index_add,
+    index_select,
+    masked_select,
+    nonzero,
+    scatter,
+    scatter_add,
+    sort,
+    topk,
+    unique,
+)
+from gradflow.ops.linalg import (  # noqa: E402
+    addmm,
+    baddbmm,
+    bmm,
+    diag,
+    dot,
+    matmul,
+    mm,
+    outer,
+    tril,
+    triu,
+)
 from gradflow.ops.reduce import (  # noqa: E402
     all,
     amax,
@@ -54,6 +78,8 @@ from gradflow.ops.reduce import (  # noqa: E402
     any,
     argmax,
     argmin,
+    cumprod,
+    cumsum,
     log_softmax,
     logsumexp,
     max,
@@ -75,11 +101,13 @@ from gradflow.ops.shape import (  # noqa: E402
     expand,
     flatten,
     flip,
+    meshgrid,
     narrow,
     pad,
     permute,
     repeat,
     reshape,
+    roll,
     split,
     squeeze,
     stack,
@@ -104,6 +132,7 @@ from gradflow.tensor import (  # noqa: E402
     is_tensor,
     linspace,
     manual_seed,
+    numel,
     ones,
     ones_like,
     rand,

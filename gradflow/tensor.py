@@ -242,6 +242,56 @@ class Tensor:
     def bool(self) -> "Tensor":
         return self.to(_bool)
 
+    def type(self, dtype=None) -> Union[str, "Tensor"]:
+        """With no dtype, the PyTorch-style type name ('gradflow.FloatTensor'); with a dtype
+        (or such a name), the tensor converted to it."""
+        if dtype is None:
+            return _type_name(self.dtype, self.is_cuda)
+        if isinstance(dtype, str) and dtype.endswith("Tensor"):
+            names = {_type_name(d, False).split(".")[-1]: d for d in _STORED.values()}
+            if dtype.split(".")[-1] not in names:
+                raise ValueError(f"type: unknown tensor type {dtype!r}")
+            dtype = names[dtype.split(".")[-1]]
+        return self.to(as_dtype(dtype))
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        """A new tensor of `data`, with self's dtype and device unless given."""
+        return tensor(data, dtype=self.dtype if dtype is None else dtype,
+                      device=self.device if device is None else device,
+                      requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        """zeros(size) with self's dtype and device unless given."""
+        return self._new_like(zeros, size, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        """ones(size) with self's dtype and device unless given."""
+        return self._new_like(ones, size, dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        """empty(size) with self's dtype and device unless given."""
+        return self._new_like(empty, size, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None,
+                 requires_grad=False) -> "Tensor":
+        """full(size, fill_value) with self's dtype and device unless given."""
+        return full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
+                    device=self.device if device is None else device,
+                    requires_grad=requires_grad)
+
+    def _new_like(self, make: Callable, size: tuple, dtype, device, requires_grad) -> "Tensor":
+        return make(*size, dtype=self.dtype if dtype is None else dtype,
+                    device=self.device if device is None else device,
+                    requires_grad=requires_grad)
+
+    def data_ptr(self) -> int:
+        """The memory address of the first element (an int, as PyTorch's)."""
+        return self._backend.data_ptr(self._data)
+
+    # device and layout predicates PyTorch scripts test: gradflow tensors are dense, not
+    # quantized, on the CPU or a CUDA device
+    is_xpu = is_mps = is_meta = is_sparse = is_quantized = property(lambda self: False)
+
     def type_as(self, other: "Tensor") -> "Tensor":
         _ops.common.check_tensor(other, "type_as", "other")
         return self.to(other.dtype)
@@ -499,6 +549,13 @@ class _RemovableHandle:
     def remove(self) -> None:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+
+
+def _type_name(d: dtype, on_cuda: bool) -> str:
+    """PyTorch's legacy tensor type name of a dtype: 'gradflow.cuda.LongTensor'."""
+    kind = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
+            "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}[d.name]
+    return f"gradflow.{'cuda.' if on_cuda else ''}{kind}Tensor"
 
 
 def _shape_of(other, op: str) -> tuple:
@@ -801,6 +858,12 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
+def numel(input: Tensor) -> int:
+    """The number of elements of input."""
+    _ops.common.check_tensor(input, "numel")
+    return input.numel()
+
+
 from gradflow import ops as _ops  # noqa: E402  (ops import Tensor from this module)
 
 # Tensor methods that are their op: x.name(*args) calls name(x, *args) of gradflow.ops.<module>,
@@ -811,14 +874,19 @@ _OP_METHODS = {
     "elementwise": op_table.names(op_table.UNARY) + (
         "add", "sub", "mul", "div", "pow", "maximum", "minimum", "clamp", "clip", "lerp",
         "masked_fill", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
+        "isclose", "allclose",
     ),
-    "linalg": ("matmul", "mm", "bmm", "dot"),
+    "linalg": ("matmul", "mm", "bmm", "dot", "tril", "triu", "diag", "outer", "addmm",
+               "baddbmm"),
     "reduce": ("sum", "mean", "var", "std", "prod", "max", "min", "amax", "amin", "argmax",
-               "argmin", "logsumexp", "norm", "all", "any", "softmax", "log_softmax"),
+               "argmin", "logsumexp", "norm", "all", "any", "softmax", "log_softmax", "cumsum",
+               "cumprod"),
     "shape": ("clone", "flatten", "unflatten", "squeeze", "unsqueeze", "transpose", "t", "flip",
-              "broadcast_to", "split", "chunk", "unbind", "narrow"),
-    "index": ("gather", "scatter_add", "index_select", "index_add"),
-    "inplace": ("copy_", "uniform_", "normal_", "bernoulli_"),
+              "broadcast_to", "split", "chunk", "unbind", "narrow", "roll"),
+    "index": ("gather", "scatter_add", "index_select", "index_add", "scatter", "sort",
+              "argsort", "topk", "masked_select", "nonzero", "unique"),
+    "inplace": ("copy_", "uniform_", "normal_", "bernoulli_", "index_add_", "scatter_",
+                "fill_diagonal_"),
 }
 for _module, _names in _OP_METHODS.items():
     _functions = importlib.import_module("gradflow.ops." + _module)

@@ -145,6 +145,10 @@ class CoreBackend:
         """x itself when C-contiguous, else a C-contiguous copy."""
         raise NotImplementedError
 
+    def data_ptr(self, x: Array) -> int:
+        """The address of x's first element (its storage address plus its offset)."""
+        raise NotImplementedError
+
     def shares_memory(self, a: Array, b: Array) -> bool:
         raise NotImplementedError
 

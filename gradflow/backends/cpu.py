@@ -146,6 +146,9 @@ class CPUBackend(Backend):
         # a 0-d array is always contiguous (and np.ascontiguousarray would make it 1-d)
         return x if x.flags.c_contiguous else np.ascontiguousarray(x)
 
+    def data_ptr(self, x):
+        return x.__array_interface__["data"][0]
+
     def shares_memory(self, a, b):
         return np.may_share_memory(a, b)  # bounds overlap: cheap, and exact for views
 

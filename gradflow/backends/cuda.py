@@ -457,6 +457,9 @@ class CUDABackend(Backend):
     def contiguous(self, x):
         return x if x.is_contiguous else self.copy(x)
 
+    def data_ptr(self, x):
+        return x.storage_ptr + x.offset * x.itemsize
+
     def shares_memory(self, a, b):
         if not isinstance(b, DeviceArray) or a.storage_ptr != b.storage_ptr:
             return False

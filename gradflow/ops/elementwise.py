@@ -384,3 +384,28 @@ def allclose(a: Tensor, b: Tensor, rtol=1e-5, atol=1e-8, equal_nan=False) -> boo
     broadcast_shapes("allclose", a.shape, b.shape)
     return bool(np.allclose(a.detach().numpy(), b.detach().numpy(), as_float(rtol, "allclose",
                             "rtol"), as_float(atol, "allclose", "atol"), bool(equal_nan)))
+
+
+def isclose(a: Tensor, b: Tensor, rtol=1e-05, atol=1e-08, equal_nan: bool = False) -> Tensor:
+    """|a - b| <= atol + rtol * |b| elementwise, broadcasting a and b; an infinity is close
+    only to itself, and nan to nan only with equal_nan."""
+    check_tensor(a, "isclose", "input")
+    check_tensor(b, "isclose", "other")
+    rtol, atol = as_float(rtol, "isclose", "rtol"), as_float(atol, "isclose", "atol")
+    if rtol < 0 or atol < 0:
+        raise ValueError(f"isclose: rtol and atol must be non-negative, got rtol={rtol}, "
+                         f"atol={atol}")
+    broadcast_shapes("isclose", a.shape, b.shape)
+    close = eq(a, b)
+    if a.dtype is bool_ or b.dtype is bool_:
+        return close
+    a, b, _ = operands("isclose", a, b)
+    a, b = where(close, 0, a), where(close, 0, b)  # no inf - inf for equal infinities
+    difference = unary("abs", sub(a, b))
+    tolerance = add(mul(unary("abs", b), rtol), atol)
+    infinite = logical_or(unary("isinf", a), unary("isinf", b))  # close only when equal
+    close = logical_or(close, logical_and(le(difference, tolerance), unary("logical_not",
+                                                                           infinite)))
+    if equal_nan:
+        close = logical_or(close, logical_and(unary("isnan", a), unary("isnan", b)))
+    return close

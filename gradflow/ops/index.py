@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import numbers
 import operator
+from collections import namedtuple
 
 import numpy as np
 
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import _GradMode
-from gradflow.ops import reduce, shape
+from gradflow.ops import elementwise, reduce, shape
 from gradflow.ops.common import INT64_MAX as _INT64_MAX
-from gradflow.ops.common import check_tensor, wrap_dim
+from gradflow.ops.common import as_bool, as_int, broadcast_shapes, check_tensor, wrap_dim
 from gradflow.tensor import Tensor
 from gradflow.types import bool_, int64
 
@@ -345,6 +346,90 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return ScatterAdd.apply(x, axis, index, src)
 
 
+class Scatter(Function):
+    """out = x with out[..., index[i][j], ...] = src[i][j] along axis (the last write wins
+    where index repeats). dx is g where nothing was written; dsrc = gather(g, axis, index)
+    (zero where src is larger than index), as PyTorch's."""
+
+    @staticmethod
+    def forward(ctx, x, axis, index, src, value):
+        be = x._backend
+        key = tuple(index._data if d == axis else be.from_numpy(positions)
+                    for d, positions in enumerate(np.indices(index.shape, dtype=np.int64,
+                                                             sparse=True)))
+        written = be.full(x.shape, False, np.bool_)
+        be.setitem(written, key, True)
+        ctx.axis, ctx.src_shape = axis, None if src is None else src.shape
+        ctx.save_for_backward(index, Tensor._make(written, be))
+        out = be.copy(x._data)
+        if src is None:
+            be.setitem(out, key, value)
+        else:
+            be.setitem(out, key, be.getitem(src._data, tuple(slice(0, n) for n in index.shape)))
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        index, written = ctx.saved_tensors
+        gx = elementwise.where(written, 0, g) if ctx.needs_input_grad[0] else None
+        gsrc = None
+        if ctx.needs_input_grad[3]:
+            gsrc = gather(g, ctx.axis, index)
+            widths = [w for n, s in zip(index.shape, ctx.src_shape) for w in (0, s - n)]
+            if any(widths):
+                gsrc = shape.pad(gsrc, _torch_pad(widths))
+        return gx, None, None, gsrc, None
+
+
+def _torch_pad(widths: list) -> list:
+    """(before, after) pairs listed from the first dim on, as F.pad's list (last dim first)."""
+    pairs = [widths[i:i + 2] for i in range(0, len(widths), 2)]
+    return [w for pair in reversed(pairs) for w in pair]
+
+
+def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
+    """out = x with out[index[i][j]][j] = src[i][j] (dim=0), or = value where src is a number;
+    as torch.scatter. reduce='add' is scatter_add; where index repeats, the last write wins."""
+    if reduce is not None:
+        if reduce != "add":
+            raise ValueError(f"scatter: reduce must be None or 'add', got {reduce!r}")
+        return scatter_add(x, dim, index, src)
+    axis = _check_index("scatter", x, dim, index)
+    if (src is None) == (value is None):
+        raise TypeError("scatter: give exactly one of src (a Tensor or a number) and value")
+    src = value if src is None else src
+    if x.ndim == 0:
+        one = scatter(_as_1d(x), 0, _as_1d(index), _as_1d(src) if isinstance(src, Tensor)
+                      else src)
+        return shape.reshape(one, ())
+    if isinstance(src, Tensor):
+        _check_fits("scatter", x, axis, index, src)
+        src = shape.to_dtype(src, x.dtype)
+    elif not isinstance(src, numbers.Number):
+        raise TypeError(f"scatter: src must be a Tensor or a number, not {type(src).__name__}")
+    else:
+        _check_fits("scatter", x, axis, index, None)
+    _check_range("scatter", index, x.shape[axis])
+    if isinstance(src, Tensor):
+        return Scatter.apply(x, axis, index, src, None)
+    return Scatter.apply(x, axis, index, None, src)
+
+
+def _check_fits(op: str, x: Tensor, axis: int, index: Tensor, src) -> None:
+    """index has x's rank, fits in src and, outside axis, in x."""
+    src_shape = index.shape if src is None else src.shape
+    if src is not None and src._backend is not x._backend:
+        raise RuntimeError(f"{op}: src is on {src.device} but input is on {x.device}")
+    if index.ndim != x.ndim or len(src_shape) != x.ndim or any(
+        index.shape[d] > src_shape[d] or (d != axis and index.shape[d] > x.shape[d])
+        for d in range(x.ndim)
+    ):
+        raise ValueError(
+            f"{op}: index {tuple(index.shape)} must have the input's rank, fit in src "
+            f"{tuple(src_shape)} and, outside dim {axis}, in input {tuple(x.shape)}"
+        )
+
+
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     axis = _check_index("index_select", x, dim, index)
     if index.ndim > 1:
@@ -394,3 +479,128 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) ->
         source = source * alpha
     source = shape.to_dtype(source, x.dtype)
     return IndexAdd.apply(x, (slice(None),) * axis + (shape.reshape(index, (-1,))._data,), source)
+
+
+
+# ---------------------------------------------------------------- sorting and selection
+# The order of elements is found on the host with NumPy (no device kernel); the values are
+# then gathered from the input, so their gradient scatters back to where each came from.
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def _on_device(x: Tensor, a: np.ndarray) -> Tensor:
+    """A host array as a tensor on x's device."""
+    return Tensor._make(x._backend.from_numpy(np.ascontiguousarray(a)), x._backend)
+
+
+def _host(x: Tensor) -> np.ndarray:
+    return x._backend.to_numpy(x._data)
+
+
+def _order(x: Tensor, axis: int, descending: bool) -> Tensor:
+    """Indices that sort x along axis, stably (equal values keep their order; nan counts as
+    the largest value). Descending: the ascending stable order of x reversed along axis,
+    itself reversed, so that equal values still appear first-come first."""
+    a = _host(x)
+    if not descending:
+        return _on_device(x, np.argsort(a, axis=axis, kind="stable").astype(np.int64))
+    reversed_order = np.argsort(np.flip(a, axis), axis=axis, kind="stable")
+    return _on_device(x, (a.shape[axis] - 1 - np.flip(reversed_order, axis)).astype(np.int64))
+
+
+def _sort_axis(op: str, x: Tensor, dim) -> int:
+    check_tensor(x, op)
+    return wrap_dim(dim, x.ndim, op)
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False):
+    """(values, indices) of x sorted along dim; always stable (stable=False allows any order
+    of equal values, and this one is it). nan sorts as the largest value, as in PyTorch."""
+    axis = _sort_axis("sort", x, dim)
+    descending = as_bool(descending, "sort", "descending")
+    as_bool(stable, "sort", "stable")
+    if x.ndim == 0:
+        return values_indices(shape.clone(x), reduce._zero_index(x))
+    indices = _order(x, axis, descending)
+    return values_indices(gather(x, axis, indices), indices)
+
+
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
+    """The indices of sort(x, dim, descending)."""
+    axis = _sort_axis("argsort", x, dim)
+    descending = as_bool(descending, "argsort", "descending")
+    as_bool(stable, "argsort", "stable")
+    if x.ndim == 0:
+        return reduce._zero_index(x)
+    return _order(x, axis, descending)
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+    """(values, indices) of the k largest (or smallest) elements along dim, in sorted order
+    (also when sorted=False, which leaves the order free); ties keep the earlier index first."""
+    axis = _sort_axis("topk", x, dim)
+    k = as_int(k, "topk", "k")
+    largest = as_bool(largest, "topk", "largest")
+    as_bool(sorted, "topk", "sorted")
+    size = x.shape[axis] if x.ndim else 1
+    if not 0 <= k <= size:
+        raise IndexError(f"topk: k ({k}) is out of range for dimension {axis} of size {size}")
+    if x.ndim == 0:  # as a 1-D tensor of one element; k == 1 gives 0-d results back
+        values, indices = topk(shape.reshape(x, (1,)), k)
+        return values_indices(*(shape.reshape(t, ()) if k else t for t in (values, indices)))
+    indices = shape.narrow(_order(x, axis, largest), axis, 0, k)
+    return values_indices(gather(x, axis, indices), indices)
+
+
+def masked_select(x: Tensor, mask: Tensor) -> Tensor:
+    """The elements of x where mask (broadcast with x) is True, as a 1-D tensor in row-major
+    order; the gradient flows back to the selected elements."""
+    check_tensor(x, "masked_select")
+    check_tensor(mask, "masked_select", "mask")
+    if mask.dtype is not bool_:
+        raise TypeError(f"masked_select: mask must be a bool tensor, got {mask.dtype}")
+    if mask._backend is not x._backend:
+        raise RuntimeError(f"masked_select: mask is on {mask.device} but input is on "
+                           f"{x.device}")
+    common = broadcast_shapes("masked_select", x.shape, mask.shape)
+    if not common:
+        return getitem(shape.reshape(x, (1,)), shape.reshape(mask, (1,)))
+    return getitem(shape.expand(x, common), shape.expand(mask, common))
+
+
+def nonzero(x: Tensor, *, as_tuple: bool = False):
+    """The indices of the nonzero elements of x: an (n, x.ndim) int64 tensor, one row per
+    element in row-major order, or with as_tuple a tuple of x.ndim 1-D tensors (one for a
+    0-d x, as PyTorch's)."""
+    check_tensor(x, "nonzero")
+    a = _host(x)
+    if as_bool(as_tuple, "nonzero", "as_tuple"):
+        return tuple(_on_device(x, i.astype(np.int64)) for i in np.nonzero(np.atleast_1d(a)))
+    if a.ndim == 0:
+        return _on_device(x, np.zeros((int(a != 0), 0), dtype=np.int64))
+    return _on_device(x, np.argwhere(a).astype(np.int64))
+
+
+def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,
+           return_counts: bool = False, dim=None):
+    """The distinct values of x, sorted (also for sorted=False), or with dim the distinct
+    slices along dim; with return_inverse, where each element (slice) of x is in the output;
+    with return_counts, how often each occurs. nan values are each distinct, as in PyTorch.
+    Not differentiable (as PyTorch's)."""
+    check_tensor(x, "unique")
+    for name, flag in (("sorted", sorted), ("return_inverse", return_inverse),
+                       ("return_counts", return_counts)):
+        as_bool(flag, "unique", name)
+    a = _host(x)
+    axis = None if dim is None else wrap_dim(dim, x.ndim, "unique")
+    if axis is not None and a.ndim == 0:
+        a = a.reshape(1)
+    values, inverse, counts = np.unique(a, return_inverse=True, return_counts=True, axis=axis,
+                                        equal_nan=False)
+    inverse = inverse.reshape(x.shape if axis is None else (-1,)).astype(np.int64)
+    out = [_on_device(x, values)]
+    if return_inverse:
+        out.append(_on_device(x, inverse))
+    if return_counts:
+        out.append(_on_device(x, counts.astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)

@@ -10,8 +10,10 @@ import numpy as np
 
 from gradflow.autograd.grad_mode import _GradMode
 from gradflow.ops import elementwise, reduce, shape
+from gradflow.ops import index as _index
 from gradflow.ops.common import (
     _category,
+    as_bool,
     as_float,
     broadcast_shapes,
     check_tensor,
@@ -214,3 +216,40 @@ def bernoulli_(t: Tensor, p=0.5) -> Tensor:
         raise RuntimeError(f"bernoulli_: expects p to be in [0, 1], but got p={p}")
     draw_dtype = t._data.dtype if t.is_floating_point() else np.float64
     return _fill_random(t, be.binary("lt", be.rand(t.shape, draw_dtype), p), "bernoulli_")
+
+
+def index_add_(t: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
+    """In-place index_add: t[..., index[i], ...] += alpha * source[..., i, ...] along dim."""
+    return apply_(t, lambda s: _index.index_add(s, dim, index, source, alpha=alpha),
+                  "index_add_", source)
+
+
+def scatter_(t: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
+    """In-place scatter: t[index[i][j]][j] = src[i][j] (dim=0), or = value."""
+    return apply_(t, lambda s: _index.scatter(s, dim, index, src, value=value, reduce=reduce),
+                  "scatter_", src)
+
+
+def _diagonal_mask(t: Tensor, wrap: bool) -> np.ndarray:
+    """Where fill_diagonal_ writes: the elements t[i, i, ..., i]; for a tall 2-D t with
+    wrap, the diagonal starts again every (columns + 1) rows, as NumPy's fill_diagonal."""
+    if t.ndim < 2:
+        raise ValueError(f"fill_diagonal_: the input must have at least 2 dimensions, got "
+                         f"shape {tuple(t.shape)}")
+    if t.ndim > 2 and len(set(t.shape)) != 1:
+        raise ValueError(f"fill_diagonal_: all dimensions of the input must be of equal "
+                         f"length, got shape {tuple(t.shape)}")
+    mask = np.zeros(t.shape, dtype=bool)
+    np.fill_diagonal(mask, True, wrap=wrap)
+    return mask
+
+
+def fill_diagonal_(t: Tensor, fill_value, wrap: bool = False) -> Tensor:
+    """Fill the main diagonal t[i, i, ..., i] with fill_value, in place."""
+    check_tensor(t, "fill_diagonal_")
+    wrap = as_bool(wrap, "fill_diagonal_", "wrap")
+    if not isinstance(fill_value, numbers.Number):
+        raise TypeError(f"fill_diagonal_: fill_value must be a number, not "
+                        f"{type(fill_value).__name__}")
+    mask = Tensor._make(t._backend.from_numpy(_diagonal_mask(t, wrap)), t._backend)
+    return apply_(t, lambda s: elementwise.masked_fill(s, mask, fill_value), "fill_diagonal_")

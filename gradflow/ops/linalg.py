@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
 from gradflow.autograd.function import Function
-from gradflow.ops import reduce, shape
+from gradflow.ops import elementwise, index, reduce, shape
 from gradflow.ops.common import (
+    as_float,
+    as_int,
     broadcast_shapes,
     check_same_device,
     check_tensor,
@@ -155,3 +159,107 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
             f"{tuple(b.shape)}"
         )
     return _matmul("dot", a, b)
+
+
+# ---------------------------------------------------------------- triangles and diagonals
+def _on_device(x: Tensor, a: np.ndarray) -> Tensor:
+    """A host array (a mask, an index) as a tensor on x's device."""
+    return Tensor._make(x._backend.from_numpy(a), x._backend)
+
+
+def _triangle(op: str, x: Tensor, diagonal: int, lower: bool) -> Tensor:
+    """Keep x[..., i, j] where j - i <= diagonal (tril) or j - i >= diagonal (triu), else 0;
+    the gradient is the incoming one under the same mask."""
+    check_tensor(x, op)
+    k = as_int(diagonal, op, "diagonal")
+    if x.ndim < 2:
+        raise ValueError(f"{op}: input tensor must have at least 2 dimensions, got shape "
+                         f"{tuple(x.shape)}")
+    rows, cols = x.shape[-2:]
+    keep = np.tri(rows, cols, k, dtype=bool) if lower else ~np.tri(rows, cols, k - 1, dtype=bool)
+    return elementwise.where(_on_device(x, keep), x, elementwise.full_like_scalar(x, 0))
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims: x[..., i, j] for j - i <= diagonal, else 0."""
+    return _triangle("tril", x, diagonal, lower=True)
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims: x[..., i, j] for j - i >= diagonal, else 0."""
+    return _triangle("triu", x, diagonal, lower=False)
+
+
+def _diagonal_positions(n_rows: int, n_cols: int, k: int):
+    """(rows, cols) of the k-th diagonal of an n_rows x n_cols matrix, as int64 arrays."""
+    start_row, start_col = max(-k, 0), max(k, 0)
+    n = max(min(n_rows - start_row, n_cols - start_col), 0)
+    steps = np.arange(n, dtype=np.int64)
+    return steps + start_row, steps + start_col
+
+
+class DiagEmbed(Function):
+    """A (n + |k|) square matrix holding the vector v on its k-th diagonal, zeros elsewhere;
+    the gradient is the k-th diagonal of the incoming one."""
+
+    @staticmethod
+    def forward(ctx, v, k):
+        ctx.k = k
+        be = v._backend
+        side = v.shape[0] + abs(k)
+        out = be.full((side, side), 0, v._data.dtype)
+        rows, cols = _diagonal_positions(side, side, k)
+        be.setitem(out, (be.from_numpy(rows), be.from_numpy(cols)), v._data)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return diag(g, ctx.k), None
+
+
+def diag(x: Tensor, diagonal: int = 0) -> Tensor:
+    """torch.diag: a 1-D x becomes a square matrix with x on its `diagonal`-th diagonal
+    (above the main one for diagonal > 0); a 2-D x gives its `diagonal`-th diagonal, 1-D."""
+    check_tensor(x, "diag")
+    k = as_int(diagonal, "diag", "diagonal")
+    if x.ndim == 1:
+        return DiagEmbed.apply(x, k)
+    if x.ndim != 2:
+        raise ValueError(f"diag: input must be 1-D or 2-D, got shape {tuple(x.shape)}")
+    rows, cols = _diagonal_positions(x.shape[0], x.shape[1], k)
+    return index.getitem(x, (_on_device(x, rows), _on_device(x, cols)))
+
+
+def outer(a: Tensor, b: Tensor) -> Tensor:
+    """out[i, j] = a[i] * b[j] for 1-D a and b."""
+    check_tensor(a, "outer", "input")
+    check_tensor(b, "outer", "vec2")
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"outer: expected two 1-D tensors, got shapes {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    return elementwise.mul(shape.unsqueeze(a, 1), shape.unsqueeze(b, 0))
+
+
+def _scaled_sum(op: str, x: Tensor, product: Tensor, beta, alpha) -> Tensor:
+    """beta * x + alpha * product; with beta == 0, x is ignored (its nan and inf too), as
+    in PyTorch. x must broadcast to the product's shape."""
+    check_tensor(x, op, "input")
+    beta, alpha = as_float(beta, op, "beta"), as_float(alpha, op, "alpha")
+    if broadcast_shapes(op, x.shape, product.shape) != product.shape:
+        raise ValueError(f"{op}: input of shape {tuple(x.shape)} cannot be broadcast to the "
+                         f"product's shape {tuple(product.shape)}")
+    check_same_device(op, x, product)
+    scaled = product if alpha == 1 else elementwise.mul(product, alpha)
+    if beta == 0:
+        return scaled
+    return elementwise.add(scaled, x if beta == 1 else elementwise.mul(x, beta))
+
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """beta * input + alpha * (mat1 @ mat2) for 2-D mat1 (n, m) and mat2 (m, p)."""
+    return _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """beta * input + alpha * bmm(batch1, batch2) for 3-D batch1 (b, n, m), batch2 (b, m, p)."""
+    return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)

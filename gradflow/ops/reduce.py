@@ -11,6 +11,8 @@ import math
 from collections import namedtuple
 from typing import Optional, Tuple
 
+import numpy as np
+
 from gradflow import op_table
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import is_grad_enabled
@@ -426,3 +428,69 @@ def softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
 
 def log_softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
     return _normalised(LogSoftmax, x, dim, dtype, "log_softmax")
+
+
+
+# ---------------------------------------------------------------- scans
+class Scan(Function):
+    """y = cumsum or cumprod of x along axis, computed on the host with NumPy (no device
+    kernel); the backward is written in Tensor ops, so it is differentiable again."""
+
+    @staticmethod
+    def forward(ctx, x, name, axis):
+        ctx.name, ctx.axis = name, axis
+        ctx._name = name.capitalize() + "Backward"
+        be = x._backend
+        scan = np.cumsum if name == "cumsum" else np.cumprod
+        raw = be.from_numpy(scan(be.to_numpy(x._data), axis=axis).astype(x._data.dtype))
+        if name == "cumprod":
+            return _saved_with_input(ctx, x, raw)
+        return raw
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.name == "cumsum":  # dL/dx_k = sum_{i >= k} g_i: a reversed cumsum
+            return _reversed_cumsum(g, ctx.axis), None, None
+        x, y = ctx.saved_tensors
+        return _cumprod_grad(x, y, g, ctx.axis), None, None
+
+
+def _reversed_cumsum(t: Tensor, axis: int) -> Tensor:
+    """out_k = sum_{i >= k} t_i along axis."""
+    return shape.flip(cumsum(shape.flip(t, (axis,)), axis), (axis,))
+
+
+def _cumprod_grad(x: Tensor, y: Tensor, g: Tensor, axis: int) -> Tensor:
+    """dL/dx_k = sum_{i >= k} g_i prod_{j <= i, j != k} x_j. Without zeros in x this is
+    reversed_cumsum(g * y) / x; with zeros, each product is formed directly: row k of an
+    (n, n) stack holds x with x_k replaced by 1, whose cumprod gives prod_{j <= i, j != k}."""
+    if not builtins.any(elementwise.eq(x, 0).flatten().tolist()):
+        return elementwise.div(_reversed_cumsum(elementwise.mul(g, y), axis), x)
+    xt, gt = shape.transpose(x, axis, -1), shape.transpose(g, axis, -1)
+    n = xt.shape[-1]
+    be = x._backend
+    diagonal = Tensor._make(be.from_numpy(np.eye(n, dtype=bool)), be)
+    upper = Tensor._make(be.from_numpy(np.triu(np.ones((n, n), dtype=bool))), be)  # i >= k
+    without_k = elementwise.where(diagonal, 1, shape.unsqueeze(xt, -2))
+    products = cumprod(without_k, -1)
+    terms = elementwise.where(upper, elementwise.mul(products, shape.unsqueeze(gt, -2)), 0)
+    return shape.transpose(sum(terms, -1), axis, -1)
+
+
+def _scan(name: str, x: Tensor, dim, dtype) -> Tensor:
+    x = _accumulated(x, name, False, dtype)
+    axis = wrap_dim(dim, x.ndim, name)
+    if x.ndim == 0:
+        return shape.reshape(Scan.apply(shape.reshape(x, (1,)), name, 0), ())
+    return Scan.apply(x, name, axis)
+
+
+def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """y_i = x_0 + ... + x_i along dim; bools and integers accumulate as int64 unless dtype
+    is given (x is cast to dtype first)."""
+    return _scan("cumsum", x, dim, dtype)
+
+
+def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """y_i = x_0 * ... * x_i along dim; the gradient is exact also where x has zeros."""
+    return _scan("cumprod", x, dim, dtype)

@@ -547,3 +547,60 @@ def to_device(x: Tensor, device) -> Tensor:
     """x copied to device: x itself if it is there already (as x.to(device))."""
     device = Device(device)
     return x if device == x.device else ToDevice.apply(x, device)
+
+
+def roll(x: Tensor, shifts, dims=None) -> Tensor:
+    """out[..., (i + shift) % n, ...] = x[..., i, ...] along each dim; with dims=None the
+    flattened tensor is rolled and the shape restored."""
+    check_tensor(x, "roll")
+    shifts = as_ints(shifts if isinstance(shifts, (tuple, list)) else (shifts,), "roll",
+                     "shifts")
+    if dims is None:
+        if len(shifts) != 1:
+            raise ValueError(f"roll: with dims=None, shifts must be one int, got {shifts}")
+        return reshape(roll(reshape(x, (-1,)), shifts, 0), x.shape)
+    dims = dims if isinstance(dims, (tuple, list)) else (dims,)
+    if len(dims) != len(shifts):
+        raise ValueError(f"roll: shifts and dims must have the same length, got shifts "
+                         f"{shifts} and dims {tuple(dims)}")
+    out = x
+    for shift, dim in zip(shifts, dims):
+        d = wrap_dim(dim, x.ndim, "roll", "dims")
+        n = x.shape[d] if x.ndim else 1
+        if n and shift % n:
+            source = (np.arange(n, dtype=np.int64) - shift) % n  # out[i] = x[i - shift]
+            out = index.index_select(out, d, Tensor._make(x._backend.from_numpy(source),
+                                                          x._backend))
+    return out
+
+
+def meshgrid(*tensors, indexing: str = "ij"):
+    """Coordinate grids from 1-D tensors: with indexing='ij' the i-th output varies along dim
+    i, shape (len(t0), len(t1), ...); with 'xy' the first two dims are swapped (as NumPy).
+    The outputs are expanded views of the inputs."""
+    if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    if not tensors:
+        raise ValueError("meshgrid: expects a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        check_tensor(t, "meshgrid", f"tensors[{i}]")
+        if t.ndim > 1:
+            raise ValueError(f"meshgrid: expects 0-D or 1-D tensors, got tensors[{i}] of shape "
+                             f"{tuple(t.shape)}")
+        if t.dtype is not tensors[0].dtype:
+            raise TypeError(f"meshgrid: expects all tensors to have the same dtype, got "
+                            f"{tensors[0].dtype} and {t.dtype}")
+        check_same_device("meshgrid", tensors[0], t)
+    axis_of = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) > 1:
+        axis_of[0], axis_of[1] = 1, 0
+    sizes = [0] * len(tensors)
+    for t, axis in zip(tensors, axis_of):
+        sizes[axis] = t.numel()
+    grids = []
+    for t, axis in zip(tensors, axis_of):
+        column = tuple(-1 if a == axis else 1 for a in range(len(tensors)))
+        grids.append(expand(reshape(t, column), tuple(sizes)))
+    return tuple(grids)
