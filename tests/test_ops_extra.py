@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from parity import needs_torch
-from strategies import nonempty_shapes, shaped_arrays, shapes, to_gf
+from strategies import DEVICES, nonempty_shapes, shaped_arrays, shapes, to_gf
 
 import gradflow as gf
 from gradflow.autograd import gradcheck, gradgradcheck
@@ -318,6 +318,24 @@ def test_scatter_matches_put_along_axis_and_has_gradients():
     assert gradcheck(lambda a: gf.scatter(a, 1, distinct, value=1.5), (_leaf(x),))
 
 
+@given(a=shaped_arrays(nonempty_shapes(1, 3)), data=st.data())
+def test_scatter_matches_numpy_on_drawn_shapes(a, data):
+    dim = data.draw(st.integers(-a.ndim, a.ndim - 1))
+    index_shape = tuple(data.draw(st.integers(0, n)) for n in a.shape)
+    index = data.draw(st.lists(st.integers(-a.shape[dim], a.shape[dim] - 1),
+                               min_size=int(np.prod(index_shape)),
+                               max_size=int(np.prod(index_shape))))
+    index = np.array(index, dtype=np.int64).reshape(index_shape)
+    src = _rand(index_shape)
+    expected = a.copy()
+    for position in np.ndindex(*index_shape):  # row-major: the last write wins, as ours
+        target = list(position)
+        target[dim] = index[position]
+        expected[tuple(target)] = src[position]
+    out = gf.scatter(to_gf(a), dim, gf.tensor(index), gf.tensor(src))
+    np.testing.assert_array_equal(out.numpy(), expected)
+
+
 def test_scatter_errors():
     x, index = gf.zeros(2, 3), gf.tensor([[0, 1]])
     with pytest.raises(IndexError, match="scatter: index 5 is out of bounds"):
@@ -538,3 +556,34 @@ def test_gradients_of_scans_on_drawn_shapes(a):
     dim = a.ndim - 1
     assert gradcheck(lambda t: gf.cumsum(t, dim), (to_gf(a.copy(), True),))
     assert gradcheck(lambda t: gf.cumprod(t, dim), (to_gf(a.copy(), True),))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_ops_on_a_device_match_the_cpu(device):
+    a = np.round(_rand((3, 4)) * 2)
+    index = np.array([[3, 0], [1, 2], [0, 1]])
+    calls = [
+        ("tril", lambda t: gf.tril(t, 1)), ("triu", lambda t: gf.triu(t, -1)),
+        ("diag", lambda t: gf.diag(gf.diag(t, 1), -1)),
+        ("roll", lambda t: gf.roll(t, (1, 2), (0, 1))),
+        ("cumsum", lambda t: gf.cumsum(t, 1)), ("cumprod", lambda t: gf.cumprod(t, 0)),
+        ("sort", lambda t: gf.sort(t, 1, descending=True).values),
+        ("topk", lambda t: gf.topk(t, 2, 0).values), ("masked_select", lambda t: t[t > 0] * 1),
+        ("outer", lambda t: gf.outer(t[0], t[1])),
+        ("addmm", lambda t: gf.addmm(t[:, :2], t[:, :3], t[:3, :2], beta=0.5)),
+        ("scatter", lambda t: gf.scatter(t, 1, gf.tensor(index, device=t.device), t[:, :2])),
+        ("meshgrid", lambda t: gf.meshgrid(t[0], t[1])[0]),
+    ]
+    for name, fn in calls:
+        results = []
+        for where in ("cpu", device):
+            x = gf.tensor(a, device=where, requires_grad=True)
+            y = fn(x)
+            y.sum().backward()
+            results.append((y.detach().cpu().numpy(), x.grad.cpu().numpy()))
+        for cpu_value, device_value in zip(*results):
+            np.testing.assert_allclose(device_value, cpu_value, err_msg=name)
+    x = gf.tensor(a, device=device)
+    for fn in (gf.argsort, gf.nonzero, gf.unique, lambda t: gf.isclose(t, t * 1.0000001)):
+        np.testing.assert_array_equal(fn(x).cpu().numpy(), fn(gf.tensor(a)).numpy())
+    assert x.new_zeros(2).device == x.device and x.data_ptr() != 0

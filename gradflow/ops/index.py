@@ -358,10 +358,12 @@ class Scatter(Function):
                     for d, positions in enumerate(np.indices(index.shape, dtype=np.int64,
                                                              sparse=True)))
         written = be.full(x.shape, False, np.bool_)
-        be.setitem(written, key, True)
         ctx.axis, ctx.src_shape = axis, None if src is None else src.shape
         ctx.save_for_backward(index, Tensor._make(written, be))
         out = be.copy(x._data)
+        if not index.numel():
+            return out
+        be.setitem(written, key, True)
         if src is None:
             be.setitem(out, key, value)
         else:
@@ -398,7 +400,7 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
     if (src is None) == (value is None):
         raise TypeError("scatter: give exactly one of src (a Tensor or a number) and value")
     src = value if src is None else src
-    if x.ndim == 0:
+    if x.ndim == 0 and index.ndim == 0 and not (isinstance(src, Tensor) and src.ndim):
         one = scatter(_as_1d(x), 0, _as_1d(index), _as_1d(src) if isinstance(src, Tensor)
                       else src)
         return shape.reshape(one, ())

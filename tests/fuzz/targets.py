@@ -511,6 +511,41 @@ def indexing(g: Gen) -> None:
                  g.tensor(g.pick(src_shape, g.shape()), x.value.dtype.name), indexing=True)
 
 
+# ------------------------------------------------------------------ issue 16's composed ops
+@target(4)
+def composed_ops(g: Gen) -> None:
+    x = g.tensor()
+    s, nd = x.value.shape, x.value.ndim
+    op = g.pick("tril", "triu", "diag", "roll", "cumsum", "cumprod", "sort", "argsort", "topk",
+                "nonzero", "unique", "masked_select", "isclose", "outer", "scatter")
+    if op in ("tril", "triu", "diag"):
+        g.method(x, op, g.int(-3, 3))
+    elif op == "roll":
+        g.method(x, op, g.pick(1, -2, (1, 1), 7), g.pick(None, g.dim(nd), (0, -1)))
+    elif op in ("cumsum", "cumprod", "argsort"):
+        g.method(x, op, g.dim(nd))
+    elif op == "sort":
+        g.method(x, op, g.dim(nd), g.pick(True, False), stable=g.pick(True, False))
+    elif op == "topk":
+        g.method(x, op, g.int(-1, 4), g.dim(nd), g.pick(True, False))
+    elif op in ("nonzero", "unique"):
+        g.method(x, op, **_options(g, as_tuple=(True, False)) if op == "nonzero" else
+                 _options(g, return_inverse=(True, False), return_counts=(True, False)))
+    elif op == "masked_select":
+        g.method(x, op, g.tensor(g.pick(s, g.broadcast_partner(s), g.shape()), "bool"))
+    elif op == "isclose":
+        g.method(x, op, g.tensor(g.pick(s, g.broadcast_partner(s))), **_options(
+            g, rtol=(0.1, -1.0), equal_nan=(True, False)))
+    elif op == "outer":
+        g.method(x, op, g.tensor(g.shape(1), x.value.dtype.name))
+    else:
+        d = g.dim(nd)
+        size = s[d.value] if isinstance(d.value, int) and -nd <= d.value < nd else 1
+        g.method(x, op, d, g.index(g.pick(s, g.shape()), size),
+                 g.tensor(g.pick(s, g.shape()), x.value.dtype.name), indexing=True)
+    _maybe_backward(g, op)
+
+
 # ------------------------------------------------------------------ linear algebra
 @target(4)
 def linalg(g: Gen) -> None:
