@@ -27,26 +27,35 @@ class Binary(Function):
 
     @staticmethod
     def forward(ctx, a, b, row):
-        be = (a if isinstance(a, Tensor) else b)._backend
-        out = Tensor._make(be.binary(row.name, to_array(a), to_array(b)), be)
+        a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
+        be = (a if a_is else b)._backend
+        out = Tensor._make(be.binary(row.name, a._data if a_is else a, b._data if b_is else b),
+                           be)
         ctx.row = row
-        ctx._name = row.name.capitalize() + "Backward"
-        ctx.shapes = tuple(v.shape if isinstance(v, Tensor) else None for v in (a, b))
-        ctx.numbers = tuple(None if isinstance(v, Tensor) else v for v in (a, b))
-        if row.reads_values:
-            ctx.save_for_backward(*(v if isinstance(v, Tensor) else None for v in (a, b)),
+        ctx._name = _BACKWARD_NAMES[row.name]
+        ctx.shapes = (a.shape if a_is else None, b.shape if b_is else None)
+        if row.reads_values:  # the operands (numbers as they are) and, for pow, the output
+            ctx.numbers = (None if a_is else a, None if b_is else b)
+            ctx.save_for_backward(a if a_is else None, b if b_is else None,
                                   out if row.reads_output else None)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        a, b, y = ctx.saved_tensors or (None, None, None)
-        a = ctx.numbers[0] if a is None else a
-        b = ctx.numbers[1] if b is None else b
+        a = b = y = None
+        if ctx.row.reads_values:
+            a, b, y = ctx.saved_tensors
+            a = ctx.numbers[0] if a is None else a
+            b = ctx.numbers[1] if b is None else b
         (sa, sb), need, row = ctx.shapes, ctx.needs_input_grad, ctx.row
         ga = reduce.sum_to_shape(row.grad_a(g, a, b, y), sa) if sa is not None and need[0] else None
         gb = reduce.sum_to_shape(row.grad_b(g, a, b, y), sb) if sb is not None and need[1] else None
         return ga, gb, None
+
+
+# "MulBackward", ...: each row's node name, made once.
+_BACKWARD_NAMES = {r.name: r.name.capitalize() + "Backward"
+                   for r in op_table.UNARY + op_table.BINARY}
 
 
 def binary(name: str, a, b) -> Tensor:
@@ -139,7 +148,7 @@ class Unary(Function):
         be = x._backend
         out = Tensor._make(be.unary(row.name, x._data), be)
         ctx.grad = row.grad
-        ctx._name = row.name.capitalize() + "Backward"
+        ctx._name = _BACKWARD_NAMES[row.name]
         ctx.save_for_backward(x, out)
         return out
 
