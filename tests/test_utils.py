@@ -228,10 +228,23 @@ def test_graph_files(tmp_path, monkeypatch):
     assert not (tmp_path / "g.svg").exists()
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
-def test_graph_renders_svg_with_dot(tmp_path):
-    draw_graph((gradflow.randn(3, requires_grad=True) * 2).sum(), tmp_path / "g.svg")
+def test_graph_renders_through_dot(tmp_path, monkeypatch):
+    """draw_graph pipes the DOT text to `dot -T<format> -o <path>`: Graphviz's own dot when it
+    is installed, else a stand-in that records how it was called (the call is gradflow's)."""
+    y = (gradflow.randn(3, requires_grad=True) * 2).sum()
+    stand_in = shutil.which("dot") is None
+    if stand_in:
+        fake = tmp_path / "dot"
+        fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$0.args"\ncat > "$0.stdin"\n'
+                        'echo "<svg/>" > "$3"\n')
+        fake.chmod(0o755)
+        monkeypatch.setattr(graph.shutil, "which", lambda name: str(fake))
+    draw_graph(y, tmp_path / "g.svg")
     assert "<svg" in (tmp_path / "g.svg").read_text()
+    if stand_in:
+        assert (tmp_path / "dot.args").read_text().split() == ["-Tsvg", "-o",
+                                                               str(tmp_path / "g.svg")]
+        assert (tmp_path / "dot.stdin").read_text() == draw_graph(y)
 
 
 # ---------------------------------------------------------------- EarlyStopping
