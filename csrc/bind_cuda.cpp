@@ -323,6 +323,16 @@ void gemm_checked(const DeviceArray& a, const DeviceArray& b, const DeviceArray&
   });
 }
 
+// An array argument of dtype `t`, rank `ndim` and C-contiguous, in that order (bind::Arg's
+// checks); `sizes`: each dimension in [1, 2^31) but the first (bind::check_sizes).
+void check_array(const std::string& op, const char* name, const DeviceArray& a, int ndim,
+                 DType t, bool sizes = true) {
+  bind::check_dtype(op, name, a.dtype, {t});
+  if (a.ndim() != ndim) fail(op, name, " must be ", ndim, "-D, got shape ", shape_of(a));
+  if (!a.is_contiguous()) fail(op, name, " must be C-contiguous (shape ", shape_of(a), ")");
+  if (sizes) bind::check_sizes(op, name, a.shape);
+}
+
 // ------------------------------------------------------------------------------ nn kernels
 // Shared by the pooling, normalization and softmax/loss sections below (namespace nnk): the
 // nn kernels take C-contiguous float arrays (the backend makes them so) and check every
@@ -334,15 +344,13 @@ using bind::Pair;
 using bind::pair_str;
 using OptArray = std::optional<DeviceArray>;
 
-// A float array of rank `ndim`, C-contiguous; `like` (when given) fixes its dtype.
+// A float array of rank `ndim` (check_array); `like` (when given) fixes its dtype. `sizes`:
+// the windowed kernels (pooling, normalization) need every dimension but the first >= 1, as
+// on the CPU; the row-wise kernels take any shape (a zero-size one launches nothing).
 void check_float_array(const std::string& op, const char* name, const DeviceArray& a, int ndim,
-                       const DeviceArray* like = nullptr) {
-  if (like)
-    bind::check_dtype(op, name, a.dtype, {like->dtype});
-  else
-    bind::check_dtype(op, name, a.dtype, kFloat);
-  if (a.ndim() != ndim) fail(op, name, " must be ", ndim, "-D, got shape ", shape_of(a));
-  if (!a.is_contiguous()) fail(op, name, " must be C-contiguous (shape ", shape_of(a), ")");
+                       const DeviceArray* like = nullptr, bool sizes = true) {
+  if (!like) bind::check_dtype(op, name, a.dtype, kFloat);
+  check_array(op, name, a, ndim, like ? like->dtype : a.dtype, sizes);
 }
 
 void check_index_array(const std::string& op, const DeviceArray& idx, const DeviceArray& like) {
@@ -560,7 +568,7 @@ std::array<int64_t, 3> axis_view(const std::string& op, const DeviceArray& x, in
 
 DeviceArray softmax_checked(const DeviceArray& x, int axis, bool log) {
   const std::string op = log ? "log_softmax" : "softmax";
-  check_float_array(op, "input", x, x.ndim());
+  check_float_array(op, "input", x, x.ndim(), nullptr, false);
   const auto v = axis_view(op, x, axis);
   DeviceArray y = new_array(op, x.shape, x.dtype);
   bind::run_nogil(op, [&] { softmax_forward(x, y, v[0], v[1], v[2], log); }, x.shape);
@@ -570,8 +578,8 @@ DeviceArray softmax_checked(const DeviceArray& x, int axis, bool log) {
 DeviceArray softmax_backward_checked(const DeviceArray& y, const DeviceArray& g, int axis,
                                      bool log) {
   const std::string op = log ? "log_softmax_backward" : "softmax_backward";
-  check_float_array(op, "output", y, y.ndim());
-  check_float_array(op, "grad_output", g, y.ndim(), &y);
+  check_float_array(op, "output", y, y.ndim(), nullptr, false);
+  check_float_array(op, "grad_output", g, y.ndim(), &y, false);
   check_same_shape(op, "grad_output", g, y.shape);
   const auto v = axis_view(op, y, axis);
   DeviceArray dx = new_array(op, y.shape, y.dtype);
@@ -582,7 +590,7 @@ DeviceArray softmax_backward_checked(const DeviceArray& y, const DeviceArray& g,
 // logp (N, C, S), target (N, S) int64, weight (C,) or None.
 void check_nll(const std::string& op, const DeviceArray& logp, const DeviceArray& target,
                const OptArray& weight) {
-  check_float_array(op, "input", logp, 3);
+  check_float_array(op, "input", logp, 3, nullptr, false);
   bind::check_dtype(op, "target", target.dtype, {DType::i64});
   check_same_shape(op, "target", target, {logp.shape[0], logp.shape[2]});
   if (!target.is_contiguous()) fail(op, "target must be C-contiguous");
@@ -609,10 +617,10 @@ DeviceArray nll_loss_backward_checked(const DeviceArray& g_loss, const OptArray&
                                       const DeviceArray& target, const OptArray& weight,
                                       int64_t ignore_index, int64_t classes) {
   const std::string op = "nll_loss_backward";
-  check_float_array(op, "grad_loss", g_loss, 2);
+  check_float_array(op, "grad_loss", g_loss, 2, nullptr, false);
   check_same_shape(op, "grad_loss", g_loss, target.shape);
   if (g_smooth) {
-    check_float_array(op, "grad_smooth", *g_smooth, 2, &g_loss);
+    check_float_array(op, "grad_smooth", *g_smooth, 2, &g_loss, false);
     check_same_shape(op, "grad_smooth", *g_smooth, target.shape);
   }
   if (classes < 1 || classes >= bind::kMaxDim) fail(op, "classes must be >= 1, got ", classes);
@@ -635,16 +643,6 @@ using bind::Pair;
 template <typename T>
 T* data_of(const DeviceArray& a) {
   return reinterpret_cast<T*>(a.data());
-}
-
-// An array argument of dtype `t`, rank `ndim` and C-contiguous, in that order (bind::Arg's
-// checks); `sizes`: each dimension in [1, 2^31) but the first (bind::check_sizes).
-void check_array(const std::string& op, const char* name, const DeviceArray& a, int ndim,
-                 DType t, bool sizes = true) {
-  bind::check_dtype(op, name, a.dtype, {t});
-  if (a.ndim() != ndim) fail(op, name, " must be ", ndim, "-D, got shape ", shape_of(a));
-  if (!a.is_contiguous()) fail(op, name, " must be C-contiguous (shape ", shape_of(a), ")");
-  if (sizes) bind::check_sizes(op, name, a.shape);
 }
 
 // The GEMM of gemm.cu takes int sizes: the depth K and the output positions L must fit.
