@@ -49,121 +49,169 @@ __device__ __forceinline__ T* batch_matrix(const MatrixBatch<T>& m, int64_t p, i
   return m.ptr + p / inner * m.outer_stride + p % inner * m.inner_stride;
 }
 
-// Block (x, y, z) computes tile (row_base + y * BM, x * BN) of product p0 + z of the batch.
+// V values of one row from src + offset into out: zeros where the row is outside the matrix
+// (!row_ok) or past its end (valid = values left in the row). The vector form reads 16 bytes
+// at once; launch() picks it only when every row start is 16-byte aligned and rows hold a
+// whole number of vectors, so valid > 0 means a whole vector is there.
+template <typename T, bool kVec>
+__device__ __forceinline__ void load_row(const T* src, int64_t offset, bool row_ok, int valid,
+                                         T (&out)[Vec<T>::n]) {
+  constexpr int V = Vec<T>::n;
+  if constexpr (kVec) {
+    typename Vec<T>::type x{};
+    if (row_ok && valid > 0) x = *reinterpret_cast<const typename Vec<T>::type*>(src + offset);
+    const T* xs = reinterpret_cast<const T*>(&x);
+#pragma unroll
+    for (int j = 0; j < V; ++j) out[j] = xs[j];
+  } else {
+#pragma unroll
+    for (int j = 0; j < V; ++j) out[j] = (row_ok && j < valid) ? src[offset + j] : T(0);
+  }
+}
+
+// What one thread block multiplies: its BM x BN tile of C at (row0, col0), and the matrices.
+template <typename T>
+struct BlockProduct {
+  const T* __restrict__ a;
+  const T* __restrict__ b;
+  T* __restrict__ c;
+  int64_t lda, ldb, ldc;
+  int m, n, k, row0, col0;
+};
+
+// One thread's share of the A and B tiles at k0 (A: BM x BK, B: BK x BN), V values a load.
+template <typename T, int BK>
+struct Fetched {
+  T a[Tile<T, BK>::A_LOADS][Vec<T>::n];
+  T b[Tile<T, BK>::B_LOADS][Vec<T>::n];
+};
+
+template <typename T, int BK, bool kVec>
+__device__ __forceinline__ void fetch_tiles(const BlockProduct<T>& bp, int k0, int tid,
+                                            Fetched<T, BK>& f) {
+  using L = Tile<T, BK>;
+  constexpr int V = L::V;
+#pragma unroll
+  for (int l = 0; l < L::A_LOADS; ++l) {
+    const int v = tid + l * kThreads, r = v / (BK / V), kc = (v % (BK / V)) * V;
+    const int gr = bp.row0 + r, gk = k0 + kc;
+    load_row<T, kVec>(bp.a, int64_t(gr) * bp.lda + gk, gr < bp.m, bp.k - gk, f.a[l]);
+  }
+#pragma unroll
+  for (int l = 0; l < L::B_LOADS; ++l) {
+    const int v = tid + l * kThreads, kr = v / (L::BN / V), cc = (v % (L::BN / V)) * V;
+    const int gk = k0 + kr, gc = bp.col0 + cc;
+    load_row<T, kVec>(bp.b, int64_t(gk) * bp.ldb + gc, gk < bp.k, bp.n - gc, f.b[l]);
+  }
+}
+
+// Registers -> shared memory: A transposed (As[k][m]), B as it is (Bs[k][n]).
+template <typename T, int BK>
+__device__ __forceinline__ void stage_tiles(const Fetched<T, BK>& f, int tid,
+                                            T (&As)[BK][Tile<T, BK>::BM + Vec<T>::n],
+                                            T (&Bs)[BK][Tile<T, BK>::BN]) {
+  using L = Tile<T, BK>;
+  using VT = typename Vec<T>::type;
+  constexpr int V = L::V;
+#pragma unroll
+  for (int l = 0; l < L::A_LOADS; ++l) {
+    const int v = tid + l * kThreads, r = v / (BK / V), kc = (v % (BK / V)) * V;
+#pragma unroll
+    for (int j = 0; j < V; ++j) As[kc + j][r] = f.a[l][j];
+  }
+#pragma unroll
+  for (int l = 0; l < L::B_LOADS; ++l) {
+    const int v = tid + l * kThreads, kr = v / (L::BN / V), cc = (v % (L::BN / V)) * V;
+    *reinterpret_cast<VT*>(&Bs[kr][cc]) = *reinterpret_cast<const VT*>(f.b[l]);
+  }
+}
+
+// acc += the thread's TM x TN patch of As^T @ Bs: per k, TM values of A's column and TN of B's
+// row (two 16-byte loads each, BM/2 and BN/2 apart) and TM * TN FMAs.
+template <typename T, int BK>
+__device__ __forceinline__ void multiply_tiles(const T (&As)[BK][Tile<T, BK>::BM + Vec<T>::n],
+                                               const T (&Bs)[BK][Tile<T, BK>::BN], int tx, int ty,
+                                               T (&acc)[Tile<T, BK>::TM][Tile<T, BK>::TN]) {
+  using L = Tile<T, BK>;
+  using VT = typename Vec<T>::type;
+  constexpr int V = L::V;
+#pragma unroll
+  for (int kk = 0; kk < BK; ++kk) {
+    T fa[L::TM], fb[L::TN];
+    *reinterpret_cast<VT*>(fa) = *reinterpret_cast<const VT*>(&As[kk][ty * V]);
+    *reinterpret_cast<VT*>(fa + V) = *reinterpret_cast<const VT*>(&As[kk][L::BM / 2 + ty * V]);
+    *reinterpret_cast<VT*>(fb) = *reinterpret_cast<const VT*>(&Bs[kk][tx * V]);
+    *reinterpret_cast<VT*>(fb + V) = *reinterpret_cast<const VT*>(&Bs[kk][L::BN / 2 + tx * V]);
+#pragma unroll
+    for (int i = 0; i < L::TM; ++i)
+#pragma unroll
+      for (int j = 0; j < L::TN; ++j) acc[i][j] = fma(fa[i], fb[j], acc[i][j]);
+  }
+}
+
+// The thread's patch into C: row i of the patch is row (i / V) * BM/2 + ty * V + i % V of the
+// tile, its two halves columns tx * V and BN/2 + tx * V; cut at the matrix's edges.
+template <typename T, int BK, bool kVec>
+__device__ __forceinline__ void write_patch(const BlockProduct<T>& bp, int tx, int ty,
+                                            const T (&acc)[Tile<T, BK>::TM][Tile<T, BK>::TN]) {
+  using L = Tile<T, BK>;
+  using VT = typename Vec<T>::type;
+  constexpr int V = L::V;
+#pragma unroll
+  for (int i = 0; i < L::TM; ++i) {
+    const int r = bp.row0 + (i / V) * (L::BM / 2) + ty * V + i % V;
+    if (r >= bp.m) continue;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int cc = bp.col0 + h * (L::BN / 2) + tx * V;
+      T* dst = bp.c + int64_t(r) * bp.ldc + cc;
+      if (kVec && cc + V <= bp.n) {
+        *reinterpret_cast<VT*>(dst) = *reinterpret_cast<const VT*>(&acc[i][h * V]);
+      } else {
+#pragma unroll
+        for (int j = 0; j < V; ++j)
+          if (cc + j < bp.n) dst[j] = acc[i][h * V + j];
+      }
+    }
+  }
+}
+
+// Block (x, y, z) computes tile (row_base + y * BM, x * BN) of product p0 + z of the batch,
+// fetching the next k-tile into registers while the current one is multiplied from shared
+// memory (two buffers, one barrier per k-tile).
 template <typename T, int BK, bool kVec>
 __global__ void __launch_bounds__(kThreads, 2)
     gemm_kernel(int m, int n, int k, MatrixBatch<const T> ma, MatrixBatch<const T> mb,
                 MatrixBatch<T> mc, int64_t p0, int64_t inner, int row_base) {
   using L = Tile<T, BK>;
-  using VT = typename Vec<T>::type;
-  constexpr int V = L::V, BM = L::BM, BN = L::BN, TM = L::TM, TN = L::TN;
-  __shared__ __align__(16) T As[2][BK][BM + V];
-  __shared__ __align__(16) T Bs[2][BK][BN];
+  __shared__ __align__(16) T As[2][BK][L::BM + L::V];
+  __shared__ __align__(16) T Bs[2][BK][L::BN];
 
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-  const int row0 = row_base + blockIdx.y * BM, col0 = blockIdx.x * BN;
-  const int64_t p = p0 + blockIdx.z, lda = ma.ld, ldb = mb.ld, ldc = mc.ld;
-  const T* __restrict__ a = batch_matrix(ma, p, inner);
-  const T* __restrict__ b = batch_matrix(mb, p, inner);
-  T* __restrict__ c = batch_matrix(mc, p, inner);
-
-  T ra[L::A_LOADS][V], rb[L::B_LOADS][V];  // the next tile, in flight
-
-  auto load_tiles = [&](int k0) {
+  const int64_t p = p0 + blockIdx.z;
+  const BlockProduct<T> bp{batch_matrix(ma, p, inner), batch_matrix(mb, p, inner),
+                           batch_matrix(mc, p, inner), ma.ld, mb.ld, mc.ld, m, n, k,
+                           row_base + static_cast<int>(blockIdx.y) * L::BM,
+                           static_cast<int>(blockIdx.x) * L::BN};
+  Fetched<T, BK> next;
+  T acc[L::TM][L::TN];
 #pragma unroll
-    for (int l = 0; l < L::A_LOADS; ++l) {
-      const int v = tid + l * kThreads, r = v / (BK / V), kc = (v % (BK / V)) * V;
-      const int gr = row0 + r, gk = k0 + kc;
-      if constexpr (kVec) {
-        VT x{};
-        if (gr < m && gk < k) x = *reinterpret_cast<const VT*>(a + int64_t(gr) * lda + gk);
-        const T* xs = reinterpret_cast<const T*>(&x);
+  for (int i = 0; i < L::TM; ++i)
 #pragma unroll
-        for (int j = 0; j < V; ++j) ra[l][j] = xs[j];
-      } else {
-#pragma unroll
-        for (int j = 0; j < V; ++j)
-          ra[l][j] = (gr < m && gk + j < k) ? a[int64_t(gr) * lda + gk + j] : T(0);
-      }
-    }
-#pragma unroll
-    for (int l = 0; l < L::B_LOADS; ++l) {
-      const int v = tid + l * kThreads, kr = v / (BN / V), cc = (v % (BN / V)) * V;
-      const int gk = k0 + kr, gc = col0 + cc;
-      if constexpr (kVec) {
-        VT x{};
-        if (gk < k && gc < n) x = *reinterpret_cast<const VT*>(b + int64_t(gk) * ldb + gc);
-        const T* xs = reinterpret_cast<const T*>(&x);
-#pragma unroll
-        for (int j = 0; j < V; ++j) rb[l][j] = xs[j];
-      } else {
-#pragma unroll
-        for (int j = 0; j < V; ++j)
-          rb[l][j] = (gk < k && gc + j < n) ? b[int64_t(gk) * ldb + gc + j] : T(0);
-      }
-    }
-  };
-
-  auto store_tiles = [&](int buf) {
-#pragma unroll
-    for (int l = 0; l < L::A_LOADS; ++l) {
-      const int v = tid + l * kThreads, r = v / (BK / V), kc = (v % (BK / V)) * V;
-#pragma unroll
-      for (int j = 0; j < V; ++j) As[buf][kc + j][r] = ra[l][j];
-    }
-#pragma unroll
-    for (int l = 0; l < L::B_LOADS; ++l) {
-      const int v = tid + l * kThreads, kr = v / (BN / V), cc = (v % (BN / V)) * V;
-      *reinterpret_cast<VT*>(&Bs[buf][kr][cc]) = *reinterpret_cast<const VT*>(rb[l]);
-    }
-  };
-
-  T acc[TM][TN];
-#pragma unroll
-  for (int i = 0; i < TM; ++i)
-#pragma unroll
-    for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
+    for (int j = 0; j < L::TN; ++j) acc[i][j] = T(0);
 
   const int tiles = (k + BK - 1) / BK;
-  load_tiles(0);
-  store_tiles(0);
+  fetch_tiles<T, BK, kVec>(bp, 0, tid, next);
+  stage_tiles<T, BK>(next, tid, As[0], Bs[0]);
   __syncthreads();
   for (int t = 0; t < tiles; ++t) {
     const int buf = t & 1;
-    if (t + 1 < tiles) load_tiles((t + 1) * BK);
-#pragma unroll
-    for (int kk = 0; kk < BK; ++kk) {
-      T fa[TM], fb[TN];
-      *reinterpret_cast<VT*>(fa) = *reinterpret_cast<const VT*>(&As[buf][kk][ty * V]);
-      *reinterpret_cast<VT*>(fa + V) = *reinterpret_cast<const VT*>(&As[buf][kk][BM / 2 + ty * V]);
-      *reinterpret_cast<VT*>(fb) = *reinterpret_cast<const VT*>(&Bs[buf][kk][tx * V]);
-      *reinterpret_cast<VT*>(fb + V) = *reinterpret_cast<const VT*>(&Bs[buf][kk][BN / 2 + tx * V]);
-#pragma unroll
-      for (int i = 0; i < TM; ++i)
-#pragma unroll
-        for (int j = 0; j < TN; ++j) acc[i][j] = fma(fa[i], fb[j], acc[i][j]);
-    }
-    if (t + 1 < tiles) store_tiles(buf ^ 1);
+    if (t + 1 < tiles) fetch_tiles<T, BK, kVec>(bp, (t + 1) * BK, tid, next);
+    multiply_tiles<T, BK>(As[buf], Bs[buf], tx, ty, acc);
+    if (t + 1 < tiles) stage_tiles<T, BK>(next, tid, As[buf ^ 1], Bs[buf ^ 1]);
     __syncthreads();
   }
-
-#pragma unroll
-  for (int i = 0; i < TM; ++i) {
-    const int r = row0 + (i / V) * (BM / 2) + ty * V + i % V;
-    if (r >= m) continue;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int cc = col0 + h * (BN / 2) + tx * V;
-      T* dst = c + int64_t(r) * ldc + cc;
-      if (kVec && cc + V <= n) {
-        *reinterpret_cast<VT*>(dst) = *reinterpret_cast<const VT*>(&acc[i][h * V]);
-      } else {
-#pragma unroll
-        for (int j = 0; j < V; ++j)
-          if (cc + j < n) dst[j] = acc[i][h * V + j];
-      }
-    }
-  }
+  write_patch<T, BK, kVec>(bp, tx, ty, acc);
 }
 
 // 16-byte vector loads and stores need every row and matrix start on a 16-byte boundary.
