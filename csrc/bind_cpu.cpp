@@ -1,6 +1,6 @@
 // gradflow._C: the CPU kernels as Python functions. Each entry point checks dtypes, shapes
 // and sizes (bind_util.h), raising TypeError/ValueError, then runs the kernel without the GIL.
-// Entry points on float arrays are templates on the float type, bound with bind::by_dtype.
+// Entry points on float arrays are templates on the float type, bound with BY_DTYPE.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -24,34 +24,21 @@
 namespace py = pybind11;
 using namespace gradflow;
 using namespace pybind11::literals;
-using bind::Arg;
-using bind::as_matrix;
-using bind::by_dtype;
-using bind::check_pair;
-using bind::hw;
-using bind::fail;
-using bind::Matrix;
-using bind::Out;
-using bind::overlaps;
-using bind::Pair;
-using bind::pair_str;
-using bind::plane_geom;
-using bind::pool_geom;
-using bind::shape_of;
-using bind::shape_str;
-using bind::Sizes;
-using gradflow::ConvGeom;
+using namespace gradflow::bind;  // Arg, Out, fail, by_dtype, the geometry checks, ...
 using OptArray = std::optional<py::array>;
+
+// The float32 and float64 instances of an entry point template, bound as one function.
+#define BY_DTYPE(f) by_dtype(f<float>, f<double>)
 
 namespace {
 
 // ------------------------------------------------------------------------------ gemm
 // a of dtype float32 or float64, b of a's dtype, both `ndim`-D: gemm's and matmul's operands.
 void check_operands(const std::string& op, const py::array& a, const py::array& b, int ndim) {
-  bind::check_dtype(op, "a", a.dtype(), {py::dtype::of<float>(), py::dtype::of<double>()});
-  bind::check_dtype(op, "b", b.dtype(), {a.dtype()}, " like a");
-  bind::check_rank(op, "a", a, ndim);
-  bind::check_rank(op, "b", b, ndim);
+  check_dtype(op, "a", a.dtype(), {py::dtype::of<float>(), py::dtype::of<double>()});
+  check_dtype(op, "b", b.dtype(), {a.dtype()}, " like a");
+  check_rank(op, "a", a, ndim);
+  check_rank(op, "b", b, ndim);
 }
 
 // c = alpha * op(a) @ op(b) + beta * c on 2-D arrays; c is written in place and returned,
@@ -68,7 +55,7 @@ py::array gemm(const py::array& a, const py::array& b, OptArray c_in, bool trans
          trans_b ? ".T" : "", " cannot be multiplied");
   if (c_in) {
     const py::array& c = *c_in;
-    bind::check_dtype("gemm", "c", c.dtype(), {a.dtype()}, " like a");
+    check_dtype("gemm", "c", c.dtype(), {a.dtype()}, " like a");
     if (c.ndim() != 2 || c.shape(0) != m || c.shape(1) != n)
       fail("gemm", "c must have shape ", shape_str({m, n}), ", got ", shape_str(c));
     if (!c.writeable()) fail("gemm", "c must be writable");
@@ -79,7 +66,7 @@ py::array gemm(const py::array& a, const py::array& b, OptArray c_in, bool trans
   const py::array c = c_in ? *c_in : Out<T>("gemm", {m, n}).array;
   const Matrix<T> mc = as_matrix<T>("gemm", "c", c);
   const bool ta = trans_a != ma.trans, tb = trans_b != mb.trans;
-  bind::run_nogil("gemm", [&] {
+  run_nogil("gemm", [&] {
     if (!mc.trans)
       cpu::gemm<T>(ta, tb, m, n, k, T(alpha), ma.data, ma.ld, mb.data, mb.ld, T(beta), mc.data,
                    mc.ld);
@@ -105,7 +92,7 @@ py::array matmul(const py::array& a, const py::array& b) {
       fail("matmul", name, " has a batch stride that is not a whole element");
   const int64_t sa = a.strides(0) / e, sb = b.strides(0) / e;
   Out<T> out("matmul", {batch, m, n});
-  bind::run_nogil("matmul", [&] {
+  run_nogil("matmul", [&] {
     // A shared b and row-major a whose matrices follow each other: one (B*m, k) @ (k, n).
     if (batch > 1 && sb == 0 && !ma.trans && sa == m * ma.ld)
       cpu::gemm<T>(false, mb.trans, batch * m, n, k, T(1), ma.data, ma.ld, mb.data, mb.ld,
@@ -123,7 +110,7 @@ double fma_peak_gflops(double seconds) {
   double gflops = 0.0;
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
   if (cpu::cpu_has_avx2_fma())
-    bind::run_nogil("fma_peak_gflops", [&] { gflops = cpu::avx2::fma_peak_gflops(seconds); });
+    run_nogil("fma_peak_gflops", [&] { gflops = cpu::avx2::fma_peak_gflops(seconds); });
 #endif
   return gflops;
 }
@@ -133,7 +120,7 @@ template <typename T>
 py::array erf_array(const py::array& x) {
   const Arg<T> in("erf", "input", x, -1, Sizes::any);
   Out<T> y("erf", std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
-  bind::run_nogil("erf", [&] { cpu::erf<T>(in.data(), y.data, in.size()); }, x);
+  run_nogil("erf", [&] { cpu::erf<T>(in.data(), y.data, in.size()); }, x);
   return y.array;
 }
 
@@ -153,12 +140,12 @@ py::array conv2d_forward(const py::array& x, const py::array& w, const OptArray&
                          Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d";
   const Arg<T> in(op, "input", x, 4), wt(op, "weight", w, 4);
-  const ConvGeom g = bind::conv_check(op, in.shape(1), in.shape(2), in.shape(3), shape_of(w),
-                                      stride, padding, dilation, groups);
+  const ConvGeom g = conv_check(op, in.shape(1), in.shape(2), in.shape(3), shape_of(w), stride,
+                                padding, dilation, groups);
   const int64_t N = in.shape(0), Cout = wt.shape(0);
   const T* pb = channel_vec<T>(op, "bias", bias, Cout);
   Out<T> y(op, {N, Cout, g.OH, g.OW});
-  bind::run_nogil(op, [&] {
+  run_nogil(op, [&] {
     cpu::conv2d_forward<T>(N, groups, Cout, g, in.data(), wt.data(), pb, y.data);
   }, x, w);
   return y.array;
@@ -170,11 +157,11 @@ py::array conv2d_backward_input(const py::array& dy, const py::array& w, Pair in
                                 Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_input";
   const Arg<T> gy(op, "grad_output", dy, 4), wt(op, "weight", w, 4);
-  const ConvGeom g = bind::conv_input_check(op, shape_of(dy), shape_of(w), input_size, stride,
-                                            padding, dilation, groups);
+  const ConvGeom g = conv_input_check(op, shape_of(dy), shape_of(w), input_size, stride,
+                                      padding, dilation, groups);
   const int64_t N = gy.shape(0), Cout = wt.shape(0), Cin = wt.shape(1) * groups;
   Out<T> dx(op, {N, Cin, input_size[0], input_size[1]});
-  bind::run_nogil(op, [&] {
+  run_nogil(op, [&] {
     cpu::conv2d_backward_input<T>(N, groups, Cout, g, gy.data(), wt.data(), dx.data);
   }, dy, w);
   return dx.array;
@@ -185,11 +172,11 @@ py::array conv2d_backward_weight(const py::array& x, const py::array& dy, Pair k
                                  Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_weight";
   const Arg<T> in(op, "input", x, 4), gy(op, "grad_output", dy, 4);
-  const ConvGeom g = bind::conv_weight_check(op, shape_of(x), shape_of(dy), kernel_size, stride,
-                                             padding, dilation, groups);
+  const ConvGeom g = conv_weight_check(op, shape_of(x), shape_of(dy), kernel_size, stride,
+                                       padding, dilation, groups);
   const int64_t N = in.shape(0), Cin = in.shape(1), Cout = gy.shape(1);
   Out<T> dw(op, {Cout, Cin / groups, kernel_size[0], kernel_size[1]});
-  bind::run_nogil(op, [&] {
+  run_nogil(op, [&] {
     cpu::conv2d_backward_weight<T>(N, groups, Cout, g, in.data(), gy.data(), dw.data);
   }, x, dy);
   return dw.array;
@@ -202,18 +189,26 @@ py::array channel_sum(const py::array& dy) {
   if (in.ndim() < 2) fail("channel_sum", "input must be at least 2-D, got shape ", shape_str(dy));
   const int64_t N = in.shape(0), C = in.shape(1), L = N ? in.size() / (N * C) : 0;
   Out<T> out("channel_sum", {C});
-  bind::run_nogil("channel_sum", [&] { cpu::channel_sum<T>(N, C, L, in.data(), out.data); }, dy);
+  run_nogil("channel_sum", [&] { cpu::channel_sum<T>(N, C, L, in.data(), out.data); }, dy);
   return out.array;
 }
 
 // ------------------------------------------------------------------------------ pool
+// A new (N, C, h, w) array, N and C those of `like`, written by kernel(data) without the GIL.
+template <typename T, typename Kernel>
+py::array new_planes(const std::string& op, const Arg<T>& like, Pair hw, Kernel kernel) {
+  Out<T> y(op, {like.shape(0), like.shape(1), hw[0], hw[1]});
+  run_nogil(op, [&] { kernel(y.data); }, like.array);
+  return y.array;
+}
+
 // (values, flat h*W+w indices) of max pooling x (N, C, H, W) over the windows of g.
 template <typename T>
 py::tuple max_pool(const std::string& op, const Arg<T>& in, const cpu::PoolGeom& g,
                    void (*kernel)(const cpu::PoolGeom&, const T*, T*, int64_t*)) {
   Out<T> y(op, {in.shape(0), in.shape(1), g.OH, g.OW});
   Out<int64_t> idx(op, {in.shape(0), in.shape(1), g.OH, g.OW});
-  bind::run_nogil(op, [&] { kernel(g, in.data(), y.data, idx.data); }, in);
+  run_nogil(op, [&] { kernel(g, in.data(), y.data, idx.data); }, in);
   return py::make_tuple(y.array, idx.array);
 }
 
@@ -251,14 +246,12 @@ py::array scatter(const py::array& v, const py::array& idx, Pair size) {
     if (ix.data()[i] < 0 || ix.data()[i] >= size[0] * size[1])
       fail(op, "index ", ix.data()[i], " is out of range for output size ", pair_str(size));
   const cpu::PoolGeom g = plane_geom(shape_of(v), size, hw(shape_of(v)));
-  Out<T> y(op, {in.shape(0), in.shape(1), size[0], size[1]});
-  bind::run_nogil(op, [&] {
+  return new_planes(op, in, size, [&](T* y) {
     if (add)
-      cpu::index_scatter_add<T>(g, in.data(), ix.data(), y.data);
+      cpu::index_scatter_add<T>(g, in.data(), ix.data(), y);
     else
-      cpu::index_scatter<T>(g, in.data(), ix.data(), y.data);
-  }, v, idx);
-  return y.array;
+      cpu::index_scatter<T>(g, in.data(), ix.data(), y);
+  });
 }
 
 template <typename T>
@@ -268,11 +261,9 @@ py::array avg_pool2d(const py::array& x, Pair kernel, Pair stride, Pair padding,
   const Arg<T> in(op, "input", x, 4);
   if (divisor_override < 0) fail(op, "divisor_override must be positive");
   const cpu::PoolGeom g = pool_geom(op, shape_of(x), kernel, stride, padding, {1, 1}, ceil_mode);
-  Out<T> y(op, {in.shape(0), in.shape(1), g.OH, g.OW});
-  bind::run_nogil(op, [&] {
-    cpu::avg_pool2d_forward<T>(g, count_include_pad, divisor_override, in.data(), y.data);
-  }, x);
-  return y.array;
+  return new_planes(op, in, {g.OH, g.OW}, [&](T* y) {
+    cpu::avg_pool2d_forward<T>(g, count_include_pad, divisor_override, in.data(), y);
+  });
 }
 
 template <typename T>
@@ -283,15 +274,13 @@ py::array avg_pool2d_backward(const py::array& dy, Pair input_size, Pair kernel,
   const Arg<T> gy(op, "grad_output", dy, 4);
   check_pair(op, "input_size", input_size, 1);
   if (divisor_override < 0) fail(op, "divisor_override must be positive");
-  Out<T> dx(op, {gy.shape(0), gy.shape(1), input_size[0], input_size[1]});
-  const cpu::PoolGeom g =
-      pool_geom(op, shape_of(dx.array), kernel, stride, padding, {1, 1}, ceil_mode);
+  const cpu::PoolGeom g = pool_geom(op, {gy.shape(0), gy.shape(1), input_size[0], input_size[1]},
+                                    kernel, stride, padding, {1, 1}, ceil_mode);
   if (gy.shape(2) != g.OH || gy.shape(3) != g.OW)
     fail(op, "grad_output ", shape_str(dy), " does not match input size ", pair_str(input_size));
-  bind::run_nogil(op, [&] {
-    cpu::avg_pool2d_backward<T>(g, count_include_pad, divisor_override, gy.data(), dx.data);
-  }, dy);
-  return dx.array;
+  return new_planes(op, gy, input_size, [&](T* dx) {
+    cpu::avg_pool2d_backward<T>(g, count_include_pad, divisor_override, gy.data(), dx);
+  });
 }
 
 template <typename T>
@@ -300,9 +289,8 @@ py::array adaptive_avg_pool2d(const py::array& x, Pair output_size) {
   const Arg<T> in(op, "input", x, 4);
   check_pair(op, "output_size", output_size, 1);
   const cpu::PoolGeom g = plane_geom(shape_of(x), hw(shape_of(x)), output_size);
-  Out<T> y(op, {in.shape(0), in.shape(1), g.OH, g.OW});
-  bind::run_nogil(op, [&] { cpu::adaptive_avg_pool2d_forward<T>(g, in.data(), y.data); }, x);
-  return y.array;
+  return new_planes(op, in, output_size,
+                    [&](T* y) { cpu::adaptive_avg_pool2d_forward<T>(g, in.data(), y); });
 }
 
 template <typename T>
@@ -311,9 +299,8 @@ py::array adaptive_avg_pool2d_backward(const py::array& dy, Pair input_size) {
   const Arg<T> gy(op, "grad_output", dy, 4);
   check_pair(op, "input_size", input_size, 1);
   const cpu::PoolGeom g = plane_geom(shape_of(dy), input_size, hw(shape_of(dy)));
-  Out<T> dx(op, {gy.shape(0), gy.shape(1), input_size[0], input_size[1]});
-  bind::run_nogil(op, [&] { cpu::adaptive_avg_pool2d_backward<T>(g, gy.data(), dx.data); }, dy);
-  return dx.array;
+  return new_planes(op, gy, input_size,
+                    [&](T* dx) { cpu::adaptive_avg_pool2d_backward<T>(g, gy.data(), dx); });
 }
 
 // ------------------------------------------------------------------------------ batchnorm
@@ -329,7 +316,7 @@ py::tuple batch_norm_forward_train(const py::array& x, const OptArray& w, const 
   const T* pw = channel_vec<T>(op, "weight", w, C);
   const T* pb = channel_vec<T>(op, "bias", b, C);
   Out<T> y(op, {N, C, L}), mean(op, {C}), var(op, {C}), invstd(op, {C});
-  bind::run_nogil(op, [&] {
+  run_nogil(op, [&] {
     cpu::batch_norm_forward_train<T>(N, C, L, in.data(), pw, pb, static_cast<T>(eps), y.data,
                                      mean.data, var.data, invstd.data);
   }, x);
@@ -347,8 +334,7 @@ py::array batch_norm_apply(const py::array& x, const py::array& mean, const py::
   const T* pw = channel_vec<T>(op, "weight", w, C);
   const T* pb = channel_vec<T>(op, "bias", b, C);
   Out<T> y(op, {N, C, L});
-  bind::run_nogil(op, [&] { cpu::batch_norm_apply<T>(N, C, L, in.data(), pm, pi, pw, pb, y.data); },
-                  x);
+  run_nogil(op, [&] { cpu::batch_norm_apply<T>(N, C, L, in.data(), pm, pi, pw, pb, y.data); }, x);
   return y.array;
 }
 
@@ -374,7 +360,7 @@ py::tuple batch_norm_backward(const py::array& x, const py::array& dy, const py:
     grads[i] = g.array;
     p[i] = g.data;
   }
-  bind::run_nogil(op, [&] {
+  run_nogil(op, [&] {
     cpu::batch_norm_backward<T>(N, C, L, in.data(), gy.data(), pm, pi, pw, training, p[0], p[1],
                                 p[2]);
   }, x);
@@ -400,74 +386,64 @@ PYBIND11_MODULE(_C, m) {
   m.attr("compiler") = GRADFLOW_COMPILER;
 
   // ---- elementwise
-  m.def("erf", by_dtype(erf_array<float>, erf_array<double>), "x"_a,
-        "Elementwise erf of a C-contiguous float array.");
+  m.def("erf", BY_DTYPE(erf_array), "x"_a, "Elementwise erf of a C-contiguous float array.");
 
   // ---- gemm
-  m.def("gemm", by_dtype(gemm<float>, gemm<double>), "a"_a, "b"_a, "c"_a = py::none(),
-        "trans_a"_a = false, "trans_b"_a = false, "alpha"_a = 1.0, "beta"_a = 0.0,
-        "c = alpha * op(a) @ op(b) + beta * c for 2-D float arrays with unit stride on one "
-        "axis (op = transpose when trans_*). Writes c in place and returns it; c=None "
-        "allocates a new array (beta ignored).");
-  m.def("matmul", by_dtype(matmul<float>, matmul<double>), "a"_a, "b"_a,
-        "Batched product of (B, m, k) and (B, k, n) float arrays, each matrix with unit stride "
-        "on one axis; batch strides are free (0 broadcasts).");
+  m.def("gemm", BY_DTYPE(gemm), "a"_a, "b"_a, "c"_a = py::none(), "trans_a"_a = false,
+        "trans_b"_a = false, "alpha"_a = 1.0, "beta"_a = 0.0,
+        "c = alpha * op(a) @ op(b) + beta * c for 2-D float arrays with unit stride on one axis "
+        "(op = transpose when trans_*). Writes c in place and returns it; c=None allocates a new "
+        "array (beta ignored).");
+  m.def("matmul", BY_DTYPE(matmul), "a"_a, "b"_a,
+        "Batched product of (B, m, k) and (B, k, n) float arrays, each matrix with unit stride on "
+        "one axis; batch strides are free (0 broadcasts).");
   m.def("fma_peak_gflops", &fma_peak_gflops, "seconds"_a = 0.2,
         "Measured float32 FMA peak of one core in GFLOP/s (0 without AVX2+FMA).");
 
   // ---- conv
   // Arrays are C-contiguous float32/float64 NCHW; (h, w) pairs are tuples of two ints.
-  m.def("conv2d_forward", by_dtype(conv2d_forward<float>, conv2d_forward<double>), "input"_a,
-        "weight"_a, "bias"_a, "stride"_a, "padding"_a, "dilation"_a, "groups"_a,
-        "y = conv2d(input, weight) + bias (im2col + GEMM).");
-  m.def("conv2d_backward_input",
-        by_dtype(conv2d_backward_input<float>, conv2d_backward_input<double>), "grad_output"_a,
-        "weight"_a, "input_size"_a, "stride"_a, "padding"_a, "dilation"_a, "groups"_a,
+  m.def("conv2d_forward", BY_DTYPE(conv2d_forward), "input"_a, "weight"_a, "bias"_a, "stride"_a,
+        "padding"_a, "dilation"_a, "groups"_a, "y = conv2d(input, weight) + bias (im2col + GEMM).");
+  m.def("conv2d_backward_input", BY_DTYPE(conv2d_backward_input), "grad_output"_a, "weight"_a,
+        "input_size"_a, "stride"_a, "padding"_a, "dilation"_a, "groups"_a,
         "Gradient of conv2d w.r.t. its input (= conv_transpose2d forward).");
-  m.def("conv2d_backward_weight",
-        by_dtype(conv2d_backward_weight<float>, conv2d_backward_weight<double>), "input"_a,
-        "grad_output"_a, "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a, "groups"_a,
+  m.def("conv2d_backward_weight", BY_DTYPE(conv2d_backward_weight), "input"_a, "grad_output"_a,
+        "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a, "groups"_a,
         "Gradient of conv2d w.r.t. its weight.");
   m.def("set_conv_workspace_bytes", [](int64_t bytes) {
     if (bytes < 1) fail("set_conv_workspace_bytes", "bytes must be >= 1, got ", bytes);
     cpu::set_conv_workspace_bytes(bytes);
   }, "bytes"_a,
-        "Cap on one convolution call's im2col workspace, all threads together (default "
-        "256 MiB); larger images are processed in runs of output positions.");
+        "Cap on one convolution call's im2col workspace, all threads together (default 256 MiB); "
+        "larger images are processed in runs of output positions.");
   m.def("conv_workspace_bytes", &cpu::conv_workspace_bytes);
-  m.def("channel_sum", by_dtype(channel_sum<float>, channel_sum<double>), "input"_a,
+  m.def("channel_sum", BY_DTYPE(channel_sum), "input"_a,
         "Sum of an (N, C, ...) array over every axis but 1.");
 
   // ---- pool
-  m.def("max_pool2d", by_dtype(max_pool2d<float>, max_pool2d<double>), "input"_a,
-        "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a, "ceil_mode"_a,
-        "(values, flat h*W+w indices) of a 2-D max pool.");
-  m.def("adaptive_max_pool2d", by_dtype(adaptive_max_pool2d<float>, adaptive_max_pool2d<double>),
-        "input"_a, "output_size"_a);
+  m.def("max_pool2d", BY_DTYPE(max_pool2d), "input"_a, "kernel_size"_a, "stride"_a, "padding"_a,
+        "dilation"_a, "ceil_mode"_a, "(values, flat h*W+w indices) of a 2-D max pool.");
+  m.def("adaptive_max_pool2d", BY_DTYPE(adaptive_max_pool2d), "input"_a, "output_size"_a);
   m.def("max_pool2d_backward", by_dtype(scatter<float, true>, scatter<double, true>),
         "grad_output"_a, "indices"_a, "input_size"_a,
         "dx[indices] += grad_output per plane (max pools' backward).");
   m.def("max_unpool2d", by_dtype(scatter<float, false>, scatter<double, false>), "input"_a,
         "indices"_a, "output_size"_a);
-  m.def("avg_pool2d", by_dtype(avg_pool2d<float>, avg_pool2d<double>), "input"_a,
+  m.def("avg_pool2d", BY_DTYPE(avg_pool2d), "input"_a, "kernel_size"_a, "stride"_a, "padding"_a,
+        "ceil_mode"_a, "count_include_pad"_a, "divisor_override"_a);
+  m.def("avg_pool2d_backward", BY_DTYPE(avg_pool2d_backward), "grad_output"_a, "input_size"_a,
         "kernel_size"_a, "stride"_a, "padding"_a, "ceil_mode"_a, "count_include_pad"_a,
         "divisor_override"_a);
-  m.def("avg_pool2d_backward", by_dtype(avg_pool2d_backward<float>, avg_pool2d_backward<double>),
-        "grad_output"_a, "input_size"_a, "kernel_size"_a, "stride"_a, "padding"_a,
-        "ceil_mode"_a, "count_include_pad"_a, "divisor_override"_a);
-  m.def("adaptive_avg_pool2d", by_dtype(adaptive_avg_pool2d<float>, adaptive_avg_pool2d<double>),
-        "input"_a, "output_size"_a);
-  m.def("adaptive_avg_pool2d_backward",
-        by_dtype(adaptive_avg_pool2d_backward<float>, adaptive_avg_pool2d_backward<double>),
-        "grad_output"_a, "input_size"_a);
+  m.def("adaptive_avg_pool2d", BY_DTYPE(adaptive_avg_pool2d), "input"_a, "output_size"_a);
+  m.def("adaptive_avg_pool2d_backward", BY_DTYPE(adaptive_avg_pool2d_backward), "grad_output"_a,
+        "input_size"_a);
 
   // ---- batchnorm
-  m.def("batch_norm_forward_train",
-        by_dtype(batch_norm_forward_train<float>, batch_norm_forward_train<double>), "input"_a,
-        "weight"_a, "bias"_a, "eps"_a, "(y, mean, biased var, invstd) with batch statistics.");
-  m.def("batch_norm_apply", by_dtype(batch_norm_apply<float>, batch_norm_apply<double>),
-        "input"_a, "mean"_a, "invstd"_a, "weight"_a, "bias"_a);
-  m.def("batch_norm_backward", by_dtype(batch_norm_backward<float>, batch_norm_backward<double>),
-        "input"_a, "grad_output"_a, "mean"_a, "invstd"_a, "weight"_a, "training"_a,
-        "needs_grad"_a, "(dx, dweight, dbias), None where not needed.");
+  m.def("batch_norm_forward_train", BY_DTYPE(batch_norm_forward_train), "input"_a, "weight"_a,
+        "bias"_a, "eps"_a, "(y, mean, biased var, invstd) with batch statistics.");
+  m.def("batch_norm_apply", BY_DTYPE(batch_norm_apply), "input"_a, "mean"_a, "invstd"_a,
+        "weight"_a, "bias"_a);
+  m.def("batch_norm_backward", BY_DTYPE(batch_norm_backward), "input"_a, "grad_output"_a,
+        "mean"_a, "invstd"_a, "weight"_a, "training"_a, "needs_grad"_a,
+        "(dx, dweight, dbias), None where not needed.");
 }
