@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import importlib
 import math
 import multiprocessing
 import os
@@ -61,18 +62,15 @@ def openblas_set_threads() -> Optional[Callable[[int], None]]:
 
 def set_threads(library: str, threads: int) -> None:
     """Set the thread count of `library` (gradflow, torch or numpy) in this process."""
-    if library == "gradflow":
-        import gradflow
-        gradflow.set_num_threads(threads)
-    elif library == "torch":
-        import torch
-        torch.set_num_threads(threads)
-    elif library == "numpy" and (setter := openblas_set_threads()) is not None:
+    if library != "numpy":
+        importlib.import_module(library).set_num_threads(threads)
+    elif (setter := openblas_set_threads()) is not None:
         setter(threads)
 
 
 def _serve(conn, name: str, library: str) -> None:
     """A worker's loop: answer ("ok", value) or ("error", traceback) to each request."""
+    importlib.import_module(library)  # while the other workers import theirs
     runner = None
     while True:
         request, *args = conn.recv()
@@ -136,12 +134,14 @@ class Duel:
     def setup(self, factory: Callable, case: Any, threads: int = 1, warmup: int = 1,
               names: Optional[List[str]] = None) -> List[str]:
         """Build `case` in the workers `names` (default all), at `threads` threads, and run
-        `warmup` untimed iterations (all workers at once); returns who can run it."""
-        names = list(self.workers) if names is None else names
-        for name in names:
+        `warmup` untimed iterations, one worker after the other (so that cuDNN's algorithm
+        search, for one, runs undisturbed); returns who can run it."""
+        self.warm = {}
+        for name in list(self.workers) if names is None else names:
             self.workers[name][1].send(("setup", factory, case, threads, warmup))
-        warm = {name: self._receive(name) for name in names}
-        self.warm = {name: t for name, t in warm.items() if t is not None}
+            seconds = self._receive(name)
+            if seconds is not None:
+                self.warm[name] = seconds
         return list(self.warm)
 
     def measure(self, rounds: int, inner: int = 1, min_seconds: float = 0.0,
