@@ -157,3 +157,50 @@ def test_train_resnets_have_their_depth(key, depth):
     fcs = [m for m in layers if isinstance(m, gf.nn.Linear)]
     assert len(convs) + len(fcs) == depth and name == f"ResNet-{depth}"
     assert shape == ((128,) if key == "resnet20" else (32,)) + (3, 32, 32)
+
+
+# ------------------------------------------------------------------ the GPU runners, without a GPU
+class StandInCuda:
+    """What the GPU runners use of gradflow.cuda / torch.cuda, recording the calls."""
+
+    def __init__(self) -> None:
+        self.calls = []
+        outer = self
+
+        class Event:
+            def __init__(self, enable_timing: bool) -> None:
+                assert enable_timing
+
+            def record(self) -> None:
+                outer.calls.append("record")
+
+            def synchronize(self) -> None:
+                outer.calls.append("event sync")
+
+            def elapsed_time(self, end) -> float:
+                return 250.0  # ms
+
+        self.Event = Event
+
+    def synchronize(self) -> None:
+        self.calls.append("sync")
+
+    def reset_peak_memory_stats(self) -> None:
+        self.calls.append("reset")
+
+    def max_memory_allocated(self) -> int:
+        return 3 * 2**20
+
+
+def test_gpu_runners_time_inner_steps_between_synchronisations():
+    from conv import EventTimed
+    from train import CudaSteps
+
+    cuda = StandInCuda()
+    assert EventTimed(cuda.Event, lambda: cuda.calls.append("step"))(2) == 0.25
+    assert cuda.calls == ["record", "step", "step", "record", "event sync"]
+
+    cuda.calls.clear()
+    runner = CudaSteps(type("m", (), {"cuda": cuda}), lambda: cuda.calls.append("step"))
+    assert runner(2) >= 0 and runner.info() == {"peak_mib": 3.0}
+    assert cuda.calls == ["sync", "reset", "step", "step", "sync"]
