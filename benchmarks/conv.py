@@ -1,15 +1,16 @@
 """Convolution-family benchmark: gradflow vs PyTorch on the CPU and the GPU, and a NumPy
 im2col reference.
 
-For every case (conv layers, transposed convs, pools, batchnorm), the competitors run
-interleaved (one call each, round after round) so that load from other processes hits them
-alike; CPU competitors once per thread count. The table reports median milliseconds per
-competitor, gradflow's GFLOP/s on each device, the ratio other-time / gradflow-time on the CPU
+For every case (conv layers, transposed convs, pools, batchnorm), each competitor runs in its
+own worker process (benchmarks/harness.py) and the parent times them interleaved (a turn each,
+round after round, the order reversed every other round) so that load from other processes
+hits them alike; CPU competitors once per thread count. The table reports median milliseconds
+per call, gradflow's GFLOP/s on each device, the ratio other-time / gradflow-time on the CPU
 (> 1: gradflow is faster), the GPU-over-CPU speed-up of gradflow and cuDNN-time /
 gradflow-GPU-time (gf/cuDNN, > 1: gradflow is faster). GPU times come from CUDA events recorded
-around each call after warm-up (gradflow.cuda.Event, torch.cuda.Event), never from host timers
-around unsynchronised launches. PyTorch on the GPU runs cuDNN with cudnn.benchmark = True and
-TF32 off, so both sides compute in true fp32.
+around a turn's calls after warm-up (gradflow.cuda.Event, torch.cuda.Event), never from host
+timers around unsynchronised launches. PyTorch on the GPU runs cuDNN with cudnn.benchmark = True
+and TF32 off, so both sides compute in true fp32.
 
     python benchmarks/conv.py                        # cpu,cuda with a GPU, else cpu
     python benchmarks/conv.py --quick                # fewer repeats and cases
@@ -19,35 +20,21 @@ TF32 off, so both sides compute in true fp32.
 The layer shapes are the 11 CPU ones and, when a GPU competitor runs, the GPU-sized ones
 (ResNet CIFAR layers at batch 128, VGG/ResNet ImageNet layers and the 7x7/2 stem at batch 64).
 Writes <out>/conv.json and, when matplotlib is installed, conv.png (default out:
-benchmarks/results). The NumPy reference uses OpenBLAS with the thread count fixed at start-up
-(OPENBLAS_NUM_THREADS, default 1), so only its 1-thread column is like-for-like.
+runs/benchmark_conv). The NumPy reference's OpenBLAS runs at the row's thread count.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.metadata
 import json
-import os
 import statistics
-import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import numpy as np  # noqa: E402
-
-import gradflow as gf  # noqa: E402
-from gradflow.ops.conv import conv2d, conv_transpose2d  # noqa: E402
-from gradflow.ops.norm import batch_norm  # noqa: E402
-from gradflow.ops.pool import avg_pool2d, max_pool2d  # noqa: E402
-from gradflow.utils.cli import add_out_argument  # noqa: E402
-
-try:
-    import torch
-    import torch.nn.functional as TF
-except ImportError:  # the benchmark still runs, without the PyTorch column
-    torch = None
+import numpy as np
+from harness import Duel, host_timed
 
 # (batch, Cin, H, W, Cout, k, stride, pad)
 CONV_SHAPES = [
@@ -68,55 +55,60 @@ CONVT_SHAPES = [(32, 64, 8, 8, 32, 4, 2, 1, 0), (16, 128, 16, 16, 64, 3, 2, 1, 1
 
 
 class Case:
-    """One benchmark row: a name, its arrays and its FLOP count (0 when not meaningful)."""
+    """One benchmark row: a name, its parameters and its FLOP count (0 when not meaningful).
+    `shapes` names the shape of each array (x, w, b and the output gradient gy); the worker
+    draws them with `arrays()`, so only the shapes travel between processes."""
 
-    def __init__(self, kind: str, name: str, arrays: Dict[str, np.ndarray], params: dict,
+    def __init__(self, kind: str, name: str, shapes: Dict[str, Tuple[int, ...]], params: dict,
                  flops: float, gpu_sized: bool = False):
-        self.kind, self.name, self.arrays = kind, name, arrays
+        self.kind, self.name, self.shapes = kind, name, shapes
         self.params, self.flops, self.gpu_sized = params, flops, gpu_sized
+
+    def arrays(self) -> Dict[str, np.ndarray]:
+        rng = np.random.default_rng(0)
+        arrays = {k: rng.standard_normal(shape, np.float32) for k, shape in self.shapes.items()}
+        if self.kind in ("conv2d", "conv_transpose2d"):
+            arrays["w"] *= 0.1
+        elif self.kind == "batch_norm" or self.kind.endswith("pool2d"):
+            arrays["w"], arrays["b"] = np.ones_like(arrays["w"]), np.zeros_like(arrays["b"])
+        return arrays
 
 
 def conv_case(s, gpu_sized: bool = False) -> Case:
     n, cin, h, w, cout, k, st, p = s
-    rng = np.random.default_rng(0)
     oh, ow = (h + 2 * p - k) // st + 1, (w + 2 * p - k) // st + 1
-    arrays = {"x": rng.standard_normal((n, cin, h, w), np.float32),
-              "w": rng.standard_normal((cout, cin, k, k), np.float32) * 0.1,
-              "b": rng.standard_normal(cout, np.float32),
-              "gy": rng.standard_normal((n, cout, oh, ow), np.float32)}
-    return Case("conv2d", f"conv {s}", arrays, {"stride": st, "padding": p},
+    shapes = {"x": (n, cin, h, w), "w": (cout, cin, k, k), "b": (cout,), "gy": (n, cout, oh, ow)}
+    return Case("conv2d", f"conv {s}", shapes, {"stride": st, "padding": p},
                 2.0 * n * cout * oh * ow * cin * k * k, gpu_sized)
 
 
 def convt_case(s) -> Case:
     n, cin, h, w, cout, k, st, p, op = s
-    rng = np.random.default_rng(0)
     oh, ow = (h - 1) * st - 2 * p + k + op, (w - 1) * st - 2 * p + k + op
-    arrays = {"x": rng.standard_normal((n, cin, h, w), np.float32),
-              "w": rng.standard_normal((cin, cout, k, k), np.float32) * 0.1,
-              "b": rng.standard_normal(cout, np.float32),
-              "gy": rng.standard_normal((n, cout, oh, ow), np.float32)}
-    return Case("conv_transpose2d", f"convT {s}", arrays,
+    shapes = {"x": (n, cin, h, w), "w": (cin, cout, k, k), "b": (cout,), "gy": (n, cout, oh, ow)}
+    return Case("conv_transpose2d", f"convT {s}", shapes,
                 {"stride": st, "padding": p, "output_padding": op},
                 2.0 * n * cin * h * w * cout * k * k)
 
 
 def simple_case(kind: str, shape) -> Case:
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(shape, np.float32)
-    arrays = {"x": x, "w": np.ones(shape[1], np.float32), "b": np.zeros(shape[1], np.float32)}
-    if kind in ("max_pool2d", "avg_pool2d"):
-        arrays["gy"] = rng.standard_normal(shape[:2] + (shape[2] // 2, shape[3] // 2), np.float32)
-    else:
-        arrays["gy"] = rng.standard_normal(shape, np.float32)
-    return Case(kind, f"{kind} {shape}", arrays, {}, 0.0)
+    pooled = kind in ("max_pool2d", "avg_pool2d")
+    gy = shape[:2] + (shape[2] // 2, shape[3] // 2) if pooled else shape
+    shapes = {"x": shape, "w": (shape[1],), "b": (shape[1],), "gy": gy}
+    return Case(kind, f"{kind} {shape}", shapes, {}, 0.0)
 
 
 # ---------------------------------------------------------------- competitors
 # A builder takes (case, backward, device) and returns a zero-argument callable running one
-# step (on a GPU: queueing it), or None when it cannot run that case.
+# step (on a GPU: queueing it), or None when it cannot run that case. It runs in the
+# competitor's worker process and imports only that competitor's library.
 def gradflow_builder(case: Case, backward: bool, device: str) -> Callable[[], None]:
-    a = case.arrays
+    import gradflow as gf
+    from gradflow.ops.conv import conv2d, conv_transpose2d
+    from gradflow.ops.norm import batch_norm
+    from gradflow.ops.pool import avg_pool2d, max_pool2d
+
+    a = case.arrays()
     x = gf.tensor(a["x"], requires_grad=backward, device=device)
     w = gf.tensor(a["w"], requires_grad=backward, device=device)
     b = gf.tensor(a["b"], requires_grad=backward, device=device)
@@ -141,9 +133,17 @@ def gradflow_builder(case: Case, backward: bool, device: str) -> Callable[[], No
 
 
 def torch_builder(case: Case, backward: bool, device: str) -> Optional[Callable[[], None]]:
-    if torch is None or (device == "cuda" and not torch.cuda.is_available()):
-        return None
-    a = case.arrays
+    import torch
+    import torch.nn.functional as TF
+
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            return None
+        # cuDNN picks its fastest algorithm per shape, and computes in fp32 (no TF32).
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    a = case.arrays()
     x, w, b = (torch.tensor(a[k], requires_grad=backward, device=device) for k in ("x", "w", "b"))
     gy = torch.tensor(a["gy"], device=device)
     p = case.params
@@ -188,7 +188,7 @@ def numpy_builder(case: Case, backward: bool, device: str) -> Optional[Callable[
     """The textbook im2col + matmul convolution in NumPy (conv2d only, CPU-sized shapes)."""
     if case.kind != "conv2d" or case.gpu_sized:
         return None
-    a = case.arrays
+    a = case.arrays()
     x, w, b, gy = a["x"], a["w"], a["b"], a["gy"]
     s, p, k = case.params["stride"], case.params["padding"], w.shape[2]
     wm = w.reshape(w.shape[0], -1)
@@ -206,86 +206,59 @@ def numpy_builder(case: Case, backward: bool, device: str) -> Optional[Callable[
     return step
 
 
-# name -> (builder, device); the table's columns, in this order.
-COMPETITORS: Dict[str, Tuple[Callable, str]] = {
-    "gradflow": (gradflow_builder, "cpu"),
-    "torch": (torch_builder, "cpu"),
-    "numpy": (numpy_builder, "cpu"),
-    "gradflow-gpu": (gradflow_builder, "cuda"),
-    "cudnn": (torch_builder, "cuda"),
+# name -> (builder, device, library of its worker); the table's columns, in this order.
+COMPETITORS: Dict[str, Tuple[Callable, str, str]] = {
+    "gradflow": (gradflow_builder, "cpu", "gradflow"),
+    "torch": (torch_builder, "cpu", "torch"),
+    "numpy": (numpy_builder, "cpu", "numpy"),
+    "gradflow-gpu": (gradflow_builder, "cuda", "gradflow"),
+    "cudnn": (torch_builder, "cuda", "torch"),
 }
-CPU_NAMES = [n for n, (_, d) in COMPETITORS.items() if d == "cpu"]
-GPU_NAMES = [n for n, (_, d) in COMPETITORS.items() if d == "cuda"]
+CPU_NAMES = [n for n, (_, d, _) in COMPETITORS.items() if d == "cpu"]
+GPU_NAMES = [n for n, (_, d, _) in COMPETITORS.items() if d == "cuda"]
 
 
-def set_threads(n: int) -> None:
-    gf.set_num_threads(n)
-    if torch is not None:
-        torch.set_num_threads(n)
+class EventTimed:
+    """A GPU runner: CUDA events recorded around `inner` queued steps, read once the end
+    event has completed (torch.cuda.Event or gradflow.cuda.Event)."""
 
+    def __init__(self, event_class, step: Callable[[], None]) -> None:
+        self.event_class, self.step = event_class, step
 
-def gpu_setup() -> None:
-    """cuDNN picks its fastest algorithm per shape, and computes in fp32 (no TF32)."""
-    if torch is not None and torch.cuda.is_available():
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-
-
-def timer(name: str) -> Callable[[Callable[[], None]], float]:
-    """Seconds of one step: a host timer on the CPU; on the GPU, CUDA events recorded around
-    the queued step, read once the end event has completed."""
-    device = COMPETITORS[name][1]
-    if device == "cpu":
-        def host(fn):
-            t0 = time.perf_counter()
-            fn()
-            return time.perf_counter() - t0
-        return host
-    events = torch.cuda.Event if name == "cudnn" else gf.cuda.Event
-
-    def gpu(fn):
-        start, end = events(enable_timing=True), events(enable_timing=True)
+    def __call__(self, inner: int) -> float:
+        start, end = self.event_class(enable_timing=True), self.event_class(enable_timing=True)
         start.record()
-        fn()
+        for _ in range(inner):
+            self.step()
         end.record()
         end.synchronize()
         return start.elapsed_time(end) / 1e3
 
-    return gpu
+
+def make_runner(name: str, job: Tuple[Case, bool]):
+    """In the worker of competitor `name`: a runner of the case job = (case, backward)."""
+    build, device, library = COMPETITORS[name]
+    step = build(*job, device)
+    if step is None:
+        return None
+    if device == "cpu":
+        return host_timed(step)
+    event_class = importlib.import_module(library).cuda.Event
+    return EventTimed(event_class, step)
 
 
-def build_steps(case: Case, backward: bool, names: List[str]) -> Dict[str, Callable]:
-    """The competitors that can run the case, each warmed up (allocations, first touch, cuDNN's
-    algorithm search); a device without the kernel (NotImplementedError) drops out."""
-    steps = {}
-    for name in names:
-        build, device = COMPETITORS[name]
-        fn = build(case, backward, device)
-        if fn is None:
-            continue
-        try:
-            for _ in range(3 if device == "cuda" else 1):
-                fn()
-        except NotImplementedError:
-            continue
-        steps[name] = fn
-    return steps
-
-
-def run_case(case: Case, backward: bool, names: List[str], repeats: int,
+def run_case(duel: Optional[Duel], case: Case, backward: bool, threads: int, repeats: int,
              budget_s: float) -> Dict[str, float]:
-    """Median seconds per competitor, interleaved round-robin."""
-    steps = build_steps(case, backward, names)
-    timers = {name: timer(name) for name in steps}
-    times: Dict[str, List[float]] = {k: [] for k in steps}
-    start = time.perf_counter()
-    for r in range(repeats):
-        for name, fn in steps.items():
-            times[name].append(timers[name](fn))
-        if r >= 2 and time.perf_counter() - start > budget_s:
-            break
-    return {k: statistics.median(v) for k, v in times.items()}
+    """Median seconds per call per competitor of `duel` that can run the case (a device
+    without the kernel drops out), interleaved round by round after warm-up (allocations,
+    first touch, cuDNN's algorithm search)."""
+    if duel is None:
+        return {}
+    on_gpu = any(COMPETITORS[n][1] == "cuda" for n in duel.workers)
+    duel.setup(make_runner, (case, backward), threads, warmup=3 if on_gpu else 1)
+    settle = 0.0 if threads == 1 else 0.15 if "numpy" in duel.warm else 0.02
+    seconds = duel.measure(repeats, min_seconds=0.02, budget_s=budget_s, settle_s=settle)
+    return {k: statistics.median(v) for k, v in seconds.items()}
 
 
 def make_row(case: Case, backward: bool, nthreads: int, med: Dict[str, float]) -> dict:
@@ -349,7 +322,9 @@ def summarize(rows: List[dict], threads: List[int]) -> dict:
     return summary
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(gf) -> argparse.Namespace:
+    from gradflow.utils.cli import add_out_argument
+
     default = "cpu,cuda" if gf.cuda.is_available() else "cpu"
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default=default,
@@ -368,6 +343,19 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def torch_version() -> Optional[str]:
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:  # the benchmark runs without PyTorch
+        return None
+
+
+def start_duel(names: List[str], threads: List[int]) -> Optional[Duel]:
+    """The workers of `names` (without PyTorch's when it is missing), or None if none."""
+    names = [n for n in names if COMPETITORS[n][2] != "torch" or torch_version()]
+    return Duel({n: COMPETITORS[n][2] for n in names}, max(threads)) if names else None
+
+
 def make_cases(args) -> List[Case]:
     shapes = CONV_SHAPES[2:5] + CONV_SHAPES[7:8] if args.quick else CONV_SHAPES
     cases = [conv_case(s) for s in shapes]
@@ -382,44 +370,50 @@ def make_cases(args) -> List[Case]:
 
 
 def main() -> None:
-    args = parse_args()
+    import gradflow as gf  # in the parent only: the workers import their own library
+
+    args = parse_args(gf)
     repeats = args.repeats or (3 if args.quick else 9)
     budget = 2.0 if args.quick else 8.0
     cases = make_cases(args)
-    threads = [int(t) for t in args.threads.split(",")] if "cpu" in args.device else [0]
-    cpu_names = CPU_NAMES if "cpu" in args.device else []
-    gpu_names = GPU_NAMES if "cuda" in args.device else []
-    if gpu_names:
-        gpu_setup()
+    threads = [int(t) for t in args.threads.split(",")] if "cpu" in args.device else [1]
+    cpu = start_duel(CPU_NAMES, threads) if "cpu" in args.device else None
+    gpu = start_duel(GPU_NAMES, threads) if "cuda" in args.device else None
+    if gpu:
         print(f"GPU: {gf.cuda.get_device_name(0)}")
-    names = cpu_names + gpu_names
+    names = [n for duel in (cpu, gpu) if duel for n in duel.workers]
     print(header(names))
     rows, gpu_med = [], {}
-    for nthreads in threads:
-        if cpu_names:
-            set_threads(nthreads)
-        for case in cases:
-            for backward in (False, True):
-                med = run_case(case, backward, cpu_names, repeats, budget)
-                if (case.name, backward) not in gpu_med:  # the GPU does not use the threads
-                    gpu_med[case.name, backward] = run_case(case, backward, gpu_names, repeats,
-                                                            budget)
-                row = make_row(case, backward, nthreads, {**med, **gpu_med[case.name, backward]})
-                rows.append(row)
-                print_row(row, names)
+    try:
+        for nthreads in threads:
+            for case in cases:
+                for backward in (False, True):
+                    med = run_case(cpu, case, backward, nthreads, repeats, budget)
+                    if (case.name, backward) not in gpu_med:  # the GPU ignores the threads
+                        gpu_med[case.name, backward] = run_case(gpu, case, backward, nthreads,
+                                                                repeats, budget)
+                    med.update(gpu_med[case.name, backward])
+                    row = make_row(case, backward, nthreads if cpu else 0, med)
+                    rows.append(row)
+                    print_row(row, names)
+    finally:
+        for duel in (cpu, gpu):
+            if duel:
+                duel.close()
     summary = summarize(rows, threads)
     for k, v in summary.items():
         print(f"{k}: median {v['median']:.2f}, min {v['min']:.2f}")
-    write_results(args, rows, summary, threads, repeats)
+    write_results(gf, args, rows, summary, threads, repeats)
 
 
-def write_results(args, rows: list, summary: dict, threads: List[int], repeats: int) -> None:
+def write_results(gf, args, rows: list, summary: dict, threads: List[int], repeats: int) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"devices": args.device, "gradflow_threads": threads, "simd": gf._C.simd_level(),
             "gpu": gf.cuda.get_device_name(0) if "cuda" in args.device else None,
-            "torch": None if torch is None else torch.__version__, "numpy": np.__version__,
-            "openblas_threads_numpy": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "torch": torch_version(), "numpy": np.__version__,
+            "processes": "one per competitor, interleaved round by round",
+            "numpy_threads": "the row's (OpenBLAS set per row)",
             "gpu_timing": "CUDA events after 3 warm-up steps; cuDNN benchmark mode, TF32 off",
             "repeats": repeats, "quick": args.quick}
     (out / "conv.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows},

@@ -1,9 +1,11 @@
 """GEMM speed: gradflow's kernels against NumPy (OpenBLAS) and PyTorch, side by side.
 
 C = A @ B for square sizes and two convolution-shaped products (im2col GEMMs of ResNet-like
-layers). Every competitor is timed in turn inside the same repetition loop (interleaved), so
-background load hits all of them alike; the table reports medians over repetitions of
-GFLOP/s = 2*m*n*k / seconds and the ratio gradflow / reference.
+layers). Every competitor runs in its own worker process (benchmarks/harness.py), timed in turn
+inside the same repetition loop (interleaved, the order reversed every other repetition), so
+background load hits all of them alike; a turn lasts about --min-seconds, after a pause that
+lets the previous worker's idle threads stop spinning. The table reports medians over
+repetitions of GFLOP/s = 2*m*n*k / seconds and the ratio gradflow / reference.
 
 On the CPU (the reference is NumPy) each case runs at each requested thread count, and the
 last column is the share of the measured FMA peak (`_C.fma_peak_gflops`, one core, times
@@ -16,26 +18,22 @@ a CUDA build of torch is importable; thread counts do not apply.
 
 Results go to runs/benchmark_gemm/gemm[_cuda].json (and .png when matplotlib is installed), or
 under --out DIR.
-A backend is a function `(m, n, k, threads, dtype) -> run` returning a zero-argument callable
-that computes one product and waits for it; BACKENDS lists them per device, reference first.
+A backend is a function `(m, n, k, dtype) -> run`, called in its worker, returning a
+zero-argument callable that computes one product and waits for it; BACKENDS lists them per
+device, reference first; a backend's name is the library its worker imports.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import glob
+import importlib.util
 import json
-import os
 import statistics
-import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-
-from gradflow import _C
-from gradflow.utils.cli import add_out_argument
+from harness import Duel, host_timed, openblas_set_threads
 
 Runner = Callable[[], None]
 CONV_CASES = [(64, 3136, 576), (256, 196, 2304)]  # 3x3 conv 64->64 @56x56; 256->256 @14x14
@@ -48,57 +46,26 @@ def _operands(m: int, n: int, k: int, dtype: str):
     return a, b, np.empty((m, n), dtype)
 
 
-def _openblas_set_threads() -> Callable[[int], None] | None:
-    """NumPy's bundled OpenBLAS thread setter (no threadpoolctl needed), or None."""
-    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*"))
-    for path in libs:
-        if "openblas" not in path:
-            continue
-        lib = ctypes.CDLL(path)
-        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                     "openblas_set_num_threads"):
-            if hasattr(lib, name):
-                return getattr(lib, name)
-    return None
+def gradflow_cpu(m: int, n: int, k: int, dtype: str) -> Runner:
+    from gradflow import _C
 
-
-_NUMPY_THREADS = _openblas_set_threads()
-
-
-def gradflow_cpu(m: int, n: int, k: int, threads: int, dtype: str) -> Runner:
     a, b, c = _operands(m, n, k, dtype)
-
-    def run() -> None:
-        _C.set_num_threads(threads)
-        _C.gemm(a, b, c)
-
-    return run
+    return lambda: _C.gemm(a, b, c)
 
 
-def numpy_cpu(m: int, n: int, k: int, threads: int, dtype: str) -> Runner:
+def numpy_cpu(m: int, n: int, k: int, dtype: str) -> Runner:
     a, b, c = _operands(m, n, k, dtype)
-
-    def run() -> None:
-        if _NUMPY_THREADS is not None:
-            _NUMPY_THREADS(threads)
-        np.matmul(a, b, out=c)
-
-    return run
+    return lambda: np.matmul(a, b, out=c)
 
 
-def torch_cpu(m: int, n: int, k: int, threads: int, dtype: str) -> Runner:
+def torch_cpu(m: int, n: int, k: int, dtype: str) -> Runner:
     import torch
 
     a, b, c = (torch.from_numpy(x) for x in _operands(m, n, k, dtype))
-
-    def run() -> None:
-        torch.set_num_threads(threads)
-        torch.mm(a, b, out=c)
-
-    return run
+    return lambda: torch.mm(a, b, out=c)
 
 
-def gradflow_cuda(m: int, n: int, k: int, threads: int, dtype: str) -> Runner:
+def gradflow_cuda(m: int, n: int, k: int, dtype: str) -> Runner:
     import gradflow.cuda
     from gradflow.backends.cuda import CUDABackend
 
@@ -112,7 +79,7 @@ def gradflow_cuda(m: int, n: int, k: int, threads: int, dtype: str) -> Runner:
     return run
 
 
-def torch_cuda(m: int, n: int, k: int, threads: int, dtype: str) -> Runner:
+def torch_cuda(m: int, n: int, k: int, dtype: str) -> Runner:
     import torch
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -125,48 +92,37 @@ def torch_cuda(m: int, n: int, k: int, threads: int, dtype: str) -> Runner:
     return run
 
 
-def _torch_available(device: str) -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return device == "cpu" or torch.cuda.is_available()
+def _torch_available() -> bool:
+    """Whether torch is installed (its CUDA worker checks for a GPU itself)."""
+    return importlib.util.find_spec("torch") is not None
 
 
-BACKENDS: dict[str, dict[str, Callable[[int, int, int, int, str], Runner]]] = {
+BACKENDS: dict[str, dict[str, Callable[[int, int, int, str], Runner]]] = {
     "cpu": {"numpy": numpy_cpu, "gradflow": gradflow_cpu, "torch": torch_cpu},
     "cuda": {"torch": torch_cuda, "gradflow": gradflow_cuda},
 }
 
 
-def time_once(run: Runner, min_seconds: float, settle: float) -> float:
-    """Seconds per call, averaged over enough calls to last min_seconds. First sleeps `settle`
-    seconds, so that the worker threads of the previously timed library stop spinning (an
-    idle OpenBLAS thread busy-waits for up to ~0.1 s and would steal a core), then makes one
-    untimed call to wake this library's threads."""
-    time.sleep(settle)
-    run()
-    calls, elapsed = 0, 0.0
-    start = time.perf_counter()
-    while elapsed < min_seconds or calls == 0:
-        run()
-        calls += 1
-        elapsed = time.perf_counter() - start
-    return elapsed / calls
+def make_runner(name: str, case: tuple):
+    """In the worker of backend `name`: a runner of the product case = (device, m, n, k,
+    dtype), or None for torch on a machine where it sees no GPU."""
+    device, m, n, k, dtype = case
+    if name == "torch" and device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+    return host_timed(BACKENDS[device][name](m, n, k, dtype))
 
 
-def bench_case(makers: dict, m: int, n: int, k: int, threads: int, dtype: str, repeat: int,
-               min_seconds: float) -> dict[str, float]:
+def bench_case(duel: Duel, device: str, m: int, n: int, k: int, threads: int, dtype: str,
+               repeat: int, min_seconds: float) -> dict[str, float]:
     """Median GFLOP/s per backend, the backends timed in turn within each repetition."""
-    runs = {name: make(m, n, k, threads, dtype) for name, make in makers.items()}
+    duel.setup(make_runner, (device, m, n, k, dtype), threads, warmup=2)
+    # An idle OpenBLAS thread busy-waits for up to ~0.1 s and would steal a core.
     settle = 0.15 if threads > 1 else 0.0
-    for run in runs.values():  # warm-up: page in buffers, grow packing buffers
-        time_once(run, min_seconds / 4, settle)
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeat):
-        for name, run in runs.items():
-            times[name].append(time_once(run, min_seconds, settle))
-    return {name: 2.0 * m * n * k / statistics.median(ts) / 1e9 for name, ts in times.items()}
+    seconds = duel.measure(repeat, min_seconds=min_seconds, settle_s=settle)
+    return {name: 2.0 * m * n * k / statistics.median(ts) / 1e9 for name, ts in seconds.items()}
 
 
 def plot(rows: list[dict], title: str, path: Path) -> bool:
@@ -203,7 +159,9 @@ def _device_setup(device: str, threads):
     """(one core's measured FMA peak in GFLOP/s or 0 on the GPU, the thread counts to run),
     after saying what the run compares."""
     if device == "cpu":
-        if _NUMPY_THREADS is None:
+        from gradflow import _C
+
+        if openblas_set_threads() is None:
             print("warning: cannot set NumPy's BLAS threads; its column uses its own default")
         peak_core = _C.fma_peak_gflops(0.3)
         print(f"FMA peak (measured, one core): {peak_core:.1f} GFLOP/s; simd={_C.simd_level()}")
@@ -216,7 +174,9 @@ def _device_setup(device: str, threads):
     return 0.0, [1]
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    from gradflow.utils.cli import add_out_argument
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=sorted(BACKENDS), default="cpu")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
@@ -227,42 +187,52 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--min-seconds", type=float, default=0.05)
     add_out_argument(parser, "benchmark_gemm")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    on_cpu = args.device == "cpu"
-    makers = dict(BACKENDS[args.device])
-    if not _torch_available(args.device):
-        del makers["torch"]
-    peak_core, thread_counts = _device_setup(args.device, args.threads)
-    reference = next(iter(makers))
+
+def measure(args, names: list[str], peak_core: float, thread_counts: list[int]) -> list[dict]:
+    """A table row per (thread count, case), printed as it comes."""
+    reference = names[0]
     cases = [(s, s, s) for s in args.sizes] + ([] if args.no_conv else CONV_CASES)
-
-    rows = []
-    names = list(makers)
     header = f"{'case (m,n,k)':>18} {'thr':>3} " + " ".join(f"{n:>9}" for n in names)
     print(header + f" {'gf/' + reference[:5]:>9} {'%peak':>6}")
-    for threads in thread_counts:
-        for m, n, k in cases:
-            gflops = bench_case(makers, m, n, k, threads, args.dtype, args.repeat,
-                                args.min_seconds)
-            peak = peak_core * threads
-            row = {"case": f"{m}x{n}x{k}", "m": m, "n": n, "k": k, "threads": threads,
-                   "gflops": gflops, "peak_gflops": peak,
-                   "ratio": gflops["gradflow"] / gflops[reference] if len(gflops) > 1 else None,
-                   "percent_peak": 100.0 * gflops["gradflow"] / peak if peak else None}
-            rows.append(row)
-            ratio = f"{row['ratio']:9.2f}" if row["ratio"] else f"{'-':>9}"
-            pct = f"{row['percent_peak']:6.1f}" if peak else f"{'-':>6}"
-            print(f"{row['case']:>18} {threads:>3} "
-                  + " ".join(f"{gflops[n]:9.1f}" for n in names) + f" {ratio} {pct}")
+    rows = []
+    with Duel({name: name for name in names}, max(thread_counts)) as duel:
+        for threads in thread_counts:
+            for m, n, k in cases:
+                gflops = bench_case(duel, args.device, m, n, k, threads, args.dtype,
+                                    args.repeat, args.min_seconds)
+                peak = peak_core * threads
+                ratio = gflops["gradflow"] / gflops[reference] if reference in gflops and len(
+                    gflops) > 1 else None
+                row = {"case": f"{m}x{n}x{k}", "m": m, "n": n, "k": k, "threads": threads,
+                       "gflops": gflops, "peak_gflops": peak, "ratio": ratio,
+                       "percent_peak": 100.0 * gflops["gradflow"] / peak if peak else None}
+                rows.append(row)
+                cells = " ".join(f"{gflops[n]:9.1f}" if n in gflops else f"{'-':>9}"
+                                 for n in names)
+                print(f"{row['case']:>18} {threads:>3} {cells} "
+                      + (f"{ratio:9.2f}" if ratio else f"{'-':>9}")
+                      + (f" {row['percent_peak']:6.1f}" if peak else f" {'-':>6}"), flush=True)
+    return rows
+
+
+def main() -> None:
+    args = parse_args()
+    names = [n for n in BACKENDS[args.device] if n != "torch" or _torch_available()]
+    peak_core, thread_counts = _device_setup(args.device, args.threads)
+    rows = measure(args, names, peak_core, thread_counts)
+
+    from gradflow import _C
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "gemm" if on_cpu else "gemm_cuda"
-    meta = {"device": args.device, "dtype": args.dtype, "reference": reference,
+    stem = "gemm" if args.device == "cpu" else "gemm_cuda"
+    meta = {"device": args.device, "dtype": args.dtype, "reference": names[0],
             "simd": _C.simd_level(), "compiler": _C.compiler,
             "fma_peak_gflops_per_core": peak_core, "repeat": args.repeat,
-            "numpy_threads_controlled": _NUMPY_THREADS is not None}
+            "processes": "one per backend, interleaved repetition by repetition",
+            "numpy_threads_controlled": openblas_set_threads() is not None}
     (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     if plot(rows, f"{args.dtype} GEMM on {args.device}", out / f"{stem}.png"):
         print(f"wrote {out / stem}.json and {stem}.png")

@@ -1,35 +1,54 @@
 """Per-op framework overhead: gradflow against PyTorch (when installed) on tiny tensors.
 
-Cases (float32, CPU):
-  a) `(x * w + 1).sum().backward()` on 1-element tensors;
-  b) one SGD step of a 2-layer MLP (16 -> 32 -> relu -> 10) on a 1x16 input: forward, MSE-style
-     loss, backward, `p -= lr * p.grad` under no_grad, grads reset;
-  c) building a 1 000-op elementwise chain on a 16-element tensor and differentiating it.
+Cases (float32, CPU, one thread), in CASES:
+  add 1 element             `a + b` on 1-element tensors (no autograd);
+  mm 4x4                    `a @ b` of two 4x4 matrices (no autograd);
+  conv2d 1x1x4x4 k3         `conv2d` of a 1x1x4x4 input with a 1x1x3x3 kernel (no autograd);
+  (x*w+1).sum().backward()  on 1-element tensors;
+  MLP SGD step              a 2-layer MLP (16 -> 32 -> relu -> 10) on a 1x16 input: forward,
+                            MSE-style loss, backward, `p -= lr * p.grad` under no_grad;
+  1000-op chain             building a 1 000-op elementwise chain on a 16-element tensor and
+                            differentiating it.
 
-The libraries run interleaved in one process (library order alternates per round), each round
-timing `inner` iterations; the table reports the median over rounds of µs per iteration and the
-ratio gradflow / PyTorch. Results go to runs/benchmark_overhead/overhead.json.
+Each library runs in its own worker process (benchmarks/harness.py); the parent alternates them
+round by round (library order reversed every other round), each turn timing `inner`
+iterations; the table reports the median over rounds of µs per iteration and the ratio
+gradflow / PyTorch. Results go to runs/benchmark_overhead/overhead.json.
 
-    python benchmarks/overhead.py [--rounds 15] [--quick]
+    python benchmarks/overhead.py [--rounds 15] [--quick] [--only "mm 4x4"]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.metadata
 import json
 import os
 import platform
 import statistics
-import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
-import gradflow as gf
-from gradflow.utils.cli import add_out_argument
+from harness import Duel, host_timed
 
-try:
-    import torch
-except ImportError:
-    torch = None
+LIBRARIES = {"gradflow": "gradflow", "pytorch": "torch"}  # name in the JSON -> module
+
+
+def add_step(m) -> Callable[[], object]:
+    a, b = m.ones(1), m.full((1,), 2.0)
+    return lambda: a + b
+
+
+def mm_step(m) -> Callable[[], object]:
+    m.manual_seed(0)
+    a, b = m.randn(4, 4), m.randn(4, 4)
+    return lambda: a @ b
+
+
+def conv_step(m) -> Callable[[], object]:
+    m.manual_seed(0)
+    x, w = m.randn(1, 1, 4, 4), m.randn(1, 1, 3, 3)
+    return lambda: m.nn.functional.conv2d(x, w)
 
 
 def tiny_step(m) -> Callable[[], None]:
@@ -77,48 +96,56 @@ def chain_step(m, length: int = 1000) -> Callable[[], None]:
     return step
 
 
+# name -> (step builder of the framework module, iterations per turn)
 CASES = {
-    "a: (x*w+1).sum().backward(), 1 element": (tiny_step, 200),
-    "b: MLP 16-32-10 SGD step, batch 1": (mlp_step, 100),
-    "c: 1000-op elementwise chain fwd+bwd": (chain_step, 2),
+    "add 1 element": (add_step, 2000),
+    "mm 4x4": (mm_step, 1000),
+    "conv2d 1x1x4x4 k3": (conv_step, 1000),
+    "(x*w+1).sum().backward()": (tiny_step, 200),
+    "MLP SGD step": (mlp_step, 100),
+    "1000-op chain": (chain_step, 2),
 }
 
 
-def measure(rounds: int, inner_scale: float) -> Dict[str, Dict[str, List[float]]]:
-    libs = {"gradflow": gf}
-    if torch is not None:
-        torch.set_num_threads(1)  # tiny tensors: threads only add overhead for both
-        libs["pytorch"] = torch
-    results: Dict[str, Dict[str, List[float]]] = {}
-    for case, (make, inner) in CASES.items():
-        inner = max(1, int(inner * inner_scale))
-        steps = {name: make(m) for name, m in libs.items()}
-        for fn in steps.values():  # warm-up
-            for _ in range(max(1, inner // 4)):
-                fn()
-        samples: Dict[str, List[float]] = {name: [] for name in libs}
-        for r in range(rounds):
-            order = list(steps) if r % 2 == 0 else list(reversed(steps))
-            for name in order:
-                fn = steps[name]
-                t0 = time.perf_counter()
-                for _ in range(inner):
-                    fn()
-                samples[name].append((time.perf_counter() - t0) / inner * 1e6)
-        results[case] = samples
+def make_runner(name: str, case: str):
+    """In the worker of `name` (a key of LIBRARIES): a runner of the case's step."""
+    return host_timed(CASES[case][0](importlib.import_module(LIBRARIES[name])))
+
+
+def torch_version() -> Optional[str]:
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:  # the benchmark runs without PyTorch
+        return None
+
+
+def measure(cases: List[str], rounds: int, inner_scale: float) -> Dict[str, Dict[str, list]]:
+    """Per case, per library, µs per iteration in each round."""
+    libs = {n: lib for n, lib in LIBRARIES.items() if lib != "torch" or torch_version()}
+    results = {}
+    with Duel(libs, max_threads=1) as duel:  # tiny tensors: threads only add overhead
+        for case in cases:
+            inner = max(1, int(CASES[case][1] * inner_scale))
+            duel.setup(make_runner, case, threads=1, warmup=max(1, inner // 4))
+            seconds = duel.measure(rounds, inner)
+            results[case] = {n: [1e6 * t for t in ts] for n, ts in seconds.items()}
     return results
 
 
 def main() -> None:
+    import gradflow as gf  # in the parent only: the workers import their own library
+    from gradflow.utils.cli import add_out_argument
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="a tenth of the iterations")
+    parser.add_argument("--only", choices=list(CASES), nargs="+", help="these cases")
     add_out_argument(parser, "benchmark_overhead")
     args = parser.parse_args()
 
-    results = measure(args.rounds, 0.1 if args.quick else 1.0)
+    results = measure(args.only or list(CASES), args.rounds, 0.1 if args.quick else 1.0)
     rows = []
-    print(f"{'case':42s} {'gradflow µs':>12s} {'PyTorch µs':>11s} {'ratio':>7s}")
+    print(f"{'case':26s} {'gradflow µs':>12s} {'PyTorch µs':>11s} {'ratio':>7s}")
     for case, samples in results.items():
         g = statistics.median(samples["gradflow"])
         t = statistics.median(samples["pytorch"]) if "pytorch" in samples else None
@@ -128,13 +155,14 @@ def main() -> None:
                      "pytorch_samples_us": samples.get("pytorch")})
         t_text = f"{t:11.1f}" if t is not None else f"{'-':>11s}"
         r_text = f"{ratio:7.2f}" if ratio is not None else f"{'-':>7s}"
-        print(f"{case:42s} {g:12.1f} {t_text} {r_text}")
-    print("ratio = gradflow time / PyTorch time (lower is better; target <= 0.5 for a and b)")
+        print(f"{case:26s} {g:12.1f} {t_text} {r_text}")
+    print("ratio = gradflow time / PyTorch time (lower is better)")
 
     out_dir = args.out
     os.makedirs(out_dir, exist_ok=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(),
-            "gradflow": gf.__version__, "torch": torch.__version__ if torch else None,
+            "gradflow": gf.__version__, "torch": torch_version(), "threads": 1,
+            "processes": "one per library, interleaved round by round",
             "rounds": args.rounds, "quick": args.quick}
     with open(os.path.join(out_dir, "overhead.json"), "w") as f:
         json.dump({"meta": meta, "results": rows}, f, indent=1)

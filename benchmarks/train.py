@@ -4,29 +4,33 @@ One step = forward, cross-entropy loss, backward and an SGD-momentum update on a
 Each model is defined once, by a function of the framework module (`build(m)` uses only
 names gradflow shares with torch), so both libraries run exactly the same network:
 
-  mlp       784-256-10 MLP, batch 64 of 28x28 inputs
-  lenet     LeNet-5 (ReLU, max-pooling), batch 64 of 1x32x32
-  resnet    a CIFAR ResNet stage: conv-BN-ReLU stem and two BasicBlocks, 16 channels,
-            batch 32 of 3x32x32
-  lenet256  LeNet-5 at batch 256 and resnet20 ResNet-20 (He et al. 2016, CIFAR: three
-  resnet20  stages of 16/32/64 channels, 3 BasicBlocks each, 1x1-conv shortcuts where the
-            shape changes) at batch 128: the GPU targets of the issue tracker
+  mlp           MLP 784-256-10, batch 64 of 28x28 inputs
+  lenet         LeNet-5 (ReLU, max-pooling), batch 64 of 1x32x32; lenet256: at batch 256
+  resnet8       ResNet-8 (CIFAR, He et al. 2016): conv-BN-ReLU stem, three stages of
+                16/32/64 channels with one BasicBlock each (1x1-conv shortcuts where the shape
+                changes), average pool, fc; batch 32 of 3x32x32
+  resnet20_b32  ResNet-20: the same with three BasicBlocks per stage, batch 32;
+  resnet20      at batch 128 (the GPU target)
 
-For each device (--device cpu,cuda) the libraries alternate step by step (interleaved, so
-background load hits both alike), on the CPU at each thread count; the table reports median
-ms per step, images/s, the ratio PyTorch-time / gradflow-time (> 1: gradflow is faster) and,
-on CUDA, the peak GPU memory of a step for each library and gradflow's speed-up over its own
-CPU run. A CUDA step is timed from a synchronised start to its synchronised end (the device
-time of the step plus one launch gap), after warm-up. JSON to runs/benchmark_train/train.json
-(or --out DIR) and a PNG when matplotlib is installed.
+Each library runs in its own worker process (benchmarks/harness.py); for each device
+(--device cpu,cuda) the parent alternates them round by round (interleaved, so background load
+hits both alike), on the CPU at each thread count. A round runs as many steps as fill
+--min-seconds (at least one). The table reports the median over rounds of ms per step,
+images/s, the ratio PyTorch-time / gradflow-time (> 1: gradflow is faster) and, on CUDA, the
+peak GPU memory of a step for each library and gradflow's speed-up over its own CPU run. CUDA
+steps are timed from a synchronised start to the synchronised end of a round's steps, after
+warm-up. JSON to runs/benchmark_train/train.json (or --out DIR) and a PNG when matplotlib is
+installed.
 
-    python benchmarks/train.py [--device cpu,cuda] [--threads 1 2] [--steps 30]
+    python benchmarks/train.py [--device cpu,cuda] [--threads 1 2] [--steps 30] [--quick]
                                [--only lenet256 resnet20]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.metadata
 import json
 import statistics
 import time
@@ -34,15 +38,10 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+from harness import Duel, host_timed
 
-import gradflow as gf
-from gradflow.utils.cli import add_out_argument
-
-try:
-    import torch
-except ImportError:  # the benchmark still runs, without the PyTorch column
-    torch = None
-
+LIBRARIES = ("gradflow", "torch")
+DEFAULT_MODELS = ["resnet20_b32", "resnet8", "lenet", "lenet256", "mlp"]
 
 
 def mlp(m):
@@ -60,32 +59,8 @@ def lenet(m):
     )
 
 
-def resnet(m):
-    nn = m.nn
-
-    class BasicBlock(nn.Module):
-        def __init__(self, channels: int) -> None:
-            super().__init__()
-            self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-            self.bn1 = nn.BatchNorm2d(channels)
-            self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-            self.bn2 = nn.BatchNorm2d(channels)
-            self.relu = nn.ReLU()
-
-        def forward(self, x):
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            out += x
-            return self.relu(out)
-
-    return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-        BasicBlock(16), BasicBlock(16),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
-    )
-
-
-def resnet20(m):
+def cifar_resnet(m, blocks: int):
+    """ResNet-(6*blocks+2) for 3x32x32 inputs, 10 classes."""
     nn = m.nn
 
     class BasicBlock(nn.Module):
@@ -110,20 +85,29 @@ def resnet20(m):
     layers = [nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
     cin = 16
     for cout, stride in ((16, 1), (32, 2), (64, 2)):
-        for i in range(3):
+        for i in range(blocks):
             layers.append(BasicBlock(cin, cout, stride if i == 0 else 1))
             cin = cout
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
     return nn.Sequential(*layers)
 
 
-# name -> (builder, input shape of one batch)
-MODELS: Dict[str, Tuple[Callable, Tuple[int, ...]]] = {
-    "mlp": (mlp, (64, 1, 28, 28)),
-    "lenet": (lenet, (64, 1, 32, 32)),
-    "resnet": (resnet, (32, 3, 32, 32)),
-    "lenet256": (lenet, (256, 1, 32, 32)),
-    "resnet20": (resnet20, (128, 3, 32, 32)),
+def resnet8(m):
+    return cifar_resnet(m, 1)
+
+
+def resnet20(m):
+    return cifar_resnet(m, 3)
+
+
+# key -> (name in the table, builder, input shape of one batch)
+MODELS: Dict[str, Tuple[str, Callable, Tuple[int, ...]]] = {
+    "mlp": ("MLP 784-256-10", mlp, (64, 1, 28, 28)),
+    "lenet": ("LeNet-5", lenet, (64, 1, 32, 32)),
+    "lenet256": ("LeNet-5", lenet, (256, 1, 32, 32)),
+    "resnet8": ("ResNet-8", resnet8, (32, 3, 32, 32)),
+    "resnet20_b32": ("ResNet-20", resnet20, (32, 3, 32, 32)),
+    "resnet20": ("ResNet-20", resnet20, (128, 3, 32, 32)),
 }
 
 
@@ -146,57 +130,50 @@ def make_step(m, build: Callable, shape: Tuple[int, ...], device: str) -> Callab
     return step
 
 
-class Cuda:
-    """Synchronisation and peak memory of one library's CUDA side (gradflow.cuda or
-    torch.cuda have the same names)."""
+class CudaSteps:
+    """A runner of CUDA training steps for gradflow.cuda or torch.cuda (same names): times
+    `inner` steps from a synchronised start to a synchronised end; info() gives the peak
+    memory of the last call."""
 
-    def __init__(self, m) -> None:
-        self.cuda = m.cuda
+    def __init__(self, m, step: Callable[[], None]) -> None:
+        self.cuda, self.step = m.cuda, step
 
-    def sync(self) -> None:
+    def __call__(self, inner: int) -> float:
         self.cuda.synchronize()
-
-    def reset_peak(self) -> None:
-        self.sync()
         self.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        for _ in range(inner):
+            self.step()
+        self.cuda.synchronize()
+        return time.perf_counter() - start
 
-    def peak_mib(self) -> float:
-        return self.cuda.max_memory_allocated() / 2**20
-
-
-def time_runs(runs: Dict[str, Callable], cuda: Dict[str, Cuda], steps: int) -> Dict[str, list]:
-    """Per library, `steps` step times in seconds, the libraries interleaved step by step."""
-    for lib, run in runs.items():  # warm-up: buffers, allocator caches, thread pools
-        for _ in range(3):
-            run()
-        if lib in cuda:
-            cuda[lib].reset_peak()
-    times: Dict[str, List[float]] = {lib: [] for lib in runs}
-    for _ in range(steps):
-        for lib, run in runs.items():
-            if lib in cuda:
-                cuda[lib].sync()
-            start = time.perf_counter()
-            run()
-            if lib in cuda:
-                cuda[lib].sync()
-            times[lib].append(time.perf_counter() - start)
-    return times
+    def info(self) -> dict:
+        return {"peak_mib": self.cuda.max_memory_allocated() / 2**20}
 
 
-def measure_one(name: str, device: str, threads: Optional[int], steps: int) -> dict:
-    libs = {"gradflow": gf} | ({"torch": torch} if torch is not None else {})
-    build, shape = MODELS[name]
-    runs = {lib: make_step(m, build, shape, device) for lib, m in libs.items()}
-    cuda = {lib: Cuda(m) for lib, m in libs.items()} if device == "cuda" else {}
-    times = time_runs(runs, cuda, steps)
-    ms = {lib: 1e3 * statistics.median(ts) for lib, ts in times.items()}
-    row = {"model": name, "batch": shape[0], "device": device, "threads": threads, "ms": ms,
+def make_runner(library: str, case: Tuple[str, str]):
+    """In the worker of `library`: a runner of training steps of the model `case[0]` on the
+    device `case[1]`."""
+    key, device = case
+    m = importlib.import_module(library)
+    _, build, shape = MODELS[key]
+    step = make_step(m, build, shape, device)
+    return CudaSteps(m, step) if device == "cuda" else host_timed(step)
+
+
+def measure_one(duel: Duel, key: str, device: str, threads: int, args) -> dict:
+    name, _, shape = MODELS[key]
+    duel.setup(make_runner, (key, device), threads, warmup=3)
+    seconds = duel.measure(args.steps, min_seconds=args.min_seconds,
+                           settle_s=0.01 if threads > 1 else 0.0)
+    ms = {lib: 1e3 * statistics.median(ts) for lib, ts in seconds.items()}
+    row = {"model": key, "name": f"{name} b{shape[0]}", "batch": shape[0], "device": device,
+           "threads": threads if device == "cpu" else None, "ms": ms,
            "images_per_s": {lib: 1e3 * shape[0] / v for lib, v in ms.items()}}
     if "torch" in ms:
         row["torch_over_gradflow"] = ms["torch"] / ms["gradflow"]
-    if cuda:
-        row["peak_mib"] = {lib: c.peak_mib() for lib, c in cuda.items()}
+    if device == "cuda":
+        row["peak_mib"] = {lib: info["peak_mib"] for lib, info in duel.info().items()}
     return row
 
 
@@ -208,25 +185,20 @@ def print_row(row: dict) -> None:
                                            f"{'-':>8}")) if peak else f"{'-':>8} {'-':>8}"
     speedup = f"{row['gpu_over_cpu']:8.1f}" if "gpu_over_cpu" in row else f"{'-':>8}"
     threads = row["threads"] if row["threads"] is not None else "-"
-    print(f"{row['model']:9s} {row['batch']:5d} {row['device']:5s} {threads:>4} "
+    print(f"{row['name']:19s} {row['device']:5s} {threads:>4} "
           f"{ms['gradflow']:11.2f} {torch_ms} {row['images_per_s']['gradflow']:10.0f} "
-          + (f"{ratio:9.2f}" if ratio else f"{'-':>9}") + f" {mem} {speedup}")
+          + (f"{ratio:9.2f}" if ratio else f"{'-':>9}") + f" {mem} {speedup}", flush=True)
 
 
-def measure(names: List[str], devices: List[str], threads: List[int], steps: int) -> List[dict]:
+def measure(duel: Duel, keys: List[str], devices: List[str], args) -> List[dict]:
     rows = []
-    for name in names:
+    for key in keys:
         cpu_ms = None
         for device in devices:
-            for t in threads if device == "cpu" else [None]:
-                if t is not None:
-                    gf.set_num_threads(t)
-                    if torch is not None:
-                        torch.set_num_threads(t)
-                row = measure_one(name, device, t, steps)
+            for threads in args.threads if device == "cpu" else [max(args.threads)]:
+                row = measure_one(duel, key, device, threads, args)
                 if device == "cpu":
-                    cpu_ms = row["ms"]["gradflow"] if cpu_ms is None else min(
-                        cpu_ms, row["ms"]["gradflow"])
+                    cpu_ms = min(row["ms"]["gradflow"], cpu_ms or float("inf"))
                 elif cpu_ms is not None:
                     row["gpu_over_cpu"] = cpu_ms / row["ms"]["gradflow"]
                 print_row(row)
@@ -243,7 +215,7 @@ def plot(rows: List[dict], path: Path) -> bool:
     except ImportError:
         return False
     fig, ax = plt.subplots(figsize=(7, 4))
-    labels = [f"{r['model']}\n{r['device']} {r['threads'] or ''}" for r in rows]
+    labels = [f"{r['name']}\n{r['device']} {r['threads'] or ''}" for r in rows]
     libs = list(rows[0]["ms"])
     width = 0.8 / len(libs)
     for i, lib in enumerate(libs):
@@ -258,31 +230,56 @@ def plot(rows: List[dict], path: Path) -> bool:
     return True
 
 
-def main() -> None:
+def parse_args(gf) -> argparse.Namespace:
+    from gradflow.utils.cli import add_out_argument
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu",
                         help="comma-separated devices: cpu, cuda or cpu,cuda")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="CPU thread counts")
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per library")
-    parser.add_argument("--only", choices=sorted(MODELS), nargs="+", help="these models")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="timed rounds per library (default 30, 5 with --quick)")
+    parser.add_argument("--min-seconds", type=float, default=0.1,
+                        help="a round runs as many steps as fill this long")
+    parser.add_argument("--quick", action="store_true", help="5 rounds of at least 0.05 s")
+    parser.add_argument("--only", choices=sorted(MODELS), nargs="+",
+                        help=f"these models (default: {' '.join(DEFAULT_MODELS)})")
     add_out_argument(parser, "benchmark_train")
     args = parser.parse_args()
-
-    devices = [d.strip() for d in args.device.split(",") if d.strip()]
-    if not devices or any(d not in ("cpu", "cuda") for d in devices):
-        parser.error(f"--device takes cpu, cuda or cpu,cuda, got {args.device!r}")
-    if "cuda" in devices and not gf.cuda.is_available():
+    args.steps = args.steps or (5 if args.quick else 30)
+    if args.quick:
+        args.min_seconds = min(args.min_seconds, 0.05)
+    args.device = [d.strip() for d in args.device.split(",") if d.strip()]
+    if not args.device or any(d not in ("cpu", "cuda") for d in args.device):
+        parser.error(f"--device takes cpu, cuda or cpu,cuda, got {','.join(args.device)!r}")
+    if "cuda" in args.device and not gf.cuda.is_available():
         parser.error(f"--device cuda: {gf.cuda.unavailable_reason()}")
-    names = args.only or ["mlp", "lenet", "resnet"]
-    print(f"{'model':9s} {'batch':>5s} {'dev':5s} {'thr':>4s} {'gradflow ms':>11s} "
+    return args
+
+
+def torch_version() -> Optional[str]:
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:  # the benchmark runs without PyTorch
+        return None
+
+
+def main() -> None:
+    import gradflow as gf  # in the parent only: the workers import their own library
+
+    args = parse_args(gf)
+    libraries = [lib for lib in LIBRARIES if lib != "torch" or torch_version()]
+    print(f"{'model':19s} {'dev':5s} {'thr':>4s} {'gradflow ms':>11s} "
           f"{'torch ms':>9s} {'gf img/s':>10s} {'torch/gf':>9s} {'gf MiB':>8s} {'th MiB':>8s} "
           f"{'cpu/gpu':>8s}")
-    rows = measure(names, devices, args.threads, args.steps)
+    with Duel({lib: lib for lib in libraries}, max(args.threads)) as duel:
+        rows = measure(duel, args.only or DEFAULT_MODELS, args.device, args)
     results = Path(args.out)
     results.mkdir(parents=True, exist_ok=True)
-    meta = {"gradflow": gf.__version__, "torch": torch.__version__ if torch else None,
-            "steps": args.steps, "devices": devices}
+    meta = {"gradflow": gf.__version__, "torch": torch_version(), "steps": args.steps,
+            "min_seconds": args.min_seconds, "devices": args.device,
+            "processes": "one per library, interleaved round by round"}
     (results / "train.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     if plot(rows, results / "train.png"):
         print(f"wrote {results / 'train.json'} and train.png")
