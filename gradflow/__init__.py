@@ -63,14 +63,19 @@ from gradflow.ops.linalg import (  # noqa: E402
     addmm,
     baddbmm,
     bmm,
+    cdist,
+    det,
     diag,
     dot,
+    inverse,
     matmul,
     mm,
     outer,
+    slogdet,
     tril,
     triu,
 )
+from gradflow.ops.einsum import einsum  # noqa: E402
 from gradflow.ops.reduce import (  # noqa: E402
     all,
     amax,
@@ -172,6 +177,6 @@ bool = bool_  # gradflow.bool, as torch.bool
 int = int32  # gradflow.int, as torch.int (shadows the builtin from here on in this file)
 
 # after Tensor: they build on it
-from gradflow import datasets, nn, optim, transforms, utils  # noqa: E402
+from gradflow import datasets, linalg, nn, optim, transforms, utils  # noqa: E402
 from gradflow.serialization import load, save  # noqa: E402
 from gradflow.utils.data import Generator  # noqa: E402

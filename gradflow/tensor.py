@@ -877,7 +877,7 @@ _OP_METHODS = {
         "isclose", "allclose",
     ),
     "linalg": ("matmul", "mm", "bmm", "dot", "tril", "triu", "diag", "outer", "addmm",
-               "baddbmm"),
+               "baddbmm", "det", "slogdet", "inverse"),
     "reduce": ("sum", "mean", "var", "std", "prod", "max", "min", "amax", "amin", "argmax",
                "argmin", "logsumexp", "norm", "all", "any", "softmax", "log_softmax", "cumsum",
                "cumprod"),

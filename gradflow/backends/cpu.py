@@ -177,6 +177,8 @@ class CPUBackend(Backend):
         """a @ b by the native batched GEMM. Broadcast batch dimensions become stride-0 views
         and transposed matrices (e.g. x.T) stay views; only a matrix with no unit stride, or
         batch dimensions that cannot be flattened into one stride, is copied."""
+        if np.result_type(a, b).kind in "iu":  # exact integer products (wrapping as PyTorch's)
+            return np.matmul(a, b)
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
         nb = math.prod(batch)  # not reshape(-1, …): that is ambiguous for empty arrays
