@@ -7,7 +7,14 @@ from gradflow import (
     autograd,  # noqa: E402
     cuda,  # noqa: E402
 )
-from gradflow.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from gradflow.autograd import (  # noqa: E402
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from gradflow.config import get_num_threads, set_num_threads, show_config  # noqa: E402
 from gradflow.op_table import UNARY as _UNARY  # noqa: E402
 from gradflow.ops import elementwise as _elementwise  # noqa: E402
@@ -46,6 +53,7 @@ from gradflow.ops.elementwise import (  # noqa: E402
 
 for _row in _UNARY:  # gradflow.exp, gradflow.sigmoid, ...: one per row of the unary table
     globals()[_row.name] = getattr(_elementwise, _row.name)
+from gradflow.ops.einsum import einsum  # noqa: E402
 from gradflow.ops.index import (  # noqa: E402
     argsort,
     gather,
@@ -75,7 +83,7 @@ from gradflow.ops.linalg import (  # noqa: E402
     tril,
     triu,
 )
-from gradflow.ops.einsum import einsum  # noqa: E402
+from gradflow.ops.random import multinomial, normal  # noqa: E402
 from gradflow.ops.reduce import (  # noqa: E402
     all,
     amax,

@@ -885,6 +885,7 @@ _OP_METHODS = {
               "broadcast_to", "split", "chunk", "unbind", "narrow", "roll"),
     "index": ("gather", "scatter_add", "index_select", "index_add", "scatter", "sort",
               "argsort", "topk", "masked_select", "nonzero", "unique"),
+    "random": ("multinomial",),
     "inplace": ("copy_", "uniform_", "normal_", "bernoulli_", "index_add_", "scatter_",
                 "fill_diagonal_"),
 }

@@ -219,8 +219,9 @@ def test_solve_matches_numpy(data):
     a = data.draw(arrays(batch + (n, n))) + (n + 1) * np.eye(n)
     b_batch = batch[1:] if batch and data.draw(st.booleans()) else batch
     b = data.draw(arrays(b_batch + (n, k)))
-    np.testing.assert_allclose(gf.linalg.solve(to_gf(a), to_gf(b)).numpy(),
-                               np.linalg.solve(a, b), atol=1e-10)
+    vector = b.shape == a.shape[:-1]  # PyTorch's rule: then b holds one vector per matrix
+    ref = np.linalg.solve(a, b[..., None])[..., 0] if vector else np.linalg.solve(a, b)
+    np.testing.assert_allclose(gf.linalg.solve(to_gf(a), to_gf(b)).numpy(), ref, atol=1e-10)
     v = data.draw(arrays((n,)))
     np.testing.assert_allclose(gf.linalg.solve(to_gf(a), to_gf(v)).numpy(),
                                np.linalg.solve(a, v[..., None])[..., 0], atol=1e-10)
@@ -385,3 +386,172 @@ def test_integer_matmul_matches_torch():
     b = np.random.default_rng(1).integers(-2**20, 2**20, (5, 2))
     np.testing.assert_array_equal((gf.tensor(a) @ gf.tensor(b)).numpy(),
                                   (torch.tensor(a) @ torch.tensor(b)).numpy())
+
+
+# ---------------------------------------------------------------- normal
+@pytest.mark.parametrize("mean, std", [
+    (gf.zeros(2, 1, dtype=gf.float64), gf.ones(3, dtype=gf.float64)),
+    (gf.full((4000,), 3.0), 2.0),
+    (-1.0, gf.full((4000,), 0.5)),
+])
+def test_normal_overloads_shape_dtype_and_moments(mean, std):
+    out = gf.normal(mean, std)
+    shapes_ = [t.shape for t in (mean, std) if isinstance(t, gf.Tensor)]
+    assert out.shape == np.broadcast_shapes(*shapes_)
+    assert out.dtype == next(t for t in (mean, std) if isinstance(t, gf.Tensor)).dtype
+    if out.numel() > 1000:
+        m = mean if isinstance(mean, float) else mean.numpy().mean()
+        s = std if isinstance(std, float) else std.numpy().mean()
+        assert abs(out.numpy().mean() - m) < 5 * s / math.sqrt(out.numel())
+        assert abs(out.numpy().std() - s) < 0.1 * s
+
+
+def test_normal_numbers_size_seed_and_generator():
+    gf.manual_seed(7)
+    a = gf.normal(2.0, 3.0, size=(2, 3), dtype=gf.float64)
+    gf.manual_seed(7)
+    b = gf.normal(2.0, 3.0, (2, 3), dtype=gf.float64)
+    assert a.dtype == gf.float64 and a.shape == (2, 3)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    g1, g2 = gf.Generator().manual_seed(1), gf.Generator().manual_seed(1)
+    np.testing.assert_array_equal(gf.normal(gf.zeros(5), 1.0, generator=g1).numpy(),
+                                  gf.normal(gf.zeros(5), 1.0, generator=g2).numpy())
+    assert gf.normal(0.0, 1.0, (2,), requires_grad=True).requires_grad
+
+
+def test_normal_gradient_is_zero_as_pytorch():
+    mean, std = _leaf(np.zeros(3)), _leaf(np.ones(1))
+    gf.normal(mean, std).sum().backward()
+    np.testing.assert_array_equal(mean.grad.numpy(), 0)
+    np.testing.assert_array_equal(std.grad.numpy(), 0)
+
+
+@pytest.mark.parametrize("call, exc, msg", [
+    (lambda: gf.normal(0.0, 1.0), TypeError, "the size argument is required"),
+    (lambda: gf.normal(gf.zeros(2), -gf.ones(2)), ValueError, "std >= 0.0"),
+    (lambda: gf.normal(gf.zeros(2), -1.0), ValueError, "std >= 0.0"),
+    (lambda: gf.normal(gf.zeros(2, dtype=gf.int64), 1.0), TypeError, "floating-point"),
+    (lambda: gf.normal("a", 1.0), TypeError, "'mean' must be a Tensor or a number"),
+    (lambda: gf.normal(gf.zeros(2), 1.0, (2,)), TypeError, "size is taken only"),
+])
+def test_normal_bad_input(call, exc, msg):
+    with pytest.raises(exc, match="normal: .*" + msg):
+        call()
+
+
+@needs_torch
+def test_normal_shapes_and_dtypes_match_torch():
+    import torch
+
+    for args in [((2, 1), (3,)), ((4,), None), (None, (2, 2))]:
+        gm, tm = (gf.zeros(*args[0], dtype=gf.float64), torch.zeros(*args[0],
+                  dtype=torch.float64)) if args[0] else (0.0, 0.0)
+        gs, ts = (gf.ones(*args[1]), torch.ones(*args[1])) if args[1] else (1.0, 1.0)
+        out, ref = gf.normal(gm, gs), torch.normal(tm, ts)
+        assert tuple(out.shape) == tuple(ref.shape)
+        assert out.dtype.name == str(ref.dtype).split(".")[1]
+
+
+# ---------------------------------------------------------------- multinomial
+@settings(deadline=None, max_examples=30)
+@given(data=st.data(), replacement=st.booleans())
+def test_multinomial_draws_valid_indices(data, replacement):
+    rows = data.draw(st.sampled_from([None, 1, 3]))
+    n = data.draw(st.integers(1, 5))
+    shape = (n,) if rows is None else (rows, n)
+    w = data.draw(arrays(shape, low=0.0, high=2.0))
+    w[..., data.draw(st.integers(0, n - 1))] = 1.0  # one positive weight at least
+    k = data.draw(st.integers(1, n if not replacement else 7))
+    out = gf.multinomial(to_gf(w), k, replacement)
+    assert out.dtype == gf.int64 and out.shape == shape[:-1] + (k,)
+    picks = out.numpy().reshape(-1, k)
+    for row, weights in zip(picks, w.reshape(-1, n)):
+        positive = int((weights > 0).sum())
+        assert np.all(weights[row[:min(k, positive)]] > 0)  # weight-0 categories come last
+        if not replacement:
+            assert len(set(row.tolist())) == k
+
+
+def test_multinomial_frequencies_follow_the_weights():
+    gf.manual_seed(0)
+    p = np.array([1.0, 2.0, 3.0, 4.0]) / 10
+    with_repl = np.bincount(gf.multinomial(gf.tensor(p * 10), 40000, True).numpy(), minlength=4)
+    first = gf.multinomial(gf.tensor(np.tile(p, (20000, 1))), 2).numpy()
+    for counts in (with_repl / 40000, np.bincount(first[:, 0], minlength=4) / 20000):
+        np.testing.assert_allclose(counts, p, atol=0.015)
+    # the second pick without replacement: P(j second) = sum_i p_i p_j / (1 - p_i)
+    second = sum(p[i] * np.where(np.arange(4) == i, 0, p) / (1 - p[i]) for i in range(4))
+    np.testing.assert_allclose(np.bincount(first[:, 1], minlength=4) / 20000, second,
+                               atol=0.015)
+
+
+def test_multinomial_seed_generator_and_method():
+    w = gf.tensor([0.2, 0.5, 0.3])
+    gf.manual_seed(3)
+    a = w.multinomial(8, replacement=True)
+    gf.manual_seed(3)
+    np.testing.assert_array_equal(a.numpy(), gf.multinomial(w, 8, True).numpy())
+    g1, g2 = gf.Generator().manual_seed(5), gf.Generator().manual_seed(5)
+    np.testing.assert_array_equal(gf.multinomial(w, 3, generator=g1).numpy(),
+                                  gf.multinomial(w, 3, generator=g2).numpy())
+
+
+@pytest.mark.parametrize("call, msg", [
+    (lambda: gf.multinomial(gf.tensor([1.0, -1.0]), 1), "element < 0"),
+    (lambda: gf.multinomial(gf.tensor([1.0, float("nan")]), 1), "inf, nan"),
+    (lambda: gf.multinomial(gf.tensor([0.0, 0.0]), 1), "sum of probabilities <= 0"),
+    (lambda: gf.multinomial(gf.tensor([1.0, 1.0]), 3), "num_samples > the 2 categories"),
+    (lambda: gf.multinomial(gf.tensor([1.0]), 0, True), "num_samples <= 0"),
+    (lambda: gf.multinomial(gf.ones(2, 2, 2), 1), "1-D or 2-D floating-point"),
+    (lambda: gf.multinomial(gf.ones(2, dtype=gf.int64), 1), "1-D or 2-D floating-point"),
+])
+def test_multinomial_bad_input(call, msg):
+    with pytest.raises(ValueError, match="multinomial: .*" + msg):
+        call()
+
+
+@needs_torch
+def test_multinomial_shapes_match_torch():
+    import torch
+
+    for shape, k, repl in [((4,), 3, False), ((2, 5), 7, True), ((1, 3), 3, False)]:
+        out = gf.multinomial(gf.ones(*shape), k, repl)
+        ref = torch.multinomial(torch.ones(*shape), k, repl)
+        assert tuple(out.shape) == tuple(ref.shape) and str(ref.dtype) == "torch.int64"
+    # both put the weight-0 category last when there are not enough positive ones
+    assert gf.multinomial(gf.tensor([0.0, 1.0]), 2).tolist() == \
+        torch.multinomial(torch.tensor([0.0, 1.0]), 2).tolist() == [1, 0]
+
+
+# ---------------------------------------------------------------- inference_mode
+def test_inference_mode_context_and_decorators():
+    x = gf.ones(2, requires_grad=True)
+    with gf.inference_mode():
+        assert gf.is_inference_mode_enabled() and not gf.is_grad_enabled()
+        assert not (x * 2).requires_grad
+        with gf.inference_mode(False):
+            assert not gf.is_inference_mode_enabled() and gf.is_grad_enabled()
+            assert (x * 2).requires_grad
+    assert not gf.is_inference_mode_enabled() and gf.is_grad_enabled()
+
+    @gf.inference_mode
+    def bare(t):
+        return t * 2, gf.is_inference_mode_enabled()
+
+    @gf.inference_mode()
+    def called(t):
+        return t * 2
+
+    y, inside = bare(x)
+    assert inside and not y.requires_grad and not called(x).requires_grad
+    assert bare.__name__ == "bare" and not gf.is_inference_mode_enabled()
+    with pytest.raises(TypeError, match="inference_mode: argument 'mode' must be bool"):
+        gf.inference_mode(1)
+    assert gf.autograd.inference_mode is gf.inference_mode
+
+
+def test_inference_mode_restores_after_an_exception():
+    with pytest.raises(KeyError):
+        with gf.inference_mode():
+            raise KeyError
+    assert gf.is_grad_enabled() and not gf.is_inference_mode_enabled()
