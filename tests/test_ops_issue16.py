@@ -555,3 +555,27 @@ def test_inference_mode_restores_after_an_exception():
         with gf.inference_mode():
             raise KeyError
     assert gf.is_grad_enabled() and not gf.is_inference_mode_enabled()
+
+
+# ---------------------------------------------------------------- edge cases the fuzzer found
+def test_edge_cases_raise_errors_naming_the_op():
+    with pytest.raises(ValueError, match="linalg.vector_norm: cannot compute the inf norm over "
+                       "an empty dim"):
+        gf.linalg.vector_norm(gf.ones(0, 2), INF)
+    with pytest.raises(ValueError, match="linalg.norm: cannot compute the 1 norm"):
+        gf.linalg.norm(gf.ones(2, 0), 1)
+    with pytest.raises(TypeError, match="linalg.norm: expected a floating-point input"):
+        gf.linalg.norm(gf.ones(2, 2, dtype=gf.bool), "nuc")
+    with pytest.raises(IndexError, match="linalg.vector_norm: dimension out of range"):
+        gf.linalg.vector_norm(gf.ones(2), dim=(0, 1))
+    with pytest.raises(ValueError, match="linalg.solve: with left=False, B must be a matrix"):
+        gf.linalg.solve(gf.eye(2), gf.ones(2), left=False)
+    with pytest.raises(ValueError, match="multinomial: the input has no categories"):
+        gf.multinomial(gf.ones(0), 1)
+    with pytest.raises(ValueError, match="normal: invalid size"):
+        gf.normal(0.0, 1.0, (-1,))
+    with pytest.raises(TypeError, match="normal: argument 'size'"):
+        gf.normal(0.0, 1.0, size=object())
+    assert gf.multinomial(gf.ones(0, 3), 2).shape == (0, 2)
+    assert gf.linalg.matrix_norm(gf.ones(0, 3), "nuc").item() == 0
+    assert gf.linalg.vector_norm(gf.ones(0, 2)).item() == 0

@@ -419,6 +419,9 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     check_tensor(B, "linalg.solve", "B")
     A, B, _ = operands("linalg.solve", A, B, broadcast=False)
     if not as_bool(left, "linalg.solve", "left"):
+        if B.ndim < 2:
+            raise ValueError(f"linalg.solve: with left=False, B must be a matrix (*, k, n), got "
+                             f"shape {tuple(B.shape)}")
         return _mT(solve(_mT(A), _mT(B)))
     vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and B.shape == A.shape[:-1])
     B2 = shape.unsqueeze(B, -1) if vector else B
@@ -556,6 +559,22 @@ def _order(op: str, ord, allowed_str: tuple = ()) -> Union[float, str]:
     return float(ord)
 
 
+def _check_extremum(op: str, x: Tensor, dims: Tuple[int, ...], ord) -> None:
+    """A norm that takes a max or a min needs elements to take it over."""
+    if any(x.shape[d] == 0 for d in dims):
+        raise ValueError(f"{op}: cannot compute the {ord} norm over an empty dim (input of "
+                         f"shape {tuple(x.shape)}, dims {dims}): it has no identity")
+
+
+def _vector_norm(op: str, x: Tensor, ord, dim, keepdim: bool, dtype) -> Tensor:
+    x = _float_input(op, x, dtype)
+    p = _order(op, ord)
+    dims = tuple(range(x.ndim)) if dim is None else normalize_dims(dim, x.ndim, op)
+    if math.isinf(p):
+        _check_extremum(op, x, dims, ord)
+    return reduce.norm(x, p, dims, as_bool(keepdim, op, "keepdim"))
+
+
 def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *,
                 dtype=None) -> Tensor:
     """The vector ord-norm of x over dim (all elements when None), as ``torch.linalg.vector_norm``.
@@ -567,10 +586,7 @@ def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *,
     >>> gf.linalg.vector_norm(gf.tensor([3., -4.]))
     tensor(5.)
     """
-    x = _float_input("linalg.vector_norm", x, dtype)
-    p = _order("linalg.vector_norm", ord)
-    dims = tuple(range(x.ndim)) if dim is None else dim
-    return reduce.norm(x, p, dims, keepdim)
+    return _vector_norm("linalg.vector_norm", x, ord, dim, keepdim, dtype)
 
 
 def _matrix_dims(op: str, A: Tensor, dim) -> Tuple[int, int]:
@@ -593,6 +609,26 @@ def _singular_value_norm(A: Tensor, ord: Union[float, str], rows: int, cols: int
     return out
 
 
+def _matrix_norm(op: str, A: Tensor, ord, dim, keepdim: bool, dtype) -> Tensor:
+    A = _float_input(op, A, dtype)
+    p = _order(op, ord, ("fro", "nuc"))
+    rows, cols = _matrix_dims(op, A, dim)
+    keepdim = as_bool(keepdim, op, "keepdim")
+    if p == "fro":
+        return reduce.norm(A, 2, (rows, cols), keepdim)
+    if p != "nuc" and abs(p) not in (1, 2, math.inf):
+        raise ValueError(f"{op}: ord must be 'fro', 'nuc', inf, -inf, 1, -1, 2 or -2, got {ord}")
+    if p != "nuc":
+        _check_extremum(op, A, (rows, cols), ord)
+    if p == "nuc" or abs(p) == 2:
+        return _singular_value_norm(A, p, rows, cols, keepdim)
+    summed, extreme = (cols, rows) if math.isinf(p) else (rows, cols)
+    sums = reduce.sum(elementwise.abs(A), summed, keepdim=True)
+    out = (reduce.amax if p > 0 else reduce.amin)(sums, extreme, keepdim=True)
+    return out if keepdim else shape.squeeze(shape.squeeze(out, max(rows, cols)),
+                                             min(rows, cols))
+
+
 def matrix_norm(A: Tensor, ord: Union[float, str] = "fro", dim=(-2, -1), keepdim: bool = False,
                 *, dtype=None) -> Tensor:
     """The matrix ord-norm of the matrices over `dim` of A, as ``torch.linalg.matrix_norm``.
@@ -605,22 +641,7 @@ def matrix_norm(A: Tensor, ord: Union[float, str] = "fro", dim=(-2, -1), keepdim
     >>> gf.linalg.matrix_norm(gf.tensor([[1., -2.], [3., 4.]]), ord=1)
     tensor(6.)
     """
-    op = "linalg.matrix_norm"
-    A = _float_input(op, A, dtype)
-    p = _order(op, ord, ("fro", "nuc"))
-    rows, cols = _matrix_dims(op, A, dim)
-    keepdim = as_bool(keepdim, op, "keepdim")
-    if p == "fro":
-        return reduce.norm(A, 2, (rows, cols), keepdim)
-    if p == "nuc" or abs(p) == 2:
-        return _singular_value_norm(A, p, rows, cols, keepdim)
-    if abs(p) not in (1, math.inf):
-        raise ValueError(f"{op}: ord must be 'fro', 'nuc', inf, -inf, 1, -1, 2 or -2, got {ord}")
-    summed, extreme = (cols, rows) if math.isinf(p) else (rows, cols)
-    sums = reduce.sum(elementwise.abs(A), summed, keepdim=True)
-    out = (reduce.amax if p > 0 else reduce.amin)(sums, extreme, keepdim=True)
-    return out if keepdim else shape.squeeze(shape.squeeze(out, max(rows, cols)),
-                                             min(rows, cols))
+    return _matrix_norm("linalg.matrix_norm", A, ord, dim, keepdim, dtype)
 
 
 def linalg_norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -640,7 +661,7 @@ def linalg_norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=N
                              f"got shape {tuple(A.shape)}")
         dim = tuple(range(A.ndim))
     if isinstance(dim, (tuple, list)) and len(dim) == 2:
-        return matrix_norm(A, "fro" if ord is None else ord, dim, keepdim, dtype=dtype)
+        return _matrix_norm(op, A, "fro" if ord is None else ord, dim, keepdim, dtype)
     if isinstance(ord, str):
         raise ValueError(f"{op}: ord={ord!r} is a matrix norm: it needs two dims, got dim={dim}")
-    return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
+    return _vector_norm(op, A, 2 if ord is None else ord, dim, keepdim, dtype)

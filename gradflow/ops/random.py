@@ -14,7 +14,14 @@ import numpy as np
 
 from gradflow.autograd.function import Function
 from gradflow.ops import elementwise, reduce, shape
-from gradflow.ops.common import as_bool, as_int, broadcast_shapes, check_tensor, result_type
+from gradflow.ops.common import (
+    as_bool,
+    as_int,
+    as_ints,
+    broadcast_shapes,
+    check_tensor,
+    result_type,
+)
 from gradflow.tensor import Tensor, randn, zeros
 from gradflow.types import as_dtype, get_default_dtype
 
@@ -75,7 +82,10 @@ def normal(mean: Union[Tensor, float] = 0.0, std: Union[Tensor, float] = 1.0,
             raise TypeError("normal: with a number mean and std, the size argument is required")
         like = zeros(0, dtype=as_dtype(dtype) if dtype is not None else get_default_dtype(),
                      device=device)
-        out = _standard_normal(tuple(size), like, generator) * float(std) + float(mean)
+        size = as_ints(size, "normal", "size")
+        if any(n < 0 for n in size):
+            raise ValueError(f"normal: invalid size {size}: sizes must be non-negative")
+        out = _standard_normal(size, like, generator) * float(std) + float(mean)
         return out.requires_grad_(True) if as_bool(requires_grad, "normal",
                                                    "requires_grad") else out
     if size is not None:
@@ -99,9 +109,9 @@ def _check_weights(op: str, x: Tensor, n_samples: int, replacement: bool) -> np.
     if x.ndim not in (1, 2) or not x.is_floating_point():
         raise ValueError(f"{op}: expected a 1-D or 2-D floating-point input, got shape "
                          f"{tuple(x.shape)} and {x.dtype}")
-    w = np.asarray(x.detach().cpu().numpy(), dtype=np.float64).reshape(-1, x.shape[-1])
-    if w.shape[1] == 0:
+    if x.shape[-1] == 0:
         raise ValueError(f"{op}: the input has no categories (shape {tuple(x.shape)})")
+    w = np.asarray(x.detach().float().cpu().numpy(), np.float64).reshape(-1, x.shape[-1])
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError(f"{op}: probability tensor contains either inf, nan or element < 0")
     if np.any(w.sum(1) <= 0):
@@ -137,8 +147,8 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
     if replacement:  # inverse CDF: the first category whose running total passes u * total
         cdf = np.cumsum(w, axis=1)
         last = w.shape[1] - 1 - np.argmax(w[:, ::-1] > 0, axis=1)  # last positive weight
-        picks = np.stack([np.minimum(np.searchsorted(c, uu * c[-1], side="right"), k)
-                          for c, uu, k in zip(cdf, u, last)])
+        picks = np.array([np.minimum(np.searchsorted(c, uu * c[-1], side="right"), k)
+                          for c, uu, k in zip(cdf, u, last)]).reshape(u.shape)
     else:  # the smallest exponential keys E / w, E ~ Exp(1): sampling without replacement
         with np.errstate(divide="ignore", over="ignore"):  # weight 0 (or tiny): key inf
             keys = -np.log1p(-u) / w
