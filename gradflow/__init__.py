@@ -7,7 +7,14 @@ from gradflow import (
     autograd,  # noqa: E402
     cuda,  # noqa: E402
 )
-from gradflow.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from gradflow.autograd import (  # noqa: E402
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from gradflow.config import get_num_threads, set_num_threads, show_config  # noqa: E402
 from gradflow.op_table import UNARY as _UNARY  # noqa: E402
 from gradflow.ops import elementwise as _elementwise  # noqa: E402
@@ -46,6 +53,7 @@ from gradflow.ops.elementwise import (  # noqa: E402
 
 for _row in _UNARY:  # gradflow.exp, gradflow.sigmoid, ...: one per row of the unary table
     globals()[_row.name] = getattr(_elementwise, _row.name)
+from gradflow.ops.einsum import einsum  # noqa: E402
 from gradflow.ops.index import (  # noqa: E402
     argsort,
     gather,
@@ -63,14 +71,19 @@ from gradflow.ops.linalg import (  # noqa: E402
     addmm,
     baddbmm,
     bmm,
+    cdist,
+    det,
     diag,
     dot,
+    inverse,
     matmul,
     mm,
     outer,
+    slogdet,
     tril,
     triu,
 )
+from gradflow.ops.random import multinomial, normal  # noqa: E402
 from gradflow.ops.reduce import (  # noqa: E402
     all,
     amax,
@@ -147,16 +160,20 @@ from gradflow.tensor import (  # noqa: E402
     zeros_like,
 )
 from gradflow.types import (  # noqa: E402
+    bfloat16,
     bool_,
     byte,
     char,
     device,
     double,
     dtype,
+    finfo,
     float,
+    float16,
     float32,
     float64,
     get_default_dtype,
+    half,
     int8,
     int16,
     int32,
@@ -172,6 +189,6 @@ bool = bool_  # gradflow.bool, as torch.bool
 int = int32  # gradflow.int, as torch.int (shadows the builtin from here on in this file)
 
 # after Tensor: they build on it
-from gradflow import datasets, nn, optim, transforms, utils  # noqa: E402
+from gradflow import datasets, linalg, nn, optim, transforms, utils  # noqa: E402
 from gradflow.serialization import load, save  # noqa: E402
 from gradflow.utils.data import Generator  # noqa: E402

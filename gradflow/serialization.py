@@ -41,6 +41,7 @@ from typing import Any, BinaryIO, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
+from gradflow.types import BFLOAT16_BITS
 from gradflow.types import device as Device
 from gradflow.types import dtype as DType
 
@@ -49,7 +50,8 @@ VERSION = 1
 _HEADER = "__header__"
 _ZIP_MAGIC = b"PK\x03\x04"
 _ARRAY_KINDS = "biufc"  # bool, signed/unsigned int, float, complex: never object or void
-_TENSOR_DTYPES = ("float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
+_TENSOR_DTYPES = ("float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool",
+                  "float16", "bfloat16")
 _MAX_RATIO = 100  # compressed entries may inflate at most this many times in all...
 _FREE_BYTES = 64 << 20  # ...or to this many bytes, whichever is more (zeroed buffers compress)
 _CHUNK = 16 << 20  # bytes read from a zip entry at a time
@@ -104,9 +106,13 @@ class _Encoder:
         if isinstance(obj, Device):
             return {"t": "device", "v": str(obj)}
         if _is_tensor(obj):
-            key = self._store(obj, obj.detach().cpu().numpy())
-            return {"t": "tensor", "k": key, "device": str(obj.device),
+            cpu = obj.detach().cpu()
+            values = cpu._backend.to_numpy(cpu._data)
+            node = {"t": "tensor", "device": str(obj.device),
                     "requires_grad": bool(obj.requires_grad)}
+            if values.dtype == BFLOAT16_BITS:  # stored as its uint16 bits, marked bfloat16
+                values, node["dtype"] = values.view(np.uint16), "bfloat16"
+            return {**node, "k": self._store(obj, values)}
         if isinstance(obj, (np.ndarray, np.generic)):
             arr = np.asarray(obj)
             if arr.dtype.kind not in _ARRAY_KINDS:
@@ -348,7 +354,11 @@ class _Decoder:
         if key in self._memo:
             return self._memo[key]
         arr = self.array(node)
-        if arr.dtype.name not in _TENSOR_DTYPES:
+        if node.get("dtype") == "bfloat16":
+            if arr.dtype != np.uint16:
+                raise self.fail(f"bfloat16 tensor {key!r} is stored as {arr.dtype}, not uint16")
+            arr = arr.view(BFLOAT16_BITS)
+        elif arr.dtype.name not in _TENSOR_DTYPES:
             raise self.fail(f"tensor {key!r} has dtype {arr.dtype}, not one of "
                             f"{', '.join(_TENSOR_DTYPES)}")
         dev = self.field(node, "device", str)

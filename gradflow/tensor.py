@@ -18,8 +18,16 @@ from typing import Any, Callable, List, Optional, Tuple, Union
 import numpy as np
 
 from gradflow import backends, op_table
-from gradflow.types import as_dtype, dtype, from_numpy_dtype, get_default_dtype
+from gradflow.types import (
+    BFLOAT16_BITS,
+    as_dtype,
+    cast,
+    dtype,
+    from_numpy_dtype,
+    get_default_dtype,
+)
 from gradflow.types import device as Device
+from gradflow.types import widen as _widen
 
 
 class Size(tuple):
@@ -126,7 +134,7 @@ class Tensor:
         return self._backend.device.type == "cuda"
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f"
+        return self._data.dtype.kind == "f" or self._data.dtype == BFLOAT16_BITS
 
     @property
     def is_leaf(self) -> bool:
@@ -165,6 +173,9 @@ class Tensor:
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."
             )
+        if self._data.dtype == BFLOAT16_BITS:
+            raise TypeError("numpy(): NumPy has no bfloat16; convert first, e.g. "
+                            "t.float().numpy() (as PyTorch)")
         return self._backend.to_numpy(self._data)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
@@ -176,10 +187,10 @@ class Tensor:
             raise RuntimeError(
                 f"a Tensor with {self.numel()} elements cannot be converted to Scalar"
             )
-        return self._backend.to_numpy(self._data).reshape(()).item()
+        return _widen(self._backend.to_numpy(self._data)).reshape(()).item()
 
     def tolist(self):
-        return self._backend.to_numpy(self._data).tolist()
+        return _widen(self._backend.to_numpy(self._data)).tolist()
 
     def __dlpack__(self, stream=None):
         if self.requires_grad:
@@ -220,6 +231,24 @@ class Tensor:
 
     def float(self) -> "Tensor":
         return self.to(_float32)
+
+    def half(self) -> "Tensor":
+        """self.to(gradflow.float16): a CPU storage type (math on it runs in float32).
+
+        >>> import gradflow as gf
+        >>> gf.tensor([1.0, 1/3]).half()
+        tensor([1.0000, 0.3333], dtype=gradflow.float16)
+        """
+        return self.to(_STORED["float16"])
+
+    def bfloat16(self) -> "Tensor":
+        """self.to(gradflow.bfloat16): a CPU storage type (math on it runs in float32).
+
+        >>> import gradflow as gf
+        >>> gf.tensor([1.0, 1/3]).bfloat16()
+        tensor([1.0000, 0.3340], dtype=gradflow.bfloat16)
+        """
+        return self.to(_STORED["bfloat16"])
 
     def double(self) -> "Tensor":
         return self.to(_float64)
@@ -377,12 +406,12 @@ class Tensor:
 
     # ---------------------------------------------------------------- printing
     def __repr__(self) -> str:
-        a = self._backend.to_numpy(self._data)
+        a = _widen(self._backend.to_numpy(self._data))  # half floats print as float32 values
         extra = []
         if self.is_cuda:
             extra.append(f"device='{self.device}'")
-        if a.dtype not in (np.float32, np.int64, np.bool_) or a.size == 0:
-            if not (a.size == 0 and a.dtype == np.float32):
+        if self._data.dtype not in (np.float32, np.int64, np.bool_) or a.size == 0:
+            if not (a.size == 0 and self._data.dtype == np.float32):
                 extra.append(f"dtype={self.dtype}")
         if a.size == 0 and a.ndim > 1:
             extra.insert(0, f"size={tuple(a.shape)}")
@@ -554,7 +583,8 @@ class _RemovableHandle:
 def _type_name(d: dtype, on_cuda: bool) -> str:
     """PyTorch's legacy tensor type name of a dtype: 'gradflow.cuda.LongTensor'."""
     kind = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
-            "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}[d.name]
+            "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool", "float16": "Half",
+            "bfloat16": "BFloat16"}[d.name]
     return f"gradflow.{'cuda.' if on_cuda else ''}{kind}Tensor"
 
 
@@ -576,7 +606,8 @@ _float32 = as_dtype("float32")
 _float64 = as_dtype("float64")
 _int64 = as_dtype("int64")
 _bool = as_dtype("bool")
-_DTYPE_NAMES = ("float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
+_DTYPE_NAMES = ("float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool",
+                "float16", "bfloat16")
 _STORED = {name: as_dtype(name) for name in _DTYPE_NAMES}
 _STORED_NP = tuple(d.np for d in _STORED.values())
 
@@ -615,7 +646,7 @@ def _nested_to_numpy(data):
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor copying `data` (nested lists, numbers, NumPy arrays or tensors)."""
     if isinstance(data, Tensor):
-        a = data.detach().numpy()
+        a = _widen(data._backend.to_numpy(data._data))  # (NumPy has no bfloat16)
         dt = as_dtype(dtype) if dtype is not None else data.dtype
     else:
         try:
@@ -632,7 +663,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
             data if isinstance(data, (np.ndarray, np.generic)) else a.tolist() if a.ndim == 0
             else _kind_only(a)
         )
-    a = np.array(a, dtype=dt.np, copy=True, order="C")
+    a = np.asarray(cast(np.asarray(a), dt.np), order="C")  # (cast copies)
     backend = backends.get_backend(device if device is not None else "cpu")
     t = Tensor._make(backend.from_numpy(a), backend)
     if _ops.common.as_bool(requires_grad, "tensor", "requires_grad"):
@@ -877,7 +908,7 @@ _OP_METHODS = {
         "isclose", "allclose",
     ),
     "linalg": ("matmul", "mm", "bmm", "dot", "tril", "triu", "diag", "outer", "addmm",
-               "baddbmm"),
+               "baddbmm", "det", "slogdet", "inverse"),
     "reduce": ("sum", "mean", "var", "std", "prod", "max", "min", "amax", "amin", "argmax",
                "argmin", "logsumexp", "norm", "all", "any", "softmax", "log_softmax", "cumsum",
                "cumprod"),
@@ -885,6 +916,7 @@ _OP_METHODS = {
               "broadcast_to", "split", "chunk", "unbind", "narrow", "roll"),
     "index": ("gather", "scatter_add", "index_select", "index_add", "scatter", "sort",
               "argsort", "topk", "masked_select", "nonzero", "unique"),
+    "random": ("multinomial",),
     "inplace": ("copy_", "uniform_", "normal_", "bernoulli_", "index_add_", "scatter_",
                 "fill_diagonal_"),
 }

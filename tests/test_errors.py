@@ -161,7 +161,7 @@ def test_elementwise_errors_name_the_op():
 
 
 def test_matrix_products_name_themselves():
-    with pytest.raises(TypeError, match=r"mm: expected floating-point tensors, got "
+    with pytest.raises(TypeError, match=r"mm: expected floating-point or integer tensors, got "
                        r"gradflow.int64 and gradflow.bool"):
         gf.mm(gf.ones(2, 1, dtype=gf.int64), gf.ones(1, 2, dtype=gf.bool))
     with pytest.raises(ValueError, match=r"dot: expected two 1-D tensors of equal size"):

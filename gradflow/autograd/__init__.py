@@ -6,11 +6,19 @@ from typing import Optional
 
 from gradflow.autograd.engine import run_backward, run_post_accumulate_hooks
 from gradflow.autograd.function import Context, Function, once_differentiable
-from gradflow.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from gradflow.autograd.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 
 __all__ = [
     "Function", "Context", "once_differentiable", "backward", "grad", "no_grad", "enable_grad",
-    "set_grad_enabled", "is_grad_enabled", "gradcheck", "gradgradcheck", "GradcheckError",
+    "set_grad_enabled", "is_grad_enabled", "inference_mode", "is_inference_mode_enabled",
+    "gradcheck", "gradgradcheck", "GradcheckError",
     "functional",
 ]
 

@@ -139,7 +139,7 @@ class Function:
             ]
             skip = ctx._non_differentiable
             for i, o in enumerate(outputs):
-                if o is not None and o._data.dtype.kind == "f" and id(o) not in skip:
+                if o is not None and o.is_floating_point() and id(o) not in skip:
                     o.requires_grad = True
                     o._ctx = ctx
                     o._output_nr = i

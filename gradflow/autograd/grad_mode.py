@@ -7,6 +7,7 @@ import functools
 
 class _GradMode:
     enabled = True
+    inference = False  # inside inference_mode()
 
 
 def is_grad_enabled() -> bool:
@@ -71,3 +72,52 @@ class no_grad(_Mode):
 
 class enable_grad(_Mode):
     mode = True
+
+
+class inference_mode:
+    """Context manager and decorator: no graph is recorded inside, as under no_grad.
+
+    As ``torch.inference_mode(mode=True)``, usable as ``@inference_mode`` or
+    ``@inference_mode()``; ``inference_mode(False)`` turns it (and no_grad) off inside. Unlike
+    PyTorch's, tensors made inside are ordinary tensors (no "inference tensor" restrictions):
+    gradflow's no_grad already records nothing.
+
+    >>> import gradflow as gf
+    >>> x = gf.ones(2, requires_grad=True)
+    >>> with gf.inference_mode():
+    ...     (x * 2).requires_grad, gf.is_inference_mode_enabled()
+    (False, True)
+    """
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # @inference_mode without parentheses
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        if not isinstance(mode, bool):
+            raise TypeError(f"inference_mode: argument 'mode' must be bool, not "
+                            f"{type(mode).__name__}")
+        self.mode = mode
+
+    def __enter__(self) -> None:
+        self._prev = (_GradMode.enabled, _GradMode.inference)
+        _GradMode.enabled, _GradMode.inference = not self.mode, self.mode
+
+    def __exit__(self, *exc) -> None:
+        _GradMode.enabled, _GradMode.inference = self._prev
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether an inference_mode() block is active, as torch.is_inference_mode_enabled."""
+    return _GradMode.inference

@@ -3,12 +3,14 @@ the FLOP-heavy kernels (GEMM, convolution, pooling, normalisation) come from gra
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from gradflow import _C, op_table
 from gradflow.backends.base import Backend
+from gradflow.types import BFLOAT16_BITS, HALF_FLOATS, cast, widen
 
 
 def _rsqrt(x):
@@ -37,6 +39,55 @@ _BINARY = {r.name: getattr(np, r.numpy) for r in op_table.BINARY}
 _REDUCE = {r.name: getattr(np, r.numpy) for r in op_table.REDUCE}
 
 
+# float16 and bfloat16 are storage types: a method that computes on their values runs on
+# float32 copies (`widen`) and rounds its floating results back (`cast`), as PyTorch's CPU
+# kernels accumulate half types in float32. The in-place methods do the same by hand.
+def _half_of(arrays) -> "np.dtype | None":
+    for a in arrays:
+        if isinstance(a, np.ndarray) and a.dtype in HALF_FLOATS:
+            return a.dtype
+    return None
+
+
+def _narrowed(out, half: np.dtype):
+    if isinstance(out, tuple):
+        return tuple(_narrowed(o, half) for o in out)
+    if isinstance(out, np.ndarray) and out.dtype.kind == "f":
+        return cast(out, half)
+    return out
+
+
+def _in_float32(method):
+    """A computing method: with a half type among its arrays, it runs on float32 copies and
+    its floating results are rounded back to that type."""
+    @functools.wraps(method)
+    def run(self, *args):
+        half = _half_of(args)
+        if half is None:
+            return method(self, *args)
+        widened = (widen(a) if isinstance(a, np.ndarray) else a for a in args)
+        return _narrowed(method(self, *widened), half)
+
+    return run
+
+
+def _written_in_float32(method):
+    """An in-place method whose first array argument is written: with a half type among its
+    arrays, it runs on float32 copies and the result is written back rounded."""
+    @functools.wraps(method)
+    def run(self, *args):
+        if _half_of(args) is None:
+            return method(self, *args)
+        out = next(a for a in args if isinstance(a, np.ndarray))
+        work = widen(out) if out.dtype in HALF_FLOATS else out  # (widen copies)
+        method(self, *(work if a is out else widen(a) if isinstance(a, np.ndarray) else a
+                       for a in args))
+        if work is not out:
+            out[...] = cast(work, out.dtype)
+
+    return run
+
+
 class CPUBackend(Backend):
     name = "cpu"
 
@@ -54,18 +105,24 @@ class CPUBackend(Backend):
         return np.empty(shape, dtype)
 
     def full(self, shape, value, dtype):
+        if dtype == BFLOAT16_BITS:
+            return np.full(shape, cast(np.asarray(value, np.float32), dtype))
         return np.full(shape, value, dtype)
 
     def arange(self, start, stop, step, dtype):
+        if dtype == BFLOAT16_BITS:
+            return cast(np.arange(start, stop, step, dtype=np.float32), dtype)
         return np.arange(start, stop, step, dtype=dtype)
 
     def astype(self, x, dtype):
-        return x.astype(dtype)
+        return cast(x, dtype)
 
     def copy(self, x):
         return np.array(x, order="C", copy=True)
 
     def copy_(self, dst, src):
+        if dst.dtype == BFLOAT16_BITS or getattr(src, "dtype", None) == BFLOAT16_BITS:
+            src = cast(np.asarray(src), dst.dtype)
         np.copyto(dst, src, casting="unsafe")
 
     # ---------------------------------------------------------------- random numbers
@@ -78,10 +135,10 @@ class CPUBackend(Backend):
         self._rng = np.random.Generator(np.random.PCG64(seed))
 
     def rand(self, shape, dtype):
-        return self._rng.random(shape, dtype=np.float64).astype(dtype, copy=False)
+        return cast(self._rng.random(shape, dtype=np.float64), dtype)
 
     def randn(self, shape, dtype):
-        return self._rng.standard_normal(shape, dtype=np.float64).astype(dtype, copy=False)
+        return cast(self._rng.standard_normal(shape, dtype=np.float64), dtype)
 
     def randint(self, low, high, shape):
         return self._rng.integers(low, high, shape, dtype=np.int64)
@@ -92,18 +149,23 @@ class CPUBackend(Backend):
     # ---------------------------------------------------------------- elementwise
     # NumPy returns a scalar, not an array, for 0-d operands: asarray keeps the contract's
     # arrays (writable in place, as the optimizers' updates need).
+    @_in_float32
     def unary(self, op, x):
         return np.asarray(_UNARY[op](x))
 
+    @_in_float32
     def binary(self, op, a, b):
         return np.asarray(_BINARY[op](a, b))
 
+    @_written_in_float32
     def binary_(self, op, a, b):
         _BINARY[op](a, b, out=a, casting="unsafe")
 
+    @_in_float32
     def where(self, cond, a, b):
         return np.where(cond, a, b)
 
+    @_in_float32
     def clip(self, x, lo, hi):
         out = x
         if lo is not None:
@@ -113,9 +175,11 @@ class CPUBackend(Backend):
         return out.astype(x.dtype, copy=False) if out is not x else x.copy()
 
     # ---------------------------------------------------------------- reductions
+    @_in_float32
     def reduce(self, op, x, axes, keepdims):
         return np.asarray(_REDUCE[op](x, axis=axes, keepdims=keepdims))
 
+    @_in_float32
     def argreduce(self, op, x, axis, keepdims):
         f = np.argmax if op == "argmax" else np.argmin
         return np.asarray(f(x, axis=axis, keepdims=keepdims), dtype=np.int64)
@@ -137,6 +201,8 @@ class CPUBackend(Backend):
         return np.asarray(x[key])
 
     def setitem(self, x, key, value):
+        if x.dtype == BFLOAT16_BITS and getattr(value, "dtype", None) != BFLOAT16_BITS:
+            value = cast(np.asarray(value, np.float32), x.dtype)
         x[key] = value
 
     def is_contiguous(self, x):
@@ -156,12 +222,14 @@ class CPUBackend(Backend):
     def concatenate(self, xs, axis):
         return np.concatenate(xs, axis=axis)
 
+    @_in_float32
     def pad(self, x, pad_width, value):
         return np.pad(x, pad_width, mode="constant", constant_values=value)
 
     def take_along_axis(self, x, index, axis):
         return np.take_along_axis(x, index, axis)
 
+    @_written_in_float32
     def scatter_add_(self, out, axis, index, src):
         # Build the full index tuple: index along `axis`, the position itself elsewhere.
         grids = list(np.indices(index.shape, sparse=True))
@@ -169,14 +237,18 @@ class CPUBackend(Backend):
         src = src[tuple(slice(0, s) for s in index.shape)]
         np.add.at(out, tuple(grids), src)
 
+    @_written_in_float32
     def index_add_(self, out, key, values):
         np.add.at(out, key, values)
 
     # ---------------------------------------------------------------- linear algebra
+    @_in_float32
     def matmul(self, a, b):
         """a @ b by the native batched GEMM. Broadcast batch dimensions become stride-0 views
         and transposed matrices (e.g. x.T) stay views; only a matrix with no unit stride, or
         batch dimensions that cannot be flattened into one stride, is copied."""
+        if np.result_type(a, b).kind in "iu":  # exact integer products (wrapping as PyTorch's)
+            return np.matmul(a, b)
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
         nb = math.prod(batch)  # not reshape(-1, …): that is ambiguous for empty arrays
@@ -191,55 +263,70 @@ class CPUBackend(Backend):
         return _C.matmul(*ops).reshape(batch + (m, n))
 
     # ---------------------------------------------------------------- nn kernels (gradflow._C)
+    @_in_float32
     def conv2d(self, x, weight, bias, stride, padding, dilation, groups):
         b = None if bias is None else _c(bias)
         return _C.conv2d_forward(_c(x), _c(weight), b, stride, padding, dilation, groups)
 
+    @_in_float32
     def conv2d_backward_input(self, grad, weight, input_size, stride, padding, dilation, groups):
         return _C.conv2d_backward_input(_c(grad), _c(weight), input_size, stride, padding,
                                         dilation, groups)
 
+    @_in_float32
     def conv2d_backward_weight(self, x, grad, kernel_size, stride, padding, dilation, groups):
         return _C.conv2d_backward_weight(_c(x), _c(grad), kernel_size, stride, padding, dilation,
                                          groups)
 
+    @_in_float32
     def channel_sum(self, x):
         return _C.channel_sum(_c(x))
 
+    @_in_float32
     def max_pool2d(self, x, kernel_size, stride, padding, dilation, ceil_mode):
         return _C.max_pool2d(_c(x), kernel_size, stride, padding, dilation, ceil_mode)
 
+    @_in_float32
     def adaptive_max_pool2d(self, x, output_size):
         return _C.adaptive_max_pool2d(_c(x), output_size)
 
+    @_in_float32
     def max_pool2d_backward(self, grad, indices, input_size):
         return _C.max_pool2d_backward(_c(grad), _c(indices), input_size)
 
+    @_in_float32
     def max_unpool2d(self, x, indices, output_size):
         return _C.max_unpool2d(_c(x), _c(indices), output_size)
 
+    @_in_float32
     def avg_pool2d(self, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                    divisor_override):
         return _C.avg_pool2d(_c(x), kernel_size, stride, padding, ceil_mode, count_include_pad,
                              divisor_override)
 
+    @_in_float32
     def avg_pool2d_backward(self, grad, input_size, kernel_size, stride, padding, ceil_mode,
                             count_include_pad, divisor_override):
         return _C.avg_pool2d_backward(_c(grad), input_size, kernel_size, stride, padding,
                                       ceil_mode, count_include_pad, divisor_override)
 
+    @_in_float32
     def adaptive_avg_pool2d(self, x, output_size):
         return _C.adaptive_avg_pool2d(_c(x), output_size)
 
+    @_in_float32
     def adaptive_avg_pool2d_backward(self, grad, input_size):
         return _C.adaptive_avg_pool2d_backward(_c(grad), input_size)
 
+    @_in_float32
     def batch_norm_train(self, x, weight, bias, eps):
         return _C.batch_norm_forward_train(_c(x), _opt(weight), _opt(bias), eps)
 
+    @_in_float32
     def batch_norm_apply(self, x, mean, invstd, weight, bias):
         return _C.batch_norm_apply(_c(x), _c(mean), _c(invstd), _opt(weight), _opt(bias))
 
+    @_in_float32
     def batch_norm_backward(self, x, grad, mean, invstd, weight, training, needs):
         return _C.batch_norm_backward(_c(x), _c(grad), _c(mean), _c(invstd), _opt(weight),
                                       training, tuple(needs))

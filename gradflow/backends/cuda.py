@@ -17,6 +17,7 @@ import numpy as np
 
 from gradflow import _cuda, op_table
 from gradflow.backends.base import Backend
+from gradflow.types import HALF_FLOATS, from_numpy_dtype
 
 DeviceArray = _cuda.DeviceArray
 Shape = Tuple[int, ...]
@@ -119,12 +120,15 @@ class CUDABackend(Backend):
 
     # ---------------------------------------------------------------- creation / copies
     def from_numpy(self, a):
-        return _cuda.from_numpy(np.asarray(a))
+        a = np.asarray(a)
+        _check_not_half(a.dtype)
+        return _cuda.from_numpy(a)
 
     def to_numpy(self, x):
         return _cuda.to_numpy(x)
 
     def empty(self, shape, dtype):
+        _check_not_half(np.dtype(dtype))
         return _cuda.empty(tuple(shape), np.dtype(dtype))
 
     def full(self, shape, value, dtype):
@@ -649,3 +653,9 @@ class CUDABackend(Backend):
         return _cuda.nll_loss_backward(self.contiguous(grad_loss), self._opt(grad_smooth),
                                        self.contiguous(target), self._opt(weight),
                                        int(ignore_index), int(classes))
+
+
+def _check_not_half(dtype: np.dtype) -> None:
+    if dtype in HALF_FLOATS:
+        raise TypeError(f"{from_numpy_dtype(dtype)} is not supported on cuda: float16 and "
+                        "bfloat16 are CPU storage types; convert with .float() first")

@@ -333,6 +333,14 @@ class Module:
     def double(self) -> "Module":
         return self._apply(lambda t: t.double() if t.is_floating_point() else t)
 
+    def half(self) -> "Module":
+        """Floating-point parameters and buffers to float16 (a CPU storage type)."""
+        return self._apply(lambda t: t.half() if t.is_floating_point() else t)
+
+    def bfloat16(self) -> "Module":
+        """Floating-point parameters and buffers to bfloat16 (a CPU storage type)."""
+        return self._apply(lambda t: t.bfloat16() if t.is_floating_point() else t)
+
     def cuda(self, device: Any = None) -> "Module":
         return self._apply(lambda t: t.cuda(device))
 

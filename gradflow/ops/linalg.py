@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import math
+import numbers
+from typing import NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from gradflow.autograd.function import Function
+from gradflow.autograd.function import Function, once_differentiable
 from gradflow.ops import elementwise, index, reduce, shape
 from gradflow.ops.common import (
+    as_bool,
     as_float,
     as_int,
     broadcast_shapes,
     check_same_device,
     check_tensor,
+    normalize_dims,
     operands,
     result_type,
 )
 from gradflow.tensor import Tensor
+from gradflow.types import bool_
 
 
 class MatMul(Function):
@@ -41,12 +46,17 @@ def _mT(a: Tensor) -> Tensor:
     return shape.transpose(a, -2, -1)
 
 
-def _check_operands(op: str, a, b) -> None:
-    """Two tensors, at least one floating-point (the GEMM is float32/float64)."""
+def _check_operands(op: str, a, b, integers: bool = True) -> None:
+    """Two tensors of a floating-point result (the GEMM is float32/float64) or, where
+    `integers`, two integer tensors (an exact integer product); bool is refused."""
     check_tensor(a, op, "input")
     check_tensor(b, op, "other")
-    if not result_type(a, b).is_floating_point:
-        raise TypeError(f"{op}: expected floating-point tensors, got {a.dtype} and {b.dtype}")
+    rt = result_type(a, b)
+    if rt.is_floating_point or (integers and bool_ not in (a.dtype, b.dtype)
+                                and rt is not bool_):
+        return
+    kinds = "floating-point or integer" if integers else "floating-point"
+    raise TypeError(f"{op}: expected {kinds} tensors, got {a.dtype} and {b.dtype}")
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
@@ -106,7 +116,7 @@ class Linear(Function):
 
 def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     """torch.nn.functional.linear: y = x W^T + b over the last dim of x (*, in)."""
-    _check_operands("linear", x, weight)
+    _check_operands("linear", x, weight, integers=False)
     check_tensor(bias, "linear", "bias", optional=True)
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(
@@ -263,3 +273,395 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * bmm(batch1, batch2) for 3-D batch1 (b, n, m), batch2 (b, m, p)."""
     return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)
+
+
+# ---------------------------------------------------------------- distances
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
+          compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
+    """The p-norm distance between each row of x1 (*, P, M) and each row of x2 (*, R, M).
+
+    As ``torch.cdist``, with batch dims that broadcast; p >= 0 (0 counts the differing
+    coordinates, inf takes the largest difference). The distances are norms of the
+    differences (*, P, R, M), formed in memory, for every p: no matrix-product shortcut,
+    so no cancellation; `compute_mode` is accepted and has no effect. The gradient at a
+    zero distance is 0, as PyTorch's.
+
+    >>> import gradflow as gf
+    >>> gf.cdist(gf.tensor([[0., 0.], [1., 1.]]), gf.tensor([[3., 4.]]))
+    tensor([[5.0000],
+            [3.6056]])
+    """
+    check_tensor(x1, "cdist", "x1")
+    check_tensor(x2, "cdist", "x2")
+    p = as_float(p, "cdist", "p")
+    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
+        raise ValueError(f"cdist: expected x1 (*, P, M) and x2 (*, R, M) with the same M, got "
+                         f"shapes {tuple(x1.shape)} and {tuple(x2.shape)}")
+    if not (x1.is_floating_point() and x2.is_floating_point()):
+        raise TypeError(f"cdist: only supports floating-point dtypes, got {x1.dtype} and "
+                        f"{x2.dtype}")
+    if not p >= 0:
+        raise ValueError(f"cdist: p must be >= 0, got {p}")
+    broadcast_shapes(f"cdist of {tuple(x1.shape)} and {tuple(x2.shape)}", x1.shape[:-2],
+                     x2.shape[:-2])
+    diff = elementwise.sub(shape.unsqueeze(x1, -2), shape.unsqueeze(x2, -3))
+    if diff.shape[-1] == 0:  # no coordinates: every distance is 0
+        return reduce.sum(diff, -1)
+    return reduce.norm(diff, p, -1)
+
+
+# ---------------------------------------------------------------- torch.linalg through NumPy
+# inv, solve, det, slogdet and the singular values have no kernel of their own: the forward
+# runs NumPy's LAPACK on a host copy (a CUDA tensor goes to the host and back), and every
+# backward is written in Tensor ops, so the gradients are differentiable again.
+class LinAlgError(RuntimeError):
+    """A matrix the op cannot handle (a singular matrix for inv or solve), as PyTorch's
+    torch.linalg.LinAlgError."""
+
+
+def _host(x: Tensor) -> np.ndarray:
+    return x._backend.to_numpy(x._data)
+
+
+def _lapack(op: str, fn, x: Tensor, *arrays):
+    """fn on host copies of x and arrays; NumPy's LinAlgError becomes ours, naming the op."""
+    try:
+        return fn(_host(x), *arrays)
+    except np.linalg.LinAlgError as exc:
+        raise LinAlgError(f"{op}: {exc} (input of shape {tuple(x.shape)})") from None
+
+
+def _device(x: Tensor, a) -> Tensor:
+    """A host result as a tensor on x's device, with x's dtype."""
+    a = np.array(a, dtype=x._data.dtype, order="C")  # (ascontiguousarray makes 0-d 1-d)
+    return Tensor._make(x._backend.from_numpy(a), x._backend)
+
+
+def _check_square(op: str, a: Tensor, arg: str = "A") -> None:
+    check_tensor(a, op, arg)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"{op}: {arg} must be batches of square matrices, got shape "
+                         f"{tuple(a.shape)}")
+    if not a.is_floating_point():
+        raise TypeError(f"{op}: expected a floating-point {arg}, got {a.dtype}")
+
+
+class Inv(Function):
+    """A^-1; d(A^-1) = -A^-1 dA A^-1, so the gradient is -A^-T g A^-T."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = _device(a, _lapack("linalg.inv", np.linalg.inv, a))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        inv_t = _mT(ctx.saved_tensors[0])
+        return -(inv_t @ g @ inv_t)
+
+
+def inv(A: Tensor) -> Tensor:
+    """The inverse of each square matrix in A (*, n, n).
+
+    As ``torch.linalg.inv``; computed by NumPy (a CUDA tensor through a host copy). A
+    singular matrix raises ``gradflow.linalg.LinAlgError``.
+
+    >>> import gradflow as gf
+    >>> gf.linalg.inv(gf.tensor([[2., 0.], [0., 4.]]))
+    tensor([[0.5000, 0.0000],
+            [0.0000, 0.2500]])
+    """
+    _check_square("linalg.inv", A)
+    return Inv.apply(A)
+
+
+def inverse(A: Tensor) -> Tensor:
+    """torch.inverse: the same as gradflow.linalg.inv.
+
+    >>> import gradflow as gf
+    >>> gf.tensor([[4.]]).inverse()
+    tensor([[0.2500]])
+    """
+    return inv(A)
+
+
+class Solve(Function):
+    """X = A^-1 B for B (*, n, k); gB = A^-T g and gA = -gB X^T, each summed back over the
+    batch dims its input was broadcast along."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = _device(a, _lapack("linalg.solve", np.linalg.solve, a, _host(b)))
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, x = ctx.saved_tensors
+        gb = Solve.apply(_mT(a), g)
+        ga = reduce.sum_to_shape(-(gb @ _mT(x)), a.shape) if ctx.needs_input_grad[0] else None
+        return ga, reduce.sum_to_shape(gb, b.shape) if ctx.needs_input_grad[1] else None
+
+
+def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
+    """The solution X of A X = B (or X A = B with left=False), for A (*, n, n).
+
+    As ``torch.linalg.solve``: B is (*, n, k), or (n,) / (*, n) for one vector per matrix;
+    batch dims broadcast. Computed by NumPy (CUDA tensors through host copies); a singular A
+    raises ``gradflow.linalg.LinAlgError``.
+
+    >>> import gradflow as gf
+    >>> gf.linalg.solve(gf.tensor([[2., 0.], [0., 4.]]), gf.tensor([2., 2.]))
+    tensor([1.0000, 0.5000])
+    """
+    _check_square("linalg.solve", A)
+    check_tensor(B, "linalg.solve", "B")
+    A, B, _ = operands("linalg.solve", A, B, broadcast=False)
+    if not as_bool(left, "linalg.solve", "left"):
+        if B.ndim < 2:
+            raise ValueError(f"linalg.solve: with left=False, B must be a matrix (*, k, n), got "
+                             f"shape {tuple(B.shape)}")
+        return _mT(solve(_mT(A), _mT(B)))
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and B.shape == A.shape[:-1])
+    B2 = shape.unsqueeze(B, -1) if vector else B
+    if B2.ndim < 2 or B2.shape[-2] != A.shape[-1]:
+        raise ValueError(f"linalg.solve: A of shape {tuple(A.shape)} and B of shape "
+                         f"{tuple(B.shape)} do not match")
+    broadcast_shapes(f"linalg.solve of {tuple(A.shape)} and {tuple(B.shape)}", A.shape[:-2],
+                     B2.shape[:-2])
+    out = Solve.apply(A, B2)
+    return shape.squeeze(out, -1) if vector else out
+
+
+def _per_matrix(g: Tensor) -> Tensor:
+    """A per-matrix value (*,) broadcast over its matrix's two dims: (*, 1, 1)."""
+    return shape.unsqueeze(shape.unsqueeze(g, -1), -1)
+
+
+class Det(Function):
+    """det(A); d det = det(A) tr(A^-1 dA), so the gradient is g det(A) A^-T."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = _device(a, _lapack("linalg.det", np.linalg.det, a))
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, d = ctx.saved_tensors
+        return _per_matrix(g * d) * _mT(inv(a))
+
+
+def det(A: Tensor) -> Tensor:
+    """The determinant of each square matrix in A (*, n, n).
+
+    As ``torch.linalg.det``; computed by NumPy (a CUDA tensor through a host copy). The
+    gradient is det(A) A^-T, so at a singular matrix it raises
+    ``gradflow.linalg.LinAlgError`` (PyTorch's goes through an SVD there).
+
+    >>> import gradflow as gf
+    >>> gf.linalg.det(gf.tensor([[1., 2.], [3., 4.]]))
+    tensor(-2.)
+    """
+    _check_square("linalg.det", A)
+    return Det.apply(A)
+
+
+class SlogDet(Function):
+    """(sign, log|det A|); the gradient of log|det A| is A^-T, the sign has none."""
+
+    @staticmethod
+    def forward(ctx, a):
+        sign, logabs = _lapack("linalg.slogdet", np.linalg.slogdet, a)
+        sign, logabs = _device(a, sign), _device(a, logabs)
+        ctx.mark_non_differentiable(sign)
+        ctx.save_for_backward(a)
+        return sign, logabs
+
+    @staticmethod
+    def backward(ctx, g_sign, g_logabs):
+        (a,) = ctx.saved_tensors
+        return _per_matrix(g_logabs) * _mT(inv(a))
+
+
+class SlogdetResult(NamedTuple):
+    sign: Tensor
+    logabsdet: Tensor
+
+
+def slogdet(A: Tensor) -> SlogdetResult:
+    """The sign and the log of the absolute value of each determinant of A (*, n, n).
+
+    As ``torch.linalg.slogdet`` (a named tuple (sign, logabsdet)); computed by NumPy (a
+    CUDA tensor through a host copy). A singular matrix gives sign 0 and logabsdet -inf.
+
+    >>> import gradflow as gf
+    >>> gf.linalg.slogdet(gf.tensor([[1., 2.], [3., 4.]])).sign
+    tensor(-1.)
+    """
+    _check_square("linalg.slogdet", A)
+    return SlogdetResult(*SlogDet.apply(A))
+
+
+class SvdVals(Function):
+    """The singular values s of A = U diag(s) V^T, descending; ds = U^T dA V on the
+    diagonal, so the gradient is U diag(g) V^T. U and V are constants of the backward, which
+    therefore does not differentiate again."""
+
+    @staticmethod
+    def forward(ctx, a):
+        u, s, vh = _lapack("linalg.svdvals", lambda h: np.linalg.svd(h, full_matrices=False), a)
+        ctx.save_for_backward(_device(a, u), _device(a, vh))
+        return _device(a, s)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        u, vh = ctx.saved_tensors
+        return (u * shape.unsqueeze(g, -2)) @ vh
+
+
+def svdvals(A: Tensor) -> Tensor:
+    """The singular values of each matrix in A (*, m, n), in descending order.
+
+    As ``torch.linalg.svdvals``; computed by NumPy (a CUDA tensor through a host copy). Its
+    gradient is first-order only (create_graph through it raises).
+
+    >>> import gradflow as gf
+    >>> gf.linalg.svdvals(gf.tensor([[3., 0.], [0., -4.]]))
+    tensor([4., 3.])
+    """
+    check_tensor(A, "linalg.svdvals", "A")
+    if A.ndim < 2 or not A.is_floating_point():
+        raise ValueError(f"linalg.svdvals: expected a floating-point A of at least 2 dims, got "
+                         f"shape {tuple(A.shape)} and {A.dtype}")
+    return SvdVals.apply(A)
+
+
+# ---------------------------------------------------------------- norms
+def _float_input(op: str, x: Tensor, dtype) -> Tensor:
+    check_tensor(x, op)
+    if dtype is not None:
+        x = shape.to_dtype(x, dtype)
+    if not x.is_floating_point():
+        raise TypeError(f"{op}: expected a floating-point input, got {x.dtype}")
+    return x
+
+
+def _order(op: str, ord, allowed_str: tuple = ()) -> Union[float, str]:
+    if isinstance(ord, str) and ord in allowed_str:
+        return ord
+    if isinstance(ord, bool) or not isinstance(ord, numbers.Real):
+        raise ValueError(f"{op}: ord must be a number" + (f" or one of {allowed_str}" if
+                         allowed_str else "") + f", got {ord!r}")
+    return float(ord)
+
+
+def _check_extremum(op: str, x: Tensor, dims: Tuple[int, ...], ord) -> None:
+    """A norm that takes a max or a min needs elements to take it over."""
+    if any(x.shape[d] == 0 for d in dims):
+        raise ValueError(f"{op}: cannot compute the {ord} norm over an empty dim (input of "
+                         f"shape {tuple(x.shape)}, dims {dims}): it has no identity")
+
+
+def _vector_norm(op: str, x: Tensor, ord, dim, keepdim: bool, dtype) -> Tensor:
+    x = _float_input(op, x, dtype)
+    p = _order(op, ord)
+    dims = tuple(range(x.ndim)) if dim is None else normalize_dims(dim, x.ndim, op)
+    if math.isinf(p):
+        _check_extremum(op, x, dims, ord)
+    return reduce.norm(x, p, dims, as_bool(keepdim, op, "keepdim"))
+
+
+def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *,
+                dtype=None) -> Tensor:
+    """The vector ord-norm of x over dim (all elements when None), as ``torch.linalg.vector_norm``.
+
+    ord may be any real: inf (largest |x|), -inf (smallest), 0 (count of non-zeros) or
+    p ((sum |x|^p)^(1/p)). The gradient at a zero norm is 0.
+
+    >>> import gradflow as gf
+    >>> gf.linalg.vector_norm(gf.tensor([3., -4.]))
+    tensor(5.)
+    """
+    return _vector_norm("linalg.vector_norm", x, ord, dim, keepdim, dtype)
+
+
+def _matrix_dims(op: str, A: Tensor, dim) -> Tuple[int, int]:
+    dims = normalize_dims(dim, A.ndim, op) if A.ndim >= 2 else ()
+    if len(dims) != 2:
+        raise ValueError(f"{op}: expected 2 distinct dims of a tensor of at least 2 dims, got "
+                         f"dim={dim} for shape {tuple(A.shape)}")
+    return dims[0], dims[1]
+
+
+def _singular_value_norm(A: Tensor, ord: Union[float, str], rows: int, cols: int,
+                         keepdim: bool) -> Tensor:
+    """The nuclear norm (sum of singular values) or the 2-norm (largest; -2: smallest)."""
+    rest = [i for i in range(A.ndim) if i not in (rows, cols)]
+    s = svdvals(shape.permute(A, rest + [rows, cols]))
+    out = reduce.sum(s, -1) if ord == "nuc" else (reduce.amax if ord > 0 else reduce.amin)(s, -1)
+    if keepdim:
+        for d in sorted((rows, cols)):
+            out = shape.unsqueeze(out, d)
+    return out
+
+
+def _matrix_norm(op: str, A: Tensor, ord, dim, keepdim: bool, dtype) -> Tensor:
+    A = _float_input(op, A, dtype)
+    p = _order(op, ord, ("fro", "nuc"))
+    rows, cols = _matrix_dims(op, A, dim)
+    keepdim = as_bool(keepdim, op, "keepdim")
+    if p == "fro":
+        return reduce.norm(A, 2, (rows, cols), keepdim)
+    if p != "nuc" and abs(p) not in (1, 2, math.inf):
+        raise ValueError(f"{op}: ord must be 'fro', 'nuc', inf, -inf, 1, -1, 2 or -2, got {ord}")
+    if p != "nuc":
+        _check_extremum(op, A, (rows, cols), ord)
+    if p == "nuc" or abs(p) == 2:
+        return _singular_value_norm(A, p, rows, cols, keepdim)
+    summed, extreme = (cols, rows) if math.isinf(p) else (rows, cols)
+    sums = reduce.sum(elementwise.abs(A), summed, keepdim=True)
+    out = (reduce.amax if p > 0 else reduce.amin)(sums, extreme, keepdim=True)
+    return out if keepdim else shape.squeeze(shape.squeeze(out, max(rows, cols)),
+                                             min(rows, cols))
+
+
+def matrix_norm(A: Tensor, ord: Union[float, str] = "fro", dim=(-2, -1), keepdim: bool = False,
+                *, dtype=None) -> Tensor:
+    """The matrix ord-norm of the matrices over `dim` of A, as ``torch.linalg.matrix_norm``.
+
+    ord: 'fro' (Frobenius), 'nuc' (sum of singular values), inf / -inf (largest / smallest
+    row sum of |A|), 1 / -1 (largest / smallest column sum), 2 / -2 (largest / smallest
+    singular value; 'nuc' and +-2 go through NumPy's SVD, first-order gradient only).
+
+    >>> import gradflow as gf
+    >>> gf.linalg.matrix_norm(gf.tensor([[1., -2.], [3., 4.]]), ord=1)
+    tensor(6.)
+    """
+    return _matrix_norm("linalg.matrix_norm", A, ord, dim, keepdim, dtype)
+
+
+def linalg_norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """A vector or matrix norm, as ``torch.linalg.norm``: a matrix norm when dim has two
+    dims (or dim is None, ord is given and A is 2-D), else a vector norm (of all elements
+    when dim and ord are None).
+
+    >>> import gradflow as gf
+    >>> gf.linalg.norm(gf.tensor([[1., 2.], [2., 4.]]))
+    tensor(5.)
+    """
+    op = "linalg.norm"
+    check_tensor(A, op)
+    if dim is None and ord is not None:
+        if A.ndim not in (1, 2):
+            raise ValueError(f"{op}: with dim=None and an ord, the input must be 1-D or 2-D, "
+                             f"got shape {tuple(A.shape)}")
+        dim = tuple(range(A.ndim))
+    if isinstance(dim, (tuple, list)) and len(dim) == 2:
+        return _matrix_norm(op, A, "fro" if ord is None else ord, dim, keepdim, dtype)
+    if isinstance(ord, str):
+        raise ValueError(f"{op}: ord={ord!r} is a matrix norm: it needs two dims, got dim={dim}")
+    return _vector_norm(op, A, 2 if ord is None else ord, dim, keepdim, dtype)

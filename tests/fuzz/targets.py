@@ -546,6 +546,49 @@ def composed_ops(g: Gen) -> None:
     _maybe_backward(g, op)
 
 
+# ------------------------------------------------------------------ issue 16's NumPy-backed ops
+@target(3)
+def numpy_backed_ops(g: Gen) -> None:
+    """einsum, cdist, gradflow.linalg, normal, multinomial and the half-float conversions."""
+    n, b = g.size(0, 3), g.size(0, 2)
+    op = g.pick("einsum", "cdist", "inv", "det", "slogdet", "solve", "vector_norm",
+                "matrix_norm", "norm", "multinomial", "normal", "half", "bfloat16")
+    square = g.tensor(g.pick((n, n), (b, n, n), g.shape()), g.dtype(floats_only=g.chance(0.8)))
+    if op == "einsum":
+        eq = g.pick("ij,jk->ik", "ii", "...ij->...ji", "bij,bjk", "i,i->", "ij->k", "i1")
+        g.call("gf.einsum", gf.einsum, lit(eq), square, g.tensor(g.pick((n, n), g.shape()),
+                                                                  square.value.dtype.name))
+    elif op == "cdist":
+        m = g.size(0, 3)
+        g.call("gf.cdist", gf.cdist, g.tensor((b, n, m), "float64"),
+               g.tensor(g.pick((b, 2, m), (2, m + 1), g.shape()), "float64"),
+               g.pick(2.0, 1.0, 0.0, 3.5, float("inf"), -1.0))
+    elif op in ("inv", "det", "slogdet"):
+        g.call(f"gf.linalg.{op}", getattr(gf.linalg, op), square)
+    elif op == "solve":
+        g.call("gf.linalg.solve", gf.linalg.solve, square,
+               g.tensor(g.pick((n,), (n, 2), (b, n, 1), g.shape()), square.value.dtype.name),
+               **_options(g, left=(True, False)))
+    elif op in ("vector_norm", "matrix_norm", "norm"):
+        ords = ("fro", "nuc", 1, -1, 2, float("inf"), 0, 3.5) if op != "vector_norm" else (
+            0, 1, 2, -1, float("inf"), 3.5)
+        g.call(f"gf.linalg.{op}", getattr(gf.linalg, op), square, g.pick(*ords),
+               **_options(g, dim=(None, -1, (0, 1), (-2, -1)), keepdim=(True, False)))
+    elif op == "multinomial":
+        g.method(g.tensor(g.pick((n + 1,), (b + 1, n + 1), g.shape()), "float64"), "abs",
+                 var="w", junk=False)
+        g.method(g.ref("w"), "multinomial", g.int(0, n + 3), g.pick(True, False))
+    elif op == "normal":
+        g.call("gf.normal", gf.normal, g.pick(0.0, square), g.pick(1.0, -1.0, square),
+               **_options(g, size=((2, n),)))
+    else:
+        x = g.method(square, op, var="h").ref("h")
+        g.expr("h + h", lambda h: h + h, x, names=(op,))
+        g.expr("h.float()", lambda h: h.float(), x, names=(op,))
+        return
+    _maybe_backward(g, op)
+
+
 # ------------------------------------------------------------------ linear algebra
 @target(4)
 def linalg(g: Gen) -> None:
