@@ -339,7 +339,7 @@ def test_setitem_with_bools_and_ints_mixed_with_lists():
     (lambda t: t[0, -4], IndexError, "index -4 is out of bounds for dimension 1 with size 3"),
     (lambda t: t[0, 0, 0], IndexError, r"too many indices for tensor of dimension 2 \(shape "
                                        r"\(2, 3\)\)"),
-    (lambda t: t[gf.tensor([1.0])], IndexError, "tensors used as indices must be long or bool"),
+    (lambda t: t[gf.tensor([1.0])], IndexError, "tensors used as indices must be long, int, byte or bool"),
     (lambda t: t["a"], IndexError, "only integers, slices, None, Ellipsis"),
     (lambda t: t[..., 0, ...], IndexError, "index: an index can only have a single ellipsis"),
     (lambda t: t[[0, 2]], IndexError, "index 2 is out of bounds for dimension 0 with size 2"),

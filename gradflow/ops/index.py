@@ -17,9 +17,16 @@ from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import _GradMode
 from gradflow.ops import elementwise, reduce, shape
 from gradflow.ops.common import INT64_MAX as _INT64_MAX
-from gradflow.ops.common import as_bool, as_int, broadcast_shapes, check_tensor, wrap_dim
+from gradflow.ops.common import (
+    as_bool,
+    as_int,
+    broadcast_shapes,
+    check_tensor,
+    numpy_names,
+    wrap_dim,
+)
 from gradflow.tensor import Tensor
-from gradflow.types import bool_, int64
+from gradflow.types import bool_, int64, uint8
 
 
 def _entry(x: Tensor, k):
@@ -30,12 +37,15 @@ def _entry(x: Tensor, k):
             raise RuntimeError(
                 f"index: indices are on {k.device} but the indexed tensor is on {x.device}"
             )
-        if k.dtype not in (int64, bool_):
+        if k.is_floating_point():
             raise IndexError(
-                f"index: tensors used as indices must be long or bool tensors, got {k.dtype}"
+                f"index: tensors used as indices must be long, int, byte or bool tensors, got "
+                f"{k.dtype}"
             )
+        if k.dtype not in (int64, bool_):  # int8/16/32 index as long; uint8 masks (PyTorch)
+            k = k.to(bool_ if k.dtype is uint8 else int64)
         k = k._data
-    elif isinstance(k, (list, np.ndarray)):
+    elif isinstance(k, (list, range, np.ndarray)):
         a = np.asarray(k)
         if a.dtype.kind not in "iub" and a.size:
             raise IndexError(f"index: list/array indices must hold ints or bools, got {a.dtype}")
@@ -515,6 +525,7 @@ def _sort_axis(op: str, x: Tensor, dim) -> int:
     return wrap_dim(dim, x.ndim, op)
 
 
+@numpy_names
 def sort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False):
     """(values, indices) of x sorted along dim; always stable (stable=False allows any order
     of equal values, and this one is it). nan sorts as the largest value, as in PyTorch."""
@@ -527,6 +538,7 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = F
     return values_indices(gather(x, axis, indices), indices)
 
 
+@numpy_names
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
     """The indices of sort(x, dim, descending)."""
     axis = _sort_axis("argsort", x, dim)
@@ -537,6 +549,7 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool 
     return _order(x, axis, descending)
 
 
+@numpy_names
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     """(values, indices) of the k largest (or smallest) elements along dim, in sorted order
     (also when sorted=False, which leaves the order free); ties keep the earlier index first."""
