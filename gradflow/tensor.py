@@ -521,7 +521,7 @@ class Tensor:
     def __getitem__(self, key): return _ops.index.getitem(self, key)
 
     def __setitem__(self, key, value) -> None:
-        _ops.index.setitem(self, key, value)
+        _ops.inplace.setitem(self, key, value)
 
     # ---------------------------------------------------------------- in place
     def add_(self, o, alpha=1):
@@ -673,7 +673,8 @@ def from_numpy(a: np.ndarray) -> Tensor:
             f"from_numpy: can't convert np.ndarray of type {a.dtype}; the supported types are "
             f"{', '.join(_DTYPE_NAMES)} (use gradflow.tensor to convert with a copy)"
         )
-    return Tensor._make(a, backends.cpu)
+    canonical = np.dtype(a.dtype.type)  # an unpickled array's dtype is an equal copy
+    return Tensor._make(a if a.dtype is canonical else a.view(canonical), backends.cpu)
 
 
 def from_dlpack(obj) -> Tensor:
@@ -712,7 +713,7 @@ def _check_dlpack_cpu(device, op: str) -> None:
 def _rebuild(cls: type, values: np.ndarray, device: str, requires_grad: bool) -> Tensor:
     """The inverse of Tensor.__reduce_ex__ (pickle and copy.copy)."""
     backend = backends.get_backend(device)
-    t = Tensor._make(backend.from_numpy(values), backend)
+    t = Tensor._make(backend.from_numpy(from_numpy(values)._data), backend)
     return t.requires_grad_(requires_grad) if cls is Tensor else cls(t, requires_grad)
 
 
