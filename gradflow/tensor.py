@@ -192,15 +192,22 @@ class Tensor:
     def tolist(self):
         return _widen(self._backend.to_numpy(self._data)).tolist()
 
-    def __dlpack__(self, stream=None):
+    def __dlpack__(self, *, stream=None, **kwargs):
+        """A DLPack capsule sharing this CPU tensor's memory, for torch.from_dlpack or
+        np.from_dlpack. Keyword arguments (max_version, dl_device, copy) go to NumPy's export.
+
+        >>> import numpy as np
+        >>> np.from_dlpack(gradflow.arange(3)).tolist()
+        [0, 1, 2]
+        """
         if self.requires_grad:
             raise RuntimeError("Can't export a Tensor that requires grad to DLPack; detach() it")
-        if self.is_cuda:
-            return self._data.__dlpack__(stream=stream)
-        return self._data.__dlpack__()
+        _check_dlpack_cpu(self.device, "__dlpack__")
+        return self._data.__dlpack__(**kwargs)
 
-    def __dlpack_device__(self):
-        return self._data.__dlpack_device__()
+    def __dlpack_device__(self) -> Tuple[int, int]:
+        """(device type, index) in DLPack's codes: (1, 0) for the CPU, (2, i) for cuda:i."""
+        return (2, self.device.index) if self.is_cuda else (1, 0)
 
     def to(self, *args, **kwargs) -> "Tensor":
         """to(dtype), to(device), to(device, dtype), to(other_tensor); copy=False."""
@@ -470,8 +477,12 @@ class Tensor:
 
     __hash__ = object.__hash__
 
-    def __reduce__(self):
-        raise TypeError("gradflow tensors are not pickled; use gradflow.save / gradflow.load")
+    def __reduce_ex__(self, protocol: int):
+        """pickle and copy.copy: the values (a NumPy array), the device and requires_grad; the
+        graph and .grad are not kept, as PyTorch's. A Parameter comes back a Parameter.
+        (Pickling is the user's choice: gradflow.save never uses it.)"""
+        return (_rebuild, (type(self), self._backend.to_numpy(self._data), str(self.device),
+                           self.requires_grad))
 
     def __deepcopy__(self, memo: dict) -> "Tensor":
         """copy.deepcopy of a leaf: new storage with the same values, requires_grad and grad."""
@@ -487,37 +498,37 @@ class Tensor:
         return memo[id(self)]
 
     # ---------------------------------------------------------------- arithmetic
-    def __add__(self, o): return _ops.elementwise.add(self, o)
-    def __radd__(self, o): return _ops.elementwise.add(o, self)
-    def __sub__(self, o): return _ops.elementwise.sub(self, o)
-    def __rsub__(self, o): return _ops.elementwise.sub(o, self)
-    def __mul__(self, o): return _ops.elementwise.mul(self, o)
-    def __rmul__(self, o): return _ops.elementwise.mul(o, self)
-    def __truediv__(self, o): return _ops.elementwise.div(self, o)
-    def __rtruediv__(self, o): return _ops.elementwise.div(o, self)
-    def __pow__(self, o): return _ops.elementwise.pow(self, o)
-    def __rpow__(self, o): return _ops.elementwise.pow(o, self)
-    def __matmul__(self, o): return _ops.linalg.matmul(self, o)
-    def __rmatmul__(self, o): return _ops.linalg.matmul(o, self)
+    def __add__(self, o): return _ops.elementwise.add(self, _nd(o, self))
+    def __radd__(self, o): return _ops.elementwise.add(_nd(o, self), self)
+    def __sub__(self, o): return _ops.elementwise.sub(self, _nd(o, self))
+    def __rsub__(self, o): return _ops.elementwise.sub(_nd(o, self), self)
+    def __mul__(self, o): return _ops.elementwise.mul(self, _nd(o, self))
+    def __rmul__(self, o): return _ops.elementwise.mul(_nd(o, self), self)
+    def __truediv__(self, o): return _ops.elementwise.div(self, _nd(o, self))
+    def __rtruediv__(self, o): return _ops.elementwise.div(_nd(o, self), self)
+    def __pow__(self, o): return _ops.elementwise.pow(self, _nd(o, self))
+    def __rpow__(self, o): return _ops.elementwise.pow(_nd(o, self), self)
+    def __matmul__(self, o): return _ops.linalg.matmul(self, _nd(o, self))
+    def __rmatmul__(self, o): return _ops.linalg.matmul(_nd(o, self), self)
     def __neg__(self): return _ops.elementwise.neg(self)
     def __pos__(self): return self
     def __abs__(self): return _ops.elementwise.abs(self)
-    def __mod__(self, o): return _ops.elementwise.remainder(self, o)
-    def __floordiv__(self, o): return _ops.elementwise.floor_divide(self, o)
-    def __eq__(self, o): return _ops.elementwise.eq(self, o)  # type: ignore[override]
-    def __ne__(self, o): return _ops.elementwise.ne(self, o)  # type: ignore[override]
-    def __lt__(self, o): return _ops.elementwise.lt(self, o)
-    def __le__(self, o): return _ops.elementwise.le(self, o)
-    def __gt__(self, o): return _ops.elementwise.gt(self, o)
-    def __ge__(self, o): return _ops.elementwise.ge(self, o)
-    def __and__(self, o): return _ops.elementwise.logical_and(self, o)
-    def __or__(self, o): return _ops.elementwise.logical_or(self, o)
-    def __xor__(self, o): return _ops.elementwise.logical_xor(self, o)
+    def __mod__(self, o): return _ops.elementwise.remainder(self, _nd(o, self))
+    def __floordiv__(self, o): return _ops.elementwise.floor_divide(self, _nd(o, self))
+    def __eq__(self, o): return _ops.elementwise.eq(self, _nd(o, self))  # type: ignore[override]
+    def __ne__(self, o): return _ops.elementwise.ne(self, _nd(o, self))  # type: ignore[override]
+    def __lt__(self, o): return _ops.elementwise.lt(self, _nd(o, self))
+    def __le__(self, o): return _ops.elementwise.le(self, _nd(o, self))
+    def __gt__(self, o): return _ops.elementwise.gt(self, _nd(o, self))
+    def __ge__(self, o): return _ops.elementwise.ge(self, _nd(o, self))
+    def __and__(self, o): return _ops.elementwise.logical_and(self, _nd(o, self))
+    def __or__(self, o): return _ops.elementwise.logical_or(self, _nd(o, self))
+    def __xor__(self, o): return _ops.elementwise.logical_xor(self, _nd(o, self))
     def __invert__(self): return _ops.elementwise.logical_not(self)
-    def __iadd__(self, o): return self.add_(o)
-    def __isub__(self, o): return self.sub_(o)
-    def __imul__(self, o): return self.mul_(o)
-    def __itruediv__(self, o): return self.div_(o)
+    def __iadd__(self, o): return self.add_(_nd(o, self))
+    def __isub__(self, o): return self.sub_(_nd(o, self))
+    def __imul__(self, o): return self.mul_(_nd(o, self))
+    def __itruediv__(self, o): return self.div_(_nd(o, self))
 
     # The methods that only call their op (x.sum(...) is reduce.sum(x, ...)) are the ops
     # functions themselves, installed from _OP_METHODS at the end of this module. Written
@@ -539,7 +550,7 @@ class Tensor:
     def __getitem__(self, key): return _ops.index.getitem(self, key)
 
     def __setitem__(self, key, value) -> None:
-        _ops.index.setitem(self, key, value)
+        _ops.inplace.setitem(self, key, value)
 
     # ---------------------------------------------------------------- in place
     def add_(self, o, alpha=1):
@@ -693,16 +704,54 @@ def from_numpy(a: np.ndarray) -> Tensor:
             f"from_numpy: can't convert np.ndarray of type {a.dtype}; the supported types are "
             f"{', '.join(_DTYPE_NAMES)} (use gradflow.tensor to convert with a copy)"
         )
-    return Tensor._make(a, backends.cpu)
+    canonical = np.dtype(a.dtype.type)  # an unpickled array's dtype is an equal copy
+    return Tensor._make(a if a.dtype is canonical else a.view(canonical), backends.cpu)
 
 
 def from_dlpack(obj) -> Tensor:
-    """A tensor sharing memory with any object that implements the DLPack protocol."""
+    """A CPU tensor sharing memory with an object that implements the DLPack protocol
+    (a torch or NumPy array, a gradflow tensor, ...).
+
+    CUDA memory cannot be shared: gradflow's CUDA allocator has no DLPack import or export,
+    so a device tensor raises (move it to the CPU first).
+
+    >>> import numpy as np
+    >>> gradflow.from_dlpack(np.arange(3))
+    tensor([0, 1, 2])
+    """
+    if not hasattr(obj, "__dlpack_device__"):
+        raise TypeError(f"from_dlpack: expected an object with __dlpack__ and "
+                        f"__dlpack_device__, got {type(obj).__name__}")
     dev_type, dev_id = obj.__dlpack_device__()
-    if dev_type == 1:  # kDLCPU
-        return from_numpy(np.from_dlpack(obj))
-    backend = backends.get_backend(Device("cuda", dev_id))
-    return Tensor._make(backend.from_dlpack(obj), backend)
+    if dev_type != 1:  # kDLCPU
+        _check_dlpack_cpu(Device("cuda", dev_id) if dev_type == 2 else f"DLPack device type "
+                          f"{dev_type}", "from_dlpack")
+    try:
+        a = np.from_dlpack(obj)
+    except (TypeError, BufferError) as exc:  # a dtype NumPy has no type for
+        raise TypeError(f"from_dlpack: {exc}") from None
+    return from_numpy(a)
+
+
+def _check_dlpack_cpu(device, op: str) -> None:
+    """DLPack exchange is CPU-only: say so for any other device."""
+    if not (isinstance(device, Device) and device.type == "cpu"):
+        raise RuntimeError(f"{op}: DLPack exchange works for CPU tensors only, got one on "
+                           f"{device}; gradflow's CUDA memory cannot be shared through DLPack "
+                           "(copy it with .cpu() first)")
+
+
+def _rebuild(cls: type, values: np.ndarray, device: str, requires_grad: bool) -> Tensor:
+    """The inverse of Tensor.__reduce_ex__ (pickle and copy.copy)."""
+    backend = backends.get_backend(device)
+    t = Tensor._make(backend.from_numpy(from_numpy(values)._data), backend)
+    return t.requires_grad_(requires_grad) if cls is Tensor else cls(t, requires_grad)
+
+
+def _nd(operand, like: Tensor):
+    """An np.ndarray operand of an operator as a tensor on like's device, as PyTorch (`t + a`
+    and `a + t` give a Tensor, promoting dtypes as two tensors do); anything else as is."""
+    return tensor(operand, device=like.device) if isinstance(operand, np.ndarray) else operand
 
 
 def _shape_arg(size: tuple, op: str) -> Tuple[int, ...]:

@@ -481,13 +481,6 @@ def test_num_threads():
         gf.set_num_threads(before)
 
 
-def test_pickle_is_refused():
-    import pickle
-
-    with pytest.raises(TypeError, match="gradflow tensors are not pickled"):
-        pickle.dumps(gf.zeros(2))
-
-
 @given(st.sampled_from(DTYPES), shapes(max_dims=3))
 def test_creation_shapes_and_dtypes(d, shape):
     for t in (gf.zeros(shape, dtype=d), gf.ones(*shape, dtype=d), gf.full(shape, 1, dtype=d)):

@@ -22,8 +22,14 @@ from gradflow.nn.activation import (
     Tanh,
 )
 from gradflow.nn.attention import MultiheadAttention
-from gradflow.nn.containers import ModuleDict, ModuleList, Sequential
-from gradflow.nn.conv import Conv2d, ConvTranspose2d
+from gradflow.nn.containers import (
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+)
+from gradflow.nn.conv import Conv1d, Conv2d, ConvTranspose2d, Fold, Unfold
 from gradflow.nn.dropout import Dropout, Dropout2d
 from gradflow.nn.flatten import Flatten, Unflatten
 from gradflow.nn.linear import Identity, Linear
@@ -101,4 +107,5 @@ __all__ = [
     "ReplicationPad2d", "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
     "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerEncoderLayer",
     "TransformerDecoder", "TransformerDecoderLayer",
+    "Conv1d", "Unfold", "Fold", "ParameterList", "ParameterDict",
 ]

@@ -1,4 +1,5 @@
-"""Containers: Sequential (a pipeline), ModuleList and ModuleDict (registered collections)."""
+"""Containers: Sequential (a pipeline), ModuleList and ModuleDict (registered collections),
+ParameterList and ParameterDict."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections import OrderedDict
 from typing import Any, Dict, Iterable, Iterator, Optional, Tuple, Union
 
 from gradflow.nn.module import Module
+from gradflow.nn.parameter import Parameter
+from gradflow.tensor import Tensor
 
 
 def _index(i: int, n: int, kind: str) -> int:
@@ -188,3 +191,168 @@ class ModuleDict(Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ModuleDict has no forward; index it instead")
+
+
+def _as_parameter(value: Any) -> Any:
+    """A plain Tensor becomes a Parameter (as PyTorch's containers do); other values stay."""
+    return Parameter(value) if isinstance(value, Tensor) and not isinstance(value,
+                                                                            Parameter) else value
+
+
+class ParameterList(Module):
+    """A list of parameters registered with the owner under the names "0", "1", ...
+    (so state_dict keys read "params.0"). Tensors are wrapped in Parameter.
+
+    >>> import gradflow
+    >>> params = gradflow.nn.ParameterList([gradflow.nn.Parameter(gradflow.ones(2))])
+    >>> params.append(gradflow.zeros(3))
+    ParameterList(
+        (0): Parameter containing: [gradflow.FloatTensor of size 2]
+        (1): Parameter containing: [gradflow.FloatTensor of size 3]
+    )
+    >>> list(params.state_dict())
+    ['0', '1']
+    """
+
+    def __init__(self, values: Optional[Iterable[Any]] = None) -> None:
+        super().__init__()
+        object.__setattr__(self, "_size", 0)
+        if values is not None:
+            self.extend(values)
+
+    def __getitem__(self, idx: Union[int, slice]) -> Any:
+        if isinstance(idx, slice):
+            return type(self)([self[i] for i in range(len(self))[idx]])
+        return getattr(self, str(_index(idx, len(self), "ParameterList")))
+
+    def __setitem__(self, idx: int, param: Any) -> None:
+        setattr(self, str(_index(idx, len(self), "ParameterList")), _as_parameter(param))
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self[i] for i in range(len(self)))
+
+    def __iadd__(self, values: Iterable[Any]) -> "ParameterList":
+        return self.extend(values)
+
+    def append(self, value: Any) -> "ParameterList":
+        object.__setattr__(self, "_size", self._size + 1)
+        self[self._size - 1] = value
+        return self
+
+    def extend(self, values: Iterable[Any]) -> "ParameterList":
+        for v in values:
+            self.append(v)
+        return self
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"({i}): {_describe(v)}" for i, v in enumerate(self))
+
+    def __repr__(self) -> str:
+        lines = self.extra_repr().split("\n") if len(self) else []
+        return type(self).__name__ + "(\n" + "".join(f"    {x}\n" for x in lines) + ")"
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ParameterList has no forward; iterate over it instead")
+
+
+class ParameterDict(Module):
+    """A dict of parameters registered with the owner under their keys (state_dict keys read
+    "params.<key>"), in insertion order. Tensors are wrapped in Parameter.
+
+    >>> import gradflow
+    >>> params = gradflow.nn.ParameterDict({"scale": gradflow.nn.Parameter(gradflow.ones(2))})
+    >>> params["shift"] = gradflow.zeros(2)
+    >>> list(params.state_dict())
+    ['scale', 'shift']
+    """
+
+    def __init__(self, parameters: Any = None) -> None:
+        super().__init__()
+        object.__setattr__(self, "_keys", {})
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._keys:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict: keys must be strings, got {type(key).__name__}")
+        value = _as_parameter(value)
+        if isinstance(value, Parameter):
+            self.register_parameter(key, value)
+        else:
+            setattr(self, key, value)
+        self._keys[key] = None
+
+    def __delitem__(self, key: str) -> None:
+        del self._keys[key]
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def keys(self) -> Iterable[str]:
+        return self._keys.keys()
+
+    def values(self) -> Iterable[Any]:
+        return [self[k] for k in self._keys]
+
+    def items(self) -> Iterable[Tuple[str, Any]]:
+        return [(k, self[k]) for k in self._keys]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def pop(self, key: str) -> Any:
+        value = self[key]
+        del self[key]
+        return value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def clear(self) -> None:
+        for key in list(self._keys):
+            del self[key]
+
+    def copy(self) -> "ParameterDict":
+        """A new ParameterDict holding the same parameters (not copies of them)."""
+        return ParameterDict(self.items())
+
+    def update(self, parameters: Any) -> None:
+        pairs = parameters.items() if isinstance(parameters, (dict, ParameterDict)) else parameters
+        for key, value in pairs:
+            self[key] = value
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"({k}): {_describe(v)}" for k, v in self.items())
+
+    def __repr__(self) -> str:
+        lines = self.extra_repr().split("\n") if len(self) else []
+        return type(self).__name__ + "(\n" + "".join(f"    {x}\n" for x in lines) + ")"
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ParameterDict has no forward; index it instead")
+
+
+def _describe(value: Any) -> str:
+    """PyTorch's one-line summary of a container entry."""
+    if not isinstance(value, Tensor):
+        return f"Object of type: {type(value).__name__}"
+    size = "x".join(str(s) for s in value.shape)
+    kind = "Parameter containing: " if isinstance(value, Parameter) else ""
+    return f"{kind}[{value.type()} of size {size}]"

@@ -1,4 +1,5 @@
-"""Conv2d and ConvTranspose2d layers (the math lives in gradflow.ops.conv)."""
+"""Conv1d, Conv2d and ConvTranspose2d layers, Unfold and Fold (the math lives in
+gradflow.ops.conv)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,20 @@ from gradflow.nn import init
 from gradflow.nn.module import Module
 from gradflow.nn.parameter import layer_tensor
 from gradflow.ops.common import as_bool, as_size
-from gradflow.ops.conv import pair
+from gradflow.ops.conv import pair, single
 from gradflow.tensor import Tensor
 
 IntOrPair = Union[int, Tuple[int, int]]
 
 
 class _ConvNd(Module):
-    """Shared constructor, initialisation and repr of the 2-D convolutions.
+    """Shared constructor, initialisation and repr of the convolutions (`dims` spatial dims).
 
     Initialisation as PyTorch's: weight ~ kaiming_uniform_(a=sqrt(5)), i.e. U(-b, b) with
     b = 1/sqrt(fan_in); bias ~ U(-b, b) with the same fan_in (computed from the weight's
     dim 1 times the kernel area, so the transposed conv uses out_channels/groups)."""
+
+    dims = 2
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
                  stride: IntOrPair, padding: Union[IntOrPair, str], dilation: IntOrPair,
@@ -47,12 +50,13 @@ class _ConvNd(Module):
             raise ValueError(f'{name}: Only "zeros" padding mode is supported for {name}')
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = pair(name, "kernel_size", kernel_size, 1)
-        self.stride = pair(name, "stride", stride, 1)
-        self.padding = padding if isinstance(padding, str) else pair(name, "padding", padding, 0)
-        self.dilation = pair(name, "dilation", dilation, 1)
+        self.kernel_size = self._sizes(name, "kernel_size", kernel_size, 1)
+        self.stride = self._sizes(name, "stride", stride, 1)
+        self.padding = (padding if isinstance(padding, str)
+                        else self._sizes(name, "padding", padding, 0))
+        self.dilation = self._sizes(name, "dilation", dilation, 1)
         self.transposed = transposed
-        self.output_padding = pair(name, "output_padding", output_padding, 0)
+        self.output_padding = self._sizes(name, "output_padding", output_padding, 0)
         self.groups = groups
         self.padding_mode = padding_mode
         shape = ((in_channels, out_channels // groups) if transposed
@@ -63,6 +67,11 @@ class _ConvNd(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+
+    def _sizes(self, op: str, arg: str, value, minimum: int) -> Tuple[int, ...]:
+        """An int or a `dims`-tuple argument -> a `dims`-tuple."""
+        return pair(op, arg, value, minimum) if self.dims == 2 else (
+            single(op, arg, value, minimum),)
 
     def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
@@ -75,11 +84,11 @@ class _ConvNd(Module):
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
-        if self.padding != (0, 0):
+        if self.padding != (0,) * self.dims:
             s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
+        if self.dilation != (1,) * self.dims:
             s += f", dilation={self.dilation}"
-        if self.output_padding != (0, 0):
+        if self.output_padding != (0,) * self.dims:
             s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
@@ -164,3 +173,84 @@ class ConvTranspose2d(_ConvNd):
         output_padding = self._output_padding(input, output_size)
         return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
                                   output_padding, self.groups, self.dilation)
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C_in, L) or (C_in, L) input; weight (C_out, C_in/groups, k).
+    It runs conv2d's kernels on a height-1 image (see functional.conv1d).
+
+    >>> import gradflow
+    >>> conv = gradflow.nn.Conv1d(4, 8, kernel_size=3, padding="same")
+    >>> conv(gradflow.randn(2, 4, 10)).shape
+    gradflow.Size([2, 8, 10])
+    """
+
+    dims = 1
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Union[int, Tuple[int]],
+                 stride: Union[int, Tuple[int]] = 1, padding: Union[int, Tuple[int], str] = 0,
+                 dilation: Union[int, Tuple[int]] = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device=None, dtype=None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         False, 0, groups, bias, padding_mode, device, dtype)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if self.padding_mode == "zeros":
+            return F.conv1d(input, self.weight, self.bias, self.stride, self.padding,
+                            self.dilation, self.groups)
+        if self.padding == "same":  # total d*(k-1), the extra sample on the right
+            total = self.dilation[0] * (self.kernel_size[0] - 1)
+            widths = (total // 2, total - total // 2)
+        else:
+            widths = (0, 0) if self.padding == "valid" else self.padding * 2
+        try:
+            padded = F.pad(input, widths, mode=self.padding_mode)
+        except ValueError as exc:  # pad's message, for this layer
+            raise ValueError(f"Conv1d (padding_mode={self.padding_mode!r}): {exc}") from None
+        return F.conv1d(padded, self.weight, self.bias, self.stride, 0, self.dilation,
+                        self.groups)
+
+
+class Unfold(Module):
+    """Extract sliding local blocks as columns (im2col): functional.unfold as a layer.
+
+    >>> import gradflow
+    >>> gradflow.nn.Unfold(kernel_size=2)(gradflow.randn(1, 3, 4, 4)).shape
+    gradflow.Size([1, 12, 9])
+    """
+
+    def __init__(self, kernel_size: IntOrPair, dilation: IntOrPair = 1, padding: IntOrPair = 0,
+                 stride: IntOrPair = 1) -> None:
+        super().__init__()
+        self.kernel_size, self.dilation = kernel_size, dilation
+        self.padding, self.stride = padding, stride
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
+
+
+class Fold(Module):
+    """Sum columns of blocks back into an image (col2im): functional.fold as a layer.
+
+    >>> import gradflow
+    >>> gradflow.nn.Fold(output_size=(4, 4), kernel_size=2)(gradflow.randn(1, 12, 9)).shape
+    gradflow.Size([1, 3, 4, 4])
+    """
+
+    def __init__(self, output_size: IntOrPair, kernel_size: IntOrPair, dilation: IntOrPair = 1,
+                 padding: IntOrPair = 0, stride: IntOrPair = 1) -> None:
+        super().__init__()
+        self.output_size, self.kernel_size, self.dilation = output_size, kernel_size, dilation
+        self.padding, self.stride = padding, stride
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding,
+                      self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
+                f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}")

@@ -15,10 +15,11 @@ from gradflow.ops.common import (
     as_bool,
     as_float,
     as_int,
+    broadcast_shapes,
     check_tensor,
     wrap_dim,
 )
-from gradflow.ops.conv import conv2d, conv_transpose2d  # noqa: F401
+from gradflow.ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold  # noqa: F401
 from gradflow.ops.dropout import dropout, dropout2d  # noqa: F401
 from gradflow.ops.inplace import apply_
 from gradflow.ops.linalg import linear  # noqa: F401
@@ -368,3 +369,30 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if dropout_p:
         weights = dropout(weights, as_float(dropout_p, op, "dropout_p"), True)
     return weights @ value
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Cosine of the angle between x1 and x2 along dim, after broadcasting them, as
+    torch.nn.functional.cosine_similarity: sum(x1/max(||x1||, eps) * x2/max(||x2||, eps)).
+    As PyTorch's, the gradient flows through each norm as if it were not clamped.
+
+    >>> import gradflow
+    >>> gradflow.nn.functional.cosine_similarity(gradflow.tensor([[1., 0.]]),
+    ...                                          gradflow.tensor([[1., 1.]]))
+    tensor([0.7071])
+    """
+    op = "cosine_similarity"
+    check_tensor(x1, op, "x1")
+    check_tensor(x2, op, "x2")
+    if not (x1.is_floating_point() and x2.is_floating_point()):
+        raise TypeError(f"{op}: expected floating-point inputs, got {x1.dtype} and {x2.dtype}")
+    both = broadcast_shapes(op, x1.shape, x2.shape)
+    x1, x2 = x1.expand(both), x2.expand(both)
+    dim = wrap_dim(dim, x1.ndim, op)
+    eps = as_float(eps, op, "eps")
+
+    def unit(x: Tensor) -> Tensor:
+        norm = x.norm(2, dim, keepdim=True)
+        return x / (norm + (norm.detach().clamp(min=eps) - norm.detach()))
+
+    return (unit(x1) * unit(x2)).sum(dim)

@@ -12,16 +12,41 @@ import itertools
 from collections import OrderedDict, namedtuple
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
+import numpy as np
+
 from gradflow.autograd import Function, no_grad
 from gradflow.autograd.grad_mode import _GradMode
 from gradflow.nn.parameter import Parameter
 from gradflow.ops import update
 from gradflow.ops.common import as_bool
-from gradflow.tensor import Tensor
+from gradflow.tensor import Tensor, from_dlpack, tensor
 from gradflow.types import as_dtype
 from gradflow.types import device as Device
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _checkpoint_tensor(value: Any) -> Optional[Tensor]:
+    """A state-dict value as a gradflow Tensor: a Tensor as is; another library's tensor or
+    array (PyTorch's, NumPy's) through DLPack or __array__; None for anything else."""
+    if isinstance(value, Tensor):
+        return value
+    if hasattr(value, "detach"):  # a PyTorch tensor that requires grad exports only detached
+        value = value.detach()
+    if hasattr(value, "__dlpack_device__") and value.__dlpack_device__()[0] != 1 and hasattr(
+            value, "cpu"):  # a device tensor of another library: its host copy
+        value = value.cpu()
+    if hasattr(value, "__dlpack__"):
+        try:
+            return from_dlpack(value)
+        except (TypeError, RuntimeError, BufferError):
+            pass  # a dtype DLPack cannot give NumPy: try __array__
+    if hasattr(value, "__array__"):
+        try:
+            return tensor(np.asarray(value))
+        except (TypeError, ValueError, RuntimeError):
+            return None
+    return None
 
 
 class RemovableHandle:
@@ -378,10 +403,13 @@ class Module:
             if key not in state_dict:
                 missing.append(key)
                 continue
-            value = state_dict[key]
-            if not isinstance(value, Tensor):
-                errors.append(f'While copying the parameter named "{key}", expected a Tensor '
-                              f"from checkpoint but received {type(value).__name__}")
+            value = _checkpoint_tensor(state_dict[key])
+            if value is None:
+                kind = type(state_dict[key])
+                errors.append(f'While copying the parameter named "{key}", expected a tensor '
+                              f"or array of a dtype gradflow stores from checkpoint but "
+                              f"received {kind.__module__}.{kind.__qualname__} "
+                              f"{getattr(state_dict[key], 'dtype', '')}".rstrip())
                 continue
             if tuple(value.shape) != tuple(target.shape):
                 errors.append(

@@ -4,9 +4,10 @@ broadcasting. It imports no other op module (they all import it)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import numbers
 import operator
-from typing import Iterable, Iterator, Optional, Tuple, Union
+from typing import Callable, Iterable, Iterator, Optional, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -14,6 +15,27 @@ from gradflow.tensor import Tensor
 from gradflow.types import bool_, dtype, get_default_dtype, int64, promote_types
 
 Scalar = Union[int, float, bool]
+
+
+_NUMPY_NAMES = {"axis": "dim", "keepdims": "keepdim"}
+_F = TypeVar("_F", bound=Callable)
+
+
+def numpy_names(fn: _F) -> _F:
+    """Accept NumPy's keyword names where PyTorch does: axis= for dim=, keepdims= for
+    keepdim= (passing both spellings of one argument is a TypeError)."""
+
+    @functools.wraps(fn)
+    def accepting_numpy_names(*args, **kwargs):
+        for numpy_name in _NUMPY_NAMES.keys() & kwargs.keys():
+            name = _NUMPY_NAMES[numpy_name]
+            if name in kwargs:
+                raise TypeError(f"{fn.__name__}() got both '{name}' and its alias "
+                                f"'{numpy_name}'")
+            kwargs[name] = kwargs.pop(numpy_name)
+        return fn(*args, **kwargs)
+
+    return accepting_numpy_names  # type: ignore[return-value]
 
 
 def _category(d: dtype) -> int:

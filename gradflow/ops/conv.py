@@ -17,10 +17,12 @@ from __future__ import annotations
 import numbers
 from typing import NamedTuple, Optional, Tuple, Union
 
+import numpy as np
+
 from gradflow.autograd.function import Function
 from gradflow.ops import shape
 from gradflow.ops.common import check_numel
-from gradflow.tensor import Tensor
+from gradflow.tensor import Tensor, tensor
 
 Pair = Tuple[int, int]
 IntOrPair = Union[int, Tuple[int, int]]
@@ -363,3 +365,142 @@ def conv_transpose2d(
     if bias is not None:
         y = y + shape.reshape(bias, (1, cout, 1, 1))
     return shape.squeeze(y, 0) if unbatched else y
+
+
+# ---------------------------------------------------------------- 1-D through the 2-D maps
+def single(op: str, name: str, v, minimum: int) -> int:
+    """An int or a 1-tuple of ints (PyTorch's 1-D conv arguments) -> int, >= minimum."""
+    if isinstance(v, (tuple, list)) and len(v) != 1:
+        raise ValueError(f"{op}: {name} must be an int or a 1-tuple of ints, got {v!r}")
+    return pair(op, name, v, minimum)[0]
+
+
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    stride: Union[int, Tuple[int]] = 1,
+    padding: Union[int, Tuple[int], str] = 0,
+    dilation: Union[int, Tuple[int]] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """1-D cross-correlation over (N, Cin, L) or unbatched (Cin, L) input, as
+    torch.nn.functional.conv1d: conv2d's kernels on a height-1 image.
+
+    y[n, o, i] = bias[o] + sum_{c, p} weight[o, c, p] * input[n, g(o)*Cin/groups + c,
+                                                              i*s - pad + p*d]
+    weight (Cout, Cin/groups, k); padding an int, 'valid' or 'same' (stride 1).
+    Output length: (L + 2*pad - d*(k - 1) - 1) // s + 1.
+
+    >>> import gradflow
+    >>> x = gradflow.tensor([[[1., 2., 3., 4.]]])
+    >>> gradflow.nn.functional.conv1d(x, gradflow.tensor([[[1., -1.]]]))
+    tensor([[[-1., -1., -1.]]])
+    """
+    op = "conv1d"
+    check_float(op, "input", input)
+    check_float(op, "weight", weight)
+    if input.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected 2-D (unbatched) or 3-D (batched) input, got shape "
+                         f"{tuple(input.shape)}")
+    if weight.ndim != 3:
+        raise ValueError(f"{op}: weight must be 3-D (out_channels, in_channels/groups, k), "
+                         f"got shape {tuple(weight.shape)}")
+    stride = (1, single(op, "stride", stride, 1))
+    dilation = (1, single(op, "dilation", dilation, 1))
+    if not isinstance(padding, str):
+        padding = (0, single(op, "padding", padding, 0))
+    try:
+        y = conv2d(shape.unsqueeze(input, -2), shape.unsqueeze(weight, -2), bias, stride,
+                   padding, dilation, groups)
+    except ValueError as exc:  # conv2d's words, with this op's name and the 1-D shapes
+        raise ValueError(f"{op} (input {tuple(input.shape)}, weight {tuple(weight.shape)}): "
+                         f"{exc}") from None
+    return shape.squeeze(y, -2)
+
+
+# ---------------------------------------------------------------- unfold / fold
+def _one_hot_kernel(like: Tensor, channels: int, kernel_size: Pair) -> Tensor:
+    """weight (C*kh*kw, 1, kh, kw), one 1 per output channel: with groups=C, conv2d's output
+    channel (c*kh + i)*kw + j copies pixel (i, j) of channel c's window -- im2col's row order.
+    So unfold is conv2d with it (F), and fold, im2col's adjoint col2im, is conv's input
+    gradient (B); both run the im2col/col2im + GEMM kernels and differentiate to any order."""
+    kh, kw = kernel_size
+    eye = np.eye(kh * kw, dtype=like.dtype.np).reshape(kh * kw, 1, kh, kw)
+    return tensor(np.tile(eye, (channels, 1, 1, 1)), device=like.device)
+
+
+def _patch_geometry(op: str, kernel_size, dilation, padding, stride):
+    return (pair(op, "kernel_size", kernel_size, 1), pair(op, "dilation", dilation, 1),
+            pair(op, "padding", padding, 0), pair(op, "stride", stride, 1))
+
+
+def unfold(input: Tensor, kernel_size: IntOrPair, dilation: IntOrPair = 1,
+           padding: IntOrPair = 0, stride: IntOrPair = 1) -> Tensor:
+    """Sliding local blocks of (N, C, H, W) or (C, H, W) input as columns (im2col), as
+    torch.nn.functional.unfold: output (N, C*kh*kw, L), L the number of block positions;
+    row (c*kh + i)*kw + j, column oh*OW + ow holds input[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
+    (0 in the padding). Its gradient is fold.
+
+    >>> import gradflow
+    >>> x = gradflow.arange(9.).reshape(1, 1, 3, 3)
+    >>> gradflow.nn.functional.unfold(x, 2)
+    tensor([[[0., 1., 3., 4.],
+             [1., 2., 4., 5.],
+             [3., 4., 6., 7.],
+             [4., 5., 7., 8.]]])
+    """
+    op = "unfold"
+    x, unbatched = batched(op, input)
+    k, dilation, padding, stride = _patch_geometry(op, kernel_size, dilation, padding, stride)
+    weight = _one_hot_kernel(x, x.shape[1], k)
+    _check_kernel_fits(op, x, weight, padding, dilation)
+    g = Geometry(k, stride, padding, dilation, x.shape[1], tuple(x.shape[2:]), (0, 0))
+    g = g._replace(output_size=natural_output(g))
+    check_numel((x.shape[0], weight.shape[0]) + tuple(g.output_size), op, x.element_size())
+    cols = ConvForward.apply(x, weight, None, g)
+    cols = shape.flatten(cols, 2)
+    return shape.squeeze(cols, 0) if unbatched else cols
+
+
+def fold(input: Tensor, output_size: IntOrPair, kernel_size: IntOrPair,
+         dilation: IntOrPair = 1, padding: IntOrPair = 0, stride: IntOrPair = 1) -> Tensor:
+    """Sum columns of blocks (N, C*kh*kw, L) or (C*kh*kw, L) back into an (N, C, H, W) image
+    (col2im, the adjoint of unfold), as torch.nn.functional.fold: overlapping entries add,
+    entries in the padding are dropped. Its gradient is unfold.
+
+    >>> import gradflow
+    >>> F = gradflow.nn.functional
+    >>> F.fold(F.unfold(gradflow.ones(1, 1, 3, 3), 2), (3, 3), 2)
+    tensor([[[[1., 2., 1.],
+              [2., 4., 2.],
+              [1., 2., 1.]]]])
+    """
+    op = "fold"
+    check_float(op, "input", input)
+    if input.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected 2-D (unbatched) or 3-D (batched) input, got shape "
+                         f"{tuple(input.shape)}")
+    cols = shape.unsqueeze(input, 0) if input.ndim == 2 else input
+    size = pair(op, "output_size", output_size, 1)
+    k, dilation, padding, stride = _patch_geometry(op, kernel_size, dilation, padding, stride)
+    rows, blocks = cols.shape[1:]
+    if rows % (k[0] * k[1]):
+        raise ValueError(f"{op}: expected size of input's dimension 1 to be divisible by the "
+                         f"product of kernel_size {k}, but got input of shape "
+                         f"{tuple(input.shape)}")
+    g = Geometry(k, stride, padding, dilation, rows // (k[0] * k[1]), size, (0, 0))
+    g = g._replace(output_size=natural_output(g))
+    if min(g.output_size) < 1 or blocks != g.output_size[0] * g.output_size[1]:
+        raise ValueError(f"{op}: given output_size={size}, kernel_size={k}, dilation="
+                         f"{dilation}, padding={padding}, stride={stride}, expected size of "
+                         f"input's dimension 2 to match the calculated number of sliding "
+                         f"blocks {max(g.output_size[0], 0)} * {max(g.output_size[1], 0)}, "
+                         f"but got input of shape {tuple(input.shape)}")
+    if cols.shape[0] == 0 or rows == 0:
+        raise ValueError(f"{op}: input has a zero-size dimension: shape {tuple(input.shape)}")
+    check_numel((cols.shape[0], g.groups) + size, op, cols.element_size())
+    weight = _one_hot_kernel(cols, g.groups, k)
+    image = ConvInput.apply(shape.reshape(cols, tuple(cols.shape[:2]) + g.output_size),
+                            weight, g)
+    return shape.squeeze(image, 0) if input.ndim == 2 else image

@@ -7,6 +7,7 @@ always a plain select, never part of the broadcast of index arrays, and a Python
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 from collections import namedtuple
@@ -14,12 +15,19 @@ from collections import namedtuple
 import numpy as np
 
 from gradflow.autograd.function import Function
-from gradflow.autograd.grad_mode import _GradMode
+from gradflow.autograd.grad_mode import no_grad
 from gradflow.ops import elementwise, reduce, shape
 from gradflow.ops.common import INT64_MAX as _INT64_MAX
-from gradflow.ops.common import as_bool, as_int, broadcast_shapes, check_tensor, wrap_dim
+from gradflow.ops.common import (
+    as_bool,
+    as_int,
+    broadcast_shapes,
+    check_tensor,
+    numpy_names,
+    wrap_dim,
+)
 from gradflow.tensor import Tensor
-from gradflow.types import bool_, int64
+from gradflow.types import bool_, int64, uint8
 
 
 def _entry(x: Tensor, k):
@@ -30,12 +38,15 @@ def _entry(x: Tensor, k):
             raise RuntimeError(
                 f"index: indices are on {k.device} but the indexed tensor is on {x.device}"
             )
-        if k.dtype not in (int64, bool_):
+        if k.is_floating_point():
             raise IndexError(
-                f"index: tensors used as indices must be long or bool tensors, got {k.dtype}"
+                f"index: tensors used as indices must be long, int, byte or bool tensors, got "
+                f"{k.dtype}"
             )
+        if k.dtype not in (int64, bool_):  # int8/16/32 index as long; uint8 masks (PyTorch)
+            k = k.to(bool_ if k.dtype is uint8 else int64)
         k = k._data
-    elif isinstance(k, (list, np.ndarray)):
+    elif isinstance(k, (list, range, np.ndarray)):
         a = np.asarray(k)
         if a.dtype.kind not in "iub" and a.size:
             raise IndexError(f"index: list/array indices must hold ints or bools, got {a.dtype}")
@@ -219,17 +230,40 @@ def getitem(x: Tensor, key) -> Tensor:
     return GetItem.apply(view, advanced)
 
 
+def put(x: Tensor, key, value) -> Tensor:
+    """x with x[key] replaced by value (broadcast to x[key]'s shape), out of place and
+    differentiable: where(written, placed, x), placed being getitem's adjoint applied to the
+    value entries whose write survives (at a repeated index the last one, as an in-place
+    write), so the gradient reaches x outside key and those value entries."""
+    be = x._backend
+    with no_grad():
+        target = tuple(getitem(x, key).shape)
+        ids = Tensor._make(be.arange(0, math.prod(target), 1, np.int64), be).reshape(target)
+        slot = Tensor._make(be.full(tuple(x.shape), -1, np.int64), be)  # who wrote each entry
+        setitem(slot, key, ids)
+        written, survives = slot >= 0, getitem(slot, key) == ids
+    if not isinstance(value, Tensor):
+        value = Tensor._make(be.from_numpy(np.asarray(value, dtype=x._data.dtype)), be)
+    try:
+        value = shape.broadcast_to(value.to(x.dtype), target)
+    except (ValueError, RuntimeError):
+        raise ValueError(f"index assignment: value of shape {tuple(value.shape)} cannot be "
+                         f"broadcast to the indexed shape {target}") from None
+    value = elementwise.where(survives, value, 0)
+    basic, advanced = _split_key(x, key)
+    if advanced is None:
+        placed = IndexPut.apply(value, basic, tuple(x.shape))
+    else:
+        view_shape = be.getitem(x._data, basic).shape
+        placed = IndexPut.apply(value, advanced, view_shape)
+        if not _is_everything(basic):
+            placed = IndexPut.apply(placed, basic, tuple(x.shape))
+    return elementwise.where(written, placed, x)
+
+
 def setitem(x: Tensor, key, value) -> None:
-    """x[key] = value, in place; for tensors that do not require grad (or under no_grad)."""
-    recording = _GradMode.enabled and (
-        x.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
-    )
-    if recording:
-        raise RuntimeError(
-            "index assignment (x[key] = value) on a tensor that requires grad, or with a value "
-            "that requires grad, is not supported; build the result out of place (where, cat, "
-            "masked_fill) or do it under gradflow.no_grad()"
-        )
+    """x[key] = value written into x's storage, recording nothing (Tensor.__setitem__ goes
+    through inplace.setitem, which records the write when x or value requires grad)."""
     basic, advanced = _split_key(x, key)
     if isinstance(value, Tensor):
         if value._backend is not x._backend:
@@ -515,6 +549,7 @@ def _sort_axis(op: str, x: Tensor, dim) -> int:
     return wrap_dim(dim, x.ndim, op)
 
 
+@numpy_names
 def sort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False):
     """(values, indices) of x sorted along dim; always stable (stable=False allows any order
     of equal values, and this one is it). nan sorts as the largest value, as in PyTorch."""
@@ -527,6 +562,7 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = F
     return values_indices(gather(x, axis, indices), indices)
 
 
+@numpy_names
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
     """The indices of sort(x, dim, descending)."""
     axis = _sort_axis("argsort", x, dim)
@@ -537,6 +573,7 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool 
     return _order(x, axis, descending)
 
 
+@numpy_names
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     """(values, indices) of the k largest (or smallest) elements along dim, in sorted order
     (also when sorted=False, which leaves the order free); ties keep the earlier index first."""

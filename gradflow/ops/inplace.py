@@ -56,6 +56,16 @@ def _write(t: Tensor, result: Tensor, op: str) -> Tensor:
     return t
 
 
+def setitem(t: Tensor, key, value) -> None:
+    """t[key] = value. When t or value requires grad, t takes the history of index.put, the
+    same write out of place (so the gradient reaches value at key and t's old value elsewhere)."""
+    value_grad = isinstance(value, Tensor) and value.requires_grad
+    if check_inplace(t, "index assignment", value_grad):
+        _write(t, _index.put(t, key, value), "index assignment")
+    else:
+        _index.setitem(t, key, value)
+
+
 def apply_(t: Tensor, fn, op: str, *others) -> Tensor:
     """t = fn(t) in t's storage; t takes the result's history. `others` are the other tensors
     fn reads. When recording, fn gets a copy of t: the nodes it records may save their input,

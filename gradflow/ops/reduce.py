@@ -23,6 +23,7 @@ from gradflow.ops.common import (
     as_float,
     check_tensor,
     normalize_dims,
+    numpy_names,
     reduction_dims,
     wrap_dim,
 )
@@ -100,6 +101,7 @@ def _count(x: Tensor, axes) -> int:
     return n
 
 
+@numpy_names
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     x = _accumulated(x, "sum", keepdim, dtype)
     return reduce("sum", x, reduction_dims(dim, x.ndim, "sum"), keepdim)
@@ -116,6 +118,7 @@ def sum_to_shape(g: Tensor, input_shape: Tuple[int, ...]) -> Tensor:
     return sum(g, ones, keepdim=True) if ones else g
 
 
+@numpy_names
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     _check(x, "mean", keepdim)
     if dtype is not None:
@@ -130,6 +133,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return reduce("sum", x, axes, keepdim) / (n if n else math.nan)
 
 
+@numpy_names
 def var(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
     """sum((x - mean)^2) / (N - correction); correction defaults to 1 (unbiased)."""
     return _var(x, dim, unbiased, keepdim, correction, "var")
@@ -154,6 +158,7 @@ def _var(x: Tensor, dim, unbiased, keepdim, correction, op: str) -> Tensor:
     return squares / denom if denom > 0 else squares * math.nan
 
 
+@numpy_names
 def std(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
     return elementwise.sqrt(_var(x, dim, unbiased, keepdim, correction, "std"))
 
@@ -169,6 +174,7 @@ def _reduced_shape(x: Tensor, axes) -> tuple:
     return tuple(s for i, s in enumerate(x.shape) if i not in axes)
 
 
+@numpy_names
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     x = _accumulated(x, "prod", keepdim, dtype)
     return reduce("prod", x, reduction_dims(dim, x.ndim, "prod"), keepdim)
@@ -182,6 +188,7 @@ def _check_nonempty(x: Tensor, axes, op: str) -> None:
         )
 
 
+@numpy_names
 def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     _check(x, "amax", keepdim)
     axes = reduction_dims(dim, x.ndim, "amax")
@@ -189,6 +196,7 @@ def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     return reduce("max", x, axes, keepdim)
 
 
+@numpy_names
 def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     _check(x, "amin", keepdim)
     axes = reduction_dims(dim, x.ndim, "amin")
@@ -217,10 +225,12 @@ def _max_min(x: Tensor, dim, keepdim: bool, op: str):
     return values_indices(values, idx)
 
 
+@numpy_names
 def max(x: Tensor, dim=None, keepdim: bool = False):
     return _max_min(x, dim, keepdim, "max")
 
 
+@numpy_names
 def min(x: Tensor, dim=None, keepdim: bool = False):
     return _max_min(x, dim, keepdim, "min")
 
@@ -247,14 +257,17 @@ def _zero_index(x: Tensor) -> Tensor:
     return elementwise.full_like_scalar(shape.to_dtype(x, int64), 0)
 
 
+@numpy_names
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return _arg(x, dim, keepdim, "argmax")
 
 
+@numpy_names
 def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return _arg(x, dim, keepdim, "argmin")
 
 
+@numpy_names
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) = m + log(sum(exp(x - m))), m = max (stable; -inf rows stay -inf)."""
     _check(x, "logsumexp", keepdim)
@@ -304,6 +317,7 @@ class _Norm(Function):
         return scale * x * elementwise.abs(x) ** (p - 2), None, None
 
 
+@numpy_names
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False) -> Tensor:
     _check(x, "norm", keepdim)
     if not isinstance(p, (int, float, str)) and p is not None:
@@ -323,12 +337,14 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False) -> Tensor:
     return out if keepdim else shape.reshape(out, _reduced_shape(x, axes))
 
 
+@numpy_names
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     _check(x, "all", keepdim)
     axes = normalize_dims(dim, x.ndim, "all")
     return Tensor._make(x._backend.reduce("all", x._data, axes, keepdim), x._backend)
 
 
+@numpy_names
 def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     _check(x, "any", keepdim)
     axes = normalize_dims(dim, x.ndim, "any")
@@ -422,10 +438,12 @@ def _normalised(fn, x: Tensor, dim: Optional[int], dtype, op: str) -> Tensor:
     return fn.apply(x, axis)
 
 
+@numpy_names
 def softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
     return _normalised(Softmax, x, dim, dtype, "softmax")
 
 
+@numpy_names
 def log_softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
     return _normalised(LogSoftmax, x, dim, dtype, "log_softmax")
 
@@ -485,12 +503,14 @@ def _scan(name: str, x: Tensor, dim, dtype) -> Tensor:
     return Scan.apply(x, name, axis)
 
 
+@numpy_names
 def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     """y_i = x_0 + ... + x_i along dim; bools and integers accumulate as int64 unless dtype
     is given (x is cast to dtype first)."""
     return _scan("cumsum", x, dim, dtype)
 
 
+@numpy_names
 def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     """y_i = x_0 * ... * x_i along dim; the gradient is exact also where x has zeros."""
     return _scan("cumprod", x, dim, dtype)

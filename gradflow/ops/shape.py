@@ -20,6 +20,7 @@ from gradflow.ops.common import (
     check_same_device,
     check_tensor,
     normalize_dims,
+    numpy_names,
     wrap_dim,
 )
 from gradflow.tensor import Tensor, _varargs
@@ -128,6 +129,7 @@ def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1 :])
 
 
+@numpy_names
 def squeeze(x: Tensor, dim=None) -> Tensor:
     check_tensor(x, "squeeze")
     if dim is None:
@@ -136,6 +138,7 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
     return reshape(x, tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1)))
 
 
+@numpy_names
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     check_tensor(x, "unsqueeze")
     d = wrap_dim(dim, x.ndim + 1, "unsqueeze")
@@ -293,6 +296,7 @@ def _tensor_list(tensors, op: str) -> list:
     return list(tensors)
 
 
+@numpy_names
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = _tensor_list(tensors, "cat")
     if not tensors:
@@ -325,6 +329,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 concat = cat
 
 
+@numpy_names
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = _tensor_list(tensors, "stack")
     if not tensors:

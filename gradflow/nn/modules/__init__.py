@@ -10,6 +10,7 @@ from gradflow.nn.modules import (  # noqa: F401
     conv,
     dropout,
     flatten,
+    fold,
     instancenorm,
     linear,
     loss,
@@ -29,6 +30,7 @@ from gradflow.nn.modules.container import *  # noqa: F401,F403
 from gradflow.nn.modules.conv import *  # noqa: F401,F403
 from gradflow.nn.modules.dropout import *  # noqa: F401,F403
 from gradflow.nn.modules.flatten import *  # noqa: F401,F403
+from gradflow.nn.modules.fold import *  # noqa: F401,F403
 from gradflow.nn.modules.instancenorm import *  # noqa: F401,F403
 from gradflow.nn.modules.linear import *  # noqa: F401,F403
 from gradflow.nn.modules.loss import *  # noqa: F401,F403

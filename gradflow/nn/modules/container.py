@@ -3,9 +3,11 @@
 from gradflow.nn.containers import (
     ModuleDict,
     ModuleList,
+    ParameterDict,
+    ParameterList,
     Sequential,
 )
 
 __all__ = [
-    "ModuleDict", "ModuleList", "Sequential"
+    "ModuleDict", "ModuleList", "ParameterDict", "ParameterList", "Sequential"
 ]

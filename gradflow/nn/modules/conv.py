@@ -1,10 +1,11 @@
 """torch.nn.modules.conv's classes, for code and checkpoints that name them by path."""
 
 from gradflow.nn.conv import (
+    Conv1d,
     Conv2d,
     ConvTranspose2d,
 )
 
 __all__ = [
-    "Conv2d", "ConvTranspose2d"
+    "Conv1d", "Conv2d", "ConvTranspose2d"
 ]
