@@ -103,6 +103,7 @@ class WeightedRandomSampler(Sampler):
 
         >>> import gradflow as gf
         >>> from gradflow.utils.data import WeightedRandomSampler
+        >>> gf.manual_seed(0)
         >>> sampler = WeightedRandomSampler([0.0, 1.0, 0.0, 3.0], num_samples=5)
         >>> sorted(set(sampler))
         [1, 3]
