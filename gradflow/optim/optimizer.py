@@ -103,7 +103,19 @@ def _with_step_hooks(step: Callable) -> Callable:
 # ---------------------------------------------------------------- the base class
 class Optimizer:
     """Holds param_groups (dicts: 'params' plus every option, defaults filled in) and
-    state (per parameter). Subclasses implement step()."""
+    state (per parameter). Subclasses implement step().
+
+    >>> model = nn.Linear(2, 1)
+    >>> groups = [{"params": [model.weight]}, {"params": [model.bias], "lr": 0.5}]
+    >>> opt = gf.optim.SGD(groups, lr=0.1)
+    >>> isinstance(opt, gf.optim.Optimizer), [group["lr"] for group in opt.param_groups]
+    (True, [0.1, 0.5])
+    >>> model(gf.ones(1, 2)).sum().backward()
+    >>> opt.step()
+    >>> opt.zero_grad()
+    >>> model.weight.grad is None, sorted(opt.state_dict())
+    (True, ['param_groups', 'state'])
+    """
 
     _in_step = False
 
