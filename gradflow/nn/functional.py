@@ -311,7 +311,13 @@ def _renorm_rows_(weight: Tensor, index: Tensor, max_norm: float, norm_type: flo
 def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
               max_norm: Optional[float] = None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
-    """Rows of weight (num_embeddings, dim) picked by the integer tensor input."""
+    """Rows of weight (num_embeddings, dim) picked by the integer tensor input.
+
+    >>> weight = gf.arange(6.0).reshape(3, 2)
+    >>> F.embedding(gf.tensor([[2, 0]]), weight)
+    tensor([[[4., 5.],
+             [0., 1.]]])
+    """
     op = "embedding"
     check_tensor(input, op)
     check_tensor(weight, op, "weight")
@@ -356,7 +362,12 @@ def _shuffle_factor(input: Tensor, factor: int, op: str, arg: str) -> int:
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     """(*, C r^2, H, W) -> (*, C, H r, W r):
-    out[c, h r + i, w r + j] = in[c r^2 + i r + j, h, w]."""
+    out[c, h r + i, w r + j] = in[c r^2 + i r + j, h, w].
+
+    >>> F.pixel_shuffle(gf.arange(4.0).reshape(1, 4, 1, 1), 2)
+    tensor([[[[0., 1.],
+              [2., 3.]]]])
+    """
     op = "pixel_shuffle"
     r = _shuffle_factor(input, upscale_factor, op, "upscale_factor")
     *batch, c, h, w = input.shape
@@ -370,7 +381,12 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
 
 
 def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
-    """(*, C, H r, W r) -> (*, C r^2, H, W), the inverse of pixel_shuffle."""
+    """(*, C, H r, W r) -> (*, C r^2, H, W), the inverse of pixel_shuffle.
+
+    >>> x = gf.arange(16.0).reshape(1, 1, 4, 4)
+    >>> F.pixel_unshuffle(x, 2).shape, gf.equal(F.pixel_shuffle(F.pixel_unshuffle(x, 2), 2), x)
+    (gradflow.Size([1, 4, 2, 2]), True)
+    """
     op = "pixel_unshuffle"
     r = _shuffle_factor(input, downscale_factor, op, "downscale_factor")
     *batch, c, h, w = input.shape
@@ -425,7 +441,14 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     values; scale defaults to 1/sqrt(E). attn_mask broadcasts to (*, L, S): a bool mask says
     True where a query may attend (False becomes -inf), a float mask is added. is_causal
     masks keys after the query's position. enable_gqa lets H_q be a multiple of the key and
-    value heads (dim -3), each shared by H_q / H_kv query heads."""
+    value heads (dim -3), each shared by H_q / H_kv query heads.
+
+    >>> q = k = gf.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    >>> v = gf.tensor([[[1.0, 2.0], [3.0, 4.0]]])
+    >>> F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    tensor([[[1.0000, 2.0000],
+             [2.3395, 3.3395]]])
+    """
     op = "scaled_dot_product_attention"
     for arg, t in (("query", query), ("key", key), ("value", value)):
         check_tensor(t, op, arg)

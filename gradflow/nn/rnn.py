@@ -55,7 +55,12 @@ def _gru_step(xw: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor]) -> Te
 
 # ---------------------------------------------------------------- cells
 class RNNCellBase(Module):
-    """The parameters every cell has; `gates` weights stacked along dim 0."""
+    """The parameters every cell has; `gates` weights stacked along dim 0.
+
+    >>> cell = nn.GRUCell(3, 4)
+    >>> isinstance(cell, nn.RNNCellBase), cell.weight_ih.shape, cell.weight_hh.shape
+    (True, gradflow.Size([12, 3]), gradflow.Size([12, 4]))
+    """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, gates: int,
                  device=None, dtype=None) -> None:
@@ -188,7 +193,12 @@ class RNNBase(Module):
     directions concatenated), with dropout between layers while training. Parameters
     per layer k and direction: weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}
     (and weight_hr_l{k} for an LSTM with proj_size > 0), '_reverse' appended for the
-    backward direction."""
+    backward direction.
+
+    >>> lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    >>> isinstance(lstm, nn.RNNBase), [name for name, _ in lstm.named_parameters()][:5]
+    (True, ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0', 'weight_ih_l0_reverse'])
+    """
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
