@@ -94,6 +94,7 @@ class LRScheduler:
             self._is_initial = False
 
     def get_lr(self) -> List[float]:
+        """The learning rates for the current last_epoch, one per param group (subclasses' rule)."""
         raise NotImplementedError
 
     def get_last_lr(self) -> List[float]:
@@ -101,6 +102,8 @@ class LRScheduler:
         return self._last_lr
 
     def step(self, epoch: Optional[int] = None) -> None:
+        """Advance one epoch (or iteration) and set each group's lr; call it after
+        optimizer.step()."""
         self._step_count += 1
         if epoch is not None:
             warnings.warn("The epoch parameter in `scheduler.step()` is deprecated; call "
@@ -120,9 +123,25 @@ class LRScheduler:
         self._last_lr = _group_values(self.optimizer, "lr")
 
     def state_dict(self) -> Dict[str, Any]:
+        """The scheduler's attributes but the optimizer, for gradflow.save.
+
+        >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0)
+        >>> sched = gf.optim.lr_scheduler.StepLR(opt, step_size=1)
+        >>> state = sched.state_dict()
+        >>> state["last_epoch"], "optimizer" in state
+        (0, False)
+        """
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restore what state_dict returned.
+
+        >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0)
+        >>> sched = gf.optim.lr_scheduler.StepLR(opt, step_size=1)
+        >>> sched.load_state_dict({**sched.state_dict(), "last_epoch": 7})
+        >>> sched.last_epoch
+        7
+        """
         self.__dict__.update(state_dict)
 
     def _state_saving(self, key: str, saved: Any) -> Dict[str, Any]:

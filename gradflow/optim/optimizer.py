@@ -183,10 +183,21 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the .grad of every parameter in param_groups: to None (the default) or to zeros.
+
+        >>> w = nn.Parameter(gf.ones(2))
+        >>> opt = gf.optim.SGD([w], lr=0.1)
+        >>> (w * w).sum().backward()
+        >>> opt.zero_grad(set_to_none=False)
+        >>> w.grad
+        tensor([0., 0.])
+        """
         set_to_none = as_bool(set_to_none, f"{type(self).__name__}.zero_grad", "set_to_none")
         update.zero_grad((p for g in self.param_groups for p in g["params"]), set_to_none)
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        """One update of every parameter from its .grad; `closure` re-evaluates the model and
+        returns the loss (LBFGS needs it). Subclasses implement it."""
         raise NotImplementedError
 
     def register_step_pre_hook(self, hook: Callable) -> RemovableHandle:
