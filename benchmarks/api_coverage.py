@@ -13,9 +13,11 @@ the name, not that the test is good, and it over-counts where another library's 
 same (`np.sort(` counts for `sort`).
 
 It then counts the public API overall: every public callable (no leading underscore, defined in
-gradflow, modules excluded) reachable from gradflow's namespaces below, and the public methods
-and properties of `Tensor`, each object once; a callable is documented when it has its own
-docstring, and has an example when that docstring holds a `>>>` line.
+gradflow, modules excluded) reachable from gradflow's namespaces below (their `__all__` where
+they have one; the argument-checking helpers of gradflow.ops.common and ops.inplace, which some
+modules import, never count), and the public methods and properties of `Tensor`, each object
+once; a callable is documented when it has its own docstring, and has an example when that
+docstring holds a `>>>` line.
 
 Prints both tables and writes runs/benchmark_api_coverage/api_coverage.json (or --out DIR).
 
@@ -64,6 +66,9 @@ NAMESPACES = ("gradflow gradflow.linalg gradflow.autograd gradflow.autograd.func
               "gradflow.nn.parallel gradflow.optim gradflow.optim.lr_scheduler gradflow.utils "
               "gradflow.utils.data gradflow.datasets gradflow.transforms gradflow.serialization "
               "gradflow.cuda gradflow.accelerator gradflow.distributed gradflow.config").split()
+
+# Helpers that namespaces without __all__ import for their own use, not API.
+INTERNAL_MODULES = ("gradflow.ops.common", "gradflow.ops.inplace")
 
 _MISSING = object()
 
@@ -141,8 +146,9 @@ def _public_callables() -> Iterator[Tuple[str, Any]]:
         names = getattr(module, "__all__", None) or dir(module)
         for name in names:
             obj = getattr(module, name, None)
+            home = str(getattr(obj, "__module__", ""))
             if (name.startswith("_") or inspect.ismodule(obj) or not callable(obj)
-                    or not str(getattr(obj, "__module__", "")).startswith("gradflow")):
+                    or not home.startswith("gradflow") or home in INTERNAL_MODULES):
                 continue
             yield f"{namespace}.{name}", obj
     for name, obj in vars(gf.Tensor).items():
