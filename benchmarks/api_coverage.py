@@ -5,9 +5,9 @@ For each name of issue 16's list it checks three things:
              `gradflow.Tensor.scatter_`, `gradflow.nn.functional.conv1d`, `gradflow.float16`);
   docstring  the object has its own non-empty `__doc__` (a property's is its getter's; a dtype,
              which is not callable, counts as documented when its class is);
-  tested     some file under tests/ uses the last part of the name as an attribute (`.topk`) or
-             calls it (`topk(`); a capitalised name (`LSTM`) counts wherever it appears as a
-             word; a dotted name (`linalg.norm`) must appear as written.
+  tested     the name exists and some file under tests/ uses its last part as an attribute
+             (`.topk`) or calls it (`topk(`); a capitalised name (`LSTM`) counts wherever it
+             appears as a word; a dotted name (`linalg.norm`) must appear as written.
 The test check is a plain text search, by design simple and predictable: it says a test mentions
 the name, not that the test is good, and it over-counts where another library's name is the
 same (`np.sort(` counts for `sort`).
@@ -134,7 +134,7 @@ def check(names: List[str] = ISSUE_16) -> List[Dict[str, Any]]:
         exists = obj is not _MISSING
         rows.append({"name": name, "exists": exists,
                      "docstring": exists and docstring(obj) is not None,
-                     "tested": bool(_pattern(name).search(sources))})
+                     "tested": exists and bool(_pattern(name).search(sources))})
     return rows
 
 
