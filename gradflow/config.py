@@ -19,7 +19,14 @@ except ImportError as exc:  # most often: a source checkout in the working direc
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used by the native CPU kernels (OpenMP)."""
+    """Threads used by the native CPU kernels (OpenMP).
+
+    >>> old = gf.get_num_threads()
+    >>> gf.set_num_threads(1)
+    >>> gf.get_num_threads()
+    1
+    >>> gf.set_num_threads(old)
+    """
     from gradflow.ops.common import as_int
 
     n = as_int(n, "set_num_threads", "n")
@@ -29,12 +36,21 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
+    """Threads the native CPU kernels use (OpenMP), as set by set_num_threads.
+
+    >>> gf.get_num_threads() >= 1
+    True
+    """
     return _C.get_num_threads()
 
 
 def cuda_build_status() -> str:
     """What the build chose for the CUDA module and why, as CMake recorded it (GRADFLOW_CUDA:
-    AUTO builds it for the visible GPU's architecture only, ON for every architecture)."""
+    AUTO builds it for the visible GPU's architecture only, ON for every architecture).
+
+    >>> isinstance(gf.config.cuda_build_status(), str)
+    True
+    """
     try:
         from gradflow._build_config import cuda
     except ImportError:
@@ -43,6 +59,11 @@ def cuda_build_status() -> str:
 
 
 def config_lines() -> list:
+    """show_config's lines: gradflow's version, Python and NumPy, compiler, threads, SIMD, CUDA.
+
+    >>> gf.config.config_lines()[0] == f"gradflow {gf.__version__}"
+    True
+    """
     from gradflow import __version__, cuda
 
     lines = [
@@ -64,5 +85,11 @@ def config_lines() -> list:
 
 
 def show_config() -> None:
-    """Print how gradflow was built and what it found on this machine."""
+    """Print how gradflow was built and what it found on this machine.
+
+    >>> gf.show_config()  # doctest: +ELLIPSIS
+    gradflow ...
+      Python ..., NumPy ...
+      C++ compiler: ...
+    """
     print("\n".join(config_lines()))

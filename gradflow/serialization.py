@@ -155,6 +155,13 @@ def save(obj: Any, f: PathOrFile) -> None:
     previous checkpoint. First it deletes the temporaries earlier saves of the same target
     left behind when their process died (same host, pid no longer running), so orphans never
     pile up. Raises TypeError naming the place of any object it cannot store without pickle.
+
+    >>> import io
+    >>> buffer = io.BytesIO()
+    >>> gf.save({"weight": gf.ones(2), "step": 3}, buffer)
+    >>> _ = buffer.seek(0)
+    >>> gf.load(buffer)
+    {'weight': tensor([1., 1.]), 'step': 3}
     """
     enc = _Encoder()
     header = {"format": FORMAT, "version": VERSION, "root": enc.encode(obj, "obj")}
@@ -416,6 +423,14 @@ def load(f: PathOrFile, map_location: Any = None, *, weights_only: Optional[bool
     all (or to 64 MiB, whichever is more). `max_bytes` replaces that ratio cap by a limit on the
     total the entries inflate to, compressed or not: pass it to load a highly compressed file
     you trust, or to bound the memory an untrusted file may take.
+
+    >>> import io
+    >>> buffer = io.BytesIO()
+    >>> gf.save(nn.Linear(2, 1).state_dict(), buffer)
+    >>> _ = buffer.seek(0)
+    >>> state = gf.load(buffer, map_location="cpu", weights_only=True)
+    >>> sorted(state), state["weight"].shape
+    (['bias', 'weight'], gradflow.Size([1, 2]))
     """
     if weights_only is not None and not isinstance(weights_only, bool):
         raise TypeError(f"load: weights_only must be None or a bool, got {weights_only!r}")
@@ -508,7 +523,13 @@ _safe_globals: List[Any] = []
 
 
 def add_safe_globals(safe_globals: List[Any]) -> None:
-    """Accepted as a no-op for loading (see above); remembers the entries."""
+    """Accepted as a no-op for loading (see above); remembers the entries.
+
+    >>> gf.serialization.add_safe_globals([nn.Linear])
+    >>> gf.serialization.get_safe_globals()
+    [<class 'gradflow.nn.linear.Linear'>]
+    >>> gf.serialization.clear_safe_globals()
+    """
     if not isinstance(safe_globals, (list, tuple)):
         raise TypeError(f"add_safe_globals: expected a list of globals, got "
                         f"{type(safe_globals).__name__}")
@@ -516,17 +537,35 @@ def add_safe_globals(safe_globals: List[Any]) -> None:
 
 
 def get_safe_globals() -> List[Any]:
-    """What add_safe_globals was given (it does not change loading)."""
+    """What add_safe_globals was given (it does not change loading).
+
+    >>> gf.serialization.get_safe_globals()
+    []
+    """
     return list(_safe_globals)
 
 
 def clear_safe_globals() -> None:
+    """Forget what add_safe_globals was given (loading does not change: it never runs code).
+
+    >>> gf.serialization.add_safe_globals([nn.Linear])
+    >>> gf.serialization.clear_safe_globals()
+    >>> gf.serialization.get_safe_globals()
+    []
+    """
     _safe_globals.clear()
 
 
 class safe_globals:
     """``with safe_globals([...]):`` as PyTorch's; the entries are allowed only inside the
-    block, which for gradflow changes nothing."""
+    block, which for gradflow changes nothing.
+
+    >>> with gf.serialization.safe_globals([nn.Linear]):
+    ...     print(gf.serialization.get_safe_globals())
+    [<class 'gradflow.nn.linear.Linear'>]
+    >>> gf.serialization.get_safe_globals()
+    []
+    """
 
     def __init__(self, safe_globals: List[Any]) -> None:
         self.safe_globals = list(safe_globals)

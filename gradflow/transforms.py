@@ -65,7 +65,13 @@ def _pair(size: Size, name: str) -> Tuple[int, int]:
 
 
 class Compose:
-    """Apply transforms one after another."""
+    """Apply transforms one after another.
+
+    >>> import gradflow.transforms as T
+    >>> to_input = T.Compose([T.ToTensor(), T.Normalize([0.5], [0.5])])
+    >>> to_input(np.array([[0, 255]], dtype=np.uint8))
+    tensor([[[-1.,  1.]]])
+    """
 
     def __init__(self, transforms: Sequence[Callable]) -> None:
         self.transforms = list(transforms)
@@ -81,7 +87,12 @@ class Compose:
 
 
 class Lambda:
-    """Apply a user function."""
+    """Apply a user function.
+
+    >>> import gradflow.transforms as T
+    >>> T.Lambda(lambda x: x * 2)(gf.ones(2))
+    tensor([2., 2.])
+    """
 
     def __init__(self, lambd: Callable) -> None:
         if not callable(lambd):
@@ -100,6 +111,10 @@ class ToTensor:
 
     uint8 values are scaled to float32 in [0, 1] (x / 255); float32/float64 arrays keep their
     values and dtype; bool and other integer arrays become float32 without scaling.
+
+    >>> import gradflow.transforms as T
+    >>> T.ToTensor()(np.zeros((32, 32, 3), dtype=np.uint8)).shape
+    gradflow.Size([3, 32, 32])
     """
 
     def __call__(self, pic: Any) -> Any:
@@ -123,7 +138,12 @@ class ToTensor:
 
 
 class Normalize:
-    """Per channel: out[c] = (x[c] - mean[c]) / std[c] on a float tensor (…, C, H, W)."""
+    """Per channel: out[c] = (x[c] - mean[c]) / std[c] on a float tensor (…, C, H, W).
+
+    >>> import gradflow.transforms as T
+    >>> T.Normalize(mean=[1.0, 2.0], std=[1.0, 2.0])(gf.ones(2, 1, 1)).flatten()
+    tensor([ 0.0000, -0.5000])
+    """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], inplace: bool = False):
         self.mean = [float(m) for m in np.atleast_1d(mean)]
@@ -194,7 +214,12 @@ def _pad(img: Any, padding, fill: float, padding_mode: str) -> Any:
 class Pad:
     """Pad the borders: padding is an int (all sides), (left/right, top/bottom) or
     (left, top, right, bottom); padding_mode is 'constant' (with `fill`), 'edge', 'reflect'
-    (mirror without repeating the edge) or 'symmetric' (mirror repeating it)."""
+    (mirror without repeating the edge) or 'symmetric' (mirror repeating it).
+
+    >>> import gradflow.transforms as T
+    >>> T.Pad(1)(gf.ones(3, 4, 4)).shape
+    gradflow.Size([3, 6, 6])
+    """
 
     def __init__(self, padding, fill: float = 0, padding_mode: str = "constant") -> None:
         _padding4(padding)
@@ -214,7 +239,13 @@ class Pad:
 class RandomCrop:
     """Crop a random size[0]×size[1] window, after optional padding (see Pad). With
     `pad_if_needed`, an image smaller than the window is padded up to it first. The top-left
-    corner is uniform over all windows that fit: top in [0, H - h], then left in [0, W - w]."""
+    corner is uniform over all windows that fit: top in [0, H - h], then left in [0, W - w].
+
+    >>> import gradflow.transforms as T
+    >>> gf.manual_seed(0)
+    >>> T.RandomCrop(28, padding=4)(gf.ones(1, 28, 28)).shape
+    gradflow.Size([1, 28, 28])
+    """
 
     def __init__(self, size: Size, padding=None, pad_if_needed: bool = False, fill: float = 0,
                  padding_mode: str = "constant") -> None:
@@ -252,7 +283,12 @@ class RandomCrop:
 
 
 class RandomHorizontalFlip:
-    """Mirror left-right with probability p (one uniform draw u; flip when u < p)."""
+    """Mirror left-right with probability p (one uniform draw u; flip when u < p).
+
+    >>> import gradflow.transforms as T
+    >>> T.RandomHorizontalFlip(p=1.0)(gf.tensor([[[1.0, 2.0, 3.0]]]))
+    tensor([[[3., 2., 1.]]])
+    """
 
     def __init__(self, p: float = 0.5) -> None:
         self.p = p
@@ -306,6 +342,10 @@ class Resize:
     interpolation='bilinear' (the default, as in torchvision) uses half-pixel centres like
     torch.nn.functional.interpolate(mode='bilinear', align_corners=False) without
     antialiasing; 'nearest' picks src = floor(i * in / out). uint8 results are rounded.
+
+    >>> import gradflow.transforms as T
+    >>> T.Resize(16)(gf.ones(3, 8, 12)).shape
+    gradflow.Size([3, 16, 24])
     """
 
     def __init__(self, size: Size, interpolation: str = "bilinear") -> None:

@@ -45,6 +45,12 @@ class CIFAR10(Dataset):
     (ToTensor turns it into a 3×32×32 float tensor in [0, 1]) and the label an int, each passed
     through `transform` / `target_transform` when given. `.data` (N×32×32×3 uint8) and
     `.targets` (N int64) hold the whole split.
+
+    >>> train = gf.datasets.CIFAR10("~/data", transform=gf.transforms.ToTensor())  # doctest: +SKIP
+    >>> gf.datasets.CIFAR10("no/such/folder", train=False)
+    Traceback (most recent call last):
+        ...
+    FileNotFoundError: CIFAR10 (test split): put the binary distribution's files ...
     """
 
     base_folder = "cifar-10-batches-bin"

@@ -37,6 +37,10 @@ class Digits(Dataset):
     each passed through `transform` / `target_transform` when given. `.data` holds the split's
     raw 0..16 uint8 images, `.targets` its int64 labels. `root` is accepted, for the same
     call shape as the file-based datasets, and ignored: the data ships with gradflow.
+
+    >>> train, test = gf.datasets.Digits(), gf.datasets.Digits(train=False)
+    >>> len(train), len(test), train[0][0].shape, train[0][1]
+    (1438, 359, (8, 8), 0)
     """
 
     classes = [str(d) for d in range(10)]

@@ -68,6 +68,12 @@ class MNIST(Dataset):
     into a 1×28×28 float tensor in [0, 1]) and the label an int, each passed through
     `transform` / `target_transform` when given. `.data` (N×28×28 uint8) and `.targets`
     (N int64) hold the whole split.
+
+    >>> train = gf.datasets.MNIST("~/data", transform=gf.transforms.ToTensor())  # doctest: +SKIP
+    >>> gf.datasets.MNIST("no/such/folder")
+    Traceback (most recent call last):
+        ...
+    FileNotFoundError: MNIST (train split): put the files 'train-images-idx3-ubyte' and ...
     """
 
     classes = [f"{d} - {w}" for d, w in enumerate(
@@ -124,7 +130,13 @@ class MNIST(Dataset):
 
 
 class FashionMNIST(MNIST):
-    """Fashion-MNIST (Zalando): MNIST's format and file names, 10 clothing classes."""
+    """Fashion-MNIST (Zalando): MNIST's format and file names, 10 clothing classes.
+
+    >>> gf.datasets.FashionMNIST("no/such/folder", train=False)
+    Traceback (most recent call last):
+        ...
+    FileNotFoundError: FashionMNIST (test split): put the files 't10k-images-idx3-ubyte' and ...
+    """
 
     classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot"]

@@ -5,6 +5,10 @@ starts the processes; each calls ``init_process_group("mpi")`` and learns its ra
 collectives work on tensors in place; ``gradflow.nn.parallel.DistributedDataParallel``
 averages gradients with them during backward. mpi4py is needed only once a process group is
 made: ``pip install "gradflow[mpi]"``.
+
+The examples in these docstrings that need a process group run only under a launcher
+(``mpiexec -n 2``), which a doctest does not have: they are marked ``# doctest: +SKIP`` and
+show what rank 0 of two processes sees (tests/test_distributed.py runs the real jobs).
 """
 
 from gradflow.distributed.collectives import (

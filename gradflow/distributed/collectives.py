@@ -5,6 +5,10 @@ Each one starts MPI's non-blocking form and returns a `Work`; the blocking call 
 Work's wait(). MPI reads and writes a contiguous CPU tensor's own memory (through its NumPy
 view, no copy); a non-contiguous tensor goes through a contiguous copy. A CUDA tensor goes to
 MPI directly when MPI is CUDA-aware, else through a host copy (said once, as a warning).
+
+The examples in these docstrings that need a process group run only under a launcher
+(``mpiexec -n 2``), which a doctest does not have: they are marked ``# doctest: +SKIP`` and
+show what rank 0 of two processes sees (tests/test_distributed.py runs the real jobs).
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ SPIN_S, POLL_SLEEP_S = 0.005, 0.0002  # Work.wait: tight polling, then polls thi
 
 
 class ReduceOp(enum.Enum):
+    """The reductions of all_reduce and reduce_scatter: SUM, AVG, PRODUCT, MAX, MIN.
+
+    >>> import gradflow.distributed as dist
+    >>> [op.name for op in dist.ReduceOp]
+    ['SUM', 'AVG', 'PRODUCT', 'MAX', 'MIN']
+    """
     SUM = "sum"
     AVG = "avg"
     PRODUCT = "product"
@@ -39,7 +49,15 @@ def _mpi_op(MPI, op: ReduceOp):
 class Work:
     """A started collective. wait() blocks until it is done on this rank (raising if that
     takes longer than the group's timeout), then finishes it: copies staged results back and
-    divides an average. is_completed() asks without blocking."""
+    divides an average. is_completed() asks without blocking.
+
+    >>> import gradflow.distributed as dist
+    >>> t = gf.ones(2)
+    >>> work = dist.all_reduce(t, async_op=True)  # doctest: +SKIP
+    >>> work.wait()  # doctest: +SKIP
+    >>> t  # doctest: +SKIP
+    tensor([2., 2.])
+    """
 
     def __init__(self, op: str, group: ProcessGroup, request, finish: Callable[[], None],
                  status=None) -> None:
@@ -147,7 +165,14 @@ def _finish(async_op: bool, work: Work) -> Optional[Work]:
 
 def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group=None,
                async_op: bool = False) -> Optional[Work]:
-    """tensor <- op over all ranks of tensor (AVG: the sum divided by the world size)."""
+    """tensor <- op over all ranks of tensor (AVG: the sum divided by the world size).
+
+    >>> import gradflow.distributed as dist
+    >>> t = gf.tensor([1.0, 2.0])
+    >>> dist.all_reduce(t, op=dist.ReduceOp.AVG)  # doctest: +SKIP
+    >>> t  # doctest: +SKIP
+    tensor([1., 2.])
+    """
     name = "all_reduce"
     _check_tensor(tensor, name)
     _check_reduce(tensor, name, op)
@@ -166,7 +191,14 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group=None,
 
 
 def broadcast(tensor: Tensor, src: int, group=None, async_op: bool = False) -> Optional[Work]:
-    """tensor <- rank src's tensor, on every rank."""
+    """tensor <- rank src's tensor, on every rank.
+
+    >>> import gradflow.distributed as dist
+    >>> t = gf.full((2,), float(dist.get_rank()))  # doctest: +SKIP
+    >>> dist.broadcast(t, src=0)  # doctest: +SKIP
+    >>> t  # doctest: +SKIP
+    tensor([0., 0.])
+    """
     name = "broadcast"
     _check_tensor(tensor, name)
     g = group or _group(name)
@@ -215,7 +247,14 @@ def _as_tensor(mem) -> Tensor:
 
 def all_gather(tensor_list: List[Tensor], tensor: Tensor, group=None,
                async_op: bool = False) -> Optional[Work]:
-    """tensor_list[r] <- rank r's tensor, on every rank."""
+    """tensor_list[r] <- rank r's tensor, on every rank.
+
+    >>> import gradflow.distributed as dist
+    >>> parts = [gf.zeros(1) for _ in range(dist.get_world_size())]  # doctest: +SKIP
+    >>> dist.all_gather(parts, gf.tensor([float(dist.get_rank())]))  # doctest: +SKIP
+    >>> parts  # doctest: +SKIP
+    [tensor([0.]), tensor([1.])]
+    """
     name = "all_gather"
     _check_tensor(tensor, name)
     g = group or _group(name)
@@ -234,7 +273,14 @@ def all_gather(tensor_list: List[Tensor], tensor: Tensor, group=None,
 
 def reduce_scatter(output: Tensor, input_list: List[Tensor], op: ReduceOp = ReduceOp.SUM,
                    group=None, async_op: bool = False) -> Optional[Work]:
-    """output <- op over all ranks of their input_list[rank] (this rank's piece)."""
+    """output <- op over all ranks of their input_list[rank] (this rank's piece).
+
+    >>> import gradflow.distributed as dist
+    >>> out = gf.zeros(1)
+    >>> dist.reduce_scatter(out, [gf.tensor([1.0]), gf.tensor([2.0])])  # doctest: +SKIP
+    >>> out  # doctest: +SKIP
+    tensor([2.])
+    """
     name = "reduce_scatter"
     _check_tensor(output, name, "output")
     _check_reduce(output, name, op)
@@ -255,7 +301,12 @@ def reduce_scatter(output: Tensor, input_list: List[Tensor], op: ReduceOp = Redu
 
 
 def isend(tensor: Tensor, dst: int, group=None, tag: int = 0) -> Work:
-    """Start sending tensor to rank dst."""
+    """Start sending tensor to rank dst.
+
+    >>> import gradflow.distributed as dist
+    >>> if dist.get_rank() == 0:  # doctest: +SKIP
+    ...     dist.isend(gf.ones(2), dst=1).wait()
+    """
     name = "send"
     _check_tensor(tensor, name)
     g = group or _group(name)
@@ -266,7 +317,15 @@ def isend(tensor: Tensor, dst: int, group=None, tag: int = 0) -> Work:
 
 def irecv(tensor: Tensor, src: Optional[int] = None, group=None, tag: int = 0) -> Work:
     """Start receiving into tensor from rank src (None: from any rank; the Work's
-    source_rank() tells which once it is done)."""
+    source_rank() tells which once it is done).
+
+    >>> import gradflow.distributed as dist
+    >>> buffer = gf.zeros(2)
+    >>> work = dist.irecv(buffer, src=None)  # doctest: +SKIP
+    >>> work.wait()  # doctest: +SKIP
+    >>> work.source_rank(), buffer  # doctest: +SKIP
+    (0, tensor([1., 1.]))
+    """
     name = "recv"
     _check_tensor(tensor, name)
     g = group or _group(name)
@@ -281,14 +340,25 @@ def irecv(tensor: Tensor, src: Optional[int] = None, group=None, tag: int = 0) -
 
 def send(tensor: Tensor, dst: int, group=None, tag: int = 0,
          async_op: bool = False) -> Optional[Work]:
-    """Send tensor to rank dst (blocks until MPI has it, unless async_op)."""
+    """Send tensor to rank dst (blocks until MPI has it, unless async_op).
+
+    >>> import gradflow.distributed as dist
+    >>> if dist.get_rank() == 0:  # doctest: +SKIP
+    ...     dist.send(gf.ones(2), dst=1)
+    """
     return _finish(async_op, isend(tensor, dst, group, tag))
 
 
 def recv(tensor: Tensor, src: Optional[int] = None, group=None, tag: int = 0,
          async_op: bool = False):
     """Receive into tensor from rank src (None: any rank); returns the sender's rank (or,
-    with async_op, the Work)."""
+    with async_op, the Work).
+
+    >>> import gradflow.distributed as dist
+    >>> buffer = gf.zeros(2)
+    >>> dist.recv(buffer, src=0), buffer  # doctest: +SKIP
+    (0, tensor([1., 1.]))
+    """
     work = irecv(tensor, src, group, tag)
     if async_op:
         return work
@@ -297,6 +367,10 @@ def recv(tensor: Tensor, src: Optional[int] = None, group=None, tag: int = 0,
 
 
 def barrier(group=None, async_op: bool = False) -> Optional[Work]:
-    """Wait until every rank has reached the barrier."""
+    """Wait until every rank has reached the barrier.
+
+    >>> import gradflow.distributed as dist
+    >>> dist.barrier()  # doctest: +SKIP
+    """
     g = group or _group("barrier")
     return _finish(async_op, Work("barrier", g, g.comm.Ibarrier(), lambda: None))

@@ -13,6 +13,7 @@ from gradflow.tensor import Tensor
 
 
 class AllReduceSum(Function):
+    """The autograd node of all_reduce: forward and backward each sum over ranks."""
     @staticmethod
     def forward(ctx, x: Tensor, group) -> Tensor:
         ctx.group = group
@@ -29,6 +30,14 @@ class AllReduceSum(Function):
 
 def all_reduce(tensor: Tensor, group=None) -> Tensor:
     """The sum over all ranks of `tensor`, as a new tensor in the graph (`tensor` itself is
-    left alone, unlike gradflow.distributed.all_reduce)."""
+    left alone, unlike gradflow.distributed.all_reduce).
+
+    >>> import gradflow.distributed as dist
+    >>> from gradflow.distributed.functional import all_reduce
+    >>> x = gf.ones(2, requires_grad=True)
+    >>> total = all_reduce(x)  # doctest: +SKIP
+    >>> total, x  # doctest: +SKIP
+    (tensor([2., 2.], grad_fn=<AllReduceSumBackward>), tensor([1., 1.], requires_grad=True))
+    """
     collectives._check_tensor(tensor, "distributed.functional.all_reduce")
     return AllReduceSum.apply(tensor, group)

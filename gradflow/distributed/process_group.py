@@ -2,7 +2,8 @@
 
 MPI starts the processes (``mpiexec -n N python train.py``) and numbers them; one process
 group spans all of them (MPI's COMM_WORLD). mpi4py is imported only when a group is made, so
-gradflow imports and works without it.
+gradflow imports and works without it. Examples that need a group are skipped as doctests
+(they need ``mpiexec``; see gradflow.distributed).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ _INSTALL = 'install MPI with: pip install "gradflow[mpi]" (mpi4py and mpich)'
 
 class ProcessGroup:
     """The processes taking part in collectives: an MPI communicator, this process's rank in
-    it, its size, whether MPI reads CUDA memory directly, and how long a collective may wait."""
+    it, its size, whether MPI reads CUDA memory directly, and how long a collective may wait.
+    init_process_group makes the one group there is; the collectives' `group=None` means it.
+    """
 
     def __init__(self, comm, timeout: datetime.timedelta) -> None:
         self.comm = comm
@@ -46,7 +49,12 @@ def _mpi():
 
 
 def is_available() -> bool:
-    """Whether mpi4py can be imported (MPI itself is only started by init_process_group)."""
+    """Whether mpi4py can be imported (MPI itself is only started by init_process_group).
+
+    >>> import gradflow.distributed as dist
+    >>> dist.is_available() in (True, False)
+    True
+    """
     try:
         import mpi4py  # noqa: F401
     except ImportError:
@@ -74,7 +82,15 @@ def init_process_group(backend: str = "mpi", init_method: Optional[str] = None,
     """Join the process group of all processes mpiexec started (rank and size come from MPI;
     world_size and rank, when given, must agree with it). A collective that waits longer than
     `timeout` (default 30 minutes) raises. With more than one process, an exception that
-    nothing catches aborts every rank, so the others do not wait for it forever."""
+    nothing catches aborts every rank, so the others do not wait for it forever.
+
+    >>> import gradflow.distributed as dist
+    >>> dist.is_initialized()
+    False
+    >>> dist.init_process_group("mpi")  # doctest: +SKIP
+    >>> dist.get_rank(), dist.get_world_size()  # doctest: +SKIP
+    (0, 2)
+    """
     global _world, _excepthook
     if backend not in ("mpi", "MPI"):
         raise ValueError(f"init_process_group: backend {backend!r} is not available; "
@@ -109,7 +125,14 @@ def _abort_on_uncaught(exc_type, exc, tb) -> None:
 
 
 def destroy_process_group() -> None:
-    """Leave the process group (MPI itself stays up, so a new group can be made)."""
+    """Leave the process group (MPI itself stays up, so a new group can be made).
+
+    >>> import gradflow.distributed as dist
+    >>> dist.init_process_group("mpi")  # doctest: +SKIP
+    >>> dist.destroy_process_group()  # doctest: +SKIP
+    >>> dist.is_initialized()
+    False
+    """
     global _world, _excepthook
     _group("destroy_process_group")
     if _excepthook is not None:
@@ -119,6 +142,12 @@ def destroy_process_group() -> None:
 
 
 def is_initialized() -> bool:
+    """Whether init_process_group has made the default process group (and it is not destroyed).
+
+    >>> import gradflow.distributed as dist
+    >>> dist.is_initialized()
+    False
+    """
     return _world is not None
 
 
@@ -130,18 +159,49 @@ def _group(op: str) -> ProcessGroup:
 
 
 def get_rank() -> int:
+    """This process's rank in the default group, 0 .. world size - 1.
+
+    >>> import gradflow.distributed as dist
+    >>> dist.get_rank()
+    Traceback (most recent call last):
+        ...
+    RuntimeError: get_rank: Default process group has not been initialized, ...
+    >>> dist.init_process_group("mpi")  # doctest: +SKIP
+    >>> dist.get_rank()  # doctest: +SKIP
+    0
+    """
     return _group("get_rank").rank
 
 
 def get_world_size() -> int:
+    """The number of processes in the default group.
+
+    >>> import gradflow.distributed as dist
+    >>> dist.init_process_group("mpi")  # doctest: +SKIP
+    >>> dist.get_world_size()  # doctest: +SKIP
+    2
+    """
     return _group("get_world_size").size
 
 
 def get_backend() -> str:
+    """The default group's backend: "mpi", the only one gradflow has.
+
+    >>> import gradflow.distributed as dist
+    >>> dist.init_process_group("mpi")  # doctest: +SKIP
+    >>> dist.get_backend()  # doctest: +SKIP
+    'mpi'
+    """
     _group("get_backend")
     return "mpi"
 
 
 def is_mpi_cuda_aware() -> bool:
-    """Whether CUDA tensors go to MPI directly (True) or are staged through host memory."""
+    """Whether CUDA tensors go to MPI directly (True) or are staged through host memory.
+
+    >>> import gradflow.distributed as dist
+    >>> dist.init_process_group("mpi")  # doctest: +SKIP
+    >>> dist.is_mpi_cuda_aware()  # doctest: +SKIP
+    False
+    """
     return _group("is_mpi_cuda_aware").cuda_aware

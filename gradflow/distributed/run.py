@@ -23,7 +23,13 @@ _INSTALL = ('no mpiexec found next to this Python or on PATH; install MPI with: 
 
 
 def find_mpiexec() -> Optional[str]:
-    """The mpiexec beside this interpreter (a venv's bin/), else the first one on PATH."""
+    """The mpiexec beside this interpreter (a venv's bin/), else the first one on PATH.
+
+    >>> from gradflow.distributed.run import find_mpiexec
+    >>> path = find_mpiexec()
+    >>> path is None or path.endswith("mpiexec")
+    True
+    """
     beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     if os.path.isfile(beside) and os.access(beside, os.X_OK):
         return beside
@@ -44,7 +50,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def command(nproc: int, target: str, args: List[str], module: bool = False,
             mpiexec: Optional[str] = None) -> List[str]:
-    """The mpiexec command line for `target` on `nproc` processes."""
+    """The mpiexec command line for `target` on `nproc` processes.
+
+    >>> from gradflow.distributed.run import command
+    >>> command(2, "train.py", ["--epochs", "1"], mpiexec="mpiexec")[:3]
+    ['mpiexec', '-n', '2']
+    """
     mpiexec = mpiexec or find_mpiexec()
     if mpiexec is None:
         raise FileNotFoundError(_INSTALL)
@@ -53,6 +64,13 @@ def command(nproc: int, target: str, args: List[str], module: bool = False,
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m gradflow.distributed.run -n N script.py args``: runs the script under
+    mpiexec and returns its exit status.
+
+    >>> from gradflow.distributed.run import main
+    >>> main(["-n", "2", "train.py"])  # doctest: +SKIP
+    0
+    """
     opts = _parser().parse_args(argv)
     if opts.nproc < 1:
         _parser().error(f"-n must be at least 1, got {opts.nproc}")

@@ -17,7 +17,11 @@ def _inplace_str(inplace: bool, lead: str = ", ") -> str:
 
 
 class ReLU(Module):
-    """max(0, x)."""
+    """max(0, x).
+
+    >>> nn.ReLU()(gf.tensor([-1.0, 2.0]))
+    tensor([0., 2.])
+    """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -31,7 +35,11 @@ class ReLU(Module):
 
 
 class ReLU6(Module):
-    """min(max(0, x), 6)."""
+    """min(max(0, x), 6).
+
+    >>> nn.ReLU6()(gf.tensor([-1.0, 2.0, 8.0]))
+    tensor([0., 2., 6.])
+    """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -45,7 +53,11 @@ class ReLU6(Module):
 
 
 class LeakyReLU(Module):
-    """x for x > 0, negative_slope * x otherwise."""
+    """x for x > 0, negative_slope * x otherwise.
+
+    >>> nn.LeakyReLU(0.1)(gf.tensor([-1.0, 2.0]))
+    tensor([-0.1000,  2.0000])
+    """
 
     def __init__(self, negative_slope: float = 1e-2, inplace: bool = False) -> None:
         super().__init__()
@@ -61,7 +73,11 @@ class LeakyReLU(Module):
 
 class PReLU(Module):
     """x for x > 0, a * x otherwise, with a learned slope a (one, or one per channel),
-    initialised to `init`."""
+    initialised to `init`.
+
+    >>> nn.PReLU()(gf.tensor([-1.0, 2.0]))
+    tensor([-0.2500,  2.0000], grad_fn=<WhereBackward>)
+    """
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None,
                  dtype=None) -> None:
@@ -82,7 +98,11 @@ class PReLU(Module):
 
 
 class ELU(Module):
-    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    """x for x > 0, alpha * (exp(x) - 1) otherwise.
+
+    >>> nn.ELU()(gf.tensor([-1.0, 2.0]))
+    tensor([-0.6321,  2.0000])
+    """
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
@@ -97,7 +117,11 @@ class ELU(Module):
 
 
 class GELU(Module):
-    """x * Phi(x) (approximate='tanh': the tanh approximation)."""
+    """x * Phi(x) (approximate='tanh': the tanh approximation).
+
+    >>> nn.GELU()(gf.tensor([-1.0, 2.0]))
+    tensor([-0.1587,  1.9545])
+    """
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
@@ -111,7 +135,11 @@ class GELU(Module):
 
 
 class SiLU(Module):
-    """x * sigmoid(x)."""
+    """x * sigmoid(x).
+
+    >>> nn.SiLU()(gf.tensor([-1.0, 2.0]))
+    tensor([-0.2689,  1.7616])
+    """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -125,19 +153,32 @@ class SiLU(Module):
 
 
 class Sigmoid(Module):
-    """1 / (1 + exp(-x))."""
+    """1 / (1 + exp(-x)).
+
+    >>> nn.Sigmoid()(gf.tensor([0.0, 2.0]))
+    tensor([0.5000, 0.8808])
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return input.sigmoid()
 
 
 class Tanh(Module):
+    """tanh(x), elementwise.
+
+    >>> nn.Tanh()(gf.tensor([0.0, 1.0]))
+    tensor([0.0000, 0.7616])
+    """
     def forward(self, input: Tensor) -> Tensor:
         return input.tanh()
 
 
 class Softplus(Module):
-    """log(1 + exp(beta x)) / beta, linear above threshold."""
+    """log(1 + exp(beta x)) / beta, linear above threshold.
+
+    >>> nn.Softplus()(gf.tensor([0.0, 30.0]))
+    tensor([ 0.6931, 30.0000])
+    """
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
@@ -152,7 +193,12 @@ class Softplus(Module):
 
 
 class Softmax(Module):
-    """exp(x_i) / sum_j exp(x_j) along dim."""
+    """exp(x_i) / sum_j exp(x_j) along dim.
+
+    >>> nn.Softmax(dim=1)(gf.tensor([[1.0, 1.0], [0.0, 2.0]]))
+    tensor([[0.5000, 0.5000],
+            [0.1192, 0.8808]])
+    """
 
     def __init__(self, dim: Optional[int] = None) -> None:
         super().__init__()
@@ -166,7 +212,11 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """x_i - logsumexp(x) along dim."""
+    """x_i - logsumexp(x) along dim.
+
+    >>> nn.LogSoftmax(dim=0)(gf.tensor([1.0, 1.0]))
+    tensor([-0.6931, -0.6931])
+    """
 
     def __init__(self, dim: Optional[int] = None) -> None:
         super().__init__()

@@ -30,7 +30,14 @@ class NonDynamicallyQuantizableLinear(Linear):
 class MultiheadAttention(Module):
     """Attention from (L, N, E) queries to (S, N, kdim) keys and (S, N, vdim) values
     ((N, L, E) with batch_first, or unbatched (L, E)); forward returns (output,
-    weights), the weights (N, L, S) averaged over heads (or (N, H, L, S)) when need_weights."""
+    weights), the weights (N, L, S) averaged over heads (or (N, H, L, S)) when need_weights.
+
+    >>> mha = nn.MultiheadAttention(8, 2, batch_first=True)
+    >>> x = gf.ones(3, 5, 8)
+    >>> out, weights = mha(x, x, x)
+    >>> out.shape, weights.shape
+    (gradflow.Size([3, 5, 8]), gradflow.Size([3, 5, 5]))
+    """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False,

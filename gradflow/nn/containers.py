@@ -25,7 +25,12 @@ def _index(i: int, n: int, kind: str) -> int:
 
 class Sequential(Module):
     """Sequential(m1, m2, …) or Sequential(OrderedDict(name=module)): forward feeds each
-    module's output to the next."""
+    module's output to the next.
+
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> model(gf.ones(3, 4)).shape, model[1]
+    (gradflow.Size([3, 2]), ReLU())
+    """
 
     def __init__(self, *args: Any) -> None:
         super().__init__()
@@ -87,7 +92,12 @@ class Sequential(Module):
 
 
 class ModuleList(Module):
-    """A list of modules whose parameters belong to the owner (indexing like a list)."""
+    """A list of modules whose parameters belong to the owner (indexing like a list).
+
+    >>> blocks = nn.ModuleList(nn.Linear(2, 2) for _ in range(3))
+    >>> len(blocks), len(list(blocks.parameters())), blocks[-1]
+    (3, 6, Linear(in_features=2, out_features=2, bias=True))
+    """
 
     def __init__(self, modules: Optional[Iterable[Module]] = None) -> None:
         super().__init__()
@@ -143,7 +153,12 @@ class ModuleList(Module):
 
 
 class ModuleDict(Module):
-    """A dict of modules whose parameters belong to the owner (insertion ordered)."""
+    """A dict of modules whose parameters belong to the owner (insertion ordered).
+
+    >>> layers = nn.ModuleDict({"fc": nn.Linear(2, 2), "act": nn.ReLU()})
+    >>> list(layers), len(list(layers.parameters()))
+    (['fc', 'act'], 2)
+    """
 
     def __init__(self, modules: Optional[Union[Dict[str, Module],
                                                Iterable[Tuple[str, Module]]]] = None) -> None:

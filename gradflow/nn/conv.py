@@ -100,7 +100,12 @@ class _ConvNd(Module):
 
 
 class Conv2d(_ConvNd):
-    """2-D convolution over (N, C_in, H, W) input; weight (C_out, C_in/groups, kH, kW)."""
+    """2-D convolution over (N, C_in, H, W) input; weight (C_out, C_in/groups, kH, kW).
+
+    >>> conv = nn.Conv2d(3, 8, 3, padding=1)
+    >>> conv(gf.ones(2, 3, 5, 5)).shape, conv.weight.shape
+    (gradflow.Size([2, 8, 5, 5]), gradflow.Size([8, 3, 3, 3]))
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
                  stride: IntOrPair = 1, padding: Union[IntOrPair, str] = 0,
@@ -135,7 +140,12 @@ class Conv2d(_ConvNd):
 
 class ConvTranspose2d(_ConvNd):
     """2-D transposed convolution; weight (C_in, C_out/groups, kH, kW). forward may take an
-    output_size, which picks the output_padding that reaches it."""
+    output_size, which picks the output_padding that reaches it.
+
+    >>> up = nn.ConvTranspose2d(8, 3, 2, stride=2)
+    >>> up(gf.ones(1, 8, 4, 4)).shape, up.weight.shape
+    (gradflow.Size([1, 3, 8, 8]), gradflow.Size([8, 3, 2, 2]))
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
                  stride: IntOrPair = 1, padding: IntOrPair = 0,

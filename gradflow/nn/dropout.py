@@ -22,14 +22,27 @@ class _DropoutNd(Module):
 
 
 class Dropout(_DropoutNd):
-    """Zeroes each element with probability p, scaling the rest by 1/(1-p)."""
+    """Zeroes each element with probability p, scaling the rest by 1/(1-p).
+
+    >>> gf.manual_seed(0)
+    >>> drop = nn.Dropout(0.5)
+    >>> drop(gf.ones(8))
+    tensor([2., 0., 0., 0., 2., 2., 2., 2.])
+    >>> drop.eval()(gf.ones(2))
+    tensor([1., 1.])
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.dropout(input, self.p, self.training, self.inplace)
 
 
 class Dropout2d(_DropoutNd):
-    """Zeroes whole channels of (N, C, H, W) input with probability p."""
+    """Zeroes whole channels of (N, C, H, W) input with probability p.
+
+    >>> gf.manual_seed(0)
+    >>> nn.Dropout2d(0.5)(gf.ones(1, 4, 1, 1)).flatten()
+    tensor([2., 0., 0., 0.])
+    """
 
     def forward(self, input: Tensor) -> Tensor:
         return F.dropout2d(input, self.p, self.training, self.inplace)

@@ -9,7 +9,11 @@ from gradflow.tensor import Tensor
 
 
 class Flatten(Module):
-    """Flattens dims start_dim..end_dim into one (default: all but the batch dim)."""
+    """Flattens dims start_dim..end_dim into one (default: all but the batch dim).
+
+    >>> nn.Flatten()(gf.zeros(2, 3, 4, 5)).shape
+    gradflow.Size([2, 60])
+    """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
@@ -24,7 +28,11 @@ class Flatten(Module):
 
 
 class Unflatten(Module):
-    """Expands dim into the shape unflattened_size."""
+    """Expands dim into the shape unflattened_size.
+
+    >>> nn.Unflatten(1, (3, 4))(gf.zeros(2, 12)).shape
+    gradflow.Size([2, 3, 4])
+    """
 
     def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
         super().__init__()

@@ -63,30 +63,61 @@ def _maybe_inplace(op: str, input: Tensor, fn: Callable[[Tensor], Tensor],
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(0, x); `inplace=True` overwrites the input.
+
+    >>> F.relu(gf.tensor([-1.0, 2.0]))
+    tensor([0., 2.])
+    """
     return _maybe_inplace("relu", input, _ew.relu, inplace)
 
 
 def relu_(input: Tensor) -> Tensor:
+    """relu in place: overwrites the input and returns it.
+
+    >>> x = gf.tensor([-1.0, 2.0])
+    >>> F.relu_(x) is x, x
+    (True, tensor([0., 2.]))
+    """
     return _maybe_inplace("relu_", input, _ew.relu, True)
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(0, x), 6).
+
+    >>> F.relu6(gf.tensor([-1.0, 7.0]))
+    tensor([0., 6.])
+    """
     return _maybe_inplace("relu6", input, lambda x: _ew.clamp(x, 0.0, 6.0), inplace)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
+    """x clamped to [min_val, max_val].
+
+    >>> F.hardtanh(gf.tensor([-3.0, 0.5, 3.0]))
+    tensor([-1.0000,  0.5000,  1.0000])
+    """
     lo, hi = as_float(min_val, "hardtanh", "min_val"), as_float(max_val, "hardtanh", "max_val")
     return _maybe_inplace("hardtanh", input, lambda x: _ew.clamp(x, lo, hi), inplace)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, negative_slope * x otherwise.
+
+    >>> F.leaky_relu(gf.tensor([-1.0, 2.0]), 0.1)
+    tensor([-0.1000,  2.0000])
+    """
     return _maybe_inplace("leaky_relu", input,
                           lambda x: _ew.leaky_relu(x, negative_slope), inplace)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
-    """max(0, x) + weight * min(0, x), one weight per channel (dim 1) or one shared."""
+    """max(0, x) + weight * min(0, x), one weight per channel (dim 1) or one shared.
+
+    >>> F.prelu(gf.tensor([[-1.0], [2.0]]), gf.tensor([0.25]))
+    tensor([[-0.2500],
+            [ 2.0000]])
+    """
     check_tensor(input, "prelu")
     check_tensor(weight, "prelu", "weight")
     channels = input.shape[1] if input.ndim >= 2 else 1
@@ -100,31 +131,65 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha * (exp(x) - 1) otherwise.
+
+    >>> F.elu(gf.tensor([-1.0, 2.0]))
+    tensor([-0.6321,  2.0000])
+    """
     return _maybe_inplace("elu", input, lambda x: _ew.elu(x, alpha), inplace)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x), Phi the standard normal CDF; approximate="tanh" uses the tanh form.
+
+    >>> F.gelu(gf.tensor([-1.0, 1.0]))
+    tensor([-0.1587,  0.8413])
+    """
     return _ew.gelu(input, approximate)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x).
+
+    >>> F.silu(gf.tensor([-1.0, 1.0]))
+    tensor([-0.2689,  0.7311])
+    """
     return _maybe_inplace("silu", input, _ew.silu, inplace)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold.
+
+    >>> F.softplus(gf.tensor([0.0, 30.0]))
+    tensor([ 0.6931, 30.0000])
+    """
     return _ew.softplus(input, beta, threshold)
 
 
 def logsigmoid(input: Tensor) -> Tensor:
-    """log(sigmoid(x)) = -softplus(-x)."""
+    """log(sigmoid(x)) = -softplus(-x).
+
+    >>> F.logsigmoid(gf.tensor([0.0]))
+    tensor([-0.6931])
+    """
     return -_ew.softplus(-_ew.float_input("logsigmoid", input))
 
 
 def sigmoid(input: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)).
+
+    >>> F.sigmoid(gf.tensor([0.0]))
+    tensor([0.5000])
+    """
     return _ew.sigmoid(input)
 
 
 def tanh(input: Tensor) -> Tensor:
+    """tanh(x), elementwise.
+
+    >>> F.tanh(gf.tensor([0.0]))
+    tensor([0.])
+    """
     return _ew.tanh(input)
 
 
@@ -136,6 +201,12 @@ def _softmax_dim(ndim: int, name: str) -> int:
 
 def softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
             dtype=None) -> Tensor:
+    """exp(x_i) / sum_j exp(x_j) along dim (computed in `dtype` when given).
+
+    >>> F.softmax(gf.tensor([[0.0, 0.0], [0.0, 1.0]]), dim=1)
+    tensor([[0.5000, 0.5000],
+            [0.2689, 0.7311]])
+    """
     check_tensor(input, "softmax")
     if dim is None:
         dim = _softmax_dim(input.ndim, "softmax")
@@ -144,6 +215,11 @@ def softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
 
 def log_softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
                 dtype=None) -> Tensor:
+    """x_i - logsumexp(x) along dim, computed stably (in `dtype` when given).
+
+    >>> F.log_softmax(gf.tensor([0.0, 0.0]), dim=0)
+    tensor([-0.6931, -0.6931])
+    """
     check_tensor(input, "log_softmax")
     if dim is None:
         dim = _softmax_dim(input.ndim, "log_softmax")
@@ -152,7 +228,11 @@ def log_softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
 
 # ---------------------------------------------------------------- misc
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
-    """x / max(||x||_p along dim, eps)."""
+    """x / max(||x||_p along dim, eps).
+
+    >>> F.normalize(gf.tensor([[3.0, 4.0]]))
+    tensor([[0.6000, 0.8000]])
+    """
     op = "normalize"
     check_tensor(input, op)
     if not input.is_floating_point():
@@ -165,7 +245,12 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
-    """int64 (*, num_classes) with a 1 at each index (num_classes=-1: max index + 1)."""
+    """int64 (*, num_classes) with a 1 at each index (num_classes=-1: max index + 1).
+
+    >>> F.one_hot(gf.tensor([0, 2]), 3)
+    tensor([[1, 0, 0],
+            [0, 0, 1]])
+    """
     op = "one_hot"
     check_tensor(tensor, op, "tensor")
     if tensor.dtype is not int64:
@@ -227,7 +312,13 @@ def _renorm_rows_(weight: Tensor, index: Tensor, max_norm: float, norm_type: flo
 def embedding(input: Tensor, weight: Tensor, padding_idx: Optional[int] = None,
               max_norm: Optional[float] = None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
-    """Rows of weight (num_embeddings, dim) picked by the integer tensor input."""
+    """Rows of weight (num_embeddings, dim) picked by the integer tensor input.
+
+    >>> weight = gf.arange(6.0).reshape(3, 2)
+    >>> F.embedding(gf.tensor([[2, 0]]), weight)
+    tensor([[[4., 5.],
+             [0., 1.]]])
+    """
     op = "embedding"
     check_tensor(input, op)
     check_tensor(weight, op, "weight")
@@ -272,7 +363,12 @@ def _shuffle_factor(input: Tensor, factor: int, op: str, arg: str) -> int:
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     """(*, C r^2, H, W) -> (*, C, H r, W r):
-    out[c, h r + i, w r + j] = in[c r^2 + i r + j, h, w]."""
+    out[c, h r + i, w r + j] = in[c r^2 + i r + j, h, w].
+
+    >>> F.pixel_shuffle(gf.arange(4.0).reshape(1, 4, 1, 1), 2)
+    tensor([[[[0., 1.],
+              [2., 3.]]]])
+    """
     op = "pixel_shuffle"
     r = _shuffle_factor(input, upscale_factor, op, "upscale_factor")
     *batch, c, h, w = input.shape
@@ -286,7 +382,12 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
 
 
 def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
-    """(*, C, H r, W r) -> (*, C r^2, H, W), the inverse of pixel_shuffle."""
+    """(*, C, H r, W r) -> (*, C r^2, H, W), the inverse of pixel_shuffle.
+
+    >>> x = gf.arange(16.0).reshape(1, 1, 4, 4)
+    >>> F.pixel_unshuffle(x, 2).shape, gf.equal(F.pixel_shuffle(F.pixel_unshuffle(x, 2), 2), x)
+    (gradflow.Size([1, 4, 2, 2]), True)
+    """
     op = "pixel_unshuffle"
     r = _shuffle_factor(input, downscale_factor, op, "downscale_factor")
     *batch, c, h, w = input.shape
@@ -341,7 +442,14 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     values; scale defaults to 1/sqrt(E). attn_mask broadcasts to (*, L, S): a bool mask says
     True where a query may attend (False becomes -inf), a float mask is added. is_causal
     masks keys after the query's position. enable_gqa lets H_q be a multiple of the key and
-    value heads (dim -3), each shared by H_q / H_kv query heads."""
+    value heads (dim -3), each shared by H_q / H_kv query heads.
+
+    >>> q = k = gf.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    >>> v = gf.tensor([[[1.0, 2.0], [3.0, 4.0]]])
+    >>> F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    tensor([[[1.0000, 2.0000],
+             [2.3395, 3.3395]]])
+    """
     op = "scaled_dot_product_attention"
     for arg, t in (("query", query), ("key", key), ("value", value)):
         check_tensor(t, op, arg)

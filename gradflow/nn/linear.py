@@ -14,7 +14,11 @@ from gradflow.tensor import Tensor
 
 
 class Identity(Module):
-    """Returns its input; accepts (and ignores) any constructor arguments."""
+    """Returns its input; accepts (and ignores) any constructor arguments.
+
+    >>> nn.Identity(54, unused="argument")(gf.tensor([1.0]))
+    tensor([1.])
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
@@ -25,7 +29,12 @@ class Identity(Module):
 
 class Linear(Module):
     """y = x W^T + b with W (out_features, in_features). Initialisation as PyTorch's:
-    W, b ~ U(-1/sqrt(in_features), 1/sqrt(in_features))."""
+    W, b ~ U(-1/sqrt(in_features), 1/sqrt(in_features)).
+
+    >>> fc = nn.Linear(3, 2)
+    >>> fc(gf.ones(4, 3)).shape, fc.weight.shape, fc.bias.shape
+    (gradflow.Size([4, 2]), gradflow.Size([2, 3]), gradflow.Size([2]))
+    """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  device=None, dtype=None) -> None:

@@ -24,7 +24,12 @@ class _WeightedLoss(_Loss):
 
 
 class CrossEntropyLoss(_WeightedLoss):
-    """Softmax cross-entropy against class indices or class probabilities."""
+    """Softmax cross-entropy against class indices or class probabilities.
+
+    >>> logits, target = gf.tensor([[2.0, 0.0], [0.0, 2.0]]), gf.tensor([0, 1])
+    >>> nn.CrossEntropyLoss()(logits, target)
+    tensor(0.1269)
+    """
 
     def __init__(self, weight: Optional[Tensor] = None, size_average=None,
                  ignore_index: int = -100, reduce=None, reduction: str = "mean",
@@ -40,7 +45,11 @@ class CrossEntropyLoss(_WeightedLoss):
 
 
 class NLLLoss(_WeightedLoss):
-    """Negative log-likelihood of log-probabilities against class indices."""
+    """Negative log-likelihood of log-probabilities against class indices.
+
+    >>> nn.NLLLoss()(gf.tensor([[-0.5, -1.0]]), gf.tensor([0]))
+    tensor(0.5000)
+    """
 
     def __init__(self, weight: Optional[Tensor] = None, size_average=None,
                  ignore_index: int = -100, reduce=None, reduction: str = "mean") -> None:
@@ -53,16 +62,31 @@ class NLLLoss(_WeightedLoss):
 
 
 class MSELoss(_Loss):
+    """Mean squared error, (x - y)^2 reduced by `reduction`.
+
+    >>> nn.MSELoss()(gf.tensor([1.0, 2.0]), gf.tensor([1.0, 4.0]))
+    tensor(2.)
+    """
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
+    """Mean absolute error, |x - y| reduced by `reduction`.
+
+    >>> nn.L1Loss()(gf.tensor([1.0, 2.0]), gf.tensor([1.0, 4.0]))
+    tensor(1.)
+    """
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class SmoothL1Loss(_Loss):
+    """0.5 (x - y)^2 / beta where |x - y| < beta, |x - y| - 0.5 beta elsewhere.
+
+    >>> nn.SmoothL1Loss()(gf.tensor([0.0, 0.0]), gf.tensor([0.5, 3.0]))
+    tensor(1.3125)
+    """
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
                  beta: float = 1.0) -> None:
         super().__init__(size_average, reduce, reduction)
@@ -73,6 +97,11 @@ class SmoothL1Loss(_Loss):
 
 
 class HuberLoss(_Loss):
+    """0.5 (x - y)^2 where |x - y| < delta, delta (|x - y| - 0.5 delta) elsewhere.
+
+    >>> nn.HuberLoss(delta=2.0)(gf.tensor([0.0, 0.0]), gf.tensor([1.0, 4.0]))
+    tensor(3.2500)
+    """
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction=reduction)
         self.delta = delta
@@ -82,12 +111,22 @@ class HuberLoss(_Loss):
 
 
 class BCELoss(_WeightedLoss):
+    """Binary cross-entropy of probabilities: -(y log p + (1 - y) log(1 - p)).
+
+    >>> nn.BCELoss()(gf.tensor([0.5, 0.9]), gf.tensor([1.0, 1.0]))
+    tensor(0.3993)
+    """
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy(input, target, weight=self.weight,
                                       reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
+    """BCELoss of sigmoid(x), computed stably from the logits x; `pos_weight` scales positives.
+
+    >>> nn.BCEWithLogitsLoss()(gf.tensor([0.0, 2.0]), gf.tensor([1.0, 1.0]))
+    tensor(0.4100)
+    """
     def __init__(self, weight: Optional[Tensor] = None, size_average=None, reduce=None,
                  reduction: str = "mean", pos_weight: Optional[Tensor] = None) -> None:
         super().__init__(size_average, reduce, reduction)
@@ -101,6 +140,13 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class KLDivLoss(_Loss):
+    """KL divergence sum y (log y - x) of log-probabilities x from targets y (or log y, with
+    log_target=True).
+
+    >>> x = gf.tensor([[0.5, 0.5]]).log()
+    >>> nn.KLDivLoss(reduction="batchmean")(x, gf.tensor([[0.25, 0.75]]))
+    tensor(0.1308)
+    """
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
                  log_target: bool = False) -> None:
         super().__init__(size_average, reduce, reduction)

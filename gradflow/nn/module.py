@@ -80,7 +80,19 @@ def _indent(text: str, spaces: int) -> str:
 
 
 class Module:
-    """Base class for all neural network modules; subclasses define ``forward``."""
+    """Base class for all neural network modules; subclasses define ``forward``.
+
+    >>> class TwoLayer(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.hidden = nn.Linear(4, 8)
+    ...         self.out = nn.Linear(8, 2)
+    ...     def forward(self, x):
+    ...         return self.out(F.relu(self.hidden(x)))
+    >>> model = TwoLayer()
+    >>> model(gf.ones(3, 4)).shape, [name for name, _ in model.named_parameters()]
+    (gradflow.Size([3, 2]), ['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias'])
+    """
 
     training: bool
 
@@ -96,12 +108,21 @@ class Module:
         set_(self, "_backward_hooks", OrderedDict())
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation of `module(*args)`; subclasses override it (call the module, not
+        forward, so that hooks run)."""
         raise NotImplementedError(
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
 
     # ---------------------------------------------------------------- registration
     def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
+        """Add a Parameter (or None: declared, absent) under `name`, as `self.name = p` does.
+
+        >>> m = nn.Module()
+        >>> m.register_parameter("scale", nn.Parameter(gf.ones(1)))
+        >>> [name for name, _ in m.named_parameters()]
+        ['scale']
+        """
         self._check_name(name, "parameter", self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(
@@ -111,6 +132,15 @@ class Module:
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Optional[Tensor], persistent: bool = True) -> None:
+        """Add a tensor that is state but not a parameter (e.g. running statistics);
+        persistent=False keeps it out of state_dict.
+
+        >>> m = nn.Module()
+        >>> m.register_buffer("steps", gf.zeros(1))
+        >>> m.register_buffer("cache", gf.zeros(2), persistent=False)
+        >>> list(m.state_dict()), [name for name, _ in m.named_buffers()]
+        (['steps'], ['steps', 'cache'])
+        """
         self._check_name(name, "buffer", self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(
@@ -124,6 +154,15 @@ class Module:
             self._non_persistent_buffers_set.add(name)
 
     def add_module(self, name: str, module: Optional["Module"]) -> None:
+        """Add a child module (or None) under `name`, as `self.name = module` does.
+
+        >>> m = nn.Module()
+        >>> m.add_module("fc", nn.Linear(2, 2))
+        >>> m
+        Module(
+          (fc): Linear(in_features=2, out_features=2, bias=True)
+        )
+        """
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {type(module).__name__} is not a Module subclass")
         self._check_name(name, "module", self._modules)
@@ -209,6 +248,12 @@ class Module:
     # ---------------------------------------------------------------- traversal
     def named_modules(self, memo: Optional[Set["Module"]] = None, prefix: str = "",
                       remove_duplicate: bool = True) -> Iterator[Tuple[str, "Module"]]:
+        """(dotted name, module) for this module ('' ) and every module under it, each once.
+
+        >>> model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU()))
+        >>> [name for name, _ in model.named_modules()]
+        ['', '0', '1', '1.0']
+        """
         if memo is None:
             memo = set()
         if remove_duplicate:
@@ -222,10 +267,20 @@ class Module:
                                                 remove_duplicate)
 
     def modules(self) -> Iterator["Module"]:
+        """This module and every module under it, each once.
+
+        >>> len(list(nn.Sequential(nn.Linear(2, 2), nn.ReLU()).modules()))
+        3
+        """
         for _, m in self.named_modules():
             yield m
 
     def named_children(self) -> Iterator[Tuple[str, "Module"]]:
+        """(name, module) for the direct children.
+
+        >>> [name for name, _ in nn.Sequential(nn.Linear(2, 2), nn.ReLU()).named_children()]
+        ['0', '1']
+        """
         seen = set()
         for name, module in self._modules.items():
             if module is not None and module not in seen:
@@ -233,6 +288,11 @@ class Module:
                 yield name, module
 
     def children(self) -> Iterator["Module"]:
+        """The direct child modules.
+
+        >>> list(nn.Sequential(nn.Linear(2, 2), nn.ReLU()).children())
+        [Linear(in_features=2, out_features=2, bias=True), ReLU()]
+        """
         for _, m in self.named_children():
             yield m
 
@@ -250,21 +310,46 @@ class Module:
 
     def named_parameters(self, prefix: str = "", recurse: bool = True,
                          remove_duplicate: bool = True) -> Iterator[Tuple[str, Parameter]]:
+        """(dotted name, parameter) for every parameter, each once; recurse=False: own only.
+
+        >>> [(name, tuple(p.shape)) for name, p in nn.Linear(3, 2).named_parameters()]
+        [('weight', (2, 3)), ('bias', (2,))]
+        """
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter (for an optimizer), each once; recurse=False: this module's own.
+
+        >>> sum(p.numel() for p in nn.Linear(3, 2).parameters())
+        8
+        """
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix: str = "", recurse: bool = True,
                       remove_duplicate: bool = True) -> Iterator[Tuple[str, Tensor]]:
+        """(dotted name, buffer) for every buffer, each once.
+
+        >>> [name for name, _ in nn.BatchNorm1d(2).named_buffers()]
+        ['running_mean', 'running_var', 'num_batches_tracked']
+        """
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Every buffer (running statistics and the like), each once.
+
+        >>> [tuple(b.shape) for b in nn.BatchNorm1d(2).buffers()]
+        [(2,), (2,), ()]
+        """
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def get_submodule(self, target: str) -> "Module":
+        """The module at a dotted path such as "0.1" or "encoder.layers.0".
+
+        >>> nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU())).get_submodule("1.0")
+        ReLU()
+        """
         if not isinstance(target, str):
             raise TypeError(f"get_submodule: target must be a str, got {type(target).__name__}")
         module = self
@@ -275,6 +360,11 @@ class Module:
         return module
 
     def get_parameter(self, target: str) -> Parameter:
+        """The parameter at a dotted path such as "0.weight".
+
+        >>> nn.Sequential(nn.Linear(3, 2)).get_parameter("0.bias").shape
+        gradflow.Size([2])
+        """
         if not isinstance(target, str):
             raise TypeError(f"get_parameter: target must be a str, got {type(target).__name__}")
         module_path, _, name = target.rpartition(".")
@@ -285,6 +375,12 @@ class Module:
 
     # ---------------------------------------------------------------- modes and grads
     def train(self, mode: bool = True) -> "Module":
+        """Set training mode (mode=True) on this module and every one under it; returns self.
+
+        >>> model = nn.Sequential(nn.Dropout()).train()
+        >>> model.training, model[0].training
+        (True, True)
+        """
         if not isinstance(mode, bool):
             raise ValueError(f"train: training mode is expected to be boolean, got {mode!r}")
         for m in self.modules():
@@ -292,19 +388,48 @@ class Module:
         return self
 
     def eval(self) -> "Module":
+        """train(False): dropout off, batch norm on its running statistics; returns self.
+
+        >>> model = nn.Sequential(nn.Dropout()).eval()
+        >>> model.training, model[0].training
+        (False, False)
+        """
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Set requires_grad on every parameter (False freezes the module); returns self.
+
+        >>> fc = nn.Linear(2, 2).requires_grad_(False)
+        >>> [p.requires_grad for p in fc.parameters()]
+        [False, False]
+        """
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's .grad: to None (set_to_none=True, the default) or to zeros.
+
+        >>> fc = nn.Linear(2, 1)
+        >>> fc(gf.ones(1, 2)).sum().backward()
+        >>> fc.zero_grad()
+        >>> fc.weight.grad is None
+        True
+        """
         update.zero_grad(self.parameters(), as_bool(set_to_none, "zero_grad", "set_to_none"))
 
     # ---------------------------------------------------------------- conversion
     def apply(self, fn: Callable[["Module"], None]) -> "Module":
-        """fn(m) for every sub-module (children first), then for self."""
+        """fn(m) for every sub-module (children first), then for self.
+
+        >>> def init_weights(m):
+        ...     if isinstance(m, nn.Linear):
+        ...         nn.init.zeros_(m.bias)
+        >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU()).apply(init_weights)
+        >>> model[0].bias
+        Parameter containing:
+        tensor([0., 0.], requires_grad=True)
+        """
         if not callable(fn):
             raise TypeError(f"apply: fn must be a function of a Module, got {type(fn).__name__}")
         for module in self.children():
@@ -330,7 +455,12 @@ class Module:
 
     def to(self, *args: Any, **kwargs: Any) -> "Module":
         """to(device), to(dtype), to(device, dtype), to(tensor): floating-point parameters and
-        buffers take the dtype; all take the device."""
+        buffers take the dtype; all take the device.
+
+        >>> fc = nn.Linear(2, 2).to(gf.float64)
+        >>> fc.weight.dtype, fc.to("cpu").weight.device
+        (gradflow.float64, device(type='cpu'))
+        """
         dtype, device = None, None
         for a in list(args) + [kwargs.get("device"), kwargs.get("dtype")]:
             if a is None:
@@ -353,9 +483,19 @@ class Module:
         return self._apply(convert)
 
     def float(self) -> "Module":
+        """Cast floating-point parameters and buffers to float32; returns self.
+
+        >>> nn.Linear(2, 2).double().float().weight.dtype
+        gradflow.float32
+        """
         return self._apply(lambda t: t.float() if t.is_floating_point() else t)
 
     def double(self) -> "Module":
+        """Cast floating-point parameters and buffers to float64; returns self.
+
+        >>> nn.Linear(2, 2).double().weight.dtype
+        gradflow.float64
+        """
         return self._apply(lambda t: t.double() if t.is_floating_point() else t)
 
     def half(self) -> "Module":
@@ -367,18 +507,42 @@ class Module:
         return self._apply(lambda t: t.bfloat16() if t.is_floating_point() else t)
 
     def cuda(self, device: Any = None) -> "Module":
+        """Move parameters and buffers to the GPU (without one: a RuntimeError that says why);
+        returns self.
+
+        >>> fc = nn.Linear(2, 2)
+        >>> fc = fc.cuda() if gf.cuda.is_available() else fc
+        >>> fc.weight.device.type in ("cpu", "cuda")
+        True
+        """
         return self._apply(lambda t: t.cuda(device))
 
     def cpu(self) -> "Module":
+        """Move parameters and buffers to the CPU; returns self.
+
+        >>> nn.Linear(2, 2).cpu().weight.device
+        device(type='cpu')
+        """
         return self._apply(lambda t: t.cpu())
 
     def type(self, dst_type: Any) -> "Module":
+        """Cast floating-point parameters and buffers to dst_type (a dtype); returns self.
+
+        >>> nn.Linear(2, 2).type(gf.float64).bias.dtype
+        gradflow.float64
+        """
         return self._apply(lambda t: t.to(dst_type))
 
     # ---------------------------------------------------------------- state dict
     def state_dict(self, *, destination: Optional[dict] = None, prefix: str = "",
                    keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
-        """Every parameter and persistent buffer by dotted name (detached, sharing storage)."""
+        """Every parameter and persistent buffer by dotted name (detached, sharing storage).
+
+        >>> sd = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).state_dict()
+        >>> list(sd)
+        ['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var',
+         '1.num_batches_tracked']
+        """
         if destination is None:
             destination = OrderedDict()
         for name, p in self._parameters.items():
@@ -422,7 +586,14 @@ class Module:
 
     def load_state_dict(self, state_dict: dict, strict: bool = True) -> _IncompatibleKeys:
         """Copy values into the parameters and buffers; report missing/unexpected keys (an
-        error when strict) and always raise on shape mismatches."""
+        error when strict) and always raise on shape mismatches.
+
+        >>> src, dst = nn.Linear(2, 2), nn.Linear(2, 2)
+        >>> dst.load_state_dict(src.state_dict())
+        IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+        >>> gf.equal(dst.weight, src.weight)
+        True
+        """
         if not isinstance(state_dict, dict):
             raise TypeError(f"load_state_dict: Expected state_dict to be dict-like, got "
                             f"{type(state_dict)}.")
@@ -447,16 +618,42 @@ class Module:
 
     # ---------------------------------------------------------------- hooks and calling
     def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
-        """hook(module, args) -> None or new args (a tuple, or one value)."""
+        """hook(module, args) -> None or new args (a tuple, or one value).
+
+        >>> fc = nn.Linear(2, 2)
+        >>> handle = fc.register_forward_pre_hook(lambda module, args: (args[0] * 0,))
+        >>> fc(gf.ones(1, 2)).shape, gf.equal(fc(gf.ones(1, 2)), fc.bias.detach().reshape(1, 2))
+        (gradflow.Size([1, 2]), True)
+        >>> handle.remove()
+        """
         return _add_hook(self._forward_pre_hooks, hook)
 
     def register_forward_hook(self, hook: Callable) -> RemovableHandle:
-        """hook(module, args, output) -> None or a replacement output."""
+        """hook(module, args, output) -> None or a replacement output.
+
+        >>> shapes = []
+        >>> fc = nn.Linear(2, 3)
+        >>> handle = fc.register_forward_hook(lambda module, args, out: shapes.append(out.shape))
+        >>> _ = fc(gf.ones(4, 2))
+        >>> handle.remove()
+        >>> _ = fc(gf.ones(4, 2))
+        >>> shapes
+        [gradflow.Size([4, 3])]
+        """
         return _add_hook(self._forward_hooks, hook)
 
     def register_full_backward_hook(self, hook: Callable) -> RemovableHandle:
         """hook(module, grad_input, grad_output) -> None or a replacement grad_input; runs once
-        the gradients with respect to the module's tensor inputs are computed."""
+        the gradients with respect to the module's tensor inputs are computed.
+
+        >>> norms = []
+        >>> fc = nn.Linear(2, 1)
+        >>> handle = fc.register_full_backward_hook(
+        ...     lambda module, grad_in, grad_out: norms.append(grad_out[0].abs().sum().item()))
+        >>> fc(gf.ones(3, 2)).sum().backward()
+        >>> norms
+        [3.0]
+        """
         return _add_hook(self._backward_hooks, hook)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -110,7 +110,15 @@ class _BatchNorm(_NormBase):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Batch normalisation of (N, C) or (N, C, L) input."""
+    """Batch normalisation of (N, C) or (N, C, L) input.
+
+    >>> bn = nn.BatchNorm1d(2)
+    >>> bn(gf.tensor([[1.0, 0.0], [3.0, 4.0]]))
+    tensor([[-1.0000, -1.0000],
+            [ 1.0000,  1.0000]], grad_fn=<NormTrainBackward>)
+    >>> bn.running_mean
+    tensor([0.2000, 0.2000])
+    """
 
     def _check_input_dim(self, input: Tensor) -> None:
         if input.dim() not in (2, 3):
@@ -118,7 +126,11 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch normalisation of (N, C, H, W) input."""
+    """Batch normalisation of (N, C, H, W) input.
+
+    >>> nn.BatchNorm2d(3)(gf.ones(2, 3, 4, 4)).shape
+    gradflow.Size([2, 3, 4, 4])
+    """
 
     def _check_input_dim(self, input: Tensor) -> None:
         if input.dim() != 4:
@@ -127,7 +139,11 @@ class BatchNorm2d(_BatchNorm):
 
 class InstanceNorm2d(_NormBase):
     """Normalise each (sample, channel) plane of (N, C, H, W) or (C, H, W) input; affine and
-    running statistics are off by default."""
+    running statistics are off by default.
+
+    >>> nn.InstanceNorm2d(1)(gf.tensor([[[[1.0, 3.0]]]]))
+    tensor([[[[-1.0000,  1.0000]]]])
+    """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
                  affine: bool = False, track_running_stats: bool = False, device=None,
@@ -147,7 +163,11 @@ class InstanceNorm2d(_NormBase):
 
 
 class LayerNorm(Module):
-    """Normalise over the trailing normalized_shape dims; weight ones, bias zeros."""
+    """Normalise over the trailing normalized_shape dims; weight ones, bias zeros.
+
+    >>> nn.LayerNorm(2)(gf.tensor([[1.0, 3.0]]))
+    tensor([[-1.0000,  1.0000]], grad_fn=<AddBackward>)
+    """
 
     def __init__(self, normalized_shape: Union[int, Sequence[int]], eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True, device=None,
@@ -176,7 +196,14 @@ class LayerNorm(Module):
 
 class GroupNorm(Module):
     """Normalise each group of num_channels/num_groups channels per sample; weight ones,
-    bias zeros (per channel)."""
+    bias zeros (per channel).
+
+    >>> nn.GroupNorm(2, 4)(gf.arange(8.0).reshape(1, 4, 2))
+    tensor([[[-1.3416, -0.4472],
+             [ 0.4472,  1.3416],
+             [-1.3416, -0.4472],
+             [ 0.4472,  1.3416]]], grad_fn=<AddBackward>)
+    """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
                  affine: bool = True, device=None, dtype=None, *, bias: bool = True) -> None:

@@ -87,7 +87,10 @@ def _layer(base: type, dims: int) -> type:
     name = base.__name__.lstrip("_").replace("Nd", f"{dims}d")
     doc = (f"{name}(padding{', value' if base is _ConstantPadNd else ''}): F.pad(input, "
            f"padding, mode='{base.mode}') over the last {dims} dim(s) of a {dims + 1}-D or "
-           f"{dims + 2}-D input.")
+           f"{dims + 2}-D input.\n\n"
+           f"    >>> nn.{name}(1{', 0.5' if base is _ConstantPadNd else ''})"
+           f"(gf.zeros({', '.join(['1'] + ['3'] * dims)})).shape\n"
+           f"    gradflow.Size([{', '.join(['1'] + ['5'] * dims)}])\n")
     return type(name, (base,), {"dims": dims, "__doc__": doc, "__module__": __name__})
 
 

@@ -11,7 +11,15 @@ from gradflow.tensor import Tensor, empty
 
 class Parameter(Tensor):
     """A leaf Tensor that requires grad by default and that assigning to a Module attribute
-    registers (``module.weight = Parameter(...)``). It shares storage with `data`."""
+    registers (``module.weight = Parameter(...)``). It shares storage with `data`.
+
+    >>> w = nn.Parameter(gf.zeros(2))
+    >>> w
+    Parameter containing:
+    tensor([0., 0.], requires_grad=True)
+    >>> w.requires_grad, isinstance(w, gf.Tensor)
+    (True, True)
+    """
 
     __slots__ = ()
 

@@ -10,7 +10,11 @@ from gradflow.tensor import Tensor
 
 
 class PixelShuffle(Module):
-    """(*, C r^2, H, W) -> (*, C, H r, W r) with r = upscale_factor."""
+    """(*, C r^2, H, W) -> (*, C, H r, W r) with r = upscale_factor.
+
+    >>> nn.PixelShuffle(2)(gf.zeros(1, 8, 3, 3)).shape
+    gradflow.Size([1, 2, 6, 6])
+    """
 
     def __init__(self, upscale_factor: int) -> None:
         super().__init__()
@@ -24,7 +28,11 @@ class PixelShuffle(Module):
 
 
 class PixelUnshuffle(Module):
-    """(*, C, H r, W r) -> (*, C r^2, H, W) with r = downscale_factor."""
+    """(*, C, H r, W r) -> (*, C r^2, H, W) with r = downscale_factor.
+
+    >>> nn.PixelUnshuffle(2)(gf.zeros(1, 2, 6, 6)).shape
+    gradflow.Size([1, 8, 3, 3])
+    """
 
     def __init__(self, downscale_factor: int) -> None:
         super().__init__()

@@ -14,7 +14,12 @@ IntOrPair = Union[int, Tuple[int, int]]
 
 
 class MaxPool2d(Module):
-    """Max over kernel_size windows (stride defaults to kernel_size)."""
+    """Max over kernel_size windows (stride defaults to kernel_size).
+
+    >>> nn.MaxPool2d(2)(gf.arange(16.0).reshape(1, 1, 4, 4))
+    tensor([[[[ 5.,  7.],
+              [13., 15.]]]])
+    """
 
     def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                  padding: IntOrPair = 0, dilation: IntOrPair = 1,
@@ -37,7 +42,12 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    """Mean over kernel_size windows (stride defaults to kernel_size)."""
+    """Mean over kernel_size windows (stride defaults to kernel_size).
+
+    >>> nn.AvgPool2d(2)(gf.arange(16.0).reshape(1, 1, 4, 4))
+    tensor([[[[ 2.5000,  4.5000],
+              [10.5000, 12.5000]]]])
+    """
 
     def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                  padding: IntOrPair = 0, ceil_mode: bool = False,
@@ -59,7 +69,11 @@ class AvgPool2d(Module):
 
 
 class AdaptiveAvgPool2d(Module):
-    """Mean pooling to a fixed output_size (None in a slot keeps that input size)."""
+    """Mean pooling to a fixed output_size (None in a slot keeps that input size).
+
+    >>> nn.AdaptiveAvgPool2d(1)(gf.arange(4.0).reshape(1, 1, 2, 2))
+    tensor([[[[1.5000]]]])
+    """
 
     def __init__(self, output_size) -> None:
         super().__init__()
@@ -73,7 +87,11 @@ class AdaptiveAvgPool2d(Module):
 
 
 class AdaptiveMaxPool2d(Module):
-    """Max pooling to a fixed output_size (None in a slot keeps that input size)."""
+    """Max pooling to a fixed output_size (None in a slot keeps that input size).
+
+    >>> nn.AdaptiveMaxPool2d((1, 2))(gf.arange(4.0).reshape(1, 1, 2, 2))
+    tensor([[[[2., 3.]]]])
+    """
 
     def __init__(self, output_size, return_indices: bool = False) -> None:
         super().__init__()
@@ -95,7 +113,14 @@ def _fill_none(output_size, input: Tensor):
 
 
 class MaxUnpool2d(Module):
-    """Places each value at the position its max_pool2d index names, zeros elsewhere."""
+    """Places each value at the position its max_pool2d index names, zeros elsewhere.
+
+    >>> x = gf.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    >>> y, idx = F.max_pool2d(x, 2, return_indices=True)
+    >>> nn.MaxUnpool2d(2)(y, idx)
+    tensor([[[[0., 0.],
+              [0., 4.]]]])
+    """
 
     def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                  padding: IntOrPair = 0) -> None:
@@ -115,7 +140,12 @@ class MaxUnpool2d(Module):
 
 
 class Upsample(Module):
-    """Resizes (N, C, H, W) input to `size` or by `scale_factor` ('nearest' or 'bilinear')."""
+    """Resizes (N, C, H, W) input to `size` or by `scale_factor` ('nearest' or 'bilinear').
+
+    >>> nn.Upsample(scale_factor=2)(gf.tensor([[[[1.0, 2.0]]]]))
+    tensor([[[[1., 1., 2., 2.],
+              [1., 1., 2., 2.]]]])
+    """
 
     def __init__(self, size=None, scale_factor=None, mode: str = "nearest",
                  align_corners: Optional[bool] = None,

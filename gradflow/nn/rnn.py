@@ -55,7 +55,12 @@ def _gru_step(xw: Tensor, h: Tensor, w_hh: Tensor, b_hh: Optional[Tensor]) -> Te
 
 # ---------------------------------------------------------------- cells
 class RNNCellBase(Module):
-    """The parameters every cell has; `gates` weights stacked along dim 0."""
+    """The parameters every cell has; `gates` weights stacked along dim 0.
+
+    >>> cell = nn.GRUCell(3, 4)
+    >>> isinstance(cell, nn.RNNCellBase), cell.weight_ih.shape, cell.weight_hh.shape
+    (True, gradflow.Size([12, 3]), gradflow.Size([12, 4]))
+    """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, gates: int,
                  device=None, dtype=None) -> None:
@@ -116,7 +121,11 @@ class RNNCellBase(Module):
 
 
 class RNNCell(RNNCellBase):
-    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu); input (N, I) or (I,)."""
+    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu); input (N, I) or (I,).
+
+    >>> nn.RNNCell(4, 8)(gf.ones(3, 4)).shape
+    gradflow.Size([3, 8])
+    """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh", device=None, dtype=None) -> None:
@@ -135,7 +144,12 @@ class RNNCell(RNNCellBase):
 
 class LSTMCell(RNNCellBase):
     """One LSTM step: (h', c') from input (N, I) and hx = (h, c), each (N, H) (zeros when
-    hx is None)."""
+    hx is None).
+
+    >>> h, c = nn.LSTMCell(4, 8)(gf.ones(3, 4))
+    >>> h.shape, c.shape
+    (gradflow.Size([3, 8]), gradflow.Size([3, 8]))
+    """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  device=None, dtype=None) -> None:
@@ -154,7 +168,11 @@ class LSTMCell(RNNCellBase):
 
 
 class GRUCell(RNNCellBase):
-    """One GRU step: h' from input (N, I) and hx (N, H) (zeros when None)."""
+    """One GRU step: h' from input (N, I) and hx (N, H) (zeros when None).
+
+    >>> nn.GRUCell(4, 8)(gf.ones(3, 4)).shape
+    gradflow.Size([3, 8])
+    """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  device=None, dtype=None) -> None:
@@ -175,7 +193,12 @@ class RNNBase(Module):
     directions concatenated), with dropout between layers while training. Parameters
     per layer k and direction: weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}
     (and weight_hr_l{k} for an LSTM with proj_size > 0), '_reverse' appended for the
-    backward direction."""
+    backward direction.
+
+    >>> lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    >>> isinstance(lstm, nn.RNNBase), [name for name, _ in lstm.named_parameters()][:5]
+    (True, ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0', 'weight_ih_l0_reverse'])
+    """
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
@@ -335,7 +358,13 @@ class RNNBase(Module):
 
 class RNN(RNNBase):
     """Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (nonlinearity='relu'
-    for relu), stacked and optionally bidirectional (see RNNBase)."""
+    for relu), stacked and optionally bidirectional (see RNNBase).
+
+    >>> rnn = nn.RNN(4, 8, num_layers=2, batch_first=True)
+    >>> out, h_n = rnn(gf.ones(3, 5, 4))
+    >>> out.shape, h_n.shape
+    (gradflow.Size([3, 5, 8]), gradflow.Size([2, 3, 8]))
+    """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
@@ -356,7 +385,13 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """Long short-term memory (see _lstm_step), stacked and optionally bidirectional;
     forward(input, (h_0, c_0)) -> (output, (h_n, c_n)). With proj_size > 0, h is projected
-    to proj_size by weight_hr_l{k}."""
+    to proj_size by weight_hr_l{k}.
+
+    >>> lstm = nn.LSTM(4, 8, bidirectional=True)
+    >>> out, (h_n, c_n) = lstm(gf.ones(5, 3, 4))
+    >>> out.shape, h_n.shape, c_n.shape
+    (gradflow.Size([5, 3, 16]), gradflow.Size([2, 3, 8]), gradflow.Size([2, 3, 8]))
+    """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
@@ -379,7 +414,13 @@ class LSTM(RNNBase):
 
 
 class GRU(RNNBase):
-    """Gated recurrent unit (see _gru_step), stacked and optionally bidirectional."""
+    """Gated recurrent unit (see _gru_step), stacked and optionally bidirectional.
+
+    >>> gru = nn.GRU(4, 8)
+    >>> out, h_n = gru(gf.ones(5, 3, 4))
+    >>> out.shape, h_n.shape, sorted(gru.state_dict())[:2]
+    (gradflow.Size([5, 3, 8]), gradflow.Size([1, 3, 8]), ['bias_hh_l0', 'bias_ih_l0'])
+    """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,

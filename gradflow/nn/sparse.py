@@ -15,7 +15,12 @@ from gradflow.tensor import Tensor
 
 class Embedding(Module):
     """weight (num_embeddings, embedding_dim) ~ N(0, 1); forward(idx) = weight[idx]. The row
-    padding_idx starts at zero and receives no gradient."""
+    padding_idx starts at zero and receives no gradient.
+
+    >>> emb = nn.Embedding(10, 3, padding_idx=0)
+    >>> emb(gf.tensor([[0, 2], [4, 9]])).shape, emb.weight[0]
+    (gradflow.Size([2, 2, 3]), tensor([0., 0., 0.], grad_fn=<GetItemBackward>))
+    """
 
     def __init__(self, num_embeddings: int, embedding_dim: int,
                  padding_idx: Optional[int] = None, max_norm: Optional[float] = None,

@@ -23,6 +23,10 @@ class SyncBatchNorm(_BatchNorm):
     each sum an all-reduce that autograd differentiates through (backward all-reduces the
     gradients of the sums), so the output and every gradient equal BatchNorm's on the global
     batch. Eval mode, or a single process, is plain BatchNorm.
+
+    >>> model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    >>> nn.SyncBatchNorm.convert_sync_batchnorm(model)[1]
+    SyncBatchNorm(4, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,

@@ -68,7 +68,12 @@ class _Layer(Module):
 
 
 class TransformerEncoderLayer(_Layer):
-    """Self-attention then feed-forward, each a residual block (see the module doc)."""
+    """Self-attention then feed-forward, each a residual block (see the module doc).
+
+    >>> layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True)
+    >>> layer(gf.ones(3, 5, 8)).shape
+    gradflow.Size([3, 5, 8])
+    """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation: Activation = "relu",
@@ -100,7 +105,12 @@ class TransformerEncoderLayer(_Layer):
 
 class TransformerDecoderLayer(_Layer):
     """Self-attention over the target, attention to `memory`, then feed-forward, each a
-    residual block (see the module doc)."""
+    residual block (see the module doc).
+
+    >>> layer = nn.TransformerDecoderLayer(8, 2, dim_feedforward=16)
+    >>> layer(gf.ones(4, 3, 8), gf.ones(5, 3, 8)).shape
+    gradflow.Size([4, 3, 8])
+    """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation: Activation = "relu",
@@ -149,7 +159,13 @@ def _clones(layer: Module, n: int, owner: str) -> ModuleList:
 
 
 class TransformerEncoder(Module):
-    """num_layers deep copies of encoder_layer applied in turn, then `norm` if given."""
+    """num_layers deep copies of encoder_layer applied in turn, then `norm` if given.
+
+    >>> layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16)
+    >>> encoder = nn.TransformerEncoder(layer, num_layers=2)
+    >>> encoder(gf.ones(5, 3, 8)).shape, len(encoder.layers)
+    (gradflow.Size([5, 3, 8]), 2)
+    """
 
     def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int,
                  norm: Optional[Module] = None, enable_nested_tensor: bool = True,
@@ -172,7 +188,12 @@ class TransformerEncoder(Module):
 
 
 class TransformerDecoder(Module):
-    """num_layers deep copies of decoder_layer applied in turn, then `norm` if given."""
+    """num_layers deep copies of decoder_layer applied in turn, then `norm` if given.
+
+    >>> decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16), num_layers=2)
+    >>> decoder(gf.ones(4, 3, 8), gf.ones(5, 3, 8)).shape
+    gradflow.Size([4, 3, 8])
+    """
 
     def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int,
                  norm: Optional[Module] = None) -> None:
@@ -197,7 +218,12 @@ class TransformerDecoder(Module):
 
 class Transformer(Module):
     """An encoder over `src` and a decoder over `tgt` attending to the encoder's output.
-    Weights of 2 or more dims are Xavier-uniform initialised, as PyTorch's."""
+    Weights of 2 or more dims are Xavier-uniform initialised, as PyTorch's.
+
+    >>> model = nn.Transformer(8, 2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=16)
+    >>> model(gf.ones(5, 3, 8), gf.ones(4, 3, 8)).shape
+    gradflow.Size([4, 3, 8])
+    """
 
     def __init__(self, d_model: int = 512, nhead: int = 8, num_encoder_layers: int = 6,
                  num_decoder_layers: int = 6, dim_feedforward: int = 2048,

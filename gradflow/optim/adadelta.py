@@ -11,7 +11,15 @@ from gradflow.optim.optimizer import Optimizer, check_option, directed_grad
 
 class Adadelta(Optimizer):
     """g = grad (+ weight_decay * p); v = rho v + (1 - rho) g^2;
-    delta = sqrt(u + eps) / sqrt(v + eps) * g; u = rho u + (1 - rho) delta^2; p -= lr delta."""
+    delta = sqrt(u + eps) / sqrt(v + eps) * g; u = rho u + (1 - rho) delta^2; p -= lr delta.
+
+    >>> w = nn.Parameter(gf.tensor([1.0, -2.0]))
+    >>> opt = gf.optim.Adadelta([w], lr=1.0)
+    >>> (w * w).sum().backward()
+    >>> opt.step()
+    >>> [round(v, 4) for v in w.tolist()]
+    [0.9968, -1.9968]
+    """
 
     def __init__(self, params: Iterable, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0, *, maximize: bool = False) -> None:

@@ -11,7 +11,15 @@ from gradflow.optim.optimizer import Optimizer, check_option, directed_grad, ste
 
 class Adagrad(Optimizer):
     """t += 1; g = grad (+ weight_decay * p); clr = lr / (1 + (t - 1) lr_decay);
-    sum += g^2; p -= clr * g / (sqrt(sum) + eps)."""
+    sum += g^2; p -= clr * g / (sqrt(sum) + eps).
+
+    >>> w = nn.Parameter(gf.tensor([1.0, -2.0]))
+    >>> opt = gf.optim.Adagrad([w], lr=0.1)
+    >>> (w * w).sum().backward()
+    >>> opt.step()
+    >>> [round(v, 3) for v in w.tolist()]
+    [0.9, -1.9]
+    """
 
     def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0,

@@ -22,7 +22,15 @@ class Adam(Optimizer):
     """t += 1; g = grad (negated when maximize); weight decay: g += wd * p (Adam) or
     p *= 1 - lr * wd (decoupled, AdamW); m = lerp(m, g, 1 - beta1);
     v = beta2 v + (1 - beta2) g^2; (amsgrad: vmax = max(vmax, v), used for v);
-    p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)."""
+    p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps).
+
+    >>> w = nn.Parameter(gf.tensor([1.0, -2.0]))
+    >>> opt = gf.optim.Adam([w], lr=0.1)
+    >>> (w * w).sum().backward()
+    >>> opt.step()
+    >>> [round(v, 3) for v in w.tolist()]
+    [0.9, -1.9]
+    """
 
     def __init__(self, params: Iterable, lr: float = 1e-3,
                  betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -61,7 +69,15 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (p *= 1 - lr * weight_decay before the update)."""
+    """Adam with decoupled weight decay (p *= 1 - lr * weight_decay before the update).
+
+    >>> w = nn.Parameter(gf.tensor([1.0, -2.0]))
+    >>> opt = gf.optim.AdamW([w], lr=0.1, weight_decay=0.5)
+    >>> (w * w).sum().backward()
+    >>> opt.step()
+    >>> [round(v, 3) for v in w.tolist()]
+    [0.85, -1.8]
+    """
 
     def __init__(self, params: Iterable, lr: float = 1e-3,
                  betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,

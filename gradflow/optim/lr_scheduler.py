@@ -56,7 +56,17 @@ def _group_values(optimizer: Optimizer, key: str) -> List[Any]:
 
 class LRScheduler:
     """Base class: subclasses define get_lr() (recursive) and optionally
-    _get_closed_form_lr()."""
+    _get_closed_form_lr().
+
+    >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0)
+    >>> sched = gf.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    >>> isinstance(sched, gf.optim.lr_scheduler.LRScheduler), sched.get_last_lr()
+    (True, [1.0])
+    >>> opt.step()
+    >>> sched.step()
+    >>> sched.get_last_lr(), sched.state_dict()["last_epoch"]
+    ([0.5], 1)
+    """
 
     _is_initial: bool = False
 
@@ -84,6 +94,7 @@ class LRScheduler:
             self._is_initial = False
 
     def get_lr(self) -> List[float]:
+        """The learning rates for the current last_epoch, one per param group (subclasses' rule)."""
         raise NotImplementedError
 
     def get_last_lr(self) -> List[float]:
@@ -91,6 +102,8 @@ class LRScheduler:
         return self._last_lr
 
     def step(self, epoch: Optional[int] = None) -> None:
+        """Advance one epoch (or iteration) and set each group's lr; call it after
+        optimizer.step()."""
         self._step_count += 1
         if epoch is not None:
             warnings.warn("The epoch parameter in `scheduler.step()` is deprecated; call "
@@ -110,9 +123,25 @@ class LRScheduler:
         self._last_lr = _group_values(self.optimizer, "lr")
 
     def state_dict(self) -> Dict[str, Any]:
+        """The scheduler's attributes but the optimizer, for gradflow.save.
+
+        >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0)
+        >>> sched = gf.optim.lr_scheduler.StepLR(opt, step_size=1)
+        >>> state = sched.state_dict()
+        >>> state["last_epoch"], "optimizer" in state
+        (0, False)
+        """
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restore what state_dict returned.
+
+        >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0)
+        >>> sched = gf.optim.lr_scheduler.StepLR(opt, step_size=1)
+        >>> sched.load_state_dict({**sched.state_dict(), "last_epoch": 7})
+        >>> sched.last_epoch
+        7
+        """
         self.__dict__.update(state_dict)
 
     def _state_saving(self, key: str, saved: Any) -> Dict[str, Any]:
@@ -132,7 +161,18 @@ class LRScheduler:
 
 
 class LambdaLR(LRScheduler):
-    """lr = base_lr * lr_lambda(epoch) (one function, or one per group)."""
+    """lr = base_lr * lr_lambda(epoch) (one function, or one per group).
+
+    >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0)
+    >>> sched = gf.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1 / (epoch + 1))
+    >>> lrs = []
+    >>> for _ in range(3):
+    ...     opt.step()
+    ...     sched.step()
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [0.5, 0.3333, 0.25]
+    """
 
     def __init__(self, optimizer: Optimizer,
                  lr_lambda: Union[Callable[[int], float], Sequence[Callable[[int], float]]],
@@ -176,7 +216,18 @@ class LambdaLR(LRScheduler):
 
 
 class StepLR(LRScheduler):
-    """lr *= gamma every step_size epochs."""
+    """lr *= gamma every step_size epochs.
+
+    >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0)
+    >>> sched = gf.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    >>> lrs = []
+    >>> for _ in range(4):
+    ...     opt.step()
+    ...     sched.step()
+    ...     lrs.append(sched.get_last_lr()[0])
+    >>> lrs
+    [1.0, 0.5, 0.5, 0.25]
+    """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
@@ -194,7 +245,18 @@ class StepLR(LRScheduler):
 
 
 class MultiStepLR(LRScheduler):
-    """lr *= gamma at each milestone (repeated milestones multiply again)."""
+    """lr *= gamma at each milestone (repeated milestones multiply again).
+
+    >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0)
+    >>> sched = gf.optim.lr_scheduler.MultiStepLR(opt, milestones=[1, 3], gamma=0.1)
+    >>> lrs = []
+    >>> for _ in range(4):
+    ...     opt.step()
+    ...     sched.step()
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [0.1, 0.1, 0.01, 0.01]
+    """
 
     def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
@@ -218,7 +280,18 @@ class MultiStepLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
-    """lr *= gamma every epoch."""
+    """lr *= gamma every epoch.
+
+    >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0)
+    >>> sched = gf.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+    >>> lrs = []
+    >>> for _ in range(3):
+    ...     opt.step()
+    ...     sched.step()
+    ...     lrs.append(sched.get_last_lr()[0])
+    >>> lrs
+    [0.5, 0.25, 0.125]
+    """
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = as_float(gamma, "ExponentialLR", "gamma")
@@ -235,7 +308,18 @@ class ExponentialLR(LRScheduler):
 
 class LinearLR(LRScheduler):
     """The factor on base_lr moves linearly from start_factor to end_factor over total_iters
-    epochs, then stays."""
+    epochs, then stays.
+
+    >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0)
+    >>> sched = gf.optim.lr_scheduler.LinearLR(opt, start_factor=0.25, total_iters=3)
+    >>> lrs = [sched.get_last_lr()[0]]
+    >>> for _ in range(4):
+    ...     opt.step()
+    ...     sched.step()
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [0.25, 0.5, 0.75, 1.0, 1.0]
+    """
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
                  end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1) -> None:
@@ -268,7 +352,18 @@ class LinearLR(LRScheduler):
 
 class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2, computed
-    recursively from the current lr as PyTorch does (and periodic past T_max)."""
+    recursively from the current lr as PyTorch does (and periodic past T_max).
+
+    >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0)
+    >>> sched = gf.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
+    >>> lrs = []
+    >>> for _ in range(4):
+    ...     opt.step()
+    ...     sched.step()
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [0.8536, 0.5, 0.1464, 0.0]
+    """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
                  last_epoch: int = -1) -> None:
@@ -376,7 +471,18 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 class CyclicLR(LRScheduler):
     """Cycles lr between base_lr and max_lr (triangular, triangular2, exp_range or a custom
     scale_fn) and, with cycle_momentum, momentum inversely between max and base momentum.
-    Meant to be stepped every batch."""
+    Meant to be stepped every batch.
+
+    >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0, momentum=0.9)
+    >>> sched = gf.optim.lr_scheduler.CyclicLR(opt, base_lr=0.1, max_lr=0.5, step_size_up=2)
+    >>> lrs = [round(sched.get_last_lr()[0], 4)]
+    >>> for _ in range(4):
+    ...     opt.step()
+    ...     sched.step()
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [0.1, 0.3, 0.5, 0.3, 0.1]
+    """
 
     def __init__(self, optimizer: Optimizer, base_lr: Union[float, List[float]],
                  max_lr: Union[float, List[float]], step_size_up: int = 2000,
@@ -508,7 +614,18 @@ def _one_cycle_phases(n: int, pct_start: float, three_phase: bool) -> list:
 class OneCycleLR(LRScheduler):
     """The 1cycle policy: lr warms from max_lr/div_factor up to max_lr over pct_start of
     total_steps, then anneals to initial_lr/final_div_factor (cos or linear); momentum moves
-    the opposite way. three_phase adds a symmetric way down before the final annealing."""
+    the opposite way. three_phase adds a symmetric way down before the final annealing.
+
+    >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0, momentum=0.9)
+    >>> sched = gf.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=4)
+    >>> lrs = [round(sched.get_last_lr()[0], 4)]
+    >>> for _ in range(3):
+    ...     opt.step()
+    ...     sched.step()
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [0.04, 0.8117, 0.2831, 0.0]
+    """
 
     def __init__(self, optimizer: Optimizer, max_lr: Union[float, List[float]],
                  total_steps: Optional[int] = None, epochs: Optional[int] = None,
@@ -578,7 +695,20 @@ class OneCycleLR(LRScheduler):
 
 class SequentialLR(LRScheduler):
     """Runs schedulers[i] between milestones[i-1] and milestones[i]; at a milestone the next
-    scheduler restarts from its epoch 0."""
+    scheduler restarts from its epoch 0.
+
+    >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0)
+    >>> warmup = gf.optim.lr_scheduler.LinearLR(opt, start_factor=0.5, total_iters=2)
+    >>> decay = gf.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+    >>> sched = gf.optim.lr_scheduler.SequentialLR(opt, [warmup, decay], milestones=[2])
+    >>> lrs = [sched.get_last_lr()[0]]
+    >>> for _ in range(4):
+    ...     opt.step()
+    ...     sched.step()
+    ...     lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [0.5, 0.75, 1.0, 0.5, 0.25]
+    """
 
     def __init__(self, optimizer: Optimizer, schedulers: List[LRScheduler],
                  milestones: List[int], last_epoch: int = -1) -> None:
@@ -632,7 +762,18 @@ class SequentialLR(LRScheduler):
 class ReduceLROnPlateau(LRScheduler):
     """Multiply lr by factor (not below min_lr) once the metric passed to step(metric) has
     not improved (by threshold, 'rel' or 'abs') for more than patience epochs; then wait
-    cooldown epochs before counting again."""
+    cooldown epochs before counting again.
+
+    >>> opt = gf.optim.SGD([nn.Parameter(gf.zeros(1))], lr=1.0)
+    >>> sched = gf.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
+    >>> lrs = []
+    >>> for val_loss in [1.0, 0.9, 0.9, 0.9, 0.9]:
+    ...     opt.step()
+    ...     sched.step(val_loss)
+    ...     lrs.append(opt.param_groups[0]["lr"])
+    >>> lrs
+    [1.0, 1.0, 1.0, 0.5, 0.5]
+    """
 
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",

@@ -103,7 +103,19 @@ def _with_step_hooks(step: Callable) -> Callable:
 # ---------------------------------------------------------------- the base class
 class Optimizer:
     """Holds param_groups (dicts: 'params' plus every option, defaults filled in) and
-    state (per parameter). Subclasses implement step()."""
+    state (per parameter). Subclasses implement step().
+
+    >>> model = nn.Linear(2, 1)
+    >>> groups = [{"params": [model.weight]}, {"params": [model.bias], "lr": 0.5}]
+    >>> opt = gf.optim.SGD(groups, lr=0.1)
+    >>> isinstance(opt, gf.optim.Optimizer), [group["lr"] for group in opt.param_groups]
+    (True, [0.1, 0.5])
+    >>> model(gf.ones(1, 2)).sum().backward()
+    >>> opt.step()
+    >>> opt.zero_grad()
+    >>> model.weight.grad is None, sorted(opt.state_dict())
+    (True, ['param_groups', 'state'])
+    """
 
     _in_step = False
 
@@ -171,10 +183,21 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the .grad of every parameter in param_groups: to None (the default) or to zeros.
+
+        >>> w = nn.Parameter(gf.ones(2))
+        >>> opt = gf.optim.SGD([w], lr=0.1)
+        >>> (w * w).sum().backward()
+        >>> opt.zero_grad(set_to_none=False)
+        >>> w.grad
+        tensor([0., 0.])
+        """
         set_to_none = as_bool(set_to_none, f"{type(self).__name__}.zero_grad", "set_to_none")
         update.zero_grad((p for g in self.param_groups for p in g["params"]), set_to_none)
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        """One update of every parameter from its .grad; `closure` re-evaluates the model and
+        returns the loss (LBFGS needs it). Subclasses implement it."""
         raise NotImplementedError
 
     def register_step_pre_hook(self, hook: Callable) -> RemovableHandle:

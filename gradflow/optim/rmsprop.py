@@ -12,7 +12,15 @@ from gradflow.optim.optimizer import Optimizer, check_option, directed_grad
 class RMSprop(Optimizer):
     """g = grad (+ weight_decay * p); v = alpha v + (1 - alpha) g^2;
     centered: m = lerp(m, g, 1 - alpha), avg = sqrt(v - m^2), else avg = sqrt(v); avg += eps;
-    momentum: b = momentum b + g / avg, p -= lr b; else p -= lr g / avg."""
+    momentum: b = momentum b + g / avg, p -= lr b; else p -= lr g / avg.
+
+    >>> w = nn.Parameter(gf.tensor([1.0, -2.0]))
+    >>> opt = gf.optim.RMSprop([w], lr=0.01)
+    >>> (w * w).sum().backward()
+    >>> opt.step()
+    >>> [round(v, 3) for v in w.tolist()]
+    [0.9, -1.9]
+    """
 
     def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,

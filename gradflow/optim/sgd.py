@@ -13,7 +13,15 @@ from gradflow.optim.optimizer import Optimizer, check_option
 class SGD(Optimizer):
     """g = grad (+ weight_decay * p; negated when maximize);
     with momentum: b = g on the first step, else b = momentum * b + (1 - dampening) * g,
-    and g = g + momentum * b (nesterov) or g = b; then p -= lr * g."""
+    and g = g + momentum * b (nesterov) or g = b; then p -= lr * g.
+
+    >>> w = nn.Parameter(gf.tensor([1.0, -2.0]))
+    >>> opt = gf.optim.SGD([w], lr=0.1, momentum=0.9)
+    >>> (w * w).sum().backward()
+    >>> opt.step()
+    >>> [round(v, 3) for v in w.tolist()]
+    [0.8, -1.6]
+    """
 
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,

@@ -81,6 +81,18 @@ class Monitor:
         layers: the modules to watch: modules of `model`, their qualified names, or module
             classes (every submodule of that class); default: each module without children.
         every: record one optimizer step in `every` (the first, then every `every`-th).
+
+    >>> gf.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    >>> opt = gf.optim.SGD(model.parameters(), lr=0.1)
+    >>> monitor = gf.utils.Monitor(model, opt)
+    >>> for _ in range(3):
+    ...     opt.zero_grad()
+    ...     model(gf.randn(16, 4)).pow(2).mean().backward()
+    ...     opt.step()
+    >>> monitor.steps, sorted(monitor.history)[:3]
+    ([0, 1, 2], ['act_mean', 'act_std', 'act_zero_fraction'])
+    >>> monitor.remove()
     """
 
     def __init__(self, model: Module, optimizer: Optimizer,
@@ -180,6 +192,7 @@ class Monitor:
         return "\n".join(rows)
 
     def label(self, name: str) -> str:
+        """The legend label of a layer: its name and class, e.g. "0 (Linear)"."""
         return f"{name} ({type(self.layers[name]).__name__})"
 
     def plot(self, path: str, title: Optional[str] = None) -> Any:

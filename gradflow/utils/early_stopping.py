@@ -24,6 +24,12 @@ class EarlyStopping:
     (0-based index of the step that set it), `counter` (steps since the last improvement),
     `should_stop`, and `best_state` (a copy of the model's state_dict at the best step, kept
     whenever `step` is given the model). A NaN metric never counts as an improvement.
+
+    >>> stopper = gf.utils.EarlyStopping(patience=2)
+    >>> [stopper.step(loss) for loss in [1.0, 0.8, 0.9, 0.85]]
+    [False, False, False, True]
+    >>> stopper.best, stopper.best_epoch
+    (0.8, 1)
     """
 
     def __init__(self, patience: int = 5, min_delta: float = 0.0, mode: str = "min",

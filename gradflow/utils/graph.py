@@ -93,6 +93,11 @@ def draw_graph(tensor: Tensor, path: Optional[PathLike] = None, format: Optional
     `format` defaults to the path's extension: 'dot' or 'gv' writes the text; anything else
     ('svg', 'png', 'pdf', …) is rendered by Graphviz's `dot` program, which must be on PATH.
     Pass `params=dict(model.named_parameters())` to label parameters by name.
+
+    >>> x = gf.tensor([1.0, 2.0], requires_grad=True)
+    >>> dot = gf.utils.draw_graph((x * x).sum())
+    >>> dot.splitlines()[0], 'label="Mul' in dot
+    ('digraph autograd {', True)
     """
     text = graph_dot(tensor, params)
     if path is None:

@@ -38,7 +38,12 @@ InputSize = Union[Sequence[int], Sequence[Sequence[int]]]
 @dataclass
 class LayerSummary:
     """One leaf module's call: dotted name, class name, output shape(s) (a list of shapes when
-    it returned several tensors), parameter count, FLOPs and bytes of its output(s)."""
+    it returned several tensors), parameter count, FLOPs and bytes of its output(s).
+
+    >>> row = gf.utils.summary(nn.Sequential(nn.Linear(3, 2)), (3,)).rows[0]
+    >>> row.name, row.type, row.output_shape, row.params, row.flops
+    ('0', 'Linear', (1, 2), 8, 12)
+    """
 
     name: str
     type: str
@@ -120,7 +125,12 @@ def _bytes(n: float) -> str:
 
 class ModelSummary:
     """What summary() measured: `.rows` (one LayerSummary per leaf-module call, in call order)
-    and the totals; `str()` is the table."""
+    and the totals; `str()` is the table.
+
+    >>> report = gf.utils.summary(nn.Sequential(nn.Linear(3, 2)), (3,), batch_size=4)
+    >>> report.total_params, report.trainable_params, report.total_flops
+    (8, 8, 48)
+    """
 
     def __init__(self, model_name: str, rows: List[LayerSummary], total_params: int,
                  trainable_params: int, param_bytes: int, input_bytes: int) -> None:
@@ -238,6 +248,11 @@ def summary(model: nn.Module, input_size: InputSize, *, batch_size: int = 1,
     a private generator, so gradflow's global random state is left untouched. Parameter
     totals come from `model.parameters()`; a module called several times is listed per call
     with its parameters counted at the first.
+
+    >>> model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
+    >>> report = gf.utils.summary(model, (1, 8, 8))
+    >>> report.total_params, [row.output_shape for row in report.rows]
+    (1490, [(1, 4, 6, 6), (1, 4, 6, 6), (1, 144), (1, 10)])
     """
     inputs = _random_inputs(model, input_size, batch_size, device, dtype)
     rows = _leaf_rows(model, inputs)

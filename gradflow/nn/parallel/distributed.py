@@ -163,6 +163,16 @@ class DistributedDataParallel(Module):
     forward's output does not depend on count as ready with the .grad they already have
     (zeros when none); without it, such a parameter leaves its bucket waiting and the next
     forward raises. The hooks on the parameters go away with the wrapper.
+
+    Under ``mpiexec -n 2`` (skipped as a doctest, which has no launcher):
+
+    >>> import gradflow.distributed as dist
+    >>> from gradflow.nn.parallel import DistributedDataParallel as DDP
+    >>> dist.init_process_group("mpi")  # doctest: +SKIP
+    >>> model = DDP(nn.Linear(4, 2))  # doctest: +SKIP
+    >>> F.mse_loss(model(gf.ones(8, 4)), gf.zeros(8, 2)).backward()  # doctest: +SKIP
+    >>> model.module.weight.grad.shape  # doctest: +SKIP
+    gradflow.Size([2, 4])
     """
 
     def __init__(self, module: Module, device_ids=None, output_device=None,

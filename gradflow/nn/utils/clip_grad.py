@@ -22,7 +22,13 @@ def _grads(parameters: Params) -> list:
 def clip_grad_norm_(parameters: Params, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False, foreach=None) -> Tensor:
     """Scale all gradients by min(1, max_norm / (total + 1e-6)), where total is the
-    norm_type-norm of the vector of all gradients (inf: the largest magnitude). Returns total."""
+    norm_type-norm of the vector of all gradients (inf: the largest magnitude). Returns total.
+
+    >>> w = nn.Parameter(gf.zeros(2))
+    >>> w.grad = gf.tensor([3.0, 4.0])
+    >>> nn.utils.clip_grad_norm_([w], max_norm=1.0), w.grad
+    (tensor(5.), tensor([0.6000, 0.8000]))
+    """
     grads = _grads(parameters)
     max_norm, norm_type = float(max_norm), float(norm_type)
     if not grads:
@@ -47,7 +53,14 @@ def clip_grad_norm_(parameters: Params, max_norm: float, norm_type: float = 2.0,
 
 @no_grad()
 def clip_grad_value_(parameters: Params, clip_value: float, foreach=None) -> None:
-    """Clamp every gradient element to [-clip_value, clip_value]."""
+    """Clamp every gradient element to [-clip_value, clip_value].
+
+    >>> w = nn.Parameter(gf.zeros(2))
+    >>> w.grad = gf.tensor([-3.0, 0.5])
+    >>> nn.utils.clip_grad_value_([w], 1.0)
+    >>> w.grad
+    tensor([-1.0000,  0.5000])
+    """
     clip_value = float(clip_value)
     for g in _grads(parameters):
         g.clamp_(-clip_value, clip_value)

@@ -10,12 +10,23 @@ from gradflow.tensor import Tensor
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
-    """All parameters flattened and concatenated (differentiable)."""
+    """All parameters flattened and concatenated (differentiable).
+
+    >>> fc = nn.Linear(3, 2)
+    >>> nn.utils.parameters_to_vector(fc.parameters()).shape
+    gradflow.Size([8])
+    """
     return cat([p.reshape(-1) for p in parameters])
 
 
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
-    """Copy consecutive slices of vec into the parameters' data."""
+    """Copy consecutive slices of vec into the parameters' data.
+
+    >>> fc = nn.Linear(2, 1)
+    >>> nn.utils.vector_to_parameters(gf.arange(3.0), fc.parameters())
+    >>> fc.weight.tolist(), fc.bias.tolist()
+    ([[0.0, 1.0]], [2.0])
+    """
     if not isinstance(vec, Tensor):
         raise TypeError(f"expected Tensor, but got: {type(vec).__name__}")
     offset = 0

@@ -15,6 +15,12 @@ class Generator:
     """A random-number generator (PCG64) the data pipeline can draw from, like torch.Generator.
 
     `Generator().manual_seed(0)` gives a generator whose draws do not disturb the global one.
+
+    >>> g = gf.Generator().manual_seed(0)
+    >>> a = list(gf.utils.data.RandomSampler(range(5), generator=g))
+    >>> _ = g.manual_seed(0)
+    >>> a == list(gf.utils.data.RandomSampler(range(5), generator=g)), g.initial_seed()
+    (True, 0)
     """
 
     def __init__(self, device: str = "cpu") -> None:

@@ -26,7 +26,15 @@ from gradflow.utils.data._rng import seed_cpu_global
 
 @dataclass(frozen=True)
 class WorkerInfo:
-    """What `get_worker_info()` returns inside a worker process."""
+    """What `get_worker_info()` returns inside a worker process.
+
+    >>> class Shard(gf.utils.data.IterableDataset):
+    ...     def __iter__(self):
+    ...         info = gf.utils.data.get_worker_info()
+    ...         return iter([(info.id, info.num_workers) if info else "main process"])
+    >>> list(Shard())
+    ['main process']
+    """
 
     id: int
     num_workers: int
@@ -39,7 +47,11 @@ _worker_info: Optional[WorkerInfo] = None
 
 def get_worker_info() -> Optional[WorkerInfo]:
     """Inside a DataLoader worker: its id, the number of workers, its seed and its copy of the
-    dataset. In the main process: None."""
+    dataset. In the main process: None.
+
+    >>> gf.utils.data.get_worker_info() is None
+    True
+    """
     return _worker_info
 
 

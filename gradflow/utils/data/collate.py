@@ -44,7 +44,13 @@ def _is_namedtuple(x: Any) -> bool:
 
 
 def default_collate(batch: Sequence[Any]) -> Any:
-    """Stack a list of samples into a batch (see the module docstring for the rules)."""
+    """Stack a list of samples into a batch (see the module docstring for the rules).
+
+    >>> batch = gf.utils.data.default_collate([(gf.ones(2), 0), (gf.zeros(2), 1)])
+    >>> batch
+    [tensor([[1., 1.],
+            [0., 0.]]), tensor([0, 1])]
+    """
     import gradflow
 
     elem = batch[0]
@@ -86,7 +92,11 @@ def default_collate(batch: Sequence[Any]) -> Any:
 
 def default_convert(data: Any) -> Any:
     """Without batching (`batch_size=None`): NumPy arrays become tensors, containers are
-    converted field by field, everything else is returned as is."""
+    converted field by field, everything else is returned as is.
+
+    >>> gf.utils.data.default_convert(np.array([1.0, 2.0]))
+    tensor([1., 2.], dtype=gradflow.float64)
+    """
     if isinstance(data, np.ndarray) and data.dtype.kind not in "OUSVMm":
         return _array_to_tensor(data)
     if isinstance(data, collections.abc.Mapping):

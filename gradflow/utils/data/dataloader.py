@@ -114,6 +114,12 @@ class DataLoader:
     with a UserWarning, as PyTorch does when it has no accelerator to pin for. It will pin for
     real once the CUDA backend can. `pin_memory_device` is accepted and ignored, with
     PyTorch's deprecation warning.
+
+    >>> ds = gf.utils.data.TensorDataset(gf.arange(10.0).reshape(5, 2), gf.arange(5))
+    >>> loader = gf.utils.data.DataLoader(ds, batch_size=2, shuffle=True,
+    ...                                   generator=gf.Generator().manual_seed(0))
+    >>> [(x.shape, y.shape) for x, y in loader][-1], len(loader)
+    ((gradflow.Size([1, 2]), gradflow.Size([1])), 3)
     """
 
     def __init__(

@@ -16,6 +16,14 @@ class Dataset(Generic[T_co]):
 
     Subclasses implement `__getitem__` and, for samplers and `len(loader)`, `__len__`.
     `a + b` concatenates two datasets.
+
+    >>> class Squares(gf.utils.data.Dataset):
+    ...     def __len__(self):
+    ...         return 4
+    ...     def __getitem__(self, i):
+    ...         return i * i
+    >>> list(gf.utils.data.DataLoader(Squares(), batch_size=2))
+    [tensor([0, 1]), tensor([4, 9])]
     """
 
     def __getitem__(self, index: int) -> T_co:
@@ -31,6 +39,12 @@ class IterableDataset(Dataset[T_co]):
     With `num_workers > 0` every worker process iterates its own copy of the dataset, so
     each sample appears once per worker unless `__iter__` shards the stream using
     `gradflow.utils.data.get_worker_info()` (its `id` and `num_workers`).
+
+    >>> class Count(gf.utils.data.IterableDataset):
+    ...     def __iter__(self):
+    ...         return iter(range(5))
+    >>> [batch.tolist() for batch in gf.utils.data.DataLoader(Count(), batch_size=2)]
+    [[0, 1], [2, 3], [4]]
     """
 
     def __iter__(self) -> Iterator[T_co]:
@@ -41,7 +55,12 @@ class IterableDataset(Dataset[T_co]):
 
 
 class TensorDataset(Dataset):
-    """Sample i is the tuple `(t[i] for t in tensors)`; all tensors share their first size."""
+    """Sample i is the tuple `(t[i] for t in tensors)`; all tensors share their first size.
+
+    >>> ds = gf.utils.data.TensorDataset(gf.arange(3.0), gf.tensor([0, 1, 0]))
+    >>> len(ds), ds[1]
+    (3, (tensor(1.), tensor(1)))
+    """
 
     def __init__(self, *tensors: Any) -> None:
         if not tensors:
@@ -64,7 +83,12 @@ class TensorDataset(Dataset):
 
 
 class ConcatDataset(Dataset):
-    """The samples of several map-style datasets, one after another."""
+    """The samples of several map-style datasets, one after another.
+
+    >>> ds = gf.utils.data.ConcatDataset([[1, 2], [3, 4, 5]])
+    >>> len(ds), ds[3]
+    (5, 4)
+    """
 
     def __init__(self, datasets: Sequence[Dataset]) -> None:
         self.datasets = list(datasets)
@@ -96,7 +120,16 @@ class ConcatDataset(Dataset):
 
 
 class ChainDataset(IterableDataset):
-    """The streams of several iterable datasets, one after another."""
+    """The streams of several iterable datasets, one after another.
+
+    >>> class Count(gf.utils.data.IterableDataset):
+    ...     def __init__(self, n):
+    ...         self.n = n
+    ...     def __iter__(self):
+    ...         return iter(range(self.n))
+    >>> list(gf.utils.data.ChainDataset([Count(2), Count(3)]))
+    [0, 1, 0, 1, 2]
+    """
 
     def __init__(self, datasets: Sequence[IterableDataset]) -> None:
         self.datasets = list(datasets)
@@ -110,7 +143,12 @@ class ChainDataset(IterableDataset):
 
 
 class Subset(Dataset):
-    """The samples of `dataset` at `indices`, in that order."""
+    """The samples of `dataset` at `indices`, in that order.
+
+    >>> sub = gf.utils.data.Subset([10, 11, 12, 13], [3, 0])
+    >>> len(sub), sub[0], list(sub)
+    (2, 13, [13, 10])
+    """
 
     def __init__(self, dataset: Dataset, indices: Sequence[int]) -> None:
         self.dataset = dataset
@@ -158,6 +196,11 @@ def random_split(
     `lengths` are sample counts summing to `len(dataset)`, or fractions summing to 1. The
     permutation is drawn from `generator`, or from gradflow's global generator (seeded by
     `gradflow.manual_seed`) when it is None.
+
+    >>> train, val = gf.utils.data.random_split(range(10), [0.8, 0.2],
+    ...                                         generator=gf.Generator().manual_seed(0))
+    >>> len(train), len(val), sorted(list(train) + list(val)) == list(range(10))
+    (8, 2, True)
     """
     sizes = _split_lengths(len(dataset), lengths)
     perm = randperm(sum(sizes), generator).tolist()

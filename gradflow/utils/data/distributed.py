@@ -24,7 +24,12 @@ class DistributedSampler(Sampler):
     dataset, the same ordering on every rank: a permutation seeded by seed + epoch when
     `shuffle` (call set_epoch each epoch), else 0..len-1. So that every rank gets as many,
     the ordering is padded by repeating its start, or, with drop_last, cut to a multiple of
-    num_replicas. num_replicas and rank default to the process group's."""
+    num_replicas. num_replicas and rank default to the process group's.
+
+    >>> sampler = gf.utils.data.DistributedSampler(range(5), num_replicas=2, rank=1, shuffle=False)
+    >>> list(sampler), len(sampler)
+    ([1, 3, 0], 3)
+    """
 
     def __init__(self, dataset: Sized, num_replicas: Optional[int] = None,
                  rank: Optional[int] = None, shuffle: bool = True, seed: int = 0,

@@ -10,14 +10,29 @@ from gradflow.utils.data._rng import Generator, numpy_rng, randperm
 
 
 class Sampler:
-    """An iterable of dataset indices (or, for batch samplers, of lists of indices)."""
+    """An iterable of dataset indices (or, for batch samplers, of lists of indices).
+
+    >>> class Reversed(gf.utils.data.Sampler):
+    ...     def __init__(self, n):
+    ...         self.n = n
+    ...     def __iter__(self):
+    ...         return iter(range(self.n - 1, -1, -1))
+    ...     def __len__(self):
+    ...         return self.n
+    >>> [x.tolist() for x in gf.utils.data.DataLoader(range(4), sampler=Reversed(4), batch_size=3)]
+    [[3, 2, 1], [0]]
+    """
 
     def __iter__(self) -> Iterator:
         raise NotImplementedError
 
 
 class SequentialSampler(Sampler):
-    """0, 1, …, len(data_source) - 1."""
+    """0, 1, …, len(data_source) - 1.
+
+    >>> list(gf.utils.data.SequentialSampler(range(4)))
+    [0, 1, 2, 3]
+    """
 
     def __init__(self, data_source: Sized) -> None:
         self.data_source = data_source
@@ -33,7 +48,12 @@ class RandomSampler(Sampler):
     """A fresh random permutation of the indices every epoch, or with `replacement=True`
     `num_samples` indices drawn uniformly with replacement.
 
-    Draws come from `generator`, or from gradflow's global generator when it is None."""
+    Draws come from `generator`, or from gradflow's global generator when it is None.
+
+    >>> sampler = gf.utils.data.RandomSampler(range(5), generator=gf.Generator().manual_seed(0))
+    >>> sorted(sampler), len(sampler)
+    ([0, 1, 2, 3, 4], 5)
+    """
 
     def __init__(
         self,
@@ -74,7 +94,12 @@ class RandomSampler(Sampler):
 
 
 class SubsetRandomSampler(Sampler):
-    """The given indices in a fresh random order every epoch."""
+    """The given indices in a fresh random order every epoch.
+
+    >>> sampler = gf.utils.data.SubsetRandomSampler([2, 4, 6])
+    >>> sorted(sampler)
+    [2, 4, 6]
+    """
 
     def __init__(self, indices: Sequence[int], generator: Optional[Generator] = None) -> None:
         self.indices = indices
@@ -103,6 +128,7 @@ class WeightedRandomSampler(Sampler):
 
         >>> import gradflow as gf
         >>> from gradflow.utils.data import WeightedRandomSampler
+        >>> gf.manual_seed(0)
         >>> sampler = WeightedRandomSampler([0.0, 1.0, 0.0, 3.0], num_samples=5)
         >>> sorted(set(sampler))
         [1, 3]
@@ -172,7 +198,12 @@ def _weights_array(weights: Any) -> np.ndarray:
 
 class BatchSampler(Sampler):
     """Groups the indices of `sampler` into lists of `batch_size`; the last, shorter list is
-    kept unless `drop_last`."""
+    kept unless `drop_last`.
+
+    >>> sampler = gf.utils.data.SequentialSampler(range(5))
+    >>> list(gf.utils.data.BatchSampler(sampler, batch_size=2, drop_last=False))
+    [[0, 1], [2, 3], [4]]
+    """
 
     def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
