@@ -197,7 +197,7 @@ class Tensor:
         np.from_dlpack. Keyword arguments (max_version, dl_device, copy) go to NumPy's export.
 
         >>> import numpy as np
-        >>> np.from_dlpack(gradflow.arange(3)).tolist()
+        >>> np.from_dlpack(gf.arange(3)).tolist()
         [0, 1, 2]
         """
         if self.requires_grad:
@@ -716,7 +716,7 @@ def from_dlpack(obj) -> Tensor:
     so a device tensor raises (move it to the CPU first).
 
     >>> import numpy as np
-    >>> gradflow.from_dlpack(np.arange(3))
+    >>> gf.from_dlpack(np.arange(3))
     tensor([0, 1, 2])
     """
     if not hasattr(obj, "__dlpack_device__"):
