@@ -46,6 +46,9 @@ class CIFAR10(Dataset):
     through `transform` / `target_transform` when given. `.data` (N×32×32×3 uint8) and
     `.targets` (N int64) hold the whole split.
 
+    With the files in ~/data (skipped as a doctest, which has no data files); without them, the
+    error says where they go:
+
     >>> train = gf.datasets.CIFAR10("~/data", transform=gf.transforms.ToTensor())  # doctest: +SKIP
     >>> gf.datasets.CIFAR10("no/such/folder", train=False)
     Traceback (most recent call last):

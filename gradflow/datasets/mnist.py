@@ -69,6 +69,9 @@ class MNIST(Dataset):
     `transform` / `target_transform` when given. `.data` (N×28×28 uint8) and `.targets`
     (N int64) hold the whole split.
 
+    With the files in ~/data (skipped as a doctest, which has no data files); without them, the
+    error says where they go:
+
     >>> train = gf.datasets.MNIST("~/data", transform=gf.transforms.ToTensor())  # doctest: +SKIP
     >>> gf.datasets.MNIST("no/such/folder")
     Traceback (most recent call last):
