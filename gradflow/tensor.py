@@ -704,7 +704,7 @@ def from_numpy(a: np.ndarray) -> Tensor:
             f"from_numpy: can't convert np.ndarray of type {a.dtype}; the supported types are "
             f"{', '.join(_DTYPE_NAMES)} (use gradflow.tensor to convert with a copy)"
         )
-    canonical = np.dtype(a.dtype.type)  # an unpickled array's dtype is an equal copy
+    canonical = from_numpy_dtype(a.dtype).np  # an unpickled array's dtype is an equal copy
     return Tensor._make(a if a.dtype is canonical else a.view(canonical), backends.cpu)
 
 
