@@ -185,7 +185,7 @@ class Tensor:
         """A DLPack capsule sharing this CPU tensor's memory, for torch.from_dlpack or
         np.from_dlpack. Keyword arguments (max_version, dl_device, copy) go to NumPy's export.
 
-        >>> import numpy as np
+        >>> import gradflow, numpy as np
         >>> np.from_dlpack(gradflow.arange(3)).tolist()
         [0, 1, 2]
         """
@@ -684,7 +684,7 @@ def from_dlpack(obj) -> Tensor:
     CUDA memory cannot be shared: gradflow's CUDA allocator has no DLPack import or export,
     so a device tensor raises (move it to the CPU first).
 
-    >>> import numpy as np
+    >>> import gradflow, numpy as np
     >>> gradflow.from_dlpack(np.arange(3))
     tensor([0, 1, 2])
     """

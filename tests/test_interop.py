@@ -142,6 +142,18 @@ def test_ndarray_operand_promotion_follows_pytorch():
     assert t.dtype is gf.float32 and t.numpy().tolist() == [1.0, 2.0]
 
 
+def test_numpy_scalars_are_python_numbers_to_promotion():
+    t = gf.ones(2)
+    for scalar in (np.float64(2), np.int64(2), np.bool_(True), np.float32(2), np.int8(2)):
+        assert (scalar * t).dtype is gf.float32 and (t + scalar).dtype is gf.float32
+    assert (gf.ones(2, dtype=gf.int32) * np.int64(3)).dtype is gf.int32
+    assert (gf.ones(2, dtype=gf.int64) * np.float64(1.5)).dtype is gf.float32
+    t += np.float64(1.0)
+    assert t.dtype is gf.float32 and t.tolist() == [2.0, 2.0]
+    with pytest.raises(TypeError, match="mul: unsupported operand type str"):
+        np.str_("a") * t
+
+
 @needs_torch
 def test_ndarray_operands_match_torch_where_torch_takes_them():
     import torch

@@ -97,6 +97,9 @@ def operands(
             return a, fit_scalar(op, b, a.dtype) if type(b) is int else b, a.dtype
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected at least one Tensor operand")
+    # A NumPy scalar counts as the Python number it holds, as in PyTorch (NumPy 2 would keep
+    # its width: np.int64(2) * a float32 array is float64 there).
+    a, b = (x.item() if isinstance(x, np.generic) else x for x in (a, b))
     for x in (a, b):
         if not isinstance(x, (Tensor, numbers.Number)):
             raise TypeError(
