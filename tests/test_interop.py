@@ -335,6 +335,23 @@ def test_axis_alias_on_max_min_scans_and_joins():
     assert x.unsqueeze(axis=0).shape == (1, 3, 4) and x.sort(axis=0).values.shape == (3, 4)
 
 
+def test_axis_alias_on_gathers_scatters_and_views():
+    x = gf.tensor(rng.standard_normal((3, 4)))
+    i = gf.tensor([[0, 3]])
+    np.testing.assert_array_equal(gf.gather(x, axis=1, index=i).numpy(), x.gather(1, i).numpy())
+    np.testing.assert_array_equal(x.index_select(axis=1, index=i[0]).numpy(),
+                                  x.index_select(1, i[0]).numpy())
+    assert x.narrow(axis=1, start=1, length=2).shape == (3, 2)
+    assert len(x.chunk(2, axis=1)) == 2 and len(x.unbind(axis=1)) == 4
+    assert x.unflatten(axis=1, sizes=(2, 2)).shape == (3, 2, 2)
+    y = x.clone().scatter_(axis=1, index=i, src=x)
+    np.testing.assert_array_equal(y.numpy(), x.clone().scatter_(1, i, x).numpy())
+    z = x.clone().index_add_(axis=1, index=i[0], source=x[:, :2])
+    np.testing.assert_array_equal(z.numpy(), x.clone().index_add_(1, i[0], x[:, :2]).numpy())
+    np.testing.assert_array_equal(gf.scatter_add(x, axis=1, index=i, src=x).numpy(),
+                                  gf.scatter_add(x, 1, i, x).numpy())
+
+
 def test_both_spellings_of_one_argument_is_an_error():
     with pytest.raises(TypeError, match="sum\\(\\) got both 'dim' and its alias 'axis'"):
         gf.ones(2).sum(dim=0, axis=0)
