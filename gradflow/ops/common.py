@@ -7,7 +7,7 @@ import contextlib
 import functools
 import numbers
 import operator
-from typing import Callable, Iterable, Iterator, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -26,7 +26,7 @@ def numpy_names(fn: _F) -> _F:
     keepdim= (passing both spellings of one argument is a TypeError)."""
 
     @functools.wraps(fn)
-    def accepting_numpy_names(*args, **kwargs):
+    def accepting_numpy_names(*args: Any, **kwargs: Any) -> Any:
         for numpy_name in _NUMPY_NAMES.keys() & kwargs.keys():
             name = _NUMPY_NAMES[numpy_name]
             if name in kwargs:
