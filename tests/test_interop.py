@@ -65,6 +65,15 @@ def test_pickle_module_round_trip_trains_the_same():
     assert back[3].weight.grad is not None and model[3].weight.grad is None
 
 
+def test_unpickled_numpy_arrays_reach_the_native_kernels():
+    # an unpickled array's dtype is an equal copy of NumPy's, not the same object
+    a = pickle.loads(pickle.dumps(np.ones((1, 1, 3, 3), np.float32)))
+    for t in (gf.from_numpy(a), gf.as_tensor(a)):
+        assert np.shares_memory(t.numpy(), a)
+        assert nn.functional.conv2d(t, gf.ones(1, 1, 2, 2)).tolist() == [[[[4.0, 4.0],
+                                                                              [4.0, 4.0]]]]
+
+
 def test_copy_copy_shares_storage_as_pytorch():
     t = gf.zeros(3)
     c = copy.copy(t)
