@@ -182,6 +182,47 @@ py::array conv2d_backward_weight(const py::array& x, const py::array& dy, Pair k
   return dw.array;
 }
 
+// ------------------------------------------------------------------------------ unfold / fold
+// F.unfold: x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); F.fold, its adjoint: cols ->
+// (N, C, *output_size), overlapping entries summed (cpu/im2col.h).
+template <typename T>
+py::array unfold(const py::array& x, Pair kernel_size, Pair stride, Pair padding,
+                 Pair dilation) {
+  const std::string op = "unfold";
+  const Arg<T> in(op, "input", x, 4);
+  check_pair(op, "kernel_size", kernel_size, 1);
+  const ConvGeom g = bind::conv_geom(op, in.shape(1), in.shape(2), in.shape(3), kernel_size[0],
+                                     kernel_size[1], stride, padding, dilation);
+  const std::vector<int64_t> shape{in.shape(0), g.C * g.kh * g.kw, g.OH * g.OW};
+  bind::check_sizes(op, "output", shape);
+  Out<T> cols(op, {shape[0], shape[1], shape[2]});
+  run_nogil(op, [&] { cpu::unfold<T>(shape[0], g, in.data(), cols.data); }, x);
+  return cols.array;
+}
+
+template <typename T>
+py::array fold(const py::array& cols, Pair output_size, Pair kernel_size, Pair stride,
+               Pair padding, Pair dilation) {
+  const std::string op = "fold";
+  const Arg<T> in(op, "input", cols, 3);
+  check_pair(op, "output_size", output_size, 1);
+  check_pair(op, "kernel_size", kernel_size, 1);
+  const int64_t area = kernel_size[0] * kernel_size[1];  // each factor < 2^31: no overflow
+  if (in.shape(1) % area != 0)
+    fail(op, "input ", shape_str(in), ": dimension 1 must be a multiple of the kernel area ",
+         area);
+  const ConvGeom g = bind::conv_geom(op, in.shape(1) / area, output_size[0], output_size[1],
+                                     kernel_size[0], kernel_size[1], stride, padding, dilation);
+  if (in.shape(2) != g.OH * g.OW)
+    fail(op, "input ", shape_str(in), " has ", in.shape(2), " blocks, but output size ",
+         pair_str(output_size), " has ", g.OH, " * ", g.OW);
+  const std::vector<int64_t> shape{in.shape(0), g.C, output_size[0], output_size[1]};
+  bind::check_sizes(op, "output", shape);
+  Out<T> x(op, {shape[0], shape[1], shape[2], shape[3]});
+  run_nogil(op, [&] { cpu::fold<T>(shape[0], g, in.data(), x.data); }, cols);
+  return x.array;
+}
+
 // (N, C, ...) -> (C,): the sum over every axis but 1 (the bias gradient).
 template <typename T>
 py::array channel_sum(const py::array& dy) {
@@ -417,6 +458,10 @@ PYBIND11_MODULE(_C, m) {
         "Cap on one convolution call's im2col workspace, all threads together (default 256 MiB); "
         "larger images are processed in runs of output positions.");
   m.def("conv_workspace_bytes", &cpu::conv_workspace_bytes);
+  m.def("unfold", BY_DTYPE(unfold), "input"_a, "kernel_size"_a, "stride"_a, "padding"_a,
+        "dilation"_a, "cols = F.unfold(input) (im2col per image).");
+  m.def("fold", BY_DTYPE(fold), "input"_a, "output_size"_a, "kernel_size"_a, "stride"_a,
+        "padding"_a, "dilation"_a, "image = F.fold(input): unfold's adjoint (col2im per image).");
   m.def("channel_sum", BY_DTYPE(channel_sum), "input"_a,
         "Sum of an (N, C, ...) array over every axis but 1.");
 

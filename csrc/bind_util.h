@@ -58,7 +58,8 @@ template <typename... Parts>
 // D is a NumPy py::dtype or the CUDA module's DType, which brings its own dtype_name
 // (found by argument-dependent lookup).
 inline std::string dtype_name(const py::dtype& d) { return py::str(d); }
-inline bool same_dtype(const py::dtype& a, const py::dtype& b) { return a.is(b); }
+// Equal, not only identical: an unpickled array carries an equal copy of NumPy's float32.
+inline bool same_dtype(const py::dtype& a, const py::dtype& b) { return a.is(b) || a.equal(b); }
 template <typename D>
 bool same_dtype(D a, D b) { return a == b; }
 
@@ -221,7 +222,8 @@ auto dispatch_float(bool f64, F&& f) {
 template <typename R, typename... A>
 auto by_dtype(R (*f32)(const py::array&, A...), R (*f64)(const py::array&, A...)) {
   return [f32, f64](const py::array& x, A... args) {
-    return (x.dtype().is(py::dtype::of<double>()) ? f64 : f32)(x, std::forward<A>(args)...);
+    const bool is_double = same_dtype(x.dtype(), py::dtype::of<double>());
+    return (is_double ? f64 : f32)(x, std::forward<A>(args)...);
   };
 }
 

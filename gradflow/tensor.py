@@ -690,7 +690,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
                                          and device == "cpu") and (
         dtype is None or as_dtype(dtype).np == data.dtype
     ) and data.dtype in _STORED_NP:
-        return Tensor._make(data, backends.cpu)
+        return from_numpy(data)
     return tensor(data, dtype=dtype, device=device)
 
 

@@ -5,6 +5,8 @@ Error bound used throughout: for a dot product of length k in precision eps,
 summation order or FMA use, so the tolerance is that bound computed in float64.
 """
 
+import pickle
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -270,3 +272,13 @@ def test_gemm_blocking_boundary_sweep(dtype):
     finally:
         _C.force_portable_simd(False)
         _C.set_num_threads(saved)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_native_kernels_take_equal_dtype_copies(dtype):
+    # An unpickled array carries an equal copy of NumPy's dtype, not the same object; the
+    # bindings must take it (and pick the float64 kernel for float64).
+    a = pickle.loads(pickle.dumps(np.arange(6, dtype=dtype).reshape(2, 3)))
+    c = _C.gemm(a, a, trans_b=True)
+    assert c.dtype == dtype
+    np.testing.assert_allclose(c, a @ a.T)

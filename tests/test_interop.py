@@ -65,6 +65,15 @@ def test_pickle_module_round_trip_trains_the_same():
     assert back[3].weight.grad is not None and model[3].weight.grad is None
 
 
+def test_unpickled_numpy_arrays_reach_the_native_kernels():
+    # an unpickled array's dtype is an equal copy of NumPy's, not the same object
+    a = pickle.loads(pickle.dumps(np.ones((1, 1, 3, 3), np.float32)))
+    for t in (gf.from_numpy(a), gf.as_tensor(a)):
+        assert np.shares_memory(t.numpy(), a)
+        assert nn.functional.conv2d(t, gf.ones(1, 1, 2, 2)).tolist() == [[[[4.0, 4.0],
+                                                                              [4.0, 4.0]]]]
+
+
 def test_copy_copy_shares_storage_as_pytorch():
     t = gf.zeros(3)
     c = copy.copy(t)
@@ -140,6 +149,18 @@ def test_ndarray_operand_promotion_follows_pytorch():
     t = gf.zeros(2)
     t += np.array([1.0, 2.0])
     assert t.dtype is gf.float32 and t.numpy().tolist() == [1.0, 2.0]
+
+
+def test_numpy_scalars_are_python_numbers_to_promotion():
+    t = gf.ones(2)
+    for scalar in (np.float64(2), np.int64(2), np.bool_(True), np.float32(2), np.int8(2)):
+        assert (scalar * t).dtype is gf.float32 and (t + scalar).dtype is gf.float32
+    assert (gf.ones(2, dtype=gf.int32) * np.int64(3)).dtype is gf.int32
+    assert (gf.ones(2, dtype=gf.int64) * np.float64(1.5)).dtype is gf.float32
+    t += np.float64(1.0)
+    assert t.dtype is gf.float32 and t.tolist() == [2.0, 2.0]
+    with pytest.raises(TypeError, match="mul: unsupported operand type str"):
+        np.str_("a") * t
 
 
 @needs_torch
@@ -321,6 +342,23 @@ def test_axis_alias_on_max_min_scans_and_joins():
     np.testing.assert_array_equal(gf.softmax(x, axis=0).numpy(), gf.softmax(x, 0).numpy())
     assert gf.cat([x, x], axis=1).shape == (3, 8) and gf.stack([x, x], axis=0).shape == (2, 3, 4)
     assert x.unsqueeze(axis=0).shape == (1, 3, 4) and x.sort(axis=0).values.shape == (3, 4)
+
+
+def test_axis_alias_on_gathers_scatters_and_views():
+    x = gf.tensor(rng.standard_normal((3, 4)))
+    i = gf.tensor([[0, 3]])
+    np.testing.assert_array_equal(gf.gather(x, axis=1, index=i).numpy(), x.gather(1, i).numpy())
+    np.testing.assert_array_equal(x.index_select(axis=1, index=i[0]).numpy(),
+                                  x.index_select(1, i[0]).numpy())
+    assert x.narrow(axis=1, start=1, length=2).shape == (3, 2)
+    assert len(x.chunk(2, axis=1)) == 2 and len(x.unbind(axis=1)) == 4
+    assert x.unflatten(axis=1, sizes=(2, 2)).shape == (3, 2, 2)
+    y = x.clone().scatter_(axis=1, index=i, src=x)
+    np.testing.assert_array_equal(y.numpy(), x.clone().scatter_(1, i, x).numpy())
+    z = x.clone().index_add_(axis=1, index=i[0], source=x[:, :2])
+    np.testing.assert_array_equal(z.numpy(), x.clone().index_add_(1, i[0], x[:, :2]).numpy())
+    np.testing.assert_array_equal(gf.scatter_add(x, axis=1, index=i, src=x).numpy(),
+                                  gf.scatter_add(x, 1, i, x).numpy())
 
 
 def test_both_spellings_of_one_argument_is_an_error():

@@ -14,6 +14,7 @@ import gradflow as gf
 import gradflow.nn as nn
 import gradflow.nn.functional as F
 from gradflow.autograd import gradcheck
+from gradflow.ops import conv as conv_ops
 
 rng = np.random.default_rng(16)
 
@@ -200,6 +201,39 @@ def test_fold_is_the_adjoint_of_unfold_and_gradcheck(k, d, p, s):
     # <unfold(x), c> == <x, fold(c)>: fold is col2im, unfold's adjoint
     np.testing.assert_allclose((cols * c).sum(), (x * image).sum(), rtol=1e-12)
     assert gradcheck(lambda a: F.fold(a, (6, 5), k, d, p, s), (t64(c[:1]),))
+
+
+@pytest.mark.parametrize("k, d, p, s", UNFOLD_CASES)
+def test_unfold_fold_composed_from_conv_match_the_native_kernels(k, d, p, s, monkeypatch):
+    """Devices without the fused im2col/col2im kernels run conv2d with a one-hot kernel."""
+    x = rng.standard_normal((2, 3, 6, 5))
+    c = rng.standard_normal(unfold_ref(x, k, d, p, s).shape)
+    native = (F.unfold(t64(x, False), k, d, p, s), F.fold(t64(c, False), (6, 5), k, d, p, s))
+    monkeypatch.setattr(conv_ops, "fused", lambda backend, name: None)
+    composed = (F.unfold(t64(x, False), k, d, p, s), F.fold(t64(c, False), (6, 5), k, d, p, s))
+    for a, b in zip(native, composed):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda a: F.fold(F.unfold(a, k, d, p, s), (6, 5), k, d, p, s),
+                     (t64(x[:1, :1]),))
+
+
+def test_unfold_fold_native_kernels_validate_their_arguments():
+    from gradflow import _C
+
+    x = np.zeros((1, 2, 4, 4))
+    with pytest.raises(ValueError, match="unfold: kernel_size must be >= 1"):
+        _C.unfold(x, (0, 2), (1, 1), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match="unfold: input must be C-contiguous"):
+        _C.unfold(x[:, :, ::2], (1, 1), (1, 1), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match=r"fold: input \(1, 4, 5\) has 5 blocks"):
+        _C.fold(np.zeros((1, 4, 5)), (3, 3), (2, 2), (1, 1), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match="multiple of the kernel area 4"):
+        _C.fold(np.zeros((1, 5, 4)), (3, 3), (2, 2), (1, 1), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match="fold: output_size must be >= 1"):
+        _C.fold(np.zeros((1, 4, 1)), (2**40, 3), (2, 2), (1, 1), (0, 0), (1, 1))
+    with pytest.raises(TypeError, match="fold: input must have dtype float32"):
+        _C.fold(np.zeros((1, 4, 4), np.int64), (3, 3), (2, 2), (1, 1), (0, 0), (1, 1))
+    assert _C.unfold(np.zeros((0, 3, 4, 4)), (2, 2), (1, 1), (0, 0), (1, 1)).shape == (0, 12, 9)
 
 
 def test_fold_of_unfold_counts_overlaps():

@@ -87,6 +87,27 @@ void col2im(const ConvGeom& g, const T* col, int64_t l0, int64_t n, int64_t ld, 
   }
 }
 
+template <typename T>
+void unfold(int64_t N, const ConvGeom& g, const T* x, T* cols) {
+  const int64_t L = g.OH * g.OW, block = g.C * g.kh * g.kw * L, plane = g.C * g.H * g.W;
+#pragma omp parallel for schedule(static) if (N * block > 32768)
+  for (int64_t n = 0; n < N; ++n) im2col(g, x + n * plane, 0, L, cols + n * block, L);
+}
+
+template <typename T>
+void fold(int64_t N, const ConvGeom& g, const T* cols, T* x) {
+  const int64_t L = g.OH * g.OW, block = g.C * g.kh * g.kw * L, plane = g.C * g.H * g.W;
+#pragma omp parallel for schedule(static) if (N * block > 32768)
+  for (int64_t n = 0; n < N; ++n) {
+    std::fill(x + n * plane, x + (n + 1) * plane, T(0));
+    col2im(g, cols + n * block, 0, L, L, x + n * plane);
+  }
+}
+
+template void unfold<float>(int64_t, const ConvGeom&, const float*, float*);
+template void unfold<double>(int64_t, const ConvGeom&, const double*, double*);
+template void fold<float>(int64_t, const ConvGeom&, const float*, float*);
+template void fold<double>(int64_t, const ConvGeom&, const double*, double*);
 template void im2col<float>(const ConvGeom&, const float*, int64_t, int64_t, float*, int64_t);
 template void im2col<double>(const ConvGeom&, const double*, int64_t, int64_t, double*, int64_t);
 template void col2im<float>(const ConvGeom&, const float*, int64_t, int64_t, int64_t, float*);

@@ -25,4 +25,14 @@ void im2col(const ConvGeom& g, const T* x, int64_t l0, int64_t n, T* col, int64_
 template <typename T>
 void col2im(const ConvGeom& g, const T* col, int64_t l0, int64_t n, int64_t ld, T* x);
 
+// F.unfold and F.fold over a batch of N images x (N, C, H, W) and their columns
+// cols (N, C*kh*kw, L), L = OH*OW, image n's (C*kh*kw, L) block after the previous one:
+// unfold writes every block with im2col; fold overwrites x with col2im of each block (so
+// entries read by several windows get the sum of their columns). Threads split the images.
+template <typename T>
+void unfold(int64_t N, const ConvGeom& g, const T* x, T* cols);
+
+template <typename T>
+void fold(int64_t N, const ConvGeom& g, const T* cols, T* x);
+
 }  // namespace gradflow::cpu

@@ -301,8 +301,13 @@ NN_KERNELS = _methods(NNKernels)
 #       the (h, w) scale factors given, 0.0 for none)
 #   interpolate_backward(grad, input_size, scales, bilinear, align_corners)
 #       its adjoint: (N, C, *input_size) from grad (N, C, OH, OW)
+#   unfold(x, kernel_size, stride, padding, dilation)
+#       im2col per image: x (N, C, H, W) -> (N, C*kh*kw, OH*OW) (the CPU has it; elsewhere
+#       ops/conv.py runs conv2d with a one-hot kernel instead)
+#   fold(cols, output_size, kernel_size, stride, padding, dilation)
+#       its adjoint, col2im per image: (N, C*kh*kw, OH*OW) -> (N, C, *output_size)
 FUSED_KERNELS = ("softmax", "softmax_backward", "nll_loss", "nll_loss_backward", "interpolate",
-                 "interpolate_backward")
+                 "interpolate_backward", "unfold", "fold")
 
 
 def fused(backend, name: str):

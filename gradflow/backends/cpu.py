@@ -282,6 +282,15 @@ class CPUBackend(Backend):
     def channel_sum(self, x):
         return _C.channel_sum(_c(x))
 
+    # fused kernels (base.FUSED_KERNELS): F.unfold / F.fold as im2col / col2im per image
+    @_in_float32
+    def unfold(self, x, kernel_size, stride, padding, dilation):
+        return _C.unfold(_c(x), kernel_size, stride, padding, dilation)
+
+    @_in_float32
+    def fold(self, cols, output_size, kernel_size, stride, padding, dilation):
+        return _C.fold(_c(cols), output_size, kernel_size, stride, padding, dilation)
+
     @_in_float32
     def max_pool2d(self, x, kernel_size, stride, padding, dilation, ceil_mode):
         return _C.max_pool2d(_c(x), kernel_size, stride, padding, dilation, ceil_mode)

@@ -7,7 +7,7 @@ import contextlib
 import functools
 import numbers
 import operator
-from typing import Callable, Iterable, Iterator, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -26,7 +26,7 @@ def numpy_names(fn: _F) -> _F:
     keepdim= (passing both spellings of one argument is a TypeError)."""
 
     @functools.wraps(fn)
-    def accepting_numpy_names(*args, **kwargs):
+    def accepting_numpy_names(*args: Any, **kwargs: Any) -> Any:
         for numpy_name in _NUMPY_NAMES.keys() & kwargs.keys():
             name = _NUMPY_NAMES[numpy_name]
             if name in kwargs:
@@ -97,6 +97,9 @@ def operands(
             return a, fit_scalar(op, b, a.dtype) if type(b) is int else b, a.dtype
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected at least one Tensor operand")
+    # A NumPy scalar counts as the Python number it holds, as in PyTorch (NumPy 2 would keep
+    # its width: np.int64(2) * a float32 array is float64 there).
+    a, b = (x.item() if isinstance(x, np.generic) else x for x in (a, b))
     for x in (a, b):
         if not isinstance(x, (Tensor, numbers.Number)):
             raise TypeError(

@@ -20,9 +20,10 @@ from typing import NamedTuple, Optional, Tuple, Union
 import numpy as np
 
 from gradflow.autograd.function import Function
+from gradflow.backends.base import fused
 from gradflow.ops import shape
 from gradflow.ops.common import check_numel
-from gradflow.tensor import Tensor, tensor
+from gradflow.tensor import Tensor
 
 Pair = Tuple[int, int]
 IntOrPair = Union[int, Tuple[int, int]]
@@ -420,14 +421,55 @@ def conv1d(
 
 
 # ---------------------------------------------------------------- unfold / fold
-def _one_hot_kernel(like: Tensor, channels: int, kernel_size: Pair) -> Tensor:
+# unfold is im2col per image and fold its adjoint col2im: a device's fused kernels where it has
+# them (the CPU), else conv2d with a one-hot kernel (F) and conv's input gradient (B), which
+# compute the same entries. Each is the other's gradient, so both differentiate to any order.
+def _one_hot_kernel(like, channels: int, kernel_size: Pair, be):
     """weight (C*kh*kw, 1, kh, kw), one 1 per output channel: with groups=C, conv2d's output
-    channel (c*kh + i)*kw + j copies pixel (i, j) of channel c's window -- im2col's row order.
-    So unfold is conv2d with it (F), and fold, im2col's adjoint col2im, is conv's input
-    gradient (B); both run the im2col/col2im + GEMM kernels and differentiate to any order."""
+    channel (c*kh + i)*kw + j copies pixel (i, j) of channel c's window -- im2col's row order."""
     kh, kw = kernel_size
-    eye = np.eye(kh * kw, dtype=like.dtype.np).reshape(kh * kw, 1, kh, kw)
-    return tensor(np.tile(eye, (channels, 1, 1, 1)), device=like.device)
+    eye = np.eye(kh * kw, dtype=like.dtype).reshape(kh * kw, 1, kh, kw)
+    return be.from_numpy(np.tile(eye, (channels, 1, 1, 1)))
+
+
+class Unfold(Function):
+    """cols (N, C*kh*kw, L) = im2col(x (N, C, H, W)) for geometry g (groups = C)."""
+
+    @staticmethod
+    def forward(ctx, x, g: Geometry):
+        ctx.geom = g
+        be, n = x._backend, x.shape[0]
+        kernel = fused(be, "unfold")
+        if kernel is not None:
+            return kernel(x._data, g.kernel_size, g.stride, g.padding, g.dilation)
+        w = _one_hot_kernel(x._data, g.groups, g.kernel_size, be)
+        y = be.conv2d(x._data, w, None, g.stride, g.padding, g.dilation, g.groups)
+        return be.reshape(y, (n, w.shape[0], g.output_size[0] * g.output_size[1]))
+
+    @staticmethod
+    def backward(ctx, gcols):
+        return Fold.apply(gcols, ctx.geom), None
+
+
+class Fold(Function):
+    """image (N, C, H, W) = col2im(cols (N, C*kh*kw, L)), the adjoint of Unfold."""
+
+    @staticmethod
+    def forward(ctx, cols, g: Geometry):
+        ctx.geom = g
+        be, n = cols._backend, cols.shape[0]
+        kernel = fused(be, "fold")
+        if kernel is not None:
+            return kernel(cols._data, g.input_size, g.kernel_size, g.stride, g.padding,
+                          g.dilation)
+        w = _one_hot_kernel(cols._data, g.groups, g.kernel_size, be)
+        gy = be.reshape(cols._data, (n, w.shape[0]) + g.output_size)
+        return be.conv2d_backward_input(gy, w, g.input_size, g.stride, g.padding, g.dilation,
+                                        g.groups)
+
+    @staticmethod
+    def backward(ctx, gimage):
+        return Unfold.apply(gimage, ctx.geom), None
 
 
 def _patch_geometry(op: str, kernel_size, dilation, padding, stride):
@@ -453,13 +495,16 @@ def unfold(input: Tensor, kernel_size: IntOrPair, dilation: IntOrPair = 1,
     op = "unfold"
     x, unbatched = batched(op, input)
     k, dilation, padding, stride = _patch_geometry(op, kernel_size, dilation, padding, stride)
-    weight = _one_hot_kernel(x, x.shape[1], k)
-    _check_kernel_fits(op, x, weight, padding, dilation)
+    eff = (dilation[0] * (k[0] - 1) + 1, dilation[1] * (k[1] - 1) + 1)
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if eff[0] > padded[0] or eff[1] > padded[1]:
+        raise ValueError(f"{op}: kernel size {k} (dilated: {eff}) is larger than the padded "
+                         f"input size {padded}; input {tuple(input.shape)}, padding {padding}")
     g = Geometry(k, stride, padding, dilation, x.shape[1], tuple(x.shape[2:]), (0, 0))
     g = g._replace(output_size=natural_output(g))
-    check_numel((x.shape[0], weight.shape[0]) + tuple(g.output_size), op, x.element_size())
-    cols = ConvForward.apply(x, weight, None, g)
-    cols = shape.flatten(cols, 2)
+    rows, blocks = x.shape[1] * k[0] * k[1], g.output_size[0] * g.output_size[1]
+    check_numel((x.shape[0], rows, blocks), op, x.element_size())
+    cols = Unfold.apply(x, g)
     return shape.squeeze(cols, 0) if unbatched else cols
 
 
@@ -500,7 +545,5 @@ def fold(input: Tensor, output_size: IntOrPair, kernel_size: IntOrPair,
     if cols.shape[0] == 0 or rows == 0:
         raise ValueError(f"{op}: input has a zero-size dimension: shape {tuple(input.shape)}")
     check_numel((cols.shape[0], g.groups) + size, op, cols.element_size())
-    weight = _one_hot_kernel(cols, g.groups, k)
-    image = ConvInput.apply(shape.reshape(cols, tuple(cols.shape[:2]) + g.output_size),
-                            weight, g)
+    image = Fold.apply(cols, g)
     return shape.squeeze(image, 0) if input.ndim == 2 else image

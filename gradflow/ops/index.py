@@ -329,6 +329,7 @@ class Gather(Function):
         return scatter_add(zeros, ctx.axis, index, g), None, None
 
 
+@numpy_names
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """out[i][j] = x[index[i][j]][j] (dim=0), as torch.gather. A 0-d input counts as 1-D."""
     axis = _check_index("gather", x, dim, index)
@@ -362,6 +363,7 @@ class ScatterAdd(Function):
         return g, None, None, gsrc
 
 
+@numpy_names
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     axis = _check_index("scatter_add", x, dim, index)
     check_tensor(src, "scatter_add", "src")
@@ -423,6 +425,7 @@ def _torch_pad(widths: list) -> list:
     return [w for pair in reversed(pairs) for w in pair]
 
 
+@numpy_names
 def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
     """out = x with out[index[i][j]][j] = src[i][j] (dim=0), or = value where src is a number;
     as torch.scatter. reduce='add' is scatter_add; where index repeats, the last write wins."""
@@ -466,6 +469,7 @@ def _check_fits(op: str, x: Tensor, axis: int, index: Tensor, src) -> None:
         )
 
 
+@numpy_names
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     axis = _check_index("index_select", x, dim, index)
     if index.ndim > 1:
@@ -494,6 +498,7 @@ class IndexAdd(Function):
         return g, None, gsrc
 
 
+@numpy_names
 def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     """out = x; out[..., index[i], ...] += alpha * source[..., i, ...] along dim."""
     axis = _check_index("index_add", x, dim, index)

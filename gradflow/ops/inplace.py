@@ -18,6 +18,7 @@ from gradflow.ops.common import (
     broadcast_shapes,
     check_tensor,
     fit_scalar,
+    numpy_names,
     result_type,
 )
 from gradflow.tensor import Tensor
@@ -228,12 +229,14 @@ def bernoulli_(t: Tensor, p=0.5) -> Tensor:
     return _fill_random(t, be.binary("lt", be.rand(t.shape, draw_dtype), p), "bernoulli_")
 
 
+@numpy_names
 def index_add_(t: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     """In-place index_add: t[..., index[i], ...] += alpha * source[..., i, ...] along dim."""
     return apply_(t, lambda s: _index.index_add(s, dim, index, source, alpha=alpha),
                   "index_add_", source)
 
 
+@numpy_names
 def scatter_(t: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
     """In-place scatter: t[index[i][j]][j] = src[i][j] (dim=0), or = value."""
     return apply_(t, lambda s: _index.scatter(s, dim, index, src, value=value, reduce=reduce),

@@ -120,6 +120,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return reshape(x, x.shape[:s] + (n,) + x.shape[e + 1 :])
 
 
+@numpy_names
 def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     check_tensor(x, "unflatten")
     if x.ndim == 0:
@@ -345,6 +346,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return cat([unsqueeze(t_, d) for t_ in tensors], d)
 
 
+@numpy_names
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     """x[..., start:start + length, ...] along dim, a view. As PyTorch: dim and start may be
     negative (start wraps once, in [-size, size]); length >= 0 must fit in the dim."""
@@ -401,6 +403,7 @@ def split(x: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int
     return tuple(out)
 
 
+@numpy_names
 def chunk(x: Tensor, chunks: int, dim: int = 0):
     check_tensor(x, "chunk")
     _at_least_1d(x, "chunk")
@@ -417,6 +420,7 @@ def chunk(x: Tensor, chunks: int, dim: int = 0):
     return split(x, -(-n // chunks), axis)
 
 
+@numpy_names
 def unbind(x: Tensor, dim: int = 0):
     check_tensor(x, "unbind")
     if x.ndim == 0:
