@@ -43,8 +43,8 @@ _REDUCE = {r.name: getattr(np, r.numpy) for r in op_table.REDUCE}
 # float32 copies (`widen`) and rounds its floating results back (`cast`), as PyTorch's CPU
 # kernels accumulate half types in float32. The in-place methods do the same by hand.
 def _half_of(arrays) -> "np.dtype | None":
-    for a in arrays:
-        if isinstance(a, np.ndarray) and a.dtype in HALF_FLOATS:
+    for a in arrays:  # (itemsize first: comparing dtypes is slow, and this runs on every op)
+        if type(a) is np.ndarray and a.itemsize == 2 and a.dtype in HALF_FLOATS:
             return a.dtype
     return None
 
@@ -62,11 +62,11 @@ def _in_float32(method):
     its floating results are rounded back to that type."""
     @functools.wraps(method)
     def run(self, *args):
-        half = _half_of(args)
-        if half is None:
-            return method(self, *args)
-        widened = (widen(a) if isinstance(a, np.ndarray) else a for a in args)
-        return _narrowed(method(self, *widened), half)
+        for a in args:  # (inline and itemsize first: this runs on every op)
+            if type(a) is np.ndarray and a.itemsize == 2 and a.dtype in HALF_FLOATS:
+                widened = (widen(x) if type(x) is np.ndarray else x for x in args)
+                return _narrowed(method(self, *widened), a.dtype)
+        return method(self, *args)
 
     return run
 
@@ -149,16 +149,28 @@ class CPUBackend(Backend):
     # ---------------------------------------------------------------- elementwise
     # NumPy returns a scalar, not an array, for 0-d operands: asarray keeps the contract's
     # arrays (writable in place, as the optimizers' updates need).
-    @_in_float32
+    # the hot methods test for half floats inline (itemsize first: it is cheap)
     def unary(self, op, x):
+        if x.itemsize == 2 and x.dtype in HALF_FLOATS:
+            return _narrowed(self.unary(op, widen(x)), x.dtype)
         return np.asarray(_UNARY[op](x))
 
-    @_in_float32
     def binary(self, op, a, b):
+        if getattr(a, "itemsize", 0) == 2 or getattr(b, "itemsize", 0) == 2:
+            return self._binary_half(op, a, b)
         return np.asarray(_BINARY[op](a, b))
 
-    @_written_in_float32
+    @_in_float32
+    def _binary_half(self, op, a, b):
+        return np.asarray(_BINARY[op](a, b))
+
     def binary_(self, op, a, b):
+        if a.itemsize == 2 or getattr(b, "itemsize", 0) == 2:
+            return self._binary_half_(op, a, b)
+        _BINARY[op](a, b, out=a, casting="unsafe")
+
+    @_written_in_float32
+    def _binary_half_(self, op, a, b):
         _BINARY[op](a, b, out=a, casting="unsafe")
 
     @_in_float32
@@ -175,8 +187,9 @@ class CPUBackend(Backend):
         return out.astype(x.dtype, copy=False) if out is not x else x.copy()
 
     # ---------------------------------------------------------------- reductions
-    @_in_float32
     def reduce(self, op, x, axes, keepdims):
+        if x.itemsize == 2 and x.dtype in HALF_FLOATS:
+            return _narrowed(self.reduce(op, widen(x), axes, keepdims), x.dtype)
         return np.asarray(_REDUCE[op](x, axis=axes, keepdims=keepdims))
 
     @_in_float32
