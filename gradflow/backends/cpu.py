@@ -43,13 +43,15 @@ _REDUCE = {r.name: getattr(np, r.numpy) for r in op_table.REDUCE}
 # float32 copies (`widen`) and rounds its floating results back (`cast`), as PyTorch's CPU
 # kernels accumulate half types in float32. The in-place methods do the same by hand.
 def _half_of(arrays) -> "np.dtype | None":
-    for a in arrays:  # (itemsize first: comparing dtypes is slow, and this runs on every op)
+    """The dtype of the first float16 or bfloat16 array among `arrays`, else None."""
+    for a in arrays:  # (itemsize first: comparing dtypes is slow)
         if type(a) is np.ndarray and a.itemsize == 2 and a.dtype in HALF_FLOATS:
             return a.dtype
     return None
 
 
 def _narrowed(out, half: np.dtype):
+    """A method's floating results (an array or a tuple of them) rounded to `half`."""
     if isinstance(out, tuple):
         return tuple(_narrowed(o, half) for o in out)
     if isinstance(out, np.ndarray) and out.dtype.kind == "f":
@@ -62,11 +64,11 @@ def _in_float32(method):
     its floating results are rounded back to that type."""
     @functools.wraps(method)
     def run(self, *args):
-        for a in args:  # (inline and itemsize first: this runs on every op)
-            if type(a) is np.ndarray and a.itemsize == 2 and a.dtype in HALF_FLOATS:
-                widened = (widen(x) if type(x) is np.ndarray else x for x in args)
-                return _narrowed(method(self, *widened), a.dtype)
-        return method(self, *args)
+        half = _half_of(args)
+        if half is None:
+            return method(self, *args)
+        widened = (widen(a) if type(a) is np.ndarray else a for a in args)
+        return _narrowed(method(self, *widened), half)
 
     return run
 
@@ -78,9 +80,9 @@ def _written_in_float32(method):
     def run(self, *args):
         if _half_of(args) is None:
             return method(self, *args)
-        out = next(a for a in args if isinstance(a, np.ndarray))
+        out = next(a for a in args if type(a) is np.ndarray)
         work = widen(out) if out.dtype in HALF_FLOATS else out  # (widen copies)
-        method(self, *(work if a is out else widen(a) if isinstance(a, np.ndarray) else a
+        method(self, *(work if a is out else widen(a) if type(a) is np.ndarray else a
                        for a in args))
         if work is not out:
             out[...] = cast(work, out.dtype)
@@ -148,8 +150,8 @@ class CPUBackend(Backend):
 
     # ---------------------------------------------------------------- elementwise
     # NumPy returns a scalar, not an array, for 0-d operands: asarray keeps the contract's
-    # arrays (writable in place, as the optimizers' updates need).
-    # the hot methods test for half floats inline (itemsize first: it is cheap)
+    # arrays (writable in place, as the optimizers' updates need). These hot methods test for
+    # half floats inline (itemsize first: it is cheap), so float32 calls pay no wrapper.
     def unary(self, op, x):
         if x.itemsize == 2 and x.dtype in HALF_FLOATS:
             return _narrowed(self.unary(op, widen(x)), x.dtype)
