@@ -10,7 +10,8 @@ code.
 
 Node types ("t"): none, bool, int, float (stored exactly with float.hex), str, list, tuple,
 dict and odict (key/value node pairs, so keys may be ints, as in optimizer states), tensor
-(array name, device, requires_grad), ndarray, npscalar, dtype and device. A tensor saved
+(array name, device, requires_grad; a bfloat16 tensor is stored as its uint16 bits and marked
+"dtype": "bfloat16"), ndarray, npscalar, dtype and device. A tensor saved
 twice under one object (tied weights) is stored once and loads as one tensor.
 
 `save` to a path writes a temporary file in the same directory, flushes it to disk and

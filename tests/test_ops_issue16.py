@@ -579,3 +579,28 @@ def test_edge_cases_raise_errors_naming_the_op():
     assert gf.multinomial(gf.ones(0, 3), 2).shape == (0, 2)
     assert gf.linalg.matrix_norm(gf.ones(0, 3), "nuc").item() == 0
     assert gf.linalg.vector_norm(gf.ones(0, 2)).item() == 0
+
+
+# ---------------------------------------------------------------- CUDA: host copies
+@pytest.mark.cuda
+def test_numpy_backed_ops_on_cuda_match_the_cpu():
+    a, b = _well_conditioned((2, 3, 3)), _rand((2, 3, 2), 1)
+    calls = [lambda x, y: gf.linalg.inv(x), lambda x, y: gf.linalg.det(x),
+             lambda x, y: gf.linalg.solve(x, y), lambda x, y: gf.linalg.slogdet(x).logabsdet,
+             lambda x, y: gf.linalg.matrix_norm(x, "nuc"), lambda x, y: gf.cdist(x, y.mT),
+             lambda x, y: gf.einsum("bij,bjk->bik", x, y)]
+    for f in calls:
+        results = []
+        for device in ("cpu", "cuda"):
+            x, y = (gf.tensor(v, device=device, requires_grad=True) for v in (a, b))
+            out = f(x, y)
+            out.sum().backward()
+            assert out.device.type == device
+            results.append([out.detach().cpu().numpy(), x.grad.cpu().numpy()])
+        for got, want in zip(results[1], results[0]):
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    ints = gf.tensor([[2**40, 1]], device="cuda") @ gf.tensor([[3], [1]], device="cuda")
+    assert ints.device.type == "cuda" and ints.cpu().item() == 3 * 2**40 + 1
+    w = gf.tensor([0.0, 1.0], device="cuda")
+    assert gf.multinomial(w, 2).device.type == "cuda"
+    assert gf.normal(gf.zeros(3, device="cuda"), 1.0).device.type == "cuda"

@@ -43,13 +43,15 @@ _REDUCE = {r.name: getattr(np, r.numpy) for r in op_table.REDUCE}
 # float32 copies (`widen`) and rounds its floating results back (`cast`), as PyTorch's CPU
 # kernels accumulate half types in float32. The in-place methods do the same by hand.
 def _half_of(arrays) -> "np.dtype | None":
-    for a in arrays:
-        if isinstance(a, np.ndarray) and a.dtype in HALF_FLOATS:
+    """The dtype of the first float16 or bfloat16 array among `arrays`, else None."""
+    for a in arrays:  # (itemsize first: comparing dtypes is slow)
+        if type(a) is np.ndarray and a.itemsize == 2 and a.dtype in HALF_FLOATS:
             return a.dtype
     return None
 
 
 def _narrowed(out, half: np.dtype):
+    """A method's floating results (an array or a tuple of them) rounded to `half`."""
     if isinstance(out, tuple):
         return tuple(_narrowed(o, half) for o in out)
     if isinstance(out, np.ndarray) and out.dtype.kind == "f":
@@ -65,7 +67,7 @@ def _in_float32(method):
         half = _half_of(args)
         if half is None:
             return method(self, *args)
-        widened = (widen(a) if isinstance(a, np.ndarray) else a for a in args)
+        widened = (widen(a) if type(a) is np.ndarray else a for a in args)
         return _narrowed(method(self, *widened), half)
 
     return run
@@ -78,9 +80,9 @@ def _written_in_float32(method):
     def run(self, *args):
         if _half_of(args) is None:
             return method(self, *args)
-        out = next(a for a in args if isinstance(a, np.ndarray))
+        out = next(a for a in args if type(a) is np.ndarray)
         work = widen(out) if out.dtype in HALF_FLOATS else out  # (widen copies)
-        method(self, *(work if a is out else widen(a) if isinstance(a, np.ndarray) else a
+        method(self, *(work if a is out else widen(a) if type(a) is np.ndarray else a
                        for a in args))
         if work is not out:
             out[...] = cast(work, out.dtype)
@@ -148,17 +150,29 @@ class CPUBackend(Backend):
 
     # ---------------------------------------------------------------- elementwise
     # NumPy returns a scalar, not an array, for 0-d operands: asarray keeps the contract's
-    # arrays (writable in place, as the optimizers' updates need).
-    @_in_float32
+    # arrays (writable in place, as the optimizers' updates need). These hot methods test for
+    # half floats inline (itemsize first: it is cheap), so float32 calls pay no wrapper.
     def unary(self, op, x):
+        if x.itemsize == 2 and x.dtype in HALF_FLOATS:
+            return _narrowed(self.unary(op, widen(x)), x.dtype)
         return np.asarray(_UNARY[op](x))
 
-    @_in_float32
     def binary(self, op, a, b):
+        if getattr(a, "itemsize", 0) == 2 or getattr(b, "itemsize", 0) == 2:
+            return self._binary_half(op, a, b)
         return np.asarray(_BINARY[op](a, b))
 
-    @_written_in_float32
+    @_in_float32
+    def _binary_half(self, op, a, b):
+        return np.asarray(_BINARY[op](a, b))
+
     def binary_(self, op, a, b):
+        if a.itemsize == 2 or getattr(b, "itemsize", 0) == 2:
+            return self._binary_half_(op, a, b)
+        _BINARY[op](a, b, out=a, casting="unsafe")
+
+    @_written_in_float32
+    def _binary_half_(self, op, a, b):
         _BINARY[op](a, b, out=a, casting="unsafe")
 
     @_in_float32
@@ -175,8 +189,9 @@ class CPUBackend(Backend):
         return out.astype(x.dtype, copy=False) if out is not x else x.copy()
 
     # ---------------------------------------------------------------- reductions
-    @_in_float32
     def reduce(self, op, x, axes, keepdims):
+        if x.itemsize == 2 and x.dtype in HALF_FLOATS:
+            return _narrowed(self.reduce(op, widen(x), axes, keepdims), x.dtype)
         return np.asarray(_REDUCE[op](x, axis=axes, keepdims=keepdims))
 
     @_in_float32

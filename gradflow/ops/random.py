@@ -111,7 +111,7 @@ def _check_weights(op: str, x: Tensor, n_samples: int, replacement: bool) -> np.
                          f"{tuple(x.shape)} and {x.dtype}")
     if x.shape[-1] == 0:
         raise ValueError(f"{op}: the input has no categories (shape {tuple(x.shape)})")
-    w = np.asarray(x.detach().float().cpu().numpy(), np.float64).reshape(-1, x.shape[-1])
+    w = x.detach().double().cpu().numpy().reshape(-1, x.shape[-1])
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError(f"{op}: probability tensor contains either inf, nan or element < 0")
     if np.any(w.sum(1) <= 0):
