@@ -49,6 +49,12 @@ def host_timed(step: Callable[[], Any],
     return run
 
 
+def machine_load() -> dict:
+    """The 1-minute load average and the core count, for a results file: with more runnable
+    processes than cores, multi-thread timings mostly measure the scheduler."""
+    return {"load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
+
+
 def openblas_set_threads() -> Optional[Callable[[int], None]]:
     """NumPy's bundled OpenBLAS thread setter (no threadpoolctl needed), or None."""
     import numpy as np

@@ -34,7 +34,7 @@ import statistics
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
-from harness import Duel, host_timed
+from harness import Duel, host_timed, machine_load
 
 LIBRARIES = {"gradflow": "gradflow", "pytorch": "torch"}  # name in the JSON -> module
 
@@ -156,6 +156,7 @@ def main() -> None:
     parser.add_argument("--only", choices=list(CASES), nargs="+", help="these cases")
     add_out_argument(parser, "benchmark_overhead")
     args = parser.parse_args()
+    load_at_start = machine_load()
 
     results = measure(args.only or list(CASES), args)
     rows = []
@@ -178,7 +179,7 @@ def main() -> None:
             "gradflow": gf.__version__, "torch": torch_version(), "threads": 1,
             "processes": "one per library, interleaved round by round",
             "rounds": args.rounds, "min_seconds": args.min_seconds, "clock": args.clock,
-            "quick": args.quick}
+            "quick": args.quick, "load": {"start": load_at_start, "end": machine_load()}}
     with open(os.path.join(out_dir, "overhead.json"), "w") as f:
         json.dump({"meta": meta, "results": rows}, f, indent=1)
     print(f"wrote {os.path.join(out_dir, 'overhead.json')}")
