@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-from harness import Duel, host_timed
+from harness import Duel, host_timed, machine_load
 
 # (batch, Cin, H, W, Cout, k, stride, pad)
 CONV_SHAPES = [
@@ -373,6 +373,7 @@ def main() -> None:
     import gradflow as gf  # in the parent only: the workers import their own library
 
     args = parse_args(gf)
+    load_at_start = machine_load()
     repeats = args.repeats or (3 if args.quick else 9)
     budget = 2.0 if args.quick else 8.0
     cases = make_cases(args)
@@ -403,10 +404,12 @@ def main() -> None:
     summary = summarize(rows, threads)
     for k, v in summary.items():
         print(f"{k}: median {v['median']:.2f}, min {v['min']:.2f}")
-    write_results(gf, args, rows, summary, threads, repeats)
+    load = {"start": load_at_start, "end": machine_load()}
+    write_results(gf, args, rows, summary, threads, repeats, load)
 
 
-def write_results(gf, args, rows: list, summary: dict, threads: List[int], repeats: int) -> None:
+def write_results(gf, args, rows: list, summary: dict, threads: List[int], repeats: int,
+                  load: dict) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"devices": args.device, "gradflow_threads": threads, "simd": gf._C.simd_level(),
@@ -415,7 +418,7 @@ def write_results(gf, args, rows: list, summary: dict, threads: List[int], repea
             "processes": "one per competitor, interleaved round by round",
             "numpy_threads": "the row's (OpenBLAS set per row)",
             "gpu_timing": "CUDA events after 3 warm-up steps; cuDNN benchmark mode, TF32 off",
-            "repeats": repeats, "quick": args.quick}
+            "repeats": repeats, "quick": args.quick, "load": load}
     (out / "conv.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows},
                                               indent=1))
     if plot(rows, out / "conv.png"):

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from harness import Duel, host_timed, openblas_set_threads
+from harness import Duel, host_timed, machine_load, openblas_set_threads
 
 Runner = Callable[[], None]
 CONV_CASES = [(64, 3136, 576), (256, 196, 2304)]  # 3x3 conv 64->64 @56x56; 256->256 @14x14
@@ -219,6 +219,7 @@ def measure(args, names: list[str], peak_core: float, thread_counts: list[int]) 
 
 def main() -> None:
     args = parse_args()
+    load_at_start = machine_load()
     names = [n for n in BACKENDS[args.device] if n != "torch" or _torch_available()]
     peak_core, thread_counts = _device_setup(args.device, args.threads)
     rows = measure(args, names, peak_core, thread_counts)
@@ -232,7 +233,8 @@ def main() -> None:
             "simd": _C.simd_level(), "compiler": _C.compiler,
             "fma_peak_gflops_per_core": peak_core, "repeat": args.repeat,
             "processes": "one per backend, interleaved repetition by repetition",
-            "numpy_threads_controlled": openblas_set_threads() is not None}
+            "numpy_threads_controlled": openblas_set_threads() is not None,
+            "load": {"start": load_at_start, "end": machine_load()}}
     (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     if plot(rows, f"{args.dtype} GEMM on {args.device}", out / f"{stem}.png"):
         print(f"wrote {out / stem}.json and {stem}.png")

@@ -35,15 +35,24 @@ from typing import Any, Callable, Dict, List, Optional
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def host_timed(step: Callable[[], Any]) -> Callable[[int], float]:
-    """A runner timing `inner` calls of `step` with the host clock."""
+def host_timed(step: Callable[[], Any],
+               clock: Callable[[], float] = time.perf_counter) -> Callable[[int], float]:
+    """A runner timing `inner` calls of `step` with the host's wall clock or, for one-thread
+    work on a loaded machine, `time.process_time`: the CPU time of the worker, which leaves
+    out the time it waits for a core."""
     def run(inner: int) -> float:
-        start = time.perf_counter()
+        start = clock()
         for _ in range(inner):
             step()
-        return time.perf_counter() - start
+        return clock() - start
 
     return run
+
+
+def machine_load() -> dict:
+    """The 1-minute load average and the core count, for a results file: with more runnable
+    processes than cores, multi-thread timings mostly measure the scheduler."""
+    return {"load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
 
 
 def openblas_set_threads() -> Optional[Callable[[int], None]]:

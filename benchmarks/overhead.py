@@ -11,11 +11,15 @@ Cases (float32, CPU, one thread), in CASES:
                             differentiating it.
 
 Each library runs in its own worker process (benchmarks/harness.py); the parent alternates them
-round by round (library order reversed every other round), each turn timing `inner`
-iterations; the table reports the median over rounds of µs per iteration and the ratio
-gradflow / PyTorch. Results go to runs/benchmark_overhead/overhead.json.
+round by round (library order reversed every other round). A turn runs at least the case's
+`inner` iterations and as many more as fill --min-seconds, so that both libraries' turns last
+about as long: on a loaded machine the scheduler lets a short turn finish in one time slice
+but preempts a long one, which would favour the faster library. By default the clock is the
+worker's CPU time (one thread: the time it computes, not the time it waits for a core; --clock
+wall for the wall clock). The table reports the median over rounds of µs per iteration and the
+ratio gradflow / PyTorch. Results go to runs/benchmark_overhead/overhead.json.
 
-    python benchmarks/overhead.py [--rounds 15] [--quick] [--only "mm 4x4"]
+    python benchmarks/overhead.py [--rounds 15] [--quick] [--only "mm 4x4"] [--clock wall]
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ import json
 import os
 import platform
 import statistics
-from typing import Callable, Dict, List, Optional
+import time
+from typing import Callable, Dict, List, Optional, Tuple
 
-from harness import Duel, host_timed
+from harness import Duel, host_timed, machine_load
 
 LIBRARIES = {"gradflow": "gradflow", "pytorch": "torch"}  # name in the JSON -> module
 
@@ -107,9 +112,13 @@ CASES = {
 }
 
 
-def make_runner(name: str, case: str):
-    """In the worker of `name` (a key of LIBRARIES): a runner of the case's step."""
-    return host_timed(CASES[case][0](importlib.import_module(LIBRARIES[name])))
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def make_runner(name: str, job: Tuple[str, str]):
+    """In the worker of `name` (a key of LIBRARIES): a runner of job = (case, clock)."""
+    case, clock = job
+    return host_timed(CASES[case][0](importlib.import_module(LIBRARIES[name])), CLOCKS[clock])
 
 
 def torch_version() -> Optional[str]:
@@ -119,15 +128,16 @@ def torch_version() -> Optional[str]:
         return None
 
 
-def measure(cases: List[str], rounds: int, inner_scale: float) -> Dict[str, Dict[str, list]]:
+def measure(cases: List[str], args) -> Dict[str, Dict[str, list]]:
     """Per case, per library, µs per iteration in each round."""
     libs = {n: lib for n, lib in LIBRARIES.items() if lib != "torch" or torch_version()}
+    scale = 0.1 if args.quick else 1.0
     results = {}
     with Duel(libs, max_threads=1) as duel:  # tiny tensors: threads only add overhead
         for case in cases:
-            inner = max(1, int(CASES[case][1] * inner_scale))
-            duel.setup(make_runner, case, threads=1, warmup=max(1, inner // 4))
-            seconds = duel.measure(rounds, inner)
+            inner = max(1, int(CASES[case][1] * scale))
+            duel.setup(make_runner, (case, args.clock), threads=1, warmup=max(1, inner // 4))
+            seconds = duel.measure(args.rounds, inner, min_seconds=args.min_seconds * scale)
             results[case] = {n: [1e6 * t for t in ts] for n, ts in seconds.items()}
     return results
 
@@ -139,11 +149,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="a tenth of the iterations")
+    parser.add_argument("--min-seconds", type=float, default=0.05,
+                        help="a turn runs as many iterations as fill this long")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                        help="the worker's CPU time or the wall clock")
     parser.add_argument("--only", choices=list(CASES), nargs="+", help="these cases")
     add_out_argument(parser, "benchmark_overhead")
     args = parser.parse_args()
+    load_at_start = machine_load()
 
-    results = measure(args.only or list(CASES), args.rounds, 0.1 if args.quick else 1.0)
+    results = measure(args.only or list(CASES), args)
     rows = []
     print(f"{'case':26s} {'gradflow µs':>12s} {'PyTorch µs':>11s} {'ratio':>7s}")
     for case, samples in results.items():
@@ -163,7 +178,8 @@ def main() -> None:
     meta = {"python": platform.python_version(), "machine": platform.machine(),
             "gradflow": gf.__version__, "torch": torch_version(), "threads": 1,
             "processes": "one per library, interleaved round by round",
-            "rounds": args.rounds, "quick": args.quick}
+            "rounds": args.rounds, "min_seconds": args.min_seconds, "clock": args.clock,
+            "quick": args.quick, "load": {"start": load_at_start, "end": machine_load()}}
     with open(os.path.join(out_dir, "overhead.json"), "w") as f:
         json.dump({"meta": meta, "results": rows}, f, indent=1)
     print(f"wrote {os.path.join(out_dir, 'overhead.json')}")

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-from harness import Duel, host_timed
+from harness import Duel, host_timed, machine_load
 
 LIBRARIES = ("gradflow", "torch")
 DEFAULT_MODELS = ["resnet20_b32", "resnet8", "lenet", "lenet256", "mlp"]
@@ -269,6 +269,7 @@ def main() -> None:
     import gradflow as gf  # in the parent only: the workers import their own library
 
     args = parse_args(gf)
+    load_at_start = machine_load()
     libraries = [lib for lib in LIBRARIES if lib != "torch" or torch_version()]
     print(f"{'model':19s} {'dev':5s} {'thr':>4s} {'gradflow ms':>11s} "
           f"{'torch ms':>9s} {'gf img/s':>10s} {'torch/gf':>9s} {'gf MiB':>8s} {'th MiB':>8s} "
@@ -279,7 +280,8 @@ def main() -> None:
     results.mkdir(parents=True, exist_ok=True)
     meta = {"gradflow": gf.__version__, "torch": torch_version(), "steps": args.steps,
             "min_seconds": args.min_seconds, "devices": args.device,
-            "processes": "one per library, interleaved round by round"}
+            "processes": "one per library, interleaved round by round",
+            "load": {"start": load_at_start, "end": machine_load()}}
     (results / "train.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     if plot(rows, results / "train.png"):
         print(f"wrote {results / 'train.json'} and train.png")

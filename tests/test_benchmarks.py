@@ -134,7 +134,9 @@ def test_scripts_in_their_quickest_mode(tmp_path):
     checks = {"train": check_train, "conv": check_conv, "gemm": check_gemm,
               "overhead": check_overhead}
     for name, check in checks.items():
-        check(json.loads((tmp_path / name / f"{name}.json").read_text()))
+        data = json.loads((tmp_path / name / f"{name}.json").read_text())
+        check(data)
+        assert data["meta"]["load"]["end"]["cpus"] >= 1, name  # how loaded the machine was
 
 
 def test_overhead_names_the_issue_cases():
