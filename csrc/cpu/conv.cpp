@@ -59,11 +59,11 @@ Plan make_plan(int64_t N, const ConvGeom& g, int64_t Cog, size_t elem) {
 // GEMMs may use all threads themselves.
 template <typename T, typename F>
 void for_each_chunk(int64_t N, int64_t L, const Plan& p, F&& fn) {
-  std::vector<T> buf = workspace<T>(p.threads * p.ws);
+  const std::unique_ptr<T[]> buf = scratch<T>(p.threads * p.ws);
   parallel_threads(p.threads, [&](int tid) {
     for (int64_t c = p.chunks * tid / p.threads; c < p.chunks * (tid + 1) / p.threads; ++c) {
       const int64_t n0 = c / p.per_image * p.nb, l0 = c % p.per_image * p.lc;
-      fn(n0, std::min(p.nb, N - n0), l0, std::min(p.lc, L - l0), buf.data() + tid * p.ws, tid);
+      fn(n0, std::min(p.nb, N - n0), l0, std::min(p.lc, L - l0), buf.get() + tid * p.ws, tid);
     }
   });
 }
@@ -170,13 +170,13 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
   // Each thread accumulates dw[grp]^T = col @ DY^T (K x Cog per group) into its own slice:
   // with the long nb*lc dimension as the GEMM's k and the wide K as its m, this runs far
   // faster than DY @ col^T when Cog is small. The slices are summed and transposed at the end.
-  std::vector<T> acc_t = workspace<T>(p.threads * Cout * K);
+  const std::unique_ptr<T[]> acc_t = scratch<T>(p.threads * Cout * K);
   std::vector<char> touched(p.threads, 0);
   for_each_chunk<T>(N, L, p, [&](int64_t n0, int64_t nb, int64_t l0, int64_t lc, T* buf,
                                  int tid) {
     const int64_t ld = nb * lc;
     T* col = buf;
-    T* acc = acc_t.data() + tid * Cout * K;
+    T* acc = acc_t.get() + tid * Cout * K;
     const T beta = touched[tid] ? T(1) : T(0);
     touched[tid] = 1;
     for (int64_t grp = 0; grp < groups; ++grp) {
@@ -205,7 +205,7 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
   for (int t = 0; t < p.threads; ++t) {
     if (!touched[t]) continue;
     for (int64_t grp = 0; grp < groups; ++grp) {
-      const T* acc = acc_t.data() + t * Cout * K + grp * K * Cog;
+      const T* acc = acc_t.get() + t * Cout * K + grp * K * Cog;
       T* dwg = dw + grp * Cog * K;
       for (int64_t k0 = 0; k0 < K; k0 += kTile)
         for (int64_t o0 = 0; o0 < Cog; o0 += kTile)
