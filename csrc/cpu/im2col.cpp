@@ -119,27 +119,34 @@ void im2col(const ConvGeom& g, const T* x, int64_t l0, int64_t n, T* col, int64_
 
 template <typename T>
 void col2im(const ConvGeom& g, const T* col, int64_t l0, int64_t n, int64_t ld, T* x) {
+  if (n <= 0) return;
+  // x[ih, ow*sw + j*dw - pw] += col row[oh, ow] for the valid ow in [a, b) of one output row.
+  auto add = [&](const T* __restrict in, T* __restrict out, int64_t a, int64_t b) {
+    if (g.sw == 1) {
+      for (int64_t ow = a; ow < b; ++ow) out[ow] += in[ow];
+    } else {
+      for (int64_t ow = a; ow < b; ++ow) out[ow * g.sw] += in[ow];
+    }
+  };
   // Rows of one input channel all add into the same plane: keep the channel loop outermost.
   for (int64_t c = 0; c < g.C; ++c) {
-    T* plane = x + c * g.H * g.W;
     for (int64_t i = 0; i < g.kh; ++i) {
       int64_t top, bottom;
       valid_range(g.H, g.OH, g.sh, g.ph, i * g.dh, top, bottom);
       for (int64_t j = 0; j < g.kw; ++j) {
-        const T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
         int64_t lo, hi;
         valid_range(g.W, g.OW, g.sw, g.pw, j * g.dw, lo, hi);
-        for_each_row_segment(g, l0, n, [&](int64_t oh, int64_t ow0, int64_t ow1, int64_t off) {
-          if (oh < top || oh >= bottom) return;
-          const int64_t a = std::clamp(lo, ow0, ow1), b = std::clamp(hi, a, ow1);
-          const T* __restrict in = row + off - ow0;  // in[ow] is column (oh, ow)
-          T* __restrict out = plane + (oh * g.sh - g.ph + i * g.dh) * g.W + j * g.dw - g.pw;
-          if (g.sw == 1) {
-            for (int64_t ow = a; ow < b; ++ow) out[ow] += in[ow];
-          } else {
-            for (int64_t ow = a; ow < b; ++ow) out[ow * g.sw] += in[ow];
-          }
-        });
+        const T* row = col + ((c * g.kh + i) * g.kw + j) * ld - l0;  // row[l]: column l
+        // out(oh)[ow*sw] is the input pixel that column (oh, ow) reads.
+        T* plane = x + c * g.H * g.W + (i * g.dh - g.ph) * g.W + j * g.dw - g.pw;
+        const int64_t first = std::max(top, l0 / g.OW);
+        const int64_t last = std::min(bottom, (l0 + n - 1) / g.OW + 1);
+        for (int64_t oh = first; oh < last; ++oh) {
+          const int64_t ow0 = std::max<int64_t>(0, l0 - oh * g.OW);  // this call's part
+          const int64_t ow1 = std::min(g.OW, l0 + n - oh * g.OW);
+          add(row + oh * g.OW, plane + oh * g.sh * g.W, std::clamp(lo, ow0, ow1),
+              std::clamp(hi, std::clamp(lo, ow0, ow1), ow1));
+        }
       }
     }
   }
