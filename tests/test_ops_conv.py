@@ -389,13 +389,18 @@ def test_threads_agree():
 
 # The CPU splits the batch over T threads (each running its own chunks) when N is a multiple
 # of T or N >= 4T, and otherwise runs chunks of about 1024 columns one after another on the
-# GEMM's threads: with T = 2, N = 7 is serial and 8, 9 are split (9 unevenly). Output widths
-# from 1 to 23 and 2-row-high images put the block copies of im2col (whole rows in 32-byte
-# blocks, exact at the end of each image and of the input) at and past every row's edge.
+# GEMM's threads: with T = 2, N = 7 is serial and 8, 9 are split (9 unevenly). A thread's
+# images come in equal chunks of at most 1024 // L: with L = 100, N = 19, 20, 21 on one thread
+# give chunks of 10 + 9, 10 + 10 and 7 * 3 images. Output widths from 1 to 23 and 2-row-high
+# images put the block copies of im2col (whole rows in 32-byte blocks, exact at the end of
+# each image and of the input) at and past every row's edge.
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("n,shape,k,stride,padding,dilation", [
     (1, (3, 5, 5), (3, 3), (1, 1), (1, 1), (1, 1)),
+    (19, (2, 12, 12), (3, 3), (1, 1), (0, 0), (1, 1)),
+    (20, (2, 12, 12), (3, 3), (1, 1), (0, 0), (1, 1)),
+    (21, (2, 12, 12), (3, 3), (1, 1), (0, 0), (1, 1)),
     (3, (2, 9, 10), (3, 3), (1, 1), (1, 1), (1, 1)),
     (7, (3, 8, 8), (3, 3), (1, 1), (1, 1), (1, 1)),
     (8, (3, 14, 14), (5, 5), (1, 1), (0, 0), (1, 1)),
@@ -441,13 +446,15 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
     np.testing.assert_allclose(dw, ref_dw, rtol=tol, atol=tol * 100)
 
 
-def test_conv2d_non_contiguous_input_over_threads():
+@pytest.mark.parametrize("portable", [False, True])
+def test_conv2d_non_contiguous_input_over_threads(portable):
     """A transposed (non-contiguous) input and weight give the contiguous result on 1 and 2
-    threads, forward and backward."""
+    threads, forward and backward, with the AVX2 and the portable GEMM kernels."""
     xs = RNG.standard_normal((8, 9, 9, 3))
     ws = RNG.standard_normal((3, 3, 3, 4))
     results = []
     saved = _C.get_num_threads()
+    _C.force_portable_simd(portable)
     try:
         for threads in (1, 2):
             _C.set_num_threads(threads)
@@ -460,6 +467,7 @@ def test_conv2d_non_contiguous_input_over_threads():
                 results.append((y.detach().numpy(), x.grad.numpy(), w.grad.numpy()))
     finally:
         _C.set_num_threads(saved)
+        _C.force_portable_simd(False)
     ref = ref_conv2d(xs.transpose(0, 3, 1, 2), ws.transpose(3, 2, 0, 1), None, (1, 1), (1, 1),
                      (1, 1), 1)
     for y, dx, dw in results:
