@@ -6,7 +6,8 @@
 // a row segment of a division, a memset call and an exact-length copy runs several times
 // slower than the bytes it moves. So whole output rows are copied in fixed 32-byte blocks,
 // padding included, each block possibly running past the row's end into positions that a
-// later write of the same call overwrites; only a call's last row is copied exactly.
+// later write of the same call overwrites; rows whose blocks would pass the end of the call's
+// columns or of the input image are copied exactly.
 #include "cpu/im2col.h"
 
 #include <algorithm>
@@ -67,7 +68,7 @@ struct ColRow {
       T* o = out + (oh - oh0) * OW;
       const T* src = in + oh * g.sh * g.W;
       if (g.sw == 1 && o + OW + B <= out + room && src + hi + B <= x_end) {
-        put_blocks<T>(o, nullptr, lo);  // each block's overrun is rewritten by the next call
+        put_blocks<T>(o, nullptr, lo);  // overrun: rewritten by the copy that follows
         put_blocks(o + lo, src + lo, hi - lo);
         put_blocks<T>(o + hi, nullptr, OW - hi);  // overrun: the next row's, written later
       } else {
