@@ -387,6 +387,95 @@ def test_threads_agree():
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+# The CPU splits the batch over T threads (each running its own chunks) when N is a multiple
+# of T or N >= 4T, and otherwise runs chunks of about 1024 columns one after another on the
+# GEMM's threads: with T = 2, N = 7 is serial and 8, 9 are split (9 unevenly). A thread's
+# images come in equal chunks of at most 1024 // L: with L = 100, N = 19, 20, 21 on one thread
+# give chunks of 10 + 9, 10 + 10 and 7 * 3 images. Output widths from 1 to 23 and 2-row-high
+# images put the block copies of im2col (whole rows in 32-byte blocks, exact at the end of
+# each image and of the input) at and past every row's edge.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n,shape,k,stride,padding,dilation", [
+    (1, (3, 5, 5), (3, 3), (1, 1), (1, 1), (1, 1)),
+    (19, (2, 12, 12), (3, 3), (1, 1), (0, 0), (1, 1)),
+    (20, (2, 12, 12), (3, 3), (1, 1), (0, 0), (1, 1)),
+    (21, (2, 12, 12), (3, 3), (1, 1), (0, 0), (1, 1)),
+    (3, (2, 9, 10), (3, 3), (1, 1), (1, 1), (1, 1)),
+    (7, (3, 8, 8), (3, 3), (1, 1), (1, 1), (1, 1)),
+    (8, (3, 14, 14), (5, 5), (1, 1), (0, 0), (1, 1)),
+    (9, (2, 2, 23), (2, 3), (1, 1), (1, 2), (1, 1)),
+    (9, (2, 20, 20), (3, 3), (1, 1), (1, 1), (1, 1)),
+    (8, (2, 11, 17), (3, 3), (2, 2), (1, 1), (1, 1)),
+    (8, (2, 9, 9), (3, 2), (1, 1), (2, 3), (2, 3)),
+    (8, (2, 6, 1), (3, 1), (1, 1), (1, 0), (1, 1)),
+])
+def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, padding, dilation):
+    cout = 3
+    x = RNG.standard_normal((n, *shape)).astype(dtype)
+    w = RNG.standard_normal((cout, shape[0], *k)).astype(dtype)
+    b = RNG.standard_normal(cout).astype(dtype)
+    saved = _C.get_num_threads()
+    _C.set_num_threads(threads)
+    try:
+        args = (stride, padding, dilation, 1)
+        y = _C.conv2d_forward(x, w, b, *args)
+        dy = RNG.standard_normal(y.shape).astype(dtype)
+        dx = _C.conv2d_backward_input(dy, w, shape[1:], *args)
+        dw = _C.conv2d_backward_weight(x, dy, k, *args)
+    finally:
+        _C.set_num_threads(saved)
+    x64, w64, dy64 = x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64)
+    ref = ref_conv2d(x64, w64, b.astype(np.float64), stride, padding, dilation, 1)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
+    # dx and dw against the adjoints of the reference, entry by entry: dx = conv^T(dy) and
+    # dw[o, c, i, j] = <dy[:, o], shifted x[:, c]>, computed from the reference by linearity.
+    ref_dx = np.zeros_like(x64)
+    for idx in np.ndindex(*x.shape[1:]):
+        e = np.zeros((1, *x.shape[1:]))
+        e[(0, *idx)] = 1
+        resp = ref_conv2d(e, w64, None, stride, padding, dilation, 1)[0]
+        ref_dx[(slice(None), *idx)] = np.einsum("nohw,ohw->n", dy64, resp)
+    np.testing.assert_allclose(dx, ref_dx, rtol=tol, atol=tol * 10)
+    ref_dw = np.zeros_like(w64)
+    for idx in np.ndindex(*w.shape):
+        e = np.zeros_like(w64)
+        e[idx] = 1
+        ref_dw[idx] = np.sum(dy64 * ref_conv2d(x64, e, None, stride, padding, dilation, 1))
+    np.testing.assert_allclose(dw, ref_dw, rtol=tol, atol=tol * 100)
+
+
+@pytest.mark.parametrize("portable", [False, True])
+def test_conv2d_non_contiguous_input_over_threads(portable):
+    """A transposed (non-contiguous) input and weight give the contiguous result on 1 and 2
+    threads, forward and backward, with the AVX2 and the portable GEMM kernels."""
+    xs = RNG.standard_normal((8, 9, 9, 3))
+    ws = RNG.standard_normal((3, 3, 3, 4))
+    results = []
+    saved = _C.get_num_threads()
+    _C.force_portable_simd(portable)
+    try:
+        for threads in (1, 2):
+            _C.set_num_threads(threads)
+            for arrays in ((xs.transpose(0, 3, 1, 2), ws.transpose(3, 2, 0, 1)),
+                           (np.ascontiguousarray(xs.transpose(0, 3, 1, 2)),
+                            np.ascontiguousarray(ws.transpose(3, 2, 0, 1)))):
+                x, w = t(arrays[0], True), t(arrays[1], True)
+                y = conv2d(x, w, None, 1, 1)
+                (y * y).sum().backward()
+                results.append((y.detach().numpy(), x.grad.numpy(), w.grad.numpy()))
+    finally:
+        _C.set_num_threads(saved)
+        _C.force_portable_simd(False)
+    ref = ref_conv2d(xs.transpose(0, 3, 1, 2), ws.transpose(3, 2, 0, 1), None, (1, 1), (1, 1),
+                     (1, 1), 1)
+    for y, dx, dw in results:
+        np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(dx, results[-1][1], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(dw, results[-1][2], rtol=1e-12, atol=1e-12)
+
+
 # ---------------------------------------------------------------- workspace cap
 # Each device keeps one call's im2col workspace under <module>.conv_workspace_bytes(). The CPU
 # (csrc/cpu/conv.cpp) has at most cap = bytes // ((K + Cog) * itemsize) columns in all,

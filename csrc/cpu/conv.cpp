@@ -26,45 +26,48 @@ bool is_pointwise(const ConvGeom& g) {
 // A chunk is nb whole images or, when one image's columns would not fit the workspace cap, a
 // run of lc < L output positions of one image.
 struct Plan {
-  int64_t nb;         // images per chunk
-  int64_t lc;         // output positions per chunk (L unless images are split)
-  int64_t per_image;  // chunks per group of nb images: ceil(L / lc)
-  int64_t chunks;     // ceil(N / nb) * per_image
-  int threads;        // > 1: chunks run in parallel, one thread each
-  bool direct;        // 1x1 stride-1 conv, one image per chunk: x itself is the col matrix
-  int64_t ws;         // workspace elements per thread: col (K, nb*lc), then Y/DY (Cog, nb*lc)
+  int64_t nb;   // images per chunk (at most)
+  int64_t lc;   // output positions per chunk (L unless images are split)
+  int threads;  // > 1: each thread takes an even share of the images, chunk by chunk
+  bool direct;  // 1x1 stride-1 conv, one image per chunk: x itself is the col matrix
+  int64_t ws;   // workspace elements per thread: col (K, nb*lc), then Y/DY (Cog, nb*lc)
 };
 
 Plan make_plan(int64_t N, const ConvGeom& g, int64_t Cog, size_t elem) {
-  const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW;
+  const int64_t K = g.C * g.kh * g.kw, L = std::max<int64_t>(1, g.OH * g.OW);
   const int threads = get_num_threads();
   const int64_t cap = std::max<int64_t>(1, g_workspace_bytes / ((K + Cog) * elem));  // columns
   Plan p{};
   // Images split into column runs share their dx image (col2im adds into it): run serially.
   const bool split = L > cap / threads;
+  // Threads over images when every thread gets (nearly) the same number of them; otherwise
+  // chunks run one after another with the GEMM's own threads.
+  const bool even = N >= threads && (N % threads == 0 || N >= 4 * threads);
+  p.threads = !split && threads > 1 && even ? threads : 1;
   p.lc = split ? std::min(L, cap) : L;
-  p.nb = split ? 1
-               : std::max<int64_t>(1, std::min({kChunkColumns / std::max<int64_t>(L, 1),
-                                                 (N + threads - 1) / threads, cap / threads / L}));
-  p.per_image = (L + p.lc - 1) / p.lc;
-  p.chunks = (N + p.nb - 1) / p.nb * p.per_image;
-  p.threads = !split && threads > 1 && p.chunks >= threads ? threads : 1;
+  // Chunks of about kChunkColumns columns, cut so that a thread's share of the batch divides
+  // into chunks of equal size.
+  const int64_t share = (N + p.threads - 1) / p.threads;
+  const int64_t widest = std::max<int64_t>(1, std::min(kChunkColumns, cap / threads) / L);
+  const int64_t per_thread = std::max<int64_t>(1, (share + widest - 1) / widest);  // chunks
+  p.nb = split ? 1 : std::max<int64_t>(1, (share + per_thread - 1) / per_thread);
   p.direct = p.nb == 1 && is_pointwise(g);
-  p.ws = p.direct || p.chunks == 0 ? 0 : (K + (p.nb > 1 ? Cog : 0)) * p.nb * p.lc;
+  p.ws = p.direct || N == 0 ? 0 : (K + (p.nb > 1 ? Cog : 0)) * p.nb * p.lc;
   return p;
 }
 
 // Runs fn(n0, nb, l0, lc, workspace, thread) over the chunks of the plan: images [n0, n0 + nb),
-// output positions [l0, l0 + lc). The workspaces are allocated up front; with one thread fn's
-// GEMMs may use all threads themselves.
+// output positions [l0, l0 + lc); thread t takes images [N*t/threads, N*(t+1)/threads). The
+// workspaces are allocated up front; with one thread fn's GEMMs may use all threads themselves.
 template <typename T, typename F>
 void for_each_chunk(int64_t N, int64_t L, const Plan& p, F&& fn) {
-  std::vector<T> buf = workspace<T>(p.threads * p.ws);
+  const std::unique_ptr<T[]> buf = scratch<T>(p.threads * p.ws);
   parallel_threads(p.threads, [&](int tid) {
-    for (int64_t c = p.chunks * tid / p.threads; c < p.chunks * (tid + 1) / p.threads; ++c) {
-      const int64_t n0 = c / p.per_image * p.nb, l0 = c % p.per_image * p.lc;
-      fn(n0, std::min(p.nb, N - n0), l0, std::min(p.lc, L - l0), buf.data() + tid * p.ws, tid);
-    }
+    const int64_t end = N * (tid + 1) / p.threads;
+    for (int64_t n0 = N * tid / p.threads; n0 < end; n0 += p.nb)
+      for (int64_t l0 = 0; l0 < L; l0 += p.lc)
+        fn(n0, std::min(p.nb, end - n0), l0, std::min(p.lc, L - l0), buf.get() + tid * p.ws,
+           tid);
   });
 }
 
@@ -170,13 +173,13 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
   // Each thread accumulates dw[grp]^T = col @ DY^T (K x Cog per group) into its own slice:
   // with the long nb*lc dimension as the GEMM's k and the wide K as its m, this runs far
   // faster than DY @ col^T when Cog is small. The slices are summed and transposed at the end.
-  std::vector<T> acc_t = workspace<T>(p.threads * Cout * K);
+  const std::unique_ptr<T[]> acc_t = scratch<T>(p.threads * Cout * K);
   std::vector<char> touched(p.threads, 0);
   for_each_chunk<T>(N, L, p, [&](int64_t n0, int64_t nb, int64_t l0, int64_t lc, T* buf,
                                  int tid) {
     const int64_t ld = nb * lc;
     T* col = buf;
-    T* acc = acc_t.data() + tid * Cout * K;
+    T* acc = acc_t.get() + tid * Cout * K;
     const T beta = touched[tid] ? T(1) : T(0);
     touched[tid] = 1;
     for (int64_t grp = 0; grp < groups; ++grp) {
@@ -205,7 +208,7 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
   for (int t = 0; t < p.threads; ++t) {
     if (!touched[t]) continue;
     for (int64_t grp = 0; grp < groups; ++grp) {
-      const T* acc = acc_t.data() + t * Cout * K + grp * K * Cog;
+      const T* acc = acc_t.get() + t * Cout * K + grp * K * Cog;
       T* dwg = dw + grp * Cog * K;
       for (int64_t k0 = 0; k0 < K; k0 += kTile)
         for (int64_t o0 = 0; o0 < Cog; o0 += kTile)

@@ -16,16 +16,17 @@
 //   backward-weight  dw[grp]^T (K, Cog) += col @ DY^T,                  transposed into dw
 // with K = g.C*kh*kw, L = OH*OW and DY the chunk's dy blocks side by side. A chunk is nb whole
 // images (lc = L), nb chosen so that nb*L is about kChunkColumns (wide enough for an efficient
-// GEMM) and every thread gets a chunk; or, when one image's columns would not fit the
-// workspace cap (conv_workspace_bytes(), all threads together), a run of lc < L output positions of one image.
+// GEMM); or, when one image's columns would not fit the workspace cap (conv_workspace_bytes(),
+// all threads together), a run of lc < L output positions of one image.
 // A 1x1, stride-1, unpadded conv with nb == 1 uses x[n, grp] as col directly: no copy.
 //
-// Threads: when there are at least as many chunks as threads (and images are not split),
-// chunks are spread over the threads and each runs its GEMMs single-threaded; otherwise chunks
-// run one after another with a multi-threaded GEMM. Workspace: col (K * nb*lc elements) plus
-// Y/DY (Cog * nb*lc) per thread, under the cap; the weight gradient adds a Cout*K accumulator
-// per thread. All of it is allocated before any thread starts; a failed allocation throws
-// cpu::OutOfMemory (runtime.h).
+// Threads: when the batch divides evenly among the threads (N a multiple of the thread count,
+// or at least 4 images per thread) and images are not split, thread t takes the images
+// [N*t/T, N*(t+1)/T) in chunks of equal size and runs its GEMMs single-threaded; otherwise
+// chunks run one after another with a multi-threaded GEMM. Workspace: col (K * nb*lc elements)
+// plus Y/DY (Cog * nb*lc) per thread, under the cap; the weight gradient adds a Cout*K
+// accumulator per thread. All of it is allocated before any thread starts; a failed
+// allocation throws OutOfMemory (out_of_memory.h).
 #pragma once
 #include <cstdint>
 

@@ -1,6 +1,13 @@
 // im2col / col2im; see im2col.h for the index map. Each col row (c, i, j) is one shifted,
-// strided copy of input plane c, so the inner loop over ow is a strided gather (a plain
-// memcpy-like copy when the stride is 1) with the padded borders handled by clamping the ow range.
+// strided copy of input plane c, so the inner loop over ow is a strided gather (a plain copy
+// when the stride is 1) with the padded borders handled by clamping the ow range.
+//
+// Small images have rows of a few elements, where the loop overhead costs more than the copy:
+// a row segment of a division, a memset call and an exact-length copy runs several times
+// slower than the bytes it moves. So whole output rows are copied in fixed 32-byte blocks,
+// padding included, each block possibly running past the row's end into positions that a
+// later write of the same call overwrites; rows whose blocks would pass the end of the call's
+// columns or of the input image are copied exactly.
 #include "cpu/im2col.h"
 
 #include <algorithm>
@@ -9,79 +16,138 @@
 namespace gradflow::cpu {
 
 namespace {
-// The ow range [lo, hi) whose input column ow*s - p + off lies inside [0, W).
-inline void valid_range(int64_t W, int64_t OW, int64_t s, int64_t p, int64_t off, int64_t& lo,
-                        int64_t& hi) {
-  const int64_t first = off - p;  // input column of ow = 0
+constexpr int64_t kBlockBytes = 32;
+
+// The output range [lo, hi) whose input index o*s - p + off lies inside [0, size), of the
+// out positions (rows or columns) of one dimension.
+inline void valid_range(int64_t size, int64_t out, int64_t s, int64_t p, int64_t off,
+                        int64_t& lo, int64_t& hi) {
+  const int64_t first = off - p;  // input index of o = 0
   lo = first >= 0 ? 0 : (-first + s - 1) / s;
-  hi = first >= W ? 0 : (W - 1 - first) / s + 1;
-  lo = std::min(lo, OW);
-  hi = std::max(lo, std::min(hi, OW));
+  hi = first >= size ? 0 : (size - 1 - first) / s + 1;
+  lo = std::min(lo, out);
+  hi = std::max(lo, std::min(hi, out));
 }
+
+// out[0, n) = src[0, n) (zeros when src is null), in whole blocks: up to one block minus one
+// element past n is written (and read from src).
+template <typename T>
+inline void put_blocks(T* out, const T* src, int64_t n) {
+  constexpr int64_t B = kBlockBytes / sizeof(T);
+  alignas(kBlockBytes) static const T zeros[B] = {};
+  for (int64_t k = 0; k < n; k += B) std::memcpy(out + k, src ? src + k : zeros, kBlockBytes);
+}
+
+// One col row (c, i, j) of one image. Output rows oh in [top, bottom) read inside the image,
+// and of those the columns ow in [lo, hi); everything else is zero padding.
+template <typename T>
+struct ColRow {
+  const ConvGeom& g;
+  const T* in;     // in[oh*sh*W + ow*sw] is column (oh, ow): plane c shifted to tap (i, j)
+  const T* x_end;  // the end of the image, which block copies never read past
+  int64_t top, bottom, lo, hi;
+
+  // out[ow - ow0] = column (oh, ow) for ow in [ow0, ow1), exactly.
+  void segment(int64_t oh, int64_t ow0, int64_t ow1, T* out) const {
+    const bool inside = oh >= top && oh < bottom;
+    const int64_t a = inside ? std::clamp(lo, ow0, ow1) : ow1;  // the valid part [a, b)
+    const int64_t b = inside ? std::clamp(hi, a, ow1) : ow1;
+    const T* src = in + oh * g.sh * g.W;
+    std::fill(out, out + (a - ow0), T(0));
+    for (int64_t ow = a; ow < b; ++ow) out[ow - ow0] = src[ow * g.sw];
+    std::fill(out + (b - ow0), out + (ow1 - ow0), T(0));
+  }
+
+  // Whole output rows [oh0, oh1) into out, OW apart; `room` elements at out may be written.
+  void rows(int64_t oh0, int64_t oh1, T* out, int64_t room) const {
+    constexpr int64_t B = kBlockBytes / sizeof(T);
+    const int64_t OW = g.OW;
+    const int64_t first = std::clamp(top, oh0, oh1), last = std::clamp(bottom, first, oh1);
+    std::fill(out, out + (first - oh0) * OW, T(0));
+    for (int64_t oh = first; oh < last; ++oh) {
+      T* o = out + (oh - oh0) * OW;
+      const T* src = in + oh * g.sh * g.W;
+      if (g.sw == 1 && o + OW + B <= out + room && src + hi + B <= x_end) {
+        put_blocks<T>(o, nullptr, lo);  // overrun: rewritten by the copy that follows
+        put_blocks(o + lo, src + lo, hi - lo);
+        put_blocks<T>(o + hi, nullptr, OW - hi);  // overrun: the next row's, written later
+      } else {
+        segment(oh, 0, OW, o);
+      }
+    }
+    std::fill(out + (last - oh0) * OW, out + (oh1 - oh0) * OW, T(0));
+  }
+};
 
 // Calls f(oh, ow0, ow1, offset) for each output row segment [ow0, ow1) of the columns
 // [l0, l0 + n); offset is the segment's first column relative to l0.
 template <typename F>
 inline void for_each_row_segment(const ConvGeom& g, int64_t l0, int64_t n, F&& f) {
-  for (int64_t l = l0; l < l0 + n;) {
-    const int64_t oh = l / g.OW, ow0 = l % g.OW, ow1 = std::min(g.OW, ow0 + (l0 + n - l));
-    f(oh, ow0, ow1, l - l0);
-    l += ow1 - ow0;
+  int64_t oh = l0 / g.OW, ow0 = l0 % g.OW;
+  for (int64_t offset = 0; offset < n; ++oh, ow0 = 0) {
+    const int64_t ow1 = std::min(g.OW, ow0 + (n - offset));
+    f(oh, ow0, ow1, offset);
+    offset += ow1 - ow0;
   }
 }
 }  // namespace
 
 template <typename T>
 void im2col(const ConvGeom& g, const T* x, int64_t l0, int64_t n, T* col, int64_t ld) {
-  const int64_t rows = g.C * g.kh * g.kw;
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t c = r / (g.kh * g.kw), i = (r / g.kw) % g.kh, j = r % g.kw;
-    const T* plane = x + c * g.H * g.W;
-    int64_t lo, hi;
-    valid_range(g.W, g.OW, g.sw, g.pw, j * g.dw, lo, hi);
-    for_each_row_segment(g, l0, n, [&](int64_t oh, int64_t ow0, int64_t ow1, int64_t offset) {
-      T* out = col + r * ld + offset;  // out[ow - ow0] is column (oh, ow)
-      const int64_t ih = oh * g.sh - g.ph + i * g.dh;
-      if (ih < 0 || ih >= g.H) {
-        std::fill(out, out + (ow1 - ow0), T(0));
-        return;
+  if (n <= 0) return;
+  // Columns [l0, l0 + n) = a partial first row, whole rows [oh0, oh1), a partial last row.
+  const int64_t head = std::min(n, (g.OW - l0 % g.OW) % g.OW);
+  const int64_t oh0 = (l0 + head) / g.OW, oh1 = (l0 + n) / g.OW;
+  const int64_t tail = l0 + n - std::max(oh1 * g.OW, l0 + head);
+  const T* x_end = x + g.C * g.H * g.W;
+  for (int64_t i = 0; i < g.kh; ++i) {
+    int64_t top, bottom;
+    valid_range(g.H, g.OH, g.sh, g.ph, i * g.dh, top, bottom);
+    for (int64_t j = 0; j < g.kw; ++j) {
+      int64_t lo, hi;
+      valid_range(g.W, g.OW, g.sw, g.pw, j * g.dw, lo, hi);
+      for (int64_t c = 0; c < g.C; ++c) {
+        const T* in = x + c * g.H * g.W + (i * g.dh - g.ph) * g.W + j * g.dw - g.pw;
+        const ColRow<T> r{g, in, x_end, top, bottom, lo, hi};
+        T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
+        if (head > 0) r.segment(l0 / g.OW, l0 % g.OW, l0 % g.OW + head, row);
+        if (oh1 > oh0) r.rows(oh0, oh1, row + head, n - head);
+        if (tail > 0) r.segment(oh1, 0, tail, row + n - tail);
       }
-      const int64_t a = std::clamp(lo, ow0, ow1), b = std::clamp(hi, a, ow1);  // valid part
-      const int64_t base = ih * g.W + j * g.dw - g.pw;  // input index of ow = 0
-      std::fill(out, out + (a - ow0), T(0));
-      if (g.sw == 1) {
-        if (b > a) std::memcpy(out + (a - ow0), plane + base + a, (b - a) * sizeof(T));
-      } else {
-        for (int64_t ow = a; ow < b; ++ow) out[ow - ow0] = plane[base + ow * g.sw];
-      }
-      std::fill(out + (b - ow0), out + (ow1 - ow0), T(0));
-    });
+    }
   }
 }
 
 template <typename T>
 void col2im(const ConvGeom& g, const T* col, int64_t l0, int64_t n, int64_t ld, T* x) {
+  if (n <= 0) return;
+  // x[ih, ow*sw + j*dw - pw] += col row[oh, ow] for the valid ow in [a, b) of one output row.
+  auto add = [&](const T* __restrict in, T* __restrict out, int64_t a, int64_t b) {
+    if (g.sw == 1) {
+      for (int64_t ow = a; ow < b; ++ow) out[ow] += in[ow];
+    } else {
+      for (int64_t ow = a; ow < b; ++ow) out[ow * g.sw] += in[ow];
+    }
+  };
   // Rows of one input channel all add into the same plane: keep the channel loop outermost.
   for (int64_t c = 0; c < g.C; ++c) {
-    T* plane = x + c * g.H * g.W;
     for (int64_t i = 0; i < g.kh; ++i) {
+      int64_t top, bottom;
+      valid_range(g.H, g.OH, g.sh, g.ph, i * g.dh, top, bottom);
       for (int64_t j = 0; j < g.kw; ++j) {
-        const T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
         int64_t lo, hi;
         valid_range(g.W, g.OW, g.sw, g.pw, j * g.dw, lo, hi);
-        for_each_row_segment(g, l0, n, [&](int64_t oh, int64_t ow0, int64_t ow1, int64_t off) {
-          const int64_t ih = oh * g.sh - g.ph + i * g.dh;
-          if (ih < 0 || ih >= g.H) return;
-          const int64_t a = std::clamp(lo, ow0, ow1), b = std::clamp(hi, a, ow1);
-          const T* in = row + off;  // in[ow - ow0] is column (oh, ow)
-          const int64_t base = ih * g.W + j * g.dw - g.pw;
-          if (g.sw == 1) {
-            T* out = plane + base + a;
-            for (int64_t ow = a; ow < b; ++ow) out[ow - a] += in[ow - ow0];
-          } else {
-            for (int64_t ow = a; ow < b; ++ow) plane[base + ow * g.sw] += in[ow - ow0];
-          }
-        });
+        const T* row = col + ((c * g.kh + i) * g.kw + j) * ld - l0;  // row[l]: column l
+        // out(oh)[ow*sw] is the input pixel that column (oh, ow) reads.
+        T* plane = x + c * g.H * g.W + (i * g.dh - g.ph) * g.W + j * g.dw - g.pw;
+        const int64_t first = std::max(top, l0 / g.OW);
+        const int64_t last = std::min(bottom, (l0 + n - 1) / g.OW + 1);
+        for (int64_t oh = first; oh < last; ++oh) {
+          const int64_t ow0 = std::max<int64_t>(0, l0 - oh * g.OW);  // this call's part
+          const int64_t ow1 = std::min(g.OW, l0 + n - oh * g.OW);
+          add(row + oh * g.OW, plane + oh * g.sh * g.W, std::clamp(lo, ow0, ow1),
+              std::clamp(hi, std::clamp(lo, ow0, ow1), ow1));
+        }
       }
     }
   }

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -40,6 +41,18 @@ std::vector<T> workspace(int64_t n) {
   } catch (const std::bad_alloc&) {
     throw gradflow::OutOfMemory(n * static_cast<int64_t>(sizeof(T)));
   } catch (const std::length_error&) {
+    throw gradflow::OutOfMemory(n * static_cast<int64_t>(sizeof(T)));
+  }
+}
+
+// An uninitialised workspace of n elements, for buffers every element of which is written
+// before it is read (im2col columns): zeroing them would cost a pass over memory. Throws
+// OutOfMemory like workspace(). Allocate before a parallel region, never inside one.
+template <typename T>
+std::unique_ptr<T[]> scratch(int64_t n) {
+  try {
+    return std::unique_ptr<T[]>(new T[static_cast<size_t>(n)]);
+  } catch (const std::bad_alloc&) {
     throw gradflow::OutOfMemory(n * static_cast<int64_t>(sizeof(T)));
   }
 }
