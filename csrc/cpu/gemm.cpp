@@ -70,7 +70,7 @@ struct Kernels {
 //       takes half of L1, leaving the other half to the A micro-panel and the C tile.
 //   MC: the MC x KC A block takes about half of L2 (float 144 KiB, double 144 KiB), so it
 //       stays resident while the B micro-panels are cycled through L1.
-//   NC: the KC x NC B panel (4 MiB) fits comfortably in L3 next to the other core's data.
+//   NC: the KC x NC B panel (4 MiB), shared by the threads, fits comfortably in L3.
 struct Blocking {
   int64_t mc, kc, nc;
 };
@@ -78,7 +78,7 @@ struct Blocking {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// Width of the B panels when all of m fits one A block: 128 KiB, a quarter of L2.
+// Width of the B panels when n is split (each thread's own panels): 128 KiB, a quarter of L2.
 constexpr int64_t kNarrowPanelBytes = 128 * 1024;
 
 // Below this many flops per thread, waking another thread costs more than it saves.
