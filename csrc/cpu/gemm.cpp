@@ -6,7 +6,7 @@
 // Five loops around a register-tiled micro-kernel:
 //
 //   for jc in n step NC:                  B panel  op(B)[pc:pc+KC, jc:jc+NC] -> packed, in L3
-//     for pc in k step KC:                  (packed once per (jc, pc), shared by all threads)
+//     for pc in k step KC:
 //       for ic in m step MC:              A block  op(A)[ic:ic+MC, pc:pc+KC] -> packed, in L2
 //         for jr in NC step NR:           B micro-panel KC x NR stays in L1 ...
 //           for ir in MC step MR:         ... while MR x KC A micro-panels stream from L2
@@ -17,11 +17,20 @@
 // Ragged edges are zero-padded in the packed buffers, so the micro-kernel always runs a full
 // MR x NR tile; edge tiles go through a small local tile and only the valid part touches C.
 //
-// Threads: a tm x tn grid (tm * tn = threads) splits C into independent sub-GEMMs, one per
-// thread, each running the five loops with its own packing space: no shared buffers and no
-// barriers, so a descheduled thread delays only the end of the call (see gemm_blocked).
-// Inside an enclosing OpenMP parallel region the GEMM runs on the calling thread alone.
-// Packing buffers belong to the calling thread and only grow.
+// Threads, as OpenBLAS splits them: the macro-loop is divided over the dimension with more
+// blocks (by the cost model in plan_gemm), and the other operand's packed block is shared.
+//   split m: every thread packs a share of the micro-panels of one B panel, a barrier, then
+//            each thread runs its own rows (its own A blocks) against the whole shared panel;
+//   split n: the mirror image for few rows (a convolution's output channels): one shared A
+//            block per (pc, ic), and each thread streams its own columns through narrow B
+//            panels that stay in its L2.
+// A second barrier keeps the shared block until every thread is done with it. One thread
+// runs the same loops; inside an enclosing OpenMP region the GEMM runs on the calling thread
+// alone. The packing buffer belongs to the calling thread, only grows, and is sized by the
+// plan that fixes the blocking (plan_gemm): nothing allocates inside the parallel region.
+//
+// Tiny products and small matrix-vector products (use_small) skip all of this: gemm_small
+// reads the operands in place, with no packing and no threads.
 #include "cpu/gemm.h"
 
 #include <algorithm>
@@ -61,7 +70,7 @@ struct Kernels {
 //       takes half of L1, leaving the other half to the A micro-panel and the C tile.
 //   MC: the MC x KC A block takes about half of L2 (float 144 KiB, double 144 KiB), so it
 //       stays resident while the B micro-panels are cycled through L1.
-//   NC: the KC x NC B panel (4 MiB) fits comfortably in L3 next to the other core's data.
+//   NC: the KC x NC B panel (4 MiB), shared by the threads, fits comfortably in L3.
 struct Blocking {
   int64_t mc, kc, nc;
 };
@@ -69,7 +78,7 @@ struct Blocking {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// Width of the B panels when all of m fits one A block: 128 KiB, a quarter of L2.
+// Width of the B panels when n is split (each thread's own panels): 128 KiB, a quarter of L2.
 constexpr int64_t kNarrowPanelBytes = 128 * 1024;
 
 // Below this many flops per thread, waking another thread costs more than it saves.
@@ -188,8 +197,40 @@ void macro_kernel(const Kernels<T>& kit, int64_t mc, int64_t nc, int64_t kc, T a
     const int64_t nr = std::min<int64_t>(NR, nc - j);
     for (int64_t i = 0; i < mc; i += MR)
       kit.kernel(kc, ap + i * kc, bp, c + i * ldc + j, ldc, alpha, beta,
-             std::min<int64_t>(MR, mc - i), nr);
+                 std::min<int64_t>(MR, mc - i), nr);
   }
+}
+
+// One call's arguments (see gemm.h): op(A)[i, p] is at a_at(i, p), op(B)[p, j] at b_at(p, j).
+template <typename T>
+struct Operands {
+  bool trans_a, trans_b;
+  int64_t m, n, k;
+  T alpha;
+  const T* a;
+  int64_t lda;
+  const T* b;
+  int64_t ldb;
+  T beta;
+  T* c;
+  int64_t ldc;
+
+  const T* a_at(int64_t i, int64_t p) const { return trans_a ? a + p * lda + i : a + i * lda + p; }
+  const T* b_at(int64_t p, int64_t j) const { return trans_b ? b + j * ldb + p : b + p * ldb + j; }
+};
+
+// op(A)[i0:i0+rows, pc:pc+kc] as MR-row micro-panels at dst.
+template <typename T, int MR>
+void pack_a(const Kernels<T>& kit, const Operands<T>& op, int64_t i0, int64_t rows, int64_t pc,
+            int64_t kc, T* dst) {
+  pack<T, MR>(kit, op.trans_a, op.a_at(i0, pc), op.lda, rows, kc, dst);
+}
+
+// op(B)[pc:pc+kc, j0:j0+cols] as NR-column micro-panels at dst.
+template <typename T, int NR>
+void pack_b(const Kernels<T>& kit, const Operands<T>& op, int64_t pc, int64_t kc, int64_t j0,
+            int64_t cols, T* dst) {
+  pack<T, NR>(kit, !op.trans_b, op.b_at(pc, j0), op.ldb, cols, kc, dst);
 }
 
 int threads_for(double flops) {
@@ -204,112 +245,217 @@ int threads_for(double flops) {
 #endif
 }
 
-// The block sizes of one sub-GEMM of at most m x n (depth k). Its packing buffer is sized
-// from these same numbers (buffer_elems), so packing can never run past the buffer.
+// How one call is split between threads and blocked. The packing buffer is sized from these
+// same numbers (buffer_elems), so packing never runs past it, whatever team OpenMP grants.
 struct Plan {
-  int64_t mc, kc, nc;   // steps: near-equal blocks of at most MC, KC and the panel width
-  bool one_a_block;     // m <= MC: pack A once per k block, stream B through narrow panels
-  int64_t a_elems;      // one packed A block, rounded to cache lines so the B panel is aligned
-  int64_t b_elems;      // one packed B panel
-  int64_t buffer_elems() const { return a_elems + b_elems; }
+  int threads;            // threads asked for; the team may be smaller, never larger
+  bool split_n;           // split n and share A blocks; else split m and share B panels
+  int64_t mc, kc, nc;     // steps: A block rows, depth, B panel columns
+  int64_t shared_elems;   // the shared packed block: a B panel, or an A block when split_n
+  int64_t own_elems;      // each thread's packed block: an A block, or a B panel when split_n
+  int64_t buffer_elems() const { return shared_elems + threads * own_elems; }
 };
 
+// Near-equal steps of at most `most` (a multiple of `unit`) covering `len`, rounded to `unit`.
+int64_t block_step(int64_t len, int64_t most, int64_t unit) {
+  return round_up(ceil_div(len, ceil_div(len, most)), unit);
+}
+
 template <typename T, int MR, int NR>
-Plan plan_blocks(Blocking blk, int64_t m, int64_t n, int64_t k) {
+Plan plan_gemm(Blocking blk, int64_t m, int64_t n, int64_t k, int threads) {
   Plan p;
+  p.threads = threads;
   p.kc = ceil_div(k, ceil_div(k, blk.kc));
-  p.mc = round_up(ceil_div(m, ceil_div(m, blk.mc)), MR);
-  p.one_a_block = m <= blk.mc;
-  // With one A block (e.g. the output channels of a convolution), B panels that stay in L2
-  // (a wide panel would make the trip to L3 and back for only m rows of work).
-  const int64_t nc =
-      p.one_a_block ? std::max<int64_t>(NR, kNarrowPanelBytes / (p.kc * sizeof(T)) / NR * NR)
-                    : round_up(ceil_div(n, ceil_div(n, blk.nc)), NR);
-  p.nc = std::min(nc, round_up(n, NR));
-  p.a_elems = round_up(p.mc * p.kc, 64 / sizeof(T));
-  p.b_elems = p.kc * p.nc;
+  const int64_t m_pad = round_up(m, MR), n_pad = round_up(n, NR);
+  const int64_t rows = ceil_div(m_pad / MR, threads) * MR;  // one thread's rows (split m)
+  const int64_t cols = ceil_div(n_pad / NR, threads) * NR;  // one thread's columns (split n)
+  // One thread's cost per k step in multiply-adds: its micro-tiles plus its packing, where a
+  // packed element costs about 8 multiply-adds and split n repacks B for every A block.
+  const double cost_m = double(rows) * n_pad + 8.0 * (rows + double(n_pad) / threads);
+  const double cost_n = double(m_pad) * cols +
+                        8.0 * (double(m_pad) / threads + double(cols) * ceil_div(m, blk.mc));
+  p.split_n = cost_n <= cost_m;
+  p.mc = block_step(p.split_n ? m : rows, blk.mc, MR);
+  // Split n: B panels that stay in L2 next to the A block (a wide panel would make the trip
+  // to L3 and back for only mc rows of work). Split m: one wide panel shared in L3.
+  p.nc = p.split_n ? std::min(cols, std::max<int64_t>(NR, kNarrowPanelBytes / (p.kc * sizeof(T))
+                                                              / NR * NR))
+                   : std::min(block_step(n, blk.nc, NR), n_pad);
+  const int64_t line = 64 / sizeof(T);  // blocks start on cache lines: no false sharing
+  const int64_t a_elems = round_up(p.mc * p.kc, line), b_elems = round_up(p.kc * p.nc, line);
+  p.shared_elems = p.split_n ? a_elems : b_elems;
+  p.own_elems = p.split_n ? b_elems : a_elems;
   return p;
 }
 
-// The serial five-loop GEMM on one sub-problem of at most the planned size, with packing
-// space `buf` of plan.buffer_elems(): one A block followed by one B panel.
-template <typename T, int MR, int NR>
-void gemm_serial(const Kernels<T>& kit, const Plan& plan, bool trans_a, bool trans_b, int64_t m,
-                 int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
-                 T beta, T* c, int64_t ldc, T* buf) {
-  T* ap = buf;
-  T* bp = buf + plan.a_elems;
-  if (plan.one_a_block) {
-    for (int64_t pc = 0; pc < k; pc += plan.kc) {
-      const int64_t kc = std::min(plan.kc, k - pc);
-      const T beta_step = pc == 0 ? beta : T(1);
-      pack<T, MR>(kit, trans_a, trans_a ? a + pc * lda : a + pc, lda, m, kc, ap);
-      for (int64_t jc = 0; jc < n; jc += plan.nc) {
-        const int64_t nc = std::min(plan.nc, n - jc);
-        pack<T, NR>(kit, !trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, nc, kc,
-                    bp);
-        macro_kernel<T, MR, NR>(kit, m, nc, kc, alpha, ap, bp, beta_step, c + jc, ldc);
-      }
-    }
-    return;
+// Thread `tid`'s share [lo, hi) of `count` items split over `team` threads.
+struct Range {
+  int64_t lo, hi;
+};
+
+Range share(int64_t count, int tid, int team) {
+  return {count * tid / team, count * (tid + 1) / team};
+}
+
+// Thread `tid`'s share of `len` in whole tiles of `unit` (the last tile may be ragged).
+Range tile_share(int64_t len, int64_t unit, int tid, int team) {
+  const Range t = share(ceil_div(len, unit), tid, team);
+  return {std::min(len, t.lo * unit), std::min(len, t.hi * unit)};
+}
+
+int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+// Waits for the team of a split GEMM. A team of one has nothing to wait for, and must not
+// wait: its thread may belong to an enclosing parallel region.
+void team_barrier(int team) {
+#ifdef _OPENMP
+  if (team > 1) {
+#pragma omp barrier
   }
-  for (int64_t jc = 0; jc < n; jc += plan.nc) {
-    const int64_t nc = std::min(plan.nc, n - jc);
-    for (int64_t pc = 0; pc < k; pc += plan.kc) {
-      const int64_t kc = std::min(plan.kc, k - pc);
-      pack<T, NR>(kit, !trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, nc, kc,
-                  bp);
-      const T beta_step = pc == 0 ? beta : T(1);
-      for (int64_t ic = 0; ic < m; ic += plan.mc) {
-        const int64_t mc = std::min(plan.mc, m - ic);
-        pack<T, MR>(kit, trans_a, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, mc, kc,
-                    ap);
-        macro_kernel<T, MR, NR>(kit, mc, nc, kc, alpha, ap, bp, beta_step, c + ic * ldc + jc,
-                                ldc);
+#else
+  (void)team;
+#endif
+}
+
+// Split m: each shared B panel is packed by the whole team, then every thread multiplies its
+// own rows (its own A blocks, packed into `own`) against it.
+template <typename T, int MR, int NR>
+void run_split_m(const Kernels<T>& kit, const Plan& plan, const Operands<T>& op, T* shared,
+                 T* own, int tid, int team) {
+  const Range rows = tile_share(op.m, MR, tid, team);
+  for (int64_t jc = 0; jc < op.n; jc += plan.nc) {
+    const int64_t nc = std::min(plan.nc, op.n - jc);
+    const Range panels = share(ceil_div(nc, NR), tid, team);
+    for (int64_t pc = 0; pc < op.k; pc += plan.kc) {
+      const int64_t kc = std::min(plan.kc, op.k - pc);
+      if (panels.lo < panels.hi)
+        pack_b<T, NR>(kit, op, pc, kc, jc + panels.lo * NR,
+                      std::min(nc, panels.hi * NR) - panels.lo * NR, shared + panels.lo * NR * kc);
+      team_barrier(team);  // the panel is complete
+      const T beta = pc == 0 ? op.beta : T(1);
+      for (int64_t ic = rows.lo; ic < rows.hi; ic += plan.mc) {
+        const int64_t mc = std::min(plan.mc, rows.hi - ic);
+        pack_a<T, MR>(kit, op, ic, mc, pc, kc, own);
+        macro_kernel<T, MR, NR>(kit, mc, nc, kc, op.alpha, own, shared, beta,
+                                op.c + ic * op.ldc + jc, op.ldc);
       }
+      team_barrier(team);  // nobody reads the panel any more
     }
   }
 }
 
-// Splits C into a tm x tn grid of independent sub-GEMMs, one per thread: no shared buffers and
-// no barriers (a descheduled thread delays only the end of the call), at the price of packing
-// A tn times and B tm times. The grid minimises per-thread micro-tile work plus packing.
+// Split n: each shared A block is packed by the whole team, then every thread streams its own
+// columns through B panels of its own (packed into `own`).
 template <typename T, int MR, int NR>
-void gemm_blocked(const Kernels<T>& kit, Blocking blk, bool trans_a, bool trans_b, int64_t m,
-                  int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
-                  int64_t ldb, T beta, T* c, int64_t ldc) {
-  const int nt = threads_for(2.0 * m * n * k);
-  const int64_t mtiles = ceil_div(m, MR), ntiles = ceil_div(n, NR);
-  int tm = 1, tn = 1;
-  double best = -1.0;
-  for (int cand = 1; cand <= nt; ++cand) {
-    if (nt % cand != 0) continue;
-    const double rows = ceil_div(mtiles, cand) * MR, cols = ceil_div(ntiles, nt / cand) * NR;
-    // A packed element costs about as much as 8 multiply-adds in the micro-kernel.
-    const double cost = rows * cols + 8.0 * (rows + cols);
-    if (best < 0 || cost < best) best = cost, tm = cand, tn = nt / cand;
+void run_split_n(const Kernels<T>& kit, const Plan& plan, const Operands<T>& op, T* shared,
+                 T* own, int tid, int team) {
+  const Range cols = tile_share(op.n, NR, tid, team);
+  for (int64_t pc = 0; pc < op.k; pc += plan.kc) {
+    const int64_t kc = std::min(plan.kc, op.k - pc);
+    const T beta = pc == 0 ? op.beta : T(1);
+    for (int64_t ic = 0; ic < op.m; ic += plan.mc) {
+      const int64_t mc = std::min(plan.mc, op.m - ic);
+      const Range panels = share(ceil_div(mc, MR), tid, team);
+      if (panels.lo < panels.hi)
+        pack_a<T, MR>(kit, op, ic + panels.lo * MR, std::min(mc, panels.hi * MR) - panels.lo * MR,
+                      pc, kc, shared + panels.lo * MR * kc);
+      team_barrier(team);  // the block is complete
+      for (int64_t jc = cols.lo; jc < cols.hi; jc += plan.nc) {
+        const int64_t nc = std::min(plan.nc, cols.hi - jc);
+        pack_b<T, NR>(kit, op, pc, kc, jc, nc, own);
+        macro_kernel<T, MR, NR>(kit, mc, nc, kc, op.alpha, shared, own, beta,
+                                op.c + ic * op.ldc + jc, op.ldc);
+      }
+      team_barrier(team);  // nobody reads the block any more
+    }
   }
+}
 
-  // Every thread's sub-problem is at most rows_max x cols_max, so one plan bounds them all.
-  const int64_t rows_max = std::min(m, ceil_div(mtiles, tm) * MR);
-  const int64_t cols_max = std::min(n, ceil_div(ntiles, tn) * NR);
-  const Plan plan = plan_blocks<T, MR, NR>(blk, rows_max, cols_max, k);
-  const int64_t per_thread = round_up(plan.buffer_elems(), 4096 / sizeof(T));
-  T* base = static_cast<T*>(t_pack.get(nt * per_thread * sizeof(T)));
+template <typename T, int MR, int NR>
+void gemm_blocked(const Kernels<T>& kit, Blocking blk, const Operands<T>& op) {
+  const int nt = threads_for(2.0 * op.m * op.n * op.k);
+  const Plan plan = plan_gemm<T, MR, NR>(blk, op.m, op.n, op.k, nt);
+  T* shared = static_cast<T*>(t_pack.get(plan.buffer_elems() * sizeof(T)));
+  parallel_threads(nt, [&](int tid) {
+    const int team = nt > 1 ? team_size() : 1;
+    T* own = shared + plan.shared_elems + tid * plan.own_elems;
+    if (plan.split_n)
+      run_split_n<T, MR, NR>(kit, plan, op, shared, own, tid, team);
+    else
+      run_split_m<T, MR, NR>(kit, plan, op, shared, own, tid, team);
+  });
+}
 
-  auto run = [&](int tid) {
-    const int im = tid / tn, in = tid % tn;
-    const int64_t r0 = std::min(m, im * mtiles / tm * MR);
-    const int64_t r1 = std::min(m, (im + 1) * mtiles / tm * MR);
-    const int64_t c0 = std::min(n, in * ntiles / tn * NR);
-    const int64_t c1 = std::min(n, (in + 1) * ntiles / tn * NR);
-    if (r0 >= r1 || c0 >= c1) return;
-    gemm_serial<T, MR, NR>(kit, plan, trans_a, trans_b, r1 - r0, c1 - c0, k, alpha,
-                           trans_a ? a + r0 : a + r0 * lda, lda,
-                           trans_b ? b + c0 * ldb : b + c0, ldb, beta, c + r0 * ldc + c0, ldc,
-                           base + tid * per_thread);
-  };
-  parallel_threads(nt, run);
+// Where the direct kernel beats packing (measured one product at a time against the packed
+// path, AVX2 and portable): products of at most kSmallVolume multiply-adds (5 x 5 x 5 still
+// gains, 6 x 6 x 6 loses), and matrix-vector products up to kSmallVectorVolume, which the
+// packed path pads to a whole MR x NR tile (1 x 1 x 1024: 0.17 instead of 9.5 us). A single
+// column of op(A)^T is excluded: its dot products would walk A across rows.
+constexpr int64_t kSmallVolume = 128;
+constexpr int64_t kSmallVectorVolume = int64_t(1) << 16;
+constexpr int64_t kLanes = 8;  // independent partial sums of small_dots' dot products
+
+// C[i, :] = alpha * sum_p op(A)[i, p] * B[p, :] + beta * C[i, :] for row-major B: scaled
+// rows of B accumulate into the row of C (vectorised along n).
+template <typename T>
+void small_rows(const Operands<T> op) {
+  const int64_t n = op.n, ldb = op.ldb;
+  for (int64_t i = 0; i < op.m; ++i) {
+    T* __restrict ci = op.c + i * op.ldc;
+    for (int64_t j = 0; j < n; ++j) ci[j] = op.beta == T(0) ? T(0) : op.beta * ci[j];
+    for (int64_t p = 0; p < op.k; ++p) {
+      const T aip = op.alpha * *op.a_at(i, p);
+      const T* __restrict bp = op.b + p * ldb;
+      for (int64_t j = 0; j < n; ++j) ci[j] += aip * bp[j];
+    }
+  }
+}
+
+// C[i, j] = alpha * dot(op(A)[i, :], op(B)[:, j]) + beta * C[i, j], each dot product summed in
+// kLanes independent lanes (vectorised along k when both operands are contiguous along k).
+template <typename T>
+void small_dots(const Operands<T> op) {
+  const int64_t k = op.k;
+  const int64_t sa = op.trans_a ? op.lda : 1, sb = op.trans_b ? 1 : op.ldb;  // steps along k
+  for (int64_t i = 0; i < op.m; ++i) {
+    const T* __restrict ai = op.a_at(i, 0);
+    for (int64_t j = 0; j < op.n; ++j) {
+      const T* __restrict bj = op.b_at(0, j);
+      T s = T(0);
+      int64_t p = 0;
+      if (k >= 2 * kLanes) {
+        T lanes[kLanes] = {};
+        for (; p + kLanes <= k; p += kLanes)
+          for (int64_t l = 0; l < kLanes; ++l) lanes[l] += ai[(p + l) * sa] * bj[(p + l) * sb];
+        for (int64_t l = 0; l < kLanes; ++l) s += lanes[l];
+      }
+      for (; p < k; ++p) s += ai[p * sa] * bj[p * sb];
+      T& cij = op.c[i * op.ldc + j];
+      cij = op.beta == T(0) ? op.alpha * s : op.alpha * s + op.beta * cij;
+    }
+  }
+}
+
+bool use_small(int64_t m, int64_t n, int64_t k, bool trans_a) {
+  const double volume = double(m) * n * k;
+  const bool vector = m == 1 || (n == 1 && !trans_a);
+  return volume <= kSmallVolume || (vector && volume <= kSmallVectorVolume);
+}
+
+// The direct product of tiny operands, read in place: no packing, no threads. Row-major B
+// with rows of at least kLanes goes row by row, anything else dot product by dot product.
+template <typename T>
+void gemm_small(const Operands<T>& op) {
+  if (!op.trans_b && op.n >= kLanes)
+    small_rows(op);
+  else
+    small_dots(op);
 }
 
 template <typename T>
@@ -328,14 +474,17 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
     scale_c(m, n, beta, c, ldc);
     return;
   }
+  const Operands<T> op{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc};
+  if (use_small(m, n, k, trans_a)) {
+    gemm_small(op);
+    return;
+  }
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
   if (use_avx2()) {
     constexpr int MR = avx2::kGemmMR;
     constexpr int NR = sizeof(T) == 4 ? avx2::kGemmNRFloat : avx2::kGemmNRDouble;
     const Blocking blk = sizeof(T) == 4 ? Blocking{144, 256, 4080} : Blocking{72, 256, 4080};
-    const Kernels<T> kit{&avx2::gemm_kernel, &avx2::pack_strided_panel};
-    gemm_blocked<T, MR, NR>(kit, blk, trans_a, trans_b, m, n, k, alpha, a, lda,
-                            b, ldb, beta, c, ldc);
+    gemm_blocked<T, MR, NR>(Kernels<T>{&avx2::gemm_kernel, &avx2::pack_strided_panel}, blk, op);
     return;
   }
 #endif
@@ -343,8 +492,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
   constexpr int MR = 4;
   constexpr int NR = sizeof(T) == 4 ? 8 : 4;
   const Kernels<T> kit{&portable_kernel<T, MR, NR>, &portable_pack_panel<T>};
-  gemm_blocked<T, MR, NR>(kit, Blocking{128, 256, 4096}, trans_a,
-                          trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  gemm_blocked<T, MR, NR>(kit, Blocking{128, 256, 4096}, op);
 }
 
 template <typename T>

@@ -259,22 +259,26 @@ class CPUBackend(Backend):
     # ---------------------------------------------------------------- linear algebra
     @_in_float32
     def matmul(self, a, b):
-        """a @ b by the native batched GEMM. Broadcast batch dimensions become stride-0 views
-        and transposed matrices (e.g. x.T) stay views; only a matrix with no unit stride, or
-        batch dimensions that cannot be flattened into one stride, is copied."""
+        """a @ b by the native GEMM. Broadcast batch dimensions become stride-0 views and
+        transposed matrices (e.g. x.T) stay views; only a matrix with no unit stride, or batch
+        dimensions that cannot be flattened into one stride, is copied."""
         if np.result_type(a, b).kind in "iu":  # exact integer products (wrapping as PyTorch's)
             return np.matmul(a, b)
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+        if a.ndim == 2 and b.ndim == 2:  # one product, no batch to arrange
+            if m * n * k == 0:  # an empty product, or sums over nothing
+                return np.zeros((m, n), np.result_type(a, b))
+            return _C.gemm(_unit_stride(a), _unit_stride(b))
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         nb = math.prod(batch)  # not reshape(-1, …): that is ambiguous for empty arrays
-        if nb * m * n * k == 0:  # an empty product, or sums over nothing
+        if nb * m * n * k == 0:
             return np.zeros(batch + (m, n), np.result_type(a, b))
         ops = []
         for x, shape in ((a, (m, k)), (b, (k, n))):
-            (r, c), (s0, s1), e = x.shape[-2:], x.strides[-2:], x.itemsize
-            if not ((s1 == e and s0 >= e * c) or (s0 == e and s1 >= e * r)):
-                x = np.ascontiguousarray(x)
-            ops.append(np.broadcast_to(x, batch + shape).reshape((nb,) + shape))
+            x = _unit_stride(x)
+            if x.shape[:-2] != batch:
+                x = np.broadcast_to(x, batch + shape)
+            ops.append(x.reshape((nb,) + shape))
         return _C.matmul(*ops).reshape(batch + (m, n))
 
     # ---------------------------------------------------------------- nn kernels (gradflow._C)
@@ -354,6 +358,15 @@ class CPUBackend(Backend):
     def batch_norm_backward(self, x, grad, mean, invstd, weight, training, needs):
         return _C.batch_norm_backward(_c(x), _c(grad), _c(mean), _c(invstd), _opt(weight),
                                       training, tuple(needs))
+
+
+def _unit_stride(x):
+    """x, or a C-contiguous copy of it when neither of its last two axes has unit stride (the
+    GEMM reads a matrix in place when one of them has)."""
+    (r, c), (s0, s1), e = x.shape[-2:], x.strides[-2:], x.itemsize
+    if (s1 == e and s0 >= e * c) or (s0 == e and s1 >= e * r):
+        return x
+    return np.ascontiguousarray(x)
 
 
 def _c(x):

@@ -68,27 +68,32 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 def _matmul(op: str, a: Tensor, b: Tensor) -> Tensor:
     """matmul of checked operands; errors name `op` (mm, bmm and dot call it too)."""
-    if a.ndim == 0 or b.ndim == 0:
+    shape_a, shape_b = a.shape, b.shape
+    nd_a, nd_b = len(shape_a), len(shape_b)
+    if nd_a == 0 or nd_b == 0:
         raise ValueError(
-            f"{op}: both arguments need to be at least 1D, but they are {a.ndim}D and {b.ndim}D"
+            f"{op}: both arguments need to be at least 1D, but they are {nd_a}D and {nd_b}D"
         )
     a, b, _ = operands(op, a, b, broadcast=False)
-    k_a = a.shape[-1]
-    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    k_a = shape_a[-1]
+    k_b = shape_b[-2] if nd_b > 1 else shape_b[0]
     if k_a != k_b:
         raise ValueError(
-            f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
+            f"{op}: shapes {tuple(shape_a)} and {tuple(shape_b)} cannot be multiplied "
             f"({k_a} != {k_b})"
         )
-    a2 = shape.unsqueeze(a, 0) if a.ndim == 1 else a
-    b2 = shape.unsqueeze(b, 1) if b.ndim == 1 else b
+    if nd_a == 2 and nd_b == 2:  # mm and linear layers: nothing to promote or remove
+        return MatMul.apply(a, b)
+    a2 = shape.unsqueeze(a, 0) if nd_a == 1 else a
+    b2 = shape.unsqueeze(b, 1) if nd_b == 1 else b
     batch_a, batch_b = a2.shape[:-2], b2.shape[:-2]
-    broadcast_shapes(f"{op} of {tuple(a.shape)} and {tuple(b.shape)}", batch_a, batch_b)
+    if batch_a != batch_b:  # raises naming the op and both shapes when they do not broadcast
+        broadcast_shapes(f"{op} of {tuple(shape_a)} and {tuple(shape_b)}", batch_a, batch_b)
     out = MatMul.apply(a2, b2)
-    if b.ndim == 1:
+    if nd_b == 1:
         out = shape.squeeze(out, -1)
-    if a.ndim == 1:
-        out = shape.squeeze(out, -2 if b.ndim > 1 else -1)
+    if nd_a == 1:
+        out = shape.squeeze(out, -2 if nd_b > 1 else -1)
     return out
 
 
