@@ -8,6 +8,8 @@ import numbers
 
 from gradflow import op_table
 from gradflow.autograd.function import Function
+from gradflow.autograd.grad_mode import _GradMode
+from gradflow.backends.base import fused
 from gradflow.ops import reduce, shape
 from gradflow.ops.common import (
     as_float,
@@ -147,7 +149,7 @@ class Unary(Function):
     def forward(ctx, x, row):
         be = x._backend
         out = Tensor._make(be.unary(row.name, x._data), be)
-        ctx.grad = row.grad
+        ctx.row = row
         ctx._name = _BACKWARD_NAMES[row.name]
         ctx.save_for_backward(x, out)
         return out
@@ -155,7 +157,12 @@ class Unary(Function):
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved_tensors
-        return ctx.grad(g, x, out), None
+        row = ctx.row
+        kernel = (fused(g._backend, row.fused_grad)
+                  if row.fused_grad is not None and not _GradMode.enabled else None)
+        if kernel is not None:  # no graph to record: the backend's one-pass kernel
+            return Tensor._make(kernel(g._data, out._data), g._backend), None
+        return row.grad(g, x, out), None
 
 
 def unary(op: str, x) -> Tensor:
