@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from gradflow.autograd.function import Context
+from gradflow.autograd.function import Context, _tensor_class
 from gradflow.autograd.grad_mode import _GradMode
 
 
@@ -150,8 +150,7 @@ def _walk(roots: List[Context], buffers: Dict[Context, list], leaf_sums: Dict[in
     """Run every node reachable from `roots` once all the nodes feeding it have run, summing
     the gradients it sends into its children's slots and the leaves' sums; a leaf's sum is
     delivered once every edge into it has been followed."""
-    from gradflow.tensor import Tensor
-
+    Tensor = _tensor_class()
     deps, leaf_deps = _dependencies(roots)
     for key in [k for k in leaf_sums if k not in leaf_deps]:  # roots reached by no node
         _deliver_to_leaf(*leaf_sums.pop(key), capture_leaf, captured, create_graph)

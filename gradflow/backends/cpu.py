@@ -86,6 +86,11 @@ def _native_binary(op, a, b, out=None):
     return _C.binary(full, op, small, out, inner, swap)
 
 
+def _large(x):
+    """Whether x is an array of at least NATIVE_MIN elements (the first test, kept cheap)."""
+    return type(x) is np.ndarray and x.size >= NATIVE_MIN
+
+
 def _one_thread():
     return _C.get_num_threads() == 1
 
@@ -157,11 +162,14 @@ class CPUBackend(Backend):
         return np.asarray(_UNARY[op](x))
 
     def binary(self, op, a, b):
-        out = _native_binary(op, a, b)
-        return np.asarray(_BINARY[op](a, b)) if out is None else out
+        if _large(a) or _large(b):
+            out = _native_binary(op, a, b)
+            if out is not None:
+                return out
+        return np.asarray(_BINARY[op](a, b))
 
     def binary_(self, op, a, b):
-        if _native_binary(op, a, b, a) is None:
+        if not _large(a) or _native_binary(op, a, b, a) is None:
             _BINARY[op](a, b, out=a, casting="unsafe")
 
     # ---------------------------------------------------------------- fused kernels

@@ -25,33 +25,48 @@ from gradflow.types import bool_, get_default_dtype
 # ---------------------------------------------------------------- binary (op_table.BINARY)
 class Binary(Function):
     """y = op(a, b) for a differentiable row of op_table.BINARY, whose derivatives it applies
-    and sums back to each operand's shape. One operand may be a Python number (2 - x, 2 ** x)."""
+    and sums back to each operand's shape. One operand may be a Python number (2 - x, 2 ** x).
+
+    The context keeps only what the backward reads (an op runs thousands of times a step, and
+    each object it keeps alive counts towards the garbage collector's next pass): the operands'
+    shapes only when one was broadcast, the tensors only when the derivatives read them."""
 
     @staticmethod
     def forward(ctx, a, b, row):
         a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
+        da, db = a._data if a_is else a, b._data if b_is else b
         be = (a if a_is else b)._backend
-        out = Tensor._make(be.binary(row.name, a._data if a_is else a, b._data if b_is else b),
-                           be)
+        out = Tensor._make(be.binary(row.name, da, db), be)
         ctx.row = row
         ctx._name = _BACKWARD_NAMES[row.name]
-        ctx.shapes = (a.shape if a_is else None, b.shape if b_is else None)
-        if row.reads_values:  # the operands (numbers as they are) and, for pow, the output
-            ctx.numbers = (None if a_is else a, None if b_is else b)
-            ctx.save_for_backward(a if a_is else None, b if b_is else None,
-                                  out if row.reads_output else None)
+        shape = out._data.shape
+        broadcast = (a_is and da.shape != shape) or (b_is and db.shape != shape)
+        ctx.shapes = (da.shape if a_is else None, db.shape if b_is else None) if broadcast \
+            else None
+        if row.reads_values:  # the tensor operands in order, then (pow) the output
+            ctx.number = None if a_is and b_is else b if a_is else a
+            tensors = (a, b) if a_is and b_is else (a,) if a_is else (b,)
+            if row.reads_output:
+                tensors += (out,)
+            ctx.save_for_backward(*tensors)
         return out
 
     @staticmethod
     def backward(ctx, g):
+        row, need = ctx.row, ctx.needs_input_grad
         a = b = y = None
-        if ctx.row.reads_values:
-            a, b, y = ctx.saved_tensors
-            a = ctx.numbers[0] if a is None else a
-            b = ctx.numbers[1] if b is None else b
-        (sa, sb), need, row = ctx.shapes, ctx.needs_input_grad, ctx.row
-        ga = reduce.sum_to_shape(row.grad_a(g, a, b, y), sa) if sa is not None and need[0] else None
-        gb = reduce.sum_to_shape(row.grad_b(g, a, b, y), sb) if sb is not None and need[1] else None
+        if row.reads_values:
+            saved = ctx.saved_tensors
+            if ctx.number is None:
+                a, b = saved[0], saved[1]
+            else:  # the Tensor operand is the one whose gradient is needed
+                a, b = (saved[0], ctx.number) if need[0] else (ctx.number, saved[0])
+            y = saved[-1] if row.reads_output else None
+        ga = row.grad_a(g, a, b, y) if need[0] else None
+        gb = row.grad_b(g, a, b, y) if need[1] else None
+        if ctx.shapes is not None:
+            ga = reduce.sum_to_shape(ga, ctx.shapes[0]) if ga is not None else None
+            gb = reduce.sum_to_shape(gb, ctx.shapes[1]) if gb is not None else None
         return ga, gb, None
 
 
@@ -65,6 +80,9 @@ def binary(name: str, a, b) -> Tensor:
     return Binary.apply(a, b, op_table.BINARY_BY_NAME[name])
 
 
+_ADD, _MUL = op_table.BINARY_BY_NAME["add"], op_table.BINARY_BY_NAME["mul"]
+
+
 def _alpha(op: str, b, alpha):
     """b * alpha for add/sub's alpha (a number)."""
     if not isinstance(alpha, numbers.Number):
@@ -75,12 +93,16 @@ def _alpha(op: str, b, alpha):
 
 
 def add(a, b, *, alpha=1) -> Tensor:
-    a, b, _ = operands("add", a, _alpha("add", b, alpha))
-    return binary("add", a, b)
+    if type(alpha) is not int or alpha != 1:
+        b = _alpha("add", b, alpha)
+    a, b, _ = operands("add", a, b)
+    return Binary.apply(a, b, _ADD)
 
 
 def sub(a, b, *, alpha=1) -> Tensor:
-    a, b, rt = operands("sub", a, _alpha("sub", b, alpha))
+    if type(alpha) is not int or alpha != 1:
+        b = _alpha("sub", b, alpha)
+    a, b, rt = operands("sub", a, b)
     if rt is bool_:
         raise TypeError("sub: subtraction, the `-` operator, with two bool tensors is not "
                         "supported; use `^` or logical_xor()")
@@ -89,7 +111,7 @@ def sub(a, b, *, alpha=1) -> Tensor:
 
 def mul(a, b) -> Tensor:
     a, b, _ = operands("mul", a, b)
-    return binary("mul", a, b)
+    return Binary.apply(a, b, _MUL)
 
 
 def div(a, b) -> Tensor:
