@@ -1,6 +1,8 @@
 """Per-op framework overhead: gradflow against PyTorch (when installed) on tiny tensors.
 
 Cases (float32, CPU):
+  single ops without autograd (issue 15's per-op list): `a + b` on 1-element tensors, `mm` of
+     two 4x4 matrices, `conv2d` of a 1x1x4x4 input with a 1x1x3x3 kernel;
   a) `(x * w + 1).sum().backward()` on 1-element tensors;
   b) one SGD step of a 2-layer MLP (16 -> 32 -> relu -> 10) on a 1x16 input: forward, MSE-style
      loss, backward, `p -= lr * p.grad` under no_grad, grads reset;
@@ -30,6 +32,34 @@ try:
     import torch
 except ImportError:
     torch = None
+
+
+def add_step(m) -> Callable[[], None]:
+    a, b = m.ones(1), m.ones(1)
+
+    def step() -> None:
+        a + b
+
+    return step
+
+
+def mm_step(m) -> Callable[[], None]:
+    a, b = m.ones(4, 4), m.ones(4, 4)
+
+    def step() -> None:
+        m.mm(a, b)
+
+    return step
+
+
+def conv_step(m) -> Callable[[], None]:
+    x, w = m.ones(1, 1, 4, 4), m.ones(1, 1, 3, 3)
+    conv2d = m.nn.functional.conv2d
+
+    def step() -> None:
+        conv2d(x, w)
+
+    return step
 
 
 def tiny_step(m) -> Callable[[], None]:
@@ -78,6 +108,9 @@ def chain_step(m, length: int = 1000) -> Callable[[], None]:
 
 
 CASES = {
+    "a + b, 1 element": (add_step, 2000),
+    "mm 4x4": (mm_step, 2000),
+    "conv2d 1x1x4x4, 3x3 kernel": (conv_step, 1000),
     "a: (x*w+1).sum().backward(), 1 element": (tiny_step, 200),
     "b: MLP 16-32-10 SGD step, batch 1": (mlp_step, 100),
     "c: 1000-op elementwise chain fwd+bwd": (chain_step, 2),
