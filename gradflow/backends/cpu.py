@@ -162,7 +162,8 @@ class CPUBackend(Backend):
         return np.asarray(_UNARY[op](x))
 
     def binary(self, op, a, b):
-        if _large(a) or _large(b):
+        if ((type(a) is np.ndarray and a.size >= NATIVE_MIN)
+                or (type(b) is np.ndarray and b.size >= NATIVE_MIN)):
             out = _native_binary(op, a, b)
             if out is not None:
                 return out
@@ -263,7 +264,8 @@ class CPUBackend(Backend):
         """a @ b by the native batched GEMM. Broadcast batch dimensions become stride-0 views
         and transposed matrices (e.g. x.T) stay views; only a matrix with no unit stride, or
         batch dimensions that cannot be flattened into one stride, is copied."""
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        two_d = a.ndim == 2 and b.ndim == 2  # no batch: no broadcasting (the per-op path)
+        batch = () if two_d else np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
         nb = math.prod(batch)  # not reshape(-1, …): that is ambiguous for empty arrays
         if nb * m * n * k == 0:  # an empty product, or sums over nothing
@@ -273,7 +275,8 @@ class CPUBackend(Backend):
             (r, c), (s0, s1), e = x.shape[-2:], x.strides[-2:], x.itemsize
             if not ((s1 == e and s0 >= e * c) or (s0 == e and s1 >= e * r)):
                 x = np.ascontiguousarray(x)
-            ops.append(np.broadcast_to(x, batch + shape).reshape((nb,) + shape))
+            ops.append(x[None] if two_d
+                       else np.broadcast_to(x, batch + shape).reshape((nb,) + shape))
         return _C.matmul(*ops).reshape(batch + (m, n))
 
     # ---------------------------------------------------------------- nn kernels (gradflow._C)

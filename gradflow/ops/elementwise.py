@@ -77,7 +77,18 @@ _BACKWARD_NAMES = {r.name: r.name.capitalize() + "Backward"
 
 def binary(name: str, a, b) -> Tensor:
     """The row `name` of op_table.BINARY applied to operands already coerced by operands()."""
-    return Binary.apply(a, b, op_table.BINARY_BY_NAME[name])
+    return _binary(a, b, op_table.BINARY_BY_NAME[name])
+
+
+def _binary(a, b, row) -> Tensor:
+    """Binary.apply(a, b, row), or, when it would record nothing (grad mode off, or no operand
+    that requires grad), the backend's result wrapped directly: the lean path of small
+    tensors and of the optimizers' no_grad arithmetic."""
+    a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
+    if _GradMode.enabled and ((a_is and a.requires_grad) or (b_is and b.requires_grad)):
+        return Binary.apply(a, b, row)
+    be = (a if a_is else b)._backend
+    return Tensor._make(be.binary(row.name, a._data if a_is else a, b._data if b_is else b), be)
 
 
 _ADD, _MUL = op_table.BINARY_BY_NAME["add"], op_table.BINARY_BY_NAME["mul"]
@@ -96,7 +107,7 @@ def add(a, b, *, alpha=1) -> Tensor:
     if type(alpha) is not int or alpha != 1:
         b = _alpha("add", b, alpha)
     a, b, _ = operands("add", a, b)
-    return Binary.apply(a, b, _ADD)
+    return _binary(a, b, _ADD)
 
 
 def sub(a, b, *, alpha=1) -> Tensor:
@@ -111,7 +122,7 @@ def sub(a, b, *, alpha=1) -> Tensor:
 
 def mul(a, b) -> Tensor:
     a, b, _ = operands("mul", a, b)
-    return Binary.apply(a, b, _MUL)
+    return _binary(a, b, _MUL)
 
 
 def div(a, b) -> Tensor:
@@ -201,7 +212,9 @@ def unary(op: str, x) -> Tensor:
             raise RuntimeError("neg: negation, the `-` operator, on a bool tensor is not "
                                "supported; to invert a mask use `~` or logical_not()")
         return shape.clone(x)
-    return Unary.apply(x, row)
+    if _GradMode.enabled and x.requires_grad:
+        return Unary.apply(x, row)
+    return Tensor._make(x._backend.unary(op, x._data), x._backend)  # nothing to record
 
 
 def _unary_function(row: op_table.UnaryOp):
