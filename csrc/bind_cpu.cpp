@@ -116,12 +116,94 @@ double fma_peak_gflops(double seconds) {
 }
 
 // ------------------------------------------------------------------------------ elementwise
+// The native binary kernels by name: the names are rows of gradflow/op_table.py's BINARY
+// (tests/test_op_table.py checks), exported as _C.binary_ops.
+constexpr std::pair<const char*, cpu::BinaryOp> kBinaryOps[] = {
+    {"add", cpu::BinaryOp::add}, {"sub", cpu::BinaryOp::sub},
+    {"mul", cpu::BinaryOp::mul}, {"div", cpu::BinaryOp::div}};
+
+cpu::BinaryOp binary_op(const std::string& name) {
+  for (const auto& [n, op] : kBinaryOps)
+    if (name == n) return op;
+  fail("binary", "no native kernel named '", name, "'");
+}
+
+// A writable output of dtype T and `n` elements, C-contiguous: `out`, or a new array of
+// `shape` when out is None.
+template <typename T>
+std::pair<py::array, T*> output(const std::string& op, const OptArray& out,
+                                const py::array& like) {
+  if (!out) {
+    Out<T> y(op, std::vector<py::ssize_t>(like.shape(), like.shape() + like.ndim()));
+    return {y.array, y.data};
+  }
+  const Arg<T> o(op, "out", *out, -1, Sizes::any);
+  if (o.size() != like.size())
+    fail(op, "out ", shape_str(*out), " must have as many elements as ", shape_str(like));
+  py::array dst = *out;
+  if (!dst.writeable()) fail(op, "out must be writable");
+  return {dst, static_cast<T*>(dst.mutable_data())};
+}
+
+// out = a op b[(i / inner) % mid] (elementwise.h), mid = b.size: out is a new array shaped
+// like a when None, else written in place (it may be a itself, and must not overlap b).
+template <typename T>
+py::array binary_array(const py::array& a, const std::string& name, const py::array& b,
+                       const OptArray& out, int64_t inner, bool swap) {
+  const cpu::BinaryOp op = binary_op(name);
+  const Arg<T> x(name, "a", a, -1, Sizes::any), y(name, "b", b, -1, Sizes::any);
+  const int64_t n = x.size(), mid = y.size();
+  if (inner < 1) fail(name, "inner must be >= 1, got ", inner);
+  if (mid < 1 || (n > 0 && (inner > n / mid || n % (mid * inner) != 0)))
+    fail(name, "b ", shape_str(b), " does not repeat evenly over a ", shape_str(a),
+         " with inner = ", inner);
+  const auto [result, dst] = output<T>(name, out, a);
+  if (out && (overlaps(result, b) || (overlaps(result, a) && dst != x.data())))
+    fail(name, "out must be a itself or not overlap a and b");
+  run_nogil(name, [&, dst = dst] {
+    cpu::binary<T>(op, swap, x.data(), y.data(), dst, n, mid, inner);
+  }, a, b);
+  return result;
+}
+
 template <typename T>
 py::array erf_array(const py::array& x) {
   const Arg<T> in("erf", "input", x, -1, Sizes::any);
-  Out<T> y("erf", std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
-  run_nogil("erf", [&] { cpu::erf<T>(in.data(), y.data, in.size()); }, x);
-  return y.array;
+  const auto [y, dst] = output<T>("erf", std::nullopt, x);
+  run_nogil("erf", [&, dst = dst] { cpu::erf<T>(in.data(), dst, in.size()); }, x);
+  return y;
+}
+
+template <typename T>
+py::array relu_array(const py::array& x) {
+  const Arg<T> in("relu", "input", x, -1, Sizes::any);
+  const auto [y, dst] = output<T>("relu", std::nullopt, x);
+  run_nogil("relu", [&, dst = dst] { cpu::relu<T>(in.data(), dst, in.size()); }, x);
+  return y;
+}
+
+// dx = grad where y > 0, else 0, for grad and relu's output y of the same shape.
+template <typename T>
+py::array relu_backward(const py::array& grad, const py::array& y) {
+  const std::string op = "relu_backward";
+  const Arg<T> g(op, "grad", grad, -1, Sizes::any), out(op, "y", y, -1, Sizes::any);
+  if (shape_of(grad) != shape_of(y))
+    fail(op, "grad ", shape_str(grad), " and y ", shape_str(y), " must have the same shape");
+  const auto [dx, dst] = output<T>(op, std::nullopt, grad);
+  run_nogil(op, [&, dst = dst] {
+    cpu::relu_backward<T>(g.data(), out.data(), dst, g.size());
+  }, grad, y);
+  return dx;
+}
+
+// y += alpha * x in place, for x and y of the same size (x may be y itself).
+template <typename T>
+void axpy_(const py::array& y, double alpha, const py::array& x) {
+  const std::string op = "axpy_";
+  const Arg<T> in(op, "x", x, -1, Sizes::any);
+  const auto [out, dst] = output<T>(op, y, x);
+  if (overlaps(out, x) && dst != in.data()) fail(op, "y must be x itself or not overlap it");
+  run_nogil(op, [&, dst = dst] { cpu::axpy<T>(T(alpha), in.data(), dst, in.size()); }, y, x);
 }
 
 // ------------------------------------------------------------------------------ conv
@@ -428,6 +510,20 @@ PYBIND11_MODULE(_C, m) {
 
   // ---- elementwise
   m.def("erf", BY_DTYPE(erf_array), "x"_a, "Elementwise erf of a C-contiguous float array.");
+  m.def("binary", BY_DTYPE(binary_array), "a"_a, "op"_a, "b"_a, "out"_a = py::none(),
+        "inner"_a = 1, "swap"_a = false,
+        "out[i] = a[i] op b[(i // inner) % b.size] (swap: b[...] op a[i]) for C-contiguous "
+        "float arrays of one dtype; out (None: a new array like a) may be a itself.");
+  m.def("relu", BY_DTYPE(relu_array), "x"_a,
+        "max(x, 0) elementwise (NaN kept) of a C-contiguous float array.");
+  m.def("relu_backward", BY_DTYPE(relu_backward), "grad"_a, "y"_a,
+        "grad where y > 0, else 0 (relu's backward from its output y).");
+  m.def("axpy_", BY_DTYPE(axpy_), "y"_a, "alpha"_a, "x"_a,
+        "y += alpha * x in place, for C-contiguous float arrays of one dtype and size.");
+  py::list binary_names;
+  for (const auto& [name, op] : kBinaryOps) binary_names.append(name);
+  m.attr("binary_ops") = py::tuple(binary_names);
+  m.attr("unary_ops") = py::make_tuple("erf", "relu");
 
   // ---- gemm
   m.def("gemm", BY_DTYPE(gemm), "a"_a, "b"_a, "c"_a = py::none(), "trans_a"_a = false,

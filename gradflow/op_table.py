@@ -46,6 +46,9 @@ class UnaryOp(NamedTuple):
     dtype: str  # FLOAT, INT or BOOL
     grad: Optional[Callable]  # (g, x, y) -> dx; None: not differentiable (BOOL)
     numpy: Optional[str]  # the NumPy function the CPU runs; None: backends/cpu.py has a kernel
+    # A backend's fused kernel (backends/base.py FUSED_KERNELS) giving grad's value from
+    # (g, y) in one pass, used when no graph is recorded (no create_graph).
+    fused_grad: Optional[str] = None
 
 
 class BinaryOp(NamedTuple):
@@ -89,7 +92,7 @@ UNARY: Tuple[UnaryOp, ...] = (
     UnaryOp("cos", FLOAT, lambda g, x, y: -g * x.sin(), "cos"),
     UnaryOp("tanh", FLOAT, lambda g, x, y: g * (1 - y * y), "tanh"),
     UnaryOp("sigmoid", FLOAT, lambda g, x, y: g * y * (1 - y), None),
-    UnaryOp("relu", INT, lambda g, x, y: g * (y > 0).to(g.dtype), None),
+    UnaryOp("relu", INT, lambda g, x, y: g * (y > 0).to(g.dtype), None, "relu_backward"),
     UnaryOp("sign", INT, _zero, "sign"),
     UnaryOp("floor", INT, _zero, "floor"),
     UnaryOp("ceil", INT, _zero, "ceil"),

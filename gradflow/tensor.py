@@ -366,9 +366,7 @@ class Tensor:
 
     # ---------------------------------------------------------------- autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from gradflow.autograd import backward
-
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        _autograd.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def register_hook(self, hook: Callable[["Tensor"], Optional["Tensor"]]):
         """hook(grad) runs when this tensor's gradient is computed; it may return a new one."""
@@ -944,6 +942,7 @@ def numel(input: Tensor) -> int:
     return input.numel()
 
 
+from gradflow import autograd as _autograd  # noqa: E402
 from gradflow import ops as _ops  # noqa: E402  (ops import Tensor from this module)
 
 # Tensor methods that are their op: x.name(*args) calls name(x, *args) of gradflow.ops.<module>,

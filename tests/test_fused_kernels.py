@@ -78,7 +78,7 @@ KERNELS = {"softmax": _softmax, "softmax_backward": _softmax_backward, "nll_loss
 
 @pytest.fixture
 def fused_cpu(monkeypatch):
-    own = {name for name in FUSED_KERNELS if fused(CPUBackend, name)}  # unfold, fold
+    own = {name for name in FUSED_KERNELS if fused(CPUBackend, name)}  # the native ones
     assert set(KERNELS) | own == set(FUSED_KERNELS) and not set(KERNELS) & own
     for name, fn in KERNELS.items():
         monkeypatch.setattr(CPUBackend, name, fn, raising=False)

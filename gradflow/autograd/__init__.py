@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from gradflow.autograd.engine import run_backward, run_post_accumulate_hooks
-from gradflow.autograd.function import Context, Function, once_differentiable
+from gradflow.autograd.function import Context, Function, _tensor_class, once_differentiable
 from gradflow.autograd.grad_mode import (
     enable_grad,
     inference_mode,
@@ -25,8 +25,7 @@ __all__ = [
 
 def _as_seq(x, op: str, arg: str, none_ok: bool = True) -> list:
     """A Tensor or a sequence of Tensors (None entries allowed where none_ok) as a list."""
-    from gradflow.tensor import Tensor
-
+    Tensor = _tensor_class()
     if x is None:
         return []
     seq = [x] if isinstance(x, Tensor) else list(x) if isinstance(x, (list, tuple)) else None
@@ -38,8 +37,7 @@ def _as_seq(x, op: str, arg: str, none_ok: bool = True) -> list:
 
 
 def _make_grads(outputs: list, grad_outputs: list, op: str) -> list:
-    from gradflow.tensor import Tensor
-
+    Tensor = _tensor_class()
     grads = []
     for i, out in enumerate(outputs):
         g = grad_outputs[i] if i < len(grad_outputs) else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from gradflow.autograd.function import Context
+from gradflow.autograd.function import Context, _tensor_class
 from gradflow.autograd.grad_mode import _GradMode
 
 
@@ -37,8 +37,39 @@ def _dependencies(roots: Sequence[Context]) -> Tuple[Dict[Context, int], Dict[in
     return deps, leaf_deps
 
 
+class _Sum:
+    """A running sum of three or more gradients, which the backward owns: the first sum is a
+    new tensor, and later gradients are added into it in place (no copy per gradient), unless
+    the sum is recorded (create_graph) or needs another dtype. The gradients themselves are
+    never written: one tensor may reach several slots (add's backward sends g to both inputs)."""
+
+    __slots__ = ("total",)
+
+    def __init__(self, a, b) -> None:
+        self.total = a + b
+
+    def add(self, g) -> None:
+        t = self.total
+        if _GradMode.enabled or t.requires_grad or g.requires_grad or g.dtype is not t.dtype:
+            self.total = t + g
+        else:
+            t._backend.binary_("add", t._data, g._data)
+
+
 def _accumulate(slot: list, i: int, g) -> None:
-    slot[i] = g if slot[i] is None else slot[i] + g
+    """slot[i] += g: the first gradient as it is, a second makes a _Sum, later ones join it."""
+    cur = slot[i]
+    if cur is None:
+        slot[i] = g
+    elif type(cur) is _Sum:
+        cur.add(g)
+    else:
+        slot[i] = _Sum(cur, g)
+
+
+def _value(g):
+    """A slot's gradient: the tensor, or the total of its _Sum."""
+    return g.total if type(g) is _Sum else g
 
 
 def _positions(tensors: Sequence, key) -> dict:
@@ -119,8 +150,7 @@ def _walk(roots: List[Context], buffers: Dict[Context, list], leaf_sums: Dict[in
     """Run every node reachable from `roots` once all the nodes feeding it have run, summing
     the gradients it sends into its children's slots and the leaves' sums; a leaf's sum is
     delivered once every edge into it has been followed."""
-    from gradflow.tensor import Tensor
-
+    Tensor = _tensor_class()
     deps, leaf_deps = _dependencies(roots)
     for key in [k for k in leaf_sums if k not in leaf_deps]:  # roots reached by no node
         _deliver_to_leaf(*leaf_sums.pop(key), capture_leaf, captured, create_graph)
@@ -163,6 +193,7 @@ def _run_node(node: Context, grads: Optional[list], capture_node, captured: list
     sends none (as PyTorch's undefined gradients), so its leaves' .grad stay unset."""
     if grads is None or all(g is None for g in grads):
         return (None,) * len(node._edges)
+    grads = [_value(g) for g in grads]
     if (node._output_hooks is not None or node._retained is not None or capture_node
             or any(g is None for g in grads)):
         _prepare_grads(node, grads, capture_node, captured)
@@ -212,6 +243,7 @@ def _bad_grad_shape(node: Context, g, shape) -> None:
 
 def _deliver_to_leaf(leaf, g, capture_leaf, captured, create_graph: bool) -> None:
     """The leaf's whole gradient of this backward: its hooks, then capture or .grad."""
+    g = _value(g)
     for hook in leaf._hooks or ():
         replaced = hook(g)
         if replaced is not None:

@@ -27,15 +27,17 @@ class Context:
     _retained: Optional[dict] = None  # output index -> weakref to a tensor that retains grad
     _non_differentiable: frozenset = frozenset()
     needs_input_grad: Tuple[bool, ...] = ()
+    _saved: Optional[tuple] = ()  # the saved tensors; None once freed
+    _versions: tuple = ()  # their versions when saved
 
     def __init__(self, fn: type) -> None:
         self._fn = fn
         self._name = fn._backward_name
-        self._saved: Optional[list] = []  # (tensor, version) pairs; None once freed
 
     # ---------------------------------------------------------------- user API
     def save_for_backward(self, *tensors) -> None:
-        self._saved = [(t, t._version[0] if t is not None else 0) for t in tensors]
+        self._saved = tensors
+        self._versions = tuple([t._version[0] if t is not None else 0 for t in tensors])
 
     @property
     def saved_tensors(self) -> tuple:
@@ -46,7 +48,7 @@ class Context:
                 "values of the graph are freed when you call .backward() or autograd.grad(). "
                 "Specify retain_graph=True if you need to backward a second time."
             )
-        for t, version in self._saved:
+        for t, version in zip(self._saved, self._versions):
             if t is not None and t._version[0] != version:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by "
@@ -54,7 +56,7 @@ class Context:
                     f"which is input to {self._name}, is at version {t._version[0]}; expected "
                     f"version {version} instead."
                 )
-        return tuple(t for t, _ in self._saved)
+        return self._saved
 
     def mark_non_differentiable(self, *tensors) -> None:
         self._non_differentiable = self._non_differentiable | {id(t) for t in tensors}
@@ -106,7 +108,7 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any) -> Any:
-        Tensor = _tensor_class()
+        Tensor = _Tensor or _tensor_class()
         ctx = Context(cls)
         backend = None
         record = False
@@ -116,8 +118,9 @@ class Function:
                     backend = a._backend
                 if a.requires_grad:
                     record = _GradMode.enabled
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args) if record else ()
-        ctx.needs_input_grad = needs  # forward may read it too, as in PyTorch
+        if record:  # forward may read it too, as in PyTorch
+            ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad
+                                          for a in args])
         prev = _GradMode.enabled
         _GradMode.enabled = False
         try:
@@ -126,24 +129,28 @@ class Function:
             _GradMode.enabled = prev
 
         if type(raw) is tuple:
-            outputs = tuple(
-                o if o is None or isinstance(o, Tensor) else Tensor._make(o, backend) for o in raw
-            )
+            outputs = tuple([o if o is None or isinstance(o, Tensor) else Tensor._make(o, backend)
+                             for o in raw])
         else:
             outputs = (raw if isinstance(raw, Tensor) else Tensor._make(raw, backend),)
         if record:
-            ctx._edges = tuple(_edge(a) if need else None for a, need in zip(args, needs))
-            ctx._outputs_meta = [
-                (o._data.shape, o._data.dtype, o._backend) if o is not None else None
-                for o in outputs
-            ]
-            skip = ctx._non_differentiable
-            for i, o in enumerate(outputs):
-                if o is not None and o.is_floating_point() and id(o) not in skip:
-                    o.requires_grad = True
-                    o._ctx = ctx
-                    o._output_nr = i
+            _record(ctx, args, outputs)
         return outputs if type(raw) is tuple else outputs[0]
+
+
+def _record(ctx: Context, args: tuple, outputs: tuple) -> None:
+    """Make the call's ctx the node of its floating-point outputs, with an edge per input
+    that requires grad."""
+    ctx._edges = tuple([_edge(a) if need else None
+                        for a, need in zip(args, ctx.needs_input_grad)])
+    ctx._outputs_meta = [(o._data.shape, o._data.dtype, o._backend) if o is not None else None
+                         for o in outputs]
+    skip = ctx._non_differentiable
+    for i, o in enumerate(outputs):
+        if o is not None and o.is_floating_point() and id(o) not in skip:
+            o.requires_grad = True
+            o._ctx = ctx
+            o._output_nr = i
 
 
 _Tensor = None

@@ -284,9 +284,12 @@ CORE_METHODS = _methods(CoreBackend)
 NN_KERNELS = _methods(NNKernels)
 
 # Optional fused kernels a backend may have beside the contract, where one kernel replaces
-# several core ops or an index check that would wait for the device (CUDA has them; the CPU
-# composes the same math from the core). An op uses one when ``fused(backend, name)`` finds it;
+# several core ops or an index check that would wait for the device (CUDA has the softmax, NLL
+# and interpolation kernels, the CPU relu_backward and axpy_; without one, the op composes the
+# same math from the core). An op uses one when ``fused(backend, name)`` finds it;
 # Backend.lacks() does not list them. Arrays are C-contiguous float arrays unless said:
+#   relu_backward(grad, y)                      grad where relu's output y > 0, else 0
+#   axpy_(y, alpha, x)                          y += alpha * x in place (x broadcast to y)
 #   softmax(x, axis, log)                       softmax (log: log_softmax) along axis
 #   softmax_backward(y, grad, axis, log)        dx from the output y and grad
 #   nll_loss(logp, target, weight, ignore_index, smooth)
@@ -307,7 +310,7 @@ NN_KERNELS = _methods(NNKernels)
 #   fold(cols, output_size, kernel_size, stride, padding, dilation)
 #       its adjoint, col2im per image: (N, C*kh*kw, OH*OW) -> (N, C, *output_size)
 FUSED_KERNELS = ("softmax", "softmax_backward", "nll_loss", "nll_loss_backward", "interpolate",
-                 "interpolate_backward", "unfold", "fold")
+                 "interpolate_backward", "unfold", "fold", "relu_backward", "axpy_")
 
 
 def fused(backend, name: str):

@@ -1,5 +1,6 @@
 """The CPU backend: NumPy arrays. NumPy does views, elementwise math and small reductions;
-the FLOP-heavy kernels (GEMM, convolution, pooling, normalisation) come from gradflow._C."""
+the FLOP-heavy kernels (GEMM, convolution, pooling, normalisation) and the hot elementwise ops
+of training on large arrays (see _native_binary) come from gradflow._C."""
 
 from __future__ import annotations
 
@@ -24,11 +25,76 @@ def _sigmoid(x):
 
 
 def _relu(x):
+    if x.size >= NATIVE_MIN and x.dtype in _FLOATS and x.flags.c_contiguous:
+        return _C.relu(x)
     return np.maximum(x, 0).astype(x.dtype, copy=False)
 
 
 def _erf(x):
     return _C.erf(np.ascontiguousarray(x)).reshape(x.shape)  # ascontiguousarray makes 0-d 1-d
+
+
+# Sizes from which the native elementwise kernels (csrc/cpu/elementwise.cpp) run instead of
+# NumPy, measured on one and two threads (float32): relu, relu's backward, axpy_ and broadcast
+# binaries (a bias row, a per-channel scale) beat NumPy from about a thousand elements (NumPy
+# makes two or three passes, or walks the broadcast); NumPy's own loops are as fast on one
+# thread for two operands of one shape or a scalar, so those go native only when a second
+# thread can share the work, from the kernels' parallel grain on.
+NATIVE_MIN = 4096
+NATIVE_SAME_SHAPE_MIN = 65536
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_NATIVE_BINARY = frozenset(_C.binary_ops)
+
+
+def _broadcast_block(full, small):
+    """inner such that small, broadcast to full, reads small.flat[(i // inner) % small.size]
+    at full's flat index i; None when its non-1 dims are not one block equal to full's.
+    An all-ones small is one value per row of all the elements (inner = full's size)."""
+    lead = len(full) - len(small)
+    dims = [k for k, s in enumerate(small) if s != 1]
+    if not dims:
+        return math.prod(full)
+    first, last = dims[0], dims[-1]
+    if small[first:last + 1] != full[lead + first:lead + last + 1]:
+        return None
+    return math.prod(full[lead + last + 1:])
+
+
+def _native_binary(op, a, b, out=None):
+    """The native kernel's a op b (written into out when given), or None where NumPy runs:
+    an op or dtype without a kernel, a small or non-contiguous array, operands of different
+    dtypes, or a broadcast the kernel's pattern does not cover (both operands broadcast, or
+    runs shorter than 16 elements)."""
+    a_is, b_is = type(a) is np.ndarray, type(b) is np.ndarray
+    full, small, swap = (b, a, True) if b_is and (not a_is or b.size > a.size) else (a, b, False)
+    n = full.size
+    if (n < NATIVE_MIN or op not in _NATIVE_BINARY or full.dtype not in _FLOATS
+            or not full.flags.c_contiguous or (swap and out is not None)):
+        return None
+    if type(small) is not np.ndarray:
+        if type(small) not in (float, int) or n < NATIVE_SAME_SHAPE_MIN or _one_thread():
+            return None
+        return _C.binary(full, op, np.full(1, small, full.dtype), out, n, swap)
+    if small.dtype != full.dtype or not small.flags.c_contiguous or (
+            out is not None and np.may_share_memory(out, small)):
+        return None
+    if small.shape == full.shape:
+        if n < NATIVE_SAME_SHAPE_MIN or _one_thread():
+            return None
+        return _C.binary(full, op, small, out, 1, swap)
+    inner = _broadcast_block(full.shape, small.shape) if small.ndim <= full.ndim else None
+    if inner is None or (small.size if inner == 1 else inner) < 16:
+        return None
+    return _C.binary(full, op, small, out, inner, swap)
+
+
+def _large(x):
+    """Whether x is an array of at least NATIVE_MIN elements (the first test, kept cheap)."""
+    return type(x) is np.ndarray and x.size >= NATIVE_MIN
+
+
+def _one_thread():
+    return _C.get_num_threads() == 1
 
 
 # NumPy runs an op unless this module has its own kernel for it (those above).
@@ -160,6 +226,11 @@ class CPUBackend(Backend):
     def binary(self, op, a, b):
         if getattr(a, "itemsize", 0) == 2 or getattr(b, "itemsize", 0) == 2:
             return self._binary_half(op, a, b)
+        if ((type(a) is np.ndarray and a.size >= NATIVE_MIN)
+                or (type(b) is np.ndarray and b.size >= NATIVE_MIN)):
+            out = _native_binary(op, a, b)
+            if out is not None:
+                return out
         return np.asarray(_BINARY[op](a, b))
 
     @_in_float32
@@ -169,11 +240,29 @@ class CPUBackend(Backend):
     def binary_(self, op, a, b):
         if a.itemsize == 2 or getattr(b, "itemsize", 0) == 2:
             return self._binary_half_(op, a, b)
-        _BINARY[op](a, b, out=a, casting="unsafe")
+        if not _large(a) or _native_binary(op, a, b, a) is None:
+            _BINARY[op](a, b, out=a, casting="unsafe")
 
     @_written_in_float32
     def _binary_half_(self, op, a, b):
         _BINARY[op](a, b, out=a, casting="unsafe")
+
+    # ---------------------------------------------------------------- fused kernels
+    @_in_float32
+    def relu_backward(self, grad, y):
+        if (grad.size >= NATIVE_MIN and grad.dtype in _FLOATS and grad.dtype == y.dtype
+                and grad.shape == y.shape and grad.flags.c_contiguous and y.flags.c_contiguous):
+            return _C.relu_backward(grad, y)
+        return np.where(y > 0, grad, np.zeros((), grad.dtype))
+
+    @_written_in_float32
+    def axpy_(self, y, alpha, x):
+        if (y.size >= NATIVE_MIN and y.dtype in _FLOATS and x.dtype == y.dtype
+                and x.shape == y.shape and y.flags.c_contiguous and x.flags.c_contiguous
+                and not np.may_share_memory(x, y)):
+            _C.axpy_(y, alpha, x)
+        else:
+            np.add(y, np.multiply(x, alpha), out=y, casting="unsafe")
 
     @_in_float32
     def where(self, cond, a, b):

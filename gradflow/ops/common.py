@@ -85,8 +85,6 @@ def operands(
     """Coerce a binary op's operands: at least one Tensor, both of the promoted dtype.
     A Python scalar stays a scalar (the backends take scalars directly). With `broadcast`,
     two tensors' shapes must broadcast together (elementwise ops)."""
-    from gradflow.ops.shape import to_dtype  # here: shape imports this module's helpers
-
     if isinstance(a, Tensor):  # fast paths: same dtype, or a float scalar with a float tensor
         if isinstance(b, Tensor):
             if a._data.dtype == b._data.dtype and a._backend is b._backend:
@@ -105,6 +103,8 @@ def operands(
             raise TypeError(
                 f"{op}: unsupported operand type {type(x).__name__} (expected Tensor or number)"
             )
+    from gradflow.ops.shape import to_dtype  # here: shape imports this module's helpers
+
     rt = result_type(a, b)
     a, b = (x if isinstance(x, Tensor) else fit_scalar(op, x, rt) for x in (a, b))
     if isinstance(a, Tensor) and isinstance(b, Tensor):

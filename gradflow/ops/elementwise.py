@@ -8,6 +8,8 @@ import numbers
 
 from gradflow import op_table
 from gradflow.autograd.function import Function
+from gradflow.autograd.grad_mode import _GradMode
+from gradflow.backends.base import fused
 from gradflow.ops import reduce, shape
 from gradflow.ops.common import (
     as_float,
@@ -23,33 +25,48 @@ from gradflow.types import bool_, get_default_dtype
 # ---------------------------------------------------------------- binary (op_table.BINARY)
 class Binary(Function):
     """y = op(a, b) for a differentiable row of op_table.BINARY, whose derivatives it applies
-    and sums back to each operand's shape. One operand may be a Python number (2 - x, 2 ** x)."""
+    and sums back to each operand's shape. One operand may be a Python number (2 - x, 2 ** x).
+
+    The context keeps only what the backward reads (an op runs thousands of times a step, and
+    each object it keeps alive counts towards the garbage collector's next pass): the operands'
+    shapes only when one was broadcast, the tensors only when the derivatives read them."""
 
     @staticmethod
     def forward(ctx, a, b, row):
         a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
+        da, db = a._data if a_is else a, b._data if b_is else b
         be = (a if a_is else b)._backend
-        out = Tensor._make(be.binary(row.name, a._data if a_is else a, b._data if b_is else b),
-                           be)
+        out = Tensor._make(be.binary(row.name, da, db), be)
         ctx.row = row
         ctx._name = _BACKWARD_NAMES[row.name]
-        ctx.shapes = (a.shape if a_is else None, b.shape if b_is else None)
-        if row.reads_values:  # the operands (numbers as they are) and, for pow, the output
-            ctx.numbers = (None if a_is else a, None if b_is else b)
-            ctx.save_for_backward(a if a_is else None, b if b_is else None,
-                                  out if row.reads_output else None)
+        shape = out._data.shape
+        broadcast = (a_is and da.shape != shape) or (b_is and db.shape != shape)
+        ctx.shapes = (da.shape if a_is else None, db.shape if b_is else None) if broadcast \
+            else None
+        if row.reads_values:  # the tensor operands in order, then (pow) the output
+            ctx.number = None if a_is and b_is else b if a_is else a
+            tensors = (a, b) if a_is and b_is else (a,) if a_is else (b,)
+            if row.reads_output:
+                tensors += (out,)
+            ctx.save_for_backward(*tensors)
         return out
 
     @staticmethod
     def backward(ctx, g):
+        row, need = ctx.row, ctx.needs_input_grad
         a = b = y = None
-        if ctx.row.reads_values:
-            a, b, y = ctx.saved_tensors
-            a = ctx.numbers[0] if a is None else a
-            b = ctx.numbers[1] if b is None else b
-        (sa, sb), need, row = ctx.shapes, ctx.needs_input_grad, ctx.row
-        ga = reduce.sum_to_shape(row.grad_a(g, a, b, y), sa) if sa is not None and need[0] else None
-        gb = reduce.sum_to_shape(row.grad_b(g, a, b, y), sb) if sb is not None and need[1] else None
+        if row.reads_values:
+            saved = ctx.saved_tensors
+            if ctx.number is None:
+                a, b = saved[0], saved[1]
+            else:  # the Tensor operand is the one whose gradient is needed
+                a, b = (saved[0], ctx.number) if need[0] else (ctx.number, saved[0])
+            y = saved[-1] if row.reads_output else None
+        ga = row.grad_a(g, a, b, y) if need[0] else None
+        gb = row.grad_b(g, a, b, y) if need[1] else None
+        if ctx.shapes is not None:
+            ga = reduce.sum_to_shape(ga, ctx.shapes[0]) if ga is not None else None
+            gb = reduce.sum_to_shape(gb, ctx.shapes[1]) if gb is not None else None
         return ga, gb, None
 
 
@@ -60,7 +77,21 @@ _BACKWARD_NAMES = {r.name: r.name.capitalize() + "Backward"
 
 def binary(name: str, a, b) -> Tensor:
     """The row `name` of op_table.BINARY applied to operands already coerced by operands()."""
-    return Binary.apply(a, b, op_table.BINARY_BY_NAME[name])
+    return _binary(a, b, op_table.BINARY_BY_NAME[name])
+
+
+def _binary(a, b, row) -> Tensor:
+    """Binary.apply(a, b, row), or, when it would record nothing (grad mode off, or no operand
+    that requires grad), the backend's result wrapped directly: the lean path of small
+    tensors and of the optimizers' no_grad arithmetic."""
+    a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
+    if _GradMode.enabled and ((a_is and a.requires_grad) or (b_is and b.requires_grad)):
+        return Binary.apply(a, b, row)
+    be = (a if a_is else b)._backend
+    return Tensor._make(be.binary(row.name, a._data if a_is else a, b._data if b_is else b), be)
+
+
+_ADD, _MUL = op_table.BINARY_BY_NAME["add"], op_table.BINARY_BY_NAME["mul"]
 
 
 def _alpha(op: str, b, alpha):
@@ -73,12 +104,16 @@ def _alpha(op: str, b, alpha):
 
 
 def add(a, b, *, alpha=1) -> Tensor:
-    a, b, _ = operands("add", a, _alpha("add", b, alpha))
-    return binary("add", a, b)
+    if type(alpha) is not int or alpha != 1:
+        b = _alpha("add", b, alpha)
+    a, b, _ = operands("add", a, b)
+    return _binary(a, b, _ADD)
 
 
 def sub(a, b, *, alpha=1) -> Tensor:
-    a, b, rt = operands("sub", a, _alpha("sub", b, alpha))
+    if type(alpha) is not int or alpha != 1:
+        b = _alpha("sub", b, alpha)
+    a, b, rt = operands("sub", a, b)
     if rt is bool_:
         raise TypeError("sub: subtraction, the `-` operator, with two bool tensors is not "
                         "supported; use `^` or logical_xor()")
@@ -87,7 +122,7 @@ def sub(a, b, *, alpha=1) -> Tensor:
 
 def mul(a, b) -> Tensor:
     a, b, _ = operands("mul", a, b)
-    return binary("mul", a, b)
+    return _binary(a, b, _MUL)
 
 
 def div(a, b) -> Tensor:
@@ -147,7 +182,7 @@ class Unary(Function):
     def forward(ctx, x, row):
         be = x._backend
         out = Tensor._make(be.unary(row.name, x._data), be)
-        ctx.grad = row.grad
+        ctx.row = row
         ctx._name = _BACKWARD_NAMES[row.name]
         ctx.save_for_backward(x, out)
         return out
@@ -155,7 +190,12 @@ class Unary(Function):
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved_tensors
-        return ctx.grad(g, x, out), None
+        row = ctx.row
+        kernel = (fused(g._backend, row.fused_grad)
+                  if row.fused_grad is not None and not _GradMode.enabled else None)
+        if kernel is not None:  # no graph to record: the backend's one-pass kernel
+            return Tensor._make(kernel(g._data, out._data), g._backend), None
+        return row.grad(g, x, out), None
 
 
 def unary(op: str, x) -> Tensor:
@@ -172,7 +212,9 @@ def unary(op: str, x) -> Tensor:
             raise RuntimeError("neg: negation, the `-` operator, on a bool tensor is not "
                                "supported; to invert a mask use `~` or logical_not()")
         return shape.clone(x)
-    return Unary.apply(x, row)
+    if _GradMode.enabled and x.requires_grad:
+        return Unary.apply(x, row)
+    return Tensor._make(x._backend.unary(op, x._data), x._backend)  # nothing to record
 
 
 def _unary_function(row: op_table.UnaryOp):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable, Union
 
+from gradflow.backends.base import fused
 from gradflow.ops import inplace
 from gradflow.tensor import Tensor
 
@@ -41,6 +42,10 @@ def addcdiv_(t: Tensor, a: Tensor, b: Tensor, value: float = 1.0) -> Tensor:
 def add_(t: Tensor, other: Union[Tensor, float], alpha: float = 1.0) -> Tensor:
     """t += alpha * other."""
     be = t._backend
+    axpy_ = fused(be, "axpy_") if isinstance(other, Tensor) and alpha != 1 else None
+    if axpy_ is not None:
+        axpy_(t._data, alpha, other._data)
+        return _written(t)
     if isinstance(other, Tensor):
         other = other._data if alpha == 1 else be.binary("mul", other._data, alpha)
     else:
