@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import builtins
-from typing import Union
+from typing import TYPE_CHECKING, Any, List, Tuple, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from gradflow.tensor import Tensor
 
 
 class dtype:
@@ -14,8 +17,11 @@ class dtype:
     CUDA backend stores float32, float64, int64 and bool."""
 
     __slots__ = ("name", "np", "is_floating_point", "itemsize", "_rank")
+    np: np.dtype[Any]
+    _rank: builtins.int
 
-    def __init__(self, name: str, np_dtype: type, is_floating_point: bool, rank: int):
+    def __init__(self, name: str, np_dtype: type, is_floating_point: builtins.bool,
+                 rank: builtins.int) -> None:
         self.name = name
         self.np = np.dtype(np_dtype)
         self.is_floating_point = is_floating_point
@@ -25,7 +31,7 @@ class dtype:
     def __repr__(self) -> str:
         return f"gradflow.{self.name}"
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Any, Tuple[str]]:
         return (_dtype_by_name, (self.name,))
 
 
@@ -45,6 +51,13 @@ short = int16
 char = int8
 byte = uint8
 
+# What the annotations of the ops and Tensor say (typing only; nothing checks them at run time).
+Number = Union[builtins.int, builtins.float, builtins.bool]  # a Python scalar operand
+TensorLike = Union["Tensor", Number]  # a binary op's operand: a Tensor or a Python number
+DTypeLike = Union[dtype, str, type, "np.dtype[Any]"]  # what as_dtype accepts
+DeviceLike = Union["device", str, builtins.int]  # what device() accepts
+Dims = Union[None, builtins.int, Tuple[builtins.int, ...], List[builtins.int]]  # dim=
+
 _ALL = (float32, float64, int64, int32, int16, int8, uint8, bool_)
 _BY_NP = {d.np: d for d in _ALL}
 _BY_NAME = {d.name: d for d in _ALL}
@@ -55,7 +68,7 @@ def _dtype_by_name(name: str) -> dtype:
     return _BY_NAME[name]
 
 
-def from_numpy_dtype(np_dtype) -> dtype:
+def from_numpy_dtype(np_dtype: Any) -> dtype:
     """The gradflow dtype of a NumPy dtype; uint16/32/64 map to int64, float16 to float32."""
     found = _BY_NP.get(np_dtype)
     if found is not None:
@@ -72,7 +85,7 @@ def from_numpy_dtype(np_dtype) -> dtype:
                     "int8, int16, int32, int64 and bool")
 
 
-def as_dtype(d) -> dtype:
+def as_dtype(d: DTypeLike) -> dtype:
     """Accept a gradflow dtype, a NumPy dtype or type, or a name like 'float32'."""
     if isinstance(d, dtype):
         return d
@@ -95,7 +108,7 @@ def get_default_dtype() -> dtype:
     return _default_dtype
 
 
-def set_default_dtype(d) -> None:
+def set_default_dtype(d: DTypeLike) -> None:
     global _default_dtype
     try:
         d = as_dtype(d)
@@ -121,12 +134,16 @@ class device:
     """Where a tensor lives: device('cpu'), device('cuda'), device('cuda', 0), device('cuda:0')."""
 
     __slots__ = ("type", "index")
+    type: str
+    index: Union[builtins.int, None]
 
-    def __init__(self, type: Union[str, "device", int], index: Union[int, None] = None):
+    def __init__(self, type: DeviceLike, index: Union[builtins.int, None] = None) -> None:
         if isinstance(type, device):
-            type, index = type.type, type.index if index is None else index
+            index = type.index if index is None else index
+            type = type.type
         elif isinstance(type, builtins.int) and not isinstance(type, builtins.bool):
-            type, index = "cuda", type  # PyTorch's device=0: a CUDA device's index
+            index = type  # PyTorch's device=0: a CUDA device's index
+            type = "cuda"
         if not isinstance(type, str):
             raise TypeError(f"device: expected a device, a string like 'cpu' or 'cuda:0', or a "
                             f"CUDA device index, got {builtins.type(type).__name__}")
@@ -144,7 +161,7 @@ class device:
         self.type = type
         self.index = index
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
             try:
                 other = device(other)
@@ -152,7 +169,7 @@ class device:
                 return False
         return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
 
-    def __hash__(self) -> int:
+    def __hash__(self) -> builtins.int:
         return hash((self.type, self.index))
 
     def __repr__(self) -> str:

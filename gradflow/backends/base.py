@@ -25,6 +25,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import numpy as np
 
 from gradflow import op_table
+from gradflow.types import device as Device
 
 Array = Any
 Shape = Tuple[int, ...]
@@ -40,6 +41,8 @@ class CoreBackend:
     """The core every device must have: creation and copies, random numbers, elementwise
     math, reductions, views and layout, indexing, matmul. Tensors, autograd and every op
     but the nn kernels' run on these alone."""
+
+    device: Device  # set by gradflow.backends when it makes the backend
 
     # ---------------------------------------------------------------- creation / copies
     def from_numpy(self, a: np.ndarray) -> Array:
