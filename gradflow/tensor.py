@@ -33,11 +33,20 @@ import numpy as np
 
 from gradflow import backends, op_table
 from gradflow.backends.base import Array, Backend
-from gradflow.types import DeviceLike, DTypeLike, Number, TensorLike
-from gradflow.types import as_dtype, dtype, from_numpy_dtype, get_default_dtype
+from gradflow.types import (
+    DeviceLike,
+    DTypeLike,
+    Number,
+    TensorLike,
+    as_dtype,
+    dtype,
+    from_numpy_dtype,
+    get_default_dtype,
+)
 from gradflow.types import device as Device
 
 if TYPE_CHECKING:
+    from gradflow import ops as _ops  # imported at the end at run time
     from gradflow.autograd.function import Context
 
 SizeArg = Union[int, Sequence[int]]  # f(2, 3) or f((2, 3)): each of *size
@@ -1469,8 +1478,8 @@ def empty(*size: SizeArg, dtype: Optional[DTypeLike] = None, device: Optional[De
     return _new("empty", lambda b, s, d: b.empty(s, d), size, dtype, device, requires_grad)
 
 
-def full(size: SizeArg, fill_value: Number, dtype: Optional[DTypeLike] = None, device: Optional[DeviceLike] = None,
-         requires_grad: bool = False) -> Tensor:
+def full(size: SizeArg, fill_value: Number, dtype: Optional[DTypeLike] = None,
+         device: Optional[DeviceLike] = None, requires_grad: bool = False) -> Tensor:
     """A tensor of the given shape filled with fill_value (its dtype inferred from it).
 
     >>> import gradflow as gf

@@ -43,9 +43,11 @@ class Context:
 
     # Defaults shared by every instance; a recorded call overwrites them (keeps calls cheap).
     _edges: Tuple[Any, ...] = ()  # per forward arg: None, leaf Tensor or (node, output index)
-    _outputs_meta: List[Optional[Tuple[Any, Any, Any]]] = []  # (shape, NumPy dtype, backend) per output
+    # (shape, NumPy dtype, backend) per output
+    _outputs_meta: List[Optional[Tuple[Any, Any, Any]]] = []
     _output_hooks: Optional[Dict[int, List[Any]]] = None  # output index -> list of hooks
-    _retained: Optional[Dict[int, Any]] = None  # output index -> weakref to a tensor that retains grad
+    # output index -> weakref to a tensor that retains grad
+    _retained: Optional[Dict[int, Any]] = None
     _non_differentiable: FrozenSet[int] = frozenset()
     needs_input_grad: Tuple[bool, ...] = ()
 
@@ -56,7 +58,8 @@ class Context:
     def __init__(self, fn: Type[Function[Any]]) -> None:
         self._fn = fn
         self._name = fn._backward_name
-        self._saved: Optional[List[Tuple[Optional[Tensor], int]]] = []  # (tensor, version) pairs; None once freed
+        # (tensor, version) pairs; None once freed
+        self._saved: Optional[List[Tuple[Optional[Tensor], int]]] = []
 
     # ---------------------------------------------------------------- user API
     def save_for_backward(self, *tensors: Optional[Tensor]) -> None:

@@ -675,7 +675,8 @@ def isclose(a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
     if a.dtype is bool_ or b.dtype is bool_:
         return close
     promoted_a, promoted_b, _ = operands("isclose", a, b)
-    a, b = where(close, 0, promoted_a), where(close, 0, promoted_b)  # no inf - inf for equal infinities
+    # no inf - inf for equal infinities
+    a, b = where(close, 0, promoted_a), where(close, 0, promoted_b)
     difference = unary("abs", sub(a, b))
     tolerance = add(mul(unary("abs", b), rtol), atol)
     infinite = logical_or(unary("isinf", a), unary("isinf", b))  # close only when equal
