@@ -20,7 +20,7 @@ Argument conventions:
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -308,7 +308,7 @@ FUSED_KERNELS = ("softmax", "softmax_backward", "nll_loss", "nll_loss_backward",
                  "interpolate_backward")
 
 
-def fused(backend, name: str):
+def fused(backend: Any, name: str) -> Optional[Callable[..., Any]]:
     """The backend's fused kernel `name` (one of FUSED_KERNELS), or None when it has none."""
     return getattr(backend, name, None)
 
