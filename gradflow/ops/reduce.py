@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import math
-from typing import Any, Callable, NamedTuple, Optional, Tuple, Type, Union
+from typing import Any, Callable, NamedTuple, Optional, Tuple, Type, Union, overload
 
 import numpy as np
 
@@ -283,6 +283,12 @@ def _max_min(x: Tensor, dim: Union[None, int, Tensor], keepdim: bool, op: str) -
     return values_indices(values, idx)
 
 
+@overload
+def max(x: Tensor, dim: Union[None, Tensor] = None, keepdim: bool = False) -> Tensor: ...
+@overload
+def max(x: Tensor, dim: int, keepdim: bool = False) -> values_indices: ...
+
+
 def max(x: Tensor, dim: Union[None, int, Tensor] = None, keepdim: bool = False) -> MaxMin:
     """The largest value; with a dim, (values, indices) along it; with a tensor, maximum.
 
@@ -294,6 +300,12 @@ def max(x: Tensor, dim: Union[None, int, Tensor] = None, keepdim: bool = False) 
     values_indices(values=tensor([2., 4.]), indices=tensor([1, 1]))
     """
     return _max_min(x, dim, keepdim, "max")
+
+
+@overload
+def min(x: Tensor, dim: Union[None, Tensor] = None, keepdim: bool = False) -> Tensor: ...
+@overload
+def min(x: Tensor, dim: int, keepdim: bool = False) -> values_indices: ...
 
 
 def min(x: Tensor, dim: Union[None, int, Tensor] = None, keepdim: bool = False) -> MaxMin:
