@@ -23,10 +23,10 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 from gradflow.autograd.function import Context, Function, Gradients
 from gradflow.autograd.grad_mode import is_grad_enabled
+from gradflow.backends.base import Backend
 from gradflow.ops import elementwise, reduce, shape
 from gradflow.ops.common import as_bool, as_float, as_size
 from gradflow.ops.conv import check_float, check_same
-from gradflow.backends.base import Backend
 from gradflow.tensor import Tensor
 
 

@@ -136,8 +136,8 @@ class Resize(Function[Tensor]):
     def forward(ctx: Context, x: Tensor, size: Pair, args: Args) -> Any:
         ctx.args = args
         ctx.size = tuple(x.shape[2:])
-        kernel: Any = x._backend.interpolate  # type: ignore[attr-defined]  # a fused kernel
-        return kernel(x._data, size, *args)
+        be: Any = x._backend  # with the fused kernels, which are not in the contract
+        return be.interpolate(x._data, size, *args)
 
     @staticmethod
     def backward(ctx: Context, gy: Tensor) -> Gradients:
@@ -149,8 +149,8 @@ class ResizeAdjoint(Function[Tensor]):
     def forward(ctx: Context, g: Tensor, size: Pair, args: Args) -> Any:
         ctx.args = args
         ctx.out = tuple(g.shape[2:])
-        kernel: Any = g._backend.interpolate_backward  # type: ignore[attr-defined]  # fused
-        return kernel(g._data, size, *args)
+        be: Any = g._backend  # with the fused kernels, which are not in the contract
+        return be.interpolate_backward(g._data, size, *args)
 
     @staticmethod
     def backward(ctx: Context, gg: Tensor) -> Gradients:
