@@ -408,7 +408,12 @@ class Tensor:
         return out
 
     def cuda(self, device: Union[int, str, None] = None) -> Tensor:
-        """The tensor on a CUDA device (the current one by default); needs the CUDA backend."""
+        """The tensor on a CUDA device (device 0 by default); needs the CUDA backend and a GPU.
+
+        >>> import gradflow as gf
+        >>> if gf.cuda.is_available():
+        ...     assert gf.zeros(2).cuda().is_cuda
+        """
         return self.to(Device("cuda", device) if isinstance(device, int) or device is None
                        else Device(device))
 
@@ -590,7 +595,12 @@ class Tensor:
     # device and layout predicates PyTorch scripts test: gradflow tensors are dense, not
     # quantized, on the CPU or a CUDA device
     is_xpu = is_mps = is_meta = is_sparse = is_quantized = property(lambda self: False)
-    is_xpu.__doc__ = "False: gradflow tensors are dense, on the CPU or a CUDA device."
+    is_xpu.__doc__ = """False: gradflow tensors are dense, on the CPU or a CUDA device.
+
+        >>> import gradflow as gf
+        >>> gf.zeros(1).is_xpu, gf.zeros(1).is_sparse
+        (False, False)
+        """
 
     def type_as(self, other: Tensor) -> Tensor:
         """self.to(other.dtype).

@@ -14,7 +14,12 @@ if TYPE_CHECKING:
 class dtype:
     """A tensor element type: float32 (default), float64, the integers uint8, int8, int16,
     int32, int64, and bool. The small integers are CPU storage types (images, tokens); the
-    CUDA backend stores float32, float64, int64 and bool."""
+    CUDA backend stores float32, float64, int64 and bool.
+
+    >>> import gradflow as gf
+    >>> gf.float64, gf.float64.itemsize, gf.float64.is_floating_point
+    (gradflow.float64, 8, True)
+    """
 
     __slots__ = ("name", "np", "is_floating_point", "itemsize", "_rank")
     np: np.dtype[Any]
@@ -105,10 +110,24 @@ def as_dtype(d: DTypeLike) -> dtype:
 
 
 def get_default_dtype() -> dtype:
+    """The float dtype of new float tensors (float32 unless set_default_dtype changed it).
+
+    >>> import gradflow as gf
+    >>> gf.get_default_dtype()
+    gradflow.float32
+    """
     return _default_dtype
 
 
 def set_default_dtype(d: DTypeLike) -> None:
+    """Make d (float32 or float64) the dtype of new float tensors.
+
+    >>> import gradflow as gf
+    >>> gf.set_default_dtype(gf.float64)
+    >>> gf.tensor([1.5]).dtype
+    gradflow.float64
+    >>> gf.set_default_dtype(gf.float32)
+    """
     global _default_dtype
     try:
         d = as_dtype(d)
@@ -120,6 +139,12 @@ def set_default_dtype(d: DTypeLike) -> None:
 
 
 def promote_types(a: dtype, b: dtype) -> dtype:
+    """The smallest dtype both a and b convert to without losing their kind or range.
+
+    >>> import gradflow as gf
+    >>> gf.promote_types(gf.int64, gf.float32), gf.promote_types(gf.uint8, gf.int8)
+    (gradflow.float32, gradflow.int16)
+    """
     if not (isinstance(a, dtype) and isinstance(b, dtype)):
         raise TypeError(f"promote_types: expected two dtypes, got {builtins.type(a).__name__} "
                         f"and {builtins.type(b).__name__}")
@@ -131,7 +156,12 @@ def promote_types(a: dtype, b: dtype) -> dtype:
 
 
 class device:
-    """Where a tensor lives: device('cpu'), device('cuda'), device('cuda', 0), device('cuda:0')."""
+    """Where a tensor lives: device('cpu'), device('cuda'), device('cuda', 0), device('cuda:0').
+
+    >>> import gradflow as gf
+    >>> gf.device('cuda:1'), str(gf.device('cpu'))
+    (device(type='cuda', index=1), 'cpu')
+    """
 
     __slots__ = ("type", "index")
     type: str

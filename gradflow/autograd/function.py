@@ -39,7 +39,13 @@ class Context:
     """Saved state of one Function call and its place in the graph (PyTorch's ``ctx``).
 
     ``forward`` keeps what ``backward`` needs as tensors (``save_for_backward``) or as free
-    attributes (``ctx.shape = x.shape``)."""
+    attributes (``ctx.shape = x.shape``).
+
+    >>> import gradflow as gf
+    >>> y = gf.ones(2, requires_grad=True) * 3
+    >>> y.grad_fn.name(), y.grad_fn.next_functions[0][0].__class__.__name__
+    ('MulBackward', 'Tensor')
+    """
 
     # Defaults shared by every instance; a recorded call overwrites them (keeps calls cheap).
     _edges: Tuple[Any, ...] = ()  # per forward arg: None, leaf Tensor or (node, output index)
@@ -226,7 +232,21 @@ Backward = Callable[..., Any]
 
 def once_differentiable(backward: Backward) -> Backward:
     """Decorator for a backward written on backend arrays: it cannot build a graph, so asking
-    for a higher-order gradient through it raises instead of silently returning zeros."""
+    for a higher-order gradient through it raises instead of silently returning zeros.
+
+    >>> import gradflow as gf
+    >>> class Double(gf.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         return x * 2
+    ...     @staticmethod
+    ...     @gf.autograd.once_differentiable
+    ...     def backward(ctx, g):
+    ...         return g * 2
+    >>> x = gf.ones(2, requires_grad=True)
+    >>> gf.autograd.grad(Double.apply(x).sum(), x)
+    (tensor([2., 2.]),)
+    """
 
     def wrapper(ctx: Context, *grads: Any) -> Any:
         if _GradMode.enabled:  # only under create_graph=True
