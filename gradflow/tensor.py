@@ -358,7 +358,8 @@ class Tensor:
             raise RuntimeError(
                 f"a Tensor with {self.numel()} elements cannot be converted to Scalar"
             )
-        return self._backend.to_numpy(self._data).reshape(()).item()  # type: ignore[no-any-return]
+        value: Number = self._backend.to_numpy(self._data).reshape(()).item()
+        return value
 
     def tolist(self) -> Any:
         """The values as nested Python lists (a number for a 0-d tensor).
@@ -377,13 +378,14 @@ class Tensor:
         return self._data.__dlpack__()
 
     def __dlpack_device__(self) -> Tuple[int, int]:
-        return self._data.__dlpack_device__()  # type: ignore[no-any-return]
+        device: Tuple[int, int] = self._data.__dlpack_device__()  # (DLPack type, index)
+        return device
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """The tensor converted to a dtype and/or device (self when it already is).
 
         to(dtype), to(device), to(device, dtype) or to(other_tensor); ``non_blocking`` and
-        ``copy`` are not taken.
+        ``copy`` are accepted and ignored (no copy is made when nothing changes).
 
         >>> import gradflow as gf
         >>> gf.tensor([1, 2]).to(gf.float32)
@@ -839,7 +841,8 @@ class Tensor:
             if self.grad is not None:
                 t.grad = self.grad.__deepcopy__(memo)
             memo[id(self)] = t
-        return memo[id(self)]  # type: ignore[no-any-return]
+        copied: Tensor = memo[id(self)]
+        return copied
 
     # ---------------------------------------------------------------- arithmetic
     def __add__(self, o: TensorLike) -> Tensor: return _ops.elementwise.add(self, o)

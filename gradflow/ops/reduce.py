@@ -614,10 +614,12 @@ def _reversed_cumsum(t: Tensor, axis: int) -> Tensor:
 
 
 def _cumprod_grad(x: Tensor, y: Tensor, g: Tensor, axis: int) -> Tensor:
-    """dL/dx_k = sum_{i >= k} g_i prod_{j <= i, j != k} x_j. Without zeros in x this is
-    reversed_cumsum(g * y) / x; with zeros, each product is formed directly: row k of an
-    (n, n) stack holds x with x_k replaced by 1, whose cumprod gives prod_{j <= i, j != k}."""
-    if not any(elementwise.eq(x, 0)):
+    """dL/dx_k = sum_{i >= k} g_i prod_{j <= i, j != k} x_j. While every product y is a
+    normal float this is reversed_cumsum(g * y) / x; where one is 0 (x has zeros) or lost
+    digits to underflow, each product is formed directly: row k of an (n, n) stack holds x
+    with x_k replaced by 1, whose cumprod gives prod_{j <= i, j != k}."""
+    tiny = float(np.finfo(x.dtype.np).tiny)  # the smallest normal float
+    if bool(all(elementwise.abs(y.detach()) >= tiny)):
         return elementwise.div(_reversed_cumsum(elementwise.mul(g, y), axis), x)
     xt, gt = shape.transpose(x, axis, -1), shape.transpose(g, axis, -1)
     n = xt.shape[-1]
