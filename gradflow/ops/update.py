@@ -87,6 +87,7 @@ def sqrt(t: Tensor) -> Tensor:
 
 
 def sqrt_(t: Tensor) -> Tensor:
+    """t = sqrt(t) in place (no graph)."""
     t._backend.copy_(t._data, t._backend.unary("sqrt", t._data))
     return _written(t)
 
