@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, Optional, Tuple, Union
 import numpy as np
 
 from gradflow.autograd.function import Context, Function, Gradients
-from gradflow.backends.base import fused
+from gradflow.backends.base import Array, Backend, fused
 from gradflow.ops import shape
 from gradflow.ops.common import check_numel
 from gradflow.tensor import Tensor
@@ -381,7 +381,7 @@ def conv_transpose2d(
 
 
 # ---------------------------------------------------------------- 1-D through the 2-D maps
-def single(op: str, name: str, v, minimum: int) -> int:
+def single(op: str, name: str, v: Any, minimum: int) -> int:
     """An int or a 1-tuple of ints (PyTorch's 1-D conv arguments) -> int, >= minimum."""
     if isinstance(v, (tuple, list)) and len(v) != 1:
         raise ValueError(f"{op}: {name} must be an int or a 1-tuple of ints, got {v!r}")
@@ -419,13 +419,12 @@ def conv1d(
     if weight.ndim != 3:
         raise ValueError(f"{op}: weight must be 3-D (out_channels, in_channels/groups, k), "
                          f"got shape {tuple(weight.shape)}")
-    stride = (1, single(op, "stride", stride, 1))
-    dilation = (1, single(op, "dilation", dilation, 1))
-    if not isinstance(padding, str):
-        padding = (0, single(op, "padding", padding, 0))
+    stride2 = (1, single(op, "stride", stride, 1))
+    dilation2 = (1, single(op, "dilation", dilation, 1))
+    padding2 = padding if isinstance(padding, str) else (0, single(op, "padding", padding, 0))
     try:
-        y = conv2d(shape.unsqueeze(input, -2), shape.unsqueeze(weight, -2), bias, stride,
-                   padding, dilation, groups)
+        y = conv2d(shape.unsqueeze(input, -2), shape.unsqueeze(weight, -2), bias, stride2,
+                   padding2, dilation2, groups)
     except ValueError as exc:  # conv2d's words, with this op's name and the 1-D shapes
         raise ValueError(f"{op} (input {tuple(input.shape)}, weight {tuple(weight.shape)}): "
                          f"{exc}") from None
@@ -436,7 +435,7 @@ def conv1d(
 # unfold is im2col per image and fold its adjoint col2im: a device's fused kernels where it has
 # them (the CPU), else conv2d with a one-hot kernel (F) and conv's input gradient (B), which
 # compute the same entries. Each is the other's gradient, so both differentiate to any order.
-def _one_hot_kernel(like, channels: int, kernel_size: Pair, be):
+def _one_hot_kernel(like: Array, channels: int, kernel_size: Pair, be: Backend) -> Array:
     """weight (C*kh*kw, 1, kh, kw), one 1 per output channel: with groups=C, conv2d's output
     channel (c*kh + i)*kw + j copies pixel (i, j) of channel c's window -- im2col's row order."""
     kh, kw = kernel_size
@@ -444,11 +443,11 @@ def _one_hot_kernel(like, channels: int, kernel_size: Pair, be):
     return be.from_numpy(np.tile(eye, (channels, 1, 1, 1)))
 
 
-class Unfold(Function):
+class Unfold(Function[Tensor]):
     """cols (N, C*kh*kw, L) = im2col(x (N, C, H, W)) for geometry g (groups = C)."""
 
     @staticmethod
-    def forward(ctx, x, g: Geometry):
+    def forward(ctx: Context, x: Tensor, g: Geometry) -> Any:
         ctx.geom = g
         be, n = x._backend, x.shape[0]
         kernel = fused(be, "unfold")
@@ -459,15 +458,15 @@ class Unfold(Function):
         return be.reshape(y, (n, w.shape[0], g.output_size[0] * g.output_size[1]))
 
     @staticmethod
-    def backward(ctx, gcols):
+    def backward(ctx: Context, gcols: Tensor) -> Gradients:
         return Fold.apply(gcols, ctx.geom), None
 
 
-class Fold(Function):
+class Fold(Function[Tensor]):
     """image (N, C, H, W) = col2im(cols (N, C*kh*kw, L)), the adjoint of Unfold."""
 
     @staticmethod
-    def forward(ctx, cols, g: Geometry):
+    def forward(ctx: Context, cols: Tensor, g: Geometry) -> Any:
         ctx.geom = g
         be, n = cols._backend, cols.shape[0]
         kernel = fused(be, "fold")
@@ -480,11 +479,13 @@ class Fold(Function):
                                         g.groups)
 
     @staticmethod
-    def backward(ctx, gimage):
+    def backward(ctx: Context, gimage: Tensor) -> Gradients:
         return Unfold.apply(gimage, ctx.geom), None
 
 
-def _patch_geometry(op: str, kernel_size, dilation, padding, stride):
+def _patch_geometry(op: str, kernel_size: IntOrPair, dilation: IntOrPair, padding: IntOrPair,
+                    stride: IntOrPair) -> Tuple[Pair, Pair, Pair, Pair]:
+    """(kernel_size, dilation, padding, stride) as pairs, each checked."""
     return (pair(op, "kernel_size", kernel_size, 1), pair(op, "dilation", dilation, 1),
             pair(op, "padding", padding, 0), pair(op, "stride", stride, 1))
 
@@ -512,7 +513,7 @@ def unfold(input: Tensor, kernel_size: IntOrPair, dilation: IntOrPair = 1,
     if eff[0] > padded[0] or eff[1] > padded[1]:
         raise ValueError(f"{op}: kernel size {k} (dilated: {eff}) is larger than the padded "
                          f"input size {padded}; input {tuple(input.shape)}, padding {padding}")
-    g = Geometry(k, stride, padding, dilation, x.shape[1], tuple(x.shape[2:]), (0, 0))
+    g = Geometry(k, stride, padding, dilation, x.shape[1], (x.shape[2], x.shape[3]), (0, 0))
     g = g._replace(output_size=natural_output(g))
     rows, blocks = x.shape[1] * k[0] * k[1], g.output_size[0] * g.output_size[1]
     check_numel((x.shape[0], rows, blocks), op, x.element_size())

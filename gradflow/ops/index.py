@@ -245,8 +245,9 @@ def put(x: Tensor, key: Any, value: Any) -> Tensor:
     be = x._backend
     with no_grad():
         target = tuple(getitem(x, key).shape)
-        ids = Tensor._make(be.arange(0, math.prod(target), 1, np.int64), be).reshape(target)
-        slot = Tensor._make(be.full(tuple(x.shape), -1, np.int64), be)  # who wrote each entry
+        int64_ = np.dtype(np.int64)
+        ids = Tensor._make(be.arange(0, math.prod(target), 1, int64_), be).reshape(target)
+        slot = Tensor._make(be.full(tuple(x.shape), -1, int64_), be)  # who wrote each entry
         setitem(slot, key, ids)
         written, survives = slot >= 0, getitem(slot, key) == ids
     if not isinstance(value, Tensor):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, NamedTuple, Optional, Tuple, Union, cast
+from typing import Any, Callable, NamedTuple, Optional, Tuple, Union, cast
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from gradflow.ops.common import (
     result_type,
 )
 from gradflow.tensor import Tensor
-from gradflow.types import Number, bool_
+from gradflow.types import Dims, DTypeLike, Number, bool_
 
 
 class MatMul(Function[Tensor]):
@@ -394,11 +394,11 @@ class LinAlgError(RuntimeError):
     torch.linalg.LinAlgError."""
 
 
-def _host(x: Tensor) -> np.ndarray:
+def _host(x: Tensor) -> np.ndarray[Any, Any]:
     return x._backend.to_numpy(x._data)
 
 
-def _lapack(op: str, fn, x: Tensor, *arrays):
+def _lapack(op: str, fn: Callable[..., Any], x: Tensor, *arrays: Any) -> Any:
     """fn on host copies of x and arrays; NumPy's LinAlgError becomes ours, naming the op."""
     try:
         return fn(_host(x), *arrays)
@@ -406,7 +406,7 @@ def _lapack(op: str, fn, x: Tensor, *arrays):
         raise LinAlgError(f"{op}: {exc} (input of shape {tuple(x.shape)})") from None
 
 
-def _device(x: Tensor, a) -> Tensor:
+def _device(x: Tensor, a: Any) -> Tensor:
     """A host result as a tensor on x's device, with x's dtype."""
     a = np.array(a, dtype=x._data.dtype, order="C")  # (ascontiguousarray makes 0-d 1-d)
     return Tensor._make(x._backend.from_numpy(a), x._backend)
@@ -421,17 +421,17 @@ def _check_square(op: str, a: Tensor, arg: str = "A") -> None:
         raise TypeError(f"{op}: expected a floating-point {arg}, got {a.dtype}")
 
 
-class Inv(Function):
+class Inv(Function[Tensor]):
     """A^-1; d(A^-1) = -A^-1 dA A^-1, so the gradient is -A^-T g A^-T."""
 
     @staticmethod
-    def forward(ctx, a):
+    def forward(ctx: Context, a: Tensor) -> Tensor:
         out = _device(a, _lapack("linalg.inv", np.linalg.inv, a))
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Tensor:
         inv_t = _mT(ctx.saved_tensors[0])
         return -(inv_t @ g @ inv_t)
 
@@ -461,18 +461,18 @@ def inverse(A: Tensor) -> Tensor:
     return inv(A)
 
 
-class Solve(Function):
+class Solve(Function[Tensor]):
     """X = A^-1 B for B (*, n, k); gB = A^-T g and gA = -gB X^T, each summed back over the
     batch dims its input was broadcast along."""
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
         out = _device(a, _lapack("linalg.solve", np.linalg.solve, a, _host(b)))
         ctx.save_for_backward(a, b, out)
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         a, b, x = ctx.saved_tensors
         gb = Solve.apply(_mT(a), g)
         ga = reduce.sum_to_shape(-(gb @ _mT(x)), a.shape) if ctx.needs_input_grad[0] else None
@@ -492,7 +492,8 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     """
     _check_square("linalg.solve", A)
     check_tensor(B, "linalg.solve", "B")
-    A, B, _ = operands("linalg.solve", A, B, broadcast=False)
+    a, b, _ = operands("linalg.solve", A, B, broadcast=False)
+    A, B = cast(Tensor, a), cast(Tensor, b)  # checked above to be tensors
     if not as_bool(left, "linalg.solve", "left"):
         if B.ndim < 2:
             raise ValueError(f"linalg.solve: with left=False, B must be a matrix (*, k, n), got "
@@ -514,17 +515,17 @@ def _per_matrix(g: Tensor) -> Tensor:
     return shape.unsqueeze(shape.unsqueeze(g, -1), -1)
 
 
-class Det(Function):
+class Det(Function[Tensor]):
     """det(A); d det = det(A) tr(A^-1 dA), so the gradient is g det(A) A^-T."""
 
     @staticmethod
-    def forward(ctx, a):
+    def forward(ctx: Context, a: Tensor) -> Tensor:
         out = _device(a, _lapack("linalg.det", np.linalg.det, a))
         ctx.save_for_backward(a, out)
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Tensor:
         a, d = ctx.saved_tensors
         return _per_matrix(g * d) * _mT(inv(a))
 
@@ -544,11 +545,11 @@ def det(A: Tensor) -> Tensor:
     return Det.apply(A)
 
 
-class SlogDet(Function):
+class SlogDet(Function[Tuple[Tensor, Tensor]]):
     """(sign, log|det A|); the gradient of log|det A| is A^-T, the sign has none."""
 
     @staticmethod
-    def forward(ctx, a):
+    def forward(ctx: Context, a: Tensor) -> Tuple[Tensor, Tensor]:
         sign, logabs = _lapack("linalg.slogdet", np.linalg.slogdet, a)
         sign, logabs = _device(a, sign), _device(a, logabs)
         ctx.mark_non_differentiable(sign)
@@ -556,7 +557,7 @@ class SlogDet(Function):
         return sign, logabs
 
     @staticmethod
-    def backward(ctx, g_sign, g_logabs):
+    def backward(ctx: Context, g_sign: Tensor, g_logabs: Tensor) -> Tensor:
         (a,) = ctx.saved_tensors
         return _per_matrix(g_logabs) * _mT(inv(a))
 
@@ -580,22 +581,23 @@ def slogdet(A: Tensor) -> SlogdetResult:
     return SlogdetResult(*SlogDet.apply(A))
 
 
-class SvdVals(Function):
+class SvdVals(Function[Tensor]):
     """The singular values s of A = U diag(s) V^T, descending; ds = U^T dA V on the
     diagonal, so the gradient is U diag(g) V^T. U and V are constants of the backward, which
     therefore does not differentiate again."""
 
     @staticmethod
-    def forward(ctx, a):
+    def forward(ctx: Context, a: Tensor) -> Tensor:
         u, s, vh = _lapack("linalg.svdvals", lambda h: np.linalg.svd(h, full_matrices=False), a)
         ctx.save_for_backward(_device(a, u), _device(a, vh))
         return _device(a, s)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Tensor:
         u, vh = ctx.saved_tensors
-        return (u * shape.unsqueeze(g, -2)) @ vh
+        grad: Tensor = (u * shape.unsqueeze(g, -2)) @ vh
+        return grad
 
 
 def svdvals(A: Tensor) -> Tensor:
@@ -616,7 +618,7 @@ def svdvals(A: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------- norms
-def _float_input(op: str, x: Tensor, dtype) -> Tensor:
+def _float_input(op: str, x: Tensor, dtype: Optional[DTypeLike]) -> Tensor:
     check_tensor(x, op)
     if dtype is not None:
         x = shape.to_dtype(x, dtype)
@@ -625,7 +627,8 @@ def _float_input(op: str, x: Tensor, dtype) -> Tensor:
     return x
 
 
-def _order(op: str, ord, allowed_str: tuple = ()) -> Union[float, str]:
+def _order(op: str, ord: Union[float, str, None], allowed_str: Tuple[str, ...] = ()
+           ) -> Union[float, str]:
     if isinstance(ord, str) and ord in allowed_str:
         return ord
     if isinstance(ord, bool) or not isinstance(ord, numbers.Real):
@@ -634,24 +637,26 @@ def _order(op: str, ord, allowed_str: tuple = ()) -> Union[float, str]:
     return float(ord)
 
 
-def _check_extremum(op: str, x: Tensor, dims: Tuple[int, ...], ord) -> None:
+def _check_extremum(op: str, x: Tensor, dims: Tuple[int, ...], ord: Union[float, str, None]
+                    ) -> None:
     """A norm that takes a max or a min needs elements to take it over."""
     if any(x.shape[d] == 0 for d in dims):
         raise ValueError(f"{op}: cannot compute the {ord} norm over an empty dim (input of "
                          f"shape {tuple(x.shape)}, dims {dims}): it has no identity")
 
 
-def _vector_norm(op: str, x: Tensor, ord, dim, keepdim: bool, dtype) -> Tensor:
+def _vector_norm(op: str, x: Tensor, ord: Union[float, str, None], dim: Dims, keepdim: bool,
+                 dtype: Optional[DTypeLike]) -> Tensor:
     x = _float_input(op, x, dtype)
-    p = _order(op, ord)
+    p = float(_order(op, ord))  # (a number: no string is allowed)
     dims = tuple(range(x.ndim)) if dim is None else normalize_dims(dim, x.ndim, op)
     if math.isinf(p):
         _check_extremum(op, x, dims, ord)
     return reduce.norm(x, p, dims, as_bool(keepdim, op, "keepdim"))
 
 
-def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *,
-                dtype=None) -> Tensor:
+def vector_norm(x: Tensor, ord: float = 2, dim: Dims = None, keepdim: bool = False, *,
+                dtype: Optional[DTypeLike] = None) -> Tensor:
     """The vector ord-norm of x over dim (all elements when None), as ``torch.linalg.vector_norm``.
 
     ord may be any real: inf (largest |x|), -inf (smallest), 0 (count of non-zeros) or
@@ -664,7 +669,7 @@ def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *,
     return _vector_norm("linalg.vector_norm", x, ord, dim, keepdim, dtype)
 
 
-def _matrix_dims(op: str, A: Tensor, dim) -> Tuple[int, int]:
+def _matrix_dims(op: str, A: Tensor, dim: Dims) -> Tuple[int, int]:
     dims = normalize_dims(dim, A.ndim, op) if A.ndim >= 2 else ()
     if len(dims) != 2:
         raise ValueError(f"{op}: expected 2 distinct dims of a tensor of at least 2 dims, got "
@@ -677,25 +682,30 @@ def _singular_value_norm(A: Tensor, ord: Union[float, str], rows: int, cols: int
     """The nuclear norm (sum of singular values) or the 2-norm (largest; -2: smallest)."""
     rest = [i for i in range(A.ndim) if i not in (rows, cols)]
     s = svdvals(shape.permute(A, rest + [rows, cols]))
-    out = reduce.sum(s, -1) if ord == "nuc" else (reduce.amax if ord > 0 else reduce.amin)(s, -1)
+    if isinstance(ord, str):  # 'nuc'
+        out = reduce.sum(s, -1)
+    else:
+        out = (reduce.amax if ord > 0 else reduce.amin)(s, -1)
     if keepdim:
         for d in sorted((rows, cols)):
             out = shape.unsqueeze(out, d)
     return out
 
 
-def _matrix_norm(op: str, A: Tensor, ord, dim, keepdim: bool, dtype) -> Tensor:
+def _matrix_norm(op: str, A: Tensor, ord: Union[float, str, None], dim: Dims, keepdim: bool,
+                 dtype: Optional[DTypeLike]) -> Tensor:
     A = _float_input(op, A, dtype)
     p = _order(op, ord, ("fro", "nuc"))
     rows, cols = _matrix_dims(op, A, dim)
     keepdim = as_bool(keepdim, op, "keepdim")
     if p == "fro":
         return reduce.norm(A, 2, (rows, cols), keepdim)
-    if p != "nuc" and abs(p) not in (1, 2, math.inf):
+    if isinstance(p, str):  # 'nuc'
+        return _singular_value_norm(A, p, rows, cols, keepdim)
+    if abs(p) not in (1, 2, math.inf):
         raise ValueError(f"{op}: ord must be 'fro', 'nuc', inf, -inf, 1, -1, 2 or -2, got {ord}")
-    if p != "nuc":
-        _check_extremum(op, A, (rows, cols), ord)
-    if p == "nuc" or abs(p) == 2:
+    _check_extremum(op, A, (rows, cols), ord)
+    if abs(p) == 2:
         return _singular_value_norm(A, p, rows, cols, keepdim)
     summed, extreme = (cols, rows) if math.isinf(p) else (rows, cols)
     sums = reduce.sum(elementwise.abs(A), summed, keepdim=True)
@@ -704,8 +714,8 @@ def _matrix_norm(op: str, A: Tensor, ord, dim, keepdim: bool, dtype) -> Tensor:
                                              min(rows, cols))
 
 
-def matrix_norm(A: Tensor, ord: Union[float, str] = "fro", dim=(-2, -1), keepdim: bool = False,
-                *, dtype=None) -> Tensor:
+def matrix_norm(A: Tensor, ord: Union[float, str] = "fro", dim: Dims = (-2, -1),
+                keepdim: bool = False, *, dtype: Optional[DTypeLike] = None) -> Tensor:
     """The matrix ord-norm of the matrices over `dim` of A, as ``torch.linalg.matrix_norm``.
 
     ord: 'fro' (Frobenius), 'nuc' (sum of singular values), inf / -inf (largest / smallest
@@ -719,7 +729,8 @@ def matrix_norm(A: Tensor, ord: Union[float, str] = "fro", dim=(-2, -1), keepdim
     return _matrix_norm("linalg.matrix_norm", A, ord, dim, keepdim, dtype)
 
 
-def linalg_norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def linalg_norm(A: Tensor, ord: Union[float, str, None] = None, dim: Dims = None,
+                keepdim: bool = False, *, dtype: Optional[DTypeLike] = None) -> Tensor:
     """A vector or matrix norm, as ``torch.linalg.norm``: a matrix norm when dim has two
     dims (or dim is None, ord is given and A is 2-D), else a vector norm (of all elements
     when dim and ord are None).
