@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import builtins
-from typing import Union
+from typing import TYPE_CHECKING, Any, List, Tuple, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from gradflow.tensor import Tensor
 
 
 class dtype:
@@ -13,11 +16,19 @@ class dtype:
     int32, int64, bool, and the half floats float16 and bfloat16. The small integers and the
     half floats are CPU storage types (images, tokens, half-precision weights: math on
     float16 and bfloat16 runs in float32 and rounds back); the CUDA backend stores float32,
-    float64, int64 and bool."""
+    float64, int64 and bool.
+
+    >>> import gradflow as gf
+    >>> gf.float64, gf.float64.itemsize, gf.float64.is_floating_point
+    (gradflow.float64, 8, True)
+    """
 
     __slots__ = ("name", "np", "is_floating_point", "itemsize", "_rank")
+    np: np.dtype[Any]
+    _rank: builtins.int
 
-    def __init__(self, name: str, np_dtype: type, is_floating_point: bool, rank: int):
+    def __init__(self, name: str, np_dtype: type, is_floating_point: builtins.bool,
+                 rank: builtins.int) -> None:
         self.name = name
         self.np = np.dtype(np_dtype)
         self.is_floating_point = is_floating_point
@@ -27,7 +38,7 @@ class dtype:
     def __repr__(self) -> str:
         return f"gradflow.{self.name}"
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Any, Tuple[str]]:
         return (_dtype_by_name, (self.name,))
 
 
@@ -57,6 +68,13 @@ short = int16
 char = int8
 byte = uint8
 
+# What the annotations of the ops and Tensor say (typing only; nothing checks them at run time).
+Number = Union[builtins.int, builtins.float, builtins.bool]  # a Python scalar operand
+TensorLike = Union["Tensor", Number]  # a binary op's operand: a Tensor or a Python number
+DTypeLike = Union[dtype, str, type, "np.dtype[Any]"]  # what as_dtype accepts
+DeviceLike = Union["device", str, builtins.int]  # what device() accepts
+Dims = Union[None, builtins.int, Tuple[builtins.int, ...], List[builtins.int]]  # dim=
+
 _ALL = (float32, float64, int64, int32, int16, int8, uint8, bool_, float16, bfloat16)
 HALF_FLOATS = (float16.np, BFLOAT16_BITS)  # storage types whose math runs in float32
 _BY_NP = {d.np: d for d in _ALL}
@@ -68,7 +86,7 @@ def _dtype_by_name(name: str) -> dtype:
     return _BY_NAME[name]
 
 
-def from_numpy_dtype(np_dtype) -> dtype:
+def from_numpy_dtype(np_dtype: Any) -> dtype:
     """The gradflow dtype of a NumPy dtype; uint16/32/64 map to int64, other floats to
     float32 or float64."""
     found = _BY_NP.get(np_dtype)
@@ -86,7 +104,7 @@ def from_numpy_dtype(np_dtype) -> dtype:
                     "int8, int16, int32, int64 and bool, and the storage type float16")
 
 
-def as_dtype(d) -> dtype:
+def as_dtype(d: DTypeLike) -> dtype:
     """Accept a gradflow dtype, a NumPy dtype or type, or a name like 'float32' or 'half'."""
     if isinstance(d, dtype):
         return d
@@ -108,10 +126,24 @@ def as_dtype(d) -> dtype:
 
 
 def get_default_dtype() -> dtype:
+    """The float dtype of new float tensors (float32 unless set_default_dtype changed it).
+
+    >>> import gradflow as gf
+    >>> gf.get_default_dtype()
+    gradflow.float32
+    """
     return _default_dtype
 
 
-def set_default_dtype(d) -> None:
+def set_default_dtype(d: DTypeLike) -> None:
+    """Make d (float32 or float64) the dtype of new float tensors.
+
+    >>> import gradflow as gf
+    >>> gf.set_default_dtype(gf.float64)
+    >>> gf.tensor([1.5]).dtype
+    gradflow.float64
+    >>> gf.set_default_dtype(gf.float32)
+    """
     global _default_dtype
     try:
         d = as_dtype(d)
@@ -123,6 +155,12 @@ def set_default_dtype(d) -> None:
 
 
 def promote_types(a: dtype, b: dtype) -> dtype:
+    """The smallest dtype both a and b convert to without losing their kind or range.
+
+    >>> import gradflow as gf
+    >>> gf.promote_types(gf.int64, gf.float32), gf.promote_types(gf.uint8, gf.int8)
+    (gradflow.float32, gradflow.int16)
+    """
     if not (isinstance(a, dtype) and isinstance(b, dtype)):
         raise TypeError(f"promote_types: expected two dtypes, got {builtins.type(a).__name__} "
                         f"and {builtins.type(b).__name__}")
@@ -196,15 +234,24 @@ class finfo:
 
 
 class device:
-    """Where a tensor lives: device('cpu'), device('cuda'), device('cuda', 0), device('cuda:0')."""
+    """Where a tensor lives: device('cpu'), device('cuda'), device('cuda', 0), device('cuda:0').
+
+    >>> import gradflow as gf
+    >>> gf.device('cuda:1'), str(gf.device('cpu'))
+    (device(type='cuda', index=1), 'cpu')
+    """
 
     __slots__ = ("type", "index")
+    type: str
+    index: Union[builtins.int, None]
 
-    def __init__(self, type: Union[str, "device", int], index: Union[int, None] = None):
+    def __init__(self, type: DeviceLike, index: Union[builtins.int, None] = None) -> None:
         if isinstance(type, device):
-            type, index = type.type, type.index if index is None else index
+            index = type.index if index is None else index
+            type = type.type
         elif isinstance(type, builtins.int) and not isinstance(type, builtins.bool):
-            type, index = "cuda", type  # PyTorch's device=0: a CUDA device's index
+            index = type  # PyTorch's device=0: a CUDA device's index
+            type = "cuda"
         if not isinstance(type, str):
             raise TypeError(f"device: expected a device, a string like 'cpu' or 'cuda:0', or a "
                             f"CUDA device index, got {builtins.type(type).__name__}")
@@ -222,7 +269,7 @@ class device:
         self.type = type
         self.index = index
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
             try:
                 other = device(other)
@@ -230,7 +277,7 @@ class device:
                 return False
         return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
 
-    def __hash__(self) -> int:
+    def __hash__(self) -> builtins.int:
         return hash((self.type, self.index))
 
     def __repr__(self) -> str:

@@ -18,19 +18,11 @@ def _script():
     return module
 
 
-# Defined in tensor.py and ops/, whose docstrings come with the types16 branch: empty this set
-# when it is merged.
-AWAITING_TYPES16 = {"allclose", "Tensor.int", "Tensor.allclose", "Tensor.is_xpu",
-                    "Tensor.is_cuda", "Tensor.is_mps", "Tensor.is_meta", "Tensor.is_sparse",
-                    "Tensor.is_quantized", "Tensor.is_floating_point"}
-
-
 def test_every_existing_issue16_name_has_a_docstring():
     rows = _script().check()
     assert len(rows) > 80
     undocumented = {row["name"] for row in rows if row["exists"] and not row["docstring"]}
-    assert undocumented <= AWAITING_TYPES16, (
-        f"issue 16 names without a docstring: {sorted(undocumented - AWAITING_TYPES16)}")
+    assert undocumented == set(), f"issue 16 names without a docstring: {sorted(undocumented)}"
 
 
 def test_check_resolves_and_searches_as_documented():

@@ -587,3 +587,10 @@ def test_ops_on_a_device_match_the_cpu(device):
     for fn in (gf.argsort, gf.nonzero, gf.unique, lambda t: gf.isclose(t, t * 1.0000001)):
         np.testing.assert_array_equal(fn(x).cpu().numpy(), fn(gf.tensor(a)).numpy())
     assert x.new_zeros(2).device == x.device and x.data_ptr() != 0
+
+
+def test_scans_keep_their_node_name():
+    """The scan's op is kept on ctx apart from Context.name(), which grad_fn.name() calls."""
+    x = gf.tensor([1.0, 2.0], requires_grad=True)
+    assert gf.cumsum(x, 0).grad_fn.name() == "CumsumBackward"
+    assert gf.cumprod(x, 0).grad_fn.name() == "CumprodBackward"

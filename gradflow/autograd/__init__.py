@@ -71,7 +71,16 @@ def _check_outputs(outputs: list, op: str) -> None:
 
 def backward(tensors, grad_tensors=None, retain_graph: Optional[bool] = None,
              create_graph: bool = False, inputs=None) -> None:
-    """Sum d(tensors)/d(leaf) * grad_tensors into each leaf's .grad."""
+    """Sum d(tensors)/d(leaf) * grad_tensors into each leaf's .grad (only into `inputs`'
+    when given); a one-element tensor needs no grad_tensors.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([1.0, 2.0], requires_grad=True)
+    >>> y = x * x
+    >>> gf.autograd.backward(y, gf.tensor([1.0, 0.5]))
+    >>> x.grad
+    tensor([2., 2.])
+    """
     op = "backward"
     outputs = _as_seq(tensors, op, "tensors", none_ok=False)
     _check_outputs(outputs, op)
@@ -91,7 +100,15 @@ def backward(tensors, grad_tensors=None, retain_graph: Optional[bool] = None,
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: Optional[bool] = None,
          create_graph: bool = False, allow_unused: bool = False) -> tuple:
-    """The gradients of `outputs` with respect to `inputs`, without touching any .grad."""
+    """The gradients of `outputs` with respect to `inputs`, without touching any .grad; with
+    create_graph=True they are differentiable again (higher-order gradients).
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor(3.0, requires_grad=True)
+    >>> (dx,) = gf.autograd.grad(x ** 3, x, create_graph=True)
+    >>> dx, gf.autograd.grad(dx, x)
+    (tensor(27., grad_fn=<MulBackward>), (tensor(18.),))
+    """
     op = "autograd.grad"
     outs = _as_seq(outputs, op, "outputs", none_ok=False)
     ins = _as_seq(inputs, op, "inputs", none_ok=False)

@@ -12,35 +12,71 @@ leaf tensors) that produced its inputs.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Generic,
+    List,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+)
 
 from gradflow.autograd.grad_mode import _GradMode
 
+if TYPE_CHECKING:
+    from gradflow.tensor import Tensor
+
+Output = TypeVar("Output")  # what a Function's apply returns: a Tensor, or a tuple of them
+Gradients = Tuple[Optional["Tensor"], ...]  # what backward returns: one per forward argument
+
 
 class Context:
-    """Saved state of one Function call and its place in the graph."""
+    """Saved state of one Function call and its place in the graph (PyTorch's ``ctx``).
+
+    ``forward`` keeps what ``backward`` needs as tensors (``save_for_backward``) or as free
+    attributes (``ctx.shape = x.shape``).
+
+    >>> import gradflow as gf
+    >>> y = gf.ones(2, requires_grad=True) * 3
+    >>> y.grad_fn.name(), y.grad_fn.next_functions[0][0].__class__.__name__
+    ('MulBackward', 'Tensor')
+    """
 
     # Defaults shared by every instance; a recorded call overwrites them (keeps calls cheap).
     _edges: Tuple[Any, ...] = ()  # per forward arg: None, leaf Tensor or (node, output index)
-    _outputs_meta: List[tuple] = []  # (shape, NumPy dtype, backend) per output
-    _output_hooks: Optional[dict] = None  # output index -> list of hooks
-    _retained: Optional[dict] = None  # output index -> weakref to a tensor that retains grad
-    _non_differentiable: frozenset = frozenset()
+    # (shape, NumPy dtype, backend) per output
+    _outputs_meta: List[Optional[Tuple[Any, Any, Any]]] = []
+    _output_hooks: Optional[Dict[int, List[Any]]] = None  # output index -> list of hooks
+    # output index -> weakref to a tensor that retains grad
+    _retained: Optional[Dict[int, Any]] = None
+    _non_differentiable: FrozenSet[int] = frozenset()
     needs_input_grad: Tuple[bool, ...] = ()
     _saved: Optional[tuple] = ()  # the saved tensors; None once freed
     _versions: tuple = ()  # their versions when saved
 
-    def __init__(self, fn: type) -> None:
+    if TYPE_CHECKING:  # the free attributes forward sets, for the type checker
+        def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
+    def __init__(self, fn: Type[Function[Any]]) -> None:
         self._fn = fn
         self._name = fn._backward_name
 
     # ---------------------------------------------------------------- user API
-    def save_for_backward(self, *tensors) -> None:
+    def save_for_backward(self, *tensors: Optional[Tensor]) -> None:
+        """Keep tensors for backward (None entries allowed); backward reads them from
+        saved_tensors, which checks that none was changed in place since."""
         self._saved = tensors
         self._versions = tuple([t._version[0] if t is not None else 0 for t in tensors])
 
     @property
-    def saved_tensors(self) -> tuple:
+    def saved_tensors(self) -> Tuple[Any, ...]:
+        """The tensors given to save_for_backward, in order."""
         if self._saved is None:
             raise RuntimeError(
                 f"{self._name}: trying to backward through the graph a second time (or directly "
@@ -58,15 +94,17 @@ class Context:
                 )
         return self._saved
 
-    def mark_non_differentiable(self, *tensors) -> None:
+    def mark_non_differentiable(self, *tensors: Tensor) -> None:
+        """Outputs of forward that get no gradient (indices, masks)."""
         self._non_differentiable = self._non_differentiable | {id(t) for t in tensors}
 
     # ---------------------------------------------------------------- graph introspection
     def name(self) -> str:
+        """The node's name, as in repr(t.grad_fn): 'MulBackward'."""
         return self._name
 
     @property
-    def next_functions(self) -> tuple:
+    def next_functions(self) -> Tuple[Tuple[Any, int], ...]:
         """(node or None, output index) per input, like PyTorch's; leaves show as ('leaf', 0)."""
         out = []
         for e in self._edges:
@@ -78,7 +116,7 @@ class Context:
                 out.append((e, 0))
         return tuple(out)
 
-    def register_hook(self, hook) -> None:
+    def register_hook(self, hook: Callable[..., Any]) -> None:
         """hook(grad_inputs, grad_outputs) is not supported; use Tensor.register_hook."""
         raise RuntimeError("grad_fn.register_hook is not supported; use Tensor.register_hook")
 
@@ -89,25 +127,48 @@ class Context:
         return f"<{self._name} object at {hex(id(self))}>"
 
 
-class Function:
-    """Base class for differentiable operations; subclass and define forward/backward."""
+class Function(Generic[Output]):
+    """Base class for differentiable operations; subclass and define forward/backward.
+
+    As PyTorch's ``torch.autograd.Function`` with static methods: ``forward(ctx, *args)``
+    returns backend arrays or Tensors (``Tensor._make`` wraps them), ``backward(ctx, *grads)``
+    one gradient per argument. ``Function[Tensor]`` tells the type checker what apply returns.
+
+    >>> import gradflow as gf
+    >>> class Cube(gf.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x * x * x
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         (x,) = ctx.saved_tensors
+    ...         return g * 3 * x * x
+    >>> x = gf.tensor([1.0, 2.0], requires_grad=True)
+    >>> Cube.apply(x).sum().backward()
+    >>> x.grad
+    tensor([ 3., 12.])
+    """
 
     _backward_name = "FunctionBackward"
 
-    def __init_subclass__(cls, **kwargs) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._backward_name = cls.__name__ + "Backward"
 
     @staticmethod
-    def forward(ctx: Context, *args: Any) -> Any:
+    def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
+        """Compute the outputs (backend arrays or Tensors) from the arguments."""
         raise NotImplementedError(f"{type(ctx).__name__} must implement forward")
 
     @staticmethod
-    def backward(ctx: Context, *grads: Any) -> Any:
+    def backward(ctx: Context, *grads: Any, **kwargs: Any) -> Any:
+        """One gradient per forward argument (None where it has none) from the outputs'."""
         raise NotImplementedError("this Function has no backward")
 
     @classmethod
-    def apply(cls, *args: Any) -> Any:
+    def apply(cls: Type[Function[Output]], *args: Any) -> Output:
+        """Run forward on args and, when one of them requires grad, record the node."""
         Tensor = _Tensor or _tensor_class()
         ctx = Context(cls)
         backend = None
@@ -135,10 +196,11 @@ class Function:
             outputs = (raw if isinstance(raw, Tensor) else Tensor._make(raw, backend),)
         if record:
             _record(ctx, args, outputs)
-        return outputs if type(raw) is tuple else outputs[0]
+        result = outputs if type(raw) is tuple else outputs[0]
+        return result  # type: ignore[return-value]  # forward's outputs, as Output says
 
 
-def _record(ctx: Context, args: tuple, outputs: tuple) -> None:
+def _record(ctx: Context, args: Tuple[Any, ...], outputs: Tuple[Any, ...]) -> None:
     """Make the call's ctx the node of its floating-point outputs, with an edge per input
     that requires grad."""
     ctx._edges = tuple([_edge(a) if need else None
@@ -153,10 +215,10 @@ def _record(ctx: Context, args: tuple, outputs: tuple) -> None:
             o._output_nr = i
 
 
-_Tensor = None
+_Tensor: Optional[Type[Tensor]] = None
 
 
-def _tensor_class():
+def _tensor_class() -> Type[Tensor]:
     """gradflow.tensor.Tensor (imported on first use: tensor.py imports this module)."""
     global _Tensor
     if _Tensor is None:
@@ -166,16 +228,33 @@ def _tensor_class():
     return _Tensor
 
 
-def _edge(t):
+def _edge(t: Tensor) -> Any:
     """Where the gradient for input tensor `t` goes: its producing node, or the leaf itself."""
     return (t._ctx, t._output_nr) if t._ctx is not None else t
 
 
-def once_differentiable(backward):
-    """Decorator for a backward written on backend arrays: it cannot build a graph, so asking
-    for a higher-order gradient through it raises instead of silently returning zeros."""
+Backward = Callable[..., Any]
 
-    def wrapper(ctx, *grads):
+
+def once_differentiable(backward: Backward) -> Backward:
+    """Decorator for a backward written on backend arrays: it cannot build a graph, so asking
+    for a higher-order gradient through it raises instead of silently returning zeros.
+
+    >>> import gradflow as gf
+    >>> class Double(gf.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         return x * 2
+    ...     @staticmethod
+    ...     @gf.autograd.once_differentiable
+    ...     def backward(ctx, g):
+    ...         return g * 2
+    >>> x = gf.ones(2, requires_grad=True)
+    >>> gf.autograd.grad(Double.apply(x).sum(), x)
+    (tensor([2., 2.]),)
+    """
+
+    def wrapper(ctx: Context, *grads: Any) -> Any:
         if _GradMode.enabled:  # only under create_graph=True
             raise RuntimeError(
                 f"{ctx._name} is not differentiable twice (its backward runs native kernels); "

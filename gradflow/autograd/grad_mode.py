@@ -11,11 +11,26 @@ class _GradMode:
 
 
 def is_grad_enabled() -> bool:
+    """Whether ops record the graph now (False inside no_grad).
+
+    >>> import gradflow as gf
+    >>> with gf.no_grad():
+    ...     print(gf.is_grad_enabled())
+    False
+    """
     return _GradMode.enabled
 
 
 class set_grad_enabled:
-    """Context manager and decorator; also sets the mode at once when called as a function."""
+    """Context manager and decorator; also sets the mode at once when called as a function.
+
+    >>> import gradflow as gf
+    >>> x = gf.ones(1, requires_grad=True)
+    >>> with gf.set_grad_enabled(False):
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
 
     def __init__(self, mode: bool) -> None:
         self.prev = _GradMode.enabled
@@ -65,12 +80,31 @@ class _Mode:
 
 
 class no_grad(_Mode):
-    """Operations inside record no graph: outputs do not require grad."""
+    """Operations inside record no graph: outputs do not require grad. Also a decorator.
+
+    >>> import gradflow as gf
+    >>> x = gf.ones(1, requires_grad=True)
+    >>> with gf.no_grad():
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
 
     mode = False
 
 
 class enable_grad(_Mode):
+    """Operations inside record the graph again (inside no_grad). Also a decorator.
+
+    >>> import gradflow as gf
+    >>> x = gf.ones(1, requires_grad=True)
+    >>> with gf.no_grad():
+    ...     with gf.enable_grad():
+    ...         y = x * 2
+    >>> y.requires_grad
+    True
+    """
+
     mode = True
 
 
@@ -119,5 +153,13 @@ class inference_mode:
 
 
 def is_inference_mode_enabled() -> bool:
-    """Whether an inference_mode() block is active, as torch.is_inference_mode_enabled."""
+    """Whether an inference_mode() block is active, as torch.is_inference_mode_enabled.
+
+    >>> import gradflow as gf
+    >>> gf.is_inference_mode_enabled()
+    False
+    >>> with gf.inference_mode():
+    ...     gf.is_inference_mode_enabled()
+    True
+    """
     return _GradMode.inference

@@ -16,7 +16,23 @@ from gradflow.autograd.grad_mode import enable_grad, no_grad
 
 
 class GradcheckError(RuntimeError):
-    pass
+    """What gradcheck and gradgradcheck raise when the Jacobians disagree.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([1.0], dtype=gf.float64, requires_grad=True)
+    >>> class Wrong(gf.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, t):
+    ...         return t * 2
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         return g * 3
+    >>> try:
+    ...     gf.autograd.gradcheck(Wrong.apply, (x,))
+    ... except gf.autograd.GradcheckError as e:
+    ...     print(str(e).splitlines()[0])
+    Jacobian mismatch for output 0 with respect to input 0,
+    """
 
 
 def _tensors(x) -> tuple:
@@ -82,7 +98,15 @@ def _analytical_jacobians(func, inputs, diff_idx) -> List[List[np.ndarray]]:
 
 def gradcheck(func: Callable, inputs, *, eps: float = 1e-6, atol: float = 1e-5,
               rtol: float = 1e-3, raise_exception: bool = True, **_ignored) -> bool:
-    """Check autograd's gradients of `func` at `inputs` against finite differences."""
+    """Check autograd's gradients of `func` at `inputs` against finite differences: True, or
+    GradcheckError (False with raise_exception=False). PyTorch's other options (nondet_tol,
+    check_undefined_grad, ...) are accepted and ignored.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([1.0, 2.0], dtype=gf.float64, requires_grad=True)
+    >>> gf.autograd.gradcheck(lambda t: (t * t).sin(), (x,))
+    True
+    """
     from gradflow.tensor import Tensor
 
     inputs = _tensors(inputs)
@@ -120,7 +144,14 @@ def gradcheck(func: Callable, inputs, *, eps: float = 1e-6, atol: float = 1e-5,
 def gradgradcheck(func: Callable, inputs, grad_outputs: Sequence = None, *, eps: float = 1e-6,
                   atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True,
                   **_ignored) -> bool:
-    """gradcheck of the map (inputs, v) -> v^T J(inputs): checks second derivatives."""
+    """gradcheck of the map (inputs, v) -> v^T J(inputs): checks second derivatives (v random
+    unless grad_outputs is given).
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([1.0, 2.0], dtype=gf.float64, requires_grad=True)
+    >>> gf.autograd.gradgradcheck(lambda t: t ** 3, (x,))
+    True
+    """
     from gradflow.autograd import grad
     from gradflow.tensor import Tensor, randn
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, List
 
 from gradflow.backends.base import Backend
 from gradflow.backends.cpu import CPUBackend
@@ -38,5 +38,5 @@ def get_backend(dev) -> Backend:
     return found
 
 
-def active_backends():
+def active_backends() -> List[Backend]:
     return list(_backends.values())

@@ -20,11 +20,12 @@ Argument conventions:
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from gradflow import op_table
+from gradflow.types import device as Device
 
 Array = Any
 Shape = Tuple[int, ...]
@@ -40,6 +41,8 @@ class CoreBackend:
     """The core every device must have: creation and copies, random numbers, elementwise
     math, reductions, views and layout, indexing, matmul. Tensors, autograd and every op
     but the nn kernels' run on these alone."""
+
+    device: Device  # set by gradflow.backends when it makes the backend
 
     # ---------------------------------------------------------------- creation / copies
     def from_numpy(self, a: np.ndarray) -> Array:
@@ -313,7 +316,7 @@ FUSED_KERNELS = ("softmax", "softmax_backward", "nll_loss", "nll_loss_backward",
                  "interpolate_backward", "unfold", "fold", "relu_backward", "axpy_")
 
 
-def fused(backend, name: str):
+def fused(backend: Any, name: str) -> Optional[Callable[..., Any]]:
     """The backend's fused kernel `name` (one of FUSED_KERNELS), or None when it has none."""
     return getattr(backend, name, None)
 

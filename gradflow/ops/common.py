@@ -7,18 +7,29 @@ import contextlib
 import functools
 import numbers
 import operator
-from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, TypeVar, Union
+from typing import (
+    Any,
+    Callable,
+    Iterable,
+    Iterator,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+    cast,
+)
 
 import numpy as np
 
 from gradflow.tensor import Tensor
-from gradflow.types import bool_, dtype, get_default_dtype, int64, promote_types
+from gradflow.types import Number, TensorLike, bool_, dtype, get_default_dtype, int64, promote_types
 
-Scalar = Union[int, float, bool]
+Scalar = Number
 
 
 _NUMPY_NAMES = {"axis": "dim", "keepdims": "keepdim"}
-_F = TypeVar("_F", bound=Callable)
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def numpy_names(fn: _F) -> _F:
@@ -51,11 +62,12 @@ def _scalar_dtype(x: Scalar) -> dtype:
     return get_default_dtype()
 
 
-def result_type(a, b) -> dtype:
+def result_type(a: TensorLike, b: TensorLike) -> dtype:
     """PyTorch's promotion: a Python scalar or 0-d tensor only raises the category
     (bool < integer < float) of a dimensioned tensor, never its width."""
     if not isinstance(a, Tensor):
         a, b = b, a
+    a = cast(Tensor, a)  # operands() has checked that one of them is a Tensor
     if not isinstance(b, Tensor):
         sd = _scalar_dtype(b)
         return a.dtype if _category(sd) <= _category(a.dtype) else (
@@ -80,8 +92,8 @@ def check_same_device(op: str, a: Tensor, b: Tensor) -> None:
 
 
 def operands(
-    op: str, a, b, broadcast: bool = True
-) -> Tuple[Tensor, Union[Tensor, Scalar], dtype]:
+    op: str, a: TensorLike, b: TensorLike, broadcast: bool = True
+) -> Tuple[TensorLike, TensorLike, dtype]:
     """Coerce a binary op's operands: at least one Tensor, both of the promoted dtype.
     A Python scalar stays a scalar (the backends take scalars directly). With `broadcast`,
     two tensors' shapes must broadcast together (elementwise ops)."""
@@ -118,20 +130,20 @@ def operands(
     return a, b, rt
 
 
-def fit_scalar(op: str, s, rt: dtype):
+def fit_scalar(op: str, s: Number, rt: dtype) -> Number:
     """A Python int past int64 becomes a float for a float result; an int outside an integer
     result's range is a ValueError (NumPy would raise an OverflowError that names nothing)."""
     if type(s) is not int:
         return s
     if rt.is_floating_point:
         return s if -INT64_MAX - 1 <= s <= INT64_MAX else float(s)
-    limits = np.iinfo(np.int64 if rt is bool_ else rt.np)
+    limits = np.iinfo(np.int64) if rt is bool_ else np.iinfo(rt.np)
     if not limits.min <= s <= limits.max:
         raise ValueError(f"{op}: the Python int {s} does not fit in {rt}")
     return s
 
 
-def broadcast_shapes(op: str, *shapes) -> Tuple[int, ...]:
+def broadcast_shapes(op: str, *shapes: Sequence[int]) -> Tuple[int, ...]:
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for i in range(-ndim, 0):
@@ -152,22 +164,22 @@ def broadcast_shapes(op: str, *shapes) -> Tuple[int, ...]:
 INT64_MAX = 2**63 - 1
 
 
-def as_int(value, op: str, arg: str) -> int:
+def as_int(value: Any, op: str, arg: str) -> int:
     """An integer argument (a dim, size, start, length, ...): ints, NumPy ints and integer
     tensors of one element, within int64. Bools and floats are refused, as PyTorch refuses
     them, so that True never quietly means 1."""
     if isinstance(value, bool):
         raise TypeError(f"{op}: argument '{arg}' must be int, not bool")
     try:
-        value = operator.index(value)
+        index = operator.index(value)
     except TypeError:
         raise TypeError(f"{op}: argument '{arg}' must be int, not {type(value).__name__}") from None
-    if not -INT64_MAX - 1 <= value <= INT64_MAX:
-        raise ValueError(f"{op}: argument '{arg}' = {value} does not fit in int64")
-    return value
+    if not -INT64_MAX - 1 <= index <= INT64_MAX:
+        raise ValueError(f"{op}: argument '{arg}' = {index} does not fit in int64")
+    return index
 
 
-def as_ints(values, op: str, arg: str) -> Tuple[int, ...]:
+def as_ints(values: Any, op: str, arg: str) -> Tuple[int, ...]:
     """A sequence of integer arguments (a shape, sizes, pads), each checked by as_int."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise TypeError(f"{op}: argument '{arg}' must be a sequence of ints, not "
@@ -205,7 +217,7 @@ def allocating(op: str, shape: Tuple[int, ...], itemsize: int) -> Iterator[None]
         ) from None
 
 
-def wrap_dim(dim, ndim: int, op: str, arg: str = "dim") -> int:
+def wrap_dim(dim: Any, ndim: int, op: str, arg: str = "dim") -> int:
     """One dim in [-ndim, ndim), negative wrapping; a 0-d tensor takes 0 and -1 (as PyTorch)."""
     d = as_int(dim, op, arg)
     n = max(ndim, 1)
@@ -233,25 +245,26 @@ def normalize_dims(dim: Union[None, int, Iterable[int]], ndim: int, op: str,
     return tuple(out) if ndim else ()
 
 
-def reduction_dims(dim, ndim: int, op: str) -> Tuple[int, ...]:
+def reduction_dims(dim: Union[None, int, Iterable[int]], ndim: int, op: str
+                   ) -> Tuple[int, ...]:
     """The dims a reduction runs over: None or an empty list/tuple means all of them (PyTorch
     2.x's sum, mean, var, std, norm and amax/amin treat dim=[] as dim=None)."""
     return normalize_dims(dim, ndim, op) or tuple(range(ndim))
 
 
-def to_array(x, like: Optional[Tensor] = None):
+def to_array(x: TensorLike, like: Optional[Tensor] = None) -> Any:
     """The backend array of a Tensor, or a Python scalar passed through."""
     return x._data if isinstance(x, Tensor) else x
 
 
-def check_tensor(value, op: str, arg: str = "input", optional: bool = False) -> None:
+def check_tensor(value: object, op: str, arg: str = "input", optional: bool = False) -> None:
     """A Tensor argument (or None, when optional); anything else is a TypeError naming the op
     and the argument, raised before the op touches it."""
     if not isinstance(value, Tensor) and not (optional and value is None):
         raise TypeError(f"{op}: argument '{arg}' must be a Tensor, not {type(value).__name__}")
 
 
-def as_float(value, op: str, arg: str) -> float:
+def as_float(value: Any, op: str, arg: str) -> float:
     """A real-number argument (a rate, an epsilon, a bound): Python and NumPy numbers and
     one-element tensors; a str, None or a sequence is a TypeError naming the op and argument."""
     if isinstance(value, (numbers.Real, Tensor)) and not (isinstance(value, Tensor)
@@ -260,7 +273,7 @@ def as_float(value, op: str, arg: str) -> float:
     raise TypeError(f"{op}: argument '{arg}' must be a number, not {type(value).__name__}")
 
 
-def check_choice(value, op: str, arg: str, choices: Tuple[str, ...]) -> str:
+def check_choice(value: Any, op: str, arg: str, choices: Tuple[str, ...]) -> str:
     """A string argument that must be one of `choices` (a mode, a reduction)."""
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{op}: {value!r} is not a valid value for {arg} (expected one of "
@@ -268,7 +281,7 @@ def check_choice(value, op: str, arg: str, choices: Tuple[str, ...]) -> str:
     return value
 
 
-def as_size(value, op: str, arg: str, minimum: int = 0) -> int:
+def as_size(value: Any, op: str, arg: str, minimum: int = 0) -> int:
     """An int argument that sizes something (features, channels, groups), at least minimum."""
     v = as_int(value, op, arg)
     if v < minimum:
@@ -276,7 +289,7 @@ def as_size(value, op: str, arg: str, minimum: int = 0) -> int:
     return v
 
 
-def as_bool(value, op: str, arg: str) -> bool:
+def as_bool(value: Any, op: str, arg: str) -> bool:
     """A flag argument: a bool (or NumPy bool); an int, a tensor or anything else is a
     TypeError naming the op and the argument, as PyTorch's bool parameters."""
     if isinstance(value, (bool, np.bool_)):

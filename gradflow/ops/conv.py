@@ -15,12 +15,12 @@ is (B, F). Each map is a Function whose backward calls the others, so gradients 
 from __future__ import annotations
 
 import numbers
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from gradflow.autograd.function import Function
-from gradflow.backends.base import fused
+from gradflow.autograd.function import Context, Function, Gradients
+from gradflow.backends.base import Array, Backend, fused
 from gradflow.ops import shape
 from gradflow.ops.common import check_numel
 from gradflow.tensor import Tensor
@@ -30,7 +30,7 @@ IntOrPair = Union[int, Tuple[int, int]]
 
 
 # ---------------------------------------------------------------- argument checks (shared)
-def pair(op: str, name: str, v, minimum: int) -> Pair:
+def pair(op: str, name: str, v: Any, minimum: int) -> Pair:
     """An int or a pair of ints -> (h, w), each >= minimum, else ValueError."""
     if isinstance(v, numbers.Integral) and not isinstance(v, bool):
         v = (int(v), int(v))
@@ -42,15 +42,15 @@ def pair(op: str, name: str, v, minimum: int) -> Pair:
         or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in v)
     ):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-    v = (int(v[0]), int(v[1]))
-    if not all(-(2**63) <= e < 2**63 for e in v):
-        raise ValueError(f"{op}: {name} {v} does not fit in int64")
-    if v[0] < minimum or v[1] < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v}")
-    return v
+    ints = (int(v[0]), int(v[1]))
+    if not all(-(2**63) <= e < 2**63 for e in ints):
+        raise ValueError(f"{op}: {name} {ints} does not fit in int64")
+    if ints[0] < minimum or ints[1] < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {ints}")
+    return ints
 
 
-def check_float(op: str, name: str, t) -> None:
+def check_float(op: str, name: str, t: object) -> None:
     if not isinstance(t, Tensor):
         raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
     if not t.dtype.is_floating_point:
@@ -103,11 +103,11 @@ def natural_output(g: Geometry) -> Pair:
     )
 
 
-class ConvForward(Function):
+class ConvForward(Function[Tensor]):
     """y = F(x, w) + b."""
 
     @staticmethod
-    def forward(ctx, x, w, b, g: Geometry):
+    def forward(ctx: Context, x: Tensor, w: Tensor, b: Optional[Tensor], g: Geometry) -> Any:
         ctx.save_for_backward(x, w)
         ctx.geom = g
         be = x._backend
@@ -120,7 +120,7 @@ class ConvForward(Function):
         return y
 
     @staticmethod
-    def backward(ctx, gy):
+    def backward(ctx: Context, gy: Tensor) -> Gradients:
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = ConvInput.apply(gy, w, ctx.geom) if need_x else None
@@ -129,18 +129,18 @@ class ConvForward(Function):
         return gx, gw, gb, None
 
 
-class ConvInput(Function):
+class ConvInput(Function[Tensor]):
     """gx = B(gy, w): conv2d's input gradient, and conv_transpose2d's forward."""
 
     @staticmethod
-    def forward(ctx, gy, w, g: Geometry):
+    def forward(ctx: Context, gy: Tensor, w: Tensor, g: Geometry) -> Any:
         ctx.save_for_backward(gy, w)
         ctx.geom = g
         return gy._backend.conv2d_backward_input(gy._data, w._data, g.input_size, g.stride,
                                                  g.padding, g.dilation, g.groups)
 
     @staticmethod
-    def backward(ctx, gg):
+    def backward(ctx: Context, gg: Tensor) -> Gradients:
         gy, w = ctx.saved_tensors
         need_gy, need_w = ctx.needs_input_grad[:2]
         d_gy = ConvForward.apply(gg, w, None, ctx.geom) if need_gy else None
@@ -148,18 +148,18 @@ class ConvInput(Function):
         return d_gy, d_w, None
 
 
-class ConvWeight(Function):
+class ConvWeight(Function[Tensor]):
     """gw = Wg(x, gy): conv2d's weight gradient."""
 
     @staticmethod
-    def forward(ctx, x, gy, g: Geometry):
+    def forward(ctx: Context, x: Tensor, gy: Tensor, g: Geometry) -> Any:
         ctx.save_for_backward(x, gy)
         ctx.geom = g
         return x._backend.conv2d_backward_weight(x._data, gy._data, g.kernel_size, g.stride,
                                                  g.padding, g.dilation, g.groups)
 
     @staticmethod
-    def backward(ctx, gg):
+    def backward(ctx: Context, gg: Tensor) -> Gradients:
         x, gy = ctx.saved_tensors
         need_x, need_gy = ctx.needs_input_grad[:2]
         d_x = ConvInput.apply(gy, gg, ctx.geom) if need_x else None
@@ -167,31 +167,31 @@ class ConvWeight(Function):
         return d_x, d_gy, None
 
 
-class ChannelSum(Function):
+class ChannelSum(Function[Tensor]):
     """(N, C, H, W) -> (C,): the bias gradient, sum over every axis but 1."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Context, x: Tensor) -> Any:
         ctx.shape = tuple(x.shape)
         return x._backend.channel_sum(x._data)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Tensor:
         c = ctx.shape[1]
         return shape.expand(shape.reshape(g, (1, c) + (1,) * (len(ctx.shape) - 2)), ctx.shape)
 
 
-class PadBottomRight(Function):
+class PadBottomRight(Function[Tensor]):
     """Zero rows below and columns right of x (N, C, H, W): padding='same' with an odd total."""
 
     @staticmethod
-    def forward(ctx, x, extra: Pair):
+    def forward(ctx: Context, x: Tensor, extra: Pair) -> Any:
         ctx.size = tuple(x.shape[2:])
         widths = ((0, 0), (0, 0), (0, extra[0]), (0, extra[1]))
         return x._backend.pad(x._data, widths, 0.0)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         h, w = ctx.size
         return g[:, :, :h, :w], None
 
@@ -226,7 +226,7 @@ def _check_bias(op: str, b: Optional[Tensor], x: Tensor, channels: int) -> None:
         raise ValueError(f"{op}: bias must have shape ({channels},), got {tuple(b.shape)}")
 
 
-def _check_groups(op: str, groups, cin: int, cout: int) -> int:
+def _check_groups(op: str, groups: int, cin: int, cout: int) -> int:
     if not isinstance(groups, numbers.Integral) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     if cin % groups or cout % groups:
@@ -255,6 +255,12 @@ def conv2d(
     input (N, Cin, H, W) or unbatched (Cin, H, W); weight (Cout, Cin/groups, kH, kW); bias (Cout,).
     padding: int, pair, 'valid' (no padding) or 'same' (output size = input size; stride 1).
     Output size: OH = (H + 2pH - dH(kH-1) - 1) // sH + 1 (likewise OW).
+
+    >>> import gradflow as gf
+    >>> x, w = gf.ones(1, 1, 4, 4), gf.ones(2, 1, 3, 3)
+    >>> y = gf.nn.functional.conv2d(x, w, padding=1)
+    >>> y.shape, y[0, 0, 0, 0].item(), y[0, 0, 1, 1].item()
+    (gradflow.Size([1, 2, 4, 4]), 4.0, 9.0)
     """
     op = "conv2d"
     x, unbatched = batched(op, input)
@@ -287,15 +293,16 @@ def conv2d(
     else:
         padding = pair(op, "padding", padding, 0)
     _check_kernel_fits(op, x, weight, padding, dilation)
-    g = Geometry((kh, kw), stride, padding, dilation, groups, tuple(x.shape[2:]), (0, 0))
+    g = Geometry((kh, kw), stride, padding, dilation, groups, (x.shape[2], x.shape[3]), (0, 0))
     g = g._replace(output_size=natural_output(g))
     check_numel((x.shape[0], cout) + tuple(g.output_size), op, x.element_size())
     y = ConvForward.apply(x, weight, bias, g)
     return shape.squeeze(y, 0) if unbatched else y
 
 
-def _transposed_output_size(op: str, input: Tensor, x: Tensor, weight: Tensor, stride,
-                            padding, output_padding, dilation) -> Tuple[int, int]:
+def _transposed_output_size(op: str, input: Tensor, x: Tensor, weight: Tensor, stride: Pair,
+                            padding: Pair, output_padding: Pair, dilation: Pair
+                            ) -> Tuple[int, int]:
     """OH = (H - 1)*sH - 2pH + dH(kH - 1) + output_padding_H + 1 (likewise OW), checked."""
     for a in (0, 1):
         if output_padding[a] >= max(stride[a], dilation[a]):
@@ -314,7 +321,7 @@ def _transposed_output_size(op: str, input: Tensor, x: Tensor, weight: Tensor, s
             f"{op}: output size {out} is too small (input {tuple(input.shape)}, weight "
             f"{tuple(weight.shape)}, stride {stride}, padding {padding}, dilation {dilation})"
         )
-    return out
+    return out  # type: ignore[return-value]  # two sizes, as in natural_output
 
 
 def conv_transpose2d(
@@ -333,6 +340,11 @@ def conv_transpose2d(
     input (N, Cin, H, W) or (Cin, H, W); weight (Cin, Cout/groups, kH, kW); bias (Cout,).
     Output size: OH = (H - 1)*sH - 2pH + dH(kH - 1) + output_padding_H + 1 (likewise OW), where
     output_padding must be smaller than the stride or the dilation.
+
+    >>> import gradflow as gf
+    >>> x, w = gf.ones(1, 1, 2, 2), gf.ones(1, 1, 2, 2)
+    >>> gf.nn.functional.conv_transpose2d(x, w, stride=2).shape
+    gradflow.Size([1, 1, 4, 4])
     """
     op = "conv_transpose2d"
     x, unbatched = batched(op, input)
@@ -357,7 +369,7 @@ def conv_transpose2d(
     kh, kw = weight.shape[2:]
     out = _transposed_output_size(op, input, x, weight, stride, padding, output_padding,
                                   dilation)
-    g = Geometry((kh, kw), stride, padding, dilation, groups, out, tuple(x.shape[2:]))
+    g = Geometry((kh, kw), stride, padding, dilation, groups, out, (x.shape[2], x.shape[3]))
     check_numel((x.shape[0], cout) + out, op, x.element_size())
     try:
         y = ConvInput.apply(x, weight, g)
@@ -369,7 +381,7 @@ def conv_transpose2d(
 
 
 # ---------------------------------------------------------------- 1-D through the 2-D maps
-def single(op: str, name: str, v, minimum: int) -> int:
+def single(op: str, name: str, v: Any, minimum: int) -> int:
     """An int or a 1-tuple of ints (PyTorch's 1-D conv arguments) -> int, >= minimum."""
     if isinstance(v, (tuple, list)) and len(v) != 1:
         raise ValueError(f"{op}: {name} must be an int or a 1-tuple of ints, got {v!r}")
@@ -407,13 +419,12 @@ def conv1d(
     if weight.ndim != 3:
         raise ValueError(f"{op}: weight must be 3-D (out_channels, in_channels/groups, k), "
                          f"got shape {tuple(weight.shape)}")
-    stride = (1, single(op, "stride", stride, 1))
-    dilation = (1, single(op, "dilation", dilation, 1))
-    if not isinstance(padding, str):
-        padding = (0, single(op, "padding", padding, 0))
+    stride2 = (1, single(op, "stride", stride, 1))
+    dilation2 = (1, single(op, "dilation", dilation, 1))
+    padding2 = padding if isinstance(padding, str) else (0, single(op, "padding", padding, 0))
     try:
-        y = conv2d(shape.unsqueeze(input, -2), shape.unsqueeze(weight, -2), bias, stride,
-                   padding, dilation, groups)
+        y = conv2d(shape.unsqueeze(input, -2), shape.unsqueeze(weight, -2), bias, stride2,
+                   padding2, dilation2, groups)
     except ValueError as exc:  # conv2d's words, with this op's name and the 1-D shapes
         raise ValueError(f"{op} (input {tuple(input.shape)}, weight {tuple(weight.shape)}): "
                          f"{exc}") from None
@@ -424,7 +435,7 @@ def conv1d(
 # unfold is im2col per image and fold its adjoint col2im: a device's fused kernels where it has
 # them (the CPU), else conv2d with a one-hot kernel (F) and conv's input gradient (B), which
 # compute the same entries. Each is the other's gradient, so both differentiate to any order.
-def _one_hot_kernel(like, channels: int, kernel_size: Pair, be):
+def _one_hot_kernel(like: Array, channels: int, kernel_size: Pair, be: Backend) -> Array:
     """weight (C*kh*kw, 1, kh, kw), one 1 per output channel: with groups=C, conv2d's output
     channel (c*kh + i)*kw + j copies pixel (i, j) of channel c's window -- im2col's row order."""
     kh, kw = kernel_size
@@ -432,11 +443,11 @@ def _one_hot_kernel(like, channels: int, kernel_size: Pair, be):
     return be.from_numpy(np.tile(eye, (channels, 1, 1, 1)))
 
 
-class Unfold(Function):
+class Unfold(Function[Tensor]):
     """cols (N, C*kh*kw, L) = im2col(x (N, C, H, W)) for geometry g (groups = C)."""
 
     @staticmethod
-    def forward(ctx, x, g: Geometry):
+    def forward(ctx: Context, x: Tensor, g: Geometry) -> Any:
         ctx.geom = g
         be, n = x._backend, x.shape[0]
         kernel = fused(be, "unfold")
@@ -447,15 +458,15 @@ class Unfold(Function):
         return be.reshape(y, (n, w.shape[0], g.output_size[0] * g.output_size[1]))
 
     @staticmethod
-    def backward(ctx, gcols):
+    def backward(ctx: Context, gcols: Tensor) -> Gradients:
         return Fold.apply(gcols, ctx.geom), None
 
 
-class Fold(Function):
+class Fold(Function[Tensor]):
     """image (N, C, H, W) = col2im(cols (N, C*kh*kw, L)), the adjoint of Unfold."""
 
     @staticmethod
-    def forward(ctx, cols, g: Geometry):
+    def forward(ctx: Context, cols: Tensor, g: Geometry) -> Any:
         ctx.geom = g
         be, n = cols._backend, cols.shape[0]
         kernel = fused(be, "fold")
@@ -468,11 +479,13 @@ class Fold(Function):
                                         g.groups)
 
     @staticmethod
-    def backward(ctx, gimage):
+    def backward(ctx: Context, gimage: Tensor) -> Gradients:
         return Unfold.apply(gimage, ctx.geom), None
 
 
-def _patch_geometry(op: str, kernel_size, dilation, padding, stride):
+def _patch_geometry(op: str, kernel_size: IntOrPair, dilation: IntOrPair, padding: IntOrPair,
+                    stride: IntOrPair) -> Tuple[Pair, Pair, Pair, Pair]:
+    """(kernel_size, dilation, padding, stride) as pairs, each checked."""
     return (pair(op, "kernel_size", kernel_size, 1), pair(op, "dilation", dilation, 1),
             pair(op, "padding", padding, 0), pair(op, "stride", stride, 1))
 
@@ -500,7 +513,7 @@ def unfold(input: Tensor, kernel_size: IntOrPair, dilation: IntOrPair = 1,
     if eff[0] > padded[0] or eff[1] > padded[1]:
         raise ValueError(f"{op}: kernel size {k} (dilated: {eff}) is larger than the padded "
                          f"input size {padded}; input {tuple(input.shape)}, padding {padding}")
-    g = Geometry(k, stride, padding, dilation, x.shape[1], tuple(x.shape[2:]), (0, 0))
+    g = Geometry(k, stride, padding, dilation, x.shape[1], (x.shape[2], x.shape[3]), (0, 0))
     g = g._replace(output_size=natural_output(g))
     rows, blocks = x.shape[1] * k[0] * k[1], g.output_size[0] * g.output_size[1]
     check_numel((x.shape[0], rows, blocks), op, x.element_size())

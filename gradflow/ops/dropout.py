@@ -5,6 +5,8 @@ Composed of Tensor ops: the gradient is g * mask / (1 - p)."""
 
 from __future__ import annotations
 
+from typing import Tuple
+
 from gradflow.ops.common import as_bool, as_float
 from gradflow.ops.conv import check_float
 from gradflow.ops.inplace import check_inplace, copy_
@@ -27,7 +29,7 @@ def _result(op: str, input: Tensor, y: Tensor, inplace: bool) -> Tensor:
     return copy_(input, y)
 
 
-def _masked(x: Tensor, mask_shape: tuple, p: float) -> Tensor:
+def _masked(x: Tensor, mask_shape: Tuple[int, ...], p: float) -> Tensor:
     be = x._backend
     if p == 1.0:
         return x * 0.0
@@ -37,7 +39,16 @@ def _masked(x: Tensor, mask_shape: tuple, p: float) -> Tensor:
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero each element with probability p and scale the rest by 1/(1-p) (training only)."""
+    """Zero each element with probability p and scale the rest by 1/(1-p) (training only).
+
+    >>> import gradflow as gf
+    >>> x = gf.ones(1000)
+    >>> y = gf.nn.functional.dropout(x, p=0.5)
+    >>> sorted(set(y.tolist()))
+    [0.0, 2.0]
+    >>> gf.nn.functional.dropout(x, training=False) is x
+    True
+    """
     op = "dropout"
     check_float(op, "input", input)
     p = _check_args(op, p, training, inplace)
@@ -49,7 +60,13 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
               inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, H, W) (or unbatched (C, H, W)) input with probability p,
-    scaling the rest by 1/(1-p)."""
+    scaling the rest by 1/(1-p).
+
+    >>> import gradflow as gf
+    >>> y = gf.nn.functional.dropout2d(gf.ones(1, 8, 2, 2), p=0.5)
+    >>> bool(((y == 0) | (y == 2)).all())
+    True
+    """
     op = "dropout2d"
     check_float(op, "input", input)
     if input.ndim not in (3, 4):

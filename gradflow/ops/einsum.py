@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import string
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import AbstractSet, Dict, List, Sequence, Tuple, Union, cast
 
 import numpy as np
 
@@ -86,7 +86,7 @@ def _diagonal(x: Tensor, labels: Labels) -> Tuple[Tensor, Labels]:
     return x, labels
 
 
-def _sum_out(x: Tensor, labels: Labels, keep: set) -> Tuple[Tensor, Labels]:
+def _sum_out(x: Tensor, labels: Labels, keep: AbstractSet[str]) -> Tuple[Tensor, Labels]:
     """x summed over the labels not in `keep`."""
     axes = tuple(i for i, c in enumerate(labels) if c not in keep)
     if not axes:
@@ -100,7 +100,7 @@ def _expand_to(x: Tensor, labels: Labels, sizes: Dict[str, int]) -> Tensor:
     return x if tuple(x.shape) == target else shape.expand(x, target)
 
 
-def _contract(a: Tensor, la: Labels, b: Tensor, lb: Labels, keep: set,
+def _contract(a: Tensor, la: Labels, b: Tensor, lb: Labels, keep: AbstractSet[str],
               sizes: Dict[str, int]) -> Tuple[Tensor, Labels]:
     """The product of two terms summed over their shared labels not in `keep`, as one
     batched matmul (B, rows, shared) @ (B, shared, cols)."""
@@ -137,14 +137,16 @@ def _label_sizes(operands: Sequence[Tensor], inputs: List[Labels]) -> Dict[str, 
     return sizes
 
 
-def _check_operands(operands: Sequence[Tensor]) -> Tuple[Tensor, ...]:
+def _check_operands(given: Sequence[Union[Tensor, Sequence[Tensor]]]) -> Tuple[Tensor, ...]:
     """The operands as one list of tensors of the promoted dtype on one device."""
-    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
-        operands = tuple(operands[0])
-    if not operands:
+    if len(given) == 1 and isinstance(given[0], (list, tuple)):
+        given = tuple(given[0])
+    if not given:
         raise ValueError("einsum: expected at least one operand")
-    for i, x in enumerate(operands):
+    for i, x in enumerate(given):
         check_tensor(x, "einsum", f"operands[{i}]")
+    operands = cast(Tuple[Tensor, ...], tuple(given))  # each checked to be a Tensor above
+    for x in operands:
         check_same_device("einsum", operands[0], x)
     dt = operands[0].dtype
     for x in operands[1:]:

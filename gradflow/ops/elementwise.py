@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, cast
 
 from gradflow import op_table
-from gradflow.autograd.function import Function
+from gradflow.autograd.function import Context, Function, Gradients
 from gradflow.autograd.grad_mode import _GradMode
 from gradflow.backends.base import fused
 from gradflow.ops import reduce, shape
@@ -19,11 +20,11 @@ from gradflow.ops.common import (
     to_array,
 )
 from gradflow.tensor import Tensor
-from gradflow.types import bool_, get_default_dtype
+from gradflow.types import Number, TensorLike, bool_, dtype, get_default_dtype
 
 
 # ---------------------------------------------------------------- binary (op_table.BINARY)
-class Binary(Function):
+class Binary(Function[Tensor]):
     """y = op(a, b) for a differentiable row of op_table.BINARY, whose derivatives it applies
     and sums back to each operand's shape. One operand may be a Python number (2 - x, 2 ** x).
 
@@ -32,10 +33,12 @@ class Binary(Function):
     shapes only when one was broadcast, the tensors only when the derivatives read them."""
 
     @staticmethod
-    def forward(ctx, a, b, row):
+    def forward(ctx: Context, a: TensorLike, b: TensorLike, row: op_table.BinaryOp) -> Tensor:
+        # a_is / b_is narrow the operands as isinstance would (mypy cannot follow the flags)
         a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
-        da, db = a._data if a_is else a, b._data if b_is else b
-        be = (a if a_is else b)._backend
+        da: Any = a._data if a_is else a  # type: ignore[union-attr]
+        db: Any = b._data if b_is else b  # type: ignore[union-attr]
+        be = (a if a_is else b)._backend  # type: ignore[union-attr]
         out = Tensor._make(be.binary(row.name, da, db), be)
         ctx.row = row
         ctx._name = _BACKWARD_NAMES[row.name]
@@ -45,14 +48,14 @@ class Binary(Function):
             else None
         if row.reads_values:  # the tensor operands in order, then (pow) the output
             ctx.number = None if a_is and b_is else b if a_is else a
-            tensors = (a, b) if a_is and b_is else (a,) if a_is else (b,)
+            tensors: Tuple[Any, ...] = (a, b) if a_is and b_is else (a,) if a_is else (b,)
             if row.reads_output:
                 tensors += (out,)
-            ctx.save_for_backward(*tensors)
+            ctx.save_for_backward(*tensors)  # only Tensors: the flags picked them
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         row, need = ctx.row, ctx.needs_input_grad
         a = b = y = None
         if row.reads_values:
@@ -75,26 +78,28 @@ _BACKWARD_NAMES = {r.name: r.name.capitalize() + "Backward"
                    for r in op_table.UNARY + op_table.BINARY}
 
 
-def binary(name: str, a, b) -> Tensor:
+def binary(name: str, a: TensorLike, b: TensorLike) -> Tensor:
     """The row `name` of op_table.BINARY applied to operands already coerced by operands()."""
     return _binary(a, b, op_table.BINARY_BY_NAME[name])
 
 
-def _binary(a, b, row) -> Tensor:
+def _binary(a: TensorLike, b: TensorLike, row: op_table.BinaryOp) -> Tensor:
     """Binary.apply(a, b, row), or, when it would record nothing (grad mode off, or no operand
     that requires grad), the backend's result wrapped directly: the lean path of small
     tensors and of the optimizers' no_grad arithmetic."""
-    a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
-    if _GradMode.enabled and ((a_is and a.requires_grad) or (b_is and b.requires_grad)):
+    a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)  # (narrowing as in Binary)
+    if _GradMode.enabled and ((a_is and a.requires_grad)  # type: ignore[union-attr]
+                              or (b_is and b.requires_grad)):  # type: ignore[union-attr]
         return Binary.apply(a, b, row)
-    be = (a if a_is else b)._backend
-    return Tensor._make(be.binary(row.name, a._data if a_is else a, b._data if b_is else b), be)
+    be = (a if a_is else b)._backend  # type: ignore[union-attr]
+    da, db = a._data if a_is else a, b._data if b_is else b  # type: ignore[union-attr]
+    return Tensor._make(be.binary(row.name, da, db), be)
 
 
 _ADD, _MUL = op_table.BINARY_BY_NAME["add"], op_table.BINARY_BY_NAME["mul"]
 
 
-def _alpha(op: str, b, alpha):
+def _alpha(op: str, b: TensorLike, alpha: Number) -> TensorLike:
     """b * alpha for add/sub's alpha (a number)."""
     if not isinstance(alpha, numbers.Number):
         raise TypeError(f"{op}: argument 'alpha' must be a number, not {type(alpha).__name__}")
@@ -103,14 +108,26 @@ def _alpha(op: str, b, alpha):
     return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
 
 
-def add(a, b, *, alpha=1) -> Tensor:
+def add(a: TensorLike, b: TensorLike, *, alpha: Number = 1) -> Tensor:
+    """a + alpha * b elementwise, broadcasting a and b (either may be a Python number).
+
+    >>> import gradflow as gf
+    >>> gf.add(gf.tensor([1.0, 2.0]), gf.tensor([10.0, 20.0]), alpha=2)
+    tensor([21., 42.])
+    """
     if type(alpha) is not int or alpha != 1:
         b = _alpha("add", b, alpha)
     a, b, _ = operands("add", a, b)
     return _binary(a, b, _ADD)
 
 
-def sub(a, b, *, alpha=1) -> Tensor:
+def sub(a: TensorLike, b: TensorLike, *, alpha: Number = 1) -> Tensor:
+    """a - alpha * b elementwise, broadcasting a and b (either may be a Python number).
+
+    >>> import gradflow as gf
+    >>> gf.sub(gf.tensor([5, 6]), 1)
+    tensor([4, 5])
+    """
     if type(alpha) is not int or alpha != 1:
         b = _alpha("sub", b, alpha)
     a, b, rt = operands("sub", a, b)
@@ -120,12 +137,26 @@ def sub(a, b, *, alpha=1) -> Tensor:
     return binary("sub", a, b)
 
 
-def mul(a, b) -> Tensor:
+def mul(a: TensorLike, b: TensorLike) -> Tensor:
+    """a * b elementwise, broadcasting a and b (either may be a Python number).
+
+    >>> import gradflow as gf
+    >>> gf.mul(gf.tensor([[1.0], [2.0]]), gf.tensor([1.0, 10.0]))
+    tensor([[ 1., 10.],
+            [ 2., 20.]])
+    """
     a, b, _ = operands("mul", a, b)
     return _binary(a, b, _MUL)
 
 
-def div(a, b) -> Tensor:
+def div(a: TensorLike, b: TensorLike) -> Tensor:
+    """a / b elementwise (true division: integers give the default float dtype);
+    ``rounding_mode`` is not taken (see floor_divide).
+
+    >>> import gradflow as gf
+    >>> gf.div(gf.tensor([1, 2]), 4)
+    tensor([0.2500, 0.5000])
+    """
     a, b, rt = operands("div", a, b)
     if not rt.is_floating_point:  # true division of integers gives the default float dtype
         a = shape.to_dtype(a, get_default_dtype()) if isinstance(a, Tensor) else a
@@ -136,37 +167,70 @@ def div(a, b) -> Tensor:
 true_divide = div
 
 
-def pow(a, b) -> Tensor:
+def pow(a: TensorLike, b: TensorLike) -> Tensor:
+    """a ** b elementwise, broadcasting a and b (either may be a Python number).
+
+    >>> import gradflow as gf
+    >>> gf.pow(gf.tensor([1.0, 2.0, 3.0]), 2)
+    tensor([1., 4., 9.])
+    >>> gf.pow(2, gf.tensor([0, 3]))
+    tensor([1, 8])
+    """
     a, b, rt = operands("pow", a, b)
     if not rt.is_floating_point and bool(reduce.any(b < 0) if isinstance(b, Tensor) else b < 0):
         raise ValueError("pow: integers to negative integer powers are not allowed")
     return binary("pow", a, b)
 
 
-def full_like_scalar(t: Tensor, value) -> Tensor:
+def full_like_scalar(t: Tensor, value: Number) -> Tensor:
+    """A 0-d tensor holding value, with t's dtype and device (broadcasts against t)."""
     return Tensor._make(t._backend.full((), value, t._data.dtype), t._backend)
 
 
-def maximum(a, b) -> Tensor:
+def maximum(a: TensorLike, b: TensorLike) -> Tensor:
+    """The larger of a and b elementwise (NaN propagates); the gradient splits at ties.
+
+    >>> import gradflow as gf
+    >>> gf.maximum(gf.tensor([1.0, 5.0]), gf.tensor([3.0, 2.0]))
+    tensor([3., 5.])
+    """
     return binary("maximum", *operands("maximum", a, b)[:2])
 
 
-def minimum(a, b) -> Tensor:
+def minimum(a: TensorLike, b: TensorLike) -> Tensor:
+    """The smaller of a and b elementwise (NaN propagates); the gradient splits at ties.
+
+    >>> import gradflow as gf
+    >>> gf.minimum(gf.tensor([1.0, 5.0]), gf.tensor([3.0, 2.0]))
+    tensor([1., 2.])
+    """
     return binary("minimum", *operands("minimum", a, b)[:2])
 
 
-def remainder(a, b) -> Tensor:
-    """Python's modulo (sign of the divisor); gradient 1 w.r.t. a, like PyTorch."""
+def remainder(a: TensorLike, b: TensorLike) -> Tensor:
+    """Python's modulo (sign of the divisor); gradient 1 w.r.t. a, like PyTorch.
+
+    >>> import gradflow as gf
+    >>> gf.remainder(gf.tensor([-3, 5]), 4)
+    tensor([1, 1])
+    """
     a, b, _ = _integral_operands("remainder", a, b)
     return a - floor_divide(a, b).detach() * b
 
 
-def floor_divide(a, b) -> Tensor:
+def floor_divide(a: TensorLike, b: TensorLike) -> Tensor:
+    """floor(a / b) elementwise, in the operands' promoted dtype (Python's ``//``).
+
+    >>> import gradflow as gf
+    >>> gf.tensor([-3, 5]) // 2
+    tensor([-2,  2])
+    """
     a, b, rt = _integral_operands("floor_divide", a, b)
     return shape.to_dtype(unary("floor", div(a, b)), rt)
 
 
-def _integral_operands(op: str, a, b):
+def _integral_operands(op: str, a: TensorLike, b: TensorLike
+                       ) -> Tuple[TensorLike, TensorLike, dtype]:
     """operands() for ops that divide and round: bool tensors are refused, as PyTorch."""
     a, b, rt = operands(op, a, b)
     if rt is bool_:
@@ -175,11 +239,11 @@ def _integral_operands(op: str, a, b):
 
 
 # ---------------------------------------------------------------- unary (op_table.UNARY)
-class Unary(Function):
+class Unary(Function[Tensor]):
     """y = op(x) for a differentiable row of op_table.UNARY, whose derivative it applies."""
 
     @staticmethod
-    def forward(ctx, x, row):
+    def forward(ctx: Context, x: Tensor, row: op_table.UnaryOp) -> Tensor:
         be = x._backend
         out = Tensor._make(be.unary(row.name, x._data), be)
         ctx.row = row
@@ -188,7 +252,7 @@ class Unary(Function):
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         x, out = ctx.saved_tensors
         row = ctx.row
         kernel = (fused(g._backend, row.fused_grad)
@@ -198,7 +262,7 @@ class Unary(Function):
         return row.grad(g, x, out), None
 
 
-def unary(op: str, x) -> Tensor:
+def unary(op: str, x: Tensor) -> Tensor:
     """The row `op` of op_table.UNARY applied to x elementwise, with its dtype class's rule."""
     row = op_table.UNARY_BY_NAME[op]
     check_tensor(x, op)
@@ -217,13 +281,49 @@ def unary(op: str, x) -> Tensor:
     return Tensor._make(x._backend.unary(op, x._data), x._backend)  # nothing to record
 
 
-def _unary_function(row: op_table.UnaryOp):
+# Each unary row's docstring: what it computes elementwise, an input and the result printed.
+_UNARY_DOCS = {
+    "neg": ("-x.", "[1.5, 0.0, -2.0]", "tensor([-1.5000, -0.0000,  2.0000])"),
+    "abs": ("|x|.", "[-1.5, 0.0, 2.0]", "tensor([1.5000, 0.0000, 2.0000])"),
+    "exp": ("e ** x.", "[0.0, 1.0]", "tensor([1.0000, 2.7183])"),
+    "expm1": ("e ** x - 1, exact for small x.", "[0.0, 1e-8]", "tensor([0.0000e+00, 1.0000e-08])"),
+    "log": ("The natural logarithm.", "[1.0, 2.0]", "tensor([0.0000, 0.6931])"),
+    "log1p": ("log(1 + x), exact for small x.", "[0.0, 1.0]", "tensor([0.0000, 0.6931])"),
+    "sqrt": ("The square root.", "[4.0, 2.0]", "tensor([2.0000, 1.4142])"),
+    "rsqrt": ("1 / sqrt(x).", "[4.0, 0.25]", "tensor([0.5000, 2.0000])"),
+    "sin": ("The sine.", "[0.0, 1.0]", "tensor([0.0000, 0.8415])"),
+    "cos": ("The cosine.", "[0.0, 1.0]", "tensor([1.0000, 0.5403])"),
+    "tanh": ("The hyperbolic tangent.", "[0.0, 1.0]", "tensor([0.0000, 0.7616])"),
+    "sigmoid": ("1 / (1 + e ** -x).", "[0.0, 2.0]", "tensor([0.5000, 0.8808])"),
+    "relu": ("max(x, 0).", "[-1.0, 2.0]", "tensor([0., 2.])"),
+    "sign": ("-1, 0 or 1 by the sign of x.", "[-1.5, 0.0, 2.0]", "tensor([-1.,  0.,  1.])"),
+    "floor": ("The largest integer <= x.", "[-1.5, 2.5]", "tensor([-2.,  2.])"),
+    "ceil": ("The smallest integer >= x.", "[-1.5, 2.5]", "tensor([-1.,  3.])"),
+    "round": ("The nearest integer, halves to even (``decimals`` is not taken).",
+              "[0.5, 1.5, 2.7]", "tensor([0., 2., 3.])"),
+    "erf": ("The error function.", "[0.0, 1.0]", "tensor([0.0000, 0.8427])"),
+    "reciprocal": ("1 / x.", "[2.0, 4.0]", "tensor([0.5000, 0.2500])"),
+    "logical_not": ("not x, as a bool tensor (nonzero is True).", "[0.0, 2.0]",
+                    "tensor([ True, False])"),
+    "isnan": ("Whether x is NaN.", "[1.0, float('nan')]", "tensor([False,  True])"),
+    "isinf": ("Whether x is +inf or -inf.", "[1.0, float('-inf')]", "tensor([False,  True])"),
+}
+
+
+def _unary_function(row: op_table.UnaryOp) -> Callable[[Tensor], Tensor]:
     def fn(x: Tensor) -> Tensor:
         return unary(row.name, x)
 
     fn.__name__ = fn.__qualname__ = row.name
     fn.__module__ = __name__
-    fn.__doc__ = f"{row.name}(x) elementwise: a row of gradflow.op_table.UNARY."
+    summary, data, result = _UNARY_DOCS.get(row.name, ("A row of gradflow.op_table.UNARY.",
+                                                       "", ""))
+    fn.__doc__ = f"{row.name}(input) -> Tensor: {summary}" + (data and f"""
+
+    >>> import gradflow as gf
+    >>> gf.{row.name}(gf.tensor({data}))
+    {result}
+    """)
     return fn
 
 
@@ -232,26 +332,67 @@ def _unary_function(row: op_table.UnaryOp):
 for _row in op_table.UNARY:
     globals()[_row.name] = _unary_function(_row)
 
+if TYPE_CHECKING:  # the functions the loop above makes, as type checkers see them
+    def neg(x: Tensor) -> Tensor: ...
+    def abs(x: Tensor) -> Tensor: ...
+    def exp(x: Tensor) -> Tensor: ...
+    def expm1(x: Tensor) -> Tensor: ...
+    def log(x: Tensor) -> Tensor: ...
+    def log1p(x: Tensor) -> Tensor: ...
+    def sqrt(x: Tensor) -> Tensor: ...
+    def rsqrt(x: Tensor) -> Tensor: ...
+    def sin(x: Tensor) -> Tensor: ...
+    def cos(x: Tensor) -> Tensor: ...
+    def tanh(x: Tensor) -> Tensor: ...
+    def sigmoid(x: Tensor) -> Tensor: ...
+    def relu(x: Tensor) -> Tensor: ...
+    def sign(x: Tensor) -> Tensor: ...
+    def floor(x: Tensor) -> Tensor: ...
+    def ceil(x: Tensor) -> Tensor: ...
+    def round(x: Tensor) -> Tensor: ...
+    def erf(x: Tensor) -> Tensor: ...
+    def reciprocal(x: Tensor) -> Tensor: ...
+    def logical_not(x: Tensor) -> Tensor: ...
+    def isnan(x: Tensor) -> Tensor: ...
+    def isinf(x: Tensor) -> Tensor: ...
 
-def float_input(op: str, x) -> Tensor:
+
+def float_input(op: str, x: Tensor) -> Tensor:
     """The input of an activation: a Tensor, taken to the default float dtype if integral."""
     check_tensor(x, op)
     return x if x.is_floating_point() else shape.to_dtype(x, get_default_dtype())
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x (``inplace`` is not taken).
+
+    >>> import gradflow as gf
+    >>> gf.leaky_relu(gf.tensor([-2.0, 3.0]), 0.1)
+    tensor([-0.2000,  3.0000])
+    """
     x = float_input("leaky_relu", x)
     return where(x > 0, x, x * as_float(negative_slope, "leaky_relu", "negative_slope"))
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else alpha * (e ** x - 1) (``inplace`` is not taken).
+
+    >>> import gradflow as gf
+    >>> gf.elu(gf.tensor([-1.0, 2.0]))
+    tensor([-0.6321,  2.0000])
+    """
     x = float_input("elu", x)
     alpha = as_float(alpha, "elu", "alpha")
     return where(x > 0, x, unary("expm1", where(x > 0, 0.0, x)) * alpha)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
-    """x * Phi(x) = x/2 (1 + erf(x/sqrt 2)); approximate='tanh' uses the tanh formula."""
+    """x * Phi(x) = x/2 (1 + erf(x/sqrt 2)); approximate='tanh' uses the tanh formula.
+
+    >>> import gradflow as gf
+    >>> gf.gelu(gf.tensor([0.0, 1.0]))
+    tensor([0.0000, 0.8413])
+    """
     x = float_input("gelu", x)
     if not isinstance(approximate, str) or approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
@@ -265,7 +406,12 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(beta x)) / beta, linear where beta*x > threshold, as PyTorch. With z = bx:
     z + log1p(e^-z) for z > 0 and log1p(e^z) otherwise, two smooth branches that never
     overflow; each sees only its own inputs (0 elsewhere), so neither sends a NaN through
-    where's backward, and the derivatives at z = 0 are exact (1/2, then 1/4)."""
+    where's backward, and the derivatives at z = 0 are exact (1/2, then 1/4).
+
+    >>> import gradflow as gf
+    >>> gf.softplus(gf.tensor([0.0, 30.0]))
+    tensor([ 0.6931, 30.0000])
+    """
     x = float_input("softplus", x)
     beta = as_float(beta, "softplus", "beta")
     threshold = as_float(threshold, "softplus", "threshold")
@@ -279,8 +425,13 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return where(bx > threshold, x, stable)
 
 
-def lerp(x: Tensor, end, weight) -> Tensor:
-    """x + weight * (end - x), end and weight tensors or numbers broadcast against x."""
+def lerp(x: Tensor, end: TensorLike, weight: TensorLike) -> Tensor:
+    """x + weight * (end - x), end and weight tensors or numbers broadcast against x.
+
+    >>> import gradflow as gf
+    >>> gf.zeros(2).lerp(gf.tensor([10.0, 20.0]), 0.25)
+    tensor([2.5000, 5.0000])
+    """
     check_tensor(x, "lerp")
     if not x.is_floating_point():
         raise TypeError(f"lerp: expected a floating-point input, got {x.dtype}")
@@ -293,19 +444,25 @@ def lerp(x: Tensor, end, weight) -> Tensor:
 
 
 def silu(x: Tensor) -> Tensor:
+    """x * sigmoid(x) (``inplace`` is not taken).
+
+    >>> import gradflow as gf
+    >>> gf.silu(gf.tensor([0.0, 1.0]))
+    tensor([0.0000, 0.7311])
+    """
     x = float_input("silu", x)
     return x * unary("sigmoid", x)
 
 
-class Clamp(Function):
+class Clamp(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x, lo, hi):
+    def forward(ctx: Context, x: Tensor, lo: Optional[Number], hi: Optional[Number]) -> Any:
         ctx.save_for_backward(x)
         ctx.lo, ctx.hi = lo, hi
         return x._backend.clip(x._data, lo, hi)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         (x,) = ctx.saved_tensors
         inside = x >= ctx.lo if ctx.lo is not None else x <= ctx.hi
         if ctx.lo is not None and ctx.hi is not None:
@@ -313,7 +470,14 @@ class Clamp(Function):
         return g * shape.to_dtype(inside, g.dtype), None, None
 
 
-def clamp(x: Tensor, min=None, max=None) -> Tensor:
+def clamp(x: Tensor, min: Optional[TensorLike] = None, max: Optional[TensorLike] = None
+          ) -> Tensor:
+    """x limited to [min, max] elementwise (either bound may be None, a number or a tensor).
+
+    >>> import gradflow as gf
+    >>> gf.clamp(gf.tensor([-2.0, 0.5, 3.0]), min=0.0, max=1.0)
+    tensor([0.0000, 0.5000, 1.0000])
+    """
     check_tensor(x, "clamp")
     for name, bound in (("min", min), ("max", max)):
         if bound is not None and not isinstance(bound, (numbers.Real, Tensor)):
@@ -338,15 +502,15 @@ clip = clamp
 
 
 # ---------------------------------------------------------------- selection
-class Where(Function):
+class Where(Function[Tensor]):
     @staticmethod
-    def forward(ctx, cond, a, b):
+    def forward(ctx: Context, cond: Tensor, a: Tensor, b: Tensor) -> Any:
         ctx.save_for_backward(cond)
         ctx.shapes = (a.shape, b.shape)
         return a._backend.where(cond._data, a._data, b._data)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         (cond,) = ctx.saved_tensors
         sa, sb = ctx.shapes
         zero = full_like_scalar(g, 0)
@@ -355,8 +519,15 @@ class Where(Function):
         return None, ga, gb
 
 
-def where(condition: Tensor, input, other) -> Tensor:
-    """input where condition else other, broadcasting all three."""
+def where(condition: Tensor, input: TensorLike, other: TensorLike) -> Tensor:
+    """input where condition else other, broadcasting all three (input and other may be
+    numbers); the one-argument form where(condition) is nonzero(condition, as_tuple=True).
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([1.0, -2.0, 3.0])
+    >>> gf.where(x > 0, x, 0.0)
+    tensor([1., 0., 3.])
+    """
     if not isinstance(condition, Tensor):
         raise TypeError(f"where: condition must be a bool Tensor, got {type(condition).__name__}")
     if condition.dtype is not bool_:
@@ -365,7 +536,7 @@ def where(condition: Tensor, input, other) -> Tensor:
             f"{condition.dtype} (compare it, e.g. condition != 0)"
         )
     a, b, _ = operands("where", input, other)
-    a = a if isinstance(a, Tensor) else full_like_scalar(b, a)
+    a = a if isinstance(a, Tensor) else full_like_scalar(cast(Tensor, b), a)
     b = b if isinstance(b, Tensor) else full_like_scalar(a, b)
     if condition._backend is not a._backend:
         raise RuntimeError(
@@ -376,7 +547,14 @@ def where(condition: Tensor, input, other) -> Tensor:
     return Where.apply(condition, a, b)
 
 
-def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+def masked_fill(x: Tensor, mask: Tensor, value: TensorLike) -> Tensor:
+    """x with value where the bool mask (broadcast to x) is True.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([1.0, -2.0, 3.0])
+    >>> x.masked_fill(x < 0, 0.0)
+    tensor([1., 0., 3.])
+    """
     check_tensor(x, "masked_fill")
     if not isinstance(value, (Tensor, numbers.Number)):
         raise TypeError(f"masked_fill: value must be a number or a Tensor, not "
@@ -402,32 +580,117 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
 
 
 # ---------------------------------------------------------------- comparisons (no grad)
-def _compare(op: str, a, b) -> Tensor:
+def _compare(op: str, a: TensorLike, b: TensorLike) -> Tensor:
     a, b, _ = operands(op, a, b)
     if not isinstance(a, Tensor):
         a, b = b, a
         op = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}.get(op, op)
+    a = cast(Tensor, a)  # operands() returns at least one Tensor
     return Tensor._make(a._backend.binary(op, a._data, to_array(b)), a._backend)
 
 
-def eq(a, b): return _compare("eq", a, b)
-def ne(a, b): return _compare("ne", a, b)
-def lt(a, b): return _compare("lt", a, b)
-def le(a, b): return _compare("le", a, b)
-def gt(a, b): return _compare("gt", a, b)
-def ge(a, b): return _compare("ge", a, b)
-def logical_and(a, b): return _compare("logical_and", a, b)
-def logical_or(a, b): return _compare("logical_or", a, b)
-def logical_xor(a, b): return _compare("logical_xor", a, b)
+def eq(a: TensorLike, b: TensorLike) -> Tensor:
+    """a == b elementwise, a bool tensor (not differentiable).
+
+    >>> import gradflow as gf
+    >>> gf.eq(gf.tensor([1, 2, 3]), 2)
+    tensor([False,  True, False])
+    """
+    return _compare("eq", a, b)
+
+def ne(a: TensorLike, b: TensorLike) -> Tensor:
+    """a != b elementwise, a bool tensor (not differentiable).
+
+    >>> import gradflow as gf
+    >>> gf.ne(gf.tensor([1, 2, 3]), 2)
+    tensor([ True, False,  True])
+    """
+    return _compare("ne", a, b)
+
+def lt(a: TensorLike, b: TensorLike) -> Tensor:
+    """a < b elementwise, a bool tensor (not differentiable).
+
+    >>> import gradflow as gf
+    >>> gf.lt(gf.tensor([1, 2, 3]), 2)
+    tensor([ True, False, False])
+    """
+    return _compare("lt", a, b)
+
+def le(a: TensorLike, b: TensorLike) -> Tensor:
+    """a <= b elementwise, a bool tensor (not differentiable).
+
+    >>> import gradflow as gf
+    >>> gf.le(gf.tensor([1, 2, 3]), 2)
+    tensor([ True,  True, False])
+    """
+    return _compare("le", a, b)
+
+def gt(a: TensorLike, b: TensorLike) -> Tensor:
+    """a > b elementwise, a bool tensor (not differentiable).
+
+    >>> import gradflow as gf
+    >>> gf.gt(gf.tensor([1, 2, 3]), 2)
+    tensor([False, False,  True])
+    """
+    return _compare("gt", a, b)
+
+def ge(a: TensorLike, b: TensorLike) -> Tensor:
+    """a >= b elementwise, a bool tensor (not differentiable).
+
+    >>> import gradflow as gf
+    >>> gf.ge(gf.tensor([1, 2, 3]), 2)
+    tensor([False,  True,  True])
+    """
+    return _compare("ge", a, b)
+
+def logical_and(a: TensorLike, b: TensorLike) -> Tensor:
+    """a and b elementwise (nonzero is True), a bool tensor (not differentiable).
+
+    >>> import gradflow as gf
+    >>> gf.logical_and(gf.tensor([True, False]), gf.tensor([True, True]))
+    tensor([ True, False])
+    """
+    return _compare("logical_and", a, b)
+
+def logical_or(a: TensorLike, b: TensorLike) -> Tensor:
+    """a or b elementwise (nonzero is True), a bool tensor (not differentiable).
+
+    >>> import gradflow as gf
+    >>> gf.logical_or(gf.tensor([True, False]), gf.tensor([False, False]))
+    tensor([ True, False])
+    """
+    return _compare("logical_or", a, b)
+
+def logical_xor(a: TensorLike, b: TensorLike) -> Tensor:
+    """a xor b elementwise (nonzero is True), a bool tensor (not differentiable).
+
+    >>> import gradflow as gf
+    >>> gf.logical_xor(gf.tensor([True, False]), gf.tensor([True, True]))
+    tensor([False,  True])
+    """
+    return _compare("logical_xor", a, b)
 
 
 def equal(a: Tensor, b: Tensor) -> bool:
+    """Whether a and b have the same shape and the same values.
+
+    >>> import gradflow as gf
+    >>> gf.equal(gf.tensor([1, 2]), gf.tensor([1, 2])), gf.equal(gf.tensor([1]), gf.tensor([1, 1]))
+    (True, False)
+    """
     check_tensor(a, "equal", "input")
     check_tensor(b, "equal", "other")
     return a.shape == b.shape and bool(reduce.all(a == b))
 
 
-def allclose(a: Tensor, b: Tensor, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
+def allclose(a: Tensor, b: Tensor, rtol: float = 1e-5, atol: float = 1e-8,
+             equal_nan: bool = False) -> bool:
+    """Whether isclose(a, b, rtol, atol, equal_nan) holds everywhere.
+
+    >>> import gradflow as gf
+    >>> gf.allclose(gf.tensor([1.0, 2.0]), gf.tensor([1.0, 2.0 + 1e-7]))
+    True
+    """
     import numpy as np
 
     check_tensor(a, "allclose", "input")
@@ -437,9 +700,15 @@ def allclose(a: Tensor, b: Tensor, rtol=1e-5, atol=1e-8, equal_nan=False) -> boo
                             "rtol"), as_float(atol, "allclose", "atol"), bool(equal_nan)))
 
 
-def isclose(a: Tensor, b: Tensor, rtol=1e-05, atol=1e-08, equal_nan: bool = False) -> Tensor:
+def isclose(a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
     """|a - b| <= atol + rtol * |b| elementwise, broadcasting a and b; an infinity is close
-    only to itself, and nan to nan only with equal_nan."""
+    only to itself, and nan to nan only with equal_nan.
+
+    >>> import gradflow as gf
+    >>> gf.isclose(gf.tensor([1.0, 2.0]), gf.tensor([1.0, 2.1]))
+    tensor([ True, False])
+    """
     check_tensor(a, "isclose", "input")
     check_tensor(b, "isclose", "other")
     rtol, atol = as_float(rtol, "isclose", "rtol"), as_float(atol, "isclose", "atol")
@@ -450,8 +719,9 @@ def isclose(a: Tensor, b: Tensor, rtol=1e-05, atol=1e-08, equal_nan: bool = Fals
     close = eq(a, b)
     if a.dtype is bool_ or b.dtype is bool_:
         return close
-    a, b, _ = operands("isclose", a, b)
-    a, b = where(close, 0, a), where(close, 0, b)  # no inf - inf for equal infinities
+    promoted_a, promoted_b, _ = operands("isclose", a, b)
+    # no inf - inf for equal infinities
+    a, b = where(close, 0, promoted_a), where(close, 0, promoted_b)
     difference = unary("abs", sub(a, b))
     tolerance = add(mul(unary("abs", b), rtol), atol)
     infinite = logical_or(unary("isinf", a), unary("isinf", b))  # close only when equal

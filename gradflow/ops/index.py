@@ -11,10 +11,11 @@ import math
 import numbers
 import operator
 from collections import namedtuple
+from typing import Any, List, Optional, Tuple, Union, cast
 
 import numpy as np
 
-from gradflow.autograd.function import Function
+from gradflow.autograd.function import Context, Function, Gradients
 from gradflow.autograd.grad_mode import no_grad
 from gradflow.ops import elementwise, reduce, shape
 from gradflow.ops.common import INT64_MAX as _INT64_MAX
@@ -27,10 +28,12 @@ from gradflow.ops.common import (
     wrap_dim,
 )
 from gradflow.tensor import Tensor
-from gradflow.types import bool_, int64, uint8
+from gradflow.types import Number, TensorLike, bool_, int64, uint8
+
+Key = Tuple[Any, ...]  # a normalised key: ints, slices, None and backend index arrays
 
 
-def _entry(x: Tensor, k):
+def _entry(x: Tensor, k: Any) -> Any:
     """One key entry as an int, slice, None, Ellipsis, Python bool or backend index array."""
     be = x._backend
     if isinstance(k, Tensor):
@@ -73,7 +76,7 @@ def _entry(x: Tensor, k):
 def _slice(k: slice) -> slice:
     """A slice of ints or None, its step not 0; bounds past int64 are clamped (they select
     the same as the int64 extremes)."""
-    parts = []
+    parts: List[Optional[int]] = []
     for part in (k.start, k.stop, k.step):
         if part is not None:
             try:
@@ -88,13 +91,13 @@ def _slice(k: slice) -> slice:
     return slice(*parts)
 
 
-def _dims_used(k) -> int:
+def _dims_used(k: Any) -> int:
     if k is None or k is Ellipsis or isinstance(k, bool):
         return 0
-    return k.ndim if getattr(k, "dtype", None) == np.bool_ else 1
+    return int(k.ndim) if getattr(k, "dtype", None) == np.bool_ else 1
 
 
-def _split_key(x: Tensor, key) -> tuple:
+def _split_key(x: Tensor, key: Any) -> Tuple[Key, Optional[Key]]:
     """PyTorch's indexing in two steps: (basic, advanced). `basic` (ints, slices, None) is
     applied to x first and gives a view; `advanced` (slices, index arrays) is then applied to
     that view with NumPy's rules, or is None when there are no index arrays. So ints never join
@@ -112,7 +115,9 @@ def _split_key(x: Tensor, key) -> tuple:
     for i in ellipses:
         entries[i:i + 1] = [slice(None)] * (x.ndim - used)
     be = x._backend
-    basic, advanced, has_arrays, dim = [], [], False, 0
+    basic: List[Any] = []
+    advanced: List[Any] = []
+    has_arrays, dim = False, 0
     for k in entries:
         if k is None or isinstance(k, slice):
             basic.append(k)
@@ -140,7 +145,7 @@ def _split_key(x: Tensor, key) -> tuple:
     return tuple(basic), (tuple(advanced) if has_arrays else None)
 
 
-def _check_broadcast(x: Tensor, advanced: list) -> None:
+def _check_broadcast(x: Tensor, advanced: List[Any]) -> None:
     """The index arrays (a mask counts as its number of True entries) must broadcast."""
     arrays = [k for k in advanced if not isinstance(k, slice)]
     if len(arrays) < 2:
@@ -157,7 +162,7 @@ def _check_broadcast(x: Tensor, advanced: list) -> None:
         ) from None
 
 
-def _check_array(x: Tensor, k, dim: int) -> None:
+def _check_array(x: Tensor, k: Any, dim: int) -> None:
     """An int64 index array must address existing positions; a bool mask must match the
     dims it covers."""
     be = x._backend
@@ -180,17 +185,17 @@ def _check_array(x: Tensor, k, dim: int) -> None:
             )
 
 
-def _is_basic(key: tuple) -> bool:
+def _is_basic(key: Key) -> bool:
     return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in key)
 
 
-def _is_everything(key: tuple) -> bool:
+def _is_everything(key: Key) -> bool:
     return all(isinstance(k, slice) and k == slice(None) for k in key)
 
 
-class GetItem(Function):
+class GetItem(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x, key):
+    def forward(ctx: Context, x: Tensor, key: Key) -> Tensor:
         ctx.key, ctx.shape, ctx.dtype = key, x.shape, x.dtype
         be = x._backend
         out = Tensor._make(be.getitem(x._data, key), be)
@@ -199,15 +204,15 @@ class GetItem(Function):
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         return IndexPut.apply(g, ctx.key, ctx.shape), None
 
 
-class IndexPut(Function):
+class IndexPut(Function[Tensor]):
     """zeros(shape) with g added at `key` (repeated indices accumulate); the adjoint of x[key]."""
 
     @staticmethod
-    def forward(ctx, g, key, input_shape):
+    def forward(ctx: Context, g: Tensor, key: Key, input_shape: Tuple[int, ...]) -> Any:
         ctx.key = key
         be = g._backend
         out = be.full(input_shape, 0, g._data.dtype)
@@ -218,11 +223,13 @@ class IndexPut(Function):
         return out
 
     @staticmethod
-    def backward(ctx, gg):
+    def backward(ctx: Context, gg: Tensor) -> Gradients:
         return gg[ctx.key], None, None
 
 
-def getitem(x: Tensor, key) -> Tensor:
+def getitem(x: Tensor, key: Any) -> Tensor:
+    """x[key]: ints, slices, None, Ellipsis, bools, lists and int64/bool tensors as PyTorch
+    reads them; a view for ints, slices and None, a copy with index arrays."""
     basic, advanced = _split_key(x, key)
     if advanced is None:
         return GetItem.apply(x, basic)
@@ -230,7 +237,7 @@ def getitem(x: Tensor, key) -> Tensor:
     return GetItem.apply(view, advanced)
 
 
-def put(x: Tensor, key, value) -> Tensor:
+def put(x: Tensor, key: Any, value: Any) -> Tensor:
     """x with x[key] replaced by value (broadcast to x[key]'s shape), out of place and
     differentiable: where(written, placed, x), placed being getitem's adjoint applied to the
     value entries whose write survives (at a repeated index the last one, as an in-place
@@ -238,8 +245,9 @@ def put(x: Tensor, key, value) -> Tensor:
     be = x._backend
     with no_grad():
         target = tuple(getitem(x, key).shape)
-        ids = Tensor._make(be.arange(0, math.prod(target), 1, np.int64), be).reshape(target)
-        slot = Tensor._make(be.full(tuple(x.shape), -1, np.int64), be)  # who wrote each entry
+        int64_ = np.dtype(np.int64)
+        ids = Tensor._make(be.arange(0, math.prod(target), 1, int64_), be).reshape(target)
+        slot = Tensor._make(be.full(tuple(x.shape), -1, int64_), be)  # who wrote each entry
         setitem(slot, key, ids)
         written, survives = slot >= 0, getitem(slot, key) == ids
     if not isinstance(value, Tensor):
@@ -261,7 +269,7 @@ def put(x: Tensor, key, value) -> Tensor:
     return elementwise.where(written, placed, x)
 
 
-def setitem(x: Tensor, key, value) -> None:
+def setitem(x: Tensor, key: Any, value: Any) -> None:
     """x[key] = value written into x's storage, recording nothing (Tensor.__setitem__ goes
     through inplace.setitem, which records the write when x or value requires grad)."""
     basic, advanced = _split_key(x, key)
@@ -313,9 +321,9 @@ def _as_1d(t: Tensor) -> Tensor:
     return shape.reshape(t, (1,))
 
 
-class Gather(Function):
+class Gather(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x, axis, index):
+    def forward(ctx: Context, x: Tensor, axis: int, index: Tensor) -> Any:
         ctx.axis, ctx.shape = axis, x.shape
         ctx.save_for_backward(index)
         be = x._backend
@@ -323,7 +331,7 @@ class Gather(Function):
         return be.take_along_axis(be.getitem(x._data, crop), index._data, axis)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         (index,) = ctx.saved_tensors
         zeros = Tensor._make(g._backend.full(ctx.shape, 0, g._data.dtype), g._backend)
         return scatter_add(zeros, ctx.axis, index, g), None, None
@@ -331,7 +339,14 @@ class Gather(Function):
 
 @numpy_names
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
-    """out[i][j] = x[index[i][j]][j] (dim=0), as torch.gather. A 0-d input counts as 1-D."""
+    """out[i][j] = x[index[i][j]][j] (dim=0), as torch.gather. A 0-d input counts as 1-D.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1, 2], [3, 4]])
+    >>> gf.gather(x, 1, gf.tensor([[1, 0], [1, 1]]))
+    tensor([[2, 1],
+            [4, 4]])
+    """
     axis = _check_index("gather", x, dim, index)
     if x.ndim == 0 and index.ndim <= 1:
         return shape.reshape(gather(_as_1d(x), 0, shape.reshape(index, (-1,))), index.shape)
@@ -346,9 +361,9 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     return Gather.apply(x, axis, index)
 
 
-class ScatterAdd(Function):
+class ScatterAdd(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x, axis, index, src):
+    def forward(ctx: Context, x: Tensor, axis: int, index: Tensor, src: Tensor) -> Any:
         ctx.axis = axis
         ctx.save_for_backward(index)
         be = x._backend
@@ -357,7 +372,7 @@ class ScatterAdd(Function):
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         (index,) = ctx.saved_tensors
         gsrc = gather(g, ctx.axis, index) if ctx.needs_input_grad[3] else None
         return g, None, None, gsrc
@@ -365,6 +380,12 @@ class ScatterAdd(Function):
 
 @numpy_names
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """out = x; out[index[i][j]][j] += src[i][j] (dim=0), repeated indices accumulating.
+
+    >>> import gradflow as gf
+    >>> gf.zeros(3).scatter_add(0, gf.tensor([0, 2, 0]), gf.tensor([1.0, 2.0, 3.0]))
+    tensor([4., 0., 2.])
+    """
     axis = _check_index("scatter_add", x, dim, index)
     check_tensor(src, "scatter_add", "src")
     if x.ndim == 0 and index.ndim == src.ndim == 0:
@@ -382,18 +403,19 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return ScatterAdd.apply(x, axis, index, src)
 
 
-class Scatter(Function):
+class Scatter(Function[Tensor]):
     """out = x with out[..., index[i][j], ...] = src[i][j] along axis (the last write wins
     where index repeats). dx is g where nothing was written; dsrc = gather(g, axis, index)
     (zero where src is larger than index), as PyTorch's."""
 
     @staticmethod
-    def forward(ctx, x, axis, index, src, value):
+    def forward(ctx: Context, x: Tensor, axis: int, index: Tensor, src: Optional[Tensor],
+                value: Optional[Number]) -> Any:
         be = x._backend
         key = tuple(index._data if d == axis else be.from_numpy(positions)
                     for d, positions in enumerate(np.indices(index.shape, dtype=np.int64,
                                                              sparse=True)))
-        written = be.full(x.shape, False, np.bool_)
+        written = be.full(x.shape, False, np.dtype(np.bool_))
         ctx.axis, ctx.src_shape = axis, None if src is None else src.shape
         ctx.save_for_backward(index, Tensor._make(written, be))
         out = be.copy(x._data)
@@ -407,7 +429,7 @@ class Scatter(Function):
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         index, written = ctx.saved_tensors
         gx = elementwise.where(written, 0, g) if ctx.needs_input_grad[0] else None
         gsrc = None
@@ -419,20 +441,26 @@ class Scatter(Function):
         return gx, None, None, gsrc, None
 
 
-def _torch_pad(widths: list) -> list:
+def _torch_pad(widths: List[int]) -> List[int]:
     """(before, after) pairs listed from the first dim on, as F.pad's list (last dim first)."""
     pairs = [widths[i:i + 2] for i in range(0, len(widths), 2)]
     return [w for pair in reversed(pairs) for w in pair]
 
 
 @numpy_names
-def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
+def scatter(x: Tensor, dim: int, index: Tensor, src: Optional[TensorLike] = None, *,
+            value: Optional[Number] = None, reduce: Optional[str] = None) -> Tensor:
     """out = x with out[index[i][j]][j] = src[i][j] (dim=0), or = value where src is a number;
-    as torch.scatter. reduce='add' is scatter_add; where index repeats, the last write wins."""
+    as torch.scatter. reduce='add' is scatter_add; where index repeats, the last write wins.
+
+    >>> import gradflow as gf
+    >>> gf.zeros(4).scatter(0, gf.tensor([1, 3]), gf.tensor([5.0, 6.0]))
+    tensor([0., 5., 0., 6.])
+    """
     if reduce is not None:
         if reduce != "add":
             raise ValueError(f"scatter: reduce must be None or 'add', got {reduce!r}")
-        return scatter_add(x, dim, index, src)
+        return scatter_add(x, dim, index, cast(Tensor, src))  # scatter_add checks src
     axis = _check_index("scatter", x, dim, index)
     if (src is None) == (value is None):
         raise TypeError("scatter: give exactly one of src (a Tensor or a number) and value")
@@ -454,7 +482,7 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
     return Scatter.apply(x, axis, index, None, src)
 
 
-def _check_fits(op: str, x: Tensor, axis: int, index: Tensor, src) -> None:
+def _check_fits(op: str, x: Tensor, axis: int, index: Tensor, src: Optional[Tensor]) -> None:
     """index has x's rank, fits in src and, outside axis, in x."""
     src_shape = index.shape if src is None else src.shape
     if src is not None and src._backend is not x._backend:
@@ -471,6 +499,14 @@ def _check_fits(op: str, x: Tensor, axis: int, index: Tensor, src) -> None:
 
 @numpy_names
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """The entries of x at the positions of a 1-D int64 index along dim, in new storage.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1, 2], [3, 4], [5, 6]])
+    >>> gf.index_select(x, 0, gf.tensor([2, 0]))
+    tensor([[5, 6],
+            [1, 2]])
+    """
     axis = _check_index("index_select", x, dim, index)
     if index.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {tuple(index.shape)}")
@@ -483,9 +519,9 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     return GetItem.apply(x, (slice(None),) * axis + (shape.reshape(index, (-1,))._data,))
 
 
-class IndexAdd(Function):
+class IndexAdd(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x, key, source):
+    def forward(ctx: Context, x: Tensor, key: Key, source: Tensor) -> Any:
         ctx.key = key
         be = x._backend
         out = be.copy(x._data)
@@ -493,14 +529,20 @@ class IndexAdd(Function):
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         gsrc = g[ctx.key] if ctx.needs_input_grad[2] else None
         return g, None, gsrc
 
 
 @numpy_names
-def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
-    """out = x; out[..., index[i], ...] += alpha * source[..., i, ...] along dim."""
+def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: Number = 1
+              ) -> Tensor:
+    """out = x; out[..., index[i], ...] += alpha * source[..., i, ...] along dim.
+
+    >>> import gradflow as gf
+    >>> gf.zeros(3).index_add(0, gf.tensor([0, 0, 2]), gf.tensor([1.0, 2.0, 3.0]))
+    tensor([3., 0., 3.])
+    """
     axis = _check_index("index_add", x, dim, index)
     check_tensor(source, "index_add", "source")
     if x.ndim == 0:
@@ -529,12 +571,12 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) ->
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
 
-def _on_device(x: Tensor, a: np.ndarray) -> Tensor:
+def _on_device(x: Tensor, a: np.ndarray[Any, Any]) -> Tensor:
     """A host array as a tensor on x's device."""
     return Tensor._make(x._backend.from_numpy(np.ascontiguousarray(a)), x._backend)
 
 
-def _host(x: Tensor) -> np.ndarray:
+def _host(x: Tensor) -> np.ndarray[Any, Any]:
     return x._backend.to_numpy(x._data)
 
 
@@ -549,15 +591,21 @@ def _order(x: Tensor, axis: int, descending: bool) -> Tensor:
     return _on_device(x, (a.shape[axis] - 1 - np.flip(reversed_order, axis)).astype(np.int64))
 
 
-def _sort_axis(op: str, x: Tensor, dim) -> int:
+def _sort_axis(op: str, x: Tensor, dim: int) -> int:
     check_tensor(x, op)
     return wrap_dim(dim, x.ndim, op)
 
 
 @numpy_names
-def sort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False):
+def sort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False
+         ) -> values_indices:
     """(values, indices) of x sorted along dim; always stable (stable=False allows any order
-    of equal values, and this one is it). nan sorts as the largest value, as in PyTorch."""
+    of equal values, and this one is it). nan sorts as the largest value, as in PyTorch.
+
+    >>> import gradflow as gf
+    >>> gf.sort(gf.tensor([3, 1, 2]))
+    values_indices(values=tensor([1, 2, 3]), indices=tensor([1, 2, 0]))
+    """
     axis = _sort_axis("sort", x, dim)
     descending = as_bool(descending, "sort", "descending")
     as_bool(stable, "sort", "stable")
@@ -569,7 +617,12 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = F
 
 @numpy_names
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
-    """The indices of sort(x, dim, descending)."""
+    """The indices of sort(x, dim, descending).
+
+    >>> import gradflow as gf
+    >>> gf.argsort(gf.tensor([3, 1, 2]), descending=True)
+    tensor([0, 2, 1])
+    """
     axis = _sort_axis("argsort", x, dim)
     descending = as_bool(descending, "argsort", "descending")
     as_bool(stable, "argsort", "stable")
@@ -579,9 +632,15 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, *, stable: bool 
 
 
 @numpy_names
-def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
+         ) -> values_indices:
     """(values, indices) of the k largest (or smallest) elements along dim, in sorted order
-    (also when sorted=False, which leaves the order free); ties keep the earlier index first."""
+    (also when sorted=False, which leaves the order free); ties keep the earlier index first.
+
+    >>> import gradflow as gf
+    >>> gf.topk(gf.tensor([1.0, 5.0, 3.0]), 2)
+    values_indices(values=tensor([5., 3.]), indices=tensor([1, 2]))
+    """
     axis = _sort_axis("topk", x, dim)
     k = as_int(k, "topk", "k")
     largest = as_bool(largest, "topk", "largest")
@@ -598,7 +657,13 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
 
 def masked_select(x: Tensor, mask: Tensor) -> Tensor:
     """The elements of x where mask (broadcast with x) is True, as a 1-D tensor in row-major
-    order; the gradient flows back to the selected elements."""
+    order; the gradient flows back to the selected elements.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1, -2], [-3, 4]])
+    >>> gf.masked_select(x, x > 0)
+    tensor([1, 4])
+    """
     check_tensor(x, "masked_select")
     check_tensor(mask, "masked_select", "mask")
     if mask.dtype is not bool_:
@@ -612,10 +677,19 @@ def masked_select(x: Tensor, mask: Tensor) -> Tensor:
     return getitem(shape.expand(x, common), shape.expand(mask, common))
 
 
-def nonzero(x: Tensor, *, as_tuple: bool = False):
+def nonzero(x: Tensor, *, as_tuple: bool = False) -> Union[Tensor, Tuple[Tensor, ...]]:
     """The indices of the nonzero elements of x: an (n, x.ndim) int64 tensor, one row per
     element in row-major order, or with as_tuple a tuple of x.ndim 1-D tensors (one for a
-    0-d x, as PyTorch's)."""
+    0-d x, as PyTorch's).
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[0, 1], [2, 0]])
+    >>> gf.nonzero(x)
+    tensor([[0, 1],
+            [1, 0]])
+    >>> x.nonzero(as_tuple=True)
+    (tensor([0, 1]), tensor([1, 0]))
+    """
     check_tensor(x, "nonzero")
     a = _host(x)
     if as_bool(as_tuple, "nonzero", "as_tuple"):
@@ -626,11 +700,17 @@ def nonzero(x: Tensor, *, as_tuple: bool = False):
 
 
 def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,
-           return_counts: bool = False, dim=None):
+           return_counts: bool = False, dim: Optional[int] = None
+           ) -> Union[Tensor, Tuple[Tensor, ...]]:
     """The distinct values of x, sorted (also for sorted=False), or with dim the distinct
     slices along dim; with return_inverse, where each element (slice) of x is in the output;
     with return_counts, how often each occurs. nan values are each distinct, as in PyTorch.
-    Not differentiable (as PyTorch's)."""
+    Not differentiable (as PyTorch's).
+
+    >>> import gradflow as gf
+    >>> gf.unique(gf.tensor([3, 1, 3, 2]), return_counts=True)
+    (tensor([1, 2, 3]), tensor([1, 1, 2]))
+    """
     check_tensor(x, "unique")
     for name, flag in (("sorted", sorted), ("return_inverse", return_inverse),
                        ("return_counts", return_counts)):

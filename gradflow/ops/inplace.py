@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import numbers
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from gradflow.ops.common import (
     result_type,
 )
 from gradflow.tensor import Tensor
-from gradflow.types import bool_
+from gradflow.types import Number, TensorLike, bool_
 
 
 def check_inplace(t: Tensor, op: str, other_requires_grad: bool = False) -> bool:
@@ -57,7 +58,7 @@ def _write(t: Tensor, result: Tensor, op: str) -> Tensor:
     return t
 
 
-def setitem(t: Tensor, key, value) -> None:
+def setitem(t: Tensor, key: Any, value: Any) -> None:
     """t[key] = value. When t or value requires grad, t takes the history of index.put, the
     same write out of place (so the gradient reaches value at key and t's old value elsewhere)."""
     value_grad = isinstance(value, Tensor) and value.requires_grad
@@ -67,7 +68,7 @@ def setitem(t: Tensor, key, value) -> None:
         _index.setitem(t, key, value)
 
 
-def apply_(t: Tensor, fn, op: str, *others) -> Tensor:
+def apply_(t: Tensor, fn: Callable[[Tensor], Tensor], op: str, *others: Any) -> Tensor:
     """t = fn(t) in t's storage; t takes the result's history. `others` are the other tensors
     fn reads. When recording, fn gets a copy of t: the nodes it records may save their input,
     and t's storage is about to be overwritten."""
@@ -76,7 +77,8 @@ def apply_(t: Tensor, fn, op: str, *others) -> Tensor:
     return _write(t, fn(shape.clone(t) if recording else t), op)
 
 
-def pointwise_(t: Tensor, op: str, t1, t2, value, fn) -> Tensor:
+def pointwise_(t: Tensor, op: str, t1: Tensor, t2: Tensor, value: Number,
+               fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
     """t += value * fn(t1, t2) (addcmul_, addcdiv_): t1 and t2 tensors broadcasting to t's
     shape, value a number."""
     check_tensor(t1, op, "tensor1")
@@ -90,11 +92,12 @@ def pointwise_(t: Tensor, op: str, t1, t2, value, fn) -> Tensor:
     return apply_(t, lambda s: s + fn(t1, t2) * value, op, t1, t2)
 
 
-def arith_(t: Tensor, op: str, other) -> Tensor:
+def arith_(t: Tensor, op: str, other: TensorLike) -> Tensor:
     """t = t op other. Without a graph to record, the backend updates the storage directly."""
     other_rg = isinstance(other, Tensor) and other.requires_grad
     if check_inplace(t, op + "_", other_rg):
-        return _write(t, getattr(elementwise, op)(shape.clone(t), other), op + "_")
+        result: Tensor = getattr(elementwise, op)(shape.clone(t), other)
+        return _write(t, result, op + "_")
     if op == "sub" and t.dtype is bool_:
         raise TypeError("sub_: subtraction, the `-` operator, with a bool tensor is not "
                         "supported; use `^` or logical_xor()")
@@ -110,7 +113,7 @@ def arith_(t: Tensor, op: str, other) -> Tensor:
             )
         if _category(result_type(t, other)) > _category(t.dtype):
             raise RuntimeError(f"{op}_: result type {other.dtype} can't be cast to {t.dtype}")
-        other_data = other._data
+        other_data: Any = other._data
     elif isinstance(other, numbers.Number):
         if _category(result_type(t, other)) > _category(t.dtype):
             raise RuntimeError(f"{op}_: result type Float can't be cast to {t.dtype}")
@@ -122,13 +125,13 @@ def arith_(t: Tensor, op: str, other) -> Tensor:
     except ValueError:
         raise RuntimeError(
             f"{op}_: output with shape {tuple(t.shape)} doesn't match the broadcast shape of "
-            f"{tuple(t.shape)} and {tuple(other.shape)}"
+            f"{tuple(t.shape)} and {tuple(getattr(other, 'shape', ()))}"
         ) from None
     t._version[0] += 1
     return t
 
 
-def fill_(t: Tensor, value, op: str = "fill_") -> Tensor:
+def fill_(t: Tensor, value: TensorLike, op: str = "fill_") -> Tensor:
     if isinstance(value, Tensor):
         if value.ndim:
             raise RuntimeError(f"{op}: only supports a 0-dimensional value tensor, got a tensor "
@@ -147,7 +150,15 @@ def fill_(t: Tensor, value, op: str = "fill_") -> Tensor:
     return t
 
 
-def copy_(t: Tensor, src) -> Tensor:
+def copy_(t: Tensor, src: Tensor) -> Tensor:
+    """Copy src (broadcast to t's shape, converted to t's dtype and device) into t, in place
+    (``non_blocking`` is not taken).
+
+    >>> import gradflow as gf
+    >>> gf.zeros(2, 2).copy_(gf.tensor([1, 2]))
+    tensor([[1., 2.],
+            [1., 2.]])
+    """
     if not isinstance(src, Tensor):
         raise TypeError(f"copy_: src must be a Tensor, got {type(src).__name__}")
     try:
@@ -174,7 +185,7 @@ def copy_(t: Tensor, src) -> Tensor:
     return t
 
 
-def _fill_random(t: Tensor, values, op: str) -> Tensor:
+def _fill_random(t: Tensor, values: Any, op: str) -> Tensor:
     check_inplace(t, op)
     t._backend.copy_(t._data, values)
     t._version[0] += 1
@@ -187,6 +198,13 @@ def _check_float(t: Tensor, op: str) -> None:
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fill t with uniform random numbers in [a, b), in place.
+
+    >>> import gradflow as gf
+    >>> x = gf.empty(100).uniform_(-1, 1)
+    >>> bool(x.min() >= -1), bool(x.max() < 1)
+    (True, True)
+    """
     _check_float(t, "uniform_")
     a, b = as_float(a, "uniform_", "from"), as_float(b, "uniform_", "to")
     if not a <= b:
@@ -197,6 +215,12 @@ def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fill t with normal random numbers of the given mean and std, in place.
+
+    >>> import gradflow as gf
+    >>> gf.empty(2, 3).normal_(0.0, 0.1).shape
+    gradflow.Size([2, 3])
+    """
     _check_float(t, "normal_")
     mean, std = as_float(mean, "normal_", "mean"), as_float(std, "normal_", "std")
     if not std >= 0:
@@ -206,9 +230,14 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     return _fill_random(t, be.binary("add", be.binary("mul", z, std), mean), "normal_")
 
 
-def bernoulli_(t: Tensor, p=0.5) -> Tensor:
+def bernoulli_(t: Tensor, p: TensorLike = 0.5) -> Tensor:
     """Each element becomes 1 with probability p (a number, or a float tensor broadcast to t's
-    shape), in t's dtype. The draws are float64 for integer and bool tensors."""
+    shape), in t's dtype. The draws are float64 for integer and bool tensors.
+
+    >>> import gradflow as gf
+    >>> gf.empty(3).bernoulli_(1.0)
+    tensor([1., 1., 1.])
+    """
     be = t._backend
     if isinstance(p, Tensor):
         if not p.is_floating_point():
@@ -220,30 +249,42 @@ def bernoulli_(t: Tensor, p=0.5) -> Tensor:
                                f"the tensor's shape {tuple(t.shape)}")
         if p.numel() and not bool(reduce.all((p >= 0) & (p <= 1))):
             raise RuntimeError("bernoulli_: expects all elements of p to be in [0, 1]")
-        p = p._data
+        p = p._data  # the backend array: compared with the draws below
     elif not isinstance(p, numbers.Real):
         raise TypeError(f"bernoulli_: p must be a number or a Tensor, got {type(p).__name__}")
     elif not 0 <= p <= 1:
         raise RuntimeError(f"bernoulli_: expects p to be in [0, 1], but got p={p}")
-    draw_dtype = t._data.dtype if t.is_floating_point() else np.float64
+    draw_dtype = t._data.dtype if t.is_floating_point() else np.dtype(np.float64)
     return _fill_random(t, be.binary("lt", be.rand(t.shape, draw_dtype), p), "bernoulli_")
 
 
 @numpy_names
-def index_add_(t: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
-    """In-place index_add: t[..., index[i], ...] += alpha * source[..., i, ...] along dim."""
+def index_add_(t: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: Number = 1
+               ) -> Tensor:
+    """In-place index_add: t[..., index[i], ...] += alpha * source[..., i, ...] along dim.
+
+    >>> import gradflow as gf
+    >>> gf.zeros(3).index_add_(0, gf.tensor([2, 2]), gf.tensor([1.0, 2.0]))
+    tensor([0., 0., 3.])
+    """
     return apply_(t, lambda s: _index.index_add(s, dim, index, source, alpha=alpha),
                   "index_add_", source)
 
 
 @numpy_names
-def scatter_(t: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
-    """In-place scatter: t[index[i][j]][j] = src[i][j] (dim=0), or = value."""
+def scatter_(t: Tensor, dim: int, index: Tensor, src: Optional[TensorLike] = None, *,
+             value: Optional[Number] = None, reduce: Optional[str] = None) -> Tensor:
+    """In-place scatter: t[index[i][j]][j] = src[i][j] (dim=0), or = value.
+
+    >>> import gradflow as gf
+    >>> gf.zeros(3).scatter_(0, gf.tensor([1]), 7.0)
+    tensor([0., 7., 0.])
+    """
     return apply_(t, lambda s: _index.scatter(s, dim, index, src, value=value, reduce=reduce),
                   "scatter_", src)
 
 
-def _diagonal_mask(t: Tensor, wrap: bool) -> np.ndarray:
+def _diagonal_mask(t: Tensor, wrap: bool) -> np.ndarray[Any, Any]:
     """Where fill_diagonal_ writes: the elements t[i, i, ..., i]; for a tall 2-D t with
     wrap, the diagonal starts again every (columns + 1) rows, as NumPy's fill_diagonal."""
     if t.ndim < 2:
@@ -257,8 +298,14 @@ def _diagonal_mask(t: Tensor, wrap: bool) -> np.ndarray:
     return mask
 
 
-def fill_diagonal_(t: Tensor, fill_value, wrap: bool = False) -> Tensor:
-    """Fill the main diagonal t[i, i, ..., i] with fill_value, in place."""
+def fill_diagonal_(t: Tensor, fill_value: Number, wrap: bool = False) -> Tensor:
+    """Fill the main diagonal t[i, i, ..., i] with fill_value, in place.
+
+    >>> import gradflow as gf
+    >>> gf.zeros(2, 3).fill_diagonal_(5)
+    tensor([[5., 0., 0.],
+            [0., 5., 0.]])
+    """
     check_tensor(t, "fill_diagonal_")
     wrap = as_bool(wrap, "fill_diagonal_", "wrap")
     if not isinstance(fill_value, numbers.Number):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, NamedTuple, Optional, Tuple, Union, cast
 
 import numpy as np
 
-from gradflow.autograd.function import Function, once_differentiable
+from gradflow.autograd.function import Context, Function, Gradients, once_differentiable
 from gradflow.ops import elementwise, index, reduce, shape
 from gradflow.ops.common import (
     as_bool,
@@ -22,19 +22,19 @@ from gradflow.ops.common import (
     result_type,
 )
 from gradflow.tensor import Tensor
-from gradflow.types import bool_
+from gradflow.types import Dims, DTypeLike, Number, bool_
 
 
-class MatMul(Function):
+class MatMul(Function[Tensor]):
     """C = A @ B for ndim >= 2 with broadcast batch dims; dA = dC @ B^T, dB = A^T @ dC."""
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx: Context, a: Tensor, b: Tensor) -> Any:
         ctx.save_for_backward(a, b)
         return a._backend.matmul(a._data, b._data)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         a, b = ctx.saved_tensors
         ga = reduce.sum_to_shape(g @ _mT(b), a.shape) if ctx.needs_input_grad[0] else None
         gb = reduce.sum_to_shape(_mT(a) @ g, b.shape) if ctx.needs_input_grad[1] else None
@@ -46,7 +46,7 @@ def _mT(a: Tensor) -> Tensor:
     return shape.transpose(a, -2, -1)
 
 
-def _check_operands(op: str, a, b, integers: bool = True) -> None:
+def _check_operands(op: str, a: Tensor, b: Tensor, integers: bool = True) -> None:
     """Two tensors of a floating-point result (the GEMM is float32/float64) or, where
     `integers`, two integer tensors (an exact integer product); bool is refused."""
     check_tensor(a, op, "input")
@@ -61,7 +61,15 @@ def _check_operands(op: str, a, b, integers: bool = True) -> None:
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """torch.matmul: 1-D operands are promoted to a row (left) or a column (right) and the
-    added dim removed from the result; batch dims broadcast."""
+    added dim removed from the result; batch dims broadcast. Float tensors only.
+
+    >>> import gradflow as gf
+    >>> a = gf.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> gf.matmul(a, gf.tensor([1.0, 1.0]))
+    tensor([3., 7.])
+    >>> (a @ a).shape
+    gradflow.Size([2, 2])
+    """
     _check_operands("matmul", a, b)
     return _matmul("matmul", a, b)
 
@@ -74,7 +82,8 @@ def _matmul(op: str, a: Tensor, b: Tensor) -> Tensor:
         raise ValueError(
             f"{op}: both arguments need to be at least 1D, but they are {nd_a}D and {nd_b}D"
         )
-    a, b, _ = operands(op, a, b, broadcast=False)
+    promoted = operands(op, a, b, broadcast=False)  # two tensors in, two tensors out
+    a, b = cast(Tensor, promoted[0]), cast(Tensor, promoted[1])
     k_a = shape_a[-1]
     k_b = shape_b[-2] if nd_b > 1 else shape_b[0]
     if k_a != k_b:
@@ -97,13 +106,13 @@ def _matmul(op: str, a: Tensor, b: Tensor) -> Tensor:
     return out
 
 
-class Linear(Function):
+class Linear(Function[Tensor]):
     """y = x W^T + b for x (M, in), W (out, in), b (out,) or None, as one GEMM (W^T is a
     transposed view, not a copy). dx = dy W, dW = dy^T x and db = column sums of dy: each
     gradient is produced in its parameter's own layout, so nothing is transposed afterwards."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias):
+    def forward(ctx: Context, x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Any:
         ctx.save_for_backward(x, weight)
         be = x._backend
         y = be.matmul(x._data, be.permute(weight._data, (1, 0)))
@@ -112,7 +121,7 @@ class Linear(Function):
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         return (g @ weight if need_x else None, _mT(g) @ x if need_w else None,
@@ -120,7 +129,13 @@ class Linear(Function):
 
 
 def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
-    """torch.nn.functional.linear: y = x W^T + b over the last dim of x (*, in)."""
+    """torch.nn.functional.linear: y = x W^T + b over the last dim of x (*, in).
+
+    >>> import gradflow as gf
+    >>> x, w = gf.ones(4, 3), gf.ones(2, 3)
+    >>> gf.nn.functional.linear(x, w, gf.tensor([0.5, -0.5])).shape
+    gradflow.Size([4, 2])
+    """
     _check_operands("linear", x, weight, integers=False)
     check_tensor(bias, "linear", "bias", optional=True)
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
@@ -134,7 +149,8 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
             f"linear: bias of shape {tuple(bias.shape)} does not match weight of shape "
             f"{tuple(weight.shape)} (expected ({weight.shape[0]},))"
         )
-    x, weight, dt = operands("linear", x, weight, broadcast=False)
+    promoted = operands("linear", x, weight, broadcast=False)  # two tensors in, two out
+    x, weight, dt = cast(Tensor, promoted[0]), cast(Tensor, promoted[1]), promoted[2]
     if bias is not None:
         check_same_device("linear", x, bias)
         bias = shape.to_dtype(bias, dt)
@@ -148,6 +164,13 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
 
 
 def mm(a: Tensor, b: Tensor) -> Tensor:
+    """The product of two matrices (2-D float tensors).
+
+    >>> import gradflow as gf
+    >>> gf.mm(gf.eye(2), gf.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    tensor([[1., 2.],
+            [3., 4.]])
+    """
     _check_operands("mm", a, b)
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(
@@ -157,6 +180,12 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
 
 
 def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """The products of two batches of matrices (3-D float tensors, the same batch size).
+
+    >>> import gradflow as gf
+    >>> gf.bmm(gf.ones(5, 2, 3), gf.ones(5, 3, 4)).shape
+    gradflow.Size([5, 2, 4])
+    """
     _check_operands("bmm", a, b)
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
         raise ValueError(
@@ -167,6 +196,12 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
 
 
 def dot(a: Tensor, b: Tensor) -> Tensor:
+    """The inner product of two 1-D float tensors of the same size.
+
+    >>> import gradflow as gf
+    >>> gf.dot(gf.tensor([1.0, 2.0]), gf.tensor([3.0, 4.0]))
+    tensor(11.)
+    """
     _check_operands("dot", a, b)
     if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
         raise ValueError(
@@ -177,7 +212,7 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------- triangles and diagonals
-def _on_device(x: Tensor, a: np.ndarray) -> Tensor:
+def _on_device(x: Tensor, a: np.ndarray[Any, Any]) -> Tensor:
     """A host array (a mask, an index) as a tensor on x's device."""
     return Tensor._make(x._backend.from_numpy(a), x._backend)
 
@@ -196,16 +231,29 @@ def _triangle(op: str, x: Tensor, diagonal: int, lower: bool) -> Tensor:
 
 
 def tril(x: Tensor, diagonal: int = 0) -> Tensor:
-    """The lower triangle of the last two dims: x[..., i, j] for j - i <= diagonal, else 0."""
+    """The lower triangle of the last two dims: x[..., i, j] for j - i <= diagonal, else 0.
+
+    >>> import gradflow as gf
+    >>> gf.tril(gf.ones(2, 2))
+    tensor([[1., 0.],
+            [1., 1.]])
+    """
     return _triangle("tril", x, diagonal, lower=True)
 
 
 def triu(x: Tensor, diagonal: int = 0) -> Tensor:
-    """The upper triangle of the last two dims: x[..., i, j] for j - i >= diagonal, else 0."""
+    """The upper triangle of the last two dims: x[..., i, j] for j - i >= diagonal, else 0.
+
+    >>> import gradflow as gf
+    >>> gf.triu(gf.ones(2, 3), diagonal=1)
+    tensor([[0., 1., 1.],
+            [0., 0., 1.]])
+    """
     return _triangle("triu", x, diagonal, lower=False)
 
 
-def _diagonal_positions(n_rows: int, n_cols: int, k: int):
+def _diagonal_positions(n_rows: int, n_cols: int, k: int
+                        ) -> Tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """(rows, cols) of the k-th diagonal of an n_rows x n_cols matrix, as int64 arrays."""
     start_row, start_col = max(-k, 0), max(k, 0)
     n = max(min(n_rows - start_row, n_cols - start_col), 0)
@@ -213,12 +261,12 @@ def _diagonal_positions(n_rows: int, n_cols: int, k: int):
     return steps + start_row, steps + start_col
 
 
-class DiagEmbed(Function):
+class DiagEmbed(Function[Tensor]):
     """A (n + |k|) square matrix holding the vector v on its k-th diagonal, zeros elsewhere;
     the gradient is the k-th diagonal of the incoming one."""
 
     @staticmethod
-    def forward(ctx, v, k):
+    def forward(ctx: Context, v: Tensor, k: int) -> Any:
         ctx.k = k
         be = v._backend
         side = v.shape[0] + abs(k)
@@ -228,13 +276,21 @@ class DiagEmbed(Function):
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         return diag(g, ctx.k), None
 
 
 def diag(x: Tensor, diagonal: int = 0) -> Tensor:
     """torch.diag: a 1-D x becomes a square matrix with x on its `diagonal`-th diagonal
-    (above the main one for diagonal > 0); a 2-D x gives its `diagonal`-th diagonal, 1-D."""
+    (above the main one for diagonal > 0); a 2-D x gives its `diagonal`-th diagonal, 1-D.
+
+    >>> import gradflow as gf
+    >>> gf.diag(gf.tensor([1, 2]))
+    tensor([[1, 0],
+            [0, 2]])
+    >>> gf.diag(gf.tensor([[1, 2], [3, 4]]))
+    tensor([1, 4])
+    """
     check_tensor(x, "diag")
     k = as_int(diagonal, "diag", "diagonal")
     if x.ndim == 1:
@@ -246,7 +302,13 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
 
 
 def outer(a: Tensor, b: Tensor) -> Tensor:
-    """out[i, j] = a[i] * b[j] for 1-D a and b."""
+    """out[i, j] = a[i] * b[j] for 1-D a and b.
+
+    >>> import gradflow as gf
+    >>> gf.outer(gf.tensor([1, 2]), gf.tensor([1, 10]))
+    tensor([[ 1, 10],
+            [ 2, 20]])
+    """
     check_tensor(a, "outer", "input")
     check_tensor(b, "outer", "vec2")
     if a.ndim != 1 or b.ndim != 1:
@@ -255,7 +317,7 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
     return elementwise.mul(shape.unsqueeze(a, 1), shape.unsqueeze(b, 0))
 
 
-def _scaled_sum(op: str, x: Tensor, product: Tensor, beta, alpha) -> Tensor:
+def _scaled_sum(op: str, x: Tensor, product: Tensor, beta: Number, alpha: Number) -> Tensor:
     """beta * x + alpha * product; with beta == 0, x is ignored (its nan and inf too), as
     in PyTorch. x must broadcast to the product's shape."""
     check_tensor(x, op, "input")
@@ -270,13 +332,26 @@ def _scaled_sum(op: str, x: Tensor, product: Tensor, beta, alpha) -> Tensor:
     return elementwise.add(scaled, x if beta == 1 else elementwise.mul(x, beta))
 
 
-def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
-    """beta * input + alpha * (mat1 @ mat2) for 2-D mat1 (n, m) and mat2 (m, p)."""
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Number = 1, alpha: Number = 1
+          ) -> Tensor:
+    """beta * input + alpha * (mat1 @ mat2) for 2-D mat1 (n, m) and mat2 (m, p).
+
+    >>> import gradflow as gf
+    >>> gf.addmm(gf.ones(2, 2), gf.eye(2), gf.eye(2), beta=0.5)
+    tensor([[1.5000, 0.5000],
+            [0.5000, 1.5000]])
+    """
     return _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
 
 
-def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
-    """beta * input + alpha * bmm(batch1, batch2) for 3-D batch1 (b, n, m), batch2 (b, m, p)."""
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Number = 1,
+            alpha: Number = 1) -> Tensor:
+    """beta * input + alpha * bmm(batch1, batch2) for 3-D batch1 (b, n, m), batch2 (b, m, p).
+
+    >>> import gradflow as gf
+    >>> gf.baddbmm(gf.zeros(3, 2, 4), gf.ones(3, 2, 5), gf.ones(3, 5, 4), alpha=2)[0, 0]
+    tensor([10., 10., 10., 10.])
+    """
     return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)
 
 
@@ -324,11 +399,11 @@ class LinAlgError(RuntimeError):
     torch.linalg.LinAlgError."""
 
 
-def _host(x: Tensor) -> np.ndarray:
+def _host(x: Tensor) -> np.ndarray[Any, Any]:
     return x._backend.to_numpy(x._data)
 
 
-def _lapack(op: str, fn, x: Tensor, *arrays):
+def _lapack(op: str, fn: Callable[..., Any], x: Tensor, *arrays: Any) -> Any:
     """fn on host copies of x and arrays; NumPy's LinAlgError becomes ours, naming the op."""
     try:
         return fn(_host(x), *arrays)
@@ -336,7 +411,7 @@ def _lapack(op: str, fn, x: Tensor, *arrays):
         raise LinAlgError(f"{op}: {exc} (input of shape {tuple(x.shape)})") from None
 
 
-def _device(x: Tensor, a) -> Tensor:
+def _device(x: Tensor, a: Any) -> Tensor:
     """A host result as a tensor on x's device, with x's dtype."""
     a = np.array(a, dtype=x._data.dtype, order="C")  # (ascontiguousarray makes 0-d 1-d)
     return Tensor._make(x._backend.from_numpy(a), x._backend)
@@ -351,17 +426,17 @@ def _check_square(op: str, a: Tensor, arg: str = "A") -> None:
         raise TypeError(f"{op}: expected a floating-point {arg}, got {a.dtype}")
 
 
-class Inv(Function):
+class Inv(Function[Tensor]):
     """A^-1; d(A^-1) = -A^-1 dA A^-1, so the gradient is -A^-T g A^-T."""
 
     @staticmethod
-    def forward(ctx, a):
+    def forward(ctx: Context, a: Tensor) -> Tensor:
         out = _device(a, _lapack("linalg.inv", np.linalg.inv, a))
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Tensor:
         inv_t = _mT(ctx.saved_tensors[0])
         return -(inv_t @ g @ inv_t)
 
@@ -391,18 +466,18 @@ def inverse(A: Tensor) -> Tensor:
     return inv(A)
 
 
-class Solve(Function):
+class Solve(Function[Tensor]):
     """X = A^-1 B for B (*, n, k); gB = A^-T g and gA = -gB X^T, each summed back over the
     batch dims its input was broadcast along."""
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx: Context, a: Tensor, b: Tensor) -> Tensor:
         out = _device(a, _lapack("linalg.solve", np.linalg.solve, a, _host(b)))
         ctx.save_for_backward(a, b, out)
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         a, b, x = ctx.saved_tensors
         gb = Solve.apply(_mT(a), g)
         ga = reduce.sum_to_shape(-(gb @ _mT(x)), a.shape) if ctx.needs_input_grad[0] else None
@@ -422,7 +497,8 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     """
     _check_square("linalg.solve", A)
     check_tensor(B, "linalg.solve", "B")
-    A, B, _ = operands("linalg.solve", A, B, broadcast=False)
+    a, b, _ = operands("linalg.solve", A, B, broadcast=False)
+    A, B = cast(Tensor, a), cast(Tensor, b)  # checked above to be tensors
     if not as_bool(left, "linalg.solve", "left"):
         if B.ndim < 2:
             raise ValueError(f"linalg.solve: with left=False, B must be a matrix (*, k, n), got "
@@ -444,17 +520,17 @@ def _per_matrix(g: Tensor) -> Tensor:
     return shape.unsqueeze(shape.unsqueeze(g, -1), -1)
 
 
-class Det(Function):
+class Det(Function[Tensor]):
     """det(A); d det = det(A) tr(A^-1 dA), so the gradient is g det(A) A^-T."""
 
     @staticmethod
-    def forward(ctx, a):
+    def forward(ctx: Context, a: Tensor) -> Tensor:
         out = _device(a, _lapack("linalg.det", np.linalg.det, a))
         ctx.save_for_backward(a, out)
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Tensor:
         a, d = ctx.saved_tensors
         return _per_matrix(g * d) * _mT(inv(a))
 
@@ -474,11 +550,11 @@ def det(A: Tensor) -> Tensor:
     return Det.apply(A)
 
 
-class SlogDet(Function):
+class SlogDet(Function[Tuple[Tensor, Tensor]]):
     """(sign, log|det A|); the gradient of log|det A| is A^-T, the sign has none."""
 
     @staticmethod
-    def forward(ctx, a):
+    def forward(ctx: Context, a: Tensor) -> Tuple[Tensor, Tensor]:
         sign, logabs = _lapack("linalg.slogdet", np.linalg.slogdet, a)
         sign, logabs = _device(a, sign), _device(a, logabs)
         ctx.mark_non_differentiable(sign)
@@ -486,7 +562,7 @@ class SlogDet(Function):
         return sign, logabs
 
     @staticmethod
-    def backward(ctx, g_sign, g_logabs):
+    def backward(ctx: Context, g_sign: Tensor, g_logabs: Tensor) -> Tensor:
         (a,) = ctx.saved_tensors
         return _per_matrix(g_logabs) * _mT(inv(a))
 
@@ -510,22 +586,23 @@ def slogdet(A: Tensor) -> SlogdetResult:
     return SlogdetResult(*SlogDet.apply(A))
 
 
-class SvdVals(Function):
+class SvdVals(Function[Tensor]):
     """The singular values s of A = U diag(s) V^T, descending; ds = U^T dA V on the
     diagonal, so the gradient is U diag(g) V^T. U and V are constants of the backward, which
     therefore does not differentiate again."""
 
     @staticmethod
-    def forward(ctx, a):
+    def forward(ctx: Context, a: Tensor) -> Tensor:
         u, s, vh = _lapack("linalg.svdvals", lambda h: np.linalg.svd(h, full_matrices=False), a)
         ctx.save_for_backward(_device(a, u), _device(a, vh))
         return _device(a, s)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Tensor:
         u, vh = ctx.saved_tensors
-        return (u * shape.unsqueeze(g, -2)) @ vh
+        grad: Tensor = (u * shape.unsqueeze(g, -2)) @ vh
+        return grad
 
 
 def svdvals(A: Tensor) -> Tensor:
@@ -546,7 +623,7 @@ def svdvals(A: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------- norms
-def _float_input(op: str, x: Tensor, dtype) -> Tensor:
+def _float_input(op: str, x: Tensor, dtype: Optional[DTypeLike]) -> Tensor:
     check_tensor(x, op)
     if dtype is not None:
         x = shape.to_dtype(x, dtype)
@@ -555,7 +632,8 @@ def _float_input(op: str, x: Tensor, dtype) -> Tensor:
     return x
 
 
-def _order(op: str, ord, allowed_str: tuple = ()) -> Union[float, str]:
+def _order(op: str, ord: Union[float, str, None], allowed_str: Tuple[str, ...] = ()
+           ) -> Union[float, str]:
     if isinstance(ord, str) and ord in allowed_str:
         return ord
     if isinstance(ord, bool) or not isinstance(ord, numbers.Real):
@@ -564,24 +642,26 @@ def _order(op: str, ord, allowed_str: tuple = ()) -> Union[float, str]:
     return float(ord)
 
 
-def _check_extremum(op: str, x: Tensor, dims: Tuple[int, ...], ord) -> None:
+def _check_extremum(op: str, x: Tensor, dims: Tuple[int, ...], ord: Union[float, str, None]
+                    ) -> None:
     """A norm that takes a max or a min needs elements to take it over."""
     if any(x.shape[d] == 0 for d in dims):
         raise ValueError(f"{op}: cannot compute the {ord} norm over an empty dim (input of "
                          f"shape {tuple(x.shape)}, dims {dims}): it has no identity")
 
 
-def _vector_norm(op: str, x: Tensor, ord, dim, keepdim: bool, dtype) -> Tensor:
+def _vector_norm(op: str, x: Tensor, ord: Union[float, str, None], dim: Dims, keepdim: bool,
+                 dtype: Optional[DTypeLike]) -> Tensor:
     x = _float_input(op, x, dtype)
-    p = _order(op, ord)
+    p = float(_order(op, ord))  # (a number: no string is allowed)
     dims = tuple(range(x.ndim)) if dim is None else normalize_dims(dim, x.ndim, op)
     if math.isinf(p):
         _check_extremum(op, x, dims, ord)
     return reduce.norm(x, p, dims, as_bool(keepdim, op, "keepdim"))
 
 
-def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *,
-                dtype=None) -> Tensor:
+def vector_norm(x: Tensor, ord: float = 2, dim: Dims = None, keepdim: bool = False, *,
+                dtype: Optional[DTypeLike] = None) -> Tensor:
     """The vector ord-norm of x over dim (all elements when None), as ``torch.linalg.vector_norm``.
 
     ord may be any real: inf (largest |x|), -inf (smallest), 0 (count of non-zeros) or
@@ -594,7 +674,7 @@ def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *,
     return _vector_norm("linalg.vector_norm", x, ord, dim, keepdim, dtype)
 
 
-def _matrix_dims(op: str, A: Tensor, dim) -> Tuple[int, int]:
+def _matrix_dims(op: str, A: Tensor, dim: Dims) -> Tuple[int, int]:
     dims = normalize_dims(dim, A.ndim, op) if A.ndim >= 2 else ()
     if len(dims) != 2:
         raise ValueError(f"{op}: expected 2 distinct dims of a tensor of at least 2 dims, got "
@@ -607,25 +687,30 @@ def _singular_value_norm(A: Tensor, ord: Union[float, str], rows: int, cols: int
     """The nuclear norm (sum of singular values) or the 2-norm (largest; -2: smallest)."""
     rest = [i for i in range(A.ndim) if i not in (rows, cols)]
     s = svdvals(shape.permute(A, rest + [rows, cols]))
-    out = reduce.sum(s, -1) if ord == "nuc" else (reduce.amax if ord > 0 else reduce.amin)(s, -1)
+    if isinstance(ord, str):  # 'nuc'
+        out = reduce.sum(s, -1)
+    else:
+        out = (reduce.amax if ord > 0 else reduce.amin)(s, -1)
     if keepdim:
         for d in sorted((rows, cols)):
             out = shape.unsqueeze(out, d)
     return out
 
 
-def _matrix_norm(op: str, A: Tensor, ord, dim, keepdim: bool, dtype) -> Tensor:
+def _matrix_norm(op: str, A: Tensor, ord: Union[float, str, None], dim: Dims, keepdim: bool,
+                 dtype: Optional[DTypeLike]) -> Tensor:
     A = _float_input(op, A, dtype)
     p = _order(op, ord, ("fro", "nuc"))
     rows, cols = _matrix_dims(op, A, dim)
     keepdim = as_bool(keepdim, op, "keepdim")
     if p == "fro":
         return reduce.norm(A, 2, (rows, cols), keepdim)
-    if p != "nuc" and abs(p) not in (1, 2, math.inf):
+    if isinstance(p, str):  # 'nuc'
+        return _singular_value_norm(A, p, rows, cols, keepdim)
+    if abs(p) not in (1, 2, math.inf):
         raise ValueError(f"{op}: ord must be 'fro', 'nuc', inf, -inf, 1, -1, 2 or -2, got {ord}")
-    if p != "nuc":
-        _check_extremum(op, A, (rows, cols), ord)
-    if p == "nuc" or abs(p) == 2:
+    _check_extremum(op, A, (rows, cols), ord)
+    if abs(p) == 2:
         return _singular_value_norm(A, p, rows, cols, keepdim)
     summed, extreme = (cols, rows) if math.isinf(p) else (rows, cols)
     sums = reduce.sum(elementwise.abs(A), summed, keepdim=True)
@@ -634,8 +719,8 @@ def _matrix_norm(op: str, A: Tensor, ord, dim, keepdim: bool, dtype) -> Tensor:
                                              min(rows, cols))
 
 
-def matrix_norm(A: Tensor, ord: Union[float, str] = "fro", dim=(-2, -1), keepdim: bool = False,
-                *, dtype=None) -> Tensor:
+def matrix_norm(A: Tensor, ord: Union[float, str] = "fro", dim: Dims = (-2, -1),
+                keepdim: bool = False, *, dtype: Optional[DTypeLike] = None) -> Tensor:
     """The matrix ord-norm of the matrices over `dim` of A, as ``torch.linalg.matrix_norm``.
 
     ord: 'fro' (Frobenius), 'nuc' (sum of singular values), inf / -inf (largest / smallest
@@ -649,7 +734,8 @@ def matrix_norm(A: Tensor, ord: Union[float, str] = "fro", dim=(-2, -1), keepdim
     return _matrix_norm("linalg.matrix_norm", A, ord, dim, keepdim, dtype)
 
 
-def linalg_norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def linalg_norm(A: Tensor, ord: Union[float, str, None] = None, dim: Dims = None,
+                keepdim: bool = False, *, dtype: Optional[DTypeLike] = None) -> Tensor:
     """A vector or matrix norm, as ``torch.linalg.norm``: a matrix norm when dim has two
     dims (or dim is None, ord is given and A is 2-D), else a vector norm (of all elements
     when dim and ord are None).

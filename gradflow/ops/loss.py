@@ -10,9 +10,9 @@ cross-entropy through log-softmax, BCE-with-logits through softplus, BCE with lo
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional, Tuple
 
-from gradflow.autograd import Function
+from gradflow.autograd.function import Context, Function, Gradients
 from gradflow.backends.base import fused
 from gradflow.ops import elementwise, index, shape
 from gradflow.ops import reduce as reduce_ops  # `reduce` is a legacy argument of the losses
@@ -25,6 +25,8 @@ from gradflow.ops.common import (
     check_tensor,
 )
 from gradflow.tensor import Tensor
+
+Flag = Optional[bool]  # the legacy size_average and reduce arguments
 
 
 def legacy_reduction(size_average: Optional[bool], reduce: Optional[bool],
@@ -48,7 +50,8 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 def _check_args(op: str, input: Tensor, target: Tensor, reduction: str,
-                reductions: tuple = ("none", "mean", "sum"), **optional) -> None:
+                reductions: Tuple[str, ...] = ("none", "mean", "sum"),
+                **optional: Optional[Tensor]) -> None:
     """What every loss checks first: input a floating-point Tensor, target a Tensor, the
     optional tensors (weight, pos_weight) Tensors or None, reduction one of `reductions`."""
     check_tensor(input, op, "input")
@@ -60,7 +63,7 @@ def _check_args(op: str, input: Tensor, target: Tensor, reduction: str,
     check_choice(reduction, op, "reduction", reductions)
 
 
-def _check_broadcast(op: str, input: Tensor, **others) -> None:
+def _check_broadcast(op: str, input: Tensor, **others: Optional[Tensor]) -> None:
     """Each of `others` (target, weight, ...) must broadcast against input."""
     for name, t in others.items():
         if t is not None:
@@ -82,17 +85,24 @@ def _class_dim_view(weight: Tensor, ndim: int) -> Tensor:
 
 # ---------------------------------------------------------------- classification
 def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
-             size_average=None, ignore_index: int = -100, reduce=None,
+             size_average: Flag = None, ignore_index: int = -100, reduce: Flag = None,
              reduction: str = "mean") -> Tensor:
     """loss_i = -weight[t_i] * input[i, t_i] (0 where t_i == ignore_index). 'mean' divides the
-    sum by the sum of weight[t_i] over the kept targets. input (N, C, d1, …) or (C,)."""
+    sum by the sum of weight[t_i] over the kept targets. input (N, C, d1, …) or (C,).
+
+    >>> import gradflow as gf
+    >>> F = gf.nn.functional
+    >>> logp = gf.tensor([[-0.5, -1.0], [-2.0, -0.1]])
+    >>> F.nll_loss(logp, gf.tensor([0, 1]))
+    tensor(0.3000)
+    """
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_args("nll_loss", input, target, reduction, weight=weight)
     return _nll("nll_loss", input, target, weight, ignore_index, reduction)
 
 
 def _check_nll(op: str, input: Tensor, target: Tensor, weight: Optional[Tensor],
-               ignore_index: int):
+               ignore_index: int) -> Tuple[Tensor, Tensor, bool, int]:
     """nll_loss's argument checks: (input, target) with a batch dim, whether they had none,
     and ignore_index as an int."""
     ignore_index = as_int(ignore_index, op, "ignore_index")
@@ -143,7 +153,7 @@ def _nll(op: str, input: Tensor, target: Tensor, weight: Optional[Tensor], ignor
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
-                  size_average=None, ignore_index: int = -100, reduce=None,
+                  size_average: Flag = None, ignore_index: int = -100, reduce: Flag = None,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy of the softmax over dim 1 (dim 0 for 1-D input) against class indices
     (with ignore_index, weights as nll_loss) or class probabilities (same shape as input).
@@ -152,6 +162,11 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     indices: (1 - eps) * nll + eps / C * sum_c(-w_c log p_c), the smoothing term reduced like
     nll ('mean' divides by the summed target weights); probabilities: target becomes
     target * (1 - eps) + eps / C, and 'mean' divides by the number of samples.
+
+    >>> import gradflow as gf
+    >>> F = gf.nn.functional
+    >>> F.cross_entropy(gf.zeros(2, 4), gf.tensor([0, 3]))
+    tensor(1.3863)
     """
     reduction = legacy_reduction(size_average, reduce, reduction)
     op = "cross_entropy"
@@ -209,42 +224,46 @@ def _fusable(logp: Tensor, weight: Optional[Tensor]) -> bool:
             and (weight is None or not weight.requires_grad))
 
 
-class _NLLTerms(Function):
+class _NLLTerms(Function[Tuple[Tensor, ...]]):
     """(loss, weight[, smoothing]) per position of logp (N, C, S) for targets (N, S), by the
     backend's fused nll_loss (see FUSED_KERNELS). Linear in logp, with _NLLTermsAdjoint as its
     adjoint, so the pair is differentiable to any order; the weights are not differentiable."""
 
     @staticmethod
-    def forward(ctx, logp, target, weight, ignore_index: int, smooth: bool):
-        be = logp._backend
+    def forward(ctx: Context, logp: Tensor, target: Tensor, weight: Optional[Tensor],
+                ignore_index: int, smooth: bool) -> Tuple[Any, ...]:
+        be: Any = logp._backend  # with the fused kernels, which are not in the contract
         loss, w, smoothing = be.nll_loss(logp._data, target._data, _raw(weight), ignore_index,
                                          smooth)
         ctx.args = (target, weight, ignore_index, logp.shape[1])
-        w = Tensor._make(w, be)
-        ctx.mark_non_differentiable(w)
-        return (loss, w, smoothing) if smooth else (loss, w)
+        w_t = Tensor._make(w, be)
+        ctx.mark_non_differentiable(w_t)
+        return (loss, w_t, smoothing) if smooth else (loss, w_t)
 
     @staticmethod
-    def backward(ctx, g_loss, _g_w, g_smooth=None):
+    def backward(ctx: Context, g_loss: Tensor, _g_w: Optional[Tensor],
+                 g_smooth: Optional[Tensor] = None) -> Gradients:
         return _NLLTermsAdjoint.apply(g_loss, g_smooth, *ctx.args), None, None, None, None
 
 
-class _NLLTermsAdjoint(Function):
+class _NLLTermsAdjoint(Function[Tensor]):
     """dlogp (N, C, S) from the gradients of _NLLTerms' loss and smoothing terms."""
 
     @staticmethod
-    def forward(ctx, g_loss, g_smooth, target, weight, ignore_index: int, classes: int):
+    def forward(ctx: Context, g_loss: Tensor, g_smooth: Optional[Tensor], target: Tensor,
+                weight: Optional[Tensor], ignore_index: int, classes: int) -> Any:
         ctx.args = (target, weight, ignore_index, g_smooth is not None)
-        return g_loss._backend.nll_loss_backward(g_loss._data, _raw(g_smooth), target._data,
-                                                 _raw(weight), ignore_index, classes)
+        be: Any = g_loss._backend  # with the fused kernels, which are not in the contract
+        return be.nll_loss_backward(g_loss._data, _raw(g_smooth), target._data, _raw(weight),
+                                    ignore_index, classes)
 
     @staticmethod
-    def backward(ctx, gg):
+    def backward(ctx: Context, gg: Tensor) -> Gradients:
         terms = _NLLTerms.apply(gg, *ctx.args)
         return terms[0], (terms[2] if ctx.args[3] else None), None, None, None, None
 
 
-def _raw(t: Optional[Tensor]):
+def _raw(t: Optional[Tensor]) -> Any:
     return None if t is None else t._data
 
 
@@ -294,18 +313,18 @@ def _check_probabilities(op: str, input: Tensor, target: Tensor) -> None:
     )
 
 
-class _BinaryCrossEntropy(Function):
+class _BinaryCrossEntropy(Function[Tensor]):
     """-(y log x + (1 - y) log(1 - x)) with both logs clamped to >= -100; the gradient is
     PyTorch's (x - y) / max(x (1 - x), 1e-12), finite at x = 0 and x = 1."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, y: Tensor):
+    def forward(ctx: Context, x: Tensor, y: Tensor) -> Tensor:
         ctx.save_for_backward(x, y)
         log_x, log_1mx = _clamped_logs(x)
         return -(y * log_x + (1 - y) * log_1mx)
 
     @staticmethod
-    def backward(ctx, g: Tensor):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         x, y = ctx.saved_tensors
         gx = g * (x - y) / elementwise.clamp(x * (1 - x), min=1e-12)
         gy = None
@@ -315,15 +334,22 @@ class _BinaryCrossEntropy(Function):
         return gx, gy
 
 
-def _clamped_logs(x: Tensor):
+def _clamped_logs(x: Tensor) -> Tuple[Tensor, Tensor]:
     """(log x, log(1 - x)), each clamped to >= -100 as PyTorch's BCE."""
     return (elementwise.clamp(elementwise.log(x), min=-100),
             elementwise.clamp(elementwise.log1p(-x), min=-100))
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
-                         size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
-    """-weight * (y log x + (1 - y) log(1 - x)) for probabilities x in [0, 1]."""
+                         size_average: Flag = None, reduce: Flag = None,
+                         reduction: str = "mean") -> Tensor:
+    """-weight * (y log x + (1 - y) log(1 - x)) for probabilities x in [0, 1].
+
+    >>> import gradflow as gf
+    >>> F = gf.nn.functional
+    >>> F.binary_cross_entropy(gf.tensor([0.5, 0.5]), gf.tensor([0.0, 1.0]))
+    tensor(0.6931)
+    """
     reduction = legacy_reduction(size_average, reduce, reduction)
     op = "binary_cross_entropy"
     _check_args(op, input, target, reduction, weight=weight)
@@ -338,11 +364,17 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor]
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
-                                     weight: Optional[Tensor] = None, size_average=None,
-                                     reduce=None, reduction: str = "mean",
+                                     weight: Optional[Tensor] = None, size_average: Flag = None,
+                                     reduce: Flag = None, reduction: str = "mean",
                                      pos_weight: Optional[Tensor] = None) -> Tensor:
     """BCE of sigmoid(x), stably: (1 - y) x + (1 + (pos_weight - 1) y) softplus(-x), with
-    softplus never linearised (threshold inf)."""
+    softplus never linearised (threshold inf).
+
+    >>> import gradflow as gf
+    >>> F = gf.nn.functional
+    >>> F.binary_cross_entropy_with_logits(gf.zeros(2), gf.tensor([0.0, 1.0]))
+    tensor(0.6931)
+    """
     reduction = legacy_reduction(size_average, reduce, reduction)
     op = "binary_cross_entropy_with_logits"
     _check_args(op, input, target, reduction, weight=weight, pos_weight=pos_weight)
@@ -359,11 +391,18 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     return _reduce(loss, reduction)
 
 
-def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
+def kl_div(input: Tensor, target: Tensor, size_average: Flag = None, reduce: Flag = None,
            reduction: str = "mean", log_target: bool = False) -> Tensor:
     """Pointwise KL divergence with input = log q: target * (log target - input) (0 where
     target = 0), or exp(t) * (t - input) when the target is given as log p (log_target).
-    'batchmean' divides the sum by the batch size (the true KL per sample)."""
+    'batchmean' divides the sum by the batch size (the true KL per sample).
+
+    >>> import gradflow as gf
+    >>> F = gf.nn.functional
+    >>> p = gf.tensor([[0.5, 0.5]])
+    >>> F.kl_div(p.log(), p, reduction='batchmean')
+    tensor(0.)
+    """
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_args("kl_div", input, target, reduction, ("none", "mean", "sum", "batchmean"))
     _check_broadcast("kl_div", input, target=target)
@@ -379,9 +418,15 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
 
 
 # ---------------------------------------------------------------- regression
-def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+def mse_loss(input: Tensor, target: Tensor, size_average: Flag = None, reduce: Flag = None,
              reduction: str = "mean") -> Tensor:
-    """(x - y)^2."""
+    """(x - y)^2.
+
+    >>> import gradflow as gf
+    >>> F = gf.nn.functional
+    >>> F.mse_loss(gf.tensor([1.0, 2.0]), gf.tensor([1.0, 4.0]))
+    tensor(2.)
+    """
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_args("mse_loss", input, target, reduction)
     _check_broadcast("mse_loss", input, target=target)
@@ -389,18 +434,30 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
     return _reduce(d * d, reduction)
 
 
-def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+def l1_loss(input: Tensor, target: Tensor, size_average: Flag = None, reduce: Flag = None,
             reduction: str = "mean") -> Tensor:
-    """|x - y|."""
+    """|x - y|.
+
+    >>> import gradflow as gf
+    >>> F = gf.nn.functional
+    >>> F.l1_loss(gf.tensor([1.0, 2.0]), gf.tensor([1.0, 4.0]), reduction='sum')
+    tensor(2.)
+    """
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_args("l1_loss", input, target, reduction)
     _check_broadcast("l1_loss", input, target=target)
     return _reduce(elementwise.abs(input - target), reduction)
 
 
-def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Flag = None, reduce: Flag = None,
                    reduction: str = "mean", beta: float = 1.0) -> Tensor:
-    """0.5 d^2 / beta where d = |x - y| < beta, else d - 0.5 beta (beta = 0: L1)."""
+    """0.5 d^2 / beta where d = |x - y| < beta, else d - 0.5 beta (beta = 0: L1).
+
+    >>> import gradflow as gf
+    >>> F = gf.nn.functional
+    >>> F.smooth_l1_loss(gf.tensor([0.5, 3.0]), gf.zeros(2), reduction='none')
+    tensor([0.1250, 2.5000])
+    """
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_args("smooth_l1_loss", input, target, reduction)
     _check_broadcast("smooth_l1_loss", input, target=target)
@@ -415,7 +472,13 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                delta: float = 1.0) -> Tensor:
-    """0.5 d^2 where d = |x - y| < delta, else delta (d - 0.5 delta)."""
+    """0.5 d^2 where d = |x - y| < delta, else delta (d - 0.5 delta).
+
+    >>> import gradflow as gf
+    >>> F = gf.nn.functional
+    >>> F.huber_loss(gf.tensor([0.5, 3.0]), gf.zeros(2), reduction='none', delta=2.0)
+    tensor([0.1250, 4.0000])
+    """
     _check_args("huber_loss", input, target, reduction)
     _check_broadcast("huber_loss", input, target=target)
     delta = as_float(delta, "huber_loss", "delta")

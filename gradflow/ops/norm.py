@@ -19,32 +19,34 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
-from gradflow.autograd.function import Function
+from gradflow.autograd.function import Context, Function, Gradients
 from gradflow.autograd.grad_mode import is_grad_enabled
+from gradflow.backends.base import Backend
 from gradflow.ops import elementwise, reduce, shape
 from gradflow.ops.common import as_bool, as_float, as_size
 from gradflow.ops.conv import check_float, check_same
 from gradflow.tensor import Tensor
 
 
-def _data(t: Optional[Tensor]):
+def _data(t: Optional[Tensor]) -> Any:
     return None if t is None else t._data
 
 
-def _flat(be, a, size):
+def _flat(be: Backend, a: Any, size: Sequence[int]) -> Any:
     """An (N, C, *) backend array seen as (N, C, L): the layout the batch-norm kernels take."""
     return be.reshape(a, (size[0], size[1], math.prod(size[2:])))
 
 
-class NormTrain(Function):
+class NormTrain(Function[Tuple[Tensor, Tensor, Tensor]]):
     """(y, mean, biased var) of x (N, C, *) normalised with its own per-channel statistics,
     y = (x - mean) * invstd * w + b (w, b (C,) or None). y has x's shape and is a new tensor,
     not a view, so in-place ops on it (``out += identity``) are allowed."""
 
     @staticmethod
-    def forward(ctx, x, w, b, eps: float):
+    def forward(ctx: Context, x: Tensor, w: Optional[Tensor], b: Optional[Tensor], eps: float
+                ) -> Tuple[Any, Tensor, Tensor]:
         be = x._backend
         y, mean, var, invstd = be.batch_norm_train(_flat(be, x._data, x.shape), _data(w),
                                                    _data(b), eps)
@@ -55,7 +57,8 @@ class NormTrain(Function):
         return be.reshape(y, x.shape), mean_t, var_t
 
     @staticmethod
-    def backward(ctx, gy, _gmean, _gvar):
+    def backward(ctx: Context, gy: Tensor, _gmean: Optional[Tensor], _gvar: Optional[Tensor]
+                 ) -> Tuple[Any, ...]:
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         if is_grad_enabled():  # create_graph=True: a differentiable formula
@@ -76,7 +79,8 @@ def _channel_mean(t: Tensor) -> Tensor:
     return reduce.mean(t, (0, 2), keepdim=True)
 
 
-def _norm_backward_composed(x: Tensor, w: Optional[Tensor], gy: Tensor, eps: float):
+def _norm_backward_composed(x: Tensor, w: Optional[Tensor], gy: Tensor, eps: float
+                            ) -> Tuple[Tensor, Tensor, Tensor]:
     """The training-mode gradients in Tensor ops for x (N, C, L), statistics recomputed from
     x: gx = invstd * (h - mean(h) - xhat * mean(h * xhat)) with h = gy * w."""
     c = x.shape[1]
@@ -88,12 +92,13 @@ def _norm_backward_composed(x: Tensor, w: Optional[Tensor], gy: Tensor, eps: flo
     return gx, reduce.sum(gy * xhat, (0, 2)), reduce.sum(gy, (0, 2))
 
 
-class NormEval(Function):
+class NormEval(Function[Tensor]):
     """y = (x - mean) * invstd * w + b with fixed statistics (mean, invstd backend arrays);
     x (N, C, *), y a new tensor of x's shape."""
 
     @staticmethod
-    def forward(ctx, x, w, b, mean, invstd):
+    def forward(ctx: Context, x: Tensor, w: Optional[Tensor], b: Optional[Tensor], mean: Any,
+                invstd: Any) -> Any:
         ctx.save_for_backward(x, w)
         ctx.mean, ctx.invstd = mean, invstd
         be = x._backend
@@ -101,7 +106,7 @@ class NormEval(Function):
         return be.reshape(y, x.shape)
 
     @staticmethod
-    def backward(ctx, gy):
+    def backward(ctx: Context, gy: Tensor) -> Gradients:
         # Linear in x: written in Tensor ops, so it is differentiable again.
         x, w = ctx.saved_tensors
         be, c = x._backend, x.shape[1]
@@ -119,11 +124,11 @@ class NormEval(Function):
 
 
 # ---------------------------------------------------------------- helpers
-def _check_eps(op: str, eps) -> float:
-    eps = as_float(eps, op, "eps")
-    if not eps >= 0:
-        raise ValueError(f"{op}: eps must be >= 0, got {eps}")
-    return eps
+def _check_eps(op: str, eps: float) -> float:
+    value = as_float(eps, op, "eps")
+    if not value >= 0:
+        raise ValueError(f"{op}: eps must be >= 0, got {value}")
+    return value
 
 
 def _check_vec(op: str, x: Tensor, name: str, t: Optional[Tensor], n: int) -> None:
@@ -135,7 +140,7 @@ def _check_vec(op: str, x: Tensor, name: str, t: Optional[Tensor], n: int) -> No
         )
 
 
-def _update_running_(running: Tensor, stat, factor: float) -> None:
+def _update_running_(running: Tensor, stat: Any, factor: float) -> None:
     """running = (1 - factor) * running + factor * stat, in place (a buffer, no graph)."""
     be = running._backend
     be.binary_("mul", running._data, 1.0 - factor)
@@ -143,7 +148,8 @@ def _update_running_(running: Tensor, stat, factor: float) -> None:
     running._version[0] += 1
 
 
-def _affine(y: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], param_shape) -> Tensor:
+def _affine(y: Tensor, weight: Optional[Tensor], bias: Optional[Tensor],
+            param_shape: Tuple[int, ...]) -> Tensor:
     """y * weight + bias, the parameters viewed as param_shape to broadcast against y."""
     if weight is not None:
         y = y * shape.reshape(weight, param_shape)
@@ -173,6 +179,15 @@ def batch_norm(
     or, for momentum=None (cumulative average), 1 / num_batches_tracked -- BatchNorm passes its
     counter (already incremented for this batch), as PyTorch's module does.
     eval: the running statistics normalise instead.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1.0, 10.0], [3.0, 30.0]])
+    >>> mean, var = gf.zeros(2), gf.ones(2)
+    >>> gf.nn.functional.batch_norm(x, mean, var, training=True)
+    tensor([[-1.0000, -1.0000],
+            [ 1.0000,  1.0000]])
+    >>> mean
+    tensor([0.2000, 2.0000])
     """
     op = "batch_norm"
     check_float(op, "input", input)
@@ -229,11 +244,17 @@ def layer_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """y = (x - mean) / sqrt(var + eps) * weight + bias, statistics over the trailing
-    dimensions normalized_shape (biased variance), weight/bias of shape normalized_shape."""
+    dimensions normalized_shape (biased variance), weight/bias of shape normalized_shape.
+
+    >>> import gradflow as gf
+    >>> gf.nn.functional.layer_norm(gf.tensor([[1.0, 3.0], [2.0, 2.0]]), (2,))
+    tensor([[-1.0000,  1.0000],
+            [ 0.0000,  0.0000]])
+    """
     op = "layer_norm"
     check_float(op, "input", input)
     if isinstance(normalized_shape, numbers.Integral):
-        normalized_shape = (normalized_shape,)
+        normalized_shape = (int(normalized_shape),)
     if not isinstance(normalized_shape, (tuple, list)):
         raise TypeError(f"{op}: normalized_shape must be an int or a sequence of ints, got "
                         f"{type(normalized_shape).__name__}")
@@ -266,7 +287,13 @@ def group_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """Normalise each group of C/num_groups channels of each sample (statistics over those
-    channels and all positions), then weight/bias per channel."""
+    channels and all positions), then weight/bias per channel.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1.0, 3.0, 5.0, 7.0]]).reshape(1, 4, 1)
+    >>> gf.nn.functional.group_norm(x, 2).flatten()
+    tensor([-1.0000,  1.0000, -1.0000,  1.0000])
+    """
     op = "group_norm"
     check_float(op, "input", input)
     if input.ndim < 2:
@@ -301,7 +328,12 @@ def instance_norm(
 ) -> Tensor:
     """Normalise each (sample, channel) plane over its positions, then weight/bias per channel.
     With use_input_stats the running statistics (if given) move towards the mean over the batch
-    of the per-instance mean and unbiased variance; without it they normalise instead."""
+    of the per-instance mean and unbiased variance; without it they normalise instead.
+
+    >>> import gradflow as gf
+    >>> gf.nn.functional.instance_norm(gf.tensor([[[1.0, 3.0]]]))
+    tensor([[[-1.0000,  1.0000]]])
+    """
     op = "instance_norm"
     check_float(op, "input", input)
     if input.ndim < 3:

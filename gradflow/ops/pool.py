@@ -11,24 +11,27 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from gradflow.autograd.function import Function
+from gradflow.autograd.function import Context, Function, Gradients
 from gradflow.backends.base import fused
 from gradflow.ops import reduce, shape
 from gradflow.ops.common import allocating, as_bool, as_ints
 from gradflow.ops.conv import IntOrPair, Pair, batched, pair
 from gradflow.tensor import Tensor
 
+Args = Tuple[Any, ...]  # a kernel's arguments after the arrays
+WithIndices = Union[Tensor, Tuple[Tensor, Tensor]]  # a max pool's output (and its indices)
+
 
 # ---------------------------------------------------------------- Functions
-class MaxPool(Function):
+class MaxPool(Function[Tuple[Tensor, Tensor]]):
     """(values, indices) of a strided (adaptive=False) or adaptive max pool."""
 
     @staticmethod
-    def forward(ctx, x, args: tuple, adaptive: bool):
+    def forward(ctx: Context, x: Tensor, args: Args, adaptive: bool) -> Any:
         be = x._backend
         y, idx = be.adaptive_max_pool2d(x._data, *args) if adaptive else be.max_pool2d(
             x._data, *args)
@@ -39,31 +42,31 @@ class MaxPool(Function):
         return y, idx_t
 
     @staticmethod
-    def backward(ctx, gy, _gidx):
+    def backward(ctx: Context, gy: Tensor, _gidx: Optional[Tensor]) -> Gradients:
         return Scatter.apply(gy, ctx.idx, ctx.size, True), None, None
 
 
-class Scatter(Function):
+class Scatter(Function[Tensor]):
     """y (N, C, *size), zeros but at the flat positions idx: y[n, c].flat[idx] += x[n, c]
     with accumulate (the max pools' backward), else y[n, c].flat[idx[n, c]] = x[n, c]
     (max_unpool2d). Its adjoint is Gather either way."""
 
     @staticmethod
-    def forward(ctx, x, idx, size: Pair, accumulate: bool):
+    def forward(ctx: Context, x: Tensor, idx: Tensor, size: Pair, accumulate: bool) -> Any:
         ctx.idx = idx
         kernel = x._backend.max_pool2d_backward if accumulate else x._backend.max_unpool2d
         return kernel(x._data, idx._data, size)
 
     @staticmethod
-    def backward(ctx, gy):
+    def backward(ctx: Context, gy: Tensor) -> Gradients:
         return Gather.apply(gy, ctx.idx), None, None, None
 
 
-class Gather(Function):
+class Gather(Function[Tensor]):
     """y[n, c] = x[n, c].flat[idx[n, c]]: Scatter's adjoint and max_unpool2d's backward."""
 
     @staticmethod
-    def forward(ctx, x, idx):
+    def forward(ctx: Context, x: Tensor, idx: Tensor) -> Any:
         ctx.idx = idx
         ctx.size = tuple(x.shape[2:])
         be = x._backend
@@ -73,82 +76,84 @@ class Gather(Function):
         return be.reshape(out, tuple(idx.shape))
 
     @staticmethod
-    def backward(ctx, gg):
+    def backward(ctx: Context, gg: Tensor) -> Gradients:
         return Scatter.apply(gg, ctx.idx, ctx.size, True), None
 
 
-class AvgPool(Function):
+class AvgPool(Function[Tensor]):
     """Strided average pool; args = (kernel, stride, padding, ceil_mode, count_include_pad,
     divisor_override or 0)."""
 
     @staticmethod
-    def forward(ctx, x, args: tuple):
+    def forward(ctx: Context, x: Tensor, args: Args) -> Any:
         ctx.args = args
         ctx.size = tuple(x.shape[2:])
         return x._backend.avg_pool2d(x._data, *args)
 
     @staticmethod
-    def backward(ctx, gy):
+    def backward(ctx: Context, gy: Tensor) -> Gradients:
         return AvgPoolAdjoint.apply(gy, ctx.size, ctx.args), None
 
 
-class AvgPoolAdjoint(Function):
+class AvgPoolAdjoint(Function[Tensor]):
     @staticmethod
-    def forward(ctx, g, size: Pair, args: tuple):
+    def forward(ctx: Context, g: Tensor, size: Pair, args: Args) -> Any:
         ctx.args = args
         return g._backend.avg_pool2d_backward(g._data, size, *args)
 
     @staticmethod
-    def backward(ctx, gg):
+    def backward(ctx: Context, gg: Tensor) -> Gradients:
         return AvgPool.apply(gg, ctx.args), None, None
 
 
-class AdaptiveAvgPool(Function):
+class AdaptiveAvgPool(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x, out: Pair):
+    def forward(ctx: Context, x: Tensor, out: Pair) -> Any:
         ctx.size = tuple(x.shape[2:])
         return x._backend.adaptive_avg_pool2d(x._data, out)
 
     @staticmethod
-    def backward(ctx, gy):
+    def backward(ctx: Context, gy: Tensor) -> Gradients:
         return AdaptiveAvgPoolAdjoint.apply(gy, ctx.size), None
 
 
-class AdaptiveAvgPoolAdjoint(Function):
+class AdaptiveAvgPoolAdjoint(Function[Tensor]):
     @staticmethod
-    def forward(ctx, g, size: Pair):
+    def forward(ctx: Context, g: Tensor, size: Pair) -> Any:
         ctx.out = tuple(g.shape[2:])
         return g._backend.adaptive_avg_pool2d_backward(g._data, size)
 
     @staticmethod
-    def backward(ctx, gg):
+    def backward(ctx: Context, gg: Tensor) -> Gradients:
         return AdaptiveAvgPool.apply(gg, ctx.out), None
 
 
-class Resize(Function):
+class Resize(Function[Tensor]):
     """interpolate by the backend's fused kernel (backends/base.py FUSED_KERNELS); args =
     (scales, bilinear, align_corners). Linear, with ResizeAdjoint as its adjoint."""
 
     @staticmethod
-    def forward(ctx, x, size: Pair, args: tuple):
+    def forward(ctx: Context, x: Tensor, size: Pair, args: Args) -> Any:
         ctx.args = args
         ctx.size = tuple(x.shape[2:])
-        return x._backend.interpolate(x._data, size, *args)
+        be: Any = x._backend  # with the fused kernels, which are not in the contract
+        return be.interpolate(x._data, size, *args)
 
     @staticmethod
-    def backward(ctx, gy):
+    def backward(ctx: Context, gy: Tensor) -> Gradients:
         return ResizeAdjoint.apply(gy, ctx.size, ctx.args), None, None
 
 
-class ResizeAdjoint(Function):
+class ResizeAdjoint(Function[Tensor]):
     @staticmethod
-    def forward(ctx, g, size: Pair, args: tuple):
+    def forward(ctx: Context, g: Tensor, size: Pair, args: Args) -> Any:
         ctx.args = args
         ctx.out = tuple(g.shape[2:])
-        return g._backend.interpolate_backward(g._data, size, *args)
+        be: Any = g._backend  # with the fused kernels, which are not in the contract
+        return be.interpolate_backward(g._data, size, *args)
 
     @staticmethod
-    def backward(ctx, gg):
+    def backward(ctx: Context, gg: Tensor) -> Gradients:
         return Resize.apply(gg, ctx.out, ctx.args), None, None
 
 
@@ -163,7 +168,9 @@ def pool_output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool)
     return out
 
 
-def _window_args(op: str, x: Tensor, kernel_size, stride, padding, dilation, ceil_mode):
+def _window_args(op: str, x: Tensor, kernel_size: IntOrPair, stride: Optional[IntOrPair],
+                 padding: IntOrPair, dilation: IntOrPair, ceil_mode: bool
+                 ) -> Tuple[Pair, Pair, Pair, Pair]:
     as_bool(ceil_mode, op, "ceil_mode")
     kernel = pair(op, "kernel_size", kernel_size, 1)
     empty = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
@@ -189,7 +196,7 @@ def _window_args(op: str, x: Tensor, kernel_size, stride, padding, dilation, cei
     return kernel, stride, padding, dilation
 
 
-def _adaptive_size(op: str, x: Tensor, output_size) -> Pair:
+def _adaptive_size(op: str, x: Tensor, output_size: Any) -> Pair:
     if isinstance(output_size, numbers.Integral) or output_size is None:
         output_size = (output_size, output_size)
     if not isinstance(output_size, (tuple, list)) or len(output_size) != 2:
@@ -198,7 +205,7 @@ def _adaptive_size(op: str, x: Tensor, output_size) -> Pair:
     return pair(op, "output_size", out, 1)
 
 
-def _unbatch(y, unbatched: bool):
+def _unbatch(y: Tensor, unbatched: bool) -> Tensor:
     return shape.squeeze(y, 0) if unbatched else y
 
 
@@ -211,9 +218,16 @@ def max_pool2d(
     dilation: IntOrPair = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
-):
+) -> WithIndices:
     """y[n, c, i, j] = max over the window rows i*sH - pH + a*dH, cols j*sW - pW + b*dW (a < kH,
-    b < kW) inside the input; NaN propagates. Indices are flat h*W + w per plane."""
+    b < kW) inside the input; NaN propagates. Indices are flat h*W + w per plane.
+
+    >>> import gradflow as gf
+    >>> x = gf.arange(16.0).reshape(1, 1, 4, 4)
+    >>> gf.nn.functional.max_pool2d(x, 2)
+    tensor([[[[ 5.,  7.],
+              [13., 15.]]]])
+    """
     op = "max_pool2d"
     x, unbatched = batched(op, input)
     args = _window_args(op, x, kernel_size, stride, padding, dilation, ceil_mode)
@@ -223,8 +237,15 @@ def max_pool2d(
     return (y, idx) if return_indices else y
 
 
-def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
-    """Max over windows [floor(i*H/OH), ceil((i+1)*H/OH)) x [floor(j*W/OW), ceil((j+1)*W/OW))."""
+def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False
+                        ) -> WithIndices:
+    """Max over windows [floor(i*H/OH), ceil((i+1)*H/OH)) x [floor(j*W/OW), ceil((j+1)*W/OW)).
+
+    >>> import gradflow as gf
+    >>> x = gf.arange(16.0).reshape(1, 1, 4, 4)
+    >>> gf.nn.functional.adaptive_max_pool2d(x, 1)
+    tensor([[[[15.]]]])
+    """
     op = "adaptive_max_pool2d"
     x, unbatched = batched(op, input)
     out = _adaptive_size(op, x, output_size)
@@ -245,7 +266,14 @@ def avg_pool2d(
     divisor_override: Optional[int] = None,
 ) -> Tensor:
     """Window sums / divisor: divisor_override, else the window size counting the zero padding
-    (count_include_pad) or only the input pixels it covers."""
+    (count_include_pad) or only the input pixels it covers.
+
+    >>> import gradflow as gf
+    >>> x = gf.arange(16.0).reshape(1, 1, 4, 4)
+    >>> gf.nn.functional.avg_pool2d(x, 2)
+    tensor([[[[ 2.5000,  4.5000],
+              [10.5000, 12.5000]]]])
+    """
     op = "avg_pool2d"
     x, unbatched = batched(op, input)
     kernel, stride, padding, _ = _window_args(op, x, kernel_size, stride, padding, 1, ceil_mode)
@@ -259,8 +287,14 @@ def avg_pool2d(
     return _unbatch(AvgPool.apply(x, args), unbatched)
 
 
-def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
-    """Mean over windows [floor(i*H/OH), ceil((i+1)*H/OH)) x [floor(j*W/OW), ceil((j+1)*W/OW))."""
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
+    """Mean over windows [floor(i*H/OH), ceil((i+1)*H/OH)) x [floor(j*W/OW), ceil((j+1)*W/OW)).
+
+    >>> import gradflow as gf
+    >>> x = gf.arange(16.0).reshape(1, 1, 4, 4)
+    >>> gf.nn.functional.adaptive_avg_pool2d(x, (1, 2))
+    tensor([[[[6.5000, 8.5000]]]])
+    """
     op = "adaptive_avg_pool2d"
     x, unbatched = batched(op, input)
     out = _adaptive_size(op, x, output_size)
@@ -278,7 +312,17 @@ def max_unpool2d(
 ) -> Tensor:
     """Inverse of max_pool2d: zeros of size (N, C, OH, OW) with y[n, c].flat[indices] = input.
     Default size: OH = (H - 1)*sH - 2pH + kH (likewise OW); output_size may override it
-    ((OH, OW) or the full shape)."""
+    ((OH, OW) or the full shape).
+
+    >>> import gradflow as gf
+    >>> F = gf.nn.functional
+    >>> y, idx = F.max_pool2d(gf.arange(16.0).reshape(1, 1, 4, 4), 2, return_indices=True)
+    >>> F.max_unpool2d(y, idx, 2)[0, 0]
+    tensor([[ 0.,  0.,  0.,  0.],
+            [ 0.,  5.,  0.,  7.],
+            [ 0.,  0.,  0.,  0.],
+            [ 0., 13.,  0., 15.]])
+    """
     op = "max_unpool2d"
     x, unbatched = batched(op, input)
     kernel = pair(op, "kernel_size", kernel_size, 1)
@@ -316,7 +360,7 @@ def max_unpool2d(
 
 
 def _interp_matrix(n_in: int, n_out: int, scale: Optional[float], mode: str,
-                   align_corners: bool) -> np.ndarray:
+                   align_corners: bool) -> np.ndarray[Any, Any]:
     """(n_out, n_in) matrix A with y = A @ x along one axis (PyTorch's source-index rules)."""
     a = np.zeros((n_out, n_in))
     dst = np.arange(n_out, dtype=np.float64)
@@ -353,6 +397,12 @@ def interpolate(
     nearest: src = floor(dst * in/out);
     bilinear: src = (dst + 0.5) * in/out - 0.5 (or dst * (in-1)/(out-1) with align_corners),
     blending the two neighbouring pixels. With scale_factor, in/out is 1/scale_factor.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[[[1.0, 2.0]]]])
+    >>> gf.nn.functional.interpolate(x, scale_factor=2)
+    tensor([[[[1., 1., 2., 2.],
+              [1., 1., 2., 2.]]]])
     """
     op = "interpolate"
     if not isinstance(mode, str) or mode not in ("nearest", "bilinear"):

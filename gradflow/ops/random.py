@@ -8,11 +8,11 @@ from the CPU's generator or the one passed.
 from __future__ import annotations
 
 import numbers
-from typing import Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from gradflow.autograd.function import Function
+from gradflow.autograd.function import Context, Function, Gradients
 from gradflow.ops import elementwise, reduce, shape
 from gradflow.ops.common import (
     as_bool,
@@ -23,17 +23,21 @@ from gradflow.ops.common import (
     result_type,
 )
 from gradflow.tensor import Tensor, randn, zeros
-from gradflow.types import as_dtype, get_default_dtype
+from gradflow.types import DeviceLike, DTypeLike, as_dtype, get_default_dtype
+
+if TYPE_CHECKING:
+    from gradflow.utils.data._rng import Generator
 
 
-def _host_rng(generator) -> np.random.Generator:
+def _host_rng(generator: Optional[Generator]) -> np.random.Generator:
     """The NumPy generator of a gradflow.Generator, or the CPU's global one for None."""
     from gradflow.utils.data._rng import numpy_rng  # (utils sits above ops: imported late)
 
     return numpy_rng(generator)
 
 
-def _standard_normal(shape_: tuple, like: Tensor, generator) -> Tensor:
+def _standard_normal(shape_: Tuple[int, ...], like: Tensor, generator: Optional[Generator]
+                     ) -> Tensor:
     """N(0, 1) samples of `shape_` with like's dtype and device."""
     if generator is None:
         return randn(shape_, dtype=like.dtype, device=like.device)
@@ -41,23 +45,25 @@ def _standard_normal(shape_: tuple, like: Tensor, generator) -> Tensor:
     return Tensor._make(like._backend.from_numpy(draws), like._backend)
 
 
-class Normal(Function):
+class Normal(Function[Tensor]):
     """mean + std * noise. Like PyTorch's, the sample's gradient with respect to mean and std
     is zero (it is a draw, not a reparameterised sample: use mean + std * randn for that)."""
 
     @staticmethod
-    def forward(ctx, mean, std, noise):
+    def forward(ctx: Context, mean: Union[Tensor, float], std: Union[Tensor, float],
+                noise: Tensor) -> Any:
         ctx.shapes = [v.shape if isinstance(v, Tensor) else () for v in (mean, std)]
         return (mean + std * noise)._data
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         zero = elementwise.mul(g, 0.0)
         return tuple(reduce.sum_to_shape(zero, s) for s in ctx.shapes) + (None,)
 
 
 def normal(mean: Union[Tensor, float] = 0.0, std: Union[Tensor, float] = 1.0,
-           size: Optional[Sequence[int]] = None, *, generator=None, dtype=None, device=None,
+           size: Optional[Sequence[int]] = None, *, generator: Optional[Generator] = None,
+           dtype: Optional[DTypeLike] = None, device: Optional[DeviceLike] = None,
            requires_grad: bool = False) -> Tensor:
     """Samples from N(mean, std^2), elementwise over the broadcast of mean and std.
 
@@ -103,7 +109,8 @@ def normal(mean: Union[Tensor, float] = 0.0, std: Union[Tensor, float] = 1.0,
     return Normal.apply(mean, std, _standard_normal(out_shape, like, generator))
 
 
-def _check_weights(op: str, x: Tensor, n_samples: int, replacement: bool) -> np.ndarray:
+def _check_weights(op: str, x: Tensor, n_samples: int, replacement: bool
+                   ) -> np.ndarray[Any, Any]:
     """The weights as a 2-D host array, after PyTorch's checks."""
     check_tensor(x, op)
     if x.ndim not in (1, 2) or not x.is_floating_point():
@@ -125,7 +132,7 @@ def _check_weights(op: str, x: Tensor, n_samples: int, replacement: bool) -> np.
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
-                generator=None) -> Tensor:
+                generator: Optional[Generator] = None) -> Tensor:
     """Category indices drawn with probabilities proportional to each row of input.
 
     As ``torch.multinomial``: input is (n,) or (rows, n) of non-negative weights (not

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import builtins
 import math
-from collections import namedtuple
-from typing import Optional, Tuple
+from typing import Any, Callable, NamedTuple, Optional, Tuple, Type, Union, overload
 
 import numpy as np
 
 from gradflow import op_table
-from gradflow.autograd.function import Function
+from gradflow.autograd.function import Context, Function, Gradients
 from gradflow.autograd.grad_mode import is_grad_enabled
 from gradflow.backends.base import fused
 from gradflow.ops import elementwise, index, shape
@@ -28,18 +27,25 @@ from gradflow.ops.common import (
     wrap_dim,
 )
 from gradflow.tensor import Tensor
-from gradflow.types import get_default_dtype, int64
+from gradflow.types import Dims, DTypeLike, Number, get_default_dtype, int64
 
-values_indices = namedtuple("values_indices", ["values", "indices"])
+Axes = Tuple[int, ...]  # normalised dims: non-negative, no duplicates
 
 
-def _check(x, op: str, keepdim=False) -> None:
+class values_indices(NamedTuple):
+    """What max(x, dim), min(x, dim), sort and topk return: the values and their indices."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def _check(x: Tensor, op: str, keepdim: bool = False) -> None:
     """The input is a Tensor and keepdim a bool: TypeErrors naming the op, as PyTorch's."""
     check_tensor(x, op)
     as_bool(keepdim, op, "keepdim")
 
 
-def _keep_dims(t: Tensor, axes, keepdim: bool) -> Tensor:
+def _keep_dims(t: Tensor, axes: Axes, keepdim: bool) -> Tensor:
     """A reduced t with its reduced axes back as size-1 dims (it broadcasts against the
     input); t itself when keepdim kept them or nothing was kept (a scalar broadcasts)."""
     if keepdim or not axes or not t.ndim:
@@ -50,17 +56,19 @@ def _keep_dims(t: Tensor, axes, keepdim: bool) -> Tensor:
     return shape.reshape(t, tuple(kept))
 
 
-def _expand_back(g: Tensor, input_shape, axes, keepdim: bool) -> Tensor:
+def _expand_back(g: Tensor, input_shape: Tuple[int, ...], axes: Axes, keepdim: bool
+                 ) -> Tensor:
     """Broadcast a reduced gradient back to the input's shape."""
     return shape.expand(_keep_dims(g, axes, keepdim), input_shape)
 
 
-class Reduce(Function):
+class Reduce(Function[Tensor]):
     """y = a row of op_table.REDUCE over `axes`; the backward applies the row's derivative to
     the gradient and the output broadcast back to the input's shape."""
 
     @staticmethod
-    def forward(ctx, x, row, axes, keepdim):
+    def forward(ctx: Context, x: Tensor, row: op_table.ReduceOp, axes: Axes, keepdim: bool
+                ) -> Tensor:
         be = x._backend
         out = Tensor._make(be.reduce(row.name, x._data, axes, keepdim), be)
         ctx.row, ctx.shape, ctx.axes, ctx.keepdim = row, x.shape, axes, keepdim
@@ -71,7 +79,7 @@ class Reduce(Function):
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         x, y = ctx.saved_tensors or (None, None)
         if y is not None:
             y = _keep_dims(y, ctx.axes, ctx.keepdim)
@@ -79,12 +87,12 @@ class Reduce(Function):
         return ctx.row.grad(g, x, y, ctx.axes), None, None, None
 
 
-def reduce(name: str, x: Tensor, axes, keepdim: bool) -> Tensor:
+def reduce(name: str, x: Tensor, axes: Axes, keepdim: bool) -> Tensor:
     """The row `name` of op_table.REDUCE over `axes` (normalised) of a checked x."""
     return Reduce.apply(x, op_table.REDUCE_BY_NAME[name], axes, keepdim)
 
 
-def _accumulated(x: Tensor, op: str, keepdim, dtype) -> Tensor:
+def _accumulated(x: Tensor, op: str, keepdim: bool, dtype: Optional[DTypeLike]) -> Tensor:
     """x checked for sum/prod and cast to `dtype` if given; bools and integers accumulate as
     int64 (as PyTorch's)."""
     _check(x, op, keepdim)
@@ -93,7 +101,7 @@ def _accumulated(x: Tensor, op: str, keepdim, dtype) -> Tensor:
     return x if x.is_floating_point() else shape.to_dtype(x, int64)
 
 
-def _count(x: Tensor, axes) -> int:
+def _count(x: Tensor, axes: Axes) -> int:
     """How many elements each reduction over `axes` combines."""
     n = 1
     for a in axes:
@@ -102,7 +110,16 @@ def _count(x: Tensor, axes) -> int:
 
 
 @numpy_names
-def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def sum(x: Tensor, dim: Dims = None, keepdim: bool = False, *,
+        dtype: Optional[DTypeLike] = None) -> Tensor:
+    """The sum over dim (every dim by default); bools and integers sum as int64.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> gf.sum(x), x.sum(0), x.sum(dim=1, keepdim=True)
+    (tensor(10.), tensor([4., 6.]), tensor([[3.],
+            [7.]]))
+    """
     x = _accumulated(x, "sum", keepdim, dtype)
     return reduce("sum", x, reduction_dims(dim, x.ndim, "sum"), keepdim)
 
@@ -119,7 +136,15 @@ def sum_to_shape(g: Tensor, input_shape: Tuple[int, ...]) -> Tensor:
 
 
 @numpy_names
-def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def mean(x: Tensor, dim: Dims = None, keepdim: bool = False, *,
+         dtype: Optional[DTypeLike] = None) -> Tensor:
+    """The mean over dim (every dim by default), of a float tensor.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> x.mean(), x.mean(dim=0)
+    (tensor(2.5000), tensor([2., 3.]))
+    """
     _check(x, "mean", keepdim)
     if dtype is not None:
         x = shape.to_dtype(x, dtype)
@@ -134,12 +159,19 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
 
 
 @numpy_names
-def var(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
-    """sum((x - mean)^2) / (N - correction); correction defaults to 1 (unbiased)."""
+def var(x: Tensor, dim: Dims = None, unbiased: Optional[bool] = None, keepdim: bool = False,
+        *, correction: Optional[Number] = None) -> Tensor:
+    """sum((x - mean)^2) / (N - correction); correction defaults to 1 (unbiased).
+
+    >>> import gradflow as gf
+    >>> gf.tensor([1.0, 2.0, 3.0, 4.0]).var(), gf.tensor([1.0, 3.0]).var(correction=0)
+    (tensor(1.6667), tensor(1.))
+    """
     return _var(x, dim, unbiased, keepdim, correction, "var")
 
 
-def _var(x: Tensor, dim, unbiased, keepdim, correction, op: str) -> Tensor:
+def _var(x: Tensor, dim: Dims, unbiased: Optional[bool], keepdim: bool,
+         correction: Optional[Number], op: str) -> Tensor:
     _check(x, op, keepdim)
     if not x.is_floating_point():
         raise RuntimeError(f"{op}: only supports floating point dtypes, got {x.dtype}")
@@ -159,28 +191,43 @@ def _var(x: Tensor, dim, unbiased, keepdim, correction, op: str) -> Tensor:
 
 
 @numpy_names
-def std(x: Tensor, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Tensor:
+def std(x: Tensor, dim: Dims = None, unbiased: Optional[bool] = None, keepdim: bool = False,
+        *, correction: Optional[Number] = None) -> Tensor:
+    """sqrt(var(x, dim, unbiased, keepdim, correction=correction)).
+
+    >>> import gradflow as gf
+    >>> gf.tensor([1.0, 3.0]).std(correction=0)
+    tensor(1.)
+    """
     return elementwise.sqrt(_var(x, dim, unbiased, keepdim, correction, "std"))
 
 
-def _saved_with_input(ctx, x: Tensor, raw) -> Tensor:
+def _saved_with_input(ctx: Context, x: Tensor, raw: Any) -> Tensor:
     """The output (raw, a backend array) as a Tensor, saved with x for the backward."""
     out = Tensor._make(raw, x._backend)
     ctx.save_for_backward(x, out)
     return out
 
 
-def _reduced_shape(x: Tensor, axes) -> tuple:
+def _reduced_shape(x: Tensor, axes: Axes) -> Tuple[int, ...]:
     return tuple(s for i, s in enumerate(x.shape) if i not in axes)
 
 
 @numpy_names
-def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def prod(x: Tensor, dim: Dims = None, keepdim: bool = False, *,
+         dtype: Optional[DTypeLike] = None) -> Tensor:
+    """The product over dim (every dim by default; PyTorch takes one dim only).
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> x.prod(), x.prod(1)
+    (tensor(24.), tensor([ 2., 12.]))
+    """
     x = _accumulated(x, "prod", keepdim, dtype)
     return reduce("prod", x, reduction_dims(dim, x.ndim, "prod"), keepdim)
 
 
-def _check_nonempty(x: Tensor, axes, op: str) -> None:
+def _check_nonempty(x: Tensor, axes: Axes, op: str) -> None:
     if builtins.any(x.shape[a] == 0 for a in axes if x.ndim) or (not axes and x.numel() == 0):
         raise IndexError(
             f"{op}(): Expected reduction dim to be specified for input.numel() == 0 or the "
@@ -189,7 +236,15 @@ def _check_nonempty(x: Tensor, axes, op: str) -> None:
 
 
 @numpy_names
-def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+def amax(x: Tensor, dim: Dims = (), keepdim: bool = False) -> Tensor:
+    """The largest value over dim (every dim by default); the gradient is shared evenly
+    among the elements equal to it.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> x.amax(), x.amax(dim=0)
+    (tensor(4.), tensor([3., 4.]))
+    """
     _check(x, "amax", keepdim)
     axes = reduction_dims(dim, x.ndim, "amax")
     _check_nonempty(x, axes, "amax")
@@ -197,14 +252,25 @@ def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
 
 
 @numpy_names
-def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+def amin(x: Tensor, dim: Dims = (), keepdim: bool = False) -> Tensor:
+    """The smallest value over dim (every dim by default); the gradient is shared evenly
+    among the elements equal to it.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> x.amin(), x.amin(dim=1)
+    (tensor(1.), tensor([1., 3.]))
+    """
     _check(x, "amin", keepdim)
     axes = reduction_dims(dim, x.ndim, "amin")
     _check_nonempty(x, axes, "amin")
     return reduce("min", x, axes, keepdim)
 
 
-def _max_min(x: Tensor, dim, keepdim: bool, op: str):
+MaxMin = Union[Tensor, values_indices]
+
+
+def _max_min(x: Tensor, dim: Union[None, int, Tensor], keepdim: bool, op: str) -> MaxMin:
     """max()/min(): full reduction -> a value; along dim -> (values, indices)."""
     if isinstance(dim, Tensor):
         return (elementwise.maximum if op == "max" else elementwise.minimum)(x, dim)
@@ -225,17 +291,47 @@ def _max_min(x: Tensor, dim, keepdim: bool, op: str):
     return values_indices(values, idx)
 
 
+@overload
+def max(x: Tensor, dim: Union[None, Tensor] = None, keepdim: bool = False) -> Tensor: ...
+@overload
+def max(x: Tensor, dim: int, keepdim: bool = False) -> values_indices: ...
+
+
 @numpy_names
-def max(x: Tensor, dim=None, keepdim: bool = False):
+def max(x: Tensor, dim: Union[None, int, Tensor] = None, keepdim: bool = False) -> MaxMin:
+    """The largest value; with a dim, (values, indices) along it; with a tensor, maximum.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> x.max()
+    tensor(4.)
+    >>> x.max(dim=1)
+    values_indices(values=tensor([2., 4.]), indices=tensor([1, 1]))
+    """
     return _max_min(x, dim, keepdim, "max")
 
 
+@overload
+def min(x: Tensor, dim: Union[None, Tensor] = None, keepdim: bool = False) -> Tensor: ...
+@overload
+def min(x: Tensor, dim: int, keepdim: bool = False) -> values_indices: ...
+
+
 @numpy_names
-def min(x: Tensor, dim=None, keepdim: bool = False):
+def min(x: Tensor, dim: Union[None, int, Tensor] = None, keepdim: bool = False) -> MaxMin:
+    """The smallest value; with a dim, (values, indices) along it; with a tensor, minimum.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> x.min()
+    tensor(1.)
+    >>> x.min(0).indices
+    tensor([0, 0])
+    """
     return _max_min(x, dim, keepdim, "min")
 
 
-def _arg(x: Tensor, dim, keepdim: bool, op: str) -> Tensor:
+def _arg(x: Tensor, dim: Optional[int], keepdim: bool, op: str) -> Tensor:
     _check(x, op, keepdim)
     be = x._backend
     if dim is None:
@@ -258,18 +354,37 @@ def _zero_index(x: Tensor) -> Tensor:
 
 
 @numpy_names
-def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def argmax(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+    """The index of the largest value along dim (in the flattened tensor without a dim).
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> x.argmax(), x.argmax(dim=0)
+    (tensor(3), tensor([1, 1]))
+    """
     return _arg(x, dim, keepdim, "argmax")
 
 
 @numpy_names
-def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def argmin(x: Tensor, dim: Optional[int] = None, keepdim: bool = False) -> Tensor:
+    """The index of the smallest value along dim (in the flattened tensor without a dim).
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> x.argmin(), x.argmin(dim=1)
+    (tensor(0), tensor([0, 0]))
+    """
     return _arg(x, dim, keepdim, "argmin")
 
 
 @numpy_names
-def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
-    """log(sum(exp(x))) = m + log(sum(exp(x - m))), m = max (stable; -inf rows stay -inf)."""
+def logsumexp(x: Tensor, dim: Dims, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) = m + log(sum(exp(x - m))), m = max (stable; -inf rows stay -inf).
+
+    >>> import gradflow as gf
+    >>> gf.logsumexp(gf.tensor([0.0, 0.0]), dim=0)
+    tensor(0.6931)
+    """
     _check(x, "logsumexp", keepdim)
     axes = reduction_dims(dim, x.ndim, "logsumexp")
     if not x.is_floating_point():
@@ -280,11 +395,11 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     return out if keepdim else shape.reshape(out, _reduced_shape(x, axes))
 
 
-class _Norm(Function):
+class _Norm(Function[Tensor]):
     """p-norm over axes (keepdim=True); the gradient at a zero norm is 0, as PyTorch."""
 
     @staticmethod
-    def forward(ctx, x, p, axes):
+    def forward(ctx: Context, x: Tensor, p: float, axes: Axes) -> Tensor:
         be = x._backend
         a = be.unary("abs", x._data)
         if p == math.inf:
@@ -302,7 +417,7 @@ class _Norm(Function):
         return out
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         x, out = ctx.saved_tensors
         p = ctx.p
         if p == 0:
@@ -318,7 +433,16 @@ class _Norm(Function):
 
 
 @numpy_names
-def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False) -> Tensor:
+def norm(x: Tensor, p: Union[float, str, None] = "fro", dim: Dims = None,
+         keepdim: bool = False) -> Tensor:
+    """The p-norm over dim (every dim by default); 'fro' is the 2-norm of the elements
+    ('nuc' and ``dtype`` are not taken). The gradient at a zero norm is 0.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[3.0, -4.0], [0.0, 0.0]])
+    >>> x.norm(), x.norm(p=1, dim=1)
+    (tensor(5.), tensor([7., 0.]))
+    """
     _check(x, "norm", keepdim)
     if not isinstance(p, (int, float, str)) and p is not None:
         raise ValueError(f"norm: p must be a number or 'fro', got {type(p).__name__}")
@@ -338,27 +462,41 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False) -> Tensor:
 
 
 @numpy_names
-def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def all(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
+    """Whether every element over dim is nonzero (every dim by default), a bool tensor.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[True, False], [True, True]])
+    >>> x.all(), x.all(dim=1)
+    (tensor(False), tensor([False,  True]))
+    """
     _check(x, "all", keepdim)
     axes = normalize_dims(dim, x.ndim, "all")
     return Tensor._make(x._backend.reduce("all", x._data, axes, keepdim), x._backend)
 
 
 @numpy_names
-def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def any(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
+    """Whether some element over dim is nonzero (every dim by default), a bool tensor.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([[0, 0], [0, 3]])
+    >>> x.any(), x.any(dim=1)
+    (tensor(True), tensor([False,  True]))
+    """
     _check(x, "any", keepdim)
     axes = normalize_dims(dim, x.ndim, "any")
     return Tensor._make(x._backend.reduce("any", x._data, axes, keepdim), x._backend)
 
 
 # ---------------------------------------------------------------- softmax family
-def _minus_max(x: Tensor, axis: int):
+def _minus_max(x: Tensor, axis: int) -> Any:
     """x - max(x) along axis (a backend array): exp of it cannot overflow."""
     be = x._backend
     return be.binary("sub", x._data, be.reduce("max", x._data, (axis,), True))
 
 
-def _saved_output(ctx, raw, x: Tensor, axis: int) -> Tensor:
+def _saved_output(ctx: Context, raw: Any, x: Tensor, axis: int) -> Tensor:
     """The output (raw, a backend array) as a Tensor, saved with the axis for the backward."""
     out = Tensor._make(raw, x._backend)
     ctx.save_for_backward(out)
@@ -366,7 +504,7 @@ def _saved_output(ctx, raw, x: Tensor, axis: int) -> Tensor:
     return out
 
 
-def _fused_kernel(x: Tensor, name: str):
+def _fused_kernel(x: Tensor, name: str) -> Optional[Callable[..., Any]]:
     """The backend's fused softmax kernel `name` (backends/base.py FUSED_KERNELS), or None; a
     backward under create_graph=True composes Tensor ops instead (differentiable again)."""
     if name.endswith("_backward") and is_grad_enabled():
@@ -374,11 +512,11 @@ def _fused_kernel(x: Tensor, name: str):
     return fused(x._backend, name)
 
 
-class Softmax(Function):
+class Softmax(Function[Tensor]):
     """y = exp(x - max) / sum(exp(x - max)); backward: y * (g - sum(g * y))."""
 
     @staticmethod
-    def forward(ctx, x, axis):
+    def forward(ctx: Context, x: Tensor, axis: int) -> Tensor:
         be = x._backend
         kernel = _fused_kernel(x, "softmax")
         if kernel is not None:
@@ -388,7 +526,7 @@ class Softmax(Function):
                              axis)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         (y,) = ctx.saved_tensors
         kernel = _fused_kernel(y, "softmax_backward")
         if kernel is not None:
@@ -396,11 +534,11 @@ class Softmax(Function):
         return y * (g - sum(g * y, ctx.axis, keepdim=True)), None
 
 
-class LogSoftmax(Function):
+class LogSoftmax(Function[Tensor]):
     """y = x - logsumexp(x); backward: g - exp(y) * sum(g)."""
 
     @staticmethod
-    def forward(ctx, x, axis):
+    def forward(ctx: Context, x: Tensor, axis: int) -> Tensor:
         be = x._backend
         kernel = _fused_kernel(x, "softmax")
         if kernel is not None:
@@ -410,7 +548,7 @@ class LogSoftmax(Function):
         return _saved_output(ctx, be.binary("sub", shifted, lse), x, axis)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         (y,) = ctx.saved_tensors
         kernel = _fused_kernel(y, "softmax_backward")
         if kernel is not None:
@@ -418,7 +556,8 @@ class LogSoftmax(Function):
         return g - elementwise.exp(y) * sum(g, ctx.axis, keepdim=True), None
 
 
-def _softmax_input(x: Tensor, dim: Optional[int], dtype, op: str):
+def _softmax_input(x: Tensor, dim: Optional[int], dtype: Optional[DTypeLike], op: str
+                   ) -> Tuple[Tensor, int]:
     check_tensor(x, op)
     if dim is None:
         raise TypeError(f"{op}: the dim argument is required")
@@ -429,7 +568,8 @@ def _softmax_input(x: Tensor, dim: Optional[int], dtype, op: str):
     return x, wrap_dim(dim, x.ndim, op)
 
 
-def _normalised(fn, x: Tensor, dim: Optional[int], dtype, op: str) -> Tensor:
+def _normalised(fn: Type[Function[Tensor]], x: Tensor, dim: Optional[int],
+                dtype: Optional[DTypeLike], op: str) -> Tensor:
     x, axis = _softmax_input(x, dim, dtype, op)
     if x.numel() == 0:  # nothing to normalise (and a max over nothing has no value)
         return shape.clone(x)
@@ -439,24 +579,37 @@ def _normalised(fn, x: Tensor, dim: Optional[int], dtype, op: str) -> Tensor:
 
 
 @numpy_names
-def softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
+def softmax(x: Tensor, dim: Optional[int] = None, dtype: Optional[DTypeLike] = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along dim (required, as PyTorch warns without it), computed stably.
+
+    >>> import gradflow as gf
+    >>> gf.softmax(gf.tensor([0.0, 0.0, 0.0, 0.0]), dim=0)
+    tensor([0.2500, 0.2500, 0.2500, 0.2500])
+    """
     return _normalised(Softmax, x, dim, dtype, "softmax")
 
 
 @numpy_names
-def log_softmax(x: Tensor, dim: Optional[int] = None, dtype=None) -> Tensor:
+def log_softmax(x: Tensor, dim: Optional[int] = None, dtype: Optional[DTypeLike] = None
+                ) -> Tensor:
+    """x - logsumexp(x) along dim (required), computed stably.
+
+    >>> import gradflow as gf
+    >>> gf.log_softmax(gf.tensor([0.0, 0.0]), dim=0)
+    tensor([-0.6931, -0.6931])
+    """
     return _normalised(LogSoftmax, x, dim, dtype, "log_softmax")
 
 
 
 # ---------------------------------------------------------------- scans
-class Scan(Function):
+class Scan(Function[Tensor]):
     """y = cumsum or cumprod of x along axis, computed on the host with NumPy (no device
     kernel); the backward is written in Tensor ops, so it is differentiable again."""
 
     @staticmethod
-    def forward(ctx, x, name, axis):
-        ctx.name, ctx.axis = name, axis
+    def forward(ctx: Context, x: Tensor, name: str, axis: int) -> Any:
+        ctx.scan, ctx.axis = name, axis  # not ctx.name: that is the node's name() method
         ctx._name = name.capitalize() + "Backward"
         be = x._backend
         scan = np.cumsum if name == "cumsum" else np.cumprod
@@ -466,8 +619,8 @@ class Scan(Function):
         return raw
 
     @staticmethod
-    def backward(ctx, g):
-        if ctx.name == "cumsum":  # dL/dx_k = sum_{i >= k} g_i: a reversed cumsum
+    def backward(ctx: Context, g: Tensor) -> Gradients:
+        if ctx.scan == "cumsum":  # dL/dx_k = sum_{i >= k} g_i: a reversed cumsum
             return _reversed_cumsum(g, ctx.axis), None, None
         x, y = ctx.saved_tensors
         return _cumprod_grad(x, y, g, ctx.axis), None, None
@@ -479,10 +632,12 @@ def _reversed_cumsum(t: Tensor, axis: int) -> Tensor:
 
 
 def _cumprod_grad(x: Tensor, y: Tensor, g: Tensor, axis: int) -> Tensor:
-    """dL/dx_k = sum_{i >= k} g_i prod_{j <= i, j != k} x_j. Without zeros in x this is
-    reversed_cumsum(g * y) / x; with zeros, each product is formed directly: row k of an
-    (n, n) stack holds x with x_k replaced by 1, whose cumprod gives prod_{j <= i, j != k}."""
-    if not any(elementwise.eq(x, 0)):
+    """dL/dx_k = sum_{i >= k} g_i prod_{j <= i, j != k} x_j. While every product y is a
+    normal float this is reversed_cumsum(g * y) / x; where one is 0 (x has zeros) or lost
+    digits to underflow, each product is formed directly: row k of an (n, n) stack holds x
+    with x_k replaced by 1, whose cumprod gives prod_{j <= i, j != k}."""
+    tiny = float(np.finfo(x.dtype.np).tiny)  # the smallest normal float
+    if bool(all(elementwise.abs(y.detach()) >= tiny)):
         return elementwise.div(_reversed_cumsum(elementwise.mul(g, y), axis), x)
     xt, gt = shape.transpose(x, axis, -1), shape.transpose(g, axis, -1)
     n = xt.shape[-1]
@@ -495,7 +650,7 @@ def _cumprod_grad(x: Tensor, y: Tensor, g: Tensor, axis: int) -> Tensor:
     return shape.transpose(sum(terms, -1), axis, -1)
 
 
-def _scan(name: str, x: Tensor, dim, dtype) -> Tensor:
+def _scan(name: str, x: Tensor, dim: int, dtype: Optional[DTypeLike]) -> Tensor:
     x = _accumulated(x, name, False, dtype)
     axis = wrap_dim(dim, x.ndim, name)
     if x.ndim == 0:
@@ -504,13 +659,23 @@ def _scan(name: str, x: Tensor, dim, dtype) -> Tensor:
 
 
 @numpy_names
-def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+def cumsum(x: Tensor, dim: int, *, dtype: Optional[DTypeLike] = None) -> Tensor:
     """y_i = x_0 + ... + x_i along dim; bools and integers accumulate as int64 unless dtype
-    is given (x is cast to dtype first)."""
+    is given (x is cast to dtype first).
+
+    >>> import gradflow as gf
+    >>> gf.cumsum(gf.tensor([1, 2, 3]), dim=0)
+    tensor([1, 3, 6])
+    """
     return _scan("cumsum", x, dim, dtype)
 
 
 @numpy_names
-def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
-    """y_i = x_0 * ... * x_i along dim; the gradient is exact also where x has zeros."""
+def cumprod(x: Tensor, dim: int, *, dtype: Optional[DTypeLike] = None) -> Tensor:
+    """y_i = x_0 * ... * x_i along dim; the gradient is exact also where x has zeros.
+
+    >>> import gradflow as gf
+    >>> gf.tensor([1.0, 2.0, 3.0]).cumprod(0)
+    tensor([1., 2., 6.])
+    """
     return _scan("cumprod", x, dim, dtype)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import builtins
 import numbers
-from typing import Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from gradflow import backends
-from gradflow.autograd.function import Function
+from gradflow.autograd.function import Context, Function, Gradients
 from gradflow.ops import index, reduce
 from gradflow.ops.common import (
     allocating,
@@ -24,8 +24,10 @@ from gradflow.ops.common import (
     wrap_dim,
 )
 from gradflow.tensor import Tensor, _varargs
-from gradflow.types import as_dtype, promote_types
+from gradflow.types import DeviceLike, Dims, DTypeLike, Number, as_dtype, dtype, promote_types
 from gradflow.types import device as Device
+
+Sizes = Union[int, Sequence[int]]  # a shape, sizes or dims argument: a sequence or one int
 
 
 def _view_of(out: Tensor, base: Tensor) -> Tensor:
@@ -36,8 +38,9 @@ def _view_of(out: Tensor, base: Tensor) -> Tensor:
     return out
 
 
-def _infer_shape(shape, numel: int, op: str, old) -> Tuple[int, ...]:
-    shape = as_ints(shape, op, "shape")
+def _infer_shape(sizes: Sequence[int], numel: int, op: str, old: Sequence[int]
+                 ) -> Tuple[int, ...]:
+    shape = as_ints(sizes, op, "shape")
     if shape.count(-1) > 1:
         raise ValueError(f"{op}: only one dimension can be inferred, got shape {shape}")
     known = 1
@@ -60,24 +63,31 @@ def _infer_shape(shape, numel: int, op: str, old) -> Tuple[int, ...]:
     return shape
 
 
-class Reshape(Function):
+class Reshape(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x, shape):
+    def forward(ctx: Context, x: Tensor, shape: Tuple[int, ...]) -> Tensor:
         ctx.in_shape = x.shape
         return _view_of(Tensor._make(x._backend.reshape(x._data, shape), x._backend), x)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         return reshape(g, ctx.in_shape), None
 
 
-def _ints_arg(value) -> tuple:
+def _ints_arg(value: Any) -> Tuple[Any, ...]:
     """A shape or dims argument: a sequence as a tuple, anything else as one item (which
     as_ints then checks, naming the op)."""
     return _varargs(tuple(value)) if isinstance(value, (tuple, list)) else (value,)
 
 
-def reshape(x: Tensor, shape) -> Tensor:
+def reshape(x: Tensor, shape: Sizes) -> Tensor:
+    """x with another shape (one dim may be -1: inferred), a view where the layout allows.
+
+    >>> import gradflow as gf
+    >>> gf.reshape(gf.arange(6), (2, 3))
+    tensor([[0, 1, 2],
+            [3, 4, 5]])
+    """
     check_tensor(x, "reshape")
     shape = _infer_shape(_ints_arg(shape), x.numel(), "reshape", x.shape)
     check_numel(shape, "reshape", x.element_size())
@@ -92,7 +102,7 @@ def _alias(x: Tensor) -> Tensor:
     return out
 
 
-def view(x: Tensor, shape) -> Tensor:
+def view(x: Tensor, shape: Sizes) -> Tensor:
     """Like reshape, but the result must share x's storage (as PyTorch's view)."""
     shape = _infer_shape(_ints_arg(shape), x.numel(), "view", x.shape)
     check_numel(shape, "view", x.element_size())
@@ -107,6 +117,12 @@ def view(x: Tensor, shape) -> Tensor:
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """x with dims start_dim .. end_dim merged into one.
+
+    >>> import gradflow as gf
+    >>> gf.zeros(2, 3, 4).flatten(1).shape
+    gradflow.Size([2, 12])
+    """
     check_tensor(x, "flatten")
     s = wrap_dim(start_dim, x.ndim, "flatten", "start_dim")
     e = wrap_dim(end_dim, x.ndim, "flatten", "end_dim")
@@ -122,6 +138,12 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 @numpy_names
 def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    """x with dim split into sizes (one may be -1).
+
+    >>> import gradflow as gf
+    >>> gf.zeros(2, 12).unflatten(1, (3, -1)).shape
+    gradflow.Size([2, 3, 4])
+    """
     check_tensor(x, "unflatten")
     if x.ndim == 0:
         raise RuntimeError("unflatten: cannot be applied to a 0-dim tensor")
@@ -131,7 +153,13 @@ def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
 
 
 @numpy_names
-def squeeze(x: Tensor, dim=None) -> Tensor:
+def squeeze(x: Tensor, dim: Dims = None) -> Tensor:
+    """x without its size-1 dims (only those among dim, when given).
+
+    >>> import gradflow as gf
+    >>> gf.zeros(2, 1, 3, 1).squeeze().shape, gf.zeros(2, 1, 3, 1).squeeze(1).shape
+    (gradflow.Size([2, 3]), gradflow.Size([2, 3, 1]))
+    """
     check_tensor(x, "squeeze")
     if dim is None:
         return reshape(x, tuple(s for s in x.shape if s != 1))
@@ -141,23 +169,36 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
 
 @numpy_names
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """x with a new size-1 dim at position dim.
+
+    >>> import gradflow as gf
+    >>> gf.tensor([1, 2]).unsqueeze(1)
+    tensor([[1],
+            [2]])
+    """
     check_tensor(x, "unsqueeze")
     d = wrap_dim(dim, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
 
 
-class Permute(Function):
+class Permute(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x, axes):
+    def forward(ctx: Context, x: Tensor, axes: Tuple[int, ...]) -> Tensor:
         ctx.inverse = tuple(sorted(range(len(axes)), key=lambda i: axes[i]))
         return _view_of(Tensor._make(x._backend.permute(x._data, axes), x._backend), x)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         return permute(g, ctx.inverse), None
 
 
-def permute(x: Tensor, dims) -> Tensor:
+def permute(x: Tensor, dims: Sequence[int]) -> Tensor:
+    """x with its dims reordered (a view): dim i of the result is dim dims[i] of x.
+
+    >>> import gradflow as gf
+    >>> gf.permute(gf.zeros(2, 3, 4), (2, 0, 1)).shape
+    gradflow.Size([4, 2, 3])
+    """
     check_tensor(x, "permute")
     axes = normalize_dims(_ints_arg(dims), x.ndim, "permute")
     if len(axes) != x.ndim:
@@ -168,6 +209,14 @@ def permute(x: Tensor, dims) -> Tensor:
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """x with dims dim0 and dim1 swapped (a view).
+
+    >>> import gradflow as gf
+    >>> gf.tensor([[1, 2, 3]]).transpose(0, 1)
+    tensor([[1],
+            [2],
+            [3]])
+    """
     check_tensor(x, "transpose")
     d0 = wrap_dim(dim0, x.ndim, "transpose", "dim0")
     d1 = wrap_dim(dim1, x.ndim, "transpose", "dim1")
@@ -179,24 +228,38 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
 
 
 def t(x: Tensor) -> Tensor:
+    """The transpose of a matrix (a tensor of at most 2 dims is returned as it is).
+
+    >>> import gradflow as gf
+    >>> gf.tensor([[1, 2], [3, 4]]).t()
+    tensor([[1, 3],
+            [2, 4]])
+    """
     check_tensor(x, "t")
     if x.ndim > 2:
         raise ValueError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
     return transpose(x, 0, 1) if x.ndim == 2 else x
 
 
-class Expand(Function):
+class Expand(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x, shape):
+    def forward(ctx: Context, x: Tensor, shape: Tuple[int, ...]) -> Tensor:
         ctx.in_shape = x.shape
         return _view_of(Tensor._make(x._backend.broadcast_to(x._data, shape), x._backend), x)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         return reduce.sum_to_shape(g, ctx.in_shape), None
 
 
-def expand(x: Tensor, sizes) -> Tensor:
+def expand(x: Tensor, sizes: Sizes) -> Tensor:
+    """x broadcast to sizes (a view; -1 keeps a dim); broadcast_to is the same function.
+
+    >>> import gradflow as gf
+    >>> gf.expand(gf.tensor([[1], [2]]), (2, 3))
+    tensor([[1, 1, 1],
+            [2, 2, 2]])
+    """
     check_tensor(x, "expand")
     sizes = as_ints(_ints_arg(sizes), "expand", "size")
     if len(sizes) < x.ndim:
@@ -205,7 +268,7 @@ def expand(x: Tensor, sizes) -> Tensor:
             f"the number of dimensions in the tensor ({x.ndim})"
         )
     lead = len(sizes) - x.ndim
-    shape = []
+    shape: Any = []
     for i, s in enumerate(sizes):
         old = x.shape[i - lead] if i >= lead else None
         if s == -1:
@@ -230,9 +293,15 @@ def expand(x: Tensor, sizes) -> Tensor:
 broadcast_to = expand
 
 
-def repeat(x: Tensor, sizes) -> Tensor:
+def repeat(x: Tensor, sizes: Sizes) -> Tensor:
     """Tile: dim i becomes sizes[i] copies, in new storage. Composed of reshape/expand/reshape
-    (and a clone where those gave a view)."""
+    (and a clone where those gave a view).
+
+    >>> import gradflow as gf
+    >>> gf.repeat(gf.tensor([[1, 2]]), (2, 2))
+    tensor([[1, 2, 1, 2],
+            [1, 2, 1, 2]])
+    """
     check_tensor(x, "repeat")
     sizes = as_ints(_ints_arg(sizes), "repeat", "repeats")
     if len(sizes) < x.ndim:
@@ -243,7 +312,9 @@ def repeat(x: Tensor, sizes) -> Tensor:
     if any(r < 0 for r in sizes):
         raise ValueError(f"repeat: repeats must be non-negative, got {list(sizes)}")
     x = reshape(x, (1,) * (len(sizes) - x.ndim) + tuple(x.shape))
-    interleaved, target, final = [], [], []
+    interleaved: List[int] = []
+    target: List[int] = []
+    final: List[int] = []
     for r, s in zip(sizes, x.shape):
         interleaved += [1, s]
         target += [r, s]
@@ -255,41 +326,49 @@ def repeat(x: Tensor, sizes) -> Tensor:
         return clone(out) if out._backend.shares_memory(out._data, x._data) else out
 
 
-class Flip(Function):
+class Flip(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x, axes):
+    def forward(ctx: Context, x: Tensor, axes: Tuple[int, ...]) -> Tensor:
         ctx.axes = axes
         return _view_of(Tensor._make(x._backend.flip(x._data, axes), x._backend), x)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         return flip(g, ctx.axes), None
 
 
-def flip(x: Tensor, dims) -> Tensor:
+def flip(x: Tensor, dims: Dims) -> Tensor:
+    """x reversed along dims.
+
+    >>> import gradflow as gf
+    >>> gf.tensor([[1, 2], [3, 4]]).flip(1)
+    tensor([[2, 1],
+            [4, 3]])
+    """
     check_tensor(x, "flip")
     return Flip.apply(x, normalize_dims(dims, x.ndim, "flip"))
 
 
 # ---------------------------------------------------------------- joining and splitting
-class Cat(Function):
+class Cat(Function[Tensor]):
     @staticmethod
-    def forward(ctx, axis, *xs):
+    def forward(ctx: Context, axis: int, *xs: Tensor) -> Any:
         ctx.axis = axis
         ctx.sizes = [x.shape[axis] for x in xs]
         be = xs[0]._backend
         return be.concatenate([x._data for x in xs], axis)
 
     @staticmethod
-    def backward(ctx, g):
-        grads, start = [], 0
+    def backward(ctx: Context, g: Tensor) -> Gradients:
+        grads: List[Optional[Tensor]] = []
+        start = 0
         for size, needed in zip(ctx.sizes, ctx.needs_input_grad[1:]):
             grads.append(narrow(g, ctx.axis, start, size) if needed else None)
             start += size
         return (None, *grads)
 
 
-def _tensor_list(tensors, op: str) -> list:
+def _tensor_list(tensors: Any, op: str) -> List[Tensor]:
     if not isinstance(tensors, (list, tuple)):
         raise TypeError(f"{op}: expected a list or tuple of Tensors, got {type(tensors).__name__}")
     for i, t_ in enumerate(tensors):
@@ -299,6 +378,13 @@ def _tensor_list(tensors, op: str) -> list:
 
 @numpy_names
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """The tensors joined along dim (dtypes promoted); concat is the same function.
+
+    >>> import gradflow as gf
+    >>> gf.cat([gf.tensor([[1, 2]]), gf.tensor([[3, 4]])], dim=0)
+    tensor([[1, 2],
+            [3, 4]])
+    """
     tensors = _tensor_list(tensors, "cat")
     if not tensors:
         raise ValueError("cat: expected a non-empty list of Tensors")
@@ -332,6 +418,13 @@ concat = cat
 
 @numpy_names
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """The tensors (all of one shape) joined along a new dim.
+
+    >>> import gradflow as gf
+    >>> gf.stack([gf.tensor([1, 2]), gf.tensor([3, 4])], dim=1)
+    tensor([[1, 3],
+            [2, 4]])
+    """
     tensors = _tensor_list(tensors, "stack")
     if not tensors:
         raise ValueError("stack: expected a non-empty list of Tensors")
@@ -349,7 +442,12 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 @numpy_names
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     """x[..., start:start + length, ...] along dim, a view. As PyTorch: dim and start may be
-    negative (start wraps once, in [-size, size]); length >= 0 must fit in the dim."""
+    negative (start wraps once, in [-size, size]); length >= 0 must fit in the dim.
+
+    >>> import gradflow as gf
+    >>> gf.arange(5).narrow(0, 1, 3)
+    tensor([1, 2, 3])
+    """
     check_tensor(x, "narrow")
     if x.ndim == 0:
         raise RuntimeError("narrow: cannot be applied to a 0-dim tensor")
@@ -377,7 +475,17 @@ def _at_least_1d(x: Tensor, op: str) -> None:
         raise RuntimeError(f"{op}: expects at least a 1-dimensional tensor")
 
 
-def split(x: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0):
+def split(x: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int = 0
+          ) -> Tuple[Tensor, ...]:
+    """Views of x along dim: pieces of split_size (the last may be smaller), or of the
+    given sizes.
+
+    >>> import gradflow as gf
+    >>> gf.arange(5).split(2)
+    (tensor([0, 1]), tensor([2, 3]), tensor([4]))
+    >>> gf.arange(5).split([1, 4])
+    (tensor([0]), tensor([1, 2, 3, 4]))
+    """
     check_tensor(x, "split")
     _at_least_1d(x, "split")
     axis = wrap_dim(dim, x.ndim, "split")
@@ -396,7 +504,8 @@ def split(x: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int
                 f"split: split sizes {sizes} don't sum to the size {n} of dim {axis} "
                 f"(shape {tuple(x.shape)})"
             )
-    out, start = [], 0
+    out: List[Tensor] = []
+    start = 0
     for s in sizes:
         out.append(narrow(x, axis, start, s))
         start += s
@@ -404,7 +513,14 @@ def split(x: Tensor, split_size_or_sections: Union[int, Sequence[int]], dim: int
 
 
 @numpy_names
-def chunk(x: Tensor, chunks: int, dim: int = 0):
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> Tuple[Tensor, ...]:
+    """x split along dim into `chunks` views of equal size (the last may be smaller; there
+    may be fewer).
+
+    >>> import gradflow as gf
+    >>> gf.arange(6).chunk(3)
+    (tensor([0, 1]), tensor([2, 3]), tensor([4, 5]))
+    """
     check_tensor(x, "chunk")
     _at_least_1d(x, "chunk")
     chunks = as_int(chunks, "chunk", "chunks")
@@ -421,7 +537,13 @@ def chunk(x: Tensor, chunks: int, dim: int = 0):
 
 
 @numpy_names
-def unbind(x: Tensor, dim: int = 0):
+def unbind(x: Tensor, dim: int = 0) -> Tuple[Tensor, ...]:
+    """The slices of x along dim, each without that dim.
+
+    >>> import gradflow as gf
+    >>> gf.tensor([[1, 2], [3, 4]]).unbind(1)
+    (tensor([1, 3]), tensor([2, 4]))
+    """
     check_tensor(x, "unbind")
     if x.ndim == 0:
         raise IndexError("unbind: dimension specified as 0 but tensor has no dimensions")
@@ -429,18 +551,19 @@ def unbind(x: Tensor, dim: int = 0):
     return tuple(x[(slice(None),) * axis + (i,)] for i in range(x.shape[axis]))
 
 
-class Pad(Function):
+class Pad(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x, pad_width, value):
+    def forward(ctx: Context, x: Tensor, pad_width: Tuple[Tuple[int, int], ...], value: Number
+                ) -> Any:
         ctx.key = tuple(slice(lo, lo + s) for (lo, _), s in zip(pad_width, x.shape))
         return x._backend.pad(x._data, pad_width, value)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         return g[ctx.key], None, None
 
 
-def _source_positions(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
+def _source_positions(n: int, lo: int, hi: int, mode: str) -> np.ndarray[Any, Any]:
     """For each position of a dim of size n padded by (lo, hi), the input position it copies:
     reflect mirrors about the edge samples, replicate repeats them, circular wraps around."""
     i = np.arange(-lo, n + hi, dtype=np.int64)
@@ -451,7 +574,7 @@ def _source_positions(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
     return i % n  # circular, lo, hi <= n
 
 
-def _pad_by_copying(x: Tensor, widths, mode: str) -> Tensor:
+def _pad_by_copying(x: Tensor, widths: List[Tuple[int, int]], mode: str) -> Tensor:
     """Non-constant padding as a gather along each padded dim (index_select, so the gradient
     of every copy flows back to its source)."""
     for dim, ((lo, hi), n) in enumerate(zip(widths, x.shape)):
@@ -469,10 +592,15 @@ def _pad_by_copying(x: Tensor, widths, mode: str) -> Tensor:
     return x
 
 
-def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: Number = 0.0) -> Tensor:
     """Padding as torch.nn.functional.pad: `pad` lists (left, right) pairs starting from the
     LAST dim. mode 'constant' fills with `value` (negative pads crop); 'reflect', 'replicate'
-    and 'circular' copy samples of the input (see _source_positions)."""
+    and 'circular' copy samples of the input (see _source_positions).
+
+    >>> import gradflow as gf
+    >>> gf.nn.functional.pad(gf.tensor([1, 2]), (1, 2), value=9)
+    tensor([9, 1, 2, 9, 9])
+    """
     check_tensor(x, "pad")
     if not isinstance(mode, str) or mode not in ("constant", "reflect", "replicate", "circular"):
         raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
@@ -507,60 +635,71 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
 
 
 # ---------------------------------------------------------------- copies and conversions
-class Clone(Function):
+class Clone(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Context, x: Tensor) -> Any:
         return x._backend.copy(x._data)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Tensor:
         return g
 
 
 def clone(x: Tensor) -> Tensor:
+    """A copy of x in new storage, differentiable (``memory_format`` is not taken).
+
+    >>> import gradflow as gf
+    >>> gf.tensor([1, 2]).clone()
+    tensor([1, 2])
+    """
     check_tensor(x, "clone")
     return Clone.apply(x)
 
 
-class ToDtype(Function):
+class ToDtype(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x, dtype):
+    def forward(ctx: Context, x: Tensor, dtype: dtype) -> Any:
         ctx.in_dtype = x.dtype
         return x._backend.astype(x._data, dtype.np)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         return (to_dtype(g, ctx.in_dtype) if ctx.in_dtype.is_floating_point else None), None
 
 
-def to_dtype(x: Tensor, dtype) -> Tensor:
+def to_dtype(x: Tensor, dtype: DTypeLike) -> Tensor:
     """x converted to dtype: x itself if it has that dtype already (as x.to(dtype))."""
-    dtype = as_dtype(dtype)
-    return x if x.dtype is dtype else ToDtype.apply(x, dtype)
+    target = as_dtype(dtype)
+    return x if x.dtype is target else ToDtype.apply(x, target)
 
 
-class ToDevice(Function):
+class ToDevice(Function[Tensor]):
     @staticmethod
-    def forward(ctx, x, device):
+    def forward(ctx: Context, x: Tensor, device: Device) -> Tensor:
         ctx.src = x.device
         target = backends.get_backend(device)
         data = target.from_numpy(x._backend.to_numpy(x._data))
         return Tensor._make(data, target)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Tensor) -> Gradients:
         return to_device(g, ctx.src), None
 
 
-def to_device(x: Tensor, device) -> Tensor:
+def to_device(x: Tensor, device: DeviceLike) -> Tensor:
     """x copied to device: x itself if it is there already (as x.to(device))."""
-    device = Device(device)
-    return x if device == x.device else ToDevice.apply(x, device)
+    target = Device(device)
+    return x if target == x.device else ToDevice.apply(x, target)
 
 
-def roll(x: Tensor, shifts, dims=None) -> Tensor:
+def roll(x: Tensor, shifts: Sizes, dims: Dims = None) -> Tensor:
     """out[..., (i + shift) % n, ...] = x[..., i, ...] along each dim; with dims=None the
-    flattened tensor is rolled and the shape restored."""
+    flattened tensor is rolled and the shape restored.
+
+    >>> import gradflow as gf
+    >>> gf.arange(4).roll(1)
+    tensor([3, 0, 1, 2])
+    """
     check_tensor(x, "roll")
     shifts = as_ints(shifts if isinstance(shifts, (tuple, list)) else (shifts,), "roll",
                      "shifts")
@@ -583,10 +722,20 @@ def roll(x: Tensor, shifts, dims=None) -> Tensor:
     return out
 
 
-def meshgrid(*tensors, indexing: str = "ij"):
+def meshgrid(*tensors: Any, indexing: str = "ij") -> Tuple[Tensor, ...]:
     """Coordinate grids from 1-D tensors: with indexing='ij' the i-th output varies along dim
     i, shape (len(t0), len(t1), ...); with 'xy' the first two dims are swapped (as NumPy).
-    The outputs are expanded views of the inputs."""
+    The outputs are expanded views of the inputs.
+
+    >>> import gradflow as gf
+    >>> rows, cols = gf.meshgrid(gf.tensor([1, 2]), gf.tensor([5, 6, 7]))
+    >>> rows
+    tensor([[1, 1, 1],
+            [2, 2, 2]])
+    >>> cols
+    tensor([[5, 6, 7],
+            [5, 6, 7]])
+    """
     if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
         tensors = tuple(tensors[0])
     if indexing not in ("ij", "xy"):

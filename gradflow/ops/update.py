@@ -43,7 +43,7 @@ def add_(t: Tensor, other: Union[Tensor, float], alpha: float = 1.0) -> Tensor:
     """t += alpha * other."""
     be = t._backend
     axpy_ = fused(be, "axpy_") if isinstance(other, Tensor) and alpha != 1 else None
-    if axpy_ is not None:
+    if axpy_ is not None and isinstance(other, Tensor):
         axpy_(t._data, alpha, other._data)
         return _written(t)
     if isinstance(other, Tensor):
@@ -92,6 +92,7 @@ def sqrt(t: Tensor) -> Tensor:
 
 
 def sqrt_(t: Tensor) -> Tensor:
+    """t = sqrt(t) in place (no graph)."""
     t._backend.copy_(t._data, t._backend.unary("sqrt", t._data))
     return _written(t)
 
