@@ -346,12 +346,14 @@ class CPUBackend(Backend):
         np.add.at(out, key, values)
 
     # ---------------------------------------------------------------- linear algebra
-    @_in_float32
     def matmul(self, a, b):
         """a @ b by the native GEMM. Broadcast batch dimensions become stride-0 views and
         transposed matrices (e.g. x.T) stay views; only a matrix with no unit stride, or batch
-        dimensions that cannot be flattened into one stride, is copied."""
-        if np.result_type(a, b).kind in "iu":  # exact integer products (wrapping as PyTorch's)
+        dimensions that cannot be flattened into one stride, is copied. a and b have one dtype
+        (ops/linalg.py promotes them)."""
+        if a.itemsize == 2 and a.dtype in HALF_FLOATS:  # (inline: the per-op path)
+            return _narrowed(self.matmul(widen(a), widen(b)), a.dtype)
+        if a.dtype.kind in "iu":  # exact integer products (wrapping as PyTorch's)
             return np.matmul(a, b)
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
         if a.ndim == 2 and b.ndim == 2:  # one product, no batch to arrange

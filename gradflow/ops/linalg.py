@@ -9,6 +9,7 @@ from typing import Any, Callable, NamedTuple, Optional, Tuple, Union, cast
 import numpy as np
 
 from gradflow.autograd.function import Context, Function, Gradients, once_differentiable
+from gradflow.autograd.grad_mode import _GradMode
 from gradflow.ops import elementwise, index, reduce, shape
 from gradflow.ops.common import (
     as_bool,
@@ -49,6 +50,9 @@ def _mT(a: Tensor) -> Tensor:
 def _check_operands(op: str, a: Tensor, b: Tensor, integers: bool = True) -> None:
     """Two tensors of a floating-point result (the GEMM is float32/float64) or, where
     `integers`, two integer tensors (an exact integer product); bool is refused."""
+    if (isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype == b._data.dtype
+            and a._data.dtype.kind == "f"):
+        return  # the common case: two float tensors of one dtype
     check_tensor(a, op, "input")
     check_tensor(b, op, "other")
     rt = result_type(a, b)
@@ -92,7 +96,9 @@ def _matmul(op: str, a: Tensor, b: Tensor) -> Tensor:
             f"({k_a} != {k_b})"
         )
     if nd_a == 2 and nd_b == 2:  # mm and linear layers: nothing to promote or remove
-        return MatMul.apply(a, b)
+        if _GradMode.enabled and (a.requires_grad or b.requires_grad):
+            return MatMul.apply(a, b)
+        return Tensor._make(a._backend.matmul(a._data, b._data), a._backend)  # nothing to record
     a2 = shape.unsqueeze(a, 0) if nd_a == 1 else a
     b2 = shape.unsqueeze(b, 1) if nd_b == 1 else b
     batch_a, batch_b = a2.shape[:-2], b2.shape[:-2]
