@@ -32,6 +32,11 @@ IntOrPair = Union[int, Tuple[int, int]]
 # ---------------------------------------------------------------- argument checks (shared)
 def pair(op: str, name: str, v: Any, minimum: int) -> Pair:
     """An int or a pair of ints -> (h, w), each >= minimum, else ValueError."""
+    if type(v) is int and minimum <= v < 2**63:  # the usual arguments, accepted at once
+        return (v, v)
+    if (type(v) is tuple and len(v) == 2 and type(v[0]) is int and type(v[1]) is int
+            and minimum <= v[0] < 2**63 and minimum <= v[1] < 2**63):
+        return (v[0], v[1])
     if isinstance(v, numbers.Integral) and not isinstance(v, bool):
         v = (int(v), int(v))
     elif isinstance(v, (tuple, list)) and len(v) == 1:
