@@ -261,6 +261,16 @@ class Tensor:
         """
         return bool(self._backend.device.type == "cuda")
 
+    @property
+    def is_cpu(self) -> bool:
+        """Whether the tensor lives in host memory.
+
+        >>> import gradflow as gf
+        >>> gf.zeros(2).is_cpu
+        True
+        """
+        return bool(self._backend.device.type == "cpu")
+
     def is_floating_point(self) -> bool:
         """Whether the dtype is a float type (float16 and bfloat16 included).
 

@@ -316,7 +316,7 @@ def test_attributes():
     assert t.size(1) == 3 and t.size(-1) == 4
     assert t.ndim == 3 and t.dim() == 3 and t.numel() == 24 and len(t) == 2
     assert t.dtype is gf.float32 and t.device == gf.device("cpu") and t.device == "cpu"
-    assert not t.is_cuda and t.is_leaf and t.grad is None and t.grad_fn is None
+    assert not t.is_cuda and t.is_cpu and t.is_leaf and t.grad is None and t.grad_fn is None
     assert t.T.shape == (4, 3, 2) and t.element_size() == 4
     assert gf.zeros(()).T.shape == ()
     assert gf.zeros(5).T.shape == (5,)
