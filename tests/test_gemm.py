@@ -250,28 +250,7 @@ def sweep_cases(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gemm_blocking_boundary_sweep(dtype):
     """Each case on both micro-kernel paths and on 1 and 2 threads, against one reference."""
-    rng = np.random.default_rng(5)
-    paths = [False, True] if _C.cpu_has_avx2_fma() else [True]
-    saved = _C.get_num_threads()
-    try:
-        for i, (m, n, k) in enumerate(sweep_cases(dtype)):
-            trans_a, trans_b, pad = bool(i & 1), bool(i & 2), (i >> 2) % 2
-            beta = 0.5 if i % 3 else 0.0
-            a = operand(rng, (m, k), dtype, trans_a, pad)
-            b = operand(rng, (k, n), dtype, trans_b, pad)
-            c0 = operand(rng, (m, n), dtype, False, pad)
-            exact, tol = reference(a, b, c0, trans_a, trans_b, 1.0, beta)
-            for portable in paths:
-                _C.force_portable_simd(portable)
-                for threads in (1, 2):
-                    _C.set_num_threads(threads)
-                    c = c0.copy()
-                    _C.gemm(a, b, c, trans_a=trans_a, trans_b=trans_b, beta=beta)
-                    bad = np.abs(c - exact) > tol
-                    assert not bad.any(), (m, n, k, trans_a, trans_b, portable, threads)
-    finally:
-        _C.force_portable_simd(False)
-        _C.set_num_threads(saved)
+    check_everywhere(sweep_cases(dtype), dtype, seed=5)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -282,3 +261,32 @@ def test_native_kernels_take_equal_dtype_copies(dtype):
     c = _C.gemm(a, a, trans_b=True)
     assert c.dtype == dtype
     np.testing.assert_allclose(c, a @ a.T)
+
+
+SIMD_PATHS = [False, True] if _C.cpu_has_avx2_fma() else [True]  # force_portable_simd(x)
+
+
+def check_everywhere(cases, dtype, seed):
+    """Each (m, n, k) on both SIMD paths and 1 and 2 threads against one float64 reference;
+    transposes, padding and beta vary with the case's position."""
+    rng = np.random.default_rng(seed)
+    saved = _C.get_num_threads()
+    try:
+        for i, (m, n, k) in enumerate(cases):
+            trans_a, trans_b, pad = bool(i & 1), bool(i & 2), (i >> 2) % 2
+            beta = 0.5 if i % 3 else 0.0
+            a = operand(rng, (m, k), dtype, trans_a, pad)
+            b = operand(rng, (k, n), dtype, trans_b, pad)
+            c0 = operand(rng, (m, n), dtype, False, pad)
+            exact, tol = reference(a, b, c0, trans_a, trans_b, 1.0, beta)
+            for portable in SIMD_PATHS:
+                _C.force_portable_simd(portable)
+                for threads in (1, 2):
+                    _C.set_num_threads(threads)
+                    c = c0.copy()
+                    _C.gemm(a, b, c, trans_a=trans_a, trans_b=trans_b, beta=beta)
+                    bad = np.abs(c - exact) > tol
+                    assert not bad.any(), (m, n, k, trans_a, trans_b, pad, portable, threads)
+    finally:
+        _C.force_portable_simd(False)
+        _C.set_num_threads(saved)

@@ -17,37 +17,9 @@ import sys
 
 import numpy as np
 import pytest
-from test_gemm import operand, reference
+from test_gemm import check_everywhere
 
 from gradflow import _C
-
-SIMD_PATHS = [False, True] if _C.cpu_has_avx2_fma() else [True]  # force_portable_simd(x)
-
-
-def check_everywhere(cases, dtype, seed):
-    """Each (m, n, k) on both SIMD paths and 1 and 2 threads against one float64 reference;
-    transposes, padding and beta vary with the case's position."""
-    rng = np.random.default_rng(seed)
-    saved = _C.get_num_threads()
-    try:
-        for i, (m, n, k) in enumerate(cases):
-            trans_a, trans_b, pad = bool(i & 1), bool(i & 2), (i >> 2) % 2
-            beta = 0.5 if i % 3 else 0.0
-            a = operand(rng, (m, k), dtype, trans_a, pad)
-            b = operand(rng, (k, n), dtype, trans_b, pad)
-            c0 = operand(rng, (m, n), dtype, False, pad)
-            exact, tol = reference(a, b, c0, trans_a, trans_b, 1.0, beta)
-            for portable in SIMD_PATHS:
-                _C.force_portable_simd(portable)
-                for threads in (1, 2):
-                    _C.set_num_threads(threads)
-                    c = c0.copy()
-                    _C.gemm(a, b, c, trans_a=trans_a, trans_b=trans_b, beta=beta)
-                    bad = np.abs(c - exact) > tol
-                    assert not bad.any(), (m, n, k, trans_a, trans_b, pad, portable, threads)
-    finally:
-        _C.force_portable_simd(False)
-        _C.set_num_threads(saved)
 
 
 def all_transposes(shapes):
