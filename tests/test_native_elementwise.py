@@ -252,3 +252,29 @@ def test_gradient_sums_of_shared_gradients_are_not_written_through(create_graph)
         total = total + p
     total.sum().backward(create_graph=create_graph)
     np.testing.assert_array_equal(big.grad.detach().numpy(), np.full(MIN, 15.0, np.float32))
+
+
+# The kernels' own thresholds (csrc/cpu/elementwise.cpp): blocks of 8192 elements, shared among
+# threads from 32768 elements. Each size just below, at and above, with broadcast runs that
+# straddle block edges (rows of 7 against 5 values: 35 elements a period).
+KERNEL_SIZES = [n for edge in (8192, 32768) for n in (edge - 1, edge, edge + 1)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", KERNEL_SIZES)
+def test_kernels_at_their_block_and_thread_thresholds(threads, dtype, n):
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal(n).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype) + 3
+    np.testing.assert_array_equal(_C.binary(a, "div", b), a / b)
+    np.testing.assert_array_equal(_C.binary(a, "sub", b[:1], swap=True), b[0] - a)
+    np.testing.assert_array_equal(_C.relu(a), np.maximum(a, 0))
+    np.testing.assert_array_equal(_C.relu_backward(b, a), np.where(a > 0, b, 0))
+    y = a.copy()
+    _C.axpy_(y, 0.5, b)
+    np.testing.assert_array_equal(y, a + dtype(0.5) * b)
+    periods = n // 35 + 1  # the next whole number of (5, 7) periods, just above n
+    full = rng.standard_normal((periods, 5, 7)).astype(dtype)
+    small = rng.standard_normal((5, 1)).astype(dtype)
+    out = _C.binary(full, "mul", small, inner=7)
+    np.testing.assert_array_equal(out, full * small)
