@@ -11,11 +11,11 @@ green and blue 32×32 planes, each row-major.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from gradflow.utils.data.dataset import Dataset
+from gradflow.datasets.vision import VisionDataset
 
 _SIDE = 32
 _RECORD = 1 + 3 * _SIDE * _SIDE
@@ -38,7 +38,7 @@ def read_cifar_bin(path: str) -> Tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(images), labels
 
 
-class CIFAR10(Dataset):
+class CIFAR10(VisionDataset):
     """CIFAR-10: 32×32 colour images in 10 classes.
 
     `dataset[i]` is `(image, label)`: the image a 32×32×3 (H×W×C) uint8 NumPy array
@@ -64,10 +64,8 @@ class CIFAR10(Dataset):
 
     def __init__(self, root: str, train: bool = True, transform: Optional[Callable] = None,
                  target_transform: Optional[Callable] = None, download: bool = False) -> None:
+        super().__init__(train, transform, target_transform)
         self.root = os.path.expanduser(str(root))
-        self.train = train
-        self.transform = transform
-        self.target_transform = target_transform
         folder = os.path.join(self.root, self.base_folder)
         names: List[str] = self.train_list if train else self.test_list
         paths = [os.path.join(folder, n) for n in names]
@@ -82,14 +80,3 @@ class CIFAR10(Dataset):
         parts = [read_cifar_bin(p) for p in paths]
         self.data = np.concatenate([p[0] for p in parts])
         self.targets = np.concatenate([p[1] for p in parts])
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int) -> Tuple[Any, Any]:
-        img, target = self.data[index], int(self.targets[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target

@@ -10,11 +10,11 @@ scikit-learn. Source: E. Alpaydin, C. Kaynak, UCI Machine Learning Repository (C
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from gradflow.utils.data.dataset import Dataset
+from gradflow.datasets.vision import VisionDataset
 
 _PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "digits.npz")
 # The file is ordered by writer, so a contiguous split would test on unseen writers only; every
@@ -28,7 +28,7 @@ def load_digits() -> Tuple[np.ndarray, np.ndarray]:
         return f["images"], f["labels"].astype(np.int64)
 
 
-class Digits(Dataset):
+class Digits(VisionDataset):
     """The bundled 8×8 digits; train=False gives every 5th sample (359), train=True the
     other 1438, so both splits mix all writers.
 
@@ -51,20 +51,10 @@ class Digits(Dataset):
         images, labels = load_digits()
         is_test = np.arange(len(labels)) % TEST_EVERY == TEST_EVERY - 1
         part = ~is_test if train else is_test
-        self.train = train
+        super().__init__(train, transform, target_transform)
         self.data = images[part]
         self.targets = labels[part]
-        self.transform = transform
-        self.target_transform = target_transform
 
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int) -> Tuple[Any, Any]:
-        img = self.data[index].astype(np.float32) / np.float32(16)
-        target = int(self.targets[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
+    def image(self, index: int) -> np.ndarray:
+        """Image `index` as float32 in [0, 1]: pixel count / 16."""
+        return self.data[index].astype(np.float32) / np.float32(16)

@@ -15,11 +15,11 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from gradflow.utils.data.dataset import Dataset
+from gradflow.datasets.vision import VisionDataset
 
 _IDX_UBYTE = 0x08
 
@@ -61,7 +61,7 @@ def _find(dirs: List[str], name: str) -> Optional[str]:
     return None
 
 
-class MNIST(Dataset):
+class MNIST(VisionDataset):
     """MNIST handwritten digits: 28×28 grayscale images, labels 0..9.
 
     `dataset[i]` is `(image, label)`: the image a 28×28 uint8 NumPy array (ToTensor turns it
@@ -85,10 +85,8 @@ class MNIST(Dataset):
 
     def __init__(self, root: str, train: bool = True, transform: Optional[Callable] = None,
                  target_transform: Optional[Callable] = None, download: bool = False) -> None:
+        super().__init__(train, transform, target_transform)
         self.root = os.path.expanduser(str(root))
-        self.train = train
-        self.transform = transform
-        self.target_transform = target_transform
         images, labels = self._paths(train)
         dirs = self._dirs()
         found = [_find(dirs, images), _find(dirs, labels)]
@@ -119,17 +117,6 @@ class MNIST(Dataset):
             f"{type(self).__name__} ({'train' if train else 'test'} split): put the files "
             f"'{images}' and '{labels}' (each may be gzipped, '.gz') in '{root}' or in '{raw}'"
         )
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int) -> Tuple[Any, Any]:
-        img, target = self.data[index], int(self.targets[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
 
 
 class FashionMNIST(MNIST):

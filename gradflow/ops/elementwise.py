@@ -589,86 +589,55 @@ def _compare(op: str, a: TensorLike, b: TensorLike) -> Tensor:
     return Tensor._make(a._backend.binary(op, a._data, to_array(b)), a._backend)
 
 
-def eq(a: TensorLike, b: TensorLike) -> Tensor:
-    """a == b elementwise, a bool tensor (not differentiable).
+# Each comparison row's docstring: what it says of a and b, and an example call's operands
+# and result printed.
+_COMPARE_DOCS = {
+    "eq": ("a == b", "gf.tensor([1, 2, 3]), 2", "tensor([False,  True, False])"),
+    "ne": ("a != b", "gf.tensor([1, 2, 3]), 2", "tensor([ True, False,  True])"),
+    "lt": ("a < b", "gf.tensor([1, 2, 3]), 2", "tensor([ True, False, False])"),
+    "le": ("a <= b", "gf.tensor([1, 2, 3]), 2", "tensor([ True,  True, False])"),
+    "gt": ("a > b", "gf.tensor([1, 2, 3]), 2", "tensor([False, False,  True])"),
+    "ge": ("a >= b", "gf.tensor([1, 2, 3]), 2", "tensor([False,  True,  True])"),
+    "logical_and": ("a and b (nonzero is True)",
+                    "gf.tensor([True, False]), gf.tensor([True, True])", "tensor([ True, False])"),
+    "logical_or": ("a or b (nonzero is True)",
+                   "gf.tensor([True, False]), gf.tensor([False, False])",
+                   "tensor([ True, False])"),
+    "logical_xor": ("a xor b (nonzero is True)",
+                    "gf.tensor([True, False]), gf.tensor([True, True])", "tensor([False,  True])"),
+}
+
+
+def _compare_function(name: str) -> Callable[[TensorLike, TensorLike], Tensor]:
+    def fn(a: TensorLike, b: TensorLike) -> Tensor:
+        return _compare(name, a, b)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__module__ = __name__
+    summary, operands_, result = _COMPARE_DOCS[name]
+    fn.__doc__ = f"""{summary} elementwise, a bool tensor (not differentiable).
 
     >>> import gradflow as gf
-    >>> gf.eq(gf.tensor([1, 2, 3]), 2)
-    tensor([False,  True, False])
+    >>> gf.{name}({operands_})
+    {result}
     """
-    return _compare("eq", a, b)
+    return fn
 
-def ne(a: TensorLike, b: TensorLike) -> Tensor:
-    """a != b elementwise, a bool tensor (not differentiable).
 
-    >>> import gradflow as gf
-    >>> gf.ne(gf.tensor([1, 2, 3]), 2)
-    tensor([ True, False,  True])
-    """
-    return _compare("ne", a, b)
+# eq, ne, lt, le, gt, ge, logical_and/or/xor: one function per BOOL row of op_table.BINARY
+for _name in (row.name for row in op_table.BINARY if row.dtype == op_table.BOOL):
+    globals()[_name] = _compare_function(_name)
 
-def lt(a: TensorLike, b: TensorLike) -> Tensor:
-    """a < b elementwise, a bool tensor (not differentiable).
-
-    >>> import gradflow as gf
-    >>> gf.lt(gf.tensor([1, 2, 3]), 2)
-    tensor([ True, False, False])
-    """
-    return _compare("lt", a, b)
-
-def le(a: TensorLike, b: TensorLike) -> Tensor:
-    """a <= b elementwise, a bool tensor (not differentiable).
-
-    >>> import gradflow as gf
-    >>> gf.le(gf.tensor([1, 2, 3]), 2)
-    tensor([ True,  True, False])
-    """
-    return _compare("le", a, b)
-
-def gt(a: TensorLike, b: TensorLike) -> Tensor:
-    """a > b elementwise, a bool tensor (not differentiable).
-
-    >>> import gradflow as gf
-    >>> gf.gt(gf.tensor([1, 2, 3]), 2)
-    tensor([False, False,  True])
-    """
-    return _compare("gt", a, b)
-
-def ge(a: TensorLike, b: TensorLike) -> Tensor:
-    """a >= b elementwise, a bool tensor (not differentiable).
-
-    >>> import gradflow as gf
-    >>> gf.ge(gf.tensor([1, 2, 3]), 2)
-    tensor([False,  True,  True])
-    """
-    return _compare("ge", a, b)
-
-def logical_and(a: TensorLike, b: TensorLike) -> Tensor:
-    """a and b elementwise (nonzero is True), a bool tensor (not differentiable).
-
-    >>> import gradflow as gf
-    >>> gf.logical_and(gf.tensor([True, False]), gf.tensor([True, True]))
-    tensor([ True, False])
-    """
-    return _compare("logical_and", a, b)
-
-def logical_or(a: TensorLike, b: TensorLike) -> Tensor:
-    """a or b elementwise (nonzero is True), a bool tensor (not differentiable).
-
-    >>> import gradflow as gf
-    >>> gf.logical_or(gf.tensor([True, False]), gf.tensor([False, False]))
-    tensor([ True, False])
-    """
-    return _compare("logical_or", a, b)
-
-def logical_xor(a: TensorLike, b: TensorLike) -> Tensor:
-    """a xor b elementwise (nonzero is True), a bool tensor (not differentiable).
-
-    >>> import gradflow as gf
-    >>> gf.logical_xor(gf.tensor([True, False]), gf.tensor([True, True]))
-    tensor([False,  True])
-    """
-    return _compare("logical_xor", a, b)
+if TYPE_CHECKING:  # the functions the loop above makes, as type checkers see them
+    def eq(a: TensorLike, b: TensorLike) -> Tensor: ...
+    def ne(a: TensorLike, b: TensorLike) -> Tensor: ...
+    def lt(a: TensorLike, b: TensorLike) -> Tensor: ...
+    def le(a: TensorLike, b: TensorLike) -> Tensor: ...
+    def gt(a: TensorLike, b: TensorLike) -> Tensor: ...
+    def ge(a: TensorLike, b: TensorLike) -> Tensor: ...
+    def logical_and(a: TensorLike, b: TensorLike) -> Tensor: ...
+    def logical_or(a: TensorLike, b: TensorLike) -> Tensor: ...
+    def logical_xor(a: TensorLike, b: TensorLike) -> Tensor: ...
 
 
 def equal(a: Tensor, b: Tensor) -> bool:
