@@ -182,6 +182,10 @@ UNARY_BY_NAME: Dict[str, UnaryOp] = {r.name: r for r in UNARY}
 BINARY_BY_NAME: Dict[str, BinaryOp] = {r.name: r for r in BINARY}
 REDUCE_BY_NAME: Dict[str, ReduceOp] = {r.name: r for r in REDUCE}
 
+# The unary ops with an in-place method x.<name>_() (ops/inplace.py): those with a value
+# result, not the BOOL rows.
+UNARY_INPLACE: Tuple[str, ...] = tuple(r.name + "_" for r in UNARY if r.dtype != BOOL)
+
 
 def names(table, dtype: Optional[str] = None) -> Tuple[str, ...]:
     """The op names of a table, in table order; only those of dtype class `dtype` if given."""

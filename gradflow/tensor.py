@@ -457,96 +457,6 @@ class Tensor:
         """
         return self.to("cpu")
 
-    def float(self) -> Tensor:
-        """self.to(gradflow.float32).
-
-        >>> import gradflow as gf
-        >>> gf.tensor([1, 2]).float()
-        tensor([1., 2.])
-        """
-        return self.to(_float32)
-
-    def half(self) -> Tensor:
-        """self.to(gradflow.float16): a CPU storage type (math on it runs in float32).
-
-        >>> import gradflow as gf
-        >>> gf.tensor([1.0, 1/3]).half()
-        tensor([1.0000, 0.3333], dtype=gradflow.float16)
-        """
-        return self.to(_STORED["float16"])
-
-    def bfloat16(self) -> Tensor:
-        """self.to(gradflow.bfloat16): a CPU storage type (math on it runs in float32).
-
-        >>> import gradflow as gf
-        >>> gf.tensor([1.0, 1/3]).bfloat16()
-        tensor([1.0000, 0.3340], dtype=gradflow.bfloat16)
-        """
-        return self.to(_STORED["bfloat16"])
-
-    def double(self) -> Tensor:
-        """self.to(gradflow.float64).
-
-        >>> import gradflow as gf
-        >>> gf.tensor([1, 2]).double()
-        tensor([1., 2.], dtype=gradflow.float64)
-        """
-        return self.to(_float64)
-
-    def long(self) -> Tensor:
-        """self.to(gradflow.int64).
-
-        >>> import gradflow as gf
-        >>> gf.tensor([1.5, 2.5]).long()
-        tensor([1, 2])
-        """
-        return self.to(_int64)
-
-    def int(self) -> Tensor:
-        """self.to(gradflow.int32).
-
-        >>> import gradflow as gf
-        >>> gf.tensor([1.5, 2.5]).int()
-        tensor([1, 2], dtype=gradflow.int32)
-        """
-        return self.to(_STORED["int32"])
-
-    def short(self) -> Tensor:
-        """self.to(gradflow.int16).
-
-        >>> import gradflow as gf
-        >>> gf.tensor([1.5, 2.5]).short()
-        tensor([1, 2], dtype=gradflow.int16)
-        """
-        return self.to(_STORED["int16"])
-
-    def char(self) -> Tensor:
-        """self.to(gradflow.int8).
-
-        >>> import gradflow as gf
-        >>> gf.tensor([1.5, 2.5]).char()
-        tensor([1, 2], dtype=gradflow.int8)
-        """
-        return self.to(_STORED["int8"])
-
-    def byte(self) -> Tensor:
-        """self.to(gradflow.uint8).
-
-        >>> import gradflow as gf
-        >>> gf.tensor([1.5, 2.5]).byte()
-        tensor([1, 2], dtype=gradflow.uint8)
-        """
-        return self.to(_STORED["uint8"])
-
-    def bool(self) -> Tensor:
-        """self.to(gradflow.bool).
-
-        >>> import gradflow as gf
-        >>> gf.tensor([1, 2]).bool()
-        tensor([ True,  True])
-        """
-        return self.to(_bool)
-
     def type(self, dtype: Union[DTypeLike, None] = None) -> Union[str, Tensor]:
         """With no dtype, the PyTorch-style type name ('gradflow.FloatTensor'); with a dtype
         (or such a name), the tensor converted to it.
@@ -945,6 +855,38 @@ class Tensor:
     def __imul__(self, o: TensorLike) -> Tensor: return self.mul_(_nd(o, self))
     def __itruediv__(self, o: TensorLike) -> Tensor: return self.div_(_nd(o, self))
 
+    if TYPE_CHECKING:  # the methods the _CASTS loop installs, as type checkers see them
+        def float(self) -> Tensor: ...
+        def half(self) -> Tensor: ...
+        def bfloat16(self) -> Tensor: ...
+        def double(self) -> Tensor: ...
+        def long(self) -> Tensor: ...
+        def int(self) -> Tensor: ...
+        def short(self) -> Tensor: ...
+        def char(self) -> Tensor: ...
+        def byte(self) -> Tensor: ...
+        def bool(self) -> Tensor: ...
+        # ... and the in-place unary methods (op_table.UNARY_INPLACE) _OP_METHODS installs
+        def neg_(self) -> Tensor: ...
+        def abs_(self) -> Tensor: ...
+        def exp_(self) -> Tensor: ...
+        def expm1_(self) -> Tensor: ...
+        def log_(self) -> Tensor: ...
+        def log1p_(self) -> Tensor: ...
+        def sqrt_(self) -> Tensor: ...
+        def rsqrt_(self) -> Tensor: ...
+        def sin_(self) -> Tensor: ...
+        def cos_(self) -> Tensor: ...
+        def tanh_(self) -> Tensor: ...
+        def sigmoid_(self) -> Tensor: ...
+        def relu_(self) -> Tensor: ...
+        def sign_(self) -> Tensor: ...
+        def floor_(self) -> Tensor: ...
+        def ceil_(self) -> Tensor: ...
+        def round_(self) -> Tensor: ...
+        def erf_(self) -> Tensor: ...
+        def reciprocal_(self) -> Tensor: ...
+
     if TYPE_CHECKING:  # the methods _OP_METHODS installs, as type checkers see them
         # gradflow.ops.elementwise
         neg = _ops.elementwise.neg
@@ -1216,60 +1158,6 @@ class Tensor:
         """
         return _ops.inplace.arith_(self, "pow", o)
 
-    def neg_(self) -> Tensor:
-        """self = -self in place.
-
-        >>> import gradflow as gf
-        >>> gf.tensor([1.0, -2.0]).neg_()
-        tensor([-1.,  2.])
-        """
-        return _ops.inplace.apply_(self, Tensor.neg, "neg_")
-
-    def exp_(self) -> Tensor:
-        """self = exp(self) in place.
-
-        >>> import gradflow as gf
-        >>> gf.zeros(2).exp_()
-        tensor([1., 1.])
-        """
-        return _ops.inplace.apply_(self, Tensor.exp, "exp_")
-
-    def sqrt_(self) -> Tensor:
-        """self = sqrt(self) in place.
-
-        >>> import gradflow as gf
-        >>> gf.tensor([4.0, 9.0]).sqrt_()
-        tensor([2., 3.])
-        """
-        return _ops.inplace.apply_(self, Tensor.sqrt, "sqrt_")
-
-    def relu_(self) -> Tensor:
-        """self = relu(self) in place.
-
-        >>> import gradflow as gf
-        >>> gf.tensor([-1.0, 2.0]).relu_()
-        tensor([0., 2.])
-        """
-        return _ops.inplace.apply_(self, Tensor.relu, "relu_")
-
-    def sigmoid_(self) -> Tensor:
-        """self = sigmoid(self) in place.
-
-        >>> import gradflow as gf
-        >>> gf.zeros(2).sigmoid_()
-        tensor([0.5000, 0.5000])
-        """
-        return _ops.inplace.apply_(self, Tensor.sigmoid, "sigmoid_")
-
-    def tanh_(self) -> Tensor:
-        """self = tanh(self) in place.
-
-        >>> import gradflow as gf
-        >>> gf.zeros(2).tanh_()
-        tensor([0., 0.])
-        """
-        return _ops.inplace.apply_(self, Tensor.tanh, "tanh_")
-
     def clamp_(self, min: Optional[TensorLike] = None, max: Optional[TensorLike] = None
                ) -> Tensor:
         """self = clamp(self, min, max) in place.
@@ -1383,6 +1271,7 @@ _DTYPE_NAMES = ("float32", "float64", "int64", "int32", "int16", "int8", "uint8"
                 "float16", "bfloat16")
 _STORED = {name: as_dtype(name) for name in _DTYPE_NAMES}
 _STORED_NP = tuple(d.np for d in _STORED.values())
+_HALF_NOTE = ": a CPU storage type (math on it runs in float32)"
 
 
 def _infer_dtype(data: Any) -> dtype:
@@ -1894,6 +1783,42 @@ def numel(input: Tensor) -> int:
     return input.numel()
 
 
+# x.float(), x.long(), ...: x.to(dtype), one method per row: (dtype, a note, what
+# gf.tensor([1.5, 2.5]) becomes).
+_CASTS = {
+    "float": ("float32", "", "tensor([1.5000, 2.5000])"),
+    "half": ("float16", _HALF_NOTE, "tensor([1.5000, 2.5000], dtype=gradflow.float16)"),
+    "bfloat16": ("bfloat16", _HALF_NOTE, "tensor([1.5000, 2.5000], dtype=gradflow.bfloat16)"),
+    "double": ("float64", "", "tensor([1.5000, 2.5000], dtype=gradflow.float64)"),
+    "long": ("int64", "", "tensor([1, 2])"),
+    "int": ("int32", "", "tensor([1, 2], dtype=gradflow.int32)"),
+    "short": ("int16", "", "tensor([1, 2], dtype=gradflow.int16)"),
+    "char": ("int8", "", "tensor([1, 2], dtype=gradflow.int8)"),
+    "byte": ("uint8", "", "tensor([1, 2], dtype=gradflow.uint8)"),
+    "bool": ("bool", "", "tensor([ True,  True])"),
+}
+
+
+def _cast_method(name: str, dtype_name: str, note: str, example: str
+                 ) -> Callable[[Tensor], Tensor]:
+    dtype = _STORED[dtype_name]
+
+    def cast(self: Tensor) -> Tensor:
+        return self.to(dtype)
+
+    cast.__name__, cast.__qualname__ = name, "Tensor." + name
+    cast.__doc__ = f"""self.to(gradflow.{dtype_name}){note}.
+
+        >>> import gradflow as gf
+        >>> gf.tensor([1.5, 2.5]).{name}()
+        {example}
+        """
+    return cast
+
+
+for _name, (_dtype_name, _note, _example) in _CASTS.items():
+    setattr(Tensor, _name, _cast_method(_name, _dtype_name, _note, _example))
+
 from gradflow import autograd as _autograd  # noqa: E402
 from gradflow import ops as _ops  # noqa: E402  (ops import Tensor from this module)
 
@@ -1917,8 +1842,8 @@ _OP_METHODS = {
     "index": ("gather", "scatter_add", "index_select", "index_add", "scatter", "sort",
               "argsort", "topk", "masked_select", "nonzero", "unique"),
     "random": ("multinomial",),
-    "inplace": ("copy_", "uniform_", "normal_", "bernoulli_", "index_add_", "scatter_",
-                "fill_diagonal_"),
+    "inplace": op_table.UNARY_INPLACE + (
+        "copy_", "uniform_", "normal_", "bernoulli_", "index_add_", "scatter_", "fill_diagonal_"),
 }
 for _module, _names in _OP_METHODS.items():
     _functions = importlib.import_module("gradflow.ops." + _module)

@@ -87,3 +87,34 @@ def test_unary_derivatives_are_differentiable():
     s = 1 / (1 + np.exp(-x.detach().numpy()))
     np.testing.assert_allclose(gg.numpy(), s * (1 - s) * (1 - 2 * s), rtol=1e-10)
     assert not math.isnan(float(gg.sum()))
+
+
+@pytest.mark.parametrize("name", op_table.UNARY_INPLACE)
+def test_every_value_unary_row_has_an_in_place_method(name):
+    op = name[:-1]
+    assert op_table.UNARY_BY_NAME[op].dtype != op_table.BOOL
+    x0 = np.array([[0.3, 0.7], [1.9, 2.5]])
+    x = gf.tensor(x0)
+    version = x._version[0]
+    assert getattr(x, name)() is x and x._version[0] == version + 1
+    np.testing.assert_allclose(x.numpy(), getattr(gf, op)(gf.tensor(x0)).numpy(), rtol=1e-12)
+    # on a non-leaf, the history is the out-of-place op's: the same gradient
+    leaf = gf.tensor(x0, requires_grad=True)
+    getattr(leaf * 1.0, name)().sum().backward()
+    expected = gf.tensor(x0, requires_grad=True)
+    getattr(expected, op)().sum().backward()
+    np.testing.assert_allclose(leaf.grad.numpy(), expected.grad.numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError, match=f"{name}: a leaf Variable"):
+        getattr(gf.tensor(x0, requires_grad=True), name)()
+    ints = gf.tensor([1, 2])
+    if op_table.UNARY_BY_NAME[op].dtype == op_table.FLOAT:  # a float result: not into int64
+        with pytest.raises(RuntimeError, match=f"{name}: result type"):
+            getattr(ints, name)()
+    else:
+        np.testing.assert_array_equal(getattr(ints, name)().numpy(),
+                                      getattr(gf, op)(gf.tensor([1, 2])).numpy())
+
+
+def test_only_value_rows_have_an_in_place_method():
+    for row in op_table.UNARY:
+        assert hasattr(gf.Tensor, row.name + "_") == (row.dtype != op_table.BOOL), row.name

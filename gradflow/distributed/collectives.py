@@ -117,11 +117,20 @@ class _Buffer:
             self.mem = np.ascontiguousarray(own)
             self.copied = self.mem is not own
 
-    def store(self) -> None:
-        if self.copied:
-            src = self.mem if isinstance(self.mem, Tensor) else from_numpy(self.mem)
-            with no_grad():
-                self.tensor.copy_(src)
+    def store(self, divisor: int = 1) -> None:
+        """Write MPI's result into the tensor (when MPI worked on a copy), divided by divisor:
+        ReduceOp.AVG's group size, as MPI only sums (see _divisor)."""
+        with no_grad():
+            if self.copied:
+                self.tensor.copy_(self.mem if isinstance(self.mem, Tensor)
+                                  else from_numpy(self.mem))
+            if divisor != 1:
+                self.tensor.div_(divisor)
+
+
+def _divisor(op: ReduceOp, group: ProcessGroup) -> int:
+    """What a reduction's sum is divided by: the group's size for AVG, else 1."""
+    return group.size if op is ReduceOp.AVG else 1
 
 
 _warned_staging = False
@@ -180,14 +189,8 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group=None,
     MPI = _mpi()
     buf = _Buffer(tensor, g)
 
-    def finish() -> None:
-        buf.store()
-        if op is ReduceOp.AVG:
-            with no_grad():
-                tensor.div_(g.size)
-
     request = g.comm.Iallreduce(MPI.IN_PLACE, buf.mem, _mpi_op(MPI, op))
-    return _finish(async_op, Work(name, g, request, finish))
+    return _finish(async_op, Work(name, g, request, lambda: buf.store(_divisor(op, g))))
 
 
 def broadcast(tensor: Tensor, src: int, group=None, async_op: bool = False) -> Optional[Work]:
@@ -290,14 +293,8 @@ def reduce_scatter(output: Tensor, input_list: List[Tensor], op: ReduceOp = Redu
     send = _stack(inputs, output, g)
     buf = _Buffer(output, g)
 
-    def finish() -> None:
-        buf.store()
-        if op is ReduceOp.AVG:
-            with no_grad():
-                output.div_(g.size)
-
     request = g.comm.Ireduce_scatter_block(send, buf.mem, _mpi_op(MPI, op))
-    return _finish(async_op, Work(name, g, request, finish))
+    return _finish(async_op, Work(name, g, request, lambda: buf.store(_divisor(op, g))))
 
 
 def isend(tensor: Tensor, dst: int, group=None, tag: int = 0) -> Work:

@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from gradflow import op_table
 from gradflow.autograd.grad_mode import _GradMode
 from gradflow.ops import elementwise, reduce, shape
 from gradflow.ops import index as _index
@@ -76,6 +77,32 @@ def apply_(t: Tensor, fn: Callable[[Tensor], Tensor], op: str, *others: Any) -> 
                                            for o in others))
     return _write(t, fn(shape.clone(t) if recording else t), op)
 
+
+def _unary_inplace(name: str) -> Callable[[Tensor], Tensor]:
+    """The method x.<name>_(): x = <name>(x) in x's storage."""
+    out_of_place = getattr(elementwise, name)
+
+    def fn(t: Tensor) -> Tensor:
+        return apply_(t, out_of_place, name + "_")
+
+    fn.__name__ = fn.__qualname__ = name + "_"
+    fn.__module__ = __name__
+    fn.__doc__ = f"self = {name}(self) in place."
+    if name in elementwise._UNARY_DOCS:
+        _, data, result = elementwise._UNARY_DOCS[name]
+        fn.__doc__ += f"""
+
+    >>> import gradflow as gf
+    >>> gf.tensor({data}).{name}_()
+    {result}
+    """
+    return fn
+
+
+# neg_, abs_, exp_, ...: one per name of op_table.UNARY_INPLACE, installed as Tensor methods
+# (tensor.py declares them to type checkers)
+for _name in op_table.UNARY_INPLACE:
+    globals()[_name] = _unary_inplace(_name[:-1])
 
 def pointwise_(t: Tensor, op: str, t1: Tensor, t2: Tensor, value: Number,
                fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:

@@ -187,33 +187,47 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     if weight is not None:
         weight = shape.to_dtype(weight, input.dtype)
     if target.is_floating_point():
-        if label_smoothing > 0:
-            target = target * (1 - label_smoothing) + label_smoothing / c
-        prod = logp * target
-        if weight is not None:
-            prod = prod * _class_dim_view(weight, input.ndim)
-        loss = -reduce_ops.sum(prod, class_dim)
-        if reduction == "mean":
-            return reduce_ops.sum(loss) / (input.numel() // c if input.numel() else 0)
-        return _reduce(loss, reduction)
+        return _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, class_dim)
     if _fusable(logp, weight):
         return _nll_fused(op, logp, target, weight, ignore_index, reduction, label_smoothing)
     nll = _nll(op, logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0:
         return nll
-    keep = target != ignore_index
-    kept = shape.to_dtype(keep, input.dtype)
-    weighted = logp if weight is None else logp * _class_dim_view(weight, input.ndim)
-    smooth = -reduce_ops.sum(weighted, class_dim) * kept
-    if reduction == "mean":
-        if weight is not None:
-            denom = reduce_ops.sum(weight[elementwise.where(keep, target, 0)] * kept)
-        else:
-            denom = reduce_ops.sum(kept)
-        smooth = reduce_ops.sum(smooth) / denom
-    else:
-        smooth = _reduce(smooth, reduction)
+    smooth = _uniform_target_loss(logp, target, weight, ignore_index, reduction, class_dim)
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
+
+
+def _soft_cross_entropy(logp: Tensor, target: Tensor, weight: Optional[Tensor],
+                        reduction: str, label_smoothing: float, class_dim: int) -> Tensor:
+    """-sum_c w_c t_c log p_c against class probabilities t, smoothed to
+    t (1 - eps) + eps / C; 'mean' divides by the number of samples."""
+    c = logp.shape[class_dim]
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / c
+    prod = logp * target
+    if weight is not None:
+        prod = prod * _class_dim_view(weight, logp.ndim)
+    loss = -reduce_ops.sum(prod, class_dim)
+    if reduction == "mean":
+        return reduce_ops.sum(loss) / (logp.numel() // c if logp.numel() else 0)
+    return _reduce(loss, reduction)
+
+
+def _uniform_target_loss(logp: Tensor, target: Tensor, weight: Optional[Tensor],
+                         ignore_index: int, reduction: str, class_dim: int) -> Tensor:
+    """sum_c(-w_c log p_c) per kept sample: label smoothing's term, reduced like nll ('mean'
+    divides by the summed target weights of the kept samples)."""
+    keep = target != ignore_index
+    kept = shape.to_dtype(keep, logp.dtype)
+    weighted = logp if weight is None else logp * _class_dim_view(weight, logp.ndim)
+    smooth = -reduce_ops.sum(weighted, class_dim) * kept
+    if reduction != "mean":
+        return _reduce(smooth, reduction)
+    if weight is not None:
+        denom = reduce_ops.sum(weight[elementwise.where(keep, target, 0)] * kept)
+    else:
+        denom = reduce_ops.sum(kept)
+    return reduce_ops.sum(smooth) / denom
 
 
 # ---------------------------------------------------------------- fused NLL (CUDA)

@@ -201,26 +201,37 @@ def batch_norm(
     if momentum is not None:
         as_float(momentum, op, "momentum")
     if as_bool(training, op, "training"):
-        count = input.numel() // c if c else 0
-        if count <= 1:
-            raise ValueError(
-                f"{op}: expected more than 1 value per channel when training, got input size "
-                f"{tuple(input.shape)}"
-            )
-        factor = _running_factor(op, momentum, running_mean, num_batches_tracked)
-        y, mean, var = NormTrain.apply(input, weight, bias, float(eps))
-        if running_mean is not None:
-            _update_running_(running_mean, mean._data, factor)
-        if running_var is not None:
-            be = var._backend
-            _update_running_(running_var, be.binary("mul", var._data, count / (count - 1)),
-                             factor)
-        return y
+        return _batch_norm_train(input, running_mean, running_var, weight, bias, momentum, eps,
+                                 num_batches_tracked)
     if running_mean is None or running_var is None:
         raise ValueError(f"{op}: running_mean and running_var are required when not training")
     be = input._backend
     invstd = be.unary("rsqrt", be.binary("add", running_var._data, float(eps)))
     return NormEval.apply(input, weight, bias, running_mean._data, invstd)
+
+
+def _batch_norm_train(input: Tensor, running_mean: Optional[Tensor],
+                      running_var: Optional[Tensor], weight: Optional[Tensor],
+                      bias: Optional[Tensor], momentum: Optional[float], eps: float,
+                      num_batches_tracked: Optional[int]) -> Tensor:
+    """batch_norm in training: normalise by the batch's statistics and fold them into the
+    running ones (the variance unbiased, times count / (count - 1))."""
+    op = "batch_norm"
+    c = input.shape[1]
+    count = input.numel() // c if c else 0
+    if count <= 1:
+        raise ValueError(
+            f"{op}: expected more than 1 value per channel when training, got input size "
+            f"{tuple(input.shape)}"
+        )
+    factor = _running_factor(op, momentum, running_mean, num_batches_tracked)
+    y, mean, var = NormTrain.apply(input, weight, bias, float(eps))
+    if running_mean is not None:
+        _update_running_(running_mean, mean._data, factor)
+    if running_var is not None:
+        be = var._backend
+        _update_running_(running_var, be.binary("mul", var._data, count / (count - 1)), factor)
+    return y
 
 
 def _running_factor(op: str, momentum: Optional[float], running_mean: Optional[Tensor],

@@ -382,6 +382,28 @@ def _interp_matrix(n_in: int, n_out: int, scale: Optional[float], mode: str,
     return a
 
 
+def _resize_target(x: Tensor, size: Optional[IntOrPair],
+                   scale_factor: Optional[Union[float, Tuple[float, float]]]
+                   ) -> Tuple[Pair, Tuple[Optional[float], Optional[float]]]:
+    """interpolate's output size (H', W') and the scale factors it came from (None, None when
+    size is given): floor(H * scale), floor(W * scale)."""
+    op = "interpolate"
+    if size is not None:
+        return pair(op, "size", size, 1), (None, None)
+    if not isinstance(scale_factor, (numbers.Real, tuple, list)):
+        raise TypeError(f"{op}: scale_factor must be a number or a pair, not "
+                        f"{type(scale_factor).__name__}")
+    sf = (scale_factor, scale_factor) if isinstance(scale_factor, numbers.Real) else tuple(
+        scale_factor)
+    if len(sf) != 2 or not all(isinstance(s, numbers.Real) and 0 < s < math.inf for s in sf):
+        raise ValueError(f"{op}: scale_factor must be positive, got {scale_factor!r}")
+    scales = (float(sf[0]), float(sf[1]))
+    out = (int(math.floor(x.shape[2] * scales[0])), int(math.floor(x.shape[3] * scales[1])))
+    if out[0] < 1 or out[1] < 1:
+        raise ValueError(f"{op}: output size {out} is too small for input {tuple(x.shape)}")
+    return out, scales
+
+
 def interpolate(
     input: Tensor,
     size: Optional[Union[int, Tuple[int, int]]] = None,
@@ -419,21 +441,7 @@ def interpolate(
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{op}: exactly one of size or scale_factor must be given")
     h, w = x.shape[2:]
-    if size is not None:
-        out = pair(op, "size", size, 1)
-        scales: Tuple[Optional[float], Optional[float]] = (None, None)
-    else:
-        if not isinstance(scale_factor, (numbers.Real, tuple, list)):
-            raise TypeError(f"{op}: scale_factor must be a number or a pair, not "
-                            f"{type(scale_factor).__name__}")
-        sf = (scale_factor, scale_factor) if isinstance(scale_factor, numbers.Real) else tuple(
-            scale_factor)
-        if len(sf) != 2 or not all(isinstance(s, numbers.Real) and 0 < s < math.inf for s in sf):
-            raise ValueError(f"{op}: scale_factor must be positive, got {scale_factor!r}")
-        scales = (float(sf[0]), float(sf[1]))
-        out = (int(math.floor(h * scales[0])), int(math.floor(w * scales[1])))
-        if out[0] < 1 or out[1] < 1:
-            raise ValueError(f"{op}: output size {out} is too small for input {tuple(x.shape)}")
+    out, scales = _resize_target(x, size, scale_factor)
     be = x._backend
     ac = bool(align_corners)
     if fused(be, "interpolate") is not None:

@@ -376,8 +376,14 @@ def reductions(g: Gen) -> None:
 @target(10)
 def shape_ops(g: Gen) -> None:
     x = g.tensor()
-    s, nd, n = x.value.shape, x.value.ndim, x.value.numel()
     op = g.int(0, 21)
+    (_reshaping_ops if op <= 10 else _splitting_and_other_ops)(g, x, op)
+    _maybe_backward(g, "shape")
+
+
+def _reshaping_ops(g: Gen, x: V, op: int) -> None:
+    """shape_ops 0-10: reshape, view, flatten, squeeze, permute, transpose, expand, flip."""
+    s, nd, n = x.value.shape, x.value.ndim, x.value.numel()
     if op == 0:
         new = g.pick((-1,), (n,), (1, n), (-1, 1), g.shape(), (n, -1, 1), (-1, -1), (0, -1))
         g.method(x, g.pick("reshape", "view"), *_sizes(g, new))
@@ -410,7 +416,12 @@ def shape_ops(g: Gen) -> None:
         g.method(x, "repeat", *_sizes(g, tuple(g.size(0, 3) for _ in range(nd + g.int(-1, 1)))))
     elif op == 10:
         g.method(x, "flip", g.pick(g.dim(nd), lit((0, 1)), lit(()), lit([0, 0])))
-    elif op == 11:
+
+
+def _splitting_and_other_ops(g: Gen, x: V, op: int) -> None:
+    """shape_ops 11-21: split, chunk, unbind, narrow, cat/stack, pad, conversions, to."""
+    s, nd = x.value.shape, x.value.ndim
+    if op == 11:
         g.method(x, "split", g.pick(1, 2, 0, -1, [1, 1], [2, 2, 2], (), 2**63), g.dim(nd))
     elif op == 12:
         g.method(x, "chunk", g.pick(1, 2, 3, 0, -1), g.dim(nd))
@@ -445,7 +456,6 @@ def shape_ops(g: Gen) -> None:
                                  g.tensor()), names=("dtype", "device"))
     else:
         g.call("gf.split", gf.split, x, g.pick(1, 2, [1, 2], 0), g.dim(nd))
-    _maybe_backward(g, "shape")
 
 
 # ------------------------------------------------------------------ indexing
