@@ -257,6 +257,17 @@ def test_export_refuses_negative_strides():
         _cuda().to_dlpack(flipped, True)
 
 
+@needs_cuda_module
+def test_an_import_of_our_own_memory_aliases_it():
+    from gradflow.backends.cuda import CUDABackend
+
+    a = _cuda().from_dlpack(FakeProducer((8,)).capsule)
+    b = _cuda().from_dlpack(_cuda().to_dlpack(a.as_strided((4,), (1,), 4), False))
+    backend = CUDABackend()
+    assert backend.shares_memory(a, b) and backend.shares_memory(b, a.as_strided((2,), (3,), 2))
+    assert not backend.shares_memory(b, a.as_strided((4,), (1,), 0))
+
+
 # ---------------------------------------------------------------- real device memory
 class Capsule:
     """Hands a ready capsule to a consumer that calls __dlpack__ (NumPy takes no capsule)."""
@@ -298,6 +309,14 @@ def test_cuda_views_cross_as_views():
     u = gf.from_dlpack(base[2:, 4:])
     u.fill_(-1.0)
     assert base[2:, 4:].tolist() == [[-1.0] * 4] * 4 and base[1, 4].item() == 12.0
+
+
+@pytest.mark.cuda
+def test_cuda_overlapping_copy_through_an_import():
+    t = gf.arange(6.0, device="cuda")
+    u = gf.from_dlpack(t)
+    t[1:] = u[:-1]  # the copy sees the overlap although the storages differ
+    assert t.tolist() == [0.0, 0.0, 1.0, 2.0, 3.0, 4.0]
 
 
 @pytest.mark.cuda
@@ -357,10 +376,9 @@ def test_cuda_export_arguments():
     assert np.from_dlpack(Capsule(host, (1, 0))).tolist() == [0.0, 1.0, 2.0, 3.0]
     with pytest.raises(BufferError, match=r"to DLPack device \(1, 0\) with copy=False"):
         t.__dlpack__(dl_device=(1, 0), copy=False)
-    copied = t.__dlpack__(max_version=(1, 0), copy=True)
-    assert managed_of(copied).flags & IS_COPIED
-    assert managed_of(copied).dl_tensor.data != managed_of(t.__dlpack__(max_version=(1, 0))
-                                                           ).dl_tensor.data
+    copied, shared = (t.__dlpack__(max_version=(1, 0), copy=c) for c in (True, None))
+    assert managed_of(copied).flags & IS_COPIED and not managed_of(shared).flags & IS_COPIED
+    assert managed_of(copied).dl_tensor.data != managed_of(shared).dl_tensor.data
 
 
 def _torch_cuda():
