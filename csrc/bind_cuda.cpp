@@ -784,13 +784,28 @@ py::object to_dlpack(const DeviceArray& x, bool copied) {
   return py::reinterpret_steal<py::object>(capsule);
 }
 
+// Before imported memory goes back to its producer, which may reuse it at once: kernels queued
+// on our stream may still read it, so they finish first. Never throws (it runs in a
+// destructor): without a device or a stream no kernel of ours can have used the memory, and
+// after a device failure releasing is still the best left to do.
+void finish_queued_work() noexcept {
+  try {
+    cudaStreamSynchronize(static_cast<cudaStream_t>(stream()));
+  } catch (const CudaError&) {  // no device: stream() could not be made
+  }
+  cudaGetLastError();  // clear a non-sticky error so later calls start clean
+}
+
 // Calls the producer's deleter once the last array viewing its memory dies (from any thread:
-// the GIL is taken, as a producer's deleter may need it; after interpreter exit, never).
+// the GIL is taken, as a producer's deleter may need it, and a pending Python error is kept
+// aside; after interpreter exit, never).
 template <typename Managed>
 std::function<void()> producer_release(Managed* m) {
   return [m] {
     if (m->deleter == nullptr || !Py_IsInitialized()) return;
+    finish_queued_work();
     py::gil_scoped_acquire gil;
+    py::error_scope keep_pending_error;
     m->deleter(m);
   };
 }
