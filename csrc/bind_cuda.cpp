@@ -10,12 +10,16 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bind_geometry.h"
 #include "bind_util.h"
+#include "cuda/dlpack_exchange.h"
 #include "cuda/kernels.h"
 #include "cuda/runtime.h"
 
@@ -742,6 +746,137 @@ DeviceArray channel_sum_checked(const DeviceArray& dy) {
   return out;
 }
 
+// ------------------------------------------------------------------------------ DLPack
+// Capsules per the DLPack Python spec (ownership rules in cuda/dlpack.h). Building and reading
+// them needs no GPU; only the stream hand-over (dlpack_stream_wait) does.
+namespace dl = gradflow::dlpack;
+
+template <typename Managed>
+constexpr bool kVersioned = std::is_same_v<Managed, dl::DLManagedTensorVersioned>;
+template <typename Managed>
+constexpr const char* kCapsuleName = kVersioned<Managed> ? "dltensor_versioned" : "dltensor";
+template <typename Managed>
+constexpr const char* kUsedName =
+    kVersioned<Managed> ? "used_dltensor_versioned" : "used_dltensor";
+
+// The capsule's destructor: a capsule nobody consumed still owns its tensor.
+template <typename Managed>
+void release_unconsumed(PyObject* capsule) {
+  if (!PyCapsule_IsValid(capsule, kCapsuleName<Managed>)) return;  // renamed: consumed
+  auto* m = static_cast<Managed*>(PyCapsule_GetPointer(capsule, kCapsuleName<Managed>));
+  if (m->deleter != nullptr) m->deleter(m);
+}
+
+// A capsule sharing x's memory (no copy); x's storage lives until the consumer's deleter.
+template <typename Managed>
+py::object to_dlpack(const DeviceArray& x, bool copied) {
+  for (int64_t s : x.strides)
+    if (s < 0)
+      throw py::buffer_error("__dlpack__: a view with negative strides " + shape_str(x.strides) +
+                             " cannot be shared (DLPack consumers expect non-negative ones)");
+  Managed* m = dl::make_export<Managed>(x.storage, x.storage->ptr, x.offset, x.shape, x.strides,
+                                        x.dtype, {dl::kDLCUDA, 0}, copied ? dl::kFlagIsCopied : 0);
+  PyObject* capsule = PyCapsule_New(m, kCapsuleName<Managed>, &release_unconsumed<Managed>);
+  if (capsule == nullptr) {
+    m->deleter(m);
+    throw py::error_already_set();
+  }
+  return py::reinterpret_steal<py::object>(capsule);
+}
+
+// Before imported memory goes back to its producer, which may reuse it at once: kernels queued
+// on our stream may still read it, so they finish first. Never throws (it runs in a
+// destructor): without a device or a stream no kernel of ours can have used the memory, and
+// after a device failure releasing is still the best left to do.
+void finish_queued_work() noexcept {
+  try {
+    cudaStreamSynchronize(static_cast<cudaStream_t>(stream()));
+  } catch (const CudaError&) {  // no device: stream() could not be made
+  }
+  cudaGetLastError();  // clear a non-sticky error so later calls start clean
+}
+
+// Calls the producer's deleter once the last array viewing its memory dies (from any thread:
+// the GIL is taken, as a producer's deleter may need it, and a pending Python error is kept
+// aside; after interpreter exit, never).
+template <typename Managed>
+std::function<void()> producer_release(Managed* m) {
+  return [m] {
+    if (m->deleter == nullptr || !Py_IsInitialized()) return;
+    finish_queued_work();
+    py::gil_scoped_acquire gil;
+    py::error_scope keep_pending_error;
+    m->deleter(m);
+  };
+}
+
+// Takes the tensor out of an unconsumed capsule: checks it, renames the capsule "used_...",
+// and wraps the memory in a storage that releases it through the producer's deleter. On any
+// error the capsule keeps its name and so its ownership.
+template <typename Managed>
+DeviceArray import_capsule(PyObject* capsule) {
+  auto* m = static_cast<Managed*>(PyCapsule_GetPointer(capsule, kCapsuleName<Managed>));
+  if (m == nullptr) throw py::error_already_set();
+  if constexpr (kVersioned<Managed>) {
+    if (m->version.major != dl::kMajorVersion)
+      throw py::buffer_error("from_dlpack: DLPack version " + std::to_string(m->version.major) +
+                             "." + std::to_string(m->version.minor) + " is not supported "
+                             "(gradflow reads major version " +
+                             std::to_string(dl::kMajorVersion) + ")");
+    if (m->flags & dl::kFlagReadOnly)
+      throw py::buffer_error("from_dlpack: the DLPack tensor is read-only, and gradflow "
+                             "tensors are writable; copy it first");
+  }
+  dl::ImportedView v;
+  try {
+    v = dl::check_import(m->dl_tensor, {dl::kDLCUDA, 0}, "from_dlpack");
+  } catch (const dl::ExchangeError& e) {
+    if (e.buffer) throw py::buffer_error(e.what());
+    throw py::type_error(e.what());
+  }
+  if (PyCapsule_SetName(capsule, kUsedName<Managed>) != 0) throw py::error_already_set();
+  DeviceArray a;  // from here on the deleter is ours to call
+  try {
+    a.storage = std::make_shared<Storage>(v.base, v.nbytes, producer_release(m));
+  } catch (...) {
+    if (m->deleter != nullptr) m->deleter(m);
+    throw;
+  }
+  a.shape = std::move(v.shape);
+  a.strides = std::move(v.strides);
+  a.dtype = v.dtype;
+  return a;
+}
+
+DeviceArray from_dlpack(const py::object& capsule) {
+  PyObject* c = capsule.ptr();
+  if (PyCapsule_IsValid(c, kCapsuleName<dl::DLManagedTensorVersioned>))
+    return import_capsule<dl::DLManagedTensorVersioned>(c);
+  if (PyCapsule_IsValid(c, kCapsuleName<dl::DLManagedTensor>))
+    return import_capsule<dl::DLManagedTensor>(c);
+  if (PyCapsule_IsValid(c, kUsedName<dl::DLManagedTensorVersioned>) ||
+      PyCapsule_IsValid(c, kUsedName<dl::DLManagedTensor>))
+    throw py::buffer_error("from_dlpack: this DLPack capsule was consumed already; a capsule "
+                           "can be imported once (call __dlpack__ again for a new one)");
+  throw py::type_error("from_dlpack: expected a DLPack capsule ('dltensor' or "
+                       "'dltensor_versioned'), got " + std::string(py::str(py::type::of(capsule))));
+}
+
+// The stream hand-over of DLPack: the consumer's stream (a cudaStream_t as an int; 1 is the
+// legacy default stream, 2 the per-thread one) waits for the work queued on ours so far, by an
+// event recorded on ours. The host never blocks.
+void dlpack_stream_wait(uintptr_t consumer) {
+  cudaStream_t ours = static_cast<cudaStream_t>(stream());
+  cudaStream_t theirs = reinterpret_cast<cudaStream_t>(consumer);
+  if (theirs == ours) return;
+  cudaEvent_t done;
+  check(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "__dlpack__: cudaEventCreate");
+  cudaError_t status = cudaEventRecord(done, ours);
+  if (status == cudaSuccess) status = cudaStreamWaitEvent(theirs, done, 0);
+  cudaEventDestroy(done);  // released once the wait is done with it
+  check(status, "__dlpack__: making the consumer's stream wait");
+}
+
 std::string repr(const DeviceArray& x) {
   return "DeviceArray(shape=" + shape_of(x) + ", dtype=" + dtype_name(x.dtype) +
          ", strides=" + shape_str(x.strides) + ", offset=" + std::to_string(x.offset) + ")";
@@ -805,6 +940,17 @@ PYBIND11_MODULE(_cuda, m) {
       .def_property_readonly("is_contiguous", &DeviceArray::is_contiguous)
       .def("as_strided", &as_strided, py::arg("shape"), py::arg("strides"), py::arg("offset"))
       .def("__repr__", &repr);
+
+  // ---- DLPack (gradflow/backends/cuda.py adds the protocol's stream and copy rules)
+  m.def("to_dlpack", [](const DeviceArray& x, bool versioned, bool copied) {
+    return versioned ? to_dlpack<dl::DLManagedTensorVersioned>(x, copied)
+                     : to_dlpack<dl::DLManagedTensor>(x, copied);
+  }, py::arg("x"), py::arg("versioned"), py::arg("copied") = false);
+  m.def("from_dlpack", &from_dlpack, py::arg("capsule"));
+  m.def("dlpack_stream_wait", [](uintptr_t consumer) {
+    bind::run_nogil("__dlpack__", [&] { dlpack_stream_wait(consumer); });
+  }, py::arg("consumer_stream"));
+  m.def("stream_handle", [] { return reinterpret_cast<uintptr_t>(stream()); });
 
   m.def("empty", [](const Shape& shape, const py::object& dtype) {
     return new_array("empty", shape, to_dtype("empty", dtype));

@@ -52,6 +52,7 @@ from gradflow.types import widen as _widen
 if TYPE_CHECKING:
     from gradflow import ops as _ops  # imported at the end at run time
     from gradflow.autograd.function import Context
+    from gradflow.backends.cuda import CUDABackend
 
 SizeArg = Union[int, Sequence[int]]  # f(2, 3) or f((2, 3)): each of *size
 Hook = Callable[["Tensor"], Optional["Tensor"]]
@@ -387,9 +388,16 @@ class Tensor:
         """
         return _widen(self._backend.to_numpy(self._data)).tolist()
 
-    def __dlpack__(self, *, stream: Any = None, **kwargs: Any) -> Any:
-        """A DLPack capsule sharing this CPU tensor's memory, for torch.from_dlpack or
-        np.from_dlpack. Keyword arguments (max_version, dl_device, copy) go to NumPy's export.
+    def __dlpack__(self, *, stream: Any = None, max_version: Optional[Tuple[int, int]] = None,
+                   dl_device: Optional[Tuple[int, int]] = None, copy: Optional[bool] = None
+                   ) -> Any:
+        """A DLPack capsule sharing this tensor's memory, for torch.from_dlpack,
+        np.from_dlpack (CPU) or gradflow.from_dlpack: versioned when ``max_version >= (1, 0)``.
+
+        A CPU tensor is exported by NumPy. A CUDA tensor's capsule describes its device memory
+        and keeps it alive until the consumer is done; the consumer's ``stream`` (None or 1:
+        the legacy default stream, 2: per-thread, else a cudaStream_t; -1: none) waits for the
+        work gradflow queued. ``copy=True`` exports a copy, ``dl_device=(1, 0)`` a host copy.
 
         >>> import gradflow as gf
         >>> import numpy as np
@@ -398,8 +406,12 @@ class Tensor:
         """
         if self.requires_grad:
             raise RuntimeError("Can't export a Tensor that requires grad to DLPack; detach() it")
-        _check_dlpack_cpu(self.device, "__dlpack__")
-        return self._data.__dlpack__(**kwargs)
+        if self.is_cuda:
+            return _cuda_backend(self._backend).dlpack_export(
+                self._data, stream=stream, max_version=max_version, dl_device=dl_device,
+                copy=copy)
+        asked = {"max_version": max_version, "dl_device": dl_device, "copy": copy}
+        return self._data.__dlpack__(**{k: v for k, v in asked.items() if v is not None})
 
     def __dlpack_device__(self) -> Tuple[int, int]:
         """(device type, index) in DLPack's codes: (1, 0) for the CPU, (2, i) for cuda:i.
@@ -1385,24 +1397,32 @@ def from_numpy(a: np.ndarray[Any, Any]) -> Tensor:
 
 
 def from_dlpack(obj: Any) -> Tensor:
-    """A CPU tensor sharing memory with an object that implements the DLPack protocol
-    (a torch or NumPy array, a gradflow tensor, ...).
+    """A tensor sharing memory with an object that implements the DLPack protocol (a torch
+    or NumPy array, a gradflow tensor, ...), on the object's device.
 
-    CUDA memory cannot be shared: gradflow's CUDA allocator has no DLPack import or export,
-    so a device tensor raises (move it to the CPU first).
+    CPU memory comes through NumPy; CUDA memory (``__dlpack_device__() == (2, 0)``) becomes a
+    CUDA tensor that keeps the producer's memory alive and releases it through the producer's
+    deleter when the last view of it dies. The producer is asked to make gradflow's stream wait
+    for its work.
 
     >>> import gradflow as gf
     >>> import numpy as np
     >>> gf.from_dlpack(np.array([1.0, 2.0]))
     tensor([1., 2.], dtype=gradflow.float64)
     """
-    if not hasattr(obj, "__dlpack_device__"):
+    if not (hasattr(obj, "__dlpack_device__") and hasattr(obj, "__dlpack__")):
         raise TypeError(f"from_dlpack: expected an object with __dlpack__ and "
                         f"__dlpack_device__, got {type(obj).__name__}")
     dev_type, dev_id = obj.__dlpack_device__()
+    if dev_type == 2:  # kDLCUDA
+        try:
+            backend = backends.get_backend(Device("cuda", dev_id))
+        except RuntimeError as exc:
+            raise RuntimeError(f"from_dlpack: {exc}") from None
+        return Tensor._make(_cuda_backend(backend).dlpack_import(obj), backend)
     if dev_type != 1:  # kDLCPU
-        _check_dlpack_cpu(Device("cuda", dev_id) if dev_type == 2 else f"DLPack device type "
-                          f"{dev_type}", "from_dlpack")
+        raise BufferError(f"from_dlpack: DLPack device type {dev_type} is not supported; "
+                          "gradflow shares CPU (1) and CUDA (2) memory")
     try:
         a = np.from_dlpack(obj)
     except (TypeError, BufferError) as exc:  # a dtype NumPy has no type for
@@ -1410,12 +1430,14 @@ def from_dlpack(obj: Any) -> Tensor:
     return from_numpy(a)
 
 
-def _check_dlpack_cpu(device: object, op: str) -> None:
-    """DLPack exchange is CPU-only: say so for any other device."""
-    if not (isinstance(device, Device) and device.type == "cpu"):
-        raise RuntimeError(f"{op}: DLPack exchange works for CPU tensors only, got one on "
-                           f"{device}; gradflow's CUDA memory cannot be shared through DLPack "
-                           "(copy it with .cpu() first)")
+def _cuda_backend(backend: Backend) -> "CUDABackend":
+    """The CUDA backend a CUDA tensor runs on, as its own type (the DLPack exchange is
+    device-specific)."""
+    from gradflow.backends.cuda import CUDABackend
+
+    if not isinstance(backend, CUDABackend):
+        raise TypeError(f"expected the CUDA backend, got {type(backend).__name__}")
+    return backend
 
 
 def _rebuild(cls: type, values: "np.ndarray[Any, Any]", device: str, requires_grad: bool

@@ -194,7 +194,14 @@ const char* dtype_name(DType t) {
 }
 
 Storage::Storage(size_t n) : ptr(device_malloc(n)), nbytes(n) {}
-Storage::~Storage() { device_free(ptr, nbytes); }
+Storage::Storage(void* external, size_t n, std::function<void()> release_external)
+    : ptr(external), nbytes(n), release(std::move(release_external)) {}
+Storage::~Storage() {
+  if (release)
+    release();
+  else
+    device_free(ptr, nbytes);
+}
 
 int64_t DeviceArray::numel() const {
   int64_t n = 1;

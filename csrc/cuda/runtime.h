@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -55,10 +56,14 @@ size_t itemsize(DType t);
 const char* dtype_name(DType t);
 
 // A block of device memory; returned to the allocator when the last array using it dies.
+// Memory another library owns (a DLPack import) is never the allocator's: its storage calls
+// `release` instead.
 struct Storage {
   void* ptr = nullptr;
   size_t nbytes = 0;
+  std::function<void()> release;
   explicit Storage(size_t n);
+  Storage(void* external, size_t n, std::function<void()> release_external);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -107,6 +107,19 @@ def _extent(x) -> Tuple[int, int]:
         else:
             hi += (n - 1) * s
     return x.storage_ptr + lo * x.itemsize, x.storage_ptr + (hi + 1) * x.itemsize
+
+
+def _wait_for_us(stream: Optional[int]) -> None:
+    """Makes a DLPack consumer's stream wait for the work queued on ours, per the protocol's
+    codes: None or 1 the legacy default stream, 2 the per-thread default stream, a larger int a
+    cudaStream_t, -1 no wait (the consumer synchronises itself)."""
+    if stream == -1:
+        return
+    stream = 1 if stream is None else stream
+    if isinstance(stream, bool) or not isinstance(stream, numbers.Integral) or stream < 1:
+        raise ValueError(f"__dlpack__: stream must be None, -1, 1, 2 or a CUDA stream handle, "
+                         f"got {stream!r} (0 is ambiguous in the DLPack protocol)")
+    _cuda.dlpack_stream_wait(int(stream))
 
 
 class CUDABackend(Backend):
@@ -465,10 +478,48 @@ class CUDABackend(Backend):
         return x.storage_ptr + x.offset * x.itemsize
 
     def shares_memory(self, a, b):
-        if not isinstance(b, DeviceArray) or a.storage_ptr != b.storage_ptr:
+        """Whether the byte ranges overlap: by address, so arrays over one block through two
+        storages (a DLPack import of our own memory) count too."""
+        if not isinstance(b, DeviceArray):
             return False
         (alo, ahi), (blo, bhi) = _extent(a), _extent(b)
         return alo < bhi and blo < ahi
+
+    # ---------------------------------------------------------------- DLPack
+    def dlpack_export(self, x: DeviceArray, stream: Optional[int] = None,
+                      max_version: Optional[Tuple[int, int]] = None,
+                      dl_device: Optional[Tuple[int, int]] = None,
+                      copy: Optional[bool] = None) -> Any:
+        """The DLPack protocol's ``__dlpack__`` for x: a capsule sharing x's memory, versioned
+        when ``max_version >= (1, 0)``. ``copy=True`` (or a view with negative strides, which
+        DLPack consumers do not take, unless ``copy=False``) exports a contiguous copy;
+        ``dl_device=(1, 0)`` a host copy. The consumer's ``stream`` waits for our queued work."""
+        versioned = max_version is not None and tuple(max_version)[0] >= 1
+        if dl_device is not None and tuple(dl_device) != (2, self.index):
+            if tuple(dl_device) != (1, 0) or copy is False:
+                raise BufferError(f"__dlpack__: cannot export a cuda:{self.index} tensor to "
+                                  f"DLPack device {tuple(dl_device)} with copy={copy}")
+            host = self.to_numpy(x)
+            return host.__dlpack__(max_version=max_version) if versioned else host.__dlpack__()
+        flipped = any(s < 0 for s in x.strides)
+        if flipped and copy is False:
+            raise BufferError(f"__dlpack__: a view with negative strides {x.strides} needs a "
+                              f"copy to be shared, and copy=False")
+        copied = bool(copy) or flipped
+        if copied:
+            x = self.copy(x)
+        _wait_for_us(stream)
+        return _cuda.to_dlpack(x, versioned, copied)
+
+    def dlpack_import(self, obj: Any) -> DeviceArray:
+        """A device array sharing the memory of `obj`, a producer whose ``__dlpack_device__``
+        is (2, self.index); the producer makes our stream wait for its work."""
+        stream = _cuda.stream_handle()
+        try:
+            capsule = obj.__dlpack__(stream=stream, max_version=(1, 0))
+        except TypeError:  # a producer older than DLPack 1.0 takes no max_version
+            capsule = obj.__dlpack__(stream=stream)
+        return _cuda.from_dlpack(capsule)
 
     # ---------------------------------------------------------------- joining, gather/scatter
     def concatenate(self, xs: Sequence, axis):
