@@ -11,6 +11,11 @@ from gradflow.nn.parameter import layer_tensor
 from gradflow.ops.common import as_float, as_size
 from gradflow.tensor import Tensor
 
+__all__ = [
+    "ELU", "GELU", "LeakyReLU", "LogSoftmax", "PReLU", "ReLU", "ReLU6", "Sigmoid", "SiLU",
+    "Softmax", "Softplus", "Tanh"
+]
+
 
 def _inplace_str(inplace: bool, lead: str = ", ") -> str:
     return f"{lead}inplace=True" if inplace else ""

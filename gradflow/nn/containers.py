@@ -11,6 +11,8 @@ from gradflow.nn.module import Module
 from gradflow.nn.parameter import Parameter
 from gradflow.tensor import Tensor
 
+__all__ = ["ModuleDict", "ModuleList", "ParameterDict", "ParameterList", "Sequential"]
+
 
 def _index(i: int, n: int, kind: str) -> int:
     try:

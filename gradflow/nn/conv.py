@@ -14,6 +14,8 @@ from gradflow.ops.common import as_bool, as_size
 from gradflow.ops.conv import pair, single
 from gradflow.tensor import Tensor
 
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "Fold", "Unfold"]
+
 IntOrPair = Union[int, Tuple[int, int]]
 
 

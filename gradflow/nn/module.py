@@ -23,6 +23,8 @@ from gradflow.tensor import Tensor, from_dlpack, tensor
 from gradflow.types import as_dtype
 from gradflow.types import device as Device
 
+__all__ = ["Module"]
+
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 

@@ -13,6 +13,8 @@ from gradflow.ops.common import as_bool, as_float, as_size
 from gradflow.tensor import Tensor, ones, tensor, zeros
 from gradflow.types import int64
 
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d", "LayerNorm"]
+
 
 def _affine_params(m: Module, shape: tuple, affine: bool, bias: bool, device, dtype) -> None:
     """Register weight (and bias unless bias=False) of `shape`, or None for both."""

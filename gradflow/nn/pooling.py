@@ -10,6 +10,10 @@ from gradflow.ops.common import as_float
 from gradflow.ops.conv import pair
 from gradflow.tensor import Tensor
 
+__all__ = [
+    "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "MaxPool2d", "MaxUnpool2d", "Upsample"
+]
+
 IntOrPair = Union[int, Tuple[int, int]]
 
 

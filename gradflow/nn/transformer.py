@@ -24,6 +24,11 @@ from gradflow.nn.normalization import LayerNorm
 from gradflow.ops.common import as_bool, as_size
 from gradflow.tensor import Tensor
 
+__all__ = [
+    "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerEncoderLayer"
+]
+
 Activation = Union[str, Callable[[Tensor], Tensor]]
 
 
