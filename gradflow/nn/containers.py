@@ -146,19 +146,19 @@ class ModuleList(_ModuleSequence):
 
 class _Mapping(Module):
     """What ModuleDict and ParameterDict share: a dict's length, iteration, membership, keys
-    and update over `_entries`, the container's keys in insertion order (a dict)."""
+    and update over `_keys`, the container's keys in insertion order (a dict)."""
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._keys)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
+        return iter(self._keys)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._entries
+        return key in self._keys
 
     def keys(self) -> Iterable[str]:
-        return self._entries.keys()
+        return self._keys.keys()
 
     def update(self, entries: Any) -> None:
         pairs = entries.items() if isinstance(entries, (dict, type(self))) else entries
@@ -190,7 +190,7 @@ class ModuleDict(_Mapping):
         del self._modules[key]
 
     @property
-    def _entries(self) -> Dict[str, Any]:
+    def _keys(self) -> Dict[str, Any]:
         return self._modules
 
     def clear(self) -> None:
@@ -287,12 +287,12 @@ class ParameterDict(_Mapping):
 
     def __init__(self, parameters: Any = None) -> None:
         super().__init__()
-        object.__setattr__(self, "_entries", {})
+        object.__setattr__(self, "_keys", {})
         if parameters is not None:
             self.update(parameters)
 
     def __getitem__(self, key: str) -> Any:
-        if key not in self._entries:
+        if key not in self._keys:
             raise KeyError(key)
         return getattr(self, key)
 
@@ -304,17 +304,17 @@ class ParameterDict(_Mapping):
             self.register_parameter(key, value)
         else:
             setattr(self, key, value)
-        self._entries[key] = None
+        self._keys[key] = None
 
     def __delitem__(self, key: str) -> None:
-        del self._entries[key]
+        del self._keys[key]
         delattr(self, key)
 
     def values(self) -> Iterable[Any]:
-        return [self[k] for k in self._entries]
+        return [self[k] for k in self._keys]
 
     def items(self) -> Iterable[Tuple[str, Any]]:
-        return [(k, self[k]) for k in self._entries]
+        return [(k, self[k]) for k in self._keys]
 
     def get(self, key: str, default: Any = None) -> Any:
         return self[key] if key in self else default
@@ -330,7 +330,7 @@ class ParameterDict(_Mapping):
         return self[key]
 
     def clear(self) -> None:
-        for key in list(self._entries):
+        for key in list(self._keys):
             del self[key]
 
     def copy(self) -> "ParameterDict":
