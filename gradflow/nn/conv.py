@@ -147,7 +147,6 @@ class Conv2d(_ConvNd):
                          False, 0, groups, bias, padding_mode, device, dtype)
 
 
-
 class ConvTranspose2d(_ConvNd):
     """2-D transposed convolution; weight (C_in, C_out/groups, kH, kW). forward may take an
     output_size, which picks the output_padding that reaches it.
@@ -216,8 +215,22 @@ class Conv1d(_ConvNd):
                          False, 0, groups, bias, padding_mode, device, dtype)
 
 
+class _Blocks(Module):
+    """Unfold's and Fold's sliding blocks: kernel_size, dilation, padding and stride (each an
+    int or a pair), and the repr that shows them."""
 
-class Unfold(Module):
+    def __init__(self, kernel_size: IntOrPair, dilation: IntOrPair, padding: IntOrPair,
+                 stride: IntOrPair) -> None:
+        super().__init__()
+        self.kernel_size, self.dilation = kernel_size, dilation
+        self.padding, self.stride = padding, stride
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
+
+
+class Unfold(_Blocks):
     """Extract sliding local blocks as columns (im2col): functional.unfold as a layer.
 
     >>> import gradflow
@@ -227,19 +240,13 @@ class Unfold(Module):
 
     def __init__(self, kernel_size: IntOrPair, dilation: IntOrPair = 1, padding: IntOrPair = 0,
                  stride: IntOrPair = 1) -> None:
-        super().__init__()
-        self.kernel_size, self.dilation = kernel_size, dilation
-        self.padding, self.stride = padding, stride
+        super().__init__(kernel_size, dilation, padding, stride)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
 
-    def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
-                f"padding={self.padding}, stride={self.stride}")
 
-
-class Fold(Module):
+class Fold(_Blocks):
     """Sum columns of blocks back into an image (col2im): functional.fold as a layer.
 
     >>> import gradflow
@@ -249,14 +256,12 @@ class Fold(Module):
 
     def __init__(self, output_size: IntOrPair, kernel_size: IntOrPair, dilation: IntOrPair = 1,
                  padding: IntOrPair = 0, stride: IntOrPair = 1) -> None:
-        super().__init__()
-        self.output_size, self.kernel_size, self.dilation = output_size, kernel_size, dilation
-        self.padding, self.stride = padding, stride
+        super().__init__(kernel_size, dilation, padding, stride)
+        self.output_size = output_size
 
     def forward(self, input: Tensor) -> Tensor:
         return F.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding,
                       self.stride)
 
     def extra_repr(self) -> str:
-        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
-                f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}")
+        return f"output_size={self.output_size}, " + super().extra_repr()
