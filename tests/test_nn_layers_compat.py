@@ -1,6 +1,7 @@
 """Layers that PyTorch programs use beside the core ones, against PyTorch: padding layers,
-PixelShuffle / PixelUnshuffle (and F.pixel_shuffle), Upsample; and the registration order
-that reassigning a sub-module, parameter or buffer keeps."""
+PixelShuffle / PixelUnshuffle (and F.pixel_shuffle), Upsample; the registration order
+that reassigning a sub-module, parameter or buffer keeps; and the layers and containers built
+on a shared private base (signature, repr, state_dict keys, editing)."""
 
 from __future__ import annotations
 
@@ -180,3 +181,59 @@ def test_converted_state_dict_of_a_padded_shuffled_net_loads():
     g.load_state_dict(to_gf_state(t))
     gx, tx = pair(np.random.default_rng(4).standard_normal((1, 2, 3, 3)))
     check_forward_backward(g, t, [gx], [tx])
+
+
+# ---------------------------------------------------------------- layers sharing a base
+# Layers built on a shared private base (activations with inplace or dim, the pools' window,
+# Unfold/Fold's blocks, the transformer layers' constructor, the containers): PyTorch's
+# signature, repr and state_dict keys.
+_SHARED_BASE_LAYERS = [
+    ("ReLU", (), {}), ("ReLU", (True,), {}), ("ReLU6", (), {"inplace": True}), ("SiLU", (), {}),
+    ("Softmax", (), {"dim": 1}), ("LogSoftmax", (0,), {}), ("Softmax", (), {}),
+    ("MaxPool2d", (3, 1, 1, 2, False, True), {}), ("MaxPool2d", (2,), {}),
+    ("AvgPool2d", (2,), {"stride": 1, "padding": 1}), ("MaxUnpool2d", ((2, 3),), {}),
+    ("Unfold", (2,), {"dilation": 2, "padding": 1}), ("Fold", ((4, 5), 2), {"stride": 1}),
+    ("LayerNorm", ((3, 4),), {"bias": False}), ("GroupNorm", (2, 4), {}),
+    ("Conv1d", (2, 4, 3), {"padding": "same", "padding_mode": "circular", "bias": False}),
+    ("TransformerEncoderLayer", (8, 2, 16), {"norm_first": True}),
+    ("TransformerDecoderLayer", (8, 2, 16), {"activation": "gelu"}),
+]
+
+
+@needs_torch
+@pytest.mark.parametrize("name,args,kw", _SHARED_BASE_LAYERS)
+def test_layers_on_a_shared_base_keep_torchs_signature_repr_and_keys(name, args, kw):
+    import inspect
+
+    import torch
+
+    ours, theirs = getattr(nn, name)(*args, **kw), getattr(torch.nn, name)(*args, **kw)
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours_params = list(inspect.signature(type(ours)).parameters)
+    assert ours_params == list(inspect.signature(type(theirs)).parameters)
+
+
+def _exercise_containers(lib):
+    """Sequential, ModuleList, ModuleDict and ParameterDict edited in place (lib: gradflow or
+    torch), summarised."""
+    m = lib.nn
+    seq = m.Sequential(m.ReLU(), m.Tanh()).append(m.Sigmoid()).extend([m.ReLU6()])
+    del seq[1]
+    seq.insert(-1, m.SiLU())
+    ml = m.ModuleList([m.ReLU()]).extend([m.Tanh(), m.Sigmoid()])
+    del ml[0]
+    ml.insert(0, m.SiLU())
+    md = m.ModuleDict([("a", m.ReLU())])
+    md.update({"b": m.Tanh()})
+    pd = m.ParameterDict({"w": m.Parameter(lib.ones(1))})
+    pd.update([("v", m.Parameter(lib.zeros(2)))])
+    return [repr(seq), [type(x).__name__ for x in seq], repr(ml), len(ml), list(md), "b" in md,
+            len(md), list(pd.keys()), "v" in pd, len(pd), list(pd.state_dict())]
+
+
+@needs_torch
+def test_containers_on_a_shared_base_behave_as_torchs():
+    import torch
+
+    assert _exercise_containers(gf) == _exercise_containers(torch)

@@ -11,45 +11,58 @@ from gradflow.nn.parameter import layer_tensor
 from gradflow.ops.common import as_float, as_size
 from gradflow.tensor import Tensor
 
+__all__ = [
+    "ELU", "GELU", "LeakyReLU", "LogSoftmax", "PReLU", "ReLU", "ReLU6", "Sigmoid", "SiLU",
+    "Softmax", "Softplus", "Tanh"
+]
+
 
 def _inplace_str(inplace: bool, lead: str = ", ") -> str:
     return f"{lead}inplace=True" if inplace else ""
 
 
-class ReLU(Module):
+class _InplaceActivation(Module):
+    """An activation whose one option is inplace (overwrite the input)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return _inplace_str(self.inplace, "")
+
+
+class _DimActivation(Module):
+    """An activation along one dim (None: PyTorch's legacy choice, with a warning)."""
+
+    def __init__(self, dim: Optional[int] = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class ReLU(_InplaceActivation):
     """max(0, x).
 
     >>> nn.ReLU()(gf.tensor([-1.0, 2.0]))
     tensor([0., 2.])
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
     def forward(self, input: Tensor) -> Tensor:
         return F.relu(input, self.inplace)
 
-    def extra_repr(self) -> str:
-        return _inplace_str(self.inplace, "")
 
-
-class ReLU6(Module):
+class ReLU6(_InplaceActivation):
     """min(max(0, x), 6).
 
     >>> nn.ReLU6()(gf.tensor([-1.0, 2.0, 8.0]))
     tensor([0., 2., 6.])
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
     def forward(self, input: Tensor) -> Tensor:
         return F.relu6(input, self.inplace)
-
-    def extra_repr(self) -> str:
-        return _inplace_str(self.inplace, "")
 
 
 class LeakyReLU(Module):
@@ -134,22 +147,15 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class SiLU(Module):
+class SiLU(_InplaceActivation):
     """x * sigmoid(x).
 
     >>> nn.SiLU()(gf.tensor([-1.0, 2.0]))
     tensor([-0.2689,  1.7616])
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
     def forward(self, input: Tensor) -> Tensor:
         return F.silu(input, self.inplace)
-
-    def extra_repr(self) -> str:
-        return _inplace_str(self.inplace, "")
 
 
 class Sigmoid(Module):
@@ -192,7 +198,7 @@ class Softplus(Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
-class Softmax(Module):
+class Softmax(_DimActivation):
     """exp(x_i) / sum_j exp(x_j) along dim.
 
     >>> nn.Softmax(dim=1)(gf.tensor([[1.0, 1.0], [0.0, 2.0]]))
@@ -200,30 +206,16 @@ class Softmax(Module):
             [0.1192, 0.8808]])
     """
 
-    def __init__(self, dim: Optional[int] = None) -> None:
-        super().__init__()
-        self.dim = dim
-
     def forward(self, input: Tensor) -> Tensor:
         return F.softmax(input, self.dim)
 
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
 
-
-class LogSoftmax(Module):
+class LogSoftmax(_DimActivation):
     """x_i - logsumexp(x) along dim.
 
     >>> nn.LogSoftmax(dim=0)(gf.tensor([1.0, 1.0]))
     tensor([-0.6931, -0.6931])
     """
 
-    def __init__(self, dim: Optional[int] = None) -> None:
-        super().__init__()
-        self.dim = dim
-
     def forward(self, input: Tensor) -> Tensor:
         return F.log_softmax(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"

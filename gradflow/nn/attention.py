@@ -21,6 +21,8 @@ from gradflow.ops.reduce import softmax
 from gradflow.ops.shape import cat
 from gradflow.tensor import Tensor, zeros
 
+__all__ = ["MultiheadAttention"]
+
 
 class NonDynamicallyQuantizableLinear(Linear):
     """A Linear; PyTorch names MultiheadAttention.out_proj's class so, and checkpoints that

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import operator
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, Iterator, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar, Union
 
 from gradflow.nn.module import Module
 from gradflow.nn.parameter import Parameter
 from gradflow.tensor import Tensor
+
+__all__ = ["ModuleDict", "ModuleList", "ParameterDict", "ParameterList", "Sequential"]
 
 
 def _index(i: int, n: int, kind: str) -> int:
@@ -23,7 +25,36 @@ def _index(i: int, n: int, kind: str) -> int:
     return i % n
 
 
-class Sequential(Module):
+_Self = TypeVar("_Self", bound="_ModuleSequence")
+
+
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: modules in order, under the names "0", "1", ..."""
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self: _Self, module: Module) -> _Self:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self: _Self, modules: Iterable[Module]) -> _Self:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def _renumber(self, modules: List[Optional[Module]]) -> None:
+        """Register `modules` afresh as "0".."n-1" (after a deletion or an insertion, as
+        PyTorch renumbers)."""
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self.add_module(str(i), m)
+
+
+class Sequential(_ModuleSequence):
     """Sequential(m1, m2, …) or Sequential(OrderedDict(name=module)): forward feeds each
     module's output to the next.
 
@@ -56,33 +87,13 @@ class Sequential(Module):
         for key in keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(keys),
                                                                          "Sequential")]]:
             del self._modules[key]
-        values = list(self._modules.values())  # renumbered 0..n-1, as PyTorch does
-        self._modules.clear()
-        for i, m in enumerate(values):
-            self._modules[str(i)] = m
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> "Sequential":
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> "Sequential":
-        for m in modules:
-            self.append(m)
-        return self
+        self._renumber(list(self._modules.values()))
 
     def insert(self, index: int, module: Module) -> "Sequential":
         items = list(self._modules.values())
         index = index if index >= 0 else index + len(items)
         items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
+        self._renumber(items)
         return self
 
     def forward(self, input: Any) -> Any:
@@ -91,7 +102,7 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters belong to the owner (indexing like a list).
 
     >>> blocks = nn.ModuleList(nn.Linear(2, 2) for _ in range(3))
@@ -116,15 +127,7 @@ class ModuleList(Module):
     def __delitem__(self, idx: Union[int, slice]) -> None:
         values = list(self._modules.values())
         del values[idx]
-        self._modules.clear()
-        for i, m in enumerate(values):
-            self.add_module(str(i), m)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
+        self._renumber(values)
 
     def __iadd__(self, modules: Iterable[Module]) -> "ModuleList":
         return self.extend(modules)
@@ -132,27 +135,38 @@ class ModuleList(Module):
     def __add__(self, other: Iterable[Module]) -> "ModuleList":
         return ModuleList(list(self) + list(other))
 
-    def append(self, module: Module) -> "ModuleList":
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> "ModuleList":
-        for m in modules:
-            self.append(m)
-        return self
-
     def insert(self, index: int, module: Module) -> None:
         values = list(self._modules.values())
         values.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(values):
-            self.add_module(str(i), m)
+        self._renumber(values)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ModuleList has no forward; iterate over it instead")
 
 
-class ModuleDict(Module):
+class _Mapping(Module):
+    """What ModuleDict and ParameterDict share: a dict's length, iteration, membership, keys
+    and update over `_keys`, the container's keys in insertion order (a dict)."""
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def keys(self) -> Iterable[str]:
+        return self._keys.keys()
+
+    def update(self, entries: Any) -> None:
+        pairs = entries.items() if isinstance(entries, (dict, type(self))) else entries
+        for key, value in pairs:
+            self[key] = value
+
+
+class ModuleDict(_Mapping):
     """A dict of modules whose parameters belong to the owner (insertion ordered).
 
     >>> layers = nn.ModuleDict({"fc": nn.Linear(2, 2), "act": nn.ReLU()})
@@ -175,14 +189,9 @@ class ModuleDict(Module):
     def __delitem__(self, key: str) -> None:
         del self._modules[key]
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._modules)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._modules
+    @property
+    def _keys(self) -> Dict[str, Any]:
+        return self._modules
 
     def clear(self) -> None:
         self._modules.clear()
@@ -190,19 +199,11 @@ class ModuleDict(Module):
     def pop(self, key: str) -> Module:
         return self._modules.pop(key)
 
-    def keys(self):
-        return self._modules.keys()
-
     def items(self):
         return self._modules.items()
 
     def values(self):
         return self._modules.values()
-
-    def update(self, modules: Union[Dict[str, Module], Iterable[Tuple[str, Module]]]) -> None:
-        pairs = modules.items() if isinstance(modules, (dict, ModuleDict)) else modules
-        for key, module in pairs:
-            self[key] = module
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ModuleDict has no forward; index it instead")
@@ -273,7 +274,7 @@ class ParameterList(Module):
         raise NotImplementedError("ParameterList has no forward; iterate over it instead")
 
 
-class ParameterDict(Module):
+class ParameterDict(_Mapping):
     """A dict of parameters registered with the owner under their keys (state_dict keys read
     "params.<key>"), in insertion order. Tensors are wrapped in Parameter.
 
@@ -309,18 +310,6 @@ class ParameterDict(Module):
         del self._keys[key]
         delattr(self, key)
 
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._keys
-
-    def keys(self) -> Iterable[str]:
-        return self._keys.keys()
-
     def values(self) -> Iterable[Any]:
         return [self[k] for k in self._keys]
 
@@ -347,11 +336,6 @@ class ParameterDict(Module):
     def copy(self) -> "ParameterDict":
         """A new ParameterDict holding the same parameters (not copies of them)."""
         return ParameterDict(self.items())
-
-    def update(self, parameters: Any) -> None:
-        pairs = parameters.items() if isinstance(parameters, (dict, ParameterDict)) else parameters
-        for key, value in pairs:
-            self[key] = value
 
     def extra_repr(self) -> str:
         return "\n".join(f"({k}): {_describe(v)}" for k, v in self.items())

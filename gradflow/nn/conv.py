@@ -4,7 +4,7 @@ gradflow.ops.conv)."""
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 from gradflow.nn import functional as F
 from gradflow.nn import init
@@ -14,17 +14,21 @@ from gradflow.ops.common import as_bool, as_size
 from gradflow.ops.conv import pair, single
 from gradflow.tensor import Tensor
 
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "Fold", "Unfold"]
+
 IntOrPair = Union[int, Tuple[int, int]]
 
 
 class _ConvNd(Module):
-    """Shared constructor, initialisation and repr of the convolutions (`dims` spatial dims).
+    """Shared constructor, initialisation, forward (padding_mode) and repr of the convolutions
+    (`dims` spatial dims).
 
     Initialisation as PyTorch's: weight ~ kaiming_uniform_(a=sqrt(5)), i.e. U(-b, b) with
     b = 1/sqrt(fan_in); bias ~ U(-b, b) with the same fan_in (computed from the weight's
     dim 1 times the kernel area, so the transposed conv uses out_channels/groups)."""
 
     dims = 2
+    _conv: Callable[..., Tensor]  # the functional form forward calls (not the transposed conv)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
                  stride: IntOrPair, padding: Union[IntOrPair, str], dilation: IntOrPair,
@@ -81,6 +85,32 @@ class _ConvNd(Module):
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
 
+    def forward(self, input: Tensor) -> Tensor:
+        if self.padding_mode == "zeros":
+            return self._conv(input, self.weight, self.bias, self.stride, self.padding,
+                              self.dilation, self.groups)
+        # Other modes: pad by copying input samples first, then convolve without padding.
+        return self._conv(self._padded(input), self.weight, self.bias, self.stride, 0,
+                          self.dilation, self.groups)
+
+    def _padded(self, input: Tensor) -> Tensor:
+        try:
+            return F.pad(input, self._pad_widths(), mode=self.padding_mode)
+        except ValueError as exc:  # pad's message, for this layer
+            raise ValueError(f"{type(self).__name__} (padding_mode={self.padding_mode!r}): "
+                             f"{exc}") from None
+
+    def _pad_widths(self) -> Tuple[int, ...]:
+        """F.pad's widths for this layer's padding: (left, right) of the last dim first."""
+        if self.padding == "valid":
+            return (0, 0) * self.dims
+        if self.padding == "same":  # total d*(k-1) per dim, the extra sample on the far side
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            sides = [(t // 2, t - t // 2) for t in totals]
+        else:
+            sides = [(p, p) for p in self.padding]
+        return tuple(w for side in reversed(sides) for w in side)
+
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
@@ -107,35 +137,14 @@ class Conv2d(_ConvNd):
     (gradflow.Size([2, 8, 5, 5]), gradflow.Size([8, 3, 3, 3]))
     """
 
+    _conv = staticmethod(F.conv2d)
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
                  stride: IntOrPair = 1, padding: Union[IntOrPair, str] = 0,
                  dilation: IntOrPair = 1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros", device=None, dtype=None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          False, 0, groups, bias, padding_mode, device, dtype)
-
-    def forward(self, input: Tensor) -> Tensor:
-        if self.padding_mode == "zeros":
-            return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
-                            self.dilation, self.groups)
-        # Other modes: pad by copying input samples first, then convolve without padding.
-        try:
-            padded = F.pad(input, self._pad_widths(), mode=self.padding_mode)
-        except ValueError as exc:  # pad's message, for this layer
-            raise ValueError(f"Conv2d (padding_mode={self.padding_mode!r}): {exc}") from None
-        return F.conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation,
-                        self.groups)
-
-    def _pad_widths(self) -> Tuple[int, int, int, int]:
-        """(left, right, top, bottom), as F.pad takes them, for this layer's padding."""
-        if self.padding == "valid":
-            return (0, 0, 0, 0)
-        if self.padding == "same":  # total d*(k-1) per dim, the extra sample on the far side
-            (lh, rh), (lw, rw) = ((t // 2, t - t // 2) for t in (
-                d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)))
-            return (lw, rw, lh, rh)
-        ph, pw = self.padding
-        return (pw, pw, ph, ph)
 
 
 class ConvTranspose2d(_ConvNd):
@@ -196,6 +205,7 @@ class Conv1d(_ConvNd):
     """
 
     dims = 1
+    _conv = staticmethod(F.conv1d)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Union[int, Tuple[int]],
                  stride: Union[int, Tuple[int]] = 1, padding: Union[int, Tuple[int], str] = 0,
@@ -204,24 +214,23 @@ class Conv1d(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          False, 0, groups, bias, padding_mode, device, dtype)
 
-    def forward(self, input: Tensor) -> Tensor:
-        if self.padding_mode == "zeros":
-            return F.conv1d(input, self.weight, self.bias, self.stride, self.padding,
-                            self.dilation, self.groups)
-        if self.padding == "same":  # total d*(k-1), the extra sample on the right
-            total = self.dilation[0] * (self.kernel_size[0] - 1)
-            widths = (total // 2, total - total // 2)
-        else:
-            widths = (0, 0) if self.padding == "valid" else self.padding * 2
-        try:
-            padded = F.pad(input, widths, mode=self.padding_mode)
-        except ValueError as exc:  # pad's message, for this layer
-            raise ValueError(f"Conv1d (padding_mode={self.padding_mode!r}): {exc}") from None
-        return F.conv1d(padded, self.weight, self.bias, self.stride, 0, self.dilation,
-                        self.groups)
+
+class _Blocks(Module):
+    """Unfold's and Fold's sliding blocks: kernel_size, dilation, padding and stride (each an
+    int or a pair), and the repr that shows them."""
+
+    def __init__(self, kernel_size: IntOrPair, dilation: IntOrPair, padding: IntOrPair,
+                 stride: IntOrPair) -> None:
+        super().__init__()
+        self.kernel_size, self.dilation = kernel_size, dilation
+        self.padding, self.stride = padding, stride
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
 
 
-class Unfold(Module):
+class Unfold(_Blocks):
     """Extract sliding local blocks as columns (im2col): functional.unfold as a layer.
 
     >>> import gradflow
@@ -231,19 +240,13 @@ class Unfold(Module):
 
     def __init__(self, kernel_size: IntOrPair, dilation: IntOrPair = 1, padding: IntOrPair = 0,
                  stride: IntOrPair = 1) -> None:
-        super().__init__()
-        self.kernel_size, self.dilation = kernel_size, dilation
-        self.padding, self.stride = padding, stride
+        super().__init__(kernel_size, dilation, padding, stride)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
 
-    def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
-                f"padding={self.padding}, stride={self.stride}")
 
-
-class Fold(Module):
+class Fold(_Blocks):
     """Sum columns of blocks back into an image (col2im): functional.fold as a layer.
 
     >>> import gradflow
@@ -253,14 +256,12 @@ class Fold(Module):
 
     def __init__(self, output_size: IntOrPair, kernel_size: IntOrPair, dilation: IntOrPair = 1,
                  padding: IntOrPair = 0, stride: IntOrPair = 1) -> None:
-        super().__init__()
-        self.output_size, self.kernel_size, self.dilation = output_size, kernel_size, dilation
-        self.padding, self.stride = padding, stride
+        super().__init__(kernel_size, dilation, padding, stride)
+        self.output_size = output_size
 
     def forward(self, input: Tensor) -> Tensor:
         return F.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding,
                       self.stride)
 
     def extra_repr(self) -> str:
-        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
-                f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}")
+        return f"output_size={self.output_size}, " + super().extra_repr()

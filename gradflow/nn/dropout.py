@@ -7,6 +7,8 @@ from gradflow.nn.module import Module
 from gradflow.ops.common import as_bool, as_float
 from gradflow.tensor import Tensor
 
+__all__ = ["Dropout", "Dropout2d"]
+
 
 class _DropoutNd(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:

@@ -7,6 +7,8 @@ from typing import Sequence
 from gradflow.nn.module import Module
 from gradflow.tensor import Tensor
 
+__all__ = ["Flatten", "Unflatten"]
+
 
 class Flatten(Module):
     """Flattens dims start_dim..end_dim into one (default: all but the batch dim).

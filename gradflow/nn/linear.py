@@ -12,6 +12,8 @@ from gradflow.nn.parameter import layer_tensor
 from gradflow.ops.common import as_bool, as_size
 from gradflow.tensor import Tensor
 
+__all__ = ["Identity", "Linear"]
+
 
 class Identity(Module):
     """Returns its input; accepts (and ignores) any constructor arguments.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict, namedtuple
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -22,6 +22,19 @@ from gradflow.ops.common import as_bool
 from gradflow.tensor import Tensor, from_dlpack, tensor
 from gradflow.types import as_dtype
 from gradflow.types import device as Device
+
+__all__ = ["Module"]
+
+# What a parameter, buffer or child module must be, as the errors of assigning one name it.
+_REQUIRED = {"parameter": "gradflow.nn.Parameter", "buffer": "gradflow Tensor",
+             "child module": "gradflow.nn.Module"}
+
+
+def _assign_error(value: Any, kind: str, name: str) -> TypeError:
+    """The error of assigning a value of the wrong type to a registered name."""
+    return TypeError(f"cannot assign '{type(value).__name__}' as {kind} '{name}' "
+                     f"({_REQUIRED[kind]} or None expected)")
+
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -123,12 +136,7 @@ class Module:
         >>> [name for name, _ in m.named_parameters()]
         ['scale']
         """
-        self._check_name(name, "parameter", self._parameters)
-        if param is not None and not isinstance(param, Parameter):
-            raise TypeError(
-                f"register_parameter: cannot assign '{type(param).__name__}' object to "
-                f"parameter '{name}' (gradflow.nn.Parameter or None required)"
-            )
+        self._check_entry(name, "parameter", self._parameters, param, Parameter)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Optional[Tensor], persistent: bool = True) -> None:
@@ -141,12 +149,7 @@ class Module:
         >>> list(m.state_dict()), [name for name, _ in m.named_buffers()]
         (['steps'], ['steps', 'cache'])
         """
-        self._check_name(name, "buffer", self._buffers)
-        if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(
-                f"register_buffer: cannot assign '{type(tensor).__name__}' object to buffer "
-                f"'{name}' (gradflow Tensor or None required)"
-            )
+        self._check_entry(name, "buffer", self._buffers, tensor, Tensor)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -170,6 +173,16 @@ class Module:
 
     register_module = add_module
 
+    def _check_entry(self, name: str, kind: str, own: dict, value: Any, required: type) -> None:
+        """register_parameter's and register_buffer's checks: the name, then the value (an
+        instance of `required`, or None)."""
+        self._check_name(name, kind, own)
+        if value is not None and not isinstance(value, required):
+            raise TypeError(
+                f"register_{kind}: cannot assign '{type(value).__name__}' object to {kind} "
+                f"'{name}' ({_REQUIRED[kind]} or None required)"
+            )
+
     def _check_name(self, name: str, kind: str, own: dict) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
@@ -189,10 +202,7 @@ class Module:
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
-                raise TypeError(
-                    f"cannot assign '{type(value).__name__}' as parameter '{name}' "
-                    "(gradflow.nn.Parameter or None expected)"
-                )
+                raise _assign_error(value, "parameter", name)
             params[name] = None
         elif isinstance(value, Module):
             if params is None:
@@ -201,17 +211,11 @@ class Module:
             self._modules[name] = value
         elif name in self.__dict__.get("_modules", {}):
             if value is not None:
-                raise TypeError(
-                    f"cannot assign '{type(value).__name__}' as child module '{name}' "
-                    "(gradflow.nn.Module or None expected)"
-                )
+                raise _assign_error(value, "child module", name)
             self._modules[name] = None
         elif name in self.__dict__.get("_buffers", {}):
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(
-                    f"cannot assign '{type(value).__name__}' as buffer '{name}' "
-                    "(gradflow Tensor or None expected)"
-                )
+                raise _assign_error(value, "buffer", name)
             self._buffers[name] = value
         else:
             object.__setattr__(self, name, value)
@@ -707,6 +711,15 @@ class _HookIdentity(Function):
         return (None,) + tuple(ctx.on_grads(grads))
 
 
+def _through_hook(values: Sequence, positions: List[int], on_grads: Callable) -> list:
+    """`values` with those at `positions` passed together through one _HookIdentity, whose
+    backward hands their gradients to on_grads."""
+    routed = list(values)
+    for i, t in zip(positions, _HookIdentity.apply(on_grads, *(values[i] for i in positions))):
+        routed[i] = t
+    return routed
+
+
 class _BackwardHookState:
     """One forward call's bookkeeping for register_full_backward_hook."""
 
@@ -723,11 +736,7 @@ class _BackwardHookState:
         self.input_slots = [tensor_pos.index(i) for i in wanted]
         if not wanted:
             return args
-        wrapped = _HookIdentity.apply(self._on_input_grads, *(args[i] for i in wanted))
-        args = list(args)
-        for i, w in zip(wanted, wrapped):
-            args[i] = w
-        return tuple(args)
+        return tuple(_through_hook(args, wanted, self._on_input_grads))
 
     def wrap_outputs(self, out: Any) -> Any:
         single = isinstance(out, Tensor)
@@ -738,11 +747,8 @@ class _BackwardHookState:
         self.n_outputs, self.output_pos = len(outs), pos
         if not pos:
             return out
-        wrapped = _HookIdentity.apply(self._on_output_grads, *(outs[i] for i in pos))
-        outs = list(outs)
-        for i, w in zip(pos, wrapped):
-            outs[i] = w
-        return outs[0] if single else type(out)(outs)
+        routed = _through_hook(outs, pos, self._on_output_grads)
+        return routed[0] if single else type(out)(routed)
 
     def _on_output_grads(self, grads: tuple) -> tuple:
         full: List[Optional[Tensor]] = [None] * self.n_outputs

@@ -13,13 +13,17 @@ from gradflow.ops.common import as_bool, as_float, as_size
 from gradflow.tensor import Tensor, ones, tensor, zeros
 from gradflow.types import int64
 
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d", "LayerNorm"]
+
 
 def _affine_params(m: Module, shape: tuple, affine: bool, bias: bool, device, dtype) -> None:
-    """Register weight (and bias unless bias=False) of `shape`, or None for both."""
+    """Register weight (ones) and bias (zeros; None with bias=False) of `shape`, or None for
+    both."""
     name = type(m).__name__
     affine, bias = as_bool(affine, name, "affine"), as_bool(bias, name, "bias")
-    m.register_parameter("weight", layer_tensor(name, shape, device, dtype) if affine else None)
-    m.register_parameter("bias", layer_tensor(name, shape, device, dtype)
+    m.register_parameter("weight", layer_tensor(name, shape, device, dtype, ones)
+                         if affine else None)
+    m.register_parameter("bias", layer_tensor(name, shape, device, dtype, zeros)
                          if affine and bias else None)
 
 
@@ -184,7 +188,6 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = as_bool(elementwise_affine, "LayerNorm", "elementwise_affine")
         _affine_params(self, self.normalized_shape, self.elementwise_affine, bias, device, dtype)
-        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -219,7 +222,6 @@ class GroupNorm(Module):
         self.eps = eps
         self.affine = affine
         _affine_params(self, (num_channels,), affine, bias, device, dtype)
-        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)

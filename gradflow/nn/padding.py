@@ -13,6 +13,12 @@ from gradflow.nn.module import Module
 from gradflow.ops.common import as_float, as_int, check_tensor
 from gradflow.tensor import Tensor
 
+__all__ = [
+    "CircularPad1d", "CircularPad2d", "CircularPad3d", "ConstantPad1d", "ConstantPad2d",
+    "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
+    "ReplicationPad2d", "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d"
+]
+
 
 def _padding(padding: Union[int, Sequence[int]], dims: int, layer: str) -> Tuple[int, ...]:
     if isinstance(padding, (tuple, list)):

@@ -8,6 +8,8 @@ from gradflow.ops import update
 from gradflow.ops.common import as_bool
 from gradflow.tensor import Tensor, empty
 
+__all__ = ["Parameter"]
+
 
 class Parameter(Tensor):
     """A leaf Tensor that requires grad by default and that assigning to a Module attribute

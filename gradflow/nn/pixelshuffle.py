@@ -8,6 +8,8 @@ from gradflow.nn.module import Module
 from gradflow.ops.common import as_int
 from gradflow.tensor import Tensor
 
+__all__ = ["PixelShuffle", "PixelUnshuffle"]
+
 
 class PixelShuffle(Module):
     """(*, C r^2, H, W) -> (*, C, H r, W r) with r = upscale_factor.

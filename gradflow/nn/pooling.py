@@ -10,10 +10,29 @@ from gradflow.ops.common import as_float
 from gradflow.ops.conv import pair
 from gradflow.tensor import Tensor
 
+__all__ = [
+    "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "MaxPool2d", "MaxUnpool2d", "Upsample"
+]
+
 IntOrPair = Union[int, Tuple[int, int]]
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """The window every pooling layer has: kernel_size, stride (default: kernel_size) and
+    padding, and the repr that shows them."""
+
+    def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair],
+                 padding: IntOrPair) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
     """Max over kernel_size windows (stride defaults to kernel_size).
 
     >>> nn.MaxPool2d(2)(gf.arange(16.0).reshape(1, 1, 4, 4))
@@ -24,10 +43,7 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                  padding: IntOrPair = 0, dilation: IntOrPair = 1,
                  return_indices: bool = False, ceil_mode: bool = False) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        super().__init__(kernel_size, stride, padding)
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
@@ -37,11 +53,10 @@ class MaxPool2d(Module):
                             ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
     def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+        return super().extra_repr() + f", dilation={self.dilation}, ceil_mode={self.ceil_mode}"
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """Mean over kernel_size windows (stride defaults to kernel_size).
 
     >>> nn.AvgPool2d(2)(gf.arange(16.0).reshape(1, 1, 4, 4))
@@ -52,10 +67,7 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                  padding: IntOrPair = 0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: Optional[int] = None) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        super().__init__(kernel_size, stride, padding)
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
@@ -63,9 +75,6 @@ class AvgPool2d(Module):
     def forward(self, input: Tensor) -> Tensor:
         return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AdaptiveAvgPool2d(Module):
@@ -112,7 +121,7 @@ def _fill_none(output_size, input: Tensor):
     return output_size
 
 
-class MaxUnpool2d(Module):
+class MaxUnpool2d(_Pool2d):
     """Places each value at the position its max_pool2d index names, zeros elsewhere.
 
     >>> x = gf.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
@@ -124,19 +133,14 @@ class MaxUnpool2d(Module):
 
     def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None,
                  padding: IntOrPair = 0) -> None:
-        super().__init__()
-        self.kernel_size = pair("MaxUnpool2d", "kernel_size", kernel_size, 1)
-        self.stride = pair("MaxUnpool2d", "stride", stride if stride is not None else kernel_size,
-                           1)
-        self.padding = pair("MaxUnpool2d", "padding", padding, 0)
+        kernel_size = pair("MaxUnpool2d", "kernel_size", kernel_size, 1)
+        stride = pair("MaxUnpool2d", "stride", stride if stride is not None else kernel_size, 1)
+        super().__init__(kernel_size, stride, pair("MaxUnpool2d", "padding", padding, 0))
 
     def forward(self, input: Tensor, indices: Tensor,
                 output_size: Optional[Sequence[int]] = None) -> Tensor:
         return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding,
                               output_size)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class Upsample(Module):

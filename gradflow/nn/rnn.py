@@ -21,6 +21,8 @@ from gradflow.ops.common import as_bool, as_float, as_size, check_tensor
 from gradflow.ops.shape import cat, stack
 from gradflow.tensor import Tensor, zeros
 
+__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
+
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 

@@ -12,6 +12,8 @@ from gradflow.nn.parameter import Parameter, layer_tensor
 from gradflow.ops.common import as_float, as_int, as_size
 from gradflow.tensor import Tensor
 
+__all__ = ["Embedding"]
+
 
 class Embedding(Module):
     """weight (num_embeddings, embedding_dim) ~ N(0, 1); forward(idx) = weight[idx]. The row

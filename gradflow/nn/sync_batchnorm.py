@@ -14,6 +14,8 @@ from gradflow.nn.normalization import _BatchNorm
 from gradflow.ops.shape import cat
 from gradflow.tensor import Tensor, full
 
+__all__ = ["SyncBatchNorm"]
+
 
 class SyncBatchNorm(_BatchNorm):
     """BatchNorm over (N, C, *) input whose training statistics come from all ranks.

@@ -24,6 +24,11 @@ from gradflow.nn.normalization import LayerNorm
 from gradflow.ops.common import as_bool, as_size
 from gradflow.tensor import Tensor
 
+__all__ = [
+    "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerEncoderLayer"
+]
+
 Activation = Union[str, Callable[[Tensor], Tensor]]
 
 
@@ -45,17 +50,34 @@ def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
 
 
 class _Layer(Module):
-    """What both layer kinds share: the feed-forward block and the activation."""
+    """What both layer kinds share: the constructor (PyTorch's signature, and its order of
+    children, which is state_dict's order), the feed-forward block and the attention call.
+    `_blocks` residual blocks: 2 in the encoder layer, 3 in the decoder layer, whose second
+    block (multihead_attn) attends to the encoder's output."""
 
-    def _feed_forward_parts(self, d_model: int, dim_feedforward: int, dropout: float,
-                            bias: bool, device, dtype) -> None:
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, device=device, dtype=dtype)
+    _blocks: int
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
+                 dropout: float = 0.1, activation: Activation = "relu",
+                 layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 norm_first: bool = False, bias: bool = True, device=None, dtype=None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        factory = dict(device=device, dtype=dtype)
+        attention = dict(dropout=dropout, bias=bias, batch_first=batch_first, **factory)
+        self.self_attn = MultiheadAttention(d_model, nhead, **attention)
+        if self._blocks == 3:
+            self.multihead_attn = MultiheadAttention(d_model, nhead, **attention)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **factory)
         self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, device=device, dtype=dtype)
-
-    def _set_activation(self, activation: Activation) -> None:
-        """A Module activation is registered as a child (after the others, as PyTorch)."""
-        self.activation = _activation(activation, type(self).__name__)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **factory)
+        self.norm_first = as_bool(norm_first, name, "norm_first")
+        for i in range(1, self._blocks + 1):
+            setattr(self, f"norm{i}", LayerNorm(d_model, layer_norm_eps, bias=bias, **factory))
+        for i in range(1, self._blocks + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout))
+        # A Module activation is registered as a child (after the others, as PyTorch).
+        self.activation = _activation(activation, name)
 
     def _ff_block(self, x: Tensor) -> Tensor:
         return self.linear2(self.dropout(self.activation(self.linear1(x))))
@@ -75,20 +97,7 @@ class TransformerEncoderLayer(_Layer):
     gradflow.Size([3, 5, 8])
     """
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
-                 dropout: float = 0.1, activation: Activation = "relu",
-                 layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True, device=None, dtype=None) -> None:
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, device=device, dtype=dtype)
-        self._feed_forward_parts(d_model, dim_feedforward, dropout, bias, device, dtype)
-        self.norm_first = as_bool(norm_first, "TransformerEncoderLayer", "norm_first")
-        self.norm1 = LayerNorm(d_model, layer_norm_eps, bias=bias, device=device, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, layer_norm_eps, bias=bias, device=device, dtype=dtype)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self._set_activation(activation)
+    _blocks = 2
 
     def _sa_block(self, x: Tensor, mask, padding, is_causal: bool) -> Tensor:
         return self.dropout1(self._attend(self.self_attn, x, x, mask, padding, is_causal))
@@ -112,24 +121,7 @@ class TransformerDecoderLayer(_Layer):
     gradflow.Size([4, 3, 8])
     """
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
-                 dropout: float = 0.1, activation: Activation = "relu",
-                 layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True, device=None, dtype=None) -> None:
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, device=device, dtype=dtype)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                                 batch_first=batch_first, device=device,
-                                                 dtype=dtype)
-        self._feed_forward_parts(d_model, dim_feedforward, dropout, bias, device, dtype)
-        self.norm_first = as_bool(norm_first, "TransformerDecoderLayer", "norm_first")
-        for i in (1, 2, 3):
-            setattr(self, f"norm{i}", LayerNorm(d_model, layer_norm_eps, bias=bias,
-                                                device=device, dtype=dtype))
-        for i in (1, 2, 3):
-            setattr(self, f"dropout{i}", Dropout(dropout))
-        self._set_activation(activation)
+    _blocks = 3
 
     def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Optional[Tensor] = None,
                 memory_mask: Optional[Tensor] = None,

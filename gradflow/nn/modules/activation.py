@@ -1,22 +1,7 @@
 """torch.nn.modules.activation's classes, for code and checkpoints that name them by path."""
 
-from gradflow.nn.activation import (
-    ELU,
-    GELU,
-    LeakyReLU,
-    LogSoftmax,
-    PReLU,
-    ReLU,
-    ReLU6,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Softplus,
-    Tanh,
-)
+from gradflow.nn import activation as _family
+from gradflow.nn.activation import *  # noqa: F403
 from gradflow.nn.attention import MultiheadAttention
 
-__all__ = [
-    "ELU", "GELU", "LeakyReLU", "LogSoftmax", "MultiheadAttention", "PReLU", "ReLU", "ReLU6",
-    "SiLU", "Sigmoid", "Softmax", "Softplus", "Tanh"
-]
+__all__ = [*_family.__all__, "MultiheadAttention"]

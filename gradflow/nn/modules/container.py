@@ -1,13 +1,6 @@
 """torch.nn.modules.container's classes, for code and checkpoints that name them by path."""
 
-from gradflow.nn.containers import (
-    ModuleDict,
-    ModuleList,
-    ParameterDict,
-    ParameterList,
-    Sequential,
-)
+from gradflow.nn import containers as _family
+from gradflow.nn.containers import *  # noqa: F403
 
-__all__ = [
-    "ModuleDict", "ModuleList", "ParameterDict", "ParameterList", "Sequential"
-]
+__all__ = _family.__all__

@@ -1,10 +1,5 @@
 """torch.nn.modules.fold's classes, for code and checkpoints that name them by path."""
 
-from gradflow.nn.conv import (
-    Fold,
-    Unfold,
-)
+from gradflow.nn.conv import Fold, Unfold
 
-__all__ = [
-    "Fold", "Unfold"
-]
+__all__ = ["Fold", "Unfold"]

@@ -2,6 +2,4 @@
 
 from gradflow.nn.normalization import InstanceNorm2d
 
-__all__ = [
-    "InstanceNorm2d"
-]
+__all__ = ["InstanceNorm2d"]

@@ -8,6 +8,4 @@ from gradflow.nn.pooling import (
     MaxUnpool2d,
 )
 
-__all__ = [
-    "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "MaxPool2d", "MaxUnpool2d"
-]
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "MaxPool2d", "MaxUnpool2d"]

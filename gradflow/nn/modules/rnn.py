@@ -1,16 +1,6 @@
 """torch.nn.modules.rnn's classes, for code and checkpoints that name them by path."""
 
-from gradflow.nn.rnn import (
-    GRU,
-    LSTM,
-    RNN,
-    GRUCell,
-    LSTMCell,
-    RNNBase,
-    RNNCell,
-    RNNCellBase,
-)
+from gradflow.nn import rnn as _family
+from gradflow.nn.rnn import *  # noqa: F403
 
-__all__ = [
-    "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"
-]
+__all__ = _family.__all__

@@ -1,14 +1,6 @@
 """torch.nn.modules.transformer's classes, for code and checkpoints that name them by path."""
 
-from gradflow.nn.transformer import (
-    Transformer,
-    TransformerDecoder,
-    TransformerDecoderLayer,
-    TransformerEncoder,
-    TransformerEncoderLayer,
-)
+from gradflow.nn import transformer as _family
+from gradflow.nn.transformer import *  # noqa: F403
 
-__all__ = [
-    "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
-    "TransformerEncoderLayer"
-]
+__all__ = _family.__all__

@@ -2,6 +2,4 @@
 
 from gradflow.nn.pooling import Upsample
 
-__all__ = [
-    "Upsample"
-]
+__all__ = ["Upsample"]
