@@ -432,17 +432,7 @@ class Tensor:
         >>> gf.tensor([1, 2]).to(gf.float32)
         tensor([1., 2.])
         """
-        target_dtype, target_device = None, None
-        for a in list(args) + [kwargs.get("dtype"), kwargs.get("device")]:
-            if a is None:
-                continue
-            if isinstance(a, Tensor):
-                target_dtype, target_device = a.dtype, a.device
-            elif isinstance(a, (str, Device, int)) and not isinstance(a, bool) and not (
-                    isinstance(a, str) and a in _DTYPE_NAMES):
-                target_device = Device(a)
-            else:
-                target_dtype = as_dtype(a)
+        target_dtype, target_device = parse_to(args, kwargs)
         out = self
         if target_device is not None and target_device != self.device:
             out = _ops.shape.to_device(out, target_device)
@@ -1529,6 +1519,25 @@ def full(size: SizeArg, fill_value: Number, dtype: Optional[DTypeLike] = None,
     fill_value = _ops.common.fit_scalar("full", fill_value, dt)
     return _new("full", lambda b, s, d: b.full(s, fill_value, d), (size,), dt, device,
                 requires_grad)
+
+
+def parse_to(args: Sequence[Any], kwargs: Dict[str, Any]
+             ) -> Tuple[Optional[dtype], Optional[Device]]:
+    """(dtype, device) from the arguments of Tensor.to and Module.to: dtypes (or their names),
+    devices (a string, a device, an int for cuda:<int>), a tensor giving both, or the keywords
+    dtype= and device=; None for what is not given."""
+    dtype, device = None, None
+    for a in list(args) + [kwargs.get("dtype"), kwargs.get("device")]:
+        if a is None:
+            continue
+        if isinstance(a, Tensor):
+            dtype, device = a.dtype, a.device
+        elif isinstance(a, (str, Device, int)) and not isinstance(a, bool) and not (
+                isinstance(a, str) and a in _DTYPE_NAMES):
+            device = Device(a)
+        else:
+            dtype = as_dtype(a)
+    return dtype, device
 
 
 def _like(fn: Callable[..., Tensor], t: Tensor, dtype: Optional[DTypeLike],

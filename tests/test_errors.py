@@ -183,9 +183,12 @@ def test_module_registration_errors_name_the_method():
         m.apply(3)
     with pytest.raises(TypeError, match="get_submodule: target must be a str, got int"):
         m.get_submodule(3)
-    with pytest.raises(TypeError, match=r"expected a dtype \(gradflow.float32, float64, an "
-                       r"integer type or bool\), got 'tpu'"):
+    # Module.to parses its arguments as Tensor.to does: a string that names no dtype is a device
+    with pytest.raises(ValueError, match="device type must be 'cpu' or 'cuda', got 'tpu'"):
         m.to("tpu")
+    with pytest.raises(TypeError, match=r"expected a dtype \(gradflow.float32, float64, an "
+                       r"integer type or bool\), got 1.5"):
+        m.to(1.5)
     with pytest.raises(RuntimeError, match="Parameter: only Tensors of floating point dtype can "
                        "require gradients, got gradflow.int64"):
         gf.nn.Parameter(gf.zeros(2, dtype=gf.int64))

@@ -19,9 +19,7 @@ from gradflow.autograd.grad_mode import _GradMode
 from gradflow.nn.parameter import Parameter
 from gradflow.ops import update
 from gradflow.ops.common import as_bool
-from gradflow.tensor import Tensor, from_dlpack, tensor
-from gradflow.types import as_dtype
-from gradflow.types import device as Device
+from gradflow.tensor import Tensor, from_dlpack, parse_to, tensor
 
 __all__ = ["Module"]
 
@@ -465,18 +463,7 @@ class Module:
         >>> fc.weight.dtype, fc.to("cpu").weight.device
         (gradflow.float64, device(type='cpu'))
         """
-        dtype, device = None, None
-        for a in list(args) + [kwargs.get("device"), kwargs.get("dtype")]:
-            if a is None:
-                continue
-            if isinstance(a, Tensor):
-                dtype, device = a.dtype, a.device
-            elif isinstance(a, Device) or (isinstance(a, int) and not isinstance(a, bool)) or (
-                isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda")
-            ):
-                device = Device("cuda", a) if isinstance(a, int) else Device(a)
-            else:
-                dtype = as_dtype(a)
+        dtype, device = parse_to(args, kwargs)
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired "
                             f"dtype={dtype}")
