@@ -33,24 +33,22 @@ def step_counter() -> Tensor:
     return tensor(0.0)
 
 
-def directed_grad(p: Tensor, group: Dict[str, Any]) -> Tensor:
-    """The gradient a step descends along: -grad when maximizing, plus weight_decay * p; with
-    the group's decoupled_weight_decay (AdamW) the decay shrinks p instead, p *= 1 - lr * wd."""
-    g = -p.grad if group["maximize"] else p.grad
-    wd = group["weight_decay"]
-    if wd != 0:
-        if group.get("decoupled_weight_decay"):
-            update.mul_(p, 1 - group["lr"] * wd)
-        else:
-            g = g.add(p, alpha=wd)
-    return g
-
-
 def grads(group: Dict[str, Any]) -> Iterator[Tuple[Tensor, Tensor]]:
-    """(p, g) for each parameter of `group` that has a gradient, g its directed_grad."""
+    """(p, g) for each parameter p of `group` that has a gradient, g the direction a step
+    descends along: -grad when maximizing, plus weight_decay * p; with the group's
+    decoupled_weight_decay (AdamW) the decay shrinks p instead, p *= 1 - lr * weight_decay."""
+    maximize, wd = group["maximize"], group["weight_decay"]
+    shrink = 1 - group["lr"] * wd if group.get("decoupled_weight_decay") else None
     for p in group["params"]:
-        if p.grad is not None:
-            yield p, directed_grad(p, group)
+        if p.grad is None:
+            continue
+        g = -p.grad if maximize else p.grad
+        if wd != 0:
+            if shrink is None:
+                g = g.add(p, alpha=wd)
+            else:
+                update.mul_(p, shrink)
+        yield p, g
 
 
 def check_option(opt: str, name: str, value: Any, what: str, low: float = 0.0,
@@ -286,8 +284,8 @@ class Optimizer:
 
     def _stepped(self, group: Dict[str, Any], buffers: Iterable[str] = (),
                  fill: float = 0.0) -> Iterator[Tuple[Tensor, Tensor, Dict[str, Any]]]:
-        """(p, g, state) for each parameter of `group` that has a gradient: g its
-        directed_grad, state its _counted_state."""
+        """(p, g, state) for each parameter of `group` that has a gradient: (p, g) as
+        grads(group) gives them, state p's _counted_state."""
         for p, g in grads(group):
             yield p, g, self._counted_state(p, buffers, fill)
 
