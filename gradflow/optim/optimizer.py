@@ -1,7 +1,11 @@
 """Optimizer: the base class (parameter groups, per-parameter state, state_dict).
 
-The algorithms (sgd.py, adam.py, ...) write their updates with the in-place functions of
-``gradflow.ops.update``, which build no graph and allocate only the temporaries a formula needs.
+The algorithms (sgd.py, adam.py, ...) share what is common here: their options are checked
+by check_hyperparameters (one table of ranges and messages), Optimizer.step runs the closure
+and calls the algorithm's _update_group for each group, and _stepped (or grads) gives each
+parameter with a gradient, its descent direction (weight decay applied) and its state. Each
+file keeps only its update rule, written with the in-place functions of ``gradflow.ops.update``,
+which build no graph and allocate only the temporaries a formula needs.
 """
 
 from __future__ import annotations
