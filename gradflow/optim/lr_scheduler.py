@@ -15,7 +15,7 @@ import types
 import warnings
 from bisect import bisect_right
 from collections import Counter
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from gradflow.ops.common import as_float, as_int, check_choice
 from gradflow.optim.optimizer import Optimizer
@@ -45,9 +45,16 @@ def _positive(value: Any, sched: str, arg: str, integer: bool = False) -> Any:
     return v
 
 
-def _check_optimizer(sched: str, optimizer: Any) -> None:
+def _cosine_annealed(base: float, eta_min: float, t: float, period: float) -> float:
+    """eta_min + (base - eta_min) (1 + cos(pi t / period)) / 2: base at t = 0, eta_min at
+    t = period."""
+    return eta_min + (base - eta_min) * (1 + math.cos(math.pi * t / period)) / 2
+
+
+def _checked_optimizer(sched: str, optimizer: Any) -> Optimizer:
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"{sched}: {type(optimizer).__name__} is not an Optimizer")
+    return optimizer
 
 
 def _group_values(optimizer: Optimizer, key: str) -> List[Any]:
@@ -71,8 +78,7 @@ class LRScheduler:
     _is_initial: bool = False
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
-        _check_optimizer(type(self).__name__, optimizer)
-        self.optimizer = optimizer
+        self.optimizer = _checked_optimizer(type(self).__name__, optimizer)
         if last_epoch == -1:
             for group in optimizer.param_groups:
                 group.setdefault("initial_lr", group["lr"])
@@ -118,6 +124,10 @@ class LRScheduler:
             self.last_epoch = epoch
             closed = getattr(self, "_get_closed_form_lr", None)
             values = closed() if closed is not None else self.get_lr()
+        self._set_lrs(values)
+
+    def _set_lrs(self, values: Iterable[float]) -> None:
+        """Each group's lr from `values`, and _last_lr read back from the groups."""
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = _group_values(self.optimizer, "lr")
@@ -177,8 +187,7 @@ class LambdaLR(LRScheduler):
     def __init__(self, optimizer: Optimizer,
                  lr_lambda: Union[Callable[[int], float], Sequence[Callable[[int], float]]],
                  last_epoch: int = -1) -> None:
-        _check_optimizer("LambdaLR", optimizer)
-        self.optimizer = optimizer
+        self.optimizer = _checked_optimizer("LambdaLR", optimizer)
         if isinstance(lr_lambda, (list, tuple)):
             if len(lr_lambda) != len(optimizer.param_groups):
                 raise ValueError(f"LambdaLR: Expected {len(optimizer.param_groups)} "
@@ -376,9 +385,7 @@ class CosineAnnealingLR(LRScheduler):
         if self._is_initial:
             return _group_values(self.optimizer, "lr")
         if self._step_count == 1 and self.last_epoch > 0:
-            return [self.eta_min + (b - self.eta_min)
-                    * (1 + math.cos(self.last_epoch * math.pi / self.T_max)) / 2
-                    for b in self.base_lrs]
+            return self._get_closed_form_lr()
         if (self.last_epoch - 1 - self.T_max) % (2 * self.T_max) == 0:
             return [g["lr"] + (b - self.eta_min) * (1 - math.cos(math.pi / self.T_max)) / 2
                     for b, g in zip(self.base_lrs, groups)]
@@ -387,8 +394,7 @@ class CosineAnnealingLR(LRScheduler):
         return [ratio * (g["lr"] - self.eta_min) + self.eta_min for g in groups]
 
     def _get_closed_form_lr(self) -> List[float]:
-        return [self.eta_min + (b - self.eta_min)
-                * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+        return [_cosine_annealed(b, self.eta_min, self.last_epoch, self.T_max)
                 for b in self.base_lrs]
 
 
@@ -429,9 +435,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> List[float]:
-        return [self.eta_min + (b - self.eta_min) * (1 + math.cos(math.pi * self.T_cur
-                                                                  / self.T_i)) / 2
-                for b in self.base_lrs]
+        return [_cosine_annealed(b, self.eta_min, self.T_cur, self.T_i) for b in self.base_lrs]
 
     def step(self, epoch: Optional[float] = None) -> None:
         """Advance one epoch, or go to `epoch` (a number >= 0, fractional allowed)."""
@@ -448,9 +452,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             epoch = as_float(epoch, "CosineAnnealingWarmRestarts.step", "epoch")
             self._jump_to(epoch)
         self.last_epoch = math.floor(epoch)
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            group["lr"] = lr
-        self._last_lr = _group_values(self.optimizer, "lr")
+        self._set_lrs(self.get_lr())
 
     def _jump_to(self, epoch: float) -> None:
         """T_cur and T_i at `epoch`: the restarts before it are at T_0 (T_mult^n - 1) /
@@ -491,8 +493,7 @@ class CyclicLR(LRScheduler):
                  scale_mode: str = "cycle", cycle_momentum: bool = True,
                  base_momentum: float = 0.8, max_momentum: float = 0.9,
                  last_epoch: int = -1) -> None:
-        _check_optimizer("CyclicLR", optimizer)
-        self.optimizer = optimizer
+        self.optimizer = _checked_optimizer("CyclicLR", optimizer)
         base_lrs = _per_group("base_lr", optimizer, base_lr, "CyclicLR")
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
@@ -503,34 +504,15 @@ class CyclicLR(LRScheduler):
             _positive(step_size_down, "CyclicLR", "step_size_down"))
         self.total_size = up + down
         self.step_ratio = up / self.total_size
-        if scale_fn is None:
-            check_choice(mode, "CyclicLR", "mode (without scale_fn)",
-                         ("triangular", "triangular2", "exp_range"))
-        elif not callable(scale_fn):
-            raise TypeError(f"CyclicLR: scale_fn must be a function, got "
-                            f"{type(scale_fn).__name__}")
+        scale_mode = _cyclic_scale_mode(mode, scale_fn, scale_mode)
         self.mode = mode
         self.gamma = gamma
         self._scale_fn_custom = scale_fn
         self.scale_mode = scale_mode
-        if scale_fn is None:
-            self.scale_mode = "iterations" if mode == "exp_range" else "cycle"
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("CyclicLR: optimizer must support momentum or beta1 with "
-                                 "`cycle_momentum` option enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
-            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum,
-                                             "CyclicLR")
-            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum,
-                                            "CyclicLR")
-            if last_epoch == -1:
-                for m_max, m_base, group in zip(self.max_momentums, self.base_momentums,
-                                                optimizer.param_groups):
-                    _set_momentum(group, m_max, self.use_beta1)
-                    group["max_momentum"] = m_max
-                    group["base_momentum"] = m_base
+            self.use_beta1, self.base_momentums, self.max_momentums = _start_momentum_cycle(
+                "CyclicLR", optimizer, base_momentum, max_momentum, last_epoch)
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
@@ -575,6 +557,38 @@ def _set_momentum(group: Dict[str, Any], momentum: float, use_beta1: bool) -> No
         group["betas"] = (momentum, *group["betas"][1:])
     else:
         group["momentum"] = momentum
+
+
+def _cyclic_scale_mode(mode: str, scale_fn: Optional[Callable[[float], float]],
+                       scale_mode: str) -> str:
+    """CyclicLR's scale_mode: the one given with a custom scale_fn, else the mode's own
+    ('iterations' for exp_range, 'cycle' for the triangular modes)."""
+    if scale_fn is None:
+        check_choice(mode, "CyclicLR", "mode (without scale_fn)",
+                     ("triangular", "triangular2", "exp_range"))
+        return "iterations" if mode == "exp_range" else "cycle"
+    if not callable(scale_fn):
+        raise TypeError(f"CyclicLR: scale_fn must be a function, got {type(scale_fn).__name__}")
+    return scale_mode
+
+
+def _start_momentum_cycle(sched: str, optimizer: Optimizer, base_momentum: Any,
+                          max_momentum: Any, last_epoch: int) -> Tuple[bool, List, List]:
+    """For cycle_momentum (CyclicLR, OneCycleLR): whether the momentum cycled is beta1 (the
+    Adam family) or 'momentum', and the base and max momentum of each group; a fresh start
+    (last_epoch -1) sets each group's momentum to its max and records both in the group."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(f"{sched}: optimizer must support momentum or beta1 with "
+                         "`cycle_momentum` option enabled")
+    use_beta1 = "betas" in optimizer.defaults
+    bases = _per_group("base_momentum", optimizer, base_momentum, sched)
+    maxes = _per_group("max_momentum", optimizer, max_momentum, sched)
+    if last_epoch == -1:
+        for m_max, m_base, group in zip(maxes, bases, optimizer.param_groups):
+            _set_momentum(group, m_max, use_beta1)
+            group["max_momentum"] = m_max
+            group["base_momentum"] = m_base
+    return use_beta1, bases, maxes
 
 
 def _one_cycle_total_steps(op: str, total_steps: Optional[int], epochs: Optional[int],
@@ -636,8 +650,7 @@ class OneCycleLR(LRScheduler):
                  final_div_factor: float = 1e4, three_phase: bool = False,
                  last_epoch: int = -1) -> None:
         op = "OneCycleLR"
-        _check_optimizer(op, optimizer)
-        self.optimizer = optimizer
+        self.optimizer = _checked_optimizer(op, optimizer)
         self.total_steps = _one_cycle_total_steps(op, total_steps, epochs, steps_per_epoch)
         if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
             raise ValueError(f"{op}: Expected float between 0 and 1 pct_start, but got "
@@ -655,17 +668,8 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(f"{op}: optimizer must support momentum or beta1 with "
-                                 "`cycle_momentum` option enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
-            maxes = _per_group("max_momentum", optimizer, max_momentum, op)
-            bases = _per_group("base_momentum", optimizer, base_momentum, op)
-            if last_epoch == -1:
-                for m_max, m_base, group in zip(maxes, bases, optimizer.param_groups):
-                    _set_momentum(group, m_max, self.use_beta1)
-                    group["max_momentum"] = m_max
-                    group["base_momentum"] = m_base
+            self.use_beta1 = _start_momentum_cycle(op, optimizer, base_momentum, max_momentum,
+                                                   last_epoch)[0]
         super().__init__(optimizer, last_epoch)
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
@@ -782,7 +786,7 @@ class ReduceLROnPlateau(LRScheduler):
         op = "ReduceLROnPlateau"
         if as_float(factor, op, "factor") >= 1.0:
             raise ValueError(f"{op}: Factor should be < 1.0, got factor={factor}")
-        _check_optimizer(op, optimizer)
+        _checked_optimizer(op, optimizer)
         check_choice(mode, op, "mode", ("min", "max"))
         check_choice(threshold_mode, op, "threshold_mode", ("rel", "abs"))
         for arg, v in (("patience", patience), ("cooldown", cooldown)):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Tuple
 
-from gradflow.autograd import no_grad
 from gradflow.ops.update import addcdiv_, addcmul_, lerp_, mul_, sqrt
-from gradflow.optim.optimizer import Optimizer, adam_options, check_option, directed_grad
-from gradflow.tensor import Tensor, tensor
+from gradflow.optim.optimizer import Optimizer, check_hyperparameters
+from gradflow.tensor import tensor
 
 
 class NAdam(Optimizer):
@@ -22,53 +21,37 @@ class NAdam(Optimizer):
 
     ``state['mu_product']`` is a float32 scalar tensor, as PyTorch keeps it.
 
-    Example::
+    Example: after one step prod_1 = mu_1 = 0.9 (1 - 0.96^0.004 / 2)::
 
         >>> import gradflow as gf
         >>> w = gf.nn.Parameter(gf.ones(2))
         >>> opt = gf.optim.NAdam([w], lr=0.1)
         >>> (w * w).sum().backward()
         >>> opt.step()
-        >>> [round(v, 3) for v in w.tolist()]
-        [0.894, 0.894]
+        >>> round(opt.state[w]["mu_product"].item(), 5), [round(v, 3) for v in w.tolist()]
+        (0.45007, [0.894, 0.894])
     """
 
     def __init__(self, params: Iterable, lr: float = 2e-3,
                  betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, maximize: bool = False) -> None:
-        options = adam_options("NAdam", lr, betas, eps, weight_decay)
-        momentum_decay = check_option("NAdam", "momentum_decay", momentum_decay,
-                                      "momentum_decay value")
-        super().__init__(params, dict(**options, momentum_decay=momentum_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay,
+        options = check_hyperparameters("NAdam", lr=lr, betas=betas, eps=eps,
+                                        weight_decay=weight_decay, momentum_decay=momentum_decay)
+        super().__init__(params, dict(**options, decoupled_weight_decay=decoupled_weight_decay,
                                       maximize=maximize))
 
-    def _nadam_state(self, p: Tensor) -> dict:
-        state = self._counted_state(p, ("exp_avg", "exp_avg_sq"))
-        state.setdefault("mu_product", tensor(1.0))
-        return state
-
-    @no_grad()
-    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
-        """Perform one optimization step (closure: reevaluates the model, returns the loss)."""
-        loss = self._run_closure(closure)
-        for group in self.param_groups:
-            lr, (beta1, beta2) = group["lr"], group["betas"]
-            psi = group["momentum_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self._nadam_state(p)
-                g = directed_grad(p, group)
-                step = state["step"].item()
-                mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
-                mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
-                mu_product = mul_(state["mu_product"], mu).item()
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                lerp_(exp_avg, g, 1 - beta1)
-                addcmul_(mul_(exp_avg_sq, beta2), g, g, 1 - beta2)
-                denom = sqrt(exp_avg_sq / (1 - beta2**step)).add_(group["eps"])
-                addcdiv_(p, g, denom, -lr * (1.0 - mu) / (1.0 - mu_product))
-                addcdiv_(p, exp_avg, denom, -lr * mu_next / (1.0 - mu_product * mu_next))
-        return loss
+    def _update_group(self, group: Dict[str, Any]) -> None:
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        psi = group["momentum_decay"]
+        for p, g, state in self._stepped(group, ("exp_avg", "exp_avg_sq")):
+            step = state["step"].item()
+            mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
+            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
+            mu_product = mul_(state.setdefault("mu_product", tensor(1.0)), mu).item()
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            lerp_(exp_avg, g, 1 - beta1)
+            addcmul_(mul_(exp_avg_sq, beta2), g, g, 1 - beta2)
+            denom = sqrt(exp_avg_sq / (1 - beta2**step)).add_(group["eps"])
+            addcdiv_(p, g, denom, -lr * (1.0 - mu) / (1.0 - mu_product))
+            addcdiv_(p, exp_avg, denom, -lr * mu_next / (1.0 - mu_product * mu_next))

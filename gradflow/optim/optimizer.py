@@ -1,18 +1,23 @@
 """Optimizer: the base class (parameter groups, per-parameter state, state_dict).
 
-The algorithms (sgd.py, adam.py, ...) write their updates with the in-place functions of
-``gradflow.ops.update``, which build no graph and allocate only the temporaries a formula needs.
+The algorithms (sgd.py, adam.py, ...) share what is common here: their options are checked
+by check_hyperparameters (one table of ranges and messages), Optimizer.step runs the closure
+and calls the algorithm's _update_group for each group, and _stepped (or grads) gives each
+parameter with a gradient, its descent direction (weight decay applied) and its state. Each
+file keeps only its update rule, written with the in-place functions of ``gradflow.ops.update``,
+which build no graph and allocate only the temporaries a formula needs.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import math
 from collections import defaultdict
 from itertools import chain
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from gradflow.autograd import enable_grad
+from gradflow.autograd import enable_grad, no_grad
 from gradflow.nn.module import RemovableHandle
 from gradflow.ops import update
 from gradflow.ops.common import as_bool, as_float
@@ -32,17 +37,22 @@ def step_counter() -> Tensor:
     return tensor(0.0)
 
 
-def directed_grad(p: Tensor, group: Dict[str, Any]) -> Tensor:
-    """The gradient a step descends along: -grad when maximizing, plus weight_decay * p; with
-    the group's decoupled_weight_decay (AdamW) the decay shrinks p instead, p *= 1 - lr * wd."""
-    g = -p.grad if group["maximize"] else p.grad
-    wd = group["weight_decay"]
-    if wd != 0:
-        if group.get("decoupled_weight_decay"):
-            update.mul_(p, 1 - group["lr"] * wd)
-        else:
-            g = g.add(p, alpha=wd)
-    return g
+def grads(group: Dict[str, Any]) -> Iterator[Tuple[Tensor, Tensor]]:
+    """(p, g) for each parameter p of `group` that has a gradient, g the direction a step
+    descends along: -grad when maximizing, plus weight_decay * p; with the group's
+    decoupled_weight_decay (AdamW) the decay shrinks p instead, p *= 1 - lr * weight_decay."""
+    maximize, wd = group["maximize"], group["weight_decay"]
+    shrink = 1 - group["lr"] * wd if group.get("decoupled_weight_decay") else None
+    for p in group["params"]:
+        if p.grad is None:
+            continue
+        g = -p.grad if maximize else p.grad
+        if wd != 0:
+            if shrink is None:
+                g = g.add(p, alpha=wd)
+            else:
+                update.mul_(p, shrink)
+        yield p, g
 
 
 def check_option(opt: str, name: str, value: Any, what: str, low: float = 0.0,
@@ -59,21 +69,40 @@ def check_option(opt: str, name: str, value: Any, what: str, low: float = 0.0,
     raise ValueError(f"{opt}: Invalid {what}: {value} ({name} must be {span})")
 
 
-def adam_options(opt: str, lr: Any, betas: Any, eps: Any, weight_decay: Any) -> Dict[str, Any]:
-    """The checked options of the Adam family: lr, betas, eps and weight_decay."""
-    lr = check_option(opt, "lr", lr, "learning rate")
-    eps = check_option(opt, "eps", eps, "epsilon value")
-    betas = tuple(check_betas(opt, betas))
-    weight_decay = check_option(opt, "weight_decay", weight_decay, "weight_decay value")
-    return dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+# The numeric options of the optimizers, in the order they are checked (PyTorch's, except that
+# it checks Adagrad's eps last): what the error message calls the option, and its range
+# (low, high, high_open) as in check_option.
+_HYPERPARAMETERS: Dict[str, Tuple[str, float, Optional[float], bool]] = {
+    "lr": ("learning rate", 0.0, None, False),
+    "lr_decay": ("lr_decay value", 0.0, None, False),
+    "rho": ("rho value", 0.0, 1.0, False),
+    "eps": ("epsilon value", 0.0, None, False),
+    "betas": ("beta parameter", 0.0, 1.0, True),  # each of the pair (check_betas)
+    "momentum": ("momentum value", 0.0, None, False),
+    "dampening": ("dampening value", -math.inf, None, False),
+    "weight_decay": ("weight_decay value", 0.0, None, False),
+    "initial_accumulator_value": ("initial_accumulator_value value", 0.0, None, False),
+    "alpha": ("alpha value", 0.0, None, False),
+    "momentum_decay": ("momentum_decay value", 0.0, None, False),
+}
 
 
 def check_betas(opt: str, betas: Any) -> Tuple[Any, Any]:
     """Two coefficients in [0, 1), as (beta1, beta2)."""
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"{opt}: betas must be a pair (beta1, beta2), got {betas!r}")
-    return tuple(check_option(opt, "betas", b, f"beta parameter at index {i}", 0.0, 1.0, True)
+    what, *span = _HYPERPARAMETERS["betas"]
+    return tuple(check_option(opt, "betas", b, f"{what} at index {i}", *span)
                  for i, b in enumerate(betas))
+
+
+def check_hyperparameters(opt: str, **options: Any) -> Dict[str, Any]:
+    """The numeric options of optimizer `opt`, checked in PyTorch's order (_HYPERPARAMETERS)
+    and returned in the order given (the order of the param groups' keys)."""
+    checked = {name: check_betas(opt, options[name]) if name == "betas"
+               else check_option(opt, name, options[name], *_HYPERPARAMETERS[name])
+               for name in _HYPERPARAMETERS if name in options}
+    return {name: checked[name] for name in options}
 
 
 def _with_step_hooks(step: Callable) -> Callable:
@@ -103,7 +132,8 @@ def _with_step_hooks(step: Callable) -> Callable:
 # ---------------------------------------------------------------- the base class
 class Optimizer:
     """Holds param_groups (dicts: 'params' plus every option, defaults filled in) and
-    state (per parameter). Subclasses implement step().
+    state (per parameter). Subclasses implement _update_group(group), the update rule that
+    step() applies to each group (or step() itself).
 
     >>> model = nn.Linear(2, 1)
     >>> groups = [{"params": [model.weight]}, {"params": [model.bias], "lr": 0.5}]
@@ -195,9 +225,29 @@ class Optimizer:
         set_to_none = as_bool(set_to_none, f"{type(self).__name__}.zero_grad", "set_to_none")
         update.zero_grad((p for g in self.param_groups for p in g["params"]), set_to_none)
 
+    @_with_step_hooks
+    @no_grad()
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
-        """One update of every parameter from its .grad; `closure` re-evaluates the model and
-        returns the loss (LBFGS needs it). Subclasses implement it."""
+        """One update of every parameter from its .grad, group by group; `closure`, run first
+        (with grad enabled), re-evaluates the model and returns the loss, which step returns.
+
+        >>> w = nn.Parameter(gf.tensor([1.0, -2.0]))
+        >>> opt = gf.optim.SGD([w], lr=0.1)
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = (w * w).sum()
+        ...     loss.backward()
+        ...     return loss
+        >>> opt.step(closure).item(), w.tolist()
+        (5.0, [0.800000011920929, -1.600000023841858])
+        """
+        loss = self._run_closure(closure)
+        for group in self.param_groups:
+            self._update_group(group)
+        return loss
+
+    def _update_group(self, group: Dict[str, Any]) -> None:
+        """The algorithm's update of the parameters of one group (under no_grad)."""
         raise NotImplementedError
 
     def register_step_pre_hook(self, hook: Callable) -> RemovableHandle:
@@ -218,16 +268,30 @@ class Optimizer:
         hooks[handle.id] = hook
         return handle
 
-    def _counted_state(self, p: Tensor, buffers: Iterable[str]) -> Dict[str, Any]:
-        """p's state with this step counted; on p's first step it starts as a step counter and
-        a zero buffer per name in `buffers`."""
+    def _fresh_state(self, p: Tensor, buffers: Iterable[str], fill: float = 0.0) -> Dict[str, Any]:
+        """p's state before its first step: a step counter at 0 and a buffer shaped like p
+        per name in `buffers`, filled with `fill`."""
+        state = self.state[p]
+        state["step"] = step_counter()
+        for name in buffers:
+            state[name] = update.zeros_state(p, fill)
+        return state
+
+    def _counted_state(self, p: Tensor, buffers: Iterable[str],
+                       fill: float = 0.0) -> Dict[str, Any]:
+        """p's state with this step counted, made by _fresh_state on p's first step."""
         state = self.state[p]
         if not state:
-            state["step"] = step_counter()
-            for name in buffers:
-                state[name] = update.zeros_state(p)
+            state = self._fresh_state(p, buffers, fill)
         state["step"].add_(1)
         return state
+
+    def _stepped(self, group: Dict[str, Any], buffers: Iterable[str] = (),
+                 fill: float = 0.0) -> Iterator[Tuple[Tensor, Tensor, Dict[str, Any]]]:
+        """(p, g, state) for each parameter of `group` that has a gradient: (p, g) as
+        grads(group) gives them, state p's _counted_state."""
+        for p, g in grads(group):
+            yield p, g, self._counted_state(p, buffers, fill)
 
     @staticmethod
     def _run_closure(closure: Optional[Callable[[], Any]]) -> Any:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple
 
-from gradflow.autograd import no_grad
 from gradflow.ops.update import add_, addcmul_, lerp_, mul_, sqrt
-from gradflow.optim.optimizer import Optimizer, adam_options, directed_grad
+from gradflow.optim.optimizer import Optimizer, check_hyperparameters
 
 
 def _rectification(step: float, beta2: float) -> Optional[float]:
@@ -29,7 +28,7 @@ class RAdam(Optimizer):
     p -= lr m_hat r_t sqrt(1 - beta2^t) / (sqrt(v) + eps) once the rectification r_t is
     defined (see ``_rectification``), p -= lr m_hat before.
 
-    Example::
+    Example: the first steps are plain momentum steps, p -= lr m_hat, with m_hat = g = 2 w::
 
         >>> import gradflow as gf
         >>> w = gf.nn.Parameter(gf.ones(2))
@@ -44,29 +43,21 @@ class RAdam(Optimizer):
                  betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, decoupled_weight_decay: bool = False, *,
                  maximize: bool = False) -> None:
-        options = adam_options("RAdam", lr, betas, eps, weight_decay)
+        options = check_hyperparameters("RAdam", lr=lr, betas=betas, eps=eps,
+                                        weight_decay=weight_decay)
         super().__init__(params, dict(**options, decoupled_weight_decay=decoupled_weight_decay,
                                       maximize=maximize))
 
-    @no_grad()
-    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
-        """Perform one optimization step (closure: reevaluates the model, returns the loss)."""
-        loss = self._run_closure(closure)
-        for group in self.param_groups:
-            lr, (beta1, beta2) = group["lr"], group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self._counted_state(p, ("exp_avg", "exp_avg_sq"))
-                g = directed_grad(p, group)
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                lerp_(exp_avg, g, 1 - beta1)
-                addcmul_(mul_(exp_avg_sq, beta2), g, g, 1 - beta2)
-                step = state["step"].item()
-                direction = exp_avg / (1 - beta1**step) * lr
-                rect = _rectification(step, beta2)
-                if rect is not None:
-                    adaptive = (1 - beta2**step) ** 0.5 / sqrt(exp_avg_sq).add_(group["eps"])
-                    direction = direction * adaptive * rect
-                add_(p, direction, alpha=-1.0)
-        return loss
+    def _update_group(self, group: Dict[str, Any]) -> None:
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        for p, g, state in self._stepped(group, ("exp_avg", "exp_avg_sq")):
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            lerp_(exp_avg, g, 1 - beta1)
+            addcmul_(mul_(exp_avg_sq, beta2), g, g, 1 - beta2)
+            step = state["step"].item()
+            direction = exp_avg / (1 - beta1**step) * lr
+            rect = _rectification(step, beta2)
+            if rect is not None:
+                adaptive = (1 - beta2**step) ** 0.5 / sqrt(exp_avg_sq).add_(group["eps"])
+                direction = direction * adaptive * rect
+            add_(p, direction, alpha=-1.0)

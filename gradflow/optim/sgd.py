@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Dict, Iterable
 
-from gradflow.autograd import no_grad
 from gradflow.ops.update import add_, clone_state, mul_
-from gradflow.optim.optimizer import Optimizer, check_option
+from gradflow.optim.optimizer import Optimizer, check_hyperparameters, grads
 
 
 class SGD(Optimizer):
@@ -26,34 +24,21 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
                  maximize: bool = False) -> None:
-        lr = check_option("SGD", "lr", lr, "learning rate")
-        momentum = check_option("SGD", "momentum", momentum, "momentum value")
-        dampening = check_option("SGD", "dampening", dampening, "dampening value", -math.inf)
-        weight_decay = check_option("SGD", "weight_decay", weight_decay, "weight_decay value")
-        if nesterov and (momentum <= 0 or dampening != 0):
+        options = check_hyperparameters("SGD", lr=lr, momentum=momentum, dampening=dampening,
+                                        weight_decay=weight_decay)
+        if nesterov and (options["momentum"] <= 0 or options["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize))
+        super().__init__(params, dict(**options, nesterov=nesterov, maximize=maximize))
 
-    @no_grad()
-    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
-        loss = self._run_closure(closure)
-        for group in self.param_groups:
-            lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = -p.grad if group["maximize"] else p.grad
-                if wd != 0:
-                    g = g.add(p, alpha=wd)
-                if momentum != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = clone_state(g)
-                    else:
-                        add_(mul_(buf, momentum), g, alpha=1 - group["dampening"])
-                    g = g.add(buf, alpha=momentum) if group["nesterov"] else buf
-                add_(p, g, alpha=-lr)
-        return loss
+    def _update_group(self, group: Dict[str, Any]) -> None:
+        lr, momentum = group["lr"], group["momentum"]
+        for p, g in grads(group):
+            if momentum != 0:
+                state = self.state[p]
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = state["momentum_buffer"] = clone_state(g)
+                else:
+                    add_(mul_(buf, momentum), g, alpha=1 - group["dampening"])
+                g = g.add(buf, alpha=momentum) if group["nesterov"] else buf
+            add_(p, g, alpha=-lr)
