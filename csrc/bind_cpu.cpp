@@ -116,8 +116,23 @@ double fma_peak_gflops(double seconds) {
 }
 
 // ------------------------------------------------------------------------------ elementwise
-// The native binary kernels by name: the names are rows of gradflow/op_table.py's BINARY
-// (tests/test_op_table.py checks), exported as _C.binary_ops.
+// The native kernels by name: the names are rows of gradflow/op_table.py's UNARY and BINARY
+// (tests/test_op_table.py checks), exported as _C.unary_ops and _C.binary_ops.
+template <typename T>
+using UnaryKernel = void (*)(const T* x, T* y, int64_t n);
+
+struct UnaryOp {
+  const char* name;
+  UnaryKernel<float> f32;
+  UnaryKernel<double> f64;
+  const char* doc;
+};
+
+constexpr UnaryOp kUnaryOps[] = {
+    {"erf", cpu::erf<float>, cpu::erf<double>, "Elementwise erf of a C-contiguous float array."},
+    {"relu", cpu::relu<float>, cpu::relu<double>,
+     "max(x, 0) elementwise (NaN kept) of a C-contiguous float array."}};
+
 constexpr std::pair<const char*, cpu::BinaryOp> kBinaryOps[] = {
     {"add", cpu::BinaryOp::add}, {"sub", cpu::BinaryOp::sub},
     {"mul", cpu::BinaryOp::mul}, {"div", cpu::BinaryOp::div}};
@@ -128,21 +143,11 @@ cpu::BinaryOp binary_op(const std::string& name) {
   fail("binary", "no native kernel named '", name, "'");
 }
 
-// A writable output of dtype T and `n` elements, C-contiguous: `out`, or a new array of
-// `shape` when out is None.
+// y = kernel(x) elementwise, a new array shaped like x.
 template <typename T>
-std::pair<py::array, T*> output(const std::string& op, const OptArray& out,
-                                const py::array& like) {
-  if (!out) {
-    Out<T> y(op, std::vector<py::ssize_t>(like.shape(), like.shape() + like.ndim()));
-    return {y.array, y.data};
-  }
-  const Arg<T> o(op, "out", *out, -1, Sizes::any);
-  if (o.size() != like.size())
-    fail(op, "out ", shape_str(*out), " must have as many elements as ", shape_str(like));
-  py::array dst = *out;
-  if (!dst.writeable()) fail(op, "out must be writable");
-  return {dst, static_cast<T*>(dst.mutable_data())};
+py::array unary(const char* op, UnaryKernel<T> kernel, const py::array& x) {
+  const Arg<T> in(op, "input", x, -1, Sizes::any);
+  return computed<T>(op, in.shape(), [&](T* y) { kernel(in.data(), y, in.size()); }, x);
 }
 
 // out = a op b[(i / inner) % mid] (elementwise.h), mid = b.size: out is a new array shaped
@@ -157,29 +162,13 @@ py::array binary_array(const py::array& a, const std::string& name, const py::ar
   if (mid < 1 || (n > 0 && (inner > n / mid || n % (mid * inner) != 0)))
     fail(name, "b ", shape_str(b), " does not repeat evenly over a ", shape_str(a),
          " with inner = ", inner);
-  const auto [result, dst] = output<T>(name, out, a);
-  if (out && (overlaps(result, b) || (overlaps(result, a) && dst != x.data())))
+  auto kernel = [&](T* dst) { cpu::binary<T>(op, swap, x.data(), y.data(), dst, n, mid, inner); };
+  if (!out) return computed<T>(name, x.shape(), kernel, a, b);
+  T* dst = inout<T>(name, "out", *out, a);
+  if (overlaps(*out, b) || (overlaps(*out, a) && dst != x.data()))
     fail(name, "out must be a itself or not overlap a and b");
-  run_nogil(name, [&, dst = dst] {
-    cpu::binary<T>(op, swap, x.data(), y.data(), dst, n, mid, inner);
-  }, a, b);
-  return result;
-}
-
-template <typename T>
-py::array erf_array(const py::array& x) {
-  const Arg<T> in("erf", "input", x, -1, Sizes::any);
-  const auto [y, dst] = output<T>("erf", std::nullopt, x);
-  run_nogil("erf", [&, dst = dst] { cpu::erf<T>(in.data(), dst, in.size()); }, x);
-  return y;
-}
-
-template <typename T>
-py::array relu_array(const py::array& x) {
-  const Arg<T> in("relu", "input", x, -1, Sizes::any);
-  const auto [y, dst] = output<T>("relu", std::nullopt, x);
-  run_nogil("relu", [&, dst = dst] { cpu::relu<T>(in.data(), dst, in.size()); }, x);
-  return y;
+  run_nogil(name, [&] { kernel(dst); }, a, b);
+  return *out;
 }
 
 // dx = grad where y > 0, else 0, for grad and relu's output y of the same shape.
@@ -187,13 +176,10 @@ template <typename T>
 py::array relu_backward(const py::array& grad, const py::array& y) {
   const std::string op = "relu_backward";
   const Arg<T> g(op, "grad", grad, -1, Sizes::any), out(op, "y", y, -1, Sizes::any);
-  if (shape_of(grad) != shape_of(y))
-    fail(op, "grad ", shape_str(grad), " and y ", shape_str(y), " must have the same shape");
-  const auto [dx, dst] = output<T>(op, std::nullopt, grad);
-  run_nogil(op, [&, dst = dst] {
-    cpu::relu_backward<T>(g.data(), out.data(), dst, g.size());
+  check_same_shape(op, "grad", grad, "y", y);
+  return computed<T>(op, g.shape(), [&](T* dx) {
+    cpu::relu_backward<T>(g.data(), out.data(), dx, g.size());
   }, grad, y);
-  return dx;
 }
 
 // y += alpha * x in place, for x and y of the same size (x may be y itself).
@@ -201,36 +187,24 @@ template <typename T>
 void axpy_(const py::array& y, double alpha, const py::array& x) {
   const std::string op = "axpy_";
   const Arg<T> in(op, "x", x, -1, Sizes::any);
-  const auto [out, dst] = output<T>(op, y, x);
-  if (overlaps(out, x) && dst != in.data()) fail(op, "y must be x itself or not overlap it");
-  run_nogil(op, [&, dst = dst] { cpu::axpy<T>(T(alpha), in.data(), dst, in.size()); }, y, x);
+  T* dst = inout<T>(op, "y", y, x);
+  if (overlaps(y, x) && dst != in.data()) fail(op, "y must be x itself or not overlap it");
+  run_nogil(op, [&] { cpu::axpy<T>(T(alpha), in.data(), dst, in.size()); }, y, x);
 }
 
 // ------------------------------------------------------------------------------ conv
-// An optional (C,) vector (bias, weight, batch statistics): its data, or null for None.
-template <typename T>
-const T* channel_vec(const std::string& op, const char* name, const OptArray& v, int64_t C) {
-  if (!v) return nullptr;
-  const Arg<T> a(op, name, *v, 1, Sizes::any);
-  if (a.shape(0) != C)
-    fail(op, name, " must have shape (", C, ",), got ", shape_str(*v));
-  return a.data();
-}
-
 template <typename T>
 py::array conv2d_forward(const py::array& x, const py::array& w, const OptArray& bias,
                          Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d";
   const Arg<T> in(op, "input", x, 4), wt(op, "weight", w, 4);
-  const ConvGeom g = conv_check(op, in.shape(1), in.shape(2), in.shape(3), shape_of(w), stride,
+  const ConvGeom g = conv_check(op, in.shape(1), in.shape(2), in.shape(3), wt.shape(), stride,
                                 padding, dilation, groups);
   const int64_t N = in.shape(0), Cout = wt.shape(0);
-  const T* pb = channel_vec<T>(op, "bias", bias, Cout);
-  Out<T> y(op, {N, Cout, g.OH, g.OW});
-  run_nogil(op, [&] {
-    cpu::conv2d_forward<T>(N, groups, Cout, g, in.data(), wt.data(), pb, y.data);
+  const T* pb = opt_vector<T>(op, "bias", bias, Cout);
+  return computed<T>(op, {N, Cout, g.OH, g.OW}, [&](T* y) {
+    cpu::conv2d_forward<T>(N, groups, Cout, g, in.data(), wt.data(), pb, y);
   }, x, w);
-  return y.array;
 }
 
 // dx (N, Cin, H, W) of conv2d(x, w) given dy; also the forward of conv_transpose2d.
@@ -239,14 +213,12 @@ py::array conv2d_backward_input(const py::array& dy, const py::array& w, Pair in
                                 Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_input";
   const Arg<T> gy(op, "grad_output", dy, 4), wt(op, "weight", w, 4);
-  const ConvGeom g = conv_input_check(op, shape_of(dy), shape_of(w), input_size, stride,
-                                      padding, dilation, groups);
+  const ConvGeom g = conv_input_check(op, gy.shape(), wt.shape(), input_size, stride, padding,
+                                      dilation, groups);
   const int64_t N = gy.shape(0), Cout = wt.shape(0), Cin = wt.shape(1) * groups;
-  Out<T> dx(op, {N, Cin, input_size[0], input_size[1]});
-  run_nogil(op, [&] {
-    cpu::conv2d_backward_input<T>(N, groups, Cout, g, gy.data(), wt.data(), dx.data);
+  return computed<T>(op, {N, Cin, input_size[0], input_size[1]}, [&](T* dx) {
+    cpu::conv2d_backward_input<T>(N, groups, Cout, g, gy.data(), wt.data(), dx);
   }, dy, w);
-  return dx.array;
 }
 
 template <typename T>
@@ -254,14 +226,12 @@ py::array conv2d_backward_weight(const py::array& x, const py::array& dy, Pair k
                                  Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_weight";
   const Arg<T> in(op, "input", x, 4), gy(op, "grad_output", dy, 4);
-  const ConvGeom g = conv_weight_check(op, shape_of(x), shape_of(dy), kernel_size, stride,
-                                       padding, dilation, groups);
+  const ConvGeom g = conv_weight_check(op, in.shape(), gy.shape(), kernel_size, stride, padding,
+                                       dilation, groups);
   const int64_t N = in.shape(0), Cin = in.shape(1), Cout = gy.shape(1);
-  Out<T> dw(op, {Cout, Cin / groups, kernel_size[0], kernel_size[1]});
-  run_nogil(op, [&] {
-    cpu::conv2d_backward_weight<T>(N, groups, Cout, g, in.data(), gy.data(), dw.data);
+  return computed<T>(op, {Cout, Cin / groups, kernel_size[0], kernel_size[1]}, [&](T* dw) {
+    cpu::conv2d_backward_weight<T>(N, groups, Cout, g, in.data(), gy.data(), dw);
   }, x, dy);
-  return dw.array;
 }
 
 // ------------------------------------------------------------------------------ unfold / fold
@@ -275,11 +245,9 @@ py::array unfold(const py::array& x, Pair kernel_size, Pair stride, Pair padding
   check_pair(op, "kernel_size", kernel_size, 1);
   const ConvGeom g = bind::conv_geom(op, in.shape(1), in.shape(2), in.shape(3), kernel_size[0],
                                      kernel_size[1], stride, padding, dilation);
-  const std::vector<int64_t> shape{in.shape(0), g.C * g.kh * g.kw, g.OH * g.OW};
-  bind::check_sizes(op, "output", shape);
-  Out<T> cols(op, {shape[0], shape[1], shape[2]});
-  run_nogil(op, [&] { cpu::unfold<T>(shape[0], g, in.data(), cols.data); }, x);
-  return cols.array;
+  const Shape shape{in.shape(0), g.C * g.kh * g.kw, g.OH * g.OW};
+  check_sizes(op, "output", shape);
+  return computed<T>(op, shape, [&](T* cols) { cpu::unfold<T>(shape[0], g, in.data(), cols); }, x);
 }
 
 template <typename T>
@@ -298,11 +266,9 @@ py::array fold(const py::array& cols, Pair output_size, Pair kernel_size, Pair s
   if (in.shape(2) != g.OH * g.OW)
     fail(op, "input ", shape_str(in), " has ", in.shape(2), " blocks, but output size ",
          pair_str(output_size), " has ", g.OH, " * ", g.OW);
-  const std::vector<int64_t> shape{in.shape(0), g.C, output_size[0], output_size[1]};
-  bind::check_sizes(op, "output", shape);
-  Out<T> x(op, {shape[0], shape[1], shape[2], shape[3]});
-  run_nogil(op, [&] { cpu::fold<T>(shape[0], g, in.data(), x.data); }, cols);
-  return x.array;
+  const Shape shape{in.shape(0), g.C, output_size[0], output_size[1]};
+  check_sizes(op, "output", shape);
+  return computed<T>(op, shape, [&](T* x) { cpu::fold<T>(shape[0], g, in.data(), x); }, cols);
 }
 
 // (N, C, ...) -> (C,): the sum over every axis but 1 (the bias gradient).
@@ -311,28 +277,27 @@ py::array channel_sum(const py::array& dy) {
   const Arg<T> in("channel_sum", "input", dy);
   if (in.ndim() < 2) fail("channel_sum", "input must be at least 2-D, got shape ", shape_str(dy));
   const int64_t N = in.shape(0), C = in.shape(1), L = N ? in.size() / (N * C) : 0;
-  Out<T> out("channel_sum", {C});
-  run_nogil("channel_sum", [&] { cpu::channel_sum<T>(N, C, L, in.data(), out.data); }, dy);
-  return out.array;
+  return computed<T>("channel_sum", {C}, [&](T* db) {
+    cpu::channel_sum<T>(N, C, L, in.data(), db);
+  }, dy);
 }
 
 // ------------------------------------------------------------------------------ pool
 // A new (N, C, h, w) array, N and C those of `like`, written by kernel(data) without the GIL.
 template <typename T, typename Kernel>
 py::array new_planes(const std::string& op, const Arg<T>& like, Pair hw, Kernel kernel) {
-  Out<T> y(op, {like.shape(0), like.shape(1), hw[0], hw[1]});
-  run_nogil(op, [&] { kernel(y.data); }, like.array);
-  return y.array;
+  return computed<T>(op, {like.shape(0), like.shape(1), hw[0], hw[1]}, kernel, like.array);
 }
 
 // (values, flat h*W+w indices) of max pooling x (N, C, H, W) over the windows of g.
 template <typename T>
 py::tuple max_pool(const std::string& op, const Arg<T>& in, const cpu::PoolGeom& g,
                    void (*kernel)(const cpu::PoolGeom&, const T*, T*, int64_t*)) {
-  Out<T> y(op, {in.shape(0), in.shape(1), g.OH, g.OW});
   Out<int64_t> idx(op, {in.shape(0), in.shape(1), g.OH, g.OW});
-  run_nogil(op, [&] { kernel(g, in.data(), y.data, idx.data); }, in);
-  return py::make_tuple(y.array, idx.array);
+  const py::array values = new_planes(op, in, {g.OH, g.OW}, [&](T* y) {
+    kernel(g, in.data(), y, idx.data);
+  });
+  return py::make_tuple(values, idx.array);
 }
 
 template <typename T>
@@ -340,7 +305,7 @@ py::tuple max_pool2d(const py::array& x, Pair kernel, Pair stride, Pair padding,
                      Pair dilation, bool ceil_mode) {
   const std::string op = "max_pool2d";
   const Arg<T> in(op, "input", x, 4);
-  const cpu::PoolGeom g = pool_geom(op, shape_of(x), kernel, stride, padding, dilation, ceil_mode);
+  const cpu::PoolGeom g = pool_geom(op, in.shape(), kernel, stride, padding, dilation, ceil_mode);
   return max_pool(op, in, g, cpu::max_pool2d_forward<T>);
 }
 
@@ -349,7 +314,7 @@ py::tuple adaptive_max_pool2d(const py::array& x, Pair output_size) {
   const std::string op = "adaptive_max_pool2d";
   const Arg<T> in(op, "input", x, 4);
   check_pair(op, "output_size", output_size, 1);
-  const cpu::PoolGeom g = plane_geom(shape_of(x), hw(shape_of(x)), output_size);
+  const cpu::PoolGeom g = plane_geom(in.shape(), hw(in.shape()), output_size);
   return max_pool(op, in, g, cpu::adaptive_max_pool2d_forward<T>);
 }
 
@@ -362,18 +327,13 @@ py::array scatter(const py::array& v, const py::array& idx, Pair size) {
   const Arg<T> in(op, "input", v, 4);
   const Arg<int64_t> ix(op, "indices", idx, 4, Sizes::any);
   check_pair(op, "output_size", size, 1);
-  for (int i = 0; i < 4; ++i)
-    if (ix.shape(i) != in.shape(i))
-      fail(op, "indices ", shape_str(idx), " must have the shape of input ", shape_str(v));
+  check_same_shape(op, "indices", idx, "input", v);
   for (int64_t i = 0; i < ix.size() && !add; ++i)
     if (ix.data()[i] < 0 || ix.data()[i] >= size[0] * size[1])
       fail(op, "index ", ix.data()[i], " is out of range for output size ", pair_str(size));
-  const cpu::PoolGeom g = plane_geom(shape_of(v), size, hw(shape_of(v)));
+  const cpu::PoolGeom g = plane_geom(in.shape(), size, hw(in.shape()));
   return new_planes(op, in, size, [&](T* y) {
-    if (add)
-      cpu::index_scatter_add<T>(g, in.data(), ix.data(), y);
-    else
-      cpu::index_scatter<T>(g, in.data(), ix.data(), y);
+    (add ? cpu::index_scatter_add<T> : cpu::index_scatter<T>)(g, in.data(), ix.data(), y);
   });
 }
 
@@ -383,7 +343,7 @@ py::array avg_pool2d(const py::array& x, Pair kernel, Pair stride, Pair padding,
   const std::string op = "avg_pool2d";
   const Arg<T> in(op, "input", x, 4);
   if (divisor_override < 0) fail(op, "divisor_override must be positive");
-  const cpu::PoolGeom g = pool_geom(op, shape_of(x), kernel, stride, padding, {1, 1}, ceil_mode);
+  const cpu::PoolGeom g = pool_geom(op, in.shape(), kernel, stride, padding, {1, 1}, ceil_mode);
   return new_planes(op, in, {g.OH, g.OW}, [&](T* y) {
     cpu::avg_pool2d_forward<T>(g, count_include_pad, divisor_override, in.data(), y);
   });
@@ -406,24 +366,19 @@ py::array avg_pool2d_backward(const py::array& dy, Pair input_size, Pair kernel,
   });
 }
 
-template <typename T>
-py::array adaptive_avg_pool2d(const py::array& x, Pair output_size) {
-  const std::string op = "adaptive_avg_pool2d";
-  const Arg<T> in(op, "input", x, 4);
-  check_pair(op, "output_size", output_size, 1);
-  const cpu::PoolGeom g = plane_geom(shape_of(x), hw(shape_of(x)), output_size);
-  return new_planes(op, in, output_size,
-                    [&](T* y) { cpu::adaptive_avg_pool2d_forward<T>(g, in.data(), y); });
-}
-
-template <typename T>
-py::array adaptive_avg_pool2d_backward(const py::array& dy, Pair input_size) {
-  const std::string op = "adaptive_avg_pool2d_backward";
-  const Arg<T> gy(op, "grad_output", dy, 4);
-  check_pair(op, "input_size", input_size, 1);
-  const cpu::PoolGeom g = plane_geom(shape_of(dy), input_size, hw(shape_of(dy)));
-  return new_planes(op, gy, input_size,
-                    [&](T* dx) { cpu::adaptive_avg_pool2d_backward<T>(g, gy.data(), dx); });
+// The adaptive average pool of x to `size` (its output_size), or with `backward` the
+// gradient of that pool given its output gradient x, back to the input's `size`.
+template <typename T, bool backward>
+py::array adaptive_avg_pool2d(const py::array& x, Pair size) {
+  const std::string op = backward ? "adaptive_avg_pool2d_backward" : "adaptive_avg_pool2d";
+  const Arg<T> in(op, backward ? "grad_output" : "input", x, 4);
+  check_pair(op, backward ? "input_size" : "output_size", size, 1);
+  const Shape s = in.shape();
+  const cpu::PoolGeom g = backward ? plane_geom(s, size, hw(s)) : plane_geom(s, hw(s), size);
+  return new_planes(op, in, size, [&](T* y) {
+    (backward ? cpu::adaptive_avg_pool2d_backward<T>
+              : cpu::adaptive_avg_pool2d_forward<T>)(g, in.data(), y);
+  });
 }
 
 // ------------------------------------------------------------------------------ batchnorm
@@ -436,14 +391,13 @@ py::tuple batch_norm_forward_train(const py::array& x, const OptArray& w, const 
   const int64_t N = in.shape(0), C = in.shape(1), L = in.shape(2);
   if (N * L < 1) fail(op, "expected at least 1 value per channel, got input ", shape_str(x));
   if (!(eps >= 0)) fail(op, "eps must be >= 0");
-  const T* pw = channel_vec<T>(op, "weight", w, C);
-  const T* pb = channel_vec<T>(op, "bias", b, C);
-  Out<T> y(op, {N, C, L}), mean(op, {C}), var(op, {C}), invstd(op, {C});
-  run_nogil(op, [&] {
-    cpu::batch_norm_forward_train<T>(N, C, L, in.data(), pw, pb, static_cast<T>(eps), y.data,
+  const T *pw = opt_vector<T>(op, "weight", w, C), *pb = opt_vector<T>(op, "bias", b, C);
+  Out<T> mean(op, {C}), var(op, {C}), invstd(op, {C});
+  const py::array normalized = computed<T>(op, {N, C, L}, [&](T* y) {
+    cpu::batch_norm_forward_train<T>(N, C, L, in.data(), pw, pb, static_cast<T>(eps), y,
                                      mean.data, var.data, invstd.data);
   }, x);
-  return py::make_tuple(y.array, mean.array, var.array, invstd.array);
+  return py::make_tuple(normalized, mean.array, var.array, invstd.array);
 }
 
 template <typename T>
@@ -452,13 +406,11 @@ py::array batch_norm_apply(const py::array& x, const py::array& mean, const py::
   const std::string op = "batch_norm";
   const Arg<T> in(op, "input", x, 3);
   const int64_t N = in.shape(0), C = in.shape(1), L = in.shape(2);
-  const T* pm = channel_vec<T>(op, "mean", mean, C);
-  const T* pi = channel_vec<T>(op, "invstd", invstd, C);
-  const T* pw = channel_vec<T>(op, "weight", w, C);
-  const T* pb = channel_vec<T>(op, "bias", b, C);
-  Out<T> y(op, {N, C, L});
-  run_nogil(op, [&] { cpu::batch_norm_apply<T>(N, C, L, in.data(), pm, pi, pw, pb, y.data); }, x);
-  return y.array;
+  const T *pm = opt_vector<T>(op, "mean", mean, C), *pi = opt_vector<T>(op, "invstd", invstd, C);
+  const T *pw = opt_vector<T>(op, "weight", w, C), *pb = opt_vector<T>(op, "bias", b, C);
+  return computed<T>(op, {N, C, L}, [&](T* y) {
+    cpu::batch_norm_apply<T>(N, C, L, in.data(), pm, pi, pw, pb, y);
+  }, x);
 }
 
 // (dx, dweight, dbias), each None unless `needs` asks for it.
@@ -469,17 +421,14 @@ py::tuple batch_norm_backward(const py::array& x, const py::array& dy, const py:
   const std::string op = "batch_norm_backward";
   const Arg<T> in(op, "input", x, 3), gy(op, "grad_output", dy, 3, Sizes::any);
   const int64_t N = in.shape(0), C = in.shape(1), L = in.shape(2);
-  for (int i = 0; i < 3; ++i)
-    if (gy.shape(i) != in.shape(i))
-      fail(op, "grad_output ", shape_str(dy), " must have the shape of input ", shape_str(x));
-  const T* pm = channel_vec<T>(op, "mean", mean, C);
-  const T* pi = channel_vec<T>(op, "invstd", invstd, C);
-  const T* pw = channel_vec<T>(op, "weight", w, C);
+  check_same_shape(op, "grad_output", dy, "input", x);
+  const T *pm = opt_vector<T>(op, "mean", mean, C), *pi = opt_vector<T>(op, "invstd", invstd, C);
+  const T* pw = opt_vector<T>(op, "weight", w, C);
   py::object grads[3] = {py::none(), py::none(), py::none()};
   T* p[3] = {nullptr, nullptr, nullptr};
   for (int i = 0; i < 3; ++i) {
     if (!needs[i]) continue;
-    Out<T> g(op, i == 0 ? std::vector<py::ssize_t>{N, C, L} : std::vector<py::ssize_t>{C});
+    Out<T> g(op, i == 0 ? Shape{N, C, L} : Shape{C});
     grads[i] = g.array;
     p[i] = g.data;
   }
@@ -509,21 +458,24 @@ PYBIND11_MODULE(_C, m) {
   m.attr("compiler") = GRADFLOW_COMPILER;
 
   // ---- elementwise
-  m.def("erf", BY_DTYPE(erf_array), "x"_a, "Elementwise erf of a C-contiguous float array.");
+  py::list unary_names, binary_names;
+  for (const UnaryOp& u : kUnaryOps) {
+    m.def(u.name, [u](const py::array& x) {
+      return is_float64(x) ? unary<double>(u.name, u.f64, x) : unary<float>(u.name, u.f32, x);
+    }, "x"_a, u.doc);
+    unary_names.append(u.name);
+  }
+  for (const auto& [name, op] : kBinaryOps) binary_names.append(name);
+  m.attr("unary_ops") = py::tuple(unary_names);
+  m.attr("binary_ops") = py::tuple(binary_names);
   m.def("binary", BY_DTYPE(binary_array), "a"_a, "op"_a, "b"_a, "out"_a = py::none(),
         "inner"_a = 1, "swap"_a = false,
         "out[i] = a[i] op b[(i // inner) % b.size] (swap: b[...] op a[i]) for C-contiguous "
         "float arrays of one dtype; out (None: a new array like a) may be a itself.");
-  m.def("relu", BY_DTYPE(relu_array), "x"_a,
-        "max(x, 0) elementwise (NaN kept) of a C-contiguous float array.");
   m.def("relu_backward", BY_DTYPE(relu_backward), "grad"_a, "y"_a,
         "grad where y > 0, else 0 (relu's backward from its output y).");
   m.def("axpy_", BY_DTYPE(axpy_), "y"_a, "alpha"_a, "x"_a,
         "y += alpha * x in place, for C-contiguous float arrays of one dtype and size.");
-  py::list binary_names;
-  for (const auto& [name, op] : kBinaryOps) binary_names.append(name);
-  m.attr("binary_ops") = py::tuple(binary_names);
-  m.attr("unary_ops") = py::make_tuple("erf", "relu");
 
   // ---- gemm
   m.def("gemm", BY_DTYPE(gemm), "a"_a, "b"_a, "c"_a = py::none(), "trans_a"_a = false,
@@ -575,9 +527,12 @@ PYBIND11_MODULE(_C, m) {
   m.def("avg_pool2d_backward", BY_DTYPE(avg_pool2d_backward), "grad_output"_a, "input_size"_a,
         "kernel_size"_a, "stride"_a, "padding"_a, "ceil_mode"_a, "count_include_pad"_a,
         "divisor_override"_a);
-  m.def("adaptive_avg_pool2d", BY_DTYPE(adaptive_avg_pool2d), "input"_a, "output_size"_a);
-  m.def("adaptive_avg_pool2d_backward", BY_DTYPE(adaptive_avg_pool2d_backward), "grad_output"_a,
-        "input_size"_a);
+  m.def("adaptive_avg_pool2d",
+        by_dtype(adaptive_avg_pool2d<float, false>, adaptive_avg_pool2d<double, false>),
+        "input"_a, "output_size"_a);
+  m.def("adaptive_avg_pool2d_backward",
+        by_dtype(adaptive_avg_pool2d<float, true>, adaptive_avg_pool2d<double, true>),
+        "grad_output"_a, "input_size"_a);
 
   // ---- batchnorm
   m.def("batch_norm_forward_train", BY_DTYPE(batch_norm_forward_train), "input"_a, "weight"_a,

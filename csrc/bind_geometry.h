@@ -13,8 +13,6 @@
 
 namespace gradflow::bind {
 
-using Shape = std::vector<int64_t>;
-
 // ------------------------------------------------------------------------------ convolution
 // The checks of the conv entry points of both modules, on plain shapes, so that a bad call
 // fails with the same ValueError on the CPU and on CUDA. Pool entry points share the pairs.
