@@ -1,12 +1,9 @@
 // gradflow._C: the CPU kernels as Python functions. Each entry point checks dtypes, shapes
 // and sizes (bind_util.h), raising TypeError/ValueError, then runs the kernel without the GIL.
-// Entry points on float arrays are templates on the float type, bound with BY_DTYPE.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
+// Entry points on float arrays are templates on the float type, bound with DEF.
 #include <pybind11/stl.h>
 
 #include <array>
-#include <optional>
 #include <utility>
 
 #include "bind_geometry.h"
@@ -24,11 +21,7 @@
 namespace py = pybind11;
 using namespace gradflow;
 using namespace pybind11::literals;
-using namespace gradflow::bind;  // Arg, Out, fail, by_dtype, the geometry checks, ...
-using OptArray = std::optional<py::array>;
-
-// The float32 and float64 instances of an entry point template, bound as one function.
-#define BY_DTYPE(f) by_dtype(f<float>, f<double>)
+using namespace gradflow::bind;  // Arg, Out, computed, fail, the geometry checks, ...
 
 namespace {
 
@@ -41,39 +34,37 @@ void check_operands(const std::string& op, const py::array& a, const py::array& 
   check_rank(op, "b", b, ndim);
 }
 
+// c = alpha * a @ b + beta * c by the GEMM kernel; a column-major c as c^T = b^T @ a^T.
+template <typename T>
+void product(const Matrix<T>& a, const Matrix<T>& b, const Matrix<T>& c, T alpha, T beta) {
+  if (c.trans) return product(b.op(true), a.op(true), c.op(true), alpha, beta);
+  cpu::gemm<T>(a.trans, b.trans, c.rows, c.cols, a.cols, alpha, a.data, a.ld, b.data, b.ld, beta,
+               c.data, c.ld);
+}
+
 // c = alpha * op(a) @ op(b) + beta * c on 2-D arrays; c is written in place and returned,
 // or allocated (beta then ignored) when None.
 template <typename T>
 py::array gemm(const py::array& a, const py::array& b, OptArray c_in, bool trans_a,
                bool trans_b, double alpha, double beta) {
-  check_operands("gemm", a, b, 2);
-  const Matrix<T> ma = as_matrix<T>("gemm", "a", a), mb = as_matrix<T>("gemm", "b", b);
-  const int64_t m = trans_a ? ma.cols : ma.rows, k = trans_a ? ma.rows : ma.cols;
-  const int64_t kb = trans_b ? mb.cols : mb.rows, n = trans_b ? mb.rows : mb.cols;
-  if (k != kb)
-    fail("gemm", "shapes ", shape_str(a), trans_a ? ".T" : "", " and ", shape_str(b),
+  const std::string op = "gemm";
+  check_operands(op, a, b, 2);
+  const Matrix<T> ma = as_matrix<T>(op, "a", a).op(trans_a);
+  const Matrix<T> mb = as_matrix<T>(op, "b", b).op(trans_b);
+  if (ma.cols != mb.rows)
+    fail(op, "shapes ", shape_str(a), trans_a ? ".T" : "", " and ", shape_str(b),
          trans_b ? ".T" : "", " cannot be multiplied");
   if (c_in) {
     const py::array& c = *c_in;
-    check_dtype("gemm", "c", c.dtype(), {a.dtype()}, " like a");
-    if (c.ndim() != 2 || c.shape(0) != m || c.shape(1) != n)
-      fail("gemm", "c must have shape ", shape_str({m, n}), ", got ", shape_str(c));
-    if (!c.writeable()) fail("gemm", "c must be writable");
-    if (overlaps(c, a) || overlaps(c, b)) fail("gemm", "c must not overlap a or b");
-  } else {
-    beta = 0.0;
+    check_dtype(op, "c", c.dtype(), {a.dtype()}, " like a");
+    if (c.ndim() != 2 || c.shape(0) != ma.rows || c.shape(1) != mb.cols)
+      fail(op, "c must have shape ", shape_str({ma.rows, mb.cols}), ", got ", shape_str(c));
+    if (!c.writeable()) fail(op, "c must be writable");
+    if (overlaps(c, a) || overlaps(c, b)) fail(op, "c must not overlap a or b");
   }
-  const py::array c = c_in ? *c_in : Out<T>("gemm", {m, n}).array;
-  const Matrix<T> mc = as_matrix<T>("gemm", "c", c);
-  const bool ta = trans_a != ma.trans, tb = trans_b != mb.trans;
-  run_nogil("gemm", [&] {
-    if (!mc.trans)
-      cpu::gemm<T>(ta, tb, m, n, k, T(alpha), ma.data, ma.ld, mb.data, mb.ld, T(beta), mc.data,
-                   mc.ld);
-    else  // column-major c: compute c^T = op(b)^T @ op(a)^T
-      cpu::gemm<T>(!tb, !ta, n, m, k, T(alpha), mb.data, mb.ld, ma.data, ma.ld, T(beta),
-                   mc.data, mc.ld);
-  }, a, b);
+  const py::array c = c_in ? *c_in : Out<T>(op, {ma.rows, mb.cols}).array;
+  const Matrix<T> mc = as_matrix<T>(op, "c", c);
+  run_nogil(op, [&] { product(ma, mb, mc, T(alpha), c_in ? T(beta) : T(0)); }, a, b);
   return c;
 }
 
@@ -81,27 +72,24 @@ py::array gemm(const py::array& a, const py::array& b, OptArray c_in, bool trans
 // one axis; the batch strides are free (0 for a broadcast operand). Returns a new (B, m, n).
 template <typename T>
 py::array matmul(const py::array& a, const py::array& b) {
-  check_operands("matmul", a, b, 3);
+  const std::string op = "matmul";
+  check_operands(op, a, b, 3);
   const int64_t batch = a.shape(0);
-  const Matrix<T> ma = as_matrix<T>("matmul", "a", a), mb = as_matrix<T>("matmul", "b", b);
+  const Matrix<T> ma = as_matrix<T>(op, "a", a), mb = as_matrix<T>(op, "b", b);
   if (b.shape(0) != batch || mb.rows != ma.cols)
-    fail("matmul", "shapes ", shape_str(a), " and ", shape_str(b), " cannot be multiplied");
+    fail(op, "shapes ", shape_str(a), " and ", shape_str(b), " cannot be multiplied");
   const int64_t m = ma.rows, k = ma.cols, n = mb.cols, e = a.itemsize();
   for (const auto& [x, name] : {std::pair{&a, "a"}, std::pair{&b, "b"}})
-    if (x->strides(0) % e != 0)
-      fail("matmul", name, " has a batch stride that is not a whole element");
+    if (x->strides(0) % e != 0) fail(op, name, " has a batch stride that is not a whole element");
   const int64_t sa = a.strides(0) / e, sb = b.strides(0) / e;
-  Out<T> out("matmul", {batch, m, n});
-  run_nogil("matmul", [&] {
+  return computed<T>(op, {batch, m, n}, [&](T* out) {
     // A shared b and row-major a whose matrices follow each other: one (B*m, k) @ (k, n).
     if (batch > 1 && sb == 0 && !ma.trans && sa == m * ma.ld)
-      cpu::gemm<T>(false, mb.trans, batch * m, n, k, T(1), ma.data, ma.ld, mb.data, mb.ld,
-                   T(0), out.data, n);
+      product<T>({ma.data, batch * m, k, ma.ld, false}, mb, {out, batch * m, n, n, false}, 1, 0);
     else
       cpu::gemm_batched<T>(batch, ma.trans, mb.trans, m, n, k, T(1), ma.data, ma.ld, sa,
-                           mb.data, mb.ld, sb, T(0), out.data, n, m * n);
+                           mb.data, mb.ld, sb, T(0), out, n, m * n);
   }, a, b);
-  return out.array;
 }
 
 double fma_peak_gflops(double seconds) {
@@ -153,8 +141,8 @@ py::array unary(const char* op, UnaryKernel<T> kernel, const py::array& x) {
 // out = a op b[(i / inner) % mid] (elementwise.h), mid = b.size: out is a new array shaped
 // like a when None, else written in place (it may be a itself, and must not overlap b).
 template <typename T>
-py::array binary_array(const py::array& a, const std::string& name, const py::array& b,
-                       const OptArray& out, int64_t inner, bool swap) {
+py::array binary(const py::array& a, const std::string& name, const py::array& b,
+                 const OptArray& out, int64_t inner, bool swap) {
   const cpu::BinaryOp op = binary_op(name);
   const Arg<T> x(name, "a", a, -1, Sizes::any), y(name, "b", b, -1, Sizes::any);
   const int64_t n = x.size(), mid = y.size();
@@ -243,8 +231,8 @@ py::array unfold(const py::array& x, Pair kernel_size, Pair stride, Pair padding
   const std::string op = "unfold";
   const Arg<T> in(op, "input", x, 4);
   check_pair(op, "kernel_size", kernel_size, 1);
-  const ConvGeom g = bind::conv_geom(op, in.shape(1), in.shape(2), in.shape(3), kernel_size[0],
-                                     kernel_size[1], stride, padding, dilation);
+  const ConvGeom g = conv_geom(op, in.shape(1), in.shape(2), in.shape(3), kernel_size[0],
+                               kernel_size[1], stride, padding, dilation);
   const Shape shape{in.shape(0), g.C * g.kh * g.kw, g.OH * g.OW};
   check_sizes(op, "output", shape);
   return computed<T>(op, shape, [&](T* cols) { cpu::unfold<T>(shape[0], g, in.data(), cols); }, x);
@@ -255,31 +243,20 @@ py::array fold(const py::array& cols, Pair output_size, Pair kernel_size, Pair s
                Pair padding, Pair dilation) {
   const std::string op = "fold";
   const Arg<T> in(op, "input", cols, 3);
-  check_pair(op, "output_size", output_size, 1);
-  check_pair(op, "kernel_size", kernel_size, 1);
-  const int64_t area = kernel_size[0] * kernel_size[1];  // each factor < 2^31: no overflow
-  if (in.shape(1) % area != 0)
-    fail(op, "input ", shape_str(in), ": dimension 1 must be a multiple of the kernel area ",
-         area);
-  const ConvGeom g = bind::conv_geom(op, in.shape(1) / area, output_size[0], output_size[1],
-                                     kernel_size[0], kernel_size[1], stride, padding, dilation);
-  if (in.shape(2) != g.OH * g.OW)
-    fail(op, "input ", shape_str(in), " has ", in.shape(2), " blocks, but output size ",
-         pair_str(output_size), " has ", g.OH, " * ", g.OW);
+  const ConvGeom g = fold_geom(op, in.shape(), output_size, kernel_size, stride, padding,
+                               dilation);
   const Shape shape{in.shape(0), g.C, output_size[0], output_size[1]};
-  check_sizes(op, "output", shape);
   return computed<T>(op, shape, [&](T* x) { cpu::fold<T>(shape[0], g, in.data(), x); }, cols);
 }
 
 // (N, C, ...) -> (C,): the sum over every axis but 1 (the bias gradient).
 template <typename T>
 py::array channel_sum(const py::array& dy) {
-  const Arg<T> in("channel_sum", "input", dy);
-  if (in.ndim() < 2) fail("channel_sum", "input must be at least 2-D, got shape ", shape_str(dy));
+  const std::string op = "channel_sum";
+  const Arg<T> in(op, "input", dy);
+  if (in.ndim() < 2) fail(op, "input must be at least 2-D, got shape ", shape_str(dy));
   const int64_t N = in.shape(0), C = in.shape(1), L = N ? in.size() / (N * C) : 0;
-  return computed<T>("channel_sum", {C}, [&](T* db) {
-    cpu::channel_sum<T>(N, C, L, in.data(), db);
-  }, dy);
+  return computed<T>(op, {C}, [&](T* db) { cpu::channel_sum<T>(N, C, L, in.data(), db); }, dy);
 }
 
 // ------------------------------------------------------------------------------ pool
@@ -313,8 +290,7 @@ template <typename T>
 py::tuple adaptive_max_pool2d(const py::array& x, Pair output_size) {
   const std::string op = "adaptive_max_pool2d";
   const Arg<T> in(op, "input", x, 4);
-  check_pair(op, "output_size", output_size, 1);
-  const cpu::PoolGeom g = plane_geom(in.shape(), hw(in.shape()), output_size);
+  const cpu::PoolGeom g = adaptive_geom(op, "output_size", in.shape(), output_size, false);
   return max_pool(op, in, g, cpu::adaptive_max_pool2d_forward<T>);
 }
 
@@ -326,16 +302,20 @@ py::array scatter(const py::array& v, const py::array& idx, Pair size) {
   const std::string op = add ? "max_pool2d_backward" : "max_unpool2d";
   const Arg<T> in(op, "input", v, 4);
   const Arg<int64_t> ix(op, "indices", idx, 4, Sizes::any);
-  check_pair(op, "output_size", size, 1);
+  const cpu::PoolGeom g = adaptive_geom(op, "output_size", in.shape(), size, true);
   check_same_shape(op, "indices", idx, "input", v);
   for (int64_t i = 0; i < ix.size() && !add; ++i)
     if (ix.data()[i] < 0 || ix.data()[i] >= size[0] * size[1])
       fail(op, "index ", ix.data()[i], " is out of range for output size ", pair_str(size));
-  const cpu::PoolGeom g = plane_geom(in.shape(), size, hw(in.shape()));
   return new_planes(op, in, size, [&](T* y) {
     (add ? cpu::index_scatter_add<T> : cpu::index_scatter<T>)(g, in.data(), ix.data(), y);
   });
 }
+
+template <typename T>
+constexpr auto max_pool2d_backward = scatter<T, true>;
+template <typename T>
+constexpr auto max_unpool2d = scatter<T, false>;
 
 template <typename T>
 py::array avg_pool2d(const py::array& x, Pair kernel, Pair stride, Pair padding,
@@ -355,12 +335,9 @@ py::array avg_pool2d_backward(const py::array& dy, Pair input_size, Pair kernel,
                               int64_t divisor_override) {
   const std::string op = "avg_pool2d_backward";
   const Arg<T> gy(op, "grad_output", dy, 4);
-  check_pair(op, "input_size", input_size, 1);
   if (divisor_override < 0) fail(op, "divisor_override must be positive");
-  const cpu::PoolGeom g = pool_geom(op, {gy.shape(0), gy.shape(1), input_size[0], input_size[1]},
-                                    kernel, stride, padding, {1, 1}, ceil_mode);
-  if (gy.shape(2) != g.OH || gy.shape(3) != g.OW)
-    fail(op, "grad_output ", shape_str(dy), " does not match input size ", pair_str(input_size));
+  const cpu::PoolGeom g = pool_backward_geom(op, gy.shape(), input_size, kernel, stride, padding,
+                                             {1, 1}, ceil_mode);
   return new_planes(op, gy, input_size, [&](T* dx) {
     cpu::avg_pool2d_backward<T>(g, count_include_pad, divisor_override, gy.data(), dx);
   });
@@ -369,17 +346,21 @@ py::array avg_pool2d_backward(const py::array& dy, Pair input_size, Pair kernel,
 // The adaptive average pool of x to `size` (its output_size), or with `backward` the
 // gradient of that pool given its output gradient x, back to the input's `size`.
 template <typename T, bool backward>
-py::array adaptive_avg_pool2d(const py::array& x, Pair size) {
+py::array adaptive_avg(const py::array& x, Pair size) {
   const std::string op = backward ? "adaptive_avg_pool2d_backward" : "adaptive_avg_pool2d";
   const Arg<T> in(op, backward ? "grad_output" : "input", x, 4);
-  check_pair(op, backward ? "input_size" : "output_size", size, 1);
-  const Shape s = in.shape();
-  const cpu::PoolGeom g = backward ? plane_geom(s, size, hw(s)) : plane_geom(s, hw(s), size);
+  const char* size_name = backward ? "input_size" : "output_size";
+  const cpu::PoolGeom g = adaptive_geom(op, size_name, in.shape(), size, backward);
   return new_planes(op, in, size, [&](T* y) {
     (backward ? cpu::adaptive_avg_pool2d_backward<T>
               : cpu::adaptive_avg_pool2d_forward<T>)(g, in.data(), y);
   });
 }
+
+template <typename T>
+constexpr auto adaptive_avg_pool2d = adaptive_avg<T, false>;
+template <typename T>
+constexpr auto adaptive_avg_pool2d_backward = adaptive_avg<T, true>;
 
 // ------------------------------------------------------------------------------ batchnorm
 // x is (N, C, L); weight, bias, mean and invstd are (C,) (weight and bias may be None).
@@ -441,6 +422,9 @@ py::tuple batch_norm_backward(const py::array& x, const py::array& dy, const py:
 
 }  // namespace
 
+// Binds the float32 and float64 instances of the entry point template f as one function f.
+#define DEF(f, ...) m.def(#f, by_dtype(f<float>, f<double>), __VA_ARGS__)
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "gradflow CPU kernels";
   cpu::install_fork_handler();
@@ -468,37 +452,35 @@ PYBIND11_MODULE(_C, m) {
   for (const auto& [name, op] : kBinaryOps) binary_names.append(name);
   m.attr("unary_ops") = py::tuple(unary_names);
   m.attr("binary_ops") = py::tuple(binary_names);
-  m.def("binary", BY_DTYPE(binary_array), "a"_a, "op"_a, "b"_a, "out"_a = py::none(),
-        "inner"_a = 1, "swap"_a = false,
-        "out[i] = a[i] op b[(i // inner) % b.size] (swap: b[...] op a[i]) for C-contiguous "
-        "float arrays of one dtype; out (None: a new array like a) may be a itself.");
-  m.def("relu_backward", BY_DTYPE(relu_backward), "grad"_a, "y"_a,
-        "grad where y > 0, else 0 (relu's backward from its output y).");
-  m.def("axpy_", BY_DTYPE(axpy_), "y"_a, "alpha"_a, "x"_a,
-        "y += alpha * x in place, for C-contiguous float arrays of one dtype and size.");
+  DEF(binary, "a"_a, "op"_a, "b"_a, "out"_a = py::none(), "inner"_a = 1, "swap"_a = false,
+      "out[i] = a[i] op b[(i // inner) % b.size] (swap: b[...] op a[i]) for C-contiguous "
+      "float arrays of one dtype; out (None: a new array like a) may be a itself.");
+  DEF(relu_backward, "grad"_a, "y"_a,
+      "grad where y > 0, else 0 (relu's backward from its output y).");
+  DEF(axpy_, "y"_a, "alpha"_a, "x"_a,
+      "y += alpha * x in place, for C-contiguous float arrays of one dtype and size.");
 
   // ---- gemm
-  m.def("gemm", BY_DTYPE(gemm), "a"_a, "b"_a, "c"_a = py::none(), "trans_a"_a = false,
-        "trans_b"_a = false, "alpha"_a = 1.0, "beta"_a = 0.0,
-        "c = alpha * op(a) @ op(b) + beta * c for 2-D float arrays with unit stride on one axis "
-        "(op = transpose when trans_*). Writes c in place and returns it; c=None allocates a new "
-        "array (beta ignored).");
-  m.def("matmul", BY_DTYPE(matmul), "a"_a, "b"_a,
-        "Batched product of (B, m, k) and (B, k, n) float arrays, each matrix with unit stride on "
-        "one axis; batch strides are free (0 broadcasts).");
+  DEF(gemm, "a"_a, "b"_a, "c"_a = py::none(), "trans_a"_a = false, "trans_b"_a = false,
+      "alpha"_a = 1.0, "beta"_a = 0.0,
+      "c = alpha * op(a) @ op(b) + beta * c for 2-D float arrays with unit stride on one axis "
+      "(op = transpose when trans_*). Writes c in place and returns it; c=None allocates a new "
+      "array (beta ignored).");
+  DEF(matmul, "a"_a, "b"_a,
+      "Batched product of (B, m, k) and (B, k, n) float arrays, each matrix with unit stride on "
+      "one axis; batch strides are free (0 broadcasts).");
   m.def("fma_peak_gflops", &fma_peak_gflops, "seconds"_a = 0.2,
         "Measured float32 FMA peak of one core in GFLOP/s (0 without AVX2+FMA).");
 
   // ---- conv
   // Arrays are C-contiguous float32/float64 NCHW; (h, w) pairs are tuples of two ints.
-  m.def("conv2d_forward", BY_DTYPE(conv2d_forward), "input"_a, "weight"_a, "bias"_a, "stride"_a,
-        "padding"_a, "dilation"_a, "groups"_a, "y = conv2d(input, weight) + bias (im2col + GEMM).");
-  m.def("conv2d_backward_input", BY_DTYPE(conv2d_backward_input), "grad_output"_a, "weight"_a,
-        "input_size"_a, "stride"_a, "padding"_a, "dilation"_a, "groups"_a,
-        "Gradient of conv2d w.r.t. its input (= conv_transpose2d forward).");
-  m.def("conv2d_backward_weight", BY_DTYPE(conv2d_backward_weight), "input"_a, "grad_output"_a,
-        "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a, "groups"_a,
-        "Gradient of conv2d w.r.t. its weight.");
+  DEF(conv2d_forward, "input"_a, "weight"_a, "bias"_a, "stride"_a, "padding"_a, "dilation"_a,
+      "groups"_a, "y = conv2d(input, weight) + bias (im2col + GEMM).");
+  DEF(conv2d_backward_input, "grad_output"_a, "weight"_a, "input_size"_a, "stride"_a,
+      "padding"_a, "dilation"_a, "groups"_a,
+      "Gradient of conv2d w.r.t. its input (= conv_transpose2d forward).");
+  DEF(conv2d_backward_weight, "input"_a, "grad_output"_a, "kernel_size"_a, "stride"_a,
+      "padding"_a, "dilation"_a, "groups"_a, "Gradient of conv2d w.r.t. its weight.");
   m.def("set_conv_workspace_bytes", [](int64_t bytes) {
     if (bytes < 1) fail("set_conv_workspace_bytes", "bytes must be >= 1, got ", bytes);
     cpu::set_conv_workspace_bytes(bytes);
@@ -506,40 +488,30 @@ PYBIND11_MODULE(_C, m) {
         "Cap on one convolution call's im2col workspace, all threads together (default 256 MiB); "
         "larger images are processed in runs of output positions.");
   m.def("conv_workspace_bytes", &cpu::conv_workspace_bytes);
-  m.def("unfold", BY_DTYPE(unfold), "input"_a, "kernel_size"_a, "stride"_a, "padding"_a,
-        "dilation"_a, "cols = F.unfold(input) (im2col per image).");
-  m.def("fold", BY_DTYPE(fold), "input"_a, "output_size"_a, "kernel_size"_a, "stride"_a,
-        "padding"_a, "dilation"_a, "image = F.fold(input): unfold's adjoint (col2im per image).");
-  m.def("channel_sum", BY_DTYPE(channel_sum), "input"_a,
-        "Sum of an (N, C, ...) array over every axis but 1.");
+  DEF(unfold, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a,
+      "cols = F.unfold(input) (im2col per image).");
+  DEF(fold, "input"_a, "output_size"_a, "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a,
+      "image = F.fold(input): unfold's adjoint (col2im per image).");
+  DEF(channel_sum, "input"_a, "Sum of an (N, C, ...) array over every axis but 1.");
 
   // ---- pool
-  m.def("max_pool2d", BY_DTYPE(max_pool2d), "input"_a, "kernel_size"_a, "stride"_a, "padding"_a,
-        "dilation"_a, "ceil_mode"_a, "(values, flat h*W+w indices) of a 2-D max pool.");
-  m.def("adaptive_max_pool2d", BY_DTYPE(adaptive_max_pool2d), "input"_a, "output_size"_a);
-  m.def("max_pool2d_backward", by_dtype(scatter<float, true>, scatter<double, true>),
-        "grad_output"_a, "indices"_a, "input_size"_a,
-        "dx[indices] += grad_output per plane (max pools' backward).");
-  m.def("max_unpool2d", by_dtype(scatter<float, false>, scatter<double, false>), "input"_a,
-        "indices"_a, "output_size"_a);
-  m.def("avg_pool2d", BY_DTYPE(avg_pool2d), "input"_a, "kernel_size"_a, "stride"_a, "padding"_a,
-        "ceil_mode"_a, "count_include_pad"_a, "divisor_override"_a);
-  m.def("avg_pool2d_backward", BY_DTYPE(avg_pool2d_backward), "grad_output"_a, "input_size"_a,
-        "kernel_size"_a, "stride"_a, "padding"_a, "ceil_mode"_a, "count_include_pad"_a,
-        "divisor_override"_a);
-  m.def("adaptive_avg_pool2d",
-        by_dtype(adaptive_avg_pool2d<float, false>, adaptive_avg_pool2d<double, false>),
-        "input"_a, "output_size"_a);
-  m.def("adaptive_avg_pool2d_backward",
-        by_dtype(adaptive_avg_pool2d<float, true>, adaptive_avg_pool2d<double, true>),
-        "grad_output"_a, "input_size"_a);
+  DEF(max_pool2d, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a,
+      "ceil_mode"_a, "(values, flat h*W+w indices) of a 2-D max pool.");
+  DEF(adaptive_max_pool2d, "input"_a, "output_size"_a);
+  DEF(max_pool2d_backward, "grad_output"_a, "indices"_a, "input_size"_a,
+      "dx[indices] += grad_output per plane (max pools' backward).");
+  DEF(max_unpool2d, "input"_a, "indices"_a, "output_size"_a);
+  DEF(avg_pool2d, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a, "ceil_mode"_a,
+      "count_include_pad"_a, "divisor_override"_a);
+  DEF(avg_pool2d_backward, "grad_output"_a, "input_size"_a, "kernel_size"_a, "stride"_a,
+      "padding"_a, "ceil_mode"_a, "count_include_pad"_a, "divisor_override"_a);
+  DEF(adaptive_avg_pool2d, "input"_a, "output_size"_a);
+  DEF(adaptive_avg_pool2d_backward, "grad_output"_a, "input_size"_a);
 
   // ---- batchnorm
-  m.def("batch_norm_forward_train", BY_DTYPE(batch_norm_forward_train), "input"_a, "weight"_a,
-        "bias"_a, "eps"_a, "(y, mean, biased var, invstd) with batch statistics.");
-  m.def("batch_norm_apply", BY_DTYPE(batch_norm_apply), "input"_a, "mean"_a, "invstd"_a,
-        "weight"_a, "bias"_a);
-  m.def("batch_norm_backward", BY_DTYPE(batch_norm_backward), "input"_a, "grad_output"_a,
-        "mean"_a, "invstd"_a, "weight"_a, "training"_a, "needs_grad"_a,
-        "(dx, dweight, dbias), None where not needed.");
+  DEF(batch_norm_forward_train, "input"_a, "weight"_a, "bias"_a, "eps"_a,
+      "(y, mean, biased var, invstd) with batch statistics.");
+  DEF(batch_norm_apply, "input"_a, "mean"_a, "invstd"_a, "weight"_a, "bias"_a);
+  DEF(batch_norm_backward, "input"_a, "grad_output"_a, "mean"_a, "invstd"_a, "weight"_a,
+      "training"_a, "needs_grad"_a, "(dx, dweight, dbias), None where not needed.");
 }

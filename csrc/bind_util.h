@@ -19,6 +19,7 @@
 namespace gradflow::bind {
 namespace py = pybind11;
 using Shape = std::vector<int64_t>;
+using OptArray = std::optional<py::array>;  // an array argument that may be None
 
 // "(2, 3)" / "(4,)". Built with std::to_string rather than iostreams: a std::ostringstream
 // crashed inside the CUDA module on a GPU machine (its stream locale was not set up).
@@ -145,8 +146,7 @@ inline void check_same_shape(const std::string& op, const char* name, const py::
 // An optional (n,) vector argument of dtype T (a bias, weight or batch statistic): its data,
 // or null for None.
 template <typename T>
-const T* opt_vector(const std::string& op, const char* name, const std::optional<py::array>& v,
-                    int64_t n) {
+const T* opt_vector(const std::string& op, const char* name, const OptArray& v, int64_t n) {
   if (!v) return nullptr;
   const Arg<T> a(op, name, *v, 1, Sizes::any);
   if (a.shape(0) != n) fail(op, name, " must have shape (", n, ",), got ", shape_str(*v));
@@ -196,6 +196,11 @@ struct Matrix {
   T* data;
   int64_t rows, cols, ld;
   bool trans;  // the array is the transpose of the row-major (cols x rows) matrix at data
+
+  // The matrix itself, or its transpose when `transpose` (the same data, no copy).
+  Matrix op(bool transpose) const {
+    return transpose ? Matrix{data, cols, rows, ld, !trans} : *this;
+  }
 };
 
 // Reads the last two axes of `arr`. Either of them must have unit stride; the other stride
