@@ -1,12 +1,9 @@
 // gradflow._C: the CPU kernels as Python functions. Each entry point checks dtypes, shapes
 // and sizes (bind_util.h), raising TypeError/ValueError, then runs the kernel without the GIL.
-// Entry points on float arrays are templates on the float type, bound with BY_DTYPE.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
+// Entry points on float arrays are templates on the float type, bound with DEF.
 #include <pybind11/stl.h>
 
 #include <array>
-#include <optional>
 #include <utility>
 
 #include "bind_geometry.h"
@@ -24,11 +21,7 @@
 namespace py = pybind11;
 using namespace gradflow;
 using namespace pybind11::literals;
-using namespace gradflow::bind;  // Arg, Out, fail, by_dtype, the geometry checks, ...
-using OptArray = std::optional<py::array>;
-
-// The float32 and float64 instances of an entry point template, bound as one function.
-#define BY_DTYPE(f) by_dtype(f<float>, f<double>)
+using namespace gradflow::bind;  // Arg, Out, computed, fail, the geometry checks, ...
 
 namespace {
 
@@ -41,39 +34,37 @@ void check_operands(const std::string& op, const py::array& a, const py::array& 
   check_rank(op, "b", b, ndim);
 }
 
+// c = alpha * a @ b + beta * c by the GEMM kernel; a column-major c as c^T = b^T @ a^T.
+template <typename T>
+void product(const Matrix<T>& a, const Matrix<T>& b, const Matrix<T>& c, T alpha, T beta) {
+  if (c.trans) return product(b.op(true), a.op(true), c.op(true), alpha, beta);
+  cpu::gemm<T>(a.trans, b.trans, c.rows, c.cols, a.cols, alpha, a.data, a.ld, b.data, b.ld, beta,
+               c.data, c.ld);
+}
+
 // c = alpha * op(a) @ op(b) + beta * c on 2-D arrays; c is written in place and returned,
 // or allocated (beta then ignored) when None.
 template <typename T>
 py::array gemm(const py::array& a, const py::array& b, OptArray c_in, bool trans_a,
                bool trans_b, double alpha, double beta) {
-  check_operands("gemm", a, b, 2);
-  const Matrix<T> ma = as_matrix<T>("gemm", "a", a), mb = as_matrix<T>("gemm", "b", b);
-  const int64_t m = trans_a ? ma.cols : ma.rows, k = trans_a ? ma.rows : ma.cols;
-  const int64_t kb = trans_b ? mb.cols : mb.rows, n = trans_b ? mb.rows : mb.cols;
-  if (k != kb)
-    fail("gemm", "shapes ", shape_str(a), trans_a ? ".T" : "", " and ", shape_str(b),
+  const std::string op = "gemm";
+  check_operands(op, a, b, 2);
+  const Matrix<T> ma = as_matrix<T>(op, "a", a).op(trans_a);
+  const Matrix<T> mb = as_matrix<T>(op, "b", b).op(trans_b);
+  if (ma.cols != mb.rows)
+    fail(op, "shapes ", shape_str(a), trans_a ? ".T" : "", " and ", shape_str(b),
          trans_b ? ".T" : "", " cannot be multiplied");
   if (c_in) {
     const py::array& c = *c_in;
-    check_dtype("gemm", "c", c.dtype(), {a.dtype()}, " like a");
-    if (c.ndim() != 2 || c.shape(0) != m || c.shape(1) != n)
-      fail("gemm", "c must have shape ", shape_str({m, n}), ", got ", shape_str(c));
-    if (!c.writeable()) fail("gemm", "c must be writable");
-    if (overlaps(c, a) || overlaps(c, b)) fail("gemm", "c must not overlap a or b");
-  } else {
-    beta = 0.0;
+    check_dtype(op, "c", c.dtype(), {a.dtype()}, " like a");
+    if (c.ndim() != 2 || c.shape(0) != ma.rows || c.shape(1) != mb.cols)
+      fail(op, "c must have shape ", shape_str({ma.rows, mb.cols}), ", got ", shape_str(c));
+    if (!c.writeable()) fail(op, "c must be writable");
+    if (overlaps(c, a) || overlaps(c, b)) fail(op, "c must not overlap a or b");
   }
-  const py::array c = c_in ? *c_in : Out<T>("gemm", {m, n}).array;
-  const Matrix<T> mc = as_matrix<T>("gemm", "c", c);
-  const bool ta = trans_a != ma.trans, tb = trans_b != mb.trans;
-  run_nogil("gemm", [&] {
-    if (!mc.trans)
-      cpu::gemm<T>(ta, tb, m, n, k, T(alpha), ma.data, ma.ld, mb.data, mb.ld, T(beta), mc.data,
-                   mc.ld);
-    else  // column-major c: compute c^T = op(b)^T @ op(a)^T
-      cpu::gemm<T>(!tb, !ta, n, m, k, T(alpha), mb.data, mb.ld, ma.data, ma.ld, T(beta),
-                   mc.data, mc.ld);
-  }, a, b);
+  const py::array c = c_in ? *c_in : Out<T>(op, {ma.rows, mb.cols}).array;
+  const Matrix<T> mc = as_matrix<T>(op, "c", c);
+  run_nogil(op, [&] { product(ma, mb, mc, T(alpha), c_in ? T(beta) : T(0)); }, a, b);
   return c;
 }
 
@@ -81,27 +72,24 @@ py::array gemm(const py::array& a, const py::array& b, OptArray c_in, bool trans
 // one axis; the batch strides are free (0 for a broadcast operand). Returns a new (B, m, n).
 template <typename T>
 py::array matmul(const py::array& a, const py::array& b) {
-  check_operands("matmul", a, b, 3);
+  const std::string op = "matmul";
+  check_operands(op, a, b, 3);
   const int64_t batch = a.shape(0);
-  const Matrix<T> ma = as_matrix<T>("matmul", "a", a), mb = as_matrix<T>("matmul", "b", b);
+  const Matrix<T> ma = as_matrix<T>(op, "a", a), mb = as_matrix<T>(op, "b", b);
   if (b.shape(0) != batch || mb.rows != ma.cols)
-    fail("matmul", "shapes ", shape_str(a), " and ", shape_str(b), " cannot be multiplied");
+    fail(op, "shapes ", shape_str(a), " and ", shape_str(b), " cannot be multiplied");
   const int64_t m = ma.rows, k = ma.cols, n = mb.cols, e = a.itemsize();
   for (const auto& [x, name] : {std::pair{&a, "a"}, std::pair{&b, "b"}})
-    if (x->strides(0) % e != 0)
-      fail("matmul", name, " has a batch stride that is not a whole element");
+    if (x->strides(0) % e != 0) fail(op, name, " has a batch stride that is not a whole element");
   const int64_t sa = a.strides(0) / e, sb = b.strides(0) / e;
-  Out<T> out("matmul", {batch, m, n});
-  run_nogil("matmul", [&] {
+  return computed<T>(op, {batch, m, n}, [&](T* out) {
     // A shared b and row-major a whose matrices follow each other: one (B*m, k) @ (k, n).
     if (batch > 1 && sb == 0 && !ma.trans && sa == m * ma.ld)
-      cpu::gemm<T>(false, mb.trans, batch * m, n, k, T(1), ma.data, ma.ld, mb.data, mb.ld,
-                   T(0), out.data, n);
+      product<T>({ma.data, batch * m, k, ma.ld, false}, mb, {out, batch * m, n, n, false}, 1, 0);
     else
       cpu::gemm_batched<T>(batch, ma.trans, mb.trans, m, n, k, T(1), ma.data, ma.ld, sa,
-                           mb.data, mb.ld, sb, T(0), out.data, n, m * n);
+                           mb.data, mb.ld, sb, T(0), out, n, m * n);
   }, a, b);
-  return out.array;
 }
 
 double fma_peak_gflops(double seconds) {
@@ -116,8 +104,23 @@ double fma_peak_gflops(double seconds) {
 }
 
 // ------------------------------------------------------------------------------ elementwise
-// The native binary kernels by name: the names are rows of gradflow/op_table.py's BINARY
-// (tests/test_op_table.py checks), exported as _C.binary_ops.
+// The native kernels by name: the names are rows of gradflow/op_table.py's UNARY and BINARY
+// (tests/test_op_table.py checks), exported as _C.unary_ops and _C.binary_ops.
+template <typename T>
+using UnaryKernel = void (*)(const T* x, T* y, int64_t n);
+
+struct UnaryOp {
+  const char* name;
+  UnaryKernel<float> f32;
+  UnaryKernel<double> f64;
+  const char* doc;
+};
+
+constexpr UnaryOp kUnaryOps[] = {
+    {"erf", cpu::erf<float>, cpu::erf<double>, "Elementwise erf of a C-contiguous float array."},
+    {"relu", cpu::relu<float>, cpu::relu<double>,
+     "max(x, 0) elementwise (NaN kept) of a C-contiguous float array."}};
+
 constexpr std::pair<const char*, cpu::BinaryOp> kBinaryOps[] = {
     {"add", cpu::BinaryOp::add}, {"sub", cpu::BinaryOp::sub},
     {"mul", cpu::BinaryOp::mul}, {"div", cpu::BinaryOp::div}};
@@ -128,28 +131,18 @@ cpu::BinaryOp binary_op(const std::string& name) {
   fail("binary", "no native kernel named '", name, "'");
 }
 
-// A writable output of dtype T and `n` elements, C-contiguous: `out`, or a new array of
-// `shape` when out is None.
+// y = kernel(x) elementwise, a new array shaped like x.
 template <typename T>
-std::pair<py::array, T*> output(const std::string& op, const OptArray& out,
-                                const py::array& like) {
-  if (!out) {
-    Out<T> y(op, std::vector<py::ssize_t>(like.shape(), like.shape() + like.ndim()));
-    return {y.array, y.data};
-  }
-  const Arg<T> o(op, "out", *out, -1, Sizes::any);
-  if (o.size() != like.size())
-    fail(op, "out ", shape_str(*out), " must have as many elements as ", shape_str(like));
-  py::array dst = *out;
-  if (!dst.writeable()) fail(op, "out must be writable");
-  return {dst, static_cast<T*>(dst.mutable_data())};
+py::array unary(const char* op, UnaryKernel<T> kernel, const py::array& x) {
+  const Arg<T> in(op, "input", x, -1, Sizes::any);
+  return computed<T>(op, in.shape(), [&](T* y) { kernel(in.data(), y, in.size()); }, x);
 }
 
 // out = a op b[(i / inner) % mid] (elementwise.h), mid = b.size: out is a new array shaped
 // like a when None, else written in place (it may be a itself, and must not overlap b).
 template <typename T>
-py::array binary_array(const py::array& a, const std::string& name, const py::array& b,
-                       const OptArray& out, int64_t inner, bool swap) {
+py::array binary(const py::array& a, const std::string& name, const py::array& b,
+                 const OptArray& out, int64_t inner, bool swap) {
   const cpu::BinaryOp op = binary_op(name);
   const Arg<T> x(name, "a", a, -1, Sizes::any), y(name, "b", b, -1, Sizes::any);
   const int64_t n = x.size(), mid = y.size();
@@ -157,29 +150,13 @@ py::array binary_array(const py::array& a, const std::string& name, const py::ar
   if (mid < 1 || (n > 0 && (inner > n / mid || n % (mid * inner) != 0)))
     fail(name, "b ", shape_str(b), " does not repeat evenly over a ", shape_str(a),
          " with inner = ", inner);
-  const auto [result, dst] = output<T>(name, out, a);
-  if (out && (overlaps(result, b) || (overlaps(result, a) && dst != x.data())))
+  auto kernel = [&](T* dst) { cpu::binary<T>(op, swap, x.data(), y.data(), dst, n, mid, inner); };
+  if (!out) return computed<T>(name, x.shape(), kernel, a, b);
+  T* dst = inout<T>(name, "out", *out, a);
+  if (overlaps(*out, b) || (overlaps(*out, a) && dst != x.data()))
     fail(name, "out must be a itself or not overlap a and b");
-  run_nogil(name, [&, dst = dst] {
-    cpu::binary<T>(op, swap, x.data(), y.data(), dst, n, mid, inner);
-  }, a, b);
-  return result;
-}
-
-template <typename T>
-py::array erf_array(const py::array& x) {
-  const Arg<T> in("erf", "input", x, -1, Sizes::any);
-  const auto [y, dst] = output<T>("erf", std::nullopt, x);
-  run_nogil("erf", [&, dst = dst] { cpu::erf<T>(in.data(), dst, in.size()); }, x);
-  return y;
-}
-
-template <typename T>
-py::array relu_array(const py::array& x) {
-  const Arg<T> in("relu", "input", x, -1, Sizes::any);
-  const auto [y, dst] = output<T>("relu", std::nullopt, x);
-  run_nogil("relu", [&, dst = dst] { cpu::relu<T>(in.data(), dst, in.size()); }, x);
-  return y;
+  run_nogil(name, [&] { kernel(dst); }, a, b);
+  return *out;
 }
 
 // dx = grad where y > 0, else 0, for grad and relu's output y of the same shape.
@@ -187,13 +164,10 @@ template <typename T>
 py::array relu_backward(const py::array& grad, const py::array& y) {
   const std::string op = "relu_backward";
   const Arg<T> g(op, "grad", grad, -1, Sizes::any), out(op, "y", y, -1, Sizes::any);
-  if (shape_of(grad) != shape_of(y))
-    fail(op, "grad ", shape_str(grad), " and y ", shape_str(y), " must have the same shape");
-  const auto [dx, dst] = output<T>(op, std::nullopt, grad);
-  run_nogil(op, [&, dst = dst] {
-    cpu::relu_backward<T>(g.data(), out.data(), dst, g.size());
+  check_same_shape(op, "grad", grad, "y", y);
+  return computed<T>(op, g.shape(), [&](T* dx) {
+    cpu::relu_backward<T>(g.data(), out.data(), dx, g.size());
   }, grad, y);
-  return dx;
 }
 
 // y += alpha * x in place, for x and y of the same size (x may be y itself).
@@ -201,36 +175,24 @@ template <typename T>
 void axpy_(const py::array& y, double alpha, const py::array& x) {
   const std::string op = "axpy_";
   const Arg<T> in(op, "x", x, -1, Sizes::any);
-  const auto [out, dst] = output<T>(op, y, x);
-  if (overlaps(out, x) && dst != in.data()) fail(op, "y must be x itself or not overlap it");
-  run_nogil(op, [&, dst = dst] { cpu::axpy<T>(T(alpha), in.data(), dst, in.size()); }, y, x);
+  T* dst = inout<T>(op, "y", y, x);
+  if (overlaps(y, x) && dst != in.data()) fail(op, "y must be x itself or not overlap it");
+  run_nogil(op, [&] { cpu::axpy<T>(T(alpha), in.data(), dst, in.size()); }, y, x);
 }
 
 // ------------------------------------------------------------------------------ conv
-// An optional (C,) vector (bias, weight, batch statistics): its data, or null for None.
-template <typename T>
-const T* channel_vec(const std::string& op, const char* name, const OptArray& v, int64_t C) {
-  if (!v) return nullptr;
-  const Arg<T> a(op, name, *v, 1, Sizes::any);
-  if (a.shape(0) != C)
-    fail(op, name, " must have shape (", C, ",), got ", shape_str(*v));
-  return a.data();
-}
-
 template <typename T>
 py::array conv2d_forward(const py::array& x, const py::array& w, const OptArray& bias,
                          Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d";
   const Arg<T> in(op, "input", x, 4), wt(op, "weight", w, 4);
-  const ConvGeom g = conv_check(op, in.shape(1), in.shape(2), in.shape(3), shape_of(w), stride,
+  const ConvGeom g = conv_check(op, in.shape(1), in.shape(2), in.shape(3), wt.shape(), stride,
                                 padding, dilation, groups);
   const int64_t N = in.shape(0), Cout = wt.shape(0);
-  const T* pb = channel_vec<T>(op, "bias", bias, Cout);
-  Out<T> y(op, {N, Cout, g.OH, g.OW});
-  run_nogil(op, [&] {
-    cpu::conv2d_forward<T>(N, groups, Cout, g, in.data(), wt.data(), pb, y.data);
+  const T* pb = opt_vector<T>(op, "bias", bias, Cout);
+  return computed<T>(op, {N, Cout, g.OH, g.OW}, [&](T* y) {
+    cpu::conv2d_forward<T>(N, groups, Cout, g, in.data(), wt.data(), pb, y);
   }, x, w);
-  return y.array;
 }
 
 // dx (N, Cin, H, W) of conv2d(x, w) given dy; also the forward of conv_transpose2d.
@@ -239,14 +201,12 @@ py::array conv2d_backward_input(const py::array& dy, const py::array& w, Pair in
                                 Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_input";
   const Arg<T> gy(op, "grad_output", dy, 4), wt(op, "weight", w, 4);
-  const ConvGeom g = conv_input_check(op, shape_of(dy), shape_of(w), input_size, stride,
-                                      padding, dilation, groups);
+  const ConvGeom g = conv_input_check(op, gy.shape(), wt.shape(), input_size, stride, padding,
+                                      dilation, groups);
   const int64_t N = gy.shape(0), Cout = wt.shape(0), Cin = wt.shape(1) * groups;
-  Out<T> dx(op, {N, Cin, input_size[0], input_size[1]});
-  run_nogil(op, [&] {
-    cpu::conv2d_backward_input<T>(N, groups, Cout, g, gy.data(), wt.data(), dx.data);
+  return computed<T>(op, {N, Cin, input_size[0], input_size[1]}, [&](T* dx) {
+    cpu::conv2d_backward_input<T>(N, groups, Cout, g, gy.data(), wt.data(), dx);
   }, dy, w);
-  return dx.array;
 }
 
 template <typename T>
@@ -254,14 +214,12 @@ py::array conv2d_backward_weight(const py::array& x, const py::array& dy, Pair k
                                  Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const std::string op = "conv2d_backward_weight";
   const Arg<T> in(op, "input", x, 4), gy(op, "grad_output", dy, 4);
-  const ConvGeom g = conv_weight_check(op, shape_of(x), shape_of(dy), kernel_size, stride,
-                                       padding, dilation, groups);
+  const ConvGeom g = conv_weight_check(op, in.shape(), gy.shape(), kernel_size, stride, padding,
+                                       dilation, groups);
   const int64_t N = in.shape(0), Cin = in.shape(1), Cout = gy.shape(1);
-  Out<T> dw(op, {Cout, Cin / groups, kernel_size[0], kernel_size[1]});
-  run_nogil(op, [&] {
-    cpu::conv2d_backward_weight<T>(N, groups, Cout, g, in.data(), gy.data(), dw.data);
+  return computed<T>(op, {Cout, Cin / groups, kernel_size[0], kernel_size[1]}, [&](T* dw) {
+    cpu::conv2d_backward_weight<T>(N, groups, Cout, g, in.data(), gy.data(), dw);
   }, x, dy);
-  return dw.array;
 }
 
 // ------------------------------------------------------------------------------ unfold / fold
@@ -273,13 +231,11 @@ py::array unfold(const py::array& x, Pair kernel_size, Pair stride, Pair padding
   const std::string op = "unfold";
   const Arg<T> in(op, "input", x, 4);
   check_pair(op, "kernel_size", kernel_size, 1);
-  const ConvGeom g = bind::conv_geom(op, in.shape(1), in.shape(2), in.shape(3), kernel_size[0],
-                                     kernel_size[1], stride, padding, dilation);
-  const std::vector<int64_t> shape{in.shape(0), g.C * g.kh * g.kw, g.OH * g.OW};
-  bind::check_sizes(op, "output", shape);
-  Out<T> cols(op, {shape[0], shape[1], shape[2]});
-  run_nogil(op, [&] { cpu::unfold<T>(shape[0], g, in.data(), cols.data); }, x);
-  return cols.array;
+  const ConvGeom g = conv_geom(op, in.shape(1), in.shape(2), in.shape(3), kernel_size[0],
+                               kernel_size[1], stride, padding, dilation);
+  const Shape shape{in.shape(0), g.C * g.kh * g.kw, g.OH * g.OW};
+  check_sizes(op, "output", shape);
+  return computed<T>(op, shape, [&](T* cols) { cpu::unfold<T>(shape[0], g, in.data(), cols); }, x);
 }
 
 template <typename T>
@@ -287,52 +243,38 @@ py::array fold(const py::array& cols, Pair output_size, Pair kernel_size, Pair s
                Pair padding, Pair dilation) {
   const std::string op = "fold";
   const Arg<T> in(op, "input", cols, 3);
-  check_pair(op, "output_size", output_size, 1);
-  check_pair(op, "kernel_size", kernel_size, 1);
-  const int64_t area = kernel_size[0] * kernel_size[1];  // each factor < 2^31: no overflow
-  if (in.shape(1) % area != 0)
-    fail(op, "input ", shape_str(in), ": dimension 1 must be a multiple of the kernel area ",
-         area);
-  const ConvGeom g = bind::conv_geom(op, in.shape(1) / area, output_size[0], output_size[1],
-                                     kernel_size[0], kernel_size[1], stride, padding, dilation);
-  if (in.shape(2) != g.OH * g.OW)
-    fail(op, "input ", shape_str(in), " has ", in.shape(2), " blocks, but output size ",
-         pair_str(output_size), " has ", g.OH, " * ", g.OW);
-  const std::vector<int64_t> shape{in.shape(0), g.C, output_size[0], output_size[1]};
-  bind::check_sizes(op, "output", shape);
-  Out<T> x(op, {shape[0], shape[1], shape[2], shape[3]});
-  run_nogil(op, [&] { cpu::fold<T>(shape[0], g, in.data(), x.data); }, cols);
-  return x.array;
+  const ConvGeom g = fold_geom(op, in.shape(), output_size, kernel_size, stride, padding,
+                               dilation);
+  const Shape shape{in.shape(0), g.C, output_size[0], output_size[1]};
+  return computed<T>(op, shape, [&](T* x) { cpu::fold<T>(shape[0], g, in.data(), x); }, cols);
 }
 
 // (N, C, ...) -> (C,): the sum over every axis but 1 (the bias gradient).
 template <typename T>
 py::array channel_sum(const py::array& dy) {
-  const Arg<T> in("channel_sum", "input", dy);
-  if (in.ndim() < 2) fail("channel_sum", "input must be at least 2-D, got shape ", shape_str(dy));
+  const std::string op = "channel_sum";
+  const Arg<T> in(op, "input", dy);
+  if (in.ndim() < 2) fail(op, "input must be at least 2-D, got shape ", shape_str(dy));
   const int64_t N = in.shape(0), C = in.shape(1), L = N ? in.size() / (N * C) : 0;
-  Out<T> out("channel_sum", {C});
-  run_nogil("channel_sum", [&] { cpu::channel_sum<T>(N, C, L, in.data(), out.data); }, dy);
-  return out.array;
+  return computed<T>(op, {C}, [&](T* db) { cpu::channel_sum<T>(N, C, L, in.data(), db); }, dy);
 }
 
 // ------------------------------------------------------------------------------ pool
 // A new (N, C, h, w) array, N and C those of `like`, written by kernel(data) without the GIL.
 template <typename T, typename Kernel>
 py::array new_planes(const std::string& op, const Arg<T>& like, Pair hw, Kernel kernel) {
-  Out<T> y(op, {like.shape(0), like.shape(1), hw[0], hw[1]});
-  run_nogil(op, [&] { kernel(y.data); }, like.array);
-  return y.array;
+  return computed<T>(op, {like.shape(0), like.shape(1), hw[0], hw[1]}, kernel, like.array);
 }
 
 // (values, flat h*W+w indices) of max pooling x (N, C, H, W) over the windows of g.
 template <typename T>
 py::tuple max_pool(const std::string& op, const Arg<T>& in, const cpu::PoolGeom& g,
                    void (*kernel)(const cpu::PoolGeom&, const T*, T*, int64_t*)) {
-  Out<T> y(op, {in.shape(0), in.shape(1), g.OH, g.OW});
   Out<int64_t> idx(op, {in.shape(0), in.shape(1), g.OH, g.OW});
-  run_nogil(op, [&] { kernel(g, in.data(), y.data, idx.data); }, in);
-  return py::make_tuple(y.array, idx.array);
+  const py::array values = new_planes(op, in, {g.OH, g.OW}, [&](T* y) {
+    kernel(g, in.data(), y, idx.data);
+  });
+  return py::make_tuple(values, idx.array);
 }
 
 template <typename T>
@@ -340,7 +282,7 @@ py::tuple max_pool2d(const py::array& x, Pair kernel, Pair stride, Pair padding,
                      Pair dilation, bool ceil_mode) {
   const std::string op = "max_pool2d";
   const Arg<T> in(op, "input", x, 4);
-  const cpu::PoolGeom g = pool_geom(op, shape_of(x), kernel, stride, padding, dilation, ceil_mode);
+  const cpu::PoolGeom g = pool_geom(op, in.shape(), kernel, stride, padding, dilation, ceil_mode);
   return max_pool(op, in, g, cpu::max_pool2d_forward<T>);
 }
 
@@ -348,8 +290,7 @@ template <typename T>
 py::tuple adaptive_max_pool2d(const py::array& x, Pair output_size) {
   const std::string op = "adaptive_max_pool2d";
   const Arg<T> in(op, "input", x, 4);
-  check_pair(op, "output_size", output_size, 1);
-  const cpu::PoolGeom g = plane_geom(shape_of(x), hw(shape_of(x)), output_size);
+  const cpu::PoolGeom g = adaptive_geom(op, "output_size", in.shape(), output_size, false);
   return max_pool(op, in, g, cpu::adaptive_max_pool2d_forward<T>);
 }
 
@@ -361,21 +302,20 @@ py::array scatter(const py::array& v, const py::array& idx, Pair size) {
   const std::string op = add ? "max_pool2d_backward" : "max_unpool2d";
   const Arg<T> in(op, "input", v, 4);
   const Arg<int64_t> ix(op, "indices", idx, 4, Sizes::any);
-  check_pair(op, "output_size", size, 1);
-  for (int i = 0; i < 4; ++i)
-    if (ix.shape(i) != in.shape(i))
-      fail(op, "indices ", shape_str(idx), " must have the shape of input ", shape_str(v));
+  const cpu::PoolGeom g = adaptive_geom(op, "output_size", in.shape(), size, true);
+  check_same_shape(op, "indices", idx, "input", v);
   for (int64_t i = 0; i < ix.size() && !add; ++i)
     if (ix.data()[i] < 0 || ix.data()[i] >= size[0] * size[1])
       fail(op, "index ", ix.data()[i], " is out of range for output size ", pair_str(size));
-  const cpu::PoolGeom g = plane_geom(shape_of(v), size, hw(shape_of(v)));
   return new_planes(op, in, size, [&](T* y) {
-    if (add)
-      cpu::index_scatter_add<T>(g, in.data(), ix.data(), y);
-    else
-      cpu::index_scatter<T>(g, in.data(), ix.data(), y);
+    (add ? cpu::index_scatter_add<T> : cpu::index_scatter<T>)(g, in.data(), ix.data(), y);
   });
 }
+
+template <typename T>
+constexpr auto max_pool2d_backward = scatter<T, true>;
+template <typename T>
+constexpr auto max_unpool2d = scatter<T, false>;
 
 template <typename T>
 py::array avg_pool2d(const py::array& x, Pair kernel, Pair stride, Pair padding,
@@ -383,7 +323,7 @@ py::array avg_pool2d(const py::array& x, Pair kernel, Pair stride, Pair padding,
   const std::string op = "avg_pool2d";
   const Arg<T> in(op, "input", x, 4);
   if (divisor_override < 0) fail(op, "divisor_override must be positive");
-  const cpu::PoolGeom g = pool_geom(op, shape_of(x), kernel, stride, padding, {1, 1}, ceil_mode);
+  const cpu::PoolGeom g = pool_geom(op, in.shape(), kernel, stride, padding, {1, 1}, ceil_mode);
   return new_planes(op, in, {g.OH, g.OW}, [&](T* y) {
     cpu::avg_pool2d_forward<T>(g, count_include_pad, divisor_override, in.data(), y);
   });
@@ -395,36 +335,32 @@ py::array avg_pool2d_backward(const py::array& dy, Pair input_size, Pair kernel,
                               int64_t divisor_override) {
   const std::string op = "avg_pool2d_backward";
   const Arg<T> gy(op, "grad_output", dy, 4);
-  check_pair(op, "input_size", input_size, 1);
   if (divisor_override < 0) fail(op, "divisor_override must be positive");
-  const cpu::PoolGeom g = pool_geom(op, {gy.shape(0), gy.shape(1), input_size[0], input_size[1]},
-                                    kernel, stride, padding, {1, 1}, ceil_mode);
-  if (gy.shape(2) != g.OH || gy.shape(3) != g.OW)
-    fail(op, "grad_output ", shape_str(dy), " does not match input size ", pair_str(input_size));
+  const cpu::PoolGeom g = pool_backward_geom(op, gy.shape(), input_size, kernel, stride, padding,
+                                             {1, 1}, ceil_mode);
   return new_planes(op, gy, input_size, [&](T* dx) {
     cpu::avg_pool2d_backward<T>(g, count_include_pad, divisor_override, gy.data(), dx);
   });
 }
 
-template <typename T>
-py::array adaptive_avg_pool2d(const py::array& x, Pair output_size) {
-  const std::string op = "adaptive_avg_pool2d";
-  const Arg<T> in(op, "input", x, 4);
-  check_pair(op, "output_size", output_size, 1);
-  const cpu::PoolGeom g = plane_geom(shape_of(x), hw(shape_of(x)), output_size);
-  return new_planes(op, in, output_size,
-                    [&](T* y) { cpu::adaptive_avg_pool2d_forward<T>(g, in.data(), y); });
+// The adaptive average pool of x to `size` (its output_size), or with `backward` the
+// gradient of that pool given its output gradient x, back to the input's `size`.
+template <typename T, bool backward>
+py::array adaptive_avg(const py::array& x, Pair size) {
+  const std::string op = backward ? "adaptive_avg_pool2d_backward" : "adaptive_avg_pool2d";
+  const Arg<T> in(op, backward ? "grad_output" : "input", x, 4);
+  const char* size_name = backward ? "input_size" : "output_size";
+  const cpu::PoolGeom g = adaptive_geom(op, size_name, in.shape(), size, backward);
+  return new_planes(op, in, size, [&](T* y) {
+    (backward ? cpu::adaptive_avg_pool2d_backward<T>
+              : cpu::adaptive_avg_pool2d_forward<T>)(g, in.data(), y);
+  });
 }
 
 template <typename T>
-py::array adaptive_avg_pool2d_backward(const py::array& dy, Pair input_size) {
-  const std::string op = "adaptive_avg_pool2d_backward";
-  const Arg<T> gy(op, "grad_output", dy, 4);
-  check_pair(op, "input_size", input_size, 1);
-  const cpu::PoolGeom g = plane_geom(shape_of(dy), input_size, hw(shape_of(dy)));
-  return new_planes(op, gy, input_size,
-                    [&](T* dx) { cpu::adaptive_avg_pool2d_backward<T>(g, gy.data(), dx); });
-}
+constexpr auto adaptive_avg_pool2d = adaptive_avg<T, false>;
+template <typename T>
+constexpr auto adaptive_avg_pool2d_backward = adaptive_avg<T, true>;
 
 // ------------------------------------------------------------------------------ batchnorm
 // x is (N, C, L); weight, bias, mean and invstd are (C,) (weight and bias may be None).
@@ -436,14 +372,13 @@ py::tuple batch_norm_forward_train(const py::array& x, const OptArray& w, const 
   const int64_t N = in.shape(0), C = in.shape(1), L = in.shape(2);
   if (N * L < 1) fail(op, "expected at least 1 value per channel, got input ", shape_str(x));
   if (!(eps >= 0)) fail(op, "eps must be >= 0");
-  const T* pw = channel_vec<T>(op, "weight", w, C);
-  const T* pb = channel_vec<T>(op, "bias", b, C);
-  Out<T> y(op, {N, C, L}), mean(op, {C}), var(op, {C}), invstd(op, {C});
-  run_nogil(op, [&] {
-    cpu::batch_norm_forward_train<T>(N, C, L, in.data(), pw, pb, static_cast<T>(eps), y.data,
+  const T *pw = opt_vector<T>(op, "weight", w, C), *pb = opt_vector<T>(op, "bias", b, C);
+  Out<T> mean(op, {C}), var(op, {C}), invstd(op, {C});
+  const py::array normalized = computed<T>(op, {N, C, L}, [&](T* y) {
+    cpu::batch_norm_forward_train<T>(N, C, L, in.data(), pw, pb, static_cast<T>(eps), y,
                                      mean.data, var.data, invstd.data);
   }, x);
-  return py::make_tuple(y.array, mean.array, var.array, invstd.array);
+  return py::make_tuple(normalized, mean.array, var.array, invstd.array);
 }
 
 template <typename T>
@@ -452,13 +387,11 @@ py::array batch_norm_apply(const py::array& x, const py::array& mean, const py::
   const std::string op = "batch_norm";
   const Arg<T> in(op, "input", x, 3);
   const int64_t N = in.shape(0), C = in.shape(1), L = in.shape(2);
-  const T* pm = channel_vec<T>(op, "mean", mean, C);
-  const T* pi = channel_vec<T>(op, "invstd", invstd, C);
-  const T* pw = channel_vec<T>(op, "weight", w, C);
-  const T* pb = channel_vec<T>(op, "bias", b, C);
-  Out<T> y(op, {N, C, L});
-  run_nogil(op, [&] { cpu::batch_norm_apply<T>(N, C, L, in.data(), pm, pi, pw, pb, y.data); }, x);
-  return y.array;
+  const T *pm = opt_vector<T>(op, "mean", mean, C), *pi = opt_vector<T>(op, "invstd", invstd, C);
+  const T *pw = opt_vector<T>(op, "weight", w, C), *pb = opt_vector<T>(op, "bias", b, C);
+  return computed<T>(op, {N, C, L}, [&](T* y) {
+    cpu::batch_norm_apply<T>(N, C, L, in.data(), pm, pi, pw, pb, y);
+  }, x);
 }
 
 // (dx, dweight, dbias), each None unless `needs` asks for it.
@@ -469,17 +402,14 @@ py::tuple batch_norm_backward(const py::array& x, const py::array& dy, const py:
   const std::string op = "batch_norm_backward";
   const Arg<T> in(op, "input", x, 3), gy(op, "grad_output", dy, 3, Sizes::any);
   const int64_t N = in.shape(0), C = in.shape(1), L = in.shape(2);
-  for (int i = 0; i < 3; ++i)
-    if (gy.shape(i) != in.shape(i))
-      fail(op, "grad_output ", shape_str(dy), " must have the shape of input ", shape_str(x));
-  const T* pm = channel_vec<T>(op, "mean", mean, C);
-  const T* pi = channel_vec<T>(op, "invstd", invstd, C);
-  const T* pw = channel_vec<T>(op, "weight", w, C);
+  check_same_shape(op, "grad_output", dy, "input", x);
+  const T *pm = opt_vector<T>(op, "mean", mean, C), *pi = opt_vector<T>(op, "invstd", invstd, C);
+  const T* pw = opt_vector<T>(op, "weight", w, C);
   py::object grads[3] = {py::none(), py::none(), py::none()};
   T* p[3] = {nullptr, nullptr, nullptr};
   for (int i = 0; i < 3; ++i) {
     if (!needs[i]) continue;
-    Out<T> g(op, i == 0 ? std::vector<py::ssize_t>{N, C, L} : std::vector<py::ssize_t>{C});
+    Out<T> g(op, i == 0 ? Shape{N, C, L} : Shape{C});
     grads[i] = g.array;
     p[i] = g.data;
   }
@@ -491,6 +421,9 @@ py::tuple batch_norm_backward(const py::array& x, const py::array& dy, const py:
 }
 
 }  // namespace
+
+// Binds the float32 and float64 instances of the entry point template f as one function f.
+#define DEF(f, ...) m.def(#f, by_dtype(f<float>, f<double>), __VA_ARGS__)
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "gradflow CPU kernels";
@@ -509,44 +442,45 @@ PYBIND11_MODULE(_C, m) {
   m.attr("compiler") = GRADFLOW_COMPILER;
 
   // ---- elementwise
-  m.def("erf", BY_DTYPE(erf_array), "x"_a, "Elementwise erf of a C-contiguous float array.");
-  m.def("binary", BY_DTYPE(binary_array), "a"_a, "op"_a, "b"_a, "out"_a = py::none(),
-        "inner"_a = 1, "swap"_a = false,
-        "out[i] = a[i] op b[(i // inner) % b.size] (swap: b[...] op a[i]) for C-contiguous "
-        "float arrays of one dtype; out (None: a new array like a) may be a itself.");
-  m.def("relu", BY_DTYPE(relu_array), "x"_a,
-        "max(x, 0) elementwise (NaN kept) of a C-contiguous float array.");
-  m.def("relu_backward", BY_DTYPE(relu_backward), "grad"_a, "y"_a,
-        "grad where y > 0, else 0 (relu's backward from its output y).");
-  m.def("axpy_", BY_DTYPE(axpy_), "y"_a, "alpha"_a, "x"_a,
-        "y += alpha * x in place, for C-contiguous float arrays of one dtype and size.");
-  py::list binary_names;
+  py::list unary_names, binary_names;
+  for (const UnaryOp& u : kUnaryOps) {
+    m.def(u.name, [u](const py::array& x) {
+      return is_float64(x) ? unary<double>(u.name, u.f64, x) : unary<float>(u.name, u.f32, x);
+    }, "x"_a, u.doc);
+    unary_names.append(u.name);
+  }
   for (const auto& [name, op] : kBinaryOps) binary_names.append(name);
+  m.attr("unary_ops") = py::tuple(unary_names);
   m.attr("binary_ops") = py::tuple(binary_names);
-  m.attr("unary_ops") = py::make_tuple("erf", "relu");
+  DEF(binary, "a"_a, "op"_a, "b"_a, "out"_a = py::none(), "inner"_a = 1, "swap"_a = false,
+      "out[i] = a[i] op b[(i // inner) % b.size] (swap: b[...] op a[i]) for C-contiguous "
+      "float arrays of one dtype; out (None: a new array like a) may be a itself.");
+  DEF(relu_backward, "grad"_a, "y"_a,
+      "grad where y > 0, else 0 (relu's backward from its output y).");
+  DEF(axpy_, "y"_a, "alpha"_a, "x"_a,
+      "y += alpha * x in place, for C-contiguous float arrays of one dtype and size.");
 
   // ---- gemm
-  m.def("gemm", BY_DTYPE(gemm), "a"_a, "b"_a, "c"_a = py::none(), "trans_a"_a = false,
-        "trans_b"_a = false, "alpha"_a = 1.0, "beta"_a = 0.0,
-        "c = alpha * op(a) @ op(b) + beta * c for 2-D float arrays with unit stride on one axis "
-        "(op = transpose when trans_*). Writes c in place and returns it; c=None allocates a new "
-        "array (beta ignored).");
-  m.def("matmul", BY_DTYPE(matmul), "a"_a, "b"_a,
-        "Batched product of (B, m, k) and (B, k, n) float arrays, each matrix with unit stride on "
-        "one axis; batch strides are free (0 broadcasts).");
+  DEF(gemm, "a"_a, "b"_a, "c"_a = py::none(), "trans_a"_a = false, "trans_b"_a = false,
+      "alpha"_a = 1.0, "beta"_a = 0.0,
+      "c = alpha * op(a) @ op(b) + beta * c for 2-D float arrays with unit stride on one axis "
+      "(op = transpose when trans_*). Writes c in place and returns it; c=None allocates a new "
+      "array (beta ignored).");
+  DEF(matmul, "a"_a, "b"_a,
+      "Batched product of (B, m, k) and (B, k, n) float arrays, each matrix with unit stride on "
+      "one axis; batch strides are free (0 broadcasts).");
   m.def("fma_peak_gflops", &fma_peak_gflops, "seconds"_a = 0.2,
         "Measured float32 FMA peak of one core in GFLOP/s (0 without AVX2+FMA).");
 
   // ---- conv
   // Arrays are C-contiguous float32/float64 NCHW; (h, w) pairs are tuples of two ints.
-  m.def("conv2d_forward", BY_DTYPE(conv2d_forward), "input"_a, "weight"_a, "bias"_a, "stride"_a,
-        "padding"_a, "dilation"_a, "groups"_a, "y = conv2d(input, weight) + bias (im2col + GEMM).");
-  m.def("conv2d_backward_input", BY_DTYPE(conv2d_backward_input), "grad_output"_a, "weight"_a,
-        "input_size"_a, "stride"_a, "padding"_a, "dilation"_a, "groups"_a,
-        "Gradient of conv2d w.r.t. its input (= conv_transpose2d forward).");
-  m.def("conv2d_backward_weight", BY_DTYPE(conv2d_backward_weight), "input"_a, "grad_output"_a,
-        "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a, "groups"_a,
-        "Gradient of conv2d w.r.t. its weight.");
+  DEF(conv2d_forward, "input"_a, "weight"_a, "bias"_a, "stride"_a, "padding"_a, "dilation"_a,
+      "groups"_a, "y = conv2d(input, weight) + bias (im2col + GEMM).");
+  DEF(conv2d_backward_input, "grad_output"_a, "weight"_a, "input_size"_a, "stride"_a,
+      "padding"_a, "dilation"_a, "groups"_a,
+      "Gradient of conv2d w.r.t. its input (= conv_transpose2d forward).");
+  DEF(conv2d_backward_weight, "input"_a, "grad_output"_a, "kernel_size"_a, "stride"_a,
+      "padding"_a, "dilation"_a, "groups"_a, "Gradient of conv2d w.r.t. its weight.");
   m.def("set_conv_workspace_bytes", [](int64_t bytes) {
     if (bytes < 1) fail("set_conv_workspace_bytes", "bytes must be >= 1, got ", bytes);
     cpu::set_conv_workspace_bytes(bytes);
@@ -554,37 +488,30 @@ PYBIND11_MODULE(_C, m) {
         "Cap on one convolution call's im2col workspace, all threads together (default 256 MiB); "
         "larger images are processed in runs of output positions.");
   m.def("conv_workspace_bytes", &cpu::conv_workspace_bytes);
-  m.def("unfold", BY_DTYPE(unfold), "input"_a, "kernel_size"_a, "stride"_a, "padding"_a,
-        "dilation"_a, "cols = F.unfold(input) (im2col per image).");
-  m.def("fold", BY_DTYPE(fold), "input"_a, "output_size"_a, "kernel_size"_a, "stride"_a,
-        "padding"_a, "dilation"_a, "image = F.fold(input): unfold's adjoint (col2im per image).");
-  m.def("channel_sum", BY_DTYPE(channel_sum), "input"_a,
-        "Sum of an (N, C, ...) array over every axis but 1.");
+  DEF(unfold, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a,
+      "cols = F.unfold(input) (im2col per image).");
+  DEF(fold, "input"_a, "output_size"_a, "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a,
+      "image = F.fold(input): unfold's adjoint (col2im per image).");
+  DEF(channel_sum, "input"_a, "Sum of an (N, C, ...) array over every axis but 1.");
 
   // ---- pool
-  m.def("max_pool2d", BY_DTYPE(max_pool2d), "input"_a, "kernel_size"_a, "stride"_a, "padding"_a,
-        "dilation"_a, "ceil_mode"_a, "(values, flat h*W+w indices) of a 2-D max pool.");
-  m.def("adaptive_max_pool2d", BY_DTYPE(adaptive_max_pool2d), "input"_a, "output_size"_a);
-  m.def("max_pool2d_backward", by_dtype(scatter<float, true>, scatter<double, true>),
-        "grad_output"_a, "indices"_a, "input_size"_a,
-        "dx[indices] += grad_output per plane (max pools' backward).");
-  m.def("max_unpool2d", by_dtype(scatter<float, false>, scatter<double, false>), "input"_a,
-        "indices"_a, "output_size"_a);
-  m.def("avg_pool2d", BY_DTYPE(avg_pool2d), "input"_a, "kernel_size"_a, "stride"_a, "padding"_a,
-        "ceil_mode"_a, "count_include_pad"_a, "divisor_override"_a);
-  m.def("avg_pool2d_backward", BY_DTYPE(avg_pool2d_backward), "grad_output"_a, "input_size"_a,
-        "kernel_size"_a, "stride"_a, "padding"_a, "ceil_mode"_a, "count_include_pad"_a,
-        "divisor_override"_a);
-  m.def("adaptive_avg_pool2d", BY_DTYPE(adaptive_avg_pool2d), "input"_a, "output_size"_a);
-  m.def("adaptive_avg_pool2d_backward", BY_DTYPE(adaptive_avg_pool2d_backward), "grad_output"_a,
-        "input_size"_a);
+  DEF(max_pool2d, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a,
+      "ceil_mode"_a, "(values, flat h*W+w indices) of a 2-D max pool.");
+  DEF(adaptive_max_pool2d, "input"_a, "output_size"_a);
+  DEF(max_pool2d_backward, "grad_output"_a, "indices"_a, "input_size"_a,
+      "dx[indices] += grad_output per plane (max pools' backward).");
+  DEF(max_unpool2d, "input"_a, "indices"_a, "output_size"_a);
+  DEF(avg_pool2d, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a, "ceil_mode"_a,
+      "count_include_pad"_a, "divisor_override"_a);
+  DEF(avg_pool2d_backward, "grad_output"_a, "input_size"_a, "kernel_size"_a, "stride"_a,
+      "padding"_a, "ceil_mode"_a, "count_include_pad"_a, "divisor_override"_a);
+  DEF(adaptive_avg_pool2d, "input"_a, "output_size"_a);
+  DEF(adaptive_avg_pool2d_backward, "grad_output"_a, "input_size"_a);
 
   // ---- batchnorm
-  m.def("batch_norm_forward_train", BY_DTYPE(batch_norm_forward_train), "input"_a, "weight"_a,
-        "bias"_a, "eps"_a, "(y, mean, biased var, invstd) with batch statistics.");
-  m.def("batch_norm_apply", BY_DTYPE(batch_norm_apply), "input"_a, "mean"_a, "invstd"_a,
-        "weight"_a, "bias"_a);
-  m.def("batch_norm_backward", BY_DTYPE(batch_norm_backward), "input"_a, "grad_output"_a,
-        "mean"_a, "invstd"_a, "weight"_a, "training"_a, "needs_grad"_a,
-        "(dx, dweight, dbias), None where not needed.");
+  DEF(batch_norm_forward_train, "input"_a, "weight"_a, "bias"_a, "eps"_a,
+      "(y, mean, biased var, invstd) with batch statistics.");
+  DEF(batch_norm_apply, "input"_a, "mean"_a, "invstd"_a, "weight"_a, "bias"_a);
+  DEF(batch_norm_backward, "input"_a, "grad_output"_a, "mean"_a, "invstd"_a, "weight"_a,
+      "training"_a, "needs_grad"_a, "(dx, dweight, dbias), None where not needed.");
 }

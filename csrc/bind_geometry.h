@@ -13,8 +13,6 @@
 
 namespace gradflow::bind {
 
-using Shape = std::vector<int64_t>;
-
 // ------------------------------------------------------------------------------ convolution
 // The checks of the conv entry points of both modules, on plain shapes, so that a bad call
 // fails with the same ValueError on the CPU and on CUDA. Pool entry points share the pairs.
@@ -27,6 +25,13 @@ inline void check_pair(const std::string& op, const char* name, const Pair& p, i
     fail(op, name, " must be >= ", min, ", got ", pair_str(p));
 }
 
+// The window parameters of conv and pooling: stride and dilation >= 1, padding >= 0.
+inline void check_window(const std::string& op, Pair stride, Pair padding, Pair dilation) {
+  check_pair(op, "stride", stride, 1);
+  check_pair(op, "padding", padding, 0);
+  check_pair(op, "dilation", dilation, 1);
+}
+
 inline void check_groups(const std::string& op, int64_t groups) {
   if (groups < 1) fail(op, "groups must be >= 1, got ", groups);
 }
@@ -37,11 +42,8 @@ inline int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) 
 }
 
 inline ConvGeom conv_geom(const std::string& op, int64_t C, int64_t H, int64_t W, int64_t kh,
-                          int64_t kw, const Pair& stride, const Pair& padding,
-                          const Pair& dilation) {
-  check_pair(op, "stride", stride, 1);
-  check_pair(op, "padding", padding, 0);
-  check_pair(op, "dilation", dilation, 1);
+                          int64_t kw, Pair stride, Pair padding, Pair dilation) {
+  check_window(op, stride, padding, dilation);
   ConvGeom g{C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1],
              dilation[0], dilation[1], 0, 0};
   const int64_t eh = dilation[0] * (kh - 1) + 1, ew = dilation[1] * (kw - 1) + 1;
@@ -60,8 +62,8 @@ inline ConvGeom conv_geom(const std::string& op, int64_t C, int64_t H, int64_t W
 // Checks the (checked, 4-D) weight shape w (Cout, Cin/groups, kh, kw) against Cin and groups;
 // returns the per-group geometry.
 inline ConvGeom conv_check(const std::string& op, int64_t Cin, int64_t H, int64_t W,
-                           const std::vector<int64_t>& w, const Pair& stride,
-                           const Pair& padding, const Pair& dilation, int64_t groups) {
+                           const Shape& w, Pair stride, Pair padding, Pair dilation,
+                           int64_t groups) {
   check_groups(op, groups);
   if (Cin % groups != 0 || w[0] % groups != 0)
     fail(op, "in_channels ", Cin, " and out_channels ", w[0], " must be divisible by groups ",
@@ -71,44 +73,65 @@ inline ConvGeom conv_check(const std::string& op, int64_t Cin, int64_t H, int64_
   return conv_geom(op, Cin / groups, H, W, w[2], w[3], stride, padding, dilation);
 }
 
+// g with the output size of dy (N, Cout, OH, OW), which may be below g's natural one (the
+// leading rows and columns: conv_transpose2d's output_padding, see cpu/conv.h).
+inline ConvGeom with_output_of(ConvGeom g, const Shape& dy) {
+  g.OH = dy[2];
+  g.OW = dy[3];
+  return g;
+}
+
 // conv2d_backward_input: the geometry of the conv whose output gradient is dy (N, Cout, OH, OW)
 // (checked, 4-D) for weight w; OH/OW may be below the natural size (see cpu/conv.h).
-inline ConvGeom conv_input_check(const std::string& op, const std::vector<int64_t>& dy,
-                                 const std::vector<int64_t>& w, const Pair& input_size,
-                                 const Pair& stride, const Pair& padding, const Pair& dilation,
+inline ConvGeom conv_input_check(const std::string& op, const Shape& dy, const Shape& w,
+                                 Pair input_size, Pair stride, Pair padding, Pair dilation,
                                  int64_t groups) {
   check_pair(op, "input_size", input_size, 1);
   check_groups(op, groups);
   int64_t Cin = 0;
   if (__builtin_mul_overflow(w[1], groups, &Cin))
     fail(op, "groups ", groups, " is too large for weight ", shape_str(w));
-  ConvGeom g = conv_check(op, Cin, input_size[0], input_size[1], w, stride, padding, dilation,
-                          groups);
+  const ConvGeom g = conv_check(op, Cin, input_size[0], input_size[1], w, stride, padding,
+                                dilation, groups);
   if (dy[1] != w[0] || dy[2] > g.OH || dy[3] > g.OW)
     fail(op, "grad_output ", shape_str(dy), " does not match weight ", shape_str(w),
          " and input size ", pair_str(input_size), " (expected ",
          shape_str({dy[0], w[0], g.OH, g.OW}), ")");
-  g.OH = dy[2];
-  g.OW = dy[3];
-  return g;
+  return with_output_of(g, dy);
 }
 
 // conv2d_backward_weight: the geometry of the conv of x (N, Cin, H, W) whose output gradient
 // is dy (N, Cout, OH, OW), both checked and 4-D.
-inline ConvGeom conv_weight_check(const std::string& op, const std::vector<int64_t>& x,
-                                  const std::vector<int64_t>& dy, const Pair& kernel_size,
-                                  const Pair& stride, const Pair& padding, const Pair& dilation,
+inline ConvGeom conv_weight_check(const std::string& op, const Shape& x, const Shape& dy,
+                                  Pair kernel_size, Pair stride, Pair padding, Pair dilation,
                                   int64_t groups) {
   check_pair(op, "kernel_size", kernel_size, 1);
   check_groups(op, groups);
   if (x[1] % groups != 0 || dy[1] % groups != 0)
     fail(op, "channels ", x[1], " and ", dy[1], " must be divisible by groups ", groups);
-  ConvGeom g = conv_geom(op, x[1] / groups, x[2], x[3], kernel_size[0], kernel_size[1], stride,
-                         padding, dilation);
+  const ConvGeom g = conv_geom(op, x[1] / groups, x[2], x[3], kernel_size[0], kernel_size[1],
+                               stride, padding, dilation);
   if (dy[0] != x[0] || dy[2] > g.OH || dy[3] > g.OW)
     fail(op, "grad_output ", shape_str(dy), " does not match input ", shape_str(x));
-  g.OH = dy[2];
-  g.OW = dy[3];
+  return with_output_of(g, dy);
+}
+
+// fold: the windows of the conv whose im2col columns cols (N, C*kh*kw, L) (checked, 3-D)
+// fold back into (N, C, *output_size); L must be their number, the output of valid sizes.
+inline ConvGeom fold_geom(const std::string& op, const Shape& cols, Pair output_size,
+                          Pair kernel_size, Pair stride, Pair padding, Pair dilation) {
+  check_pair(op, "output_size", output_size, 1);
+  check_pair(op, "kernel_size", kernel_size, 1);
+  const int64_t area = kernel_size[0] * kernel_size[1];  // each factor < 2^31: no overflow
+  if (cols[1] % area != 0)
+    fail(op, "input ", shape_str(cols), ": dimension 1 must be a multiple of the kernel area ",
+         area);
+  const ConvGeom g = conv_geom(op, cols[1] / area, output_size[0], output_size[1],
+                               kernel_size[0], kernel_size[1], stride, padding, dilation);
+  if (cols[2] != g.OH * g.OW)
+    fail(op, "input ", shape_str(cols), " has ", cols[2], " blocks, but output size ",
+         pair_str(output_size), " has ", g.OH, " * ", g.OW);
+  check_sizes(op, "output", {cols[0], g.C, output_size[0], output_size[1]});
   return g;
 }
 
@@ -127,9 +150,7 @@ inline int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, 
 inline cpu::PoolGeom pool_geom(const std::string& op, const Shape& x, Pair kernel, Pair stride,
                         Pair padding, Pair dilation, bool ceil_mode) {
   check_pair(op, "kernel_size", kernel, 1);
-  check_pair(op, "stride", stride, 1);
-  check_pair(op, "padding", padding, 0);
-  check_pair(op, "dilation", dilation, 1);
+  check_window(op, stride, padding, dilation);
   if (2 * padding[0] > kernel[0] || 2 * padding[1] > kernel[1])
     fail(op, "padding ", pair_str(padding), " must be at most half of kernel_size ",
          pair_str(kernel));
@@ -143,6 +164,19 @@ inline cpu::PoolGeom pool_geom(const std::string& op, const Shape& x, Pair kerne
   return g;
 }
 
+// The backward of pooling an (N, C, *input_size) input whose output gradient is dy (checked,
+// 4-D): the windows of the forward, whose output size dy must have.
+inline cpu::PoolGeom pool_backward_geom(const std::string& op, const Shape& dy, Pair input_size,
+                                        Pair kernel, Pair stride, Pair padding, Pair dilation,
+                                        bool ceil_mode) {
+  check_pair(op, "input_size", input_size, 1);
+  const cpu::PoolGeom g = pool_geom(op, {dy[0], dy[1], input_size[0], input_size[1]}, kernel,
+                                    stride, padding, dilation, ceil_mode);
+  if (dy[2] != g.OH || dy[3] != g.OW)
+    fail(op, "grad_output ", shape_str(dy), " does not match input size ", pair_str(input_size));
+  return g;
+}
+
 // The N*C planes of (H, W) input and `out` output of an adaptive pool (or a scatter when
 // `in` and `out` are swapped): no window.
 inline cpu::PoolGeom plane_geom(const Shape& x, Pair in, Pair out) {
@@ -152,5 +186,13 @@ inline cpu::PoolGeom plane_geom(const Shape& x, Pair in, Pair out) {
 
 // (H, W) of an NCHW shape.
 inline Pair hw(const Shape& x) { return {x[2], x[3]}; }
+
+// The planes of an adaptive pool of x (N, C, H, W) to `size` (the argument `name`), or, with
+// `backward`, of a gradient x of the pool's output back to the input's `size`.
+inline cpu::PoolGeom adaptive_geom(const std::string& op, const char* name, const Shape& x,
+                                   Pair size, bool backward) {
+  check_pair(op, name, size, 1);
+  return backward ? plane_geom(x, size, hw(x)) : plane_geom(x, hw(x), size);
+}
 
 }  // namespace gradflow::bind

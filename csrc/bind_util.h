@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -17,18 +18,18 @@
 
 namespace gradflow::bind {
 namespace py = pybind11;
+using Shape = std::vector<int64_t>;
+using OptArray = std::optional<py::array>;  // an array argument that may be None
 
 // "(2, 3)" / "(4,)". Built with std::to_string rather than iostreams: a std::ostringstream
 // crashed inside the CUDA module on a GPU machine (its stream locale was not set up).
-inline std::string shape_str(const std::vector<int64_t>& shape) {
+inline std::string shape_str(const Shape& shape) {
   std::string s = "(";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 
-inline std::vector<int64_t> shape_of(const py::array& a) {
-  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
-}
+inline Shape shape_of(const py::array& a) { return Shape(a.shape(), a.shape() + a.ndim()); }
 
 inline std::string shape_str(const py::array& a) { return shape_str(shape_of(a)); }
 
@@ -87,8 +88,7 @@ inline void check_rank(const std::string& op, const char* name, const py::array&
 
 // Every dimension in [1, 2^31), except the first, which may be 0 (an empty batch), and an
 // element count below 2^62 (Sizes::checked below; the CUDA module checks its arrays with it too).
-inline void check_sizes(const std::string& op, const char* name,
-                        const std::vector<int64_t>& shape) {
+inline void check_sizes(const std::string& op, const char* name, const Shape& shape) {
   int64_t total = 1;
   for (size_t i = 0; i < shape.size(); ++i) {
     const int64_t d = shape[i];
@@ -123,6 +123,7 @@ class Arg {
 
   const T* data() const { return static_cast<const T*>(array.data()); }
   int64_t shape(int i) const { return array.shape(i); }
+  Shape shape() const { return shape_of(array); }
   int ndim() const { return static_cast<int>(array.ndim()); }
   int64_t size() const { return array.size(); }
 
@@ -134,24 +135,53 @@ std::string shape_str(const Arg<T>& a) {
   return shape_str(a.array);
 }
 
+// Two arguments of one shape: "op: grad (8,) and y (4,) must have the same shape".
+inline void check_same_shape(const std::string& op, const char* name, const py::array& a,
+                             const char* other_name, const py::array& other) {
+  if (shape_of(a) != shape_of(other))
+    fail(op, name, " ", shape_str(a), " and ", other_name, " ", shape_str(other),
+         " must have the same shape");
+}
+
+// An optional (n,) vector argument of dtype T (a bias, weight or batch statistic): its data,
+// or null for None.
+template <typename T>
+const T* opt_vector(const std::string& op, const char* name, const OptArray& v, int64_t n) {
+  if (!v) return nullptr;
+  const Arg<T> a(op, name, *v, 1, Sizes::any);
+  if (a.shape(0) != n) fail(op, name, " must have shape (", n, ",), got ", shape_str(*v));
+  return a.data();
+}
+
+// An argument of dtype T that the kernel writes in place: C-contiguous, writable and with as
+// many elements as `like`. Returns its data.
+template <typename T>
+T* inout(const std::string& op, const char* name, py::array a, const py::array& like) {
+  const Arg<T> checked(op, name, a, -1, Sizes::any);
+  if (checked.size() != like.size())
+    fail(op, name, " ", shape_str(a), " must have as many elements as ", shape_str(like));
+  if (!a.writeable()) fail(op, name, " must be writable");
+  return static_cast<T*>(a.mutable_data());
+}
+
 // A new C-contiguous output of dtype T: `array` to return, `data` for the kernel to write.
 // An output too large for memory is a MemoryError naming the op and the shape.
 template <typename T>
 struct Out {
-  Out(const std::string& op, std::vector<py::ssize_t> shape)
-      : array(allocate(op, std::move(shape))), data(static_cast<T*>(array.mutable_data())) {}
+  Out(const std::string& op, const Shape& shape)
+      : array(allocate(op, shape)), data(static_cast<T*>(array.mutable_data())) {}
 
   py::array array;
   T* data;
 
  private:
-  static py::array allocate(const std::string& op, std::vector<py::ssize_t> shape) {
+  static py::array allocate(const std::string& op, const Shape& shape) {
     try {
       return py::array_t<T>(shape);
     } catch (py::error_already_set& e) {
       if (!e.matches(PyExc_MemoryError)) throw;
       const std::string what = op + ": out of memory: could not allocate the output of shape " +
-                               shape_str(std::vector<int64_t>(shape.begin(), shape.end()));
+                               shape_str(shape);
       PyErr_SetString(PyExc_MemoryError, what.c_str());
       throw py::error_already_set();
     }
@@ -166,6 +196,11 @@ struct Matrix {
   T* data;
   int64_t rows, cols, ld;
   bool trans;  // the array is the transpose of the row-major (cols x rows) matrix at data
+
+  // The matrix itself, or its transpose when `transpose` (the same data, no copy).
+  Matrix op(bool transpose) const {
+    return transpose ? Matrix{data, cols, rows, ld, !trans} : *this;
+  }
 };
 
 // Reads the last two axes of `arr`. Either of them must have unit stride; the other stride
@@ -219,11 +254,14 @@ auto dispatch_float(bool f64, F&& f) {
 // The same as a binding, for entry points whose first argument is a host array:
 // m.def("op", by_dtype(op<float>, op<double>), ...) runs op<double> for a float64 array and
 // op<float> otherwise, whose checks then reject any other dtype.
+inline bool is_float64(const py::array& x) {
+  return same_dtype(x.dtype(), py::dtype::of<double>());
+}
+
 template <typename R, typename... A>
 auto by_dtype(R (*f32)(const py::array&, A...), R (*f64)(const py::array&, A...)) {
   return [f32, f64](const py::array& x, A... args) {
-    const bool is_double = same_dtype(x.dtype(), py::dtype::of<double>());
-    return (is_double ? f64 : f32)(x, std::forward<A>(args)...);
+    return (is_float64(x) ? f64 : f32)(x, std::forward<A>(args)...);
   };
 }
 
@@ -247,6 +285,16 @@ void run_nogil(const std::string& op, F&& kernel, const Arrays&... arrays) {
   PyErr_SetString(PyExc_MemoryError, (op + ": out of memory: could not allocate " + size +
                                       " for inputs of shapes " + shapes).c_str());
   throw py::error_already_set();
+}
+
+// A new array of dtype T and `shape`, written by kernel(data) through run_nogil (whose
+// MemoryError names the shapes of `inputs`): the last step of most entry points.
+template <typename T, typename Kernel, typename... Inputs>
+py::array computed(const std::string& op, const Shape& shape, Kernel&& kernel,
+                   const Inputs&... inputs) {
+  Out<T> out(op, shape);
+  run_nogil(op, [&] { kernel(out.data); }, inputs...);
+  return out.array;
 }
 
 }  // namespace gradflow::bind
