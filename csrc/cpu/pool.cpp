@@ -9,15 +9,9 @@
 namespace gradflow::cpu {
 
 namespace {
-constexpr int64_t kParallelMin = 65536;  // below this many outputs one thread is faster
-
-// fn(p) for every plane p < P, planes in parallel when `work` (the elements the kernel visits)
-// exceeds kParallelMin.
-template <typename F>
-inline void for_each_plane(int64_t P, int64_t work, F&& fn) {
-#pragma omp parallel for schedule(static) if (work > kParallelMin)
-  for (int64_t p = 0; p < P; ++p) fn(p);
-}
+// Planes run in parallel when the elements a kernel visits (outputs, or input pixels for the
+// adaptive averages and unpool) exceed this; below it one thread is faster.
+constexpr int64_t kParallelMin = 65536;
 
 // One dimension of a window: input positions lo, lo + step, ... < hi. `padded` is the extent
 // of an avg-pool window clipped to the padded input only (its count_include_pad divisor).
@@ -52,9 +46,10 @@ inline Span window_span(const Axis& a, int64_t o) {
   }
 }
 
-// fn(o, rows, cols) for every output o = oh*OW + ow of one plane, with its window.
+// fn(o, rows, cols) for every output o = oh*OW + ow of one plane, with its window. Inlined
+// whole (fn included) into each kernel's plane loop, as if written out there.
 template <Windows kind, typename F>
-inline void for_each_window(const PoolGeom& g, F&& fn) {
+[[gnu::always_inline, gnu::flatten]] inline void for_each_window(const PoolGeom& g, F&& fn) {
   const Axis ha{g.H, g.OH, g.kh, g.sh, g.ph, g.dh}, wa{g.W, g.OW, g.kw, g.sw, g.pw, g.dw};
   for (int64_t oh = 0; oh < g.OH; ++oh) {
     const Span rows = window_span<kind>(ha, oh);
@@ -84,11 +79,12 @@ inline void window_max(const T* plane, int64_t W, Span rows, Span cols, T* best_
 template <Windows kind, typename T>
 void max_pool(const PoolGeom& g, const T* x, T* y, int64_t* idx) {
   const int64_t L = g.OH * g.OW;
-  for_each_plane(g.P, g.P * L, [&](int64_t p) {
+#pragma omp parallel for schedule(static) if (g.P * L > kParallelMin)
+  for (int64_t p = 0; p < g.P; ++p) {
     for_each_window<kind>(g, [&](int64_t o, Span rows, Span cols) {
       window_max(x + p * g.H * g.W, g.W, rows, cols, y + p * L + o, idx + p * L + o);
     });
-  });
+  }
 }
 
 // Per plane: out (H*W) = 0, then out[idx[l]] = in[l] for l < OH*OW, or with Add, out[idx[l]] +=
@@ -96,7 +92,8 @@ void max_pool(const PoolGeom& g, const T* x, T* y, int64_t* idx) {
 template <bool Add, typename T>
 void scatter_planes(const PoolGeom& g, int64_t work, const T* in, const int64_t* idx, T* out) {
   const int64_t L = g.OH * g.OW, HW = g.H * g.W;
-  for_each_plane(g.P, work, [&](int64_t p) {
+#pragma omp parallel for schedule(static) if (work > kParallelMin)
+  for (int64_t p = 0; p < g.P; ++p) {
     T* plane = out + p * HW;
     std::fill(plane, plane + HW, T(0));
     for (int64_t l = p * L; l < (p + 1) * L; ++l) {
@@ -106,14 +103,15 @@ void scatter_planes(const PoolGeom& g, int64_t work, const T* in, const int64_t*
         plane[idx[l]] = in[l];
       }
     }
-  });
+  }
 }
 
 // y = sum(window) / divisor(rows, cols) over dense windows; planes in parallel above `work`.
 template <Windows kind, typename T, typename Divisor>
 void mean_pool(const PoolGeom& g, int64_t work, Divisor divisor, const T* x, T* y) {
   const int64_t L = g.OH * g.OW;
-  for_each_plane(g.P, work, [&](int64_t p) {
+#pragma omp parallel for schedule(static) if (work > kParallelMin)
+  for (int64_t p = 0; p < g.P; ++p) {
     const T* plane = x + p * g.H * g.W;
     for_each_window<kind>(g, [&](int64_t o, Span rows, Span cols) {
       T s = 0;
@@ -121,14 +119,15 @@ void mean_pool(const PoolGeom& g, int64_t work, Divisor divisor, const T* x, T* 
         for (int64_t w = cols.lo; w < cols.hi; ++w) s += plane[h * g.W + w];
       y[p * L + o] = s / static_cast<T>(divisor(rows, cols));
     });
-  });
+  }
 }
 
 // mean_pool's adjoint: dx = 0, then each dy / divisor is added over its window.
 template <Windows kind, typename T, typename Divisor>
 void mean_pool_backward(const PoolGeom& g, int64_t work, Divisor divisor, const T* dy, T* dx) {
   const int64_t L = g.OH * g.OW, HW = g.H * g.W;
-  for_each_plane(g.P, work, [&](int64_t p) {
+#pragma omp parallel for schedule(static) if (work > kParallelMin)
+  for (int64_t p = 0; p < g.P; ++p) {
     T* plane = dx + p * HW;
     std::fill(plane, plane + HW, T(0));
     for_each_window<kind>(g, [&](int64_t o, Span rows, Span cols) {
@@ -136,7 +135,7 @@ void mean_pool_backward(const PoolGeom& g, int64_t work, Divisor divisor, const 
       for (int64_t h = rows.lo; h < rows.hi; ++h)
         for (int64_t w = cols.lo; w < cols.hi; ++w) plane[h * g.W + w] += v;
     });
-  });
+  }
 }
 
 // avg_pool's divisor (PyTorch's rule): the override, else the window clipped to the padded
@@ -153,7 +152,9 @@ struct AvgDivisor {
 };
 
 // The adaptive pools average over the whole window.
-inline int64_t window_size(Span rows, Span cols) { return rows.size() * cols.size(); }
+struct WindowSize {
+  int64_t operator()(Span rows, Span cols) const { return rows.size() * cols.size(); }
+};
 }  // namespace
 
 template <typename T>
@@ -192,12 +193,12 @@ void avg_pool2d_backward(const PoolGeom& g, bool count_include_pad, int64_t divi
 
 template <typename T>
 void adaptive_avg_pool2d_forward(const PoolGeom& g, const T* x, T* y) {
-  mean_pool<Windows::adaptive>(g, g.P * g.H * g.W, window_size, x, y);
+  mean_pool<Windows::adaptive>(g, g.P * g.H * g.W, WindowSize{}, x, y);
 }
 
 template <typename T>
 void adaptive_avg_pool2d_backward(const PoolGeom& g, const T* dy, T* dx) {
-  mean_pool_backward<Windows::adaptive>(g, g.P * g.H * g.W, window_size, dy, dx);
+  mean_pool_backward<Windows::adaptive>(g, g.P * g.H * g.W, WindowSize{}, dy, dx);
 }
 
 #define GRADFLOW_INSTANTIATE(T)                                                                  \
