@@ -157,6 +157,39 @@ def test_max_unpool2d_inverts_pool(device):
     assert max_unpool2d(y, idx, 2).shape == (2, 3, 6, 4)  # default (H-1)*s - 2p + k
 
 
+# ---------------------------------------------------------------- the CPU's parallel threshold
+# The CPU kernels run planes in parallel above 65536 visited elements (kParallelMin in
+# csrc/cpu/pool.cpp): the outputs for the strided and max pools and their backwards, the input
+# pixels for the adaptive averages and max_unpool2d. Planes of 2x2 pooled to 1x1 put those counts
+# at P and 4P: each is crossed just below, at and just above.
+@pytest.mark.parametrize("planes", [65535, 65536, 65537, 16383, 16384, 16385])
+def test_pool_kernels_across_parallel_threshold(planes):
+    saved = _C.get_num_threads()
+    _C.set_num_threads(2)
+    try:
+        x = RNG.standard_normal((1, planes, 2, 2))
+        flat = x.reshape(planes, 4)
+        onehot = (flat == flat.max(1, keepdims=True)).astype(float)
+        for pool in (lambda v: max_pool2d(v, 2, return_indices=True),
+                     lambda v: adaptive_max_pool2d(v, 1, return_indices=True)):
+            g = t(x, True)
+            y, idx = pool(g)
+            np.testing.assert_array_equal(y.detach().numpy().ravel(), flat.max(1))
+            np.testing.assert_array_equal(idx.numpy().ravel(), flat.argmax(1))
+            y.sum().backward()
+            np.testing.assert_array_equal(g.grad.numpy().reshape(planes, 4), onehot)
+            u = max_unpool2d(y.detach(), idx, 2, output_size=(2, 2)).numpy().reshape(planes, 4)
+            np.testing.assert_array_equal(u, onehot * flat)
+        for pool in (lambda v: avg_pool2d(v, 2), lambda v: adaptive_avg_pool2d(v, 1)):
+            g = t(x, True)
+            y = pool(g)
+            np.testing.assert_allclose(y.detach().numpy().ravel(), flat.mean(1), rtol=1e-12)
+            y.sum().backward()
+            np.testing.assert_array_equal(g.grad.numpy(), np.full(x.shape, 0.25))
+    finally:
+        _C.set_num_threads(saved)
+
+
 # ---------------------------------------------------------------- gradients
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("k,s,p,d,ceil", [(2, None, 0, 1, False), (3, 2, 1, 1, True),

@@ -2,7 +2,6 @@
 #include "cpu/conv.h"
 
 #include <algorithm>
-#include <atomic>
 #include <vector>
 
 #include "cpu/gemm.h"
@@ -13,8 +12,6 @@ namespace gradflow::cpu {
 namespace {
 
 constexpr int64_t kChunkColumns = 1024;  // target GEMM width nb*lc per chunk
-// The im2col and gather workspace of one call, all threads together, stays under this.
-std::atomic<int64_t> g_workspace_bytes{kDefaultConvWorkspaceBytes};
 
 // x's planes are the col matrix only when the output is the size of the input: a dilated 1x1
 // conv_transpose2d with output_padding asks for fewer output rows (see conv.h).
@@ -36,7 +33,7 @@ struct Plan {
 Plan make_plan(int64_t N, const ConvGeom& g, int64_t Cog, size_t elem) {
   const int64_t K = g.C * g.kh * g.kw, L = std::max<int64_t>(1, g.OH * g.OW);
   const int threads = get_num_threads();
-  const int64_t cap = std::max<int64_t>(1, g_workspace_bytes / ((K + Cog) * elem));  // columns
+  const int64_t cap = std::max<int64_t>(1, conv_workspace_bytes() / ((K + Cog) * elem));  // columns
   Plan p{};
   // Images split into column runs share their dx image (col2im adds into it): run serially.
   const bool split = L > cap / threads;
@@ -56,18 +53,39 @@ Plan make_plan(int64_t N, const ConvGeom& g, int64_t Cog, size_t elem) {
   return p;
 }
 
-// Runs fn(n0, nb, l0, lc, workspace, thread) over the chunks of the plan: images [n0, n0 + nb),
-// output positions [l0, l0 + lc); thread t takes images [N*t/threads, N*(t+1)/threads). The
-// workspaces are allocated up front; with one thread fn's GEMMs may use all threads themselves.
+// The sizes of one call: K = C*kh*kw col rows, L = OH*OW output positions, Cog output channels
+// per group, HWC elements of x (dx) per image and group.
+struct Sizes {
+  int64_t groups, Cout, K, L, Cog, HWC;
+};
+
+Sizes sizes_of(int64_t groups, int64_t Cout, const ConvGeom& g) {
+  return {groups, Cout, g.C * g.kh * g.kw, g.OH * g.OW, Cout / groups, g.C * g.H * g.W};
+}
+
+// One chunk of a plan: images [n0, n0 + nb), output positions [l0, l0 + lc), run by thread tid
+// in its workspace: col (K, ld), then the side-by-side Y / DY blocks (Cog, ld), ld = nb*lc.
+template <typename T>
+struct Chunk {
+  int64_t n0, nb, l0, lc, ld;
+  T* col;
+  int tid;
+  T* blocks(const Sizes& s) const { return col + s.K * ld; }
+};
+
+// Runs fn(chunk) over the chunks of the plan; thread t takes images [N*t/threads,
+// N*(t+1)/threads). The workspaces are allocated up front; with one thread fn's GEMMs may use
+// all threads themselves.
 template <typename T, typename F>
 void for_each_chunk(int64_t N, int64_t L, const Plan& p, F&& fn) {
   const std::unique_ptr<T[]> buf = scratch<T>(p.threads * p.ws);
   parallel_threads(p.threads, [&](int tid) {
     const int64_t end = N * (tid + 1) / p.threads;
     for (int64_t n0 = N * tid / p.threads; n0 < end; n0 += p.nb)
-      for (int64_t l0 = 0; l0 < L; l0 += p.lc)
-        fn(n0, std::min(p.nb, end - n0), l0, std::min(p.lc, L - l0), buf.get() + tid * p.ws,
-           tid);
+      for (int64_t l0 = 0; l0 < L; l0 += p.lc) {
+        const int64_t nb = std::min(p.nb, end - n0), lc = std::min(p.lc, L - l0);
+        fn(Chunk<T>{n0, nb, l0, lc, nb * lc, buf.get() + tid * p.ws, tid});
+      }
   });
 }
 
@@ -89,43 +107,60 @@ void scatter_blocks(const T* in, int64_t Cout, int64_t L, int64_t nb, int64_t Co
       std::copy(in + o * nb * lc + i * lc, in + o * nb * lc + (i + 1) * lc, y + (i * Cout + o) * L);
 }
 
-}  // namespace
+// A matrix whose rows are ld elements apart.
+template <typename T>
+struct Mat {
+  T* data;
+  int64_t ld;
+};
 
-void set_conv_workspace_bytes(int64_t bytes) { g_workspace_bytes = bytes; }
-int64_t conv_workspace_bytes() { return g_workspace_bytes; }
+// The chunk's col matrix (K, nb*lc) of group grp: x's own planes (rows L apart) for a direct
+// conv, else each image's im2col, side by side in the workspace.
+template <typename T>
+Mat<const T> columns(const ConvGeom& g, const Sizes& s, const Plan& p, const Chunk<T>& c,
+                     const T* x, int64_t grp) {
+  const T* xg = x + (c.n0 * s.groups + grp) * s.HWC;
+  if (p.direct) return {xg + c.l0, s.L};
+  for (int64_t i = 0; i < c.nb; ++i)
+    im2col(g, xg + i * s.groups * s.HWC, c.l0, c.lc, c.col + i * c.lc, c.ld);
+  return {c.col, c.ld};
+}
+
+// The chunk's dy blocks (Cog, nb*lc) of group grp: in place (rows L apart) for one image, else
+// gathered side by side into the workspace.
+template <typename T>
+Mat<const T> dy_blocks(const Sizes& s, const Chunk<T>& c, const T* dy, int64_t grp) {
+  const T* dyg = dy + (c.n0 * s.Cout + grp * s.Cog) * s.L + c.l0;
+  if (c.nb == 1) return {dyg, s.L};
+  gather_blocks(dyg, s.Cout, s.L, c.nb, s.Cog, c.lc, c.blocks(s));
+  return {c.blocks(s), c.ld};
+}
+
+}  // namespace
 
 template <typename T>
 void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, const T* x,
                     const T* w, const T* bias, T* y) {
-  const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW, Cog = Cout / groups;
-  const int64_t HWC = g.C * g.H * g.W;
-  const Plan p = make_plan(N, g, Cog, sizeof(T));
-  for_each_chunk<T>(N, L, p, [&](int64_t n0, int64_t nb, int64_t l0, int64_t lc, T* buf, int) {
-    const int64_t ld = nb * lc;
-    T* col = buf;
+  const Sizes s = sizes_of(groups, Cout, g);
+  const Plan p = make_plan(N, g, s.Cog, sizeof(T));
+  for_each_chunk<T>(N, s.L, p, [&](const Chunk<T>& c) {
     for (int64_t grp = 0; grp < groups; ++grp) {
-      const T* wg = w + grp * Cog * K;
-      T* yg = y + (n0 * Cout + grp * Cog) * L + l0;  // (Cog, lc) block, rows L apart
-      if (p.direct) {
-        gemm<T>(false, false, Cog, lc, K, T(1), wg, K, x + (n0 * groups + grp) * HWC + l0, L,
-                T(0), yg, L);
+      const Mat<const T> col = columns(g, s, p, c, x, grp);
+      const T* wg = w + grp * s.Cog * s.K;
+      T* yg = y + (c.n0 * Cout + grp * s.Cog) * s.L + c.l0;  // (Cog, lc) block, rows L apart
+      if (c.nb == 1) {
+        gemm<T>(false, false, s.Cog, c.lc, s.K, T(1), wg, s.K, col.data, col.ld, T(0), yg, s.L);
         continue;
       }
-      for (int64_t i = 0; i < nb; ++i)
-        im2col(g, x + ((n0 + i) * groups + grp) * HWC, l0, lc, col + i * lc, ld);
-      if (nb == 1) {
-        gemm<T>(false, false, Cog, lc, K, T(1), wg, K, col, ld, T(0), yg, L);
-        continue;
-      }
-      T* out = buf + K * ld;
-      gemm<T>(false, false, Cog, ld, K, T(1), wg, K, col, ld, T(0), out, ld);
-      scatter_blocks(out, Cout, L, nb, Cog, lc, yg);
+      gemm<T>(false, false, s.Cog, c.ld, s.K, T(1), wg, s.K, col.data, col.ld, T(0),
+              c.blocks(s), c.ld);
+      scatter_blocks(c.blocks(s), Cout, s.L, c.nb, s.Cog, c.lc, yg);
     }
     if (bias == nullptr) return;
-    for (int64_t i = 0; i < nb; ++i)
+    for (int64_t i = 0; i < c.nb; ++i)
       for (int64_t o = 0; o < Cout; ++o) {
-        T* row = y + ((n0 + i) * Cout + o) * L + l0;
-        std::for_each(row, row + lc, [v = bias[o]](T& e) { e += v; });
+        T* row = y + ((c.n0 + i) * Cout + o) * s.L + c.l0;
+        std::for_each(row, row + c.lc, [v = bias[o]](T& e) { e += v; });
       }
   });
 }
@@ -133,32 +168,21 @@ void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, 
 template <typename T>
 void conv2d_backward_input(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g,
                            const T* dy, const T* w, T* dx) {
-  const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW, Cog = Cout / groups;
-  const int64_t HWC = g.C * g.H * g.W;
-  const Plan p = make_plan(N, g, Cog, sizeof(T));
-  for_each_chunk<T>(N, L, p, [&](int64_t n0, int64_t nb, int64_t l0, int64_t lc, T* buf, int) {
-    const int64_t ld = nb * lc;
-    T* col = buf;
+  const Sizes s = sizes_of(groups, Cout, g);
+  const Plan p = make_plan(N, g, s.Cog, sizeof(T));
+  for_each_chunk<T>(N, s.L, p, [&](const Chunk<T>& c) {
     for (int64_t grp = 0; grp < groups; ++grp) {
-      const T* wg = w + grp * Cog * K;
-      const T* dyg = dy + (n0 * Cout + grp * Cog) * L + l0;
-      if (p.direct) {
-        gemm<T>(true, false, K, lc, Cog, T(1), wg, K, dyg, L, T(0),
-                dx + (n0 * groups + grp) * HWC + l0, L);
-        continue;
-      }
-      const T* b = dyg;
-      int64_t ldb = L;
-      if (nb > 1) {  // gather the chunk's dy blocks side by side
-        gather_blocks(dyg, Cout, L, nb, Cog, lc, buf + K * ld);
-        b = buf + K * ld;
-        ldb = ld;
-      }
-      gemm<T>(true, false, K, ld, Cog, T(1), wg, K, b, ldb, T(0), col, ld);
-      for (int64_t i = 0; i < nb; ++i) {
-        T* dxi = dx + ((n0 + i) * groups + grp) * HWC;
-        if (l0 == 0) std::fill(dxi, dxi + HWC, T(0));
-        col2im(g, col + i * lc, l0, lc, ld, dxi);
+      const Mat<const T> dyb = dy_blocks(s, c, dy, grp);
+      T* dxg = dx + (c.n0 * groups + grp) * s.HWC;
+      // A direct conv's col is dx itself; otherwise col2im adds the col matrix into dx.
+      const Mat<T> col = p.direct ? Mat<T>{dxg + c.l0, s.L} : Mat<T>{c.col, c.ld};
+      gemm<T>(true, false, s.K, c.ld, s.Cog, T(1), w + grp * s.Cog * s.K, s.K, dyb.data, dyb.ld,
+              T(0), col.data, col.ld);
+      if (p.direct) continue;
+      for (int64_t i = 0; i < c.nb; ++i) {
+        T* dxi = dxg + i * groups * s.HWC;
+        if (c.l0 == 0) std::fill(dxi, dxi + s.HWC, T(0));
+        col2im(g, c.col + i * c.lc, c.l0, c.lc, c.ld, dxi);
       }
     }
   });
@@ -167,38 +191,22 @@ void conv2d_backward_input(int64_t N, int64_t groups, int64_t Cout, const ConvGe
 template <typename T>
 void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g,
                             const T* x, const T* dy, T* dw) {
-  const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW, Cog = Cout / groups;
-  const int64_t HWC = g.C * g.H * g.W;
+  const Sizes s = sizes_of(groups, Cout, g);
+  const int64_t K = s.K, Cog = s.Cog;
   const Plan p = make_plan(N, g, Cog, sizeof(T));
   // Each thread accumulates dw[grp]^T = col @ DY^T (K x Cog per group) into its own slice:
   // with the long nb*lc dimension as the GEMM's k and the wide K as its m, this runs far
   // faster than DY @ col^T when Cog is small. The slices are summed and transposed at the end.
   const std::unique_ptr<T[]> acc_t = scratch<T>(p.threads * Cout * K);
   std::vector<char> touched(p.threads, 0);
-  for_each_chunk<T>(N, L, p, [&](int64_t n0, int64_t nb, int64_t l0, int64_t lc, T* buf,
-                                 int tid) {
-    const int64_t ld = nb * lc;
-    T* col = buf;
-    T* acc = acc_t.get() + tid * Cout * K;
-    const T beta = touched[tid] ? T(1) : T(0);
-    touched[tid] = 1;
+  for_each_chunk<T>(N, s.L, p, [&](const Chunk<T>& c) {
+    T* acc = acc_t.get() + c.tid * Cout * K;
+    const T beta = touched[c.tid] ? T(1) : T(0);
+    touched[c.tid] = 1;
     for (int64_t grp = 0; grp < groups; ++grp) {
-      const T* xg = x + (n0 * groups + grp) * HWC;
-      const T* dyg = dy + (n0 * Cout + grp * Cog) * L + l0;
-      if (p.direct) {
-        gemm<T>(false, true, K, Cog, lc, T(1), xg + l0, L, dyg, L, beta, acc + grp * K * Cog,
-                Cog);
-        continue;
-      }
-      for (int64_t i = 0; i < nb; ++i) im2col(g, xg + i * groups * HWC, l0, lc, col + i * lc, ld);
-      const T* a = dyg;
-      int64_t lda = L;
-      if (nb > 1) {
-        gather_blocks(dyg, Cout, L, nb, Cog, lc, buf + K * ld);
-        a = buf + K * ld;
-        lda = ld;
-      }
-      gemm<T>(false, true, K, Cog, ld, T(1), col, ld, a, lda, beta, acc + grp * K * Cog, Cog);
+      const Mat<const T> col = columns(g, s, p, c, x, grp), dyb = dy_blocks(s, c, dy, grp);
+      gemm<T>(false, true, K, Cog, c.ld, T(1), col.data, col.ld, dyb.data, dyb.ld, beta,
+              acc + grp * K * Cog, Cog);
     }
   });
   // dw[grp, o, kk] = sum over threads of acc[grp, kk, o], in tiles so that both the reads and
@@ -232,17 +240,7 @@ void channel_sum(int64_t N, int64_t C, int64_t L, const T* dy, T* db) {
   }
 }
 
-#define GRADFLOW_INSTANTIATE(T)                                                                 \
-  template void conv2d_forward<T>(int64_t, int64_t, int64_t, const ConvGeom&, const T*,         \
-                                  const T*, const T*, T*);                                      \
-  template void conv2d_backward_input<T>(int64_t, int64_t, int64_t, const ConvGeom&, const T*,  \
-                                         const T*, T*);                                         \
-  template void conv2d_backward_weight<T>(int64_t, int64_t, int64_t, const ConvGeom&, const T*, \
-                                          const T*, T*);                                        \
-  template void channel_sum<T>(int64_t, int64_t, int64_t, const T*, T*);
-
-GRADFLOW_INSTANTIATE(float)
-GRADFLOW_INSTANTIATE(double)
-#undef GRADFLOW_INSTANTIATE
+GRADFLOW_INSTANTIATE_CONV(float)
+GRADFLOW_INSTANTIATE_CONV(double)
 
 }  // namespace gradflow::cpu

@@ -28,32 +28,13 @@
 // accumulator per thread. All of it is allocated before any thread starts; a failed
 // allocation throws OutOfMemory (out_of_memory.h).
 #pragma once
+#include <atomic>
 #include <cstdint>
 
 #include "cpu/im2col.h"
 
 namespace gradflow::cpu {
 
-// The cap on one call's im2col workspace, all threads together (default 256 MiB). Smaller
-// caps split images into more, narrower chunks; the results do not change.
-constexpr int64_t kDefaultConvWorkspaceBytes = int64_t(256) << 20;
-void set_conv_workspace_bytes(int64_t bytes);
-int64_t conv_workspace_bytes();
-
-template <typename T>
-void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, const T* x,
-                    const T* w, const T* bias, T* y);  // bias may be null
-
-template <typename T>
-void conv2d_backward_input(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g,
-                           const T* dy, const T* w, T* dx);  // dx is overwritten
-
-template <typename T>
-void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g,
-                            const T* x, const T* dy, T* dw);  // dw is overwritten
-
-// db[o] = sum over n and the L positions of dy (N, Cout, L).
-template <typename T>
-void channel_sum(int64_t N, int64_t C, int64_t L, const T* dy, T* db);
+#include "conv_entry_points.h"
 
 }  // namespace gradflow::cpu

@@ -323,6 +323,17 @@ void team_barrier(int team) {
 #endif
 }
 
+// The team packs a shared block together: thread `tid` packs its share of the block's R-wide
+// micro-panels, covering `len` rows or columns, with pack(first, count, dst); then everyone
+// waits until the block is complete.
+template <typename T, int R, typename Pack>
+void pack_shared(int64_t len, int64_t kc, T* shared, int tid, int team, Pack&& pack) {
+  const Range panels = share(ceil_div(len, R), tid, team);
+  if (panels.lo < panels.hi)
+    pack(panels.lo * R, std::min(len, panels.hi * R) - panels.lo * R, shared + panels.lo * R * kc);
+  team_barrier(team);
+}
+
 // Split m: each shared B panel is packed by the whole team, then every thread multiplies its
 // own rows (its own A blocks, packed into `own`) against it.
 template <typename T, int MR, int NR>
@@ -331,13 +342,11 @@ void run_split_m(const Kernels<T>& kit, const Plan& plan, const Operands<T>& op,
   const Range rows = tile_share(op.m, MR, tid, team);
   for (int64_t jc = 0; jc < op.n; jc += plan.nc) {
     const int64_t nc = std::min(plan.nc, op.n - jc);
-    const Range panels = share(ceil_div(nc, NR), tid, team);
     for (int64_t pc = 0; pc < op.k; pc += plan.kc) {
       const int64_t kc = std::min(plan.kc, op.k - pc);
-      if (panels.lo < panels.hi)
-        pack_b<T, NR>(kit, op, pc, kc, jc + panels.lo * NR,
-                      std::min(nc, panels.hi * NR) - panels.lo * NR, shared + panels.lo * NR * kc);
-      team_barrier(team);  // the panel is complete
+      pack_shared<T, NR>(nc, kc, shared, tid, team, [&](int64_t j, int64_t cols, T* dst) {
+        pack_b<T, NR>(kit, op, pc, kc, jc + j, cols, dst);
+      });
       const T beta = pc == 0 ? op.beta : T(1);
       for (int64_t ic = rows.lo; ic < rows.hi; ic += plan.mc) {
         const int64_t mc = std::min(plan.mc, rows.hi - ic);
@@ -361,11 +370,9 @@ void run_split_n(const Kernels<T>& kit, const Plan& plan, const Operands<T>& op,
     const T beta = pc == 0 ? op.beta : T(1);
     for (int64_t ic = 0; ic < op.m; ic += plan.mc) {
       const int64_t mc = std::min(plan.mc, op.m - ic);
-      const Range panels = share(ceil_div(mc, MR), tid, team);
-      if (panels.lo < panels.hi)
-        pack_a<T, MR>(kit, op, ic + panels.lo * MR, std::min(mc, panels.hi * MR) - panels.lo * MR,
-                      pc, kc, shared + panels.lo * MR * kc);
-      team_barrier(team);  // the block is complete
+      pack_shared<T, MR>(mc, kc, shared, tid, team, [&](int64_t i, int64_t rows, T* dst) {
+        pack_a<T, MR>(kit, op, ic + i, rows, pc, kc, dst);
+      });
       for (int64_t jc = cols.lo; jc < cols.hi; jc += plan.nc) {
         const int64_t nc = std::min(plan.nc, cols.hi - jc);
         pack_b<T, NR>(kit, op, pc, kc, jc, nc, own);

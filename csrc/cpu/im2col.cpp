@@ -29,6 +29,22 @@ inline void valid_range(int64_t size, int64_t out, int64_t s, int64_t p, int64_t
   hi = std::max(lo, std::min(hi, out));
 }
 
+// Kernel tap (i, j): the output rows [top, bottom) and columns [lo, hi) whose input pixel lies
+// inside the image, and where output (0, 0)'s pixel sits relative to its plane's first element
+// (before it, or off the row, when that pixel is padding).
+struct Tap {
+  int64_t top, bottom, lo, hi;
+  int64_t offset;
+};
+
+inline Tap tap(const ConvGeom& g, int64_t i, int64_t j) {
+  Tap t;
+  valid_range(g.H, g.OH, g.sh, g.ph, i * g.dh, t.top, t.bottom);
+  valid_range(g.W, g.OW, g.sw, g.pw, j * g.dw, t.lo, t.hi);
+  t.offset = (i * g.dh - g.ph) * g.W + j * g.dw - g.pw;
+  return t;
+}
+
 // out[0, n) = src[0, n) (zeros when src is null), in whole blocks: up to one block minus one
 // element past n is written (and read from src).
 template <typename T>
@@ -79,17 +95,6 @@ struct ColRow {
   }
 };
 
-// Calls f(oh, ow0, ow1, offset) for each output row segment [ow0, ow1) of the columns
-// [l0, l0 + n); offset is the segment's first column relative to l0.
-template <typename F>
-inline void for_each_row_segment(const ConvGeom& g, int64_t l0, int64_t n, F&& f) {
-  int64_t oh = l0 / g.OW, ow0 = l0 % g.OW;
-  for (int64_t offset = 0; offset < n; ++oh, ow0 = 0) {
-    const int64_t ow1 = std::min(g.OW, ow0 + (n - offset));
-    f(oh, ow0, ow1, offset);
-    offset += ow1 - ow0;
-  }
-}
 }  // namespace
 
 template <typename T>
@@ -101,14 +106,10 @@ void im2col(const ConvGeom& g, const T* x, int64_t l0, int64_t n, T* col, int64_
   const int64_t tail = l0 + n - std::max(oh1 * g.OW, l0 + head);
   const T* x_end = x + g.C * g.H * g.W;
   for (int64_t i = 0; i < g.kh; ++i) {
-    int64_t top, bottom;
-    valid_range(g.H, g.OH, g.sh, g.ph, i * g.dh, top, bottom);
     for (int64_t j = 0; j < g.kw; ++j) {
-      int64_t lo, hi;
-      valid_range(g.W, g.OW, g.sw, g.pw, j * g.dw, lo, hi);
+      const Tap t = tap(g, i, j);
       for (int64_t c = 0; c < g.C; ++c) {
-        const T* in = x + c * g.H * g.W + (i * g.dh - g.ph) * g.W + j * g.dw - g.pw;
-        const ColRow<T> r{g, in, x_end, top, bottom, lo, hi};
+        const ColRow<T> r{g, x + c * g.H * g.W + t.offset, x_end, t.top, t.bottom, t.lo, t.hi};
         T* row = col + ((c * g.kh + i) * g.kw + j) * ld;
         if (head > 0) r.segment(l0 / g.OW, l0 % g.OW, l0 % g.OW + head, row);
         if (oh1 > oh0) r.rows(oh0, oh1, row + head, n - head);
@@ -132,21 +133,18 @@ void col2im(const ConvGeom& g, const T* col, int64_t l0, int64_t n, int64_t ld, 
   // Rows of one input channel all add into the same plane: keep the channel loop outermost.
   for (int64_t c = 0; c < g.C; ++c) {
     for (int64_t i = 0; i < g.kh; ++i) {
-      int64_t top, bottom;
-      valid_range(g.H, g.OH, g.sh, g.ph, i * g.dh, top, bottom);
       for (int64_t j = 0; j < g.kw; ++j) {
-        int64_t lo, hi;
-        valid_range(g.W, g.OW, g.sw, g.pw, j * g.dw, lo, hi);
+        const Tap t = tap(g, i, j);
         const T* row = col + ((c * g.kh + i) * g.kw + j) * ld - l0;  // row[l]: column l
         // out(oh)[ow*sw] is the input pixel that column (oh, ow) reads.
-        T* plane = x + c * g.H * g.W + (i * g.dh - g.ph) * g.W + j * g.dw - g.pw;
-        const int64_t first = std::max(top, l0 / g.OW);
-        const int64_t last = std::min(bottom, (l0 + n - 1) / g.OW + 1);
+        T* plane = x + c * g.H * g.W + t.offset;
+        const int64_t first = std::max(t.top, l0 / g.OW);
+        const int64_t last = std::min(t.bottom, (l0 + n - 1) / g.OW + 1);
         for (int64_t oh = first; oh < last; ++oh) {
           const int64_t ow0 = std::max<int64_t>(0, l0 - oh * g.OW);  // this call's part
           const int64_t ow1 = std::min(g.OW, l0 + n - oh * g.OW);
-          add(row + oh * g.OW, plane + oh * g.sh * g.W, std::clamp(lo, ow0, ow1),
-              std::clamp(hi, std::clamp(lo, ow0, ow1), ow1));
+          add(row + oh * g.OW, plane + oh * g.sh * g.W, std::clamp(t.lo, ow0, ow1),
+              std::clamp(t.hi, std::clamp(t.lo, ow0, ow1), ow1));
         }
       }
     }

@@ -9,43 +9,63 @@
 namespace gradflow::cpu {
 
 namespace {
-constexpr int64_t kParallelMin = 65536;  // below this many outputs one thread is faster
+// Planes run in parallel when the elements a kernel visits (outputs, or input pixels for the
+// adaptive averages and unpool) exceed this; below it one thread is faster.
+constexpr int64_t kParallelMin = 65536;
 
-inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
-inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) {
-  return ((i + 1) * in + out - 1) / out;
-}
-
-// Clipped [start, end) of a strided avg-pool window and its divisor (PyTorch's rule).
-struct AvgWindow {
-  int64_t h0, h1, w0, w1;
-  int64_t divisor;
+// One dimension of a window: input positions lo, lo + step, ... < hi. `padded` is the extent
+// of an avg-pool window clipped to the padded input only (its count_include_pad divisor).
+struct Span {
+  int64_t lo, hi, step, padded;
+  int64_t size() const { return hi - lo; }  // dense spans (step 1)
 };
 
-inline AvgWindow avg_window(const PoolGeom& g, int64_t oh, int64_t ow, bool count_include_pad,
-                            int64_t divisor_override) {
-  int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
-  int64_t h1 = std::min(h0 + g.kh, g.H + g.ph), w1 = std::min(w0 + g.kw, g.W + g.pw);
-  const int64_t padded = (h1 - h0) * (w1 - w0);
-  h0 = std::max<int64_t>(h0, 0);
-  w0 = std::max<int64_t>(w0, 0);
-  h1 = std::min(h1, g.H);
-  w1 = std::min(w1, g.W);
-  int64_t divisor = divisor_override > 0 ? divisor_override
-                    : count_include_pad  ? padded
-                                         : (h1 - h0) * (w1 - w0);
-  return {h0, h1, w0, w1, std::max<int64_t>(divisor, 1)};
+// One dimension of the geometry: input size, output size, kernel, stride, padding, dilation.
+struct Axis {
+  int64_t in, out, k, s, p, d;
+};
+
+// Which windows a pool reads: max_pool's dilated taps o*s - p + i*d inside the input; avg_pool's
+// dense window clipped to the input (and, for `padded`, to the padded input); the adaptive
+// pools' [floor(o*in/out), ceil((o+1)*in/out)).
+enum class Windows { dilated, clipped, adaptive };
+
+template <Windows kind>
+inline Span window_span(const Axis& a, int64_t o) {
+  if constexpr (kind == Windows::dilated) {
+    int64_t lo = o * a.s - a.p;
+    const int64_t hi = std::min(lo + (a.k - 1) * a.d + 1, a.in);
+    while (lo < 0) lo += a.d;
+    return {lo, hi, a.d, 0};
+  } else if constexpr (kind == Windows::clipped) {
+    const int64_t lo = o * a.s - a.p, hi = std::min(lo + a.k, a.in + a.p);
+    return {std::max<int64_t>(lo, 0), std::min(hi, a.in), 1, hi - lo};
+  } else {
+    const int64_t lo = (o * a.in) / a.out, hi = ((o + 1) * a.in + a.out - 1) / a.out;
+    return {lo, hi, 1, hi - lo};
+  }
 }
 
-// The largest value of a plane (row length W) over rows h0, h0 + dh, ... < h1 and columns
-// w0, w0 + dw, ... < w1, NaN winning, and its flat index (h0 * W + w0 for an empty window).
+// fn(o, rows, cols) for every output o = oh*OW + ow of one plane, with its window. Inlined
+// whole (fn included) into each kernel's plane loop, as if written out there.
+template <Windows kind, typename F>
+[[gnu::always_inline, gnu::flatten]] inline void for_each_window(const PoolGeom& g, F&& fn) {
+  const Axis ha{g.H, g.OH, g.kh, g.sh, g.ph, g.dh}, wa{g.W, g.OW, g.kw, g.sw, g.pw, g.dw};
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    const Span rows = window_span<kind>(ha, oh);
+    for (int64_t ow = 0; ow < g.OW; ++ow) fn(oh * g.OW + ow, rows, window_span<kind>(wa, ow));
+  }
+}
+
+// The largest value of a plane (row length W) in a window, NaN winning, and its flat index
+// (rows.lo * W + cols.lo for an empty window).
 template <typename T>
-inline void window_max(const T* plane, int64_t W, int64_t h0, int64_t h1, int64_t dh,
-                       int64_t w0, int64_t w1, int64_t dw, T* best_out, int64_t* arg_out) {
+inline void window_max(const T* plane, int64_t W, Span rows, Span cols, T* best_out,
+                       int64_t* arg_out) {
   T best = -std::numeric_limits<T>::infinity();
-  int64_t arg = h0 * W + w0;
-  for (int64_t h = h0; h < h1; h += dh)
-    for (int64_t w = w0; w < w1; w += dw) {
+  int64_t arg = rows.lo * W + cols.lo;
+  for (int64_t h = rows.lo; h < rows.hi; h += rows.step)
+    for (int64_t w = cols.lo; w < cols.hi; w += cols.step) {
       const T v = plane[h * W + w];
       if (v > best || std::isnan(v)) {
         best = v;
@@ -55,141 +75,130 @@ inline void window_max(const T* plane, int64_t W, int64_t h0, int64_t h1, int64_
   *best_out = best;
   *arg_out = arg;
 }
+
+template <Windows kind, typename T>
+void max_pool(const PoolGeom& g, const T* x, T* y, int64_t* idx) {
+  const int64_t L = g.OH * g.OW;
+#pragma omp parallel for schedule(static) if (g.P * L > kParallelMin)
+  for (int64_t p = 0; p < g.P; ++p) {
+    for_each_window<kind>(g, [&](int64_t o, Span rows, Span cols) {
+      window_max(x + p * g.H * g.W, g.W, rows, cols, y + p * L + o, idx + p * L + o);
+    });
+  }
+}
+
+// Per plane: out (H*W) = 0, then out[idx[l]] = in[l] for l < OH*OW, or with Add, out[idx[l]] +=
+// in[l] skipping the indices outside the plane (max_unpool2d's are validated by the binding).
+template <bool Add, typename T>
+void scatter_planes(const PoolGeom& g, int64_t work, const T* in, const int64_t* idx, T* out) {
+  const int64_t L = g.OH * g.OW, HW = g.H * g.W;
+#pragma omp parallel for schedule(static) if (work > kParallelMin)
+  for (int64_t p = 0; p < g.P; ++p) {
+    T* plane = out + p * HW;
+    std::fill(plane, plane + HW, T(0));
+    for (int64_t l = p * L; l < (p + 1) * L; ++l) {
+      if constexpr (Add) {
+        if (idx[l] >= 0 && idx[l] < HW) plane[idx[l]] += in[l];
+      } else {
+        plane[idx[l]] = in[l];
+      }
+    }
+  }
+}
+
+// y = sum(window) / divisor(rows, cols) over dense windows; planes in parallel above `work`.
+template <Windows kind, typename T, typename Divisor>
+void mean_pool(const PoolGeom& g, int64_t work, Divisor divisor, const T* x, T* y) {
+  const int64_t L = g.OH * g.OW;
+#pragma omp parallel for schedule(static) if (work > kParallelMin)
+  for (int64_t p = 0; p < g.P; ++p) {
+    const T* plane = x + p * g.H * g.W;
+    for_each_window<kind>(g, [&](int64_t o, Span rows, Span cols) {
+      T s = 0;
+      for (int64_t h = rows.lo; h < rows.hi; ++h)
+        for (int64_t w = cols.lo; w < cols.hi; ++w) s += plane[h * g.W + w];
+      y[p * L + o] = s / static_cast<T>(divisor(rows, cols));
+    });
+  }
+}
+
+// mean_pool's adjoint: dx = 0, then each dy / divisor is added over its window.
+template <Windows kind, typename T, typename Divisor>
+void mean_pool_backward(const PoolGeom& g, int64_t work, Divisor divisor, const T* dy, T* dx) {
+  const int64_t L = g.OH * g.OW, HW = g.H * g.W;
+#pragma omp parallel for schedule(static) if (work > kParallelMin)
+  for (int64_t p = 0; p < g.P; ++p) {
+    T* plane = dx + p * HW;
+    std::fill(plane, plane + HW, T(0));
+    for_each_window<kind>(g, [&](int64_t o, Span rows, Span cols) {
+      const T v = dy[p * L + o] / static_cast<T>(divisor(rows, cols));
+      for (int64_t h = rows.lo; h < rows.hi; ++h)
+        for (int64_t w = cols.lo; w < cols.hi; ++w) plane[h * g.W + w] += v;
+    });
+  }
+}
+
+// avg_pool's divisor (PyTorch's rule): the override, else the window clipped to the padded
+// input (count_include_pad) or to the input; at least 1.
+struct AvgDivisor {
+  bool count_include_pad;
+  int64_t divisor_override;
+  int64_t operator()(Span rows, Span cols) const {
+    const int64_t d = divisor_override > 0 ? divisor_override
+                      : count_include_pad  ? rows.padded * cols.padded
+                                           : rows.size() * cols.size();
+    return std::max<int64_t>(d, 1);
+  }
+};
+
+// The adaptive pools average over the whole window.
+struct WindowSize {
+  int64_t operator()(Span rows, Span cols) const { return rows.size() * cols.size(); }
+};
 }  // namespace
 
 template <typename T>
 void max_pool2d_forward(const PoolGeom& g, const T* x, T* y, int64_t* idx) {
-  const int64_t L = g.OH * g.OW;
-#pragma omp parallel for schedule(static) if (g.P * L > kParallelMin)
-  for (int64_t p = 0; p < g.P; ++p) {
-    const T* plane = x + p * g.H * g.W;
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-      int64_t h0 = oh * g.sh - g.ph;
-      const int64_t h1 = std::min(h0 + (g.kh - 1) * g.dh + 1, g.H);
-      while (h0 < 0) h0 += g.dh;
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
-        int64_t w0 = ow * g.sw - g.pw;
-        const int64_t w1 = std::min(w0 + (g.kw - 1) * g.dw + 1, g.W);
-        while (w0 < 0) w0 += g.dw;
-        window_max(plane, g.W, h0, h1, g.dh, w0, w1, g.dw, y + p * L + oh * g.OW + ow,
-                   idx + p * L + oh * g.OW + ow);
-      }
-    }
-  }
+  max_pool<Windows::dilated>(g, x, y, idx);
 }
 
 template <typename T>
 void adaptive_max_pool2d_forward(const PoolGeom& g, const T* x, T* y, int64_t* idx) {
-  const int64_t L = g.OH * g.OW;
-#pragma omp parallel for schedule(static) if (g.P * L > kParallelMin)
-  for (int64_t p = 0; p < g.P; ++p) {
-    const T* plane = x + p * g.H * g.W;
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-      const int64_t h0 = adaptive_start(oh, g.H, g.OH), h1 = adaptive_end(oh, g.H, g.OH);
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const int64_t w0 = adaptive_start(ow, g.W, g.OW), w1 = adaptive_end(ow, g.W, g.OW);
-        window_max(plane, g.W, h0, h1, 1, w0, w1, 1, y + p * L + oh * g.OW + ow,
-                   idx + p * L + oh * g.OW + ow);
-      }
-    }
-  }
+  max_pool<Windows::adaptive>(g, x, y, idx);
 }
 
 template <typename T>
 void index_scatter_add(const PoolGeom& g, const T* dy, const int64_t* idx, T* dx) {
-  const int64_t L = g.OH * g.OW, HW = g.H * g.W;
-#pragma omp parallel for schedule(static) if (g.P * L > kParallelMin)
-  for (int64_t p = 0; p < g.P; ++p) {
-    T* plane = dx + p * HW;
-    std::fill(plane, plane + HW, T(0));
-    for (int64_t l = 0; l < L; ++l)
-      if (idx[p * L + l] >= 0 && idx[p * L + l] < HW) plane[idx[p * L + l]] += dy[p * L + l];
-  }
+  scatter_planes<true>(g, g.P * g.OH * g.OW, dy, idx, dx);
 }
 
 template <typename T>
 void index_scatter(const PoolGeom& g, const T* x, const int64_t* idx, T* y) {
-  const int64_t L = g.OH * g.OW, HW = g.H * g.W;
-#pragma omp parallel for schedule(static) if (g.P * HW > kParallelMin)
-  for (int64_t p = 0; p < g.P; ++p) {
-    T* plane = y + p * HW;
-    std::fill(plane, plane + HW, T(0));
-    for (int64_t l = 0; l < L; ++l) plane[idx[p * L + l]] = x[p * L + l];
-  }
+  scatter_planes<false>(g, g.P * g.H * g.W, x, idx, y);
 }
 
 template <typename T>
 void avg_pool2d_forward(const PoolGeom& g, bool count_include_pad, int64_t divisor_override,
                         const T* x, T* y) {
-  const int64_t L = g.OH * g.OW;
-#pragma omp parallel for schedule(static) if (g.P * L > kParallelMin)
-  for (int64_t p = 0; p < g.P; ++p) {
-    const T* plane = x + p * g.H * g.W;
-    for (int64_t oh = 0; oh < g.OH; ++oh)
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const AvgWindow a = avg_window(g, oh, ow, count_include_pad, divisor_override);
-        T s = 0;
-        for (int64_t h = a.h0; h < a.h1; ++h)
-          for (int64_t w = a.w0; w < a.w1; ++w) s += plane[h * g.W + w];
-        y[p * L + oh * g.OW + ow] = s / static_cast<T>(a.divisor);
-      }
-  }
+  const AvgDivisor divisor{count_include_pad, divisor_override};
+  mean_pool<Windows::clipped>(g, g.P * g.OH * g.OW, divisor, x, y);
 }
 
 template <typename T>
 void avg_pool2d_backward(const PoolGeom& g, bool count_include_pad, int64_t divisor_override,
                          const T* dy, T* dx) {
-  const int64_t L = g.OH * g.OW, HW = g.H * g.W;
-#pragma omp parallel for schedule(static) if (g.P * L > kParallelMin)
-  for (int64_t p = 0; p < g.P; ++p) {
-    T* plane = dx + p * HW;
-    std::fill(plane, plane + HW, T(0));
-    for (int64_t oh = 0; oh < g.OH; ++oh)
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const AvgWindow a = avg_window(g, oh, ow, count_include_pad, divisor_override);
-        const T v = dy[p * L + oh * g.OW + ow] / static_cast<T>(a.divisor);
-        for (int64_t h = a.h0; h < a.h1; ++h)
-          for (int64_t w = a.w0; w < a.w1; ++w) plane[h * g.W + w] += v;
-      }
-  }
+  const AvgDivisor divisor{count_include_pad, divisor_override};
+  mean_pool_backward<Windows::clipped>(g, g.P * g.OH * g.OW, divisor, dy, dx);
 }
 
 template <typename T>
 void adaptive_avg_pool2d_forward(const PoolGeom& g, const T* x, T* y) {
-  const int64_t L = g.OH * g.OW;
-#pragma omp parallel for schedule(static) if (g.P * g.H * g.W > kParallelMin)
-  for (int64_t p = 0; p < g.P; ++p) {
-    const T* plane = x + p * g.H * g.W;
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-      const int64_t h0 = adaptive_start(oh, g.H, g.OH), h1 = adaptive_end(oh, g.H, g.OH);
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const int64_t w0 = adaptive_start(ow, g.W, g.OW), w1 = adaptive_end(ow, g.W, g.OW);
-        T s = 0;
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) s += plane[h * g.W + w];
-        y[p * L + oh * g.OW + ow] = s / static_cast<T>((h1 - h0) * (w1 - w0));
-      }
-    }
-  }
+  mean_pool<Windows::adaptive>(g, g.P * g.H * g.W, WindowSize{}, x, y);
 }
 
 template <typename T>
 void adaptive_avg_pool2d_backward(const PoolGeom& g, const T* dy, T* dx) {
-  const int64_t L = g.OH * g.OW, HW = g.H * g.W;
-#pragma omp parallel for schedule(static) if (g.P * HW > kParallelMin)
-  for (int64_t p = 0; p < g.P; ++p) {
-    T* plane = dx + p * HW;
-    std::fill(plane, plane + HW, T(0));
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-      const int64_t h0 = adaptive_start(oh, g.H, g.OH), h1 = adaptive_end(oh, g.H, g.OH);
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const int64_t w0 = adaptive_start(ow, g.W, g.OW), w1 = adaptive_end(ow, g.W, g.OW);
-        const T v = dy[p * L + oh * g.OW + ow] / static_cast<T>((h1 - h0) * (w1 - w0));
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) plane[h * g.W + w] += v;
-      }
-    }
-  }
+  mean_pool_backward<Windows::adaptive>(g, g.P * g.H * g.W, WindowSize{}, dy, dx);
 }
 
 #define GRADFLOW_INSTANTIATE(T)                                                                  \

@@ -22,20 +22,6 @@ namespace {
 
 constexpr int kReduceThreads = 256;
 
-template <typename A>
-struct MergeWelford {
-  __device__ bn::Welford<A> operator()(bn::Welford<A> a, bn::Welford<A> b) const {
-    return bn::welford_merge(a, b);
-  }
-};
-
-template <typename A>
-struct AddSums {
-  __device__ bn::GradSums<A> operator()(bn::GradSums<A> a, bn::GradSums<A> b) const {
-    return bn::add_sums(a, b);
-  }
-};
-
 // partial[3b + (0, 1, 2)] = (count, mean, M2) of block b's partition.
 template <typename T, typename A>
 __global__ void __launch_bounds__(kReduceThreads) stats_kernel(const T* x, int64_t C, int64_t L,
@@ -45,7 +31,8 @@ __global__ void __launch_bounds__(kReduceThreads) stats_kernel(const T* x, int64
     const int64_t c = b / parts;
     const bn::Span span = bn::part_span(b % parts, parts, M);
     bn::Welford<A> s = bn::thread_stats<T, A>(x, c, C, L, span, threadIdx.x, blockDim.x);
-    s = block_reduce(s, MergeWelford<A>(), bn::Welford<A>{0, A(0), A(0)});
+    s = block_reduce(s, CombineWith<bn::Welford<A>, bn::welford_merge<A>>(),
+                     bn::Welford<A>{0, A(0), A(0)});
     if (threadIdx.x == 0) {
       partial[3 * b] = static_cast<double>(s.count);
       partial[3 * b + 1] = static_cast<double>(s.mean);
@@ -66,7 +53,8 @@ __global__ void __launch_bounds__(kReduceThreads) grad_sums_kernel(const T* x, c
     const bn::Span span = bn::part_span(b % parts, parts, M);
     bn::GradSums<A> s = bn::thread_grad_sums<T, A>(x, dy, mean[c], c, C, L, span, threadIdx.x,
                                                    blockDim.x);
-    s = block_reduce(s, AddSums<A>(), bn::GradSums<A>{A(0), A(0)});
+    s = block_reduce(s, CombineWith<bn::GradSums<A>, bn::add_sums<A>>(),
+                     bn::GradSums<A>{A(0), A(0)});
     if (threadIdx.x == 0) {
       partial[2 * b] = static_cast<double>(s.dy);
       partial[2 * b + 1] = static_cast<double>(s.dyx);

@@ -10,28 +10,35 @@
 
 namespace gradflow::cuda {
 
-template <typename V>
-__device__ __forceinline__ V shuffle_down(V v, int delta) {
-  static_assert(sizeof(V) % 4 == 0, "shuffle_down moves 32-bit words");
+// v moved across the warp as 32-bit words, each through `shuffle` (an int -> int warp shuffle).
+template <typename V, typename Shuffle>
+__device__ __forceinline__ V shuffle_words(V v, Shuffle shuffle) {
+  static_assert(sizeof(V) % 4 == 0, "warp shuffles move 32-bit words");
   constexpr int kWords = sizeof(V) / 4;
   int words[kWords];
   memcpy(words, &v, sizeof(V));
 #pragma unroll
-  for (int k = 0; k < kWords; ++k) words[k] = __shfl_down_sync(0xffffffffu, words[k], delta);
+  for (int k = 0; k < kWords; ++k) words[k] = shuffle(words[k]);
   memcpy(&v, words, sizeof(V));
   return v;
 }
 
 template <typename V>
-__device__ __forceinline__ V shuffle_xor(V v, int mask) {
-  constexpr int kWords = sizeof(V) / 4;
-  int words[kWords];
-  memcpy(words, &v, sizeof(V));
-#pragma unroll
-  for (int k = 0; k < kWords; ++k) words[k] = __shfl_xor_sync(0xffffffffu, words[k], mask);
-  memcpy(&v, words, sizeof(V));
-  return v;
+__device__ __forceinline__ V shuffle_down(V v, int delta) {
+  return shuffle_words(v, [delta](int w) { return __shfl_down_sync(0xffffffffu, w, delta); });
 }
+
+template <typename V>
+__device__ __forceinline__ V shuffle_xor(V v, int mask) {
+  return shuffle_words(v, [mask](int w) { return __shfl_xor_sync(0xffffffffu, w, mask); });
+}
+
+// A combine function as the functor `op` that the reductions take, e.g.
+// CombineWith<Welford<A>, welford_merge<A>> (the function stays host-testable).
+template <typename V, V (*Combine)(V, V)>
+struct CombineWith {
+  __device__ V operator()(V a, V b) const { return Combine(a, b); }
+};
 
 // Lane 0 gets op over the warp's 32 values (other lanes hold partial results).
 template <typename V, typename Op>

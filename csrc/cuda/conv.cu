@@ -26,7 +26,6 @@
 // the module's stream; workspaces come from the caching allocator and go back to it when the
 // call returns (stream order makes the reuse safe). Every launch is checked.
 #include <algorithm>
-#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -38,7 +37,6 @@ namespace gradflow::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-std::atomic<int64_t> g_workspace_bytes{kDefaultConvWorkspaceBytes};
 
 template <typename F>
 __global__ void __launch_bounds__(kThreads) grid_stride(int64_t n, F body) {
@@ -89,7 +87,7 @@ struct DeviceExec {
 };
 
 conv::Conv describe(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g) {
-  return conv::Conv{N, groups, Cout, g, g_workspace_bytes};
+  return conv::Conv{N, groups, Cout, g, conv_workspace_bytes()};
 }
 
 // db[c] = sum over n and l of dy (N, C, L): one block per channel, a fixed-order tree
@@ -113,9 +111,6 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 }  // namespace
-
-void set_conv_workspace_bytes(int64_t bytes) { g_workspace_bytes = bytes; }
-int64_t conv_workspace_bytes() { return g_workspace_bytes; }
 
 template <typename T>
 void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, const T* x,
@@ -146,17 +141,7 @@ void channel_sum(int64_t N, int64_t C, int64_t L, const T* dy, T* db) {
   check_launch("channel_sum");
 }
 
-#define GRADFLOW_INSTANTIATE(T)                                                                 \
-  template void conv2d_forward<T>(int64_t, int64_t, int64_t, const ConvGeom&, const T*,         \
-                                  const T*, const T*, T*);                                      \
-  template void conv2d_backward_input<T>(int64_t, int64_t, int64_t, const ConvGeom&, const T*,  \
-                                         const T*, T*);                                         \
-  template void conv2d_backward_weight<T>(int64_t, int64_t, int64_t, const ConvGeom&, const T*, \
-                                          const T*, T*);                                        \
-  template void channel_sum<T>(int64_t, int64_t, int64_t, const T*, T*);
-
-GRADFLOW_INSTANTIATE(float)
-GRADFLOW_INSTANTIATE(double)
-#undef GRADFLOW_INSTANTIATE
+GRADFLOW_INSTANTIATE_CONV(float)
+GRADFLOW_INSTANTIATE_CONV(double)
 
 }  // namespace gradflow::cuda

@@ -93,27 +93,17 @@ __device__ __forceinline__ bool is_nan(T v) {
 
 }  // namespace gradflow::cuda
 
-// Runs the statement with `T` bound to the C++ type of a DType.
-#define GF_DISPATCH(dtype, T, ...)                     \
-  switch (dtype) {                                     \
-    case ::gradflow::cuda::DType::f32: {               \
-      using T = float;                                 \
-      __VA_ARGS__;                                     \
-      break;                                           \
-    }                                                  \
-    case ::gradflow::cuda::DType::f64: {               \
-      using T = double;                                \
-      __VA_ARGS__;                                     \
-      break;                                           \
-    }                                                  \
-    case ::gradflow::cuda::DType::i64: {               \
-      using T = int64_t;                               \
-      __VA_ARGS__;                                     \
-      break;                                           \
-    }                                                  \
-    case ::gradflow::cuda::DType::b8: {                \
-      using T = bool;                                  \
-      __VA_ARGS__;                                     \
-      break;                                           \
-    }                                                  \
+// Runs the statement with `T` bound to the C++ type of a DType, one case per type.
+#define GF_DISPATCH(dtype, T, ...)                 \
+  switch (dtype) {                                 \
+    GF_DISPATCH_CASE(f32, float, T, __VA_ARGS__)   \
+    GF_DISPATCH_CASE(f64, double, T, __VA_ARGS__)  \
+    GF_DISPATCH_CASE(i64, int64_t, T, __VA_ARGS__) \
+    GF_DISPATCH_CASE(b8, bool, T, __VA_ARGS__)     \
+  }
+#define GF_DISPATCH_CASE(tag, type, T, ...) \
+  case ::gradflow::cuda::DType::tag: {      \
+    using T = type;                         \
+    __VA_ARGS__;                            \
+    break;                                  \
   }

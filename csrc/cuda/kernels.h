@@ -2,6 +2,7 @@
 // DeviceArrays that bind_cuda.cpp has already validated (dtypes, shapes, ranks <= kMaxDims,
 // views inside their storage) and launches on the module's stream without waiting.
 #pragma once
+#include <atomic>
 #include <cstdint>
 
 #include "conv_geom.h"
@@ -93,25 +94,9 @@ void gemm_strided(int64_t batch, int64_t inner, int64_t m, int64_t n, int64_t k,
 template <typename T>
 int64_t gemm_tiles(int64_t m, int64_t n);
 
-// ---- conv.cu
-// 2-D convolution, NCHW, C-contiguous (the CPU's contract, cpu/conv.h): x (N, groups*g.C, H, W),
-// w (Cout, g.C, kh, kw), y/dy (N, Cout, g.OH, g.OW); g is the per-group geometry, validated.
-// Workspaces: columns of at most conv_workspace_bytes() (default 256 MiB) per call.
-constexpr int64_t kDefaultConvWorkspaceBytes = int64_t(256) << 20;
-void set_conv_workspace_bytes(int64_t bytes);
-int64_t conv_workspace_bytes();
-template <typename T>
-void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, const T* x,
-                    const T* w, const T* bias, T* y);  // bias may be null
-template <typename T>
-void conv2d_backward_input(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g,
-                           const T* dy, const T* w, T* dx);  // dx is overwritten
-template <typename T>
-void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g,
-                            const T* x, const T* dy, T* dw);  // dw is overwritten
-// db[c] = sum over n and the L positions of dy (N, C, L).
-template <typename T>
-void channel_sum(int64_t N, int64_t C, int64_t L, const T* dy, T* db);
+// ---- conv.cu: 2-D convolution, the CPU's contract (cpu/conv.h). Workspaces: columns of at
+// most conv_workspace_bytes() per call.
+#include "conv_entry_points.h"
 
 // ---- pool.cu (pooling): contiguous float arrays, P = N*C planes, geometry as pool_index.h.
 // x (P, H, W) -> y, idx (P, OH, OW); strided or adaptive windows.

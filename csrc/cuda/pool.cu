@@ -34,72 +34,56 @@ struct MaxPoolBody {
   }
 };
 
-template <typename T>
-struct ScatterAddBody {
+// out[t] = in[i] for t = the plane position that idx[i] names (pool::scatter_target), or with
+// Add, out[t] += in[i] (atomic: windows overlap). An index outside the plane is skipped, and
+// without Add (max_unpool2d) flagged in *bad.
+template <typename T, bool Add>
+struct ScatterBody {
   pool::Geom g;
-  const T* dy;
+  const T* in;
   const int64_t* idx;
-  T* dx;
+  T* out;
+  int* bad;  // unused with Add
   __device__ void operator()(int64_t i) const {
     const int64_t t = pool::scatter_target(g, idx, i);
-    if (t >= 0) atomicAdd(dx + t, dy[i]);
-  }
-};
-
-template <typename T>
-struct UnpoolBody {
-  pool::Geom g;
-  const T* x;
-  const int64_t* idx;
-  T* y;
-  int* bad;
-  __device__ void operator()(int64_t i) const {
-    const int64_t t = pool::scatter_target(g, idx, i);
-    if (t >= 0)
-      y[t] = x[i];
-    else
+    if constexpr (Add) {
+      if (t >= 0) atomicAdd(out + t, in[i]);
+    } else if (t >= 0) {
+      out[t] = in[i];
+    } else {
       atomicExch(bad, 1);
+    }
   }
 };
 
-template <typename T>
+// Forward: y[o] = the mean over output o's window; Backward: dx[e] = the sum of dy / divisor
+// over the windows that cover input pixel e. The same parameters serve both directions.
+template <typename T, bool Backward>
 struct AvgPoolBody {
   pool::Geom g;
   bool count_include_pad;
   int64_t divisor_override;
-  const T* x;
-  T* y;
-  __device__ void operator()(int64_t o) const {
-    y[o] = pool::avg_pool_output(g, x, o, count_include_pad, divisor_override);
+  const T* in;  // x, or dy
+  T* out;       // y, or dx
+  __device__ void operator()(int64_t i) const {
+    if constexpr (Backward)
+      out[i] = pool::avg_pool_grad_input(g, in, i, count_include_pad, divisor_override);
+    else
+      out[i] = pool::avg_pool_output(g, in, i, count_include_pad, divisor_override);
   }
 };
 
-template <typename T>
-struct AvgPoolGradBody {
-  pool::Geom g;
-  bool count_include_pad;
-  int64_t divisor_override;
-  const T* dy;
-  T* dx;
-  __device__ void operator()(int64_t e) const {
-    dx[e] = pool::avg_pool_grad_input(g, dy, e, count_include_pad, divisor_override);
-  }
-};
-
-template <typename T>
+template <typename T, bool Backward>
 struct AdaptiveAvgBody {
   pool::Geom g;
-  const T* x;
-  T* y;
-  __device__ void operator()(int64_t o) const { y[o] = pool::adaptive_avg_output(g, x, o); }
-};
-
-template <typename T>
-struct AdaptiveAvgGradBody {
-  pool::Geom g;
-  const T* dy;
-  T* dx;
-  __device__ void operator()(int64_t e) const { dx[e] = pool::adaptive_avg_grad_input(g, dy, e); }
+  const T* in;  // x, or dy
+  T* out;       // y, or dx
+  __device__ void operator()(int64_t i) const {
+    if constexpr (Backward)
+      out[i] = pool::adaptive_avg_grad_input(g, in, i);
+    else
+      out[i] = pool::adaptive_avg_output(g, in, i);
+  }
 };
 
 template <typename T>
@@ -136,6 +120,18 @@ void zero(const DeviceArray& a) {
 int64_t outputs(const pool::Geom& g) { return g.P * g.OH * g.OW; }
 int64_t inputs(const pool::Geom& g) { return g.P * g.H * g.W; }
 
+// An average pool's forward (one thread per output) or backward (one per input pixel):
+// Body<T, Backward>{g, params..., in, out}.
+template <template <typename, bool> class Body, bool Backward, typename... Params>
+void launch_avg(const char* name, const pool::Geom& g, const DeviceArray& in,
+                const DeviceArray& out, Params... params) {
+  dispatch_float(in.dtype, [&](auto t) {
+    using T = decltype(t);
+    launch_each(name, Backward ? inputs(g) : outputs(g),
+                Body<T, Backward>{g, params..., ptr<T>(in), ptr<T>(out)});
+  });
+}
+
 }  // namespace
 
 void max_pool2d(const pool::Geom& g, bool adaptive, const DeviceArray& x, const DeviceArray& y,
@@ -153,7 +149,7 @@ void max_pool2d_backward(const pool::Geom& g, const DeviceArray& dy, const Devic
   dispatch_float(dy.dtype, [&](auto t) {
     using T = decltype(t);
     launch_each("max_pool2d_backward", outputs(g),
-                ScatterAddBody<T>{g, ptr<T>(dy), ptr<int64_t>(idx), ptr<T>(dx)});
+                ScatterBody<T, true>{g, ptr<T>(dy), ptr<int64_t>(idx), ptr<T>(dx), nullptr});
   });
 }
 
@@ -164,44 +160,29 @@ bool max_unpool2d(const pool::Geom& g, const DeviceArray& x, const DeviceArray& 
   dispatch_float(x.dtype, [&](auto t) {
     using T = decltype(t);
     launch_each("max_unpool2d", outputs(g),
-                UnpoolBody<T>{g, ptr<T>(x), ptr<int64_t>(idx), ptr<T>(y), error_flag()});
+                ScatterBody<T, false>{g, ptr<T>(x), ptr<int64_t>(idx), ptr<T>(y), error_flag()});
   });
   return !take_error_flag();
 }
 
 void avg_pool2d(const pool::Geom& g, bool count_include_pad, int64_t divisor_override,
                 const DeviceArray& x, const DeviceArray& y) {
-  dispatch_float(x.dtype, [&](auto t) {
-    using T = decltype(t);
-    launch_each("avg_pool2d", outputs(g),
-                AvgPoolBody<T>{g, count_include_pad, divisor_override, ptr<T>(x), ptr<T>(y)});
-  });
+  launch_avg<AvgPoolBody, false>("avg_pool2d", g, x, y, count_include_pad, divisor_override);
 }
 
 void avg_pool2d_backward(const pool::Geom& g, bool count_include_pad, int64_t divisor_override,
                          const DeviceArray& dy, const DeviceArray& dx) {
-  dispatch_float(dy.dtype, [&](auto t) {
-    using T = decltype(t);
-    launch_each("avg_pool2d_backward", inputs(g),
-                AvgPoolGradBody<T>{g, count_include_pad, divisor_override, ptr<T>(dy),
-                                   ptr<T>(dx)});
-  });
+  launch_avg<AvgPoolBody, true>("avg_pool2d_backward", g, dy, dx, count_include_pad,
+                                divisor_override);
 }
 
 void adaptive_avg_pool2d(const pool::Geom& g, const DeviceArray& x, const DeviceArray& y) {
-  dispatch_float(x.dtype, [&](auto t) {
-    using T = decltype(t);
-    launch_each("adaptive_avg_pool2d", outputs(g), AdaptiveAvgBody<T>{g, ptr<T>(x), ptr<T>(y)});
-  });
+  launch_avg<AdaptiveAvgBody, false>("adaptive_avg_pool2d", g, x, y);
 }
 
 void adaptive_avg_pool2d_backward(const pool::Geom& g, const DeviceArray& dy,
                                   const DeviceArray& dx) {
-  dispatch_float(dy.dtype, [&](auto t) {
-    using T = decltype(t);
-    launch_each("adaptive_avg_pool2d_backward", inputs(g),
-                AdaptiveAvgGradBody<T>{g, ptr<T>(dy), ptr<T>(dx)});
-  });
+  launch_avg<AdaptiveAvgBody, true>("adaptive_avg_pool2d_backward", g, dy, dx);
 }
 
 void interpolate(const pool::Geom& g, const pool::Resize& r, const DeviceArray& x,

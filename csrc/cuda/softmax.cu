@@ -23,13 +23,6 @@ namespace {
 constexpr int kRowThreads = 256;
 
 template <typename A>
-struct MergeOnline {
-  __device__ softmax::Online<A> operator()(softmax::Online<A> a, softmax::Online<A> b) const {
-    return softmax::online_merge(a, b);
-  }
-};
-
-template <typename A>
 struct Add {
   __device__ A operator()(A a, A b) const { return a + b; }
 };
@@ -55,7 +48,8 @@ __global__ void __launch_bounds__(kRowThreads) softmax_rows(const T* x, T* y, in
     softmax::Online<A> s = softmax::online_empty<A>();
     if (r < rows)
       for (int64_t j = lane; j < D; j += Group) s = softmax::online_add(s, A(xr[j]));
-    s = row_reduce<Group>(s, MergeOnline<A>(), softmax::online_empty<A>());
+    s = row_reduce<Group>(s, CombineWith<softmax::Online<A>, softmax::online_merge<A>>(),
+                          softmax::online_empty<A>());
     if (r < rows)
       for (int64_t j = lane; j < D; j += Group)
         y[r * D + j] = softmax::softmax_value(xr[j], s, log);
