@@ -202,3 +202,23 @@ def test_sync_batchnorm_without_a_process_group_is_batchnorm():
     np.testing.assert_allclose(sync.running_var.numpy(), bn.running_var.numpy())
     with pytest.raises(ValueError, match="SyncBatchNorm: expected at least 2D input"):
         sync(gf.ones(3))
+
+
+@needs_mpi
+def test_ddp_benchmark_runs_and_reports_the_hidden_share(tmp_path):
+    """benchmarks/ddp.py end to end on a tiny batch: every row's numbers are there and sane
+    (timings themselves are the benchmark's business, not a test's)."""
+    import json
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "ddp.py"
+    out = subprocess.run([sys.executable, str(script), "--procs", "1", "2", "--batch", "2",
+                          "--steps", "3", "--warmup", "1", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads((tmp_path / "ddp.json").read_text())["rows"]
+    assert [r["procs"] for r in rows] == [1, 2]
+    one, two = rows
+    assert one["hidden"] is None and 0.0 <= two["hidden"] <= 1.0
+    for r in rows:
+        assert r["exposed"] >= 0.0 and r["allreduce_serial"] > 0.0 and r["step"] > 0.0
+    assert two["bytes"] == one["bytes"] > 0

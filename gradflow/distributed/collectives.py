@@ -14,6 +14,7 @@ show what rank 0 of two processes sees (tests/test_distributed.py runs the real 
 from __future__ import annotations
 
 import enum
+import os
 import time
 import warnings
 from typing import Callable, List, Optional, Sequence
@@ -24,7 +25,9 @@ from gradflow.autograd.grad_mode import no_grad
 from gradflow.distributed.process_group import ProcessGroup, _group, _mpi
 from gradflow.tensor import Tensor, empty, from_numpy
 
-SPIN_S, POLL_SLEEP_S = 0.005, 0.0002  # Work.wait: tight polling, then polls this far apart
+# Work.wait polls MPI in a tight loop this long, then yields the core between polls: a
+# sleep there (even 0.2 ms) delays every round trip of a collective the other rank drives.
+SPIN_S = 0.005
 
 
 class ReduceOp(enum.Enum):
@@ -79,14 +82,14 @@ class Work:
 
     def wait(self, timeout=None) -> bool:
         """Block until done; `timeout` (a timedelta) overrides the group's. Polls MPI in a
-        tight loop at first, then with short sleeps, so that a long wait (a slower rank)
-        leaves the cores to the processes that still compute."""
+        tight loop at first, then yielding the core between polls, so that a long wait (a
+        slower rank) leaves the cores to the processes that still compute."""
         limit = (timeout or self._group.timeout).total_seconds()
         start = time.monotonic()
         while not self.is_completed():
             waited = time.monotonic() - start
             if waited > SPIN_S:
-                time.sleep(POLL_SLEEP_S)
+                os.sched_yield()
             if waited > limit:
                 raise RuntimeError(
                     f"{self._op}: timed out after {limit:g} s on rank {self._group.rank} of "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 import weakref
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
@@ -38,25 +39,25 @@ class _Bucket:
 
     def __init__(self, params: List[Parameter]) -> None:
         self.params = params
-        self.offsets = [0]
+        offsets = [0]
         for p in params:
-            self.offsets.append(self.offsets[-1] + p.numel())
-        self.flat = zeros(self.offsets[-1], dtype=params[0].dtype, device=params[0].device)
+            offsets.append(offsets[-1] + p.numel())
+        self.flat = zeros(offsets[-1], dtype=params[0].dtype, device=params[0].device)
+        # slot i: flat[offsets[i]:offsets[i + 1]] viewed with parameter i's shape, made once
+        self.slots = [self.flat[a:b].view(*p.shape)
+                      for p, a, b in zip(params, offsets, offsets[1:])]
         self.ready = [False] * len(params)
         self.pending = len(params)
         self.work: Optional[dist.Work] = None
-
-    def _slot(self, i: int) -> Tensor:
-        return self.flat[self.offsets[i]:self.offsets[i + 1]]
 
     def load(self, i: int) -> None:
         """Copy parameter i's gradient (zeros when it has none) into the bucket."""
         grad = self.params[i].grad
         with no_grad():
             if grad is None:
-                self._slot(i).zero_()
+                self.slots[i].zero_()
             else:
-                self._slot(i).copy_(grad.reshape(-1))
+                self.slots[i].copy_(grad)
         self.ready[i] = True
         self.pending -= 1
 
@@ -64,8 +65,7 @@ class _Bucket:
         """Wait for the all-reduce, then copy the averaged gradients into .grad."""
         self.work.wait()
         with no_grad():
-            for i, p in enumerate(self.params):
-                avg = self._slot(i).view(*p.shape)
+            for p, avg in zip(self.params, self.slots):
                 if p.grad is None:
                     p.grad = avg.clone()
                 else:
@@ -199,6 +199,7 @@ class DistributedDataParallel(Module):
         self._buckets = [_Bucket(b) for b in
                          _split_into_buckets(params, int(bucket_cap_mb * 2 ** 20))]
         self._next_bucket = 0  # buckets before it have started their all-reduce
+        self._last_comm_wait_s = 0.0  # set by each synchronising backward (_grad_ready)
         me = weakref.ref(self)  # the hooks must not keep the wrapper alive
         self._hook_handles = [
             p.register_post_accumulate_grad_hook(functools.partial(_grad_ready_hook, me, b, i))
@@ -291,5 +292,10 @@ class DistributedDataParallel(Module):
                 started.work.is_completed()  # lets MPI move them on between our hooks
             return
         self._next_bucket = 0
+        start = time.perf_counter()
+        for bucket in buckets:
+            bucket.work.wait()
+        # the communication not hidden behind this rank's backward (benchmarks/ddp.py)
+        self._last_comm_wait_s = time.perf_counter() - start
         for bucket in buckets:
             bucket.unload()
