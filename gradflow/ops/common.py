@@ -32,6 +32,21 @@ _NUMPY_NAMES = {"axis": "dim", "keepdims": "keepdim"}
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+def made_from_row(fn: _F, name: str, module: str, summary: str, call: str = "",
+                  result: str = "") -> _F:
+    """fn as the public function `name` of `module` (one made in a loop from an op table row),
+    with the docstring `summary` and, when `call` is given, the doctest `call` -> `result`."""
+    fn.__name__ = fn.__qualname__ = name
+    fn.__module__ = module
+    fn.__doc__ = summary + (call and f"""
+
+    >>> import gradflow as gf
+    >>> {call}
+    {result}
+    """)
+    return fn
+
+
 def numpy_names(fn: _F) -> _F:
     """Accept NumPy's keyword names where PyTorch does: axis= for dim=, keepdims= for
     keepdim= (passing both spellings of one argument is a TypeError)."""

@@ -16,6 +16,7 @@ from gradflow.ops.common import (
     as_float,
     broadcast_shapes,
     check_tensor,
+    made_from_row,
     operands,
     to_array,
 )
@@ -314,17 +315,10 @@ def _unary_function(row: op_table.UnaryOp) -> Callable[[Tensor], Tensor]:
     def fn(x: Tensor) -> Tensor:
         return unary(row.name, x)
 
-    fn.__name__ = fn.__qualname__ = row.name
-    fn.__module__ = __name__
     summary, data, result = _UNARY_DOCS.get(row.name, ("A row of gradflow.op_table.UNARY.",
                                                        "", ""))
-    fn.__doc__ = f"{row.name}(input) -> Tensor: {summary}" + (data and f"""
-
-    >>> import gradflow as gf
-    >>> gf.{row.name}(gf.tensor({data}))
-    {result}
-    """)
-    return fn
+    return made_from_row(fn, row.name, __name__, f"{row.name}(input) -> Tensor: {summary}",
+                         data and f"gf.{row.name}(gf.tensor({data}))", result)
 
 
 # neg, abs, exp, ..., isnan: one function per row, also gradflow.<name> and (tensor.py
@@ -612,16 +606,10 @@ def _compare_function(name: str) -> Callable[[TensorLike, TensorLike], Tensor]:
     def fn(a: TensorLike, b: TensorLike) -> Tensor:
         return _compare(name, a, b)
 
-    fn.__name__ = fn.__qualname__ = name
-    fn.__module__ = __name__
     summary, operands_, result = _COMPARE_DOCS[name]
-    fn.__doc__ = f"""{summary} elementwise, a bool tensor (not differentiable).
-
-    >>> import gradflow as gf
-    >>> gf.{name}({operands_})
-    {result}
-    """
-    return fn
+    return made_from_row(fn, name, __name__,
+                         f"{summary} elementwise, a bool tensor (not differentiable).",
+                         f"gf.{name}({operands_})", result)
 
 
 # eq, ne, lt, le, gt, ge, logical_and/or/xor: one function per BOOL row of op_table.BINARY

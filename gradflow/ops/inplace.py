@@ -20,6 +20,7 @@ from gradflow.ops.common import (
     broadcast_shapes,
     check_tensor,
     fit_scalar,
+    made_from_row,
     numpy_names,
     result_type,
 )
@@ -85,18 +86,9 @@ def _unary_inplace(name: str) -> Callable[[Tensor], Tensor]:
     def fn(t: Tensor) -> Tensor:
         return apply_(t, out_of_place, name + "_")
 
-    fn.__name__ = fn.__qualname__ = name + "_"
-    fn.__module__ = __name__
-    fn.__doc__ = f"self = {name}(self) in place."
-    if name in elementwise._UNARY_DOCS:
-        _, data, result = elementwise._UNARY_DOCS[name]
-        fn.__doc__ += f"""
-
-    >>> import gradflow as gf
-    >>> gf.tensor({data}).{name}_()
-    {result}
-    """
-    return fn
+    _, data, result = elementwise._UNARY_DOCS.get(name, ("", "", ""))
+    return made_from_row(fn, name + "_", __name__, f"self = {name}(self) in place.",
+                         data and f"gf.tensor({data}).{name}_()", result)
 
 
 # neg_, abs_, exp_, ...: one per name of op_table.UNARY_INPLACE, installed as Tensor methods
