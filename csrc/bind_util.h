@@ -251,13 +251,13 @@ auto dispatch_float(bool f64, F&& f) {
   return f(float());
 }
 
-// The same as a binding, for entry points whose first argument is a host array:
-// m.def("op", by_dtype(op<float>, op<double>), ...) runs op<double> for a float64 array and
-// op<float> otherwise, whose checks then reject any other dtype.
 inline bool is_float64(const py::array& x) {
   return same_dtype(x.dtype(), py::dtype::of<double>());
 }
 
+// The same as a binding, for entry points whose first argument is a host array:
+// m.def("op", by_dtype(op<float>, op<double>), ...) runs op<double> for a float64 array and
+// op<float> otherwise, whose checks then reject any other dtype.
 template <typename R, typename... A>
 auto by_dtype(R (*f32)(const py::array&, A...), R (*f64)(const py::array&, A...)) {
   return [f32, f64](const py::array& x, A... args) {

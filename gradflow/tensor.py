@@ -1265,8 +1265,6 @@ def _varargs(args: Tuple[Any, ...]) -> Tuple[Any, ...]:
 
 
 # ---------------------------------------------------------------- creation functions
-_float32 = as_dtype("float32")
-_float64 = as_dtype("float64")
 _int64 = as_dtype("int64")
 _bool = as_dtype("bool")
 _DTYPE_NAMES = ("float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool",
