@@ -25,9 +25,12 @@ from gradflow.autograd.grad_mode import no_grad
 from gradflow.distributed.process_group import ProcessGroup, _group, _mpi
 from gradflow.tensor import Tensor, empty, from_numpy
 
-# Work.wait polls MPI in a tight loop this long, then yields the core between polls: a
-# sleep there (even 0.2 ms) delays every round trip of a collective the other rank drives.
-SPIN_S = 0.005
+# Work.wait polls MPI in a tight loop for SPIN_S, then yields the core between polls until
+# YIELD_S, then sleeps POLL_SLEEP_S between polls. A sleep delays every round trip of a
+# collective the other rank drives, so short waits (ranks a few ms apart) never sleep; a long
+# wait (a slow or failed rank) stops competing for the cores (with mpiexec's output
+# forwarding, for one).
+SPIN_S, YIELD_S, POLL_SLEEP_S = 0.005, 0.05, 0.0002
 
 
 class ReduceOp(enum.Enum):
@@ -82,13 +85,16 @@ class Work:
 
     def wait(self, timeout=None) -> bool:
         """Block until done; `timeout` (a timedelta) overrides the group's. Polls MPI in a
-        tight loop at first, then yielding the core between polls, so that a long wait (a
-        slower rank) leaves the cores to the processes that still compute."""
+        tight loop at first, then yielding the core between polls, then with short sleeps
+        (SPIN_S, YIELD_S), so that a long wait leaves the cores to the processes that still
+        compute."""
         limit = (timeout or self._group.timeout).total_seconds()
         start = time.monotonic()
         while not self.is_completed():
             waited = time.monotonic() - start
-            if waited > SPIN_S:
+            if waited > YIELD_S:
+                time.sleep(POLL_SLEEP_S)
+            elif waited > SPIN_S:
                 os.sched_yield()
             if waited > limit:
                 raise RuntimeError(
