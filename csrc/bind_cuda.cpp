@@ -180,7 +180,6 @@ E op_code(const std::string& op, const std::string& name, const std::vector<cons
 }
 
 // In enum order, from the lists that make the enums (kernels.h).
-const std::vector<const char*> kUnary = {GRADFLOW_UNARY_OPS(GRADFLOW_NAME_STRING)};
 const std::vector<const char*> kBinary = {GRADFLOW_BINARY_OPS(GRADFLOW_NAME_STRING)};
 const std::vector<const char*> kReduce = {GRADFLOW_REDUCE_OPS(GRADFLOW_NAME_STRING)};
 
@@ -203,18 +202,25 @@ Operand operand(const std::string& op, const char* name, const py::object& obj, 
   return o;
 }
 
+py::tuple unary_names() {
+  py::list names;
+  for (const UnaryKernel& k : unary_kernels()) names.append(k.name);
+  return py::tuple(names);
+}
+
 void unary_op(const std::string& name, const DeviceArray& out, const DeviceArray& x) {
-  const Unary u = op_code<Unary>("unary", name, kUnary);
-  const bool pred = u == Unary::logical_not || u == Unary::isnan || u == Unary::isinf;
-  check_same_shape("unary " + name, "x", x, out.shape);
-  bind::check_dtype("unary " + name, "out", out.dtype, {pred ? DType::b8 : x.dtype});
-  const bool float_only = !pred && u != Unary::neg && u != Unary::abs && u != Unary::sign &&
-                          u != Unary::relu && u != Unary::floor && u != Unary::ceil &&
-                          u != Unary::round;
-  if (float_only) bind::check_dtype("unary " + name, "x", x.dtype, kFloat);
-  if (x.dtype == DType::b8 && !pred)
-    throw py::type_error("unary " + name + ": not defined for bool input");
-  bind::run_nogil("unary " + name, [&] { unary(u, out, x); }, x.shape);
+  const std::string op = "unary " + name;
+  const std::vector<UnaryKernel>& kernels = unary_kernels();
+  int code = 0;
+  while (code < static_cast<int>(kernels.size()) && name != kernels[code].name) ++code;
+  if (code == static_cast<int>(kernels.size())) fail("unary", "unknown op '" + name + "'");
+  const UnaryDtypes dtypes = kernels[code].dtypes;
+  check_same_shape(op, "x", x, out.shape);
+  const bool pred = dtypes == UnaryDtypes::bool_result;
+  bind::check_dtype(op, "out", out.dtype, {pred ? DType::b8 : x.dtype});
+  if (dtypes == UnaryDtypes::float_only) bind::check_dtype(op, "x", x.dtype, kFloat);
+  if (x.dtype == DType::b8 && !pred) throw py::type_error(op + ": not defined for bool input");
+  bind::run_nogil(op, [&] { unary(code, out, x); }, x.shape);
 }
 
 void binary_op(const std::string& name, const DeviceArray& out, const py::object& a,
@@ -911,7 +917,13 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("manual_seed", [](uint64_t seed) { manual_seed(seed); });
   m.attr("max_dims") = kMaxDims;
   // the kernel names, checked against gradflow/op_table.py by tests/test_op_table.py
-  m.attr("unary_ops") = py::tuple(py::cast(kUnary));
+  m.attr("unary_ops") = unary_names();
+  py::dict unary_dtypes;  // name -> op_table.py's dtype class ("float", "int", "bool")
+  for (const UnaryKernel& k : unary_kernels())
+    unary_dtypes[k.name] = k.dtypes == UnaryDtypes::float_only ? "float"
+                           : k.dtypes == UnaryDtypes::int_ok   ? "int"
+                                                               : "bool";
+  m.attr("unary_dtypes") = unary_dtypes;
   m.attr("binary_ops") = py::tuple(py::cast(kBinary));
   m.attr("reduce_ops") = py::tuple(py::cast(kReduce));
 

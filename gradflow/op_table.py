@@ -1,7 +1,7 @@
 """The op tables: one row per elementwise or reduction op, the one place that lists them.
 
 A row names the op (the name is also the kernel's: ``Backend.unary(name, x)``, the CPU
-backend's NumPy function or own kernel, the CUDA enum value in ``csrc/cuda/kernels.h``), its
+backend's NumPy function or own kernel, the CUDA kernel's name (``csrc/cuda``)), its
 dtype class, and its derivative. Everything that lists ops reads from here: the
 backend contract's op lists (``backends/base.py``), the CPU dispatch (``backends/cpu.py``),
 the CUDA backend's dtype sets (``backends/cuda.py``), the dtype checks and the autograd rule of
@@ -25,10 +25,11 @@ binary op's ``grad_a`` and ``grad_b`` take ``(g, a, b, y)``; a reduction's ``gra
 them. The tables sit at the package root and import nothing from gradflow, because the backends
 below ``ops/`` read them too.
 
-Adding a unary op: a row here, a kernel per device (a NumPy function or ``backends/cpu.py``
-kernel on the CPU, a functor in ``csrc/cuda/elementwise.cu`` plus its name in
-``GRADFLOW_UNARY_OPS`` of ``csrc/cuda/kernels.h``), and a test. ``gradflow.<name>`` and
-``Tensor.<name>`` follow from the row.
+Adding a unary op touches three files and a test: a row here (its docstring included), the
+CPU kernel (the row names a NumPy function, or ``backends/cpu.py`` has a kernel), and the CUDA
+kernel (its name in ``GRADFLOW_UNARY_OPS`` and a case of the functor, both in
+``csrc/cuda/elementwise.cu``). ``gradflow.<name>``, ``Tensor.<name>``, ``Tensor.<name>_`` and
+their docstrings follow from the row.
 """
 
 from __future__ import annotations
@@ -41,11 +42,20 @@ FLOAT, INT, BOOL = "float", "int", "bool"
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
+class Doc(NamedTuple):
+    """A unary op's docstring: what it computes elementwise, an input and the result printed
+    (the doctest of ``gradflow.<name>``)."""
+    summary: str
+    example: str
+    result: str
+
+
 class UnaryOp(NamedTuple):
     name: str
     dtype: str  # FLOAT, INT or BOOL
     grad: Optional[Callable]  # (g, x, y) -> dx; None: not differentiable (BOOL)
     numpy: Optional[str]  # the NumPy function the CPU runs; None: backends/cpu.py has a kernel
+    doc: Doc
     # A backend's fused kernel (backends/base.py FUSED_KERNELS) giving grad's value from
     # (g, y) in one pass, used when no graph is recorded (no create_graph).
     fused_grad: Optional[str] = None
@@ -80,28 +90,53 @@ def _zero(g, x, y):
 
 
 UNARY: Tuple[UnaryOp, ...] = (
-    UnaryOp("neg", INT, lambda g, x, y: -g, "negative"),
-    UnaryOp("abs", INT, lambda g, x, y: g * x.sign(), "abs"),
-    UnaryOp("exp", FLOAT, lambda g, x, y: g * y, "exp"),
-    UnaryOp("expm1", FLOAT, lambda g, x, y: g * (y + 1), "expm1"),
-    UnaryOp("log", FLOAT, lambda g, x, y: g / x, "log"),
-    UnaryOp("log1p", FLOAT, lambda g, x, y: g / (x + 1), "log1p"),
-    UnaryOp("sqrt", FLOAT, lambda g, x, y: g / (y * 2), "sqrt"),
-    UnaryOp("rsqrt", FLOAT, lambda g, x, y: g * y * y * y * -0.5, None),
-    UnaryOp("sin", FLOAT, lambda g, x, y: g * x.cos(), "sin"),
-    UnaryOp("cos", FLOAT, lambda g, x, y: -g * x.sin(), "cos"),
-    UnaryOp("tanh", FLOAT, lambda g, x, y: g * (1 - y * y), "tanh"),
-    UnaryOp("sigmoid", FLOAT, lambda g, x, y: g * y * (1 - y), None),
-    UnaryOp("relu", INT, lambda g, x, y: g * (y > 0).to(g.dtype), None, "relu_backward"),
-    UnaryOp("sign", INT, _zero, "sign"),
-    UnaryOp("floor", INT, _zero, "floor"),
-    UnaryOp("ceil", INT, _zero, "ceil"),
-    UnaryOp("round", INT, _zero, "round"),
-    UnaryOp("erf", FLOAT, lambda g, x, y: g * (-(x * x)).exp() * _TWO_OVER_SQRT_PI, None),
-    UnaryOp("reciprocal", FLOAT, lambda g, x, y: -g * y * y, "reciprocal"),
-    UnaryOp("logical_not", BOOL, None, "logical_not"),
-    UnaryOp("isnan", BOOL, None, "isnan"),
-    UnaryOp("isinf", BOOL, None, "isinf"),
+    UnaryOp("neg", INT, lambda g, x, y: -g, "negative",
+            Doc("-x.", "[1.5, 0.0, -2.0]", "tensor([-1.5000, -0.0000,  2.0000])")),
+    UnaryOp("abs", INT, lambda g, x, y: g * x.sign(), "abs",
+            Doc("|x|.", "[-1.5, 0.0, 2.0]", "tensor([1.5000, 0.0000, 2.0000])")),
+    UnaryOp("exp", FLOAT, lambda g, x, y: g * y, "exp",
+            Doc("e ** x.", "[0.0, 1.0]", "tensor([1.0000, 2.7183])")),
+    UnaryOp("expm1", FLOAT, lambda g, x, y: g * (y + 1), "expm1",
+            Doc("e ** x - 1, exact for small x.",
+                "[0.0, 1e-8]", "tensor([0.0000e+00, 1.0000e-08])")),
+    UnaryOp("log", FLOAT, lambda g, x, y: g / x, "log",
+            Doc("The natural logarithm.", "[1.0, 2.0]", "tensor([0.0000, 0.6931])")),
+    UnaryOp("log1p", FLOAT, lambda g, x, y: g / (x + 1), "log1p",
+            Doc("log(1 + x), exact for small x.", "[0.0, 1.0]", "tensor([0.0000, 0.6931])")),
+    UnaryOp("sqrt", FLOAT, lambda g, x, y: g / (y * 2), "sqrt",
+            Doc("The square root.", "[4.0, 2.0]", "tensor([2.0000, 1.4142])")),
+    UnaryOp("rsqrt", FLOAT, lambda g, x, y: g * y * y * y * -0.5, None,
+            Doc("1 / sqrt(x).", "[4.0, 0.25]", "tensor([0.5000, 2.0000])")),
+    UnaryOp("sin", FLOAT, lambda g, x, y: g * x.cos(), "sin",
+            Doc("The sine.", "[0.0, 1.0]", "tensor([0.0000, 0.8415])")),
+    UnaryOp("cos", FLOAT, lambda g, x, y: -g * x.sin(), "cos",
+            Doc("The cosine.", "[0.0, 1.0]", "tensor([1.0000, 0.5403])")),
+    UnaryOp("tanh", FLOAT, lambda g, x, y: g * (1 - y * y), "tanh",
+            Doc("The hyperbolic tangent.", "[0.0, 1.0]", "tensor([0.0000, 0.7616])")),
+    UnaryOp("sigmoid", FLOAT, lambda g, x, y: g * y * (1 - y), None,
+            Doc("1 / (1 + e ** -x).", "[0.0, 2.0]", "tensor([0.5000, 0.8808])")),
+    UnaryOp("relu", INT, lambda g, x, y: g * (y > 0).to(g.dtype), None,
+            Doc("max(x, 0).", "[-1.0, 2.0]", "tensor([0., 2.])"), fused_grad="relu_backward"),
+    UnaryOp("sign", INT, _zero, "sign",
+            Doc("-1, 0 or 1 by the sign of x.", "[-1.5, 0.0, 2.0]", "tensor([-1.,  0.,  1.])")),
+    UnaryOp("floor", INT, _zero, "floor",
+            Doc("The largest integer <= x.", "[-1.5, 2.5]", "tensor([-2.,  2.])")),
+    UnaryOp("ceil", INT, _zero, "ceil",
+            Doc("The smallest integer >= x.", "[-1.5, 2.5]", "tensor([-1.,  3.])")),
+    UnaryOp("round", INT, _zero, "round",
+            Doc("The nearest integer, halves to even (``decimals`` is not taken).",
+                "[0.5, 1.5, 2.7]", "tensor([0., 2., 3.])")),
+    UnaryOp("erf", FLOAT, lambda g, x, y: g * (-(x * x)).exp() * _TWO_OVER_SQRT_PI, None,
+            Doc("The error function.", "[0.0, 1.0]", "tensor([0.0000, 0.8427])")),
+    UnaryOp("reciprocal", FLOAT, lambda g, x, y: -g * y * y, "reciprocal",
+            Doc("1 / x.", "[2.0, 4.0]", "tensor([0.5000, 0.2500])")),
+    UnaryOp("logical_not", BOOL, None, "logical_not",
+            Doc("not x, as a bool tensor (nonzero is True).",
+                "[0.0, 2.0]", "tensor([ True, False])")),
+    UnaryOp("isnan", BOOL, None, "isnan",
+            Doc("Whether x is NaN.", "[1.0, float('nan')]", "tensor([False,  True])")),
+    UnaryOp("isinf", BOOL, None, "isinf",
+            Doc("Whether x is +inf or -inf.", "[1.0, float('-inf')]", "tensor([False,  True])")),
 )
 
 def _pow_grad_base(g, a, b, y):

@@ -12,21 +12,43 @@ from gradflow import op_table
 from gradflow.backends import base
 from gradflow.backends.cpu import _BINARY, _REDUCE, _UNARY
 
-KERNELS_H = Path(__file__).resolve().parents[1] / "csrc" / "cuda" / "kernels.h"
+CUDA_SOURCES = Path(__file__).resolve().parents[1] / "csrc" / "cuda"
+# Where each family's X-macro list is: the unary one beside its kernels, with each kernel's
+# dtype class (X(exp, float_only)); the binary and reduction ones in kernels.h (X(add)).
+_LISTS = {"unary": "elementwise.cu", "binary": "kernels.h", "reduce": "kernels.h"}
+_DTYPE_CLASSES = {"float_only": op_table.FLOAT, "int_ok": op_table.INT,
+                  "bool_result": op_table.BOOL}
+
+
+def _source_list(family: str):
+    """The (name, dtype class or None) entries of a family's X-macro list in the CUDA source."""
+    path = CUDA_SOURCES / _LISTS[family]
+    m = re.search(rf"#define GRADFLOW_{family.upper()}_OPS\(X\)((?:[^\n]*\\\n)*[^\n]*)",
+                  path.read_text())
+    assert m, f"GRADFLOW_{family.upper()}_OPS not found in {path}"
+    return [(name, _DTYPE_CLASSES.get(dtypes)) for name, dtypes in
+            re.findall(r"X\((\w+)(?:, (\w+))?\)", m.group(1))]
 
 
 def _native_names(family: str):
     """The CUDA kernel names of a family ("unary", "binary", "reduce"): exported by the built
-    module as _cuda.<family>_ops, else read from the X-macro list in kernels.h that both the
-    enum and the module's name lookup are made from."""
+    module as _cuda.<family>_ops, else read from the X-macro list that both the enum and the
+    module's name lookup are made from."""
     try:
         from gradflow import _cuda
     except ImportError:
-        text = KERNELS_H.read_text()
-        m = re.search(rf"#define GRADFLOW_{family.upper()}_OPS\(X\)((?:[^\n]*\\\n)*[^\n]*)", text)
-        assert m, f"GRADFLOW_{family.upper()}_OPS not found in {KERNELS_H}"
-        return tuple(re.findall(r"X\((\w+)\)", m.group(1)))
+        return tuple(name for name, _ in _source_list(family))
     return tuple(getattr(_cuda, f"{family}_ops"))
+
+
+def test_cuda_unary_kernels_take_their_rows_dtype_class():
+    """The CUDA binding checks dtypes by each kernel's class; the backend converts by the row's."""
+    try:
+        from gradflow import _cuda
+        native = dict(_cuda.unary_dtypes)
+    except ImportError:
+        native = dict(_source_list("unary"))
+    assert native == {row.name: row.dtype for row in op_table.UNARY}
 
 
 @pytest.mark.parametrize("family, table", [("unary", op_table.UNARY),

@@ -10,6 +10,20 @@
 namespace gradflow::cuda {
 namespace {
 
+// Each unary kernel: its name (a row of gradflow/op_table.py's UNARY) and dtypes; its math is
+// a case of unary_op below (or unary_pred for the bool-valued ones).
+#define GRADFLOW_UNARY_OPS(X)                                                                  \
+  X(neg, int_ok) X(abs, int_ok) X(exp, float_only) X(expm1, float_only) X(log, float_only)     \
+  X(log1p, float_only) X(sqrt, float_only) X(rsqrt, float_only) X(sin, float_only)             \
+  X(cos, float_only) X(tanh, float_only) X(sigmoid, float_only) X(relu, int_ok)                \
+  X(sign, int_ok) X(floor, int_ok) X(ceil, int_ok) X(round, int_ok) X(erf, float_only)         \
+  X(reciprocal, float_only) X(logical_not, bool_result) X(isnan, bool_result)                  \
+  X(isinf, bool_result)
+#define GRADFLOW_UNARY_ENUM_VALUE(name, dtypes) name,
+#define GRADFLOW_UNARY_KERNEL(name, dtypes) {#name, UnaryDtypes::dtypes},
+
+enum class Unary : int { GRADFLOW_UNARY_OPS(GRADFLOW_UNARY_ENUM_VALUE) };
+
 template <typename T>
 __device__ __forceinline__ T unary_op(Unary op, T x) {
   if constexpr (std::is_floating_point_v<T>) {
@@ -195,7 +209,13 @@ T scalar_of(const Operand& o) {
 
 }  // namespace
 
-void unary(Unary op, const DeviceArray& out, const DeviceArray& x) {
+const std::vector<UnaryKernel>& unary_kernels() {
+  static const std::vector<UnaryKernel> kernels = {GRADFLOW_UNARY_OPS(GRADFLOW_UNARY_KERNEL)};
+  return kernels;
+}
+
+void unary(int code, const DeviceArray& out, const DeviceArray& x) {
+  const Unary op = static_cast<Unary>(code);
   const int64_t n = out.numel();
   if (n == 0) return;
   const std::vector<int64_t>* s[2] = {&out.strides, &x.strides};

@@ -4,6 +4,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "conv_geom.h"
 #include "cuda/gemm_batch.h"
@@ -27,13 +28,11 @@ void fill(const DeviceArray& dst, double value, int64_t ivalue);
 void arange(const DeviceArray& out, double start, double step, int64_t istart, int64_t istep);
 
 // ---- elementwise.cu
-// The kernels by name, the names of gradflow/op_table.py's rows (tests/test_op_table.py checks
-// both ways). Each list makes its enum here and bind_cuda.cpp's name -> enum lookup, so the
-// two cannot disagree. Binary: the bool-valued ops come last, from eq on.
-#define GRADFLOW_UNARY_OPS(X)                                                                  \
-  X(neg) X(abs) X(exp) X(expm1) X(log) X(log1p) X(sqrt) X(rsqrt) X(sin) X(cos) X(tanh)       \
-  X(sigmoid) X(relu) X(sign) X(floor) X(ceil) X(round) X(erf) X(reciprocal) X(logical_not)   \
-  X(isnan) X(isinf)
+// The unary kernels, listed by name with the dtypes each takes in elementwise.cu, and the
+// binary and reduction kernels by name here: the names of gradflow/op_table.py's rows
+// (tests/test_op_table.py checks both ways). Each list makes its enum, so a kernel is found
+// by its name, never by a position kept in step by hand. Binary: the bool-valued ops come
+// last, from eq on.
 #define GRADFLOW_BINARY_OPS(X)                                                                 \
   X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum) X(remainder) X(eq) X(ne) X(lt)    \
   X(le) X(gt) X(ge) X(logical_and) X(logical_or) X(logical_xor)
@@ -41,10 +40,18 @@ void arange(const DeviceArray& out, double start, double step, int64_t istart, i
 #define GRADFLOW_ENUM_VALUE(name) name,
 #define GRADFLOW_NAME_STRING(name) #name,
 
-enum class Unary : int { GRADFLOW_UNARY_OPS(GRADFLOW_ENUM_VALUE) };
+// A unary kernel's dtypes, op_table.py's classes: float input only (FLOAT), the input's
+// dtype kept (INT, no bool input), or a bool result of any input (BOOL).
+enum class UnaryDtypes : int { float_only, int_ok, bool_result };
+struct UnaryKernel {
+  const char* name;
+  UnaryDtypes dtypes;
+};
+// Every unary kernel; `op` below is an index into it.
+const std::vector<UnaryKernel>& unary_kernels();
+// out = op(x); x has out's shape and dtype (bool_result ops: out is bool).
+void unary(int op, const DeviceArray& out, const DeviceArray& x);
 enum class Binary : int { GRADFLOW_BINARY_OPS(GRADFLOW_ENUM_VALUE) };
-// out = op(x); x has out's shape and dtype (bool-valued ops: out is bool).
-void unary(Unary op, const DeviceArray& out, const DeviceArray& x);
 // out = a op b; array operands have out's shape and one common dtype (the compute type,
 // `compute`), out has that dtype or bool (comparisons, logical ops).
 void binary(Binary op, const DeviceArray& out, DType compute, Operand a, Operand b);

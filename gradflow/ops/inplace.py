@@ -86,13 +86,12 @@ def _unary_inplace(name: str) -> Callable[[Tensor], Tensor]:
     def fn(t: Tensor) -> Tensor:
         return apply_(t, out_of_place, name + "_")
 
-    _, data, result = elementwise._UNARY_DOCS.get(name, ("", "", ""))
+    doc = op_table.UNARY_BY_NAME[name].doc
     return made_from_row(fn, name + "_", __name__, f"self = {name}(self) in place.",
-                         data and f"gf.tensor({data}).{name}_()", result)
+                         f"gf.tensor({doc.example}).{name}_()", doc.result)
 
 
 # neg_, abs_, exp_, ...: one per name of op_table.UNARY_INPLACE, installed as Tensor methods
-# (tensor.py declares them to type checkers)
 for _name in op_table.UNARY_INPLACE:
     globals()[_name] = _unary_inplace(_name[:-1])
 
