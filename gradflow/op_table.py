@@ -85,7 +85,7 @@ class ReduceOp(NamedTuple):
 
 
 def _zero(g, x, y):
-    """Piecewise constant (sign, floor, ceil, round): zero gradient, of g's dtype."""
+    """Piecewise constant (sign, floor, ceil, round, trunc): zero gradient, of g's dtype."""
     return g * 0.0
 
 
@@ -126,6 +126,8 @@ UNARY: Tuple[UnaryOp, ...] = (
     UnaryOp("round", INT, _zero, "round",
             Doc("The nearest integer, halves to even (``decimals`` is not taken).",
                 "[0.5, 1.5, 2.7]", "tensor([0., 2., 3.])")),
+    UnaryOp("trunc", INT, _zero, "trunc",
+            Doc("x rounded towards zero.", "[-1.5, 2.5]", "tensor([-1.,  2.])")),
     UnaryOp("erf", FLOAT, lambda g, x, y: g * (-(x * x)).exp() * _TWO_OVER_SQRT_PI, None,
             Doc("The error function.", "[0.0, 1.0]", "tensor([0.0000, 0.8427])")),
     UnaryOp("reciprocal", FLOAT, lambda g, x, y: -g * y * y, "reciprocal",

@@ -129,6 +129,27 @@ def test_unary_ops_on_integer_tensors():
     assert i.clamp(0.5).dtype is gf.float32
 
 
+@given(a=shaped_arrays(shapes(max_dims=3), np.float64, -5, 5))
+def test_trunc_rounds_towards_zero(a):
+    x = to_gf(a, requires_grad=True)
+    y = gf.trunc(x)
+    np.testing.assert_array_equal(y.detach().numpy(), np.trunc(a))
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros_like(a))  # piecewise constant
+
+
+def test_trunc_keeps_integers_and_works_in_place():
+    assert gf.tensor([-2, 3]).trunc().tolist() == [-2, 3]
+    assert gf.trunc(gf.tensor([-2, 3])).dtype is gf.int64
+    assert gf.trunc(gf.tensor([True, False])).dtype is gf.bool
+    x = gf.tensor([-1.7, -0.5, 0.5, 2.9, float("inf"), float("nan")])
+    x.trunc_()
+    np.testing.assert_array_equal(x.numpy(), np.float32([-1, -0.0, 0, 2, np.inf, np.nan]))
+    torch = pytest.importorskip("torch")
+    v = [-1.7, -0.5, 0.5, 2.9]
+    np.testing.assert_array_equal(gf.tensor(v).trunc().numpy(), torch.tensor(v).trunc().numpy())
+
+
 # ---------------------------------------------------------------- binary
 BINARY = {
     "add": (lambda a, b: a + b, np.add, (-3, 3), (-3, 3)),

@@ -16,9 +16,9 @@ namespace {
   X(neg, int_ok) X(abs, int_ok) X(exp, float_only) X(expm1, float_only) X(log, float_only)     \
   X(log1p, float_only) X(sqrt, float_only) X(rsqrt, float_only) X(sin, float_only)             \
   X(cos, float_only) X(tanh, float_only) X(sigmoid, float_only) X(relu, int_ok)                \
-  X(sign, int_ok) X(floor, int_ok) X(ceil, int_ok) X(round, int_ok) X(erf, float_only)         \
-  X(reciprocal, float_only) X(logical_not, bool_result) X(isnan, bool_result)                  \
-  X(isinf, bool_result)
+  X(sign, int_ok) X(floor, int_ok) X(ceil, int_ok) X(round, int_ok) X(trunc, int_ok)           \
+  X(erf, float_only) X(reciprocal, float_only) X(logical_not, bool_result)                     \
+  X(isnan, bool_result) X(isinf, bool_result)
 #define GRADFLOW_UNARY_ENUM_VALUE(name, dtypes) name,
 #define GRADFLOW_UNARY_KERNEL(name, dtypes) {#name, UnaryDtypes::dtypes},
 
@@ -49,6 +49,7 @@ __device__ __forceinline__ T unary_op(Unary op, T x) {
       case Unary::floor: return floor(x);
       case Unary::ceil: return ceil(x);
       case Unary::round: return rint(x);
+      case Unary::trunc: return trunc(x);
       case Unary::erf: return erf(x);
       case Unary::reciprocal: return T(1) / x;
       default: return x;
@@ -59,7 +60,7 @@ __device__ __forceinline__ T unary_op(Unary op, T x) {
       case Unary::abs: return x < T(0) ? -x : x;
       case Unary::sign: return x > T(0) ? T(1) : x < T(0) ? T(-1) : T(0);
       case Unary::relu: return x > T(0) ? x : T(0);
-      default: return x;  // floor, ceil, round of an integer
+      default: return x;  // floor, ceil, round, trunc of an integer
     }
   }
 }
