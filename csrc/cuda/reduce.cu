@@ -69,7 +69,8 @@ __global__ void __launch_bounds__(kThreads) reduce_kernel(int64_t n_out, int64_t
     partial[threadIdx.x] = acc;
     for (int s = group / 2; s > 0; s /= 2) {
       __syncthreads();
-      if (lane < s) partial[threadIdx.x] = combine(op, partial[threadIdx.x], partial[threadIdx.x + s]);
+      if (lane < s)
+        partial[threadIdx.x] = combine(op, partial[threadIdx.x], partial[threadIdx.x + s]);
     }
     acc = partial[threadIdx.x];
   }
