@@ -12,9 +12,6 @@
 #include "cpu/conv.h"
 #include "cpu/elementwise.h"
 #include "cpu/gemm.h"
-#ifdef GRADFLOW_HAVE_AVX2_KERNELS
-#include "cpu/peak_avx2.h"
-#endif
 #include "cpu/pool.h"
 #include "cpu/runtime.h"
 
@@ -32,14 +29,6 @@ void check_operands(const std::string& op, const py::array& a, const py::array& 
   check_dtype(op, "b", b.dtype(), {a.dtype()}, " like a");
   check_rank(op, "a", a, ndim);
   check_rank(op, "b", b, ndim);
-}
-
-// c = alpha * a @ b + beta * c by the GEMM kernel; a column-major c as c^T = b^T @ a^T.
-template <typename T>
-void product(const Matrix<T>& a, const Matrix<T>& b, const Matrix<T>& c, T alpha, T beta) {
-  if (c.trans) return product(b.op(true), a.op(true), c.op(true), alpha, beta);
-  cpu::gemm<T>(a.trans, b.trans, c.rows, c.cols, a.cols, alpha, a.data, a.ld, b.data, b.ld, beta,
-               c.data, c.ld);
 }
 
 // c = alpha * op(a) @ op(b) + beta * c on 2-D arrays; c is written in place and returned,
@@ -64,7 +53,7 @@ py::array gemm(const py::array& a, const py::array& b, OptArray c_in, bool trans
   }
   const py::array c = c_in ? *c_in : Out<T>(op, {ma.rows, mb.cols}).array;
   const Matrix<T> mc = as_matrix<T>(op, "c", c);
-  run_nogil(op, [&] { product(ma, mb, mc, T(alpha), c_in ? T(beta) : T(0)); }, a, b);
+  run_nogil(op, [&] { cpu::gemm(ma, mb, mc, T(alpha), c_in ? T(beta) : T(0)); }, a, b);
   return c;
 }
 
@@ -74,21 +63,12 @@ template <typename T>
 py::array matmul(const py::array& a, const py::array& b) {
   const std::string op = "matmul";
   check_operands(op, a, b, 3);
-  const int64_t batch = a.shape(0);
   const Matrix<T> ma = as_matrix<T>(op, "a", a), mb = as_matrix<T>(op, "b", b);
-  if (b.shape(0) != batch || mb.rows != ma.cols)
+  if (b.shape(0) != a.shape(0) || mb.rows != ma.cols)
     fail(op, "shapes ", shape_str(a), " and ", shape_str(b), " cannot be multiplied");
-  const int64_t m = ma.rows, k = ma.cols, n = mb.cols, e = a.itemsize();
-  for (const auto& [x, name] : {std::pair{&a, "a"}, std::pair{&b, "b"}})
-    if (x->strides(0) % e != 0) fail(op, name, " has a batch stride that is not a whole element");
-  const int64_t sa = a.strides(0) / e, sb = b.strides(0) / e;
-  return computed<T>(op, {batch, m, n}, [&](T* out) {
-    // A shared b and row-major a whose matrices follow each other: one (B*m, k) @ (k, n).
-    if (batch > 1 && sb == 0 && !ma.trans && sa == m * ma.ld)
-      product<T>({ma.data, batch * m, k, ma.ld, false}, mb, {out, batch * m, n, n, false}, 1, 0);
-    else
-      cpu::gemm_batched<T>(batch, ma.trans, mb.trans, m, n, k, T(1), ma.data, ma.ld, sa,
-                           mb.data, mb.ld, sb, T(0), out, n, m * n);
+  const int64_t sa = batch_stride(op, "a", a), sb = batch_stride(op, "b", b);
+  return computed<T>(op, {a.shape(0), ma.rows, mb.cols}, [&](T* out) {
+    cpu::gemm_batched<T>(a.shape(0), ma, sa, mb, sb, out);
   }, a, b);
 }
 
@@ -96,10 +76,7 @@ double fma_peak_gflops(double seconds) {
   if (!(seconds > 0.0 && seconds <= 60.0))
     fail("fma_peak_gflops", "seconds must be in (0, 60], got ", seconds);
   double gflops = 0.0;
-#ifdef GRADFLOW_HAVE_AVX2_KERNELS
-  if (cpu::cpu_has_avx2_fma())
-    run_nogil("fma_peak_gflops", [&] { gflops = cpu::avx2::fma_peak_gflops(seconds); });
-#endif
+  run_nogil("fma_peak_gflops", [&] { gflops = cpu::fma_peak_gflops(seconds); });
   return gflops;
 }
 
