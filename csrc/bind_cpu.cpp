@@ -83,21 +83,8 @@ double fma_peak_gflops(double seconds) {
 // ------------------------------------------------------------------------------ elementwise
 // The native kernels by name: the names are rows of gradflow/op_table.py's UNARY and BINARY
 // (tests/test_op_table.py checks), exported as _C.unary_ops and _C.binary_ops.
-template <typename T>
-using UnaryKernel = void (*)(const T* x, T* y, int64_t n);
-
-struct UnaryOp {
-  const char* name;
-  UnaryKernel<float> f32;
-  UnaryKernel<double> f64;
-  const char* doc;
-};
-
-constexpr UnaryOp kUnaryOps[] = {
-    {"erf", cpu::erf<float>, cpu::erf<double>, "Elementwise erf of a C-contiguous float array."},
-    {"relu", cpu::relu<float>, cpu::relu<double>,
-     "max(x, 0) elementwise (NaN kept) of a C-contiguous float array."}};
-
+constexpr std::pair<const char*, cpu::UnaryOp> kUnaryOps[] = {{"erf", cpu::UnaryOp::erf},
+                                                              {"relu", cpu::UnaryOp::relu}};
 constexpr std::pair<const char*, cpu::BinaryOp> kBinaryOps[] = {
     {"add", cpu::BinaryOp::add}, {"sub", cpu::BinaryOp::sub},
     {"mul", cpu::BinaryOp::mul}, {"div", cpu::BinaryOp::div}};
@@ -108,15 +95,12 @@ cpu::BinaryOp binary_op(const std::string& name) {
   fail("binary", "no native kernel named '", name, "'");
 }
 
-// y = kernel(x) elementwise, a new array shaped like x.
 template <typename T>
-py::array unary(const char* op, UnaryKernel<T> kernel, const py::array& x) {
-  const Arg<T> in(op, "input", x, -1, Sizes::any);
-  return computed<T>(op, in.shape(), [&](T* y) { kernel(in.data(), y, in.size()); }, x);
+py::array unary(const py::array& x, const char* name, cpu::UnaryOp op) {
+  const Arg<T> in(name, "input", x, -1, Sizes::any);
+  return computed<T>(name, in.shape(), [&](T* y) { cpu::unary(op, in.data(), y, in.size()); }, x);
 }
 
-// out = a op b[(i / inner) % mid] (elementwise.h), mid = b.size: out is a new array shaped
-// like a when None, else written in place (it may be a itself, and must not overlap b).
 template <typename T>
 py::array binary(const py::array& a, const std::string& name, const py::array& b,
                  const OptArray& out, int64_t inner, bool swap) {
@@ -136,7 +120,6 @@ py::array binary(const py::array& a, const std::string& name, const py::array& b
   return *out;
 }
 
-// dx = grad where y > 0, else 0, for grad and relu's output y of the same shape.
 template <typename T>
 py::array relu_backward(const py::array& grad, const py::array& y) {
   const std::string op = "relu_backward";
@@ -147,7 +130,6 @@ py::array relu_backward(const py::array& grad, const py::array& y) {
   }, grad, y);
 }
 
-// y += alpha * x in place, for x and y of the same size (x may be y itself).
 template <typename T>
 void axpy_(const py::array& y, double alpha, const py::array& x) {
   const std::string op = "axpy_";
@@ -420,22 +402,26 @@ PYBIND11_MODULE(_C, m) {
 
   // ---- elementwise
   py::list unary_names, binary_names;
-  for (const UnaryOp& u : kUnaryOps) {
-    m.def(u.name, [u](const py::array& x) {
-      return is_float64(x) ? unary<double>(u.name, u.f64, x) : unary<float>(u.name, u.f32, x);
-    }, "x"_a, u.doc);
-    unary_names.append(u.name);
+  for (const auto& [name, op] : kUnaryOps) {
+    m.def(name, [name = name, op = op](const py::array& x) {
+      return by_dtype(unary<float>, unary<double>)(x, name, op);
+    }, "x"_a, "y = op(x) elementwise (erf, or relu = max(x, 0) keeping NaN), a new array like "
+              "the C-contiguous float array x.");
+    unary_names.append(name);
   }
   for (const auto& [name, op] : kBinaryOps) binary_names.append(name);
   m.attr("unary_ops") = py::tuple(unary_names);
   m.attr("binary_ops") = py::tuple(binary_names);
   DEF(binary, "a"_a, "op"_a, "b"_a, "out"_a = py::none(), "inner"_a = 1, "swap"_a = false,
       "out[i] = a[i] op b[(i // inner) % b.size] (swap: b[...] op a[i]) for C-contiguous "
-      "float arrays of one dtype; out (None: a new array like a) may be a itself.");
+      "float arrays of one dtype; out (None: a new array like a) may be a itself, and must not "
+      "overlap b.");
   DEF(relu_backward, "grad"_a, "y"_a,
-      "grad where y > 0, else 0 (relu's backward from its output y).");
+      "grad where y > 0, else 0 (relu's backward from its output y), for grad and y of one "
+      "shape.");
   DEF(axpy_, "y"_a, "alpha"_a, "x"_a,
-      "y += alpha * x in place, for C-contiguous float arrays of one dtype and size.");
+      "y += alpha * x in place, for C-contiguous float arrays of one dtype and size (x may be "
+      "y itself).");
 
   // ---- gemm
   DEF(gemm, "a"_a, "b"_a, "c"_a = py::none(), "trans_a"_a = false, "trans_b"_a = false,
