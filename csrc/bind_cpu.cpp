@@ -31,8 +31,6 @@ void check_operands(const std::string& op, const py::array& a, const py::array& 
   check_rank(op, "b", b, ndim);
 }
 
-// c = alpha * op(a) @ op(b) + beta * c on 2-D arrays; c is written in place and returned,
-// or allocated (beta then ignored) when None.
 template <typename T>
 py::array gemm(const py::array& a, const py::array& b, OptArray c_in, bool trans_a,
                bool trans_b, double alpha, double beta) {
@@ -57,8 +55,6 @@ py::array gemm(const py::array& a, const py::array& b, OptArray c_in, bool trans
   return c;
 }
 
-// out[i] = a[i] @ b[i] for 3-D a (B, m, k) and b (B, k, n). Each matrix needs unit stride on
-// one axis; the batch strides are free (0 for a broadcast operand). Returns a new (B, m, n).
 template <typename T>
 py::array matmul(const py::array& a, const py::array& b) {
   const std::string op = "matmul";
@@ -70,14 +66,6 @@ py::array matmul(const py::array& a, const py::array& b) {
   return computed<T>(op, {a.shape(0), ma.rows, mb.cols}, [&](T* out) {
     cpu::gemm_batched<T>(a.shape(0), ma, sa, mb, sb, out);
   }, a, b);
-}
-
-double fma_peak_gflops(double seconds) {
-  if (!(seconds > 0.0 && seconds <= 60.0))
-    fail("fma_peak_gflops", "seconds must be in (0, 60], got ", seconds);
-  double gflops = 0.0;
-  run_nogil("fma_peak_gflops", [&] { gflops = cpu::fma_peak_gflops(seconds); });
-  return gflops;
 }
 
 // ------------------------------------------------------------------------------ elementwise
@@ -107,7 +95,7 @@ py::array binary(const py::array& a, const std::string& name, const py::array& b
   const cpu::BinaryOp op = binary_op(name);
   const Arg<T> x(name, "a", a, -1, Sizes::any), y(name, "b", b, -1, Sizes::any);
   const int64_t n = x.size(), mid = y.size();
-  if (inner < 1) fail(name, "inner must be >= 1, got ", inner);
+  at_least<int64_t>(name, "inner", inner, 1);
   if (mid < 1 || (n > 0 && (inner > n / mid || n % (mid * inner) != 0)))
     fail(name, "b ", shape_str(b), " does not repeat evenly over a ", shape_str(a),
          " with inner = ", inner);
@@ -154,7 +142,6 @@ py::array conv2d_forward(const py::array& x, const py::array& w, const OptArray&
   }, x, w);
 }
 
-// dx (N, Cin, H, W) of conv2d(x, w) given dy; also the forward of conv_transpose2d.
 template <typename T>
 py::array conv2d_backward_input(const py::array& dy, const py::array& w, Pair input_size,
                                 Pair stride, Pair padding, Pair dilation, int64_t groups) {
@@ -182,18 +169,13 @@ py::array conv2d_backward_weight(const py::array& x, const py::array& dy, Pair k
 }
 
 // ------------------------------------------------------------------------------ unfold / fold
-// F.unfold: x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); F.fold, its adjoint: cols ->
-// (N, C, *output_size), overlapping entries summed (cpu/im2col.h).
 template <typename T>
 py::array unfold(const py::array& x, Pair kernel_size, Pair stride, Pair padding,
                  Pair dilation) {
   const std::string op = "unfold";
   const Arg<T> in(op, "input", x, 4);
-  check_pair(op, "kernel_size", kernel_size, 1);
-  const ConvGeom g = conv_geom(op, in.shape(1), in.shape(2), in.shape(3), kernel_size[0],
-                               kernel_size[1], stride, padding, dilation);
+  const ConvGeom g = unfold_geom(op, in.shape(), kernel_size, stride, padding, dilation);
   const Shape shape{in.shape(0), g.C * g.kh * g.kw, g.OH * g.OW};
-  check_sizes(op, "output", shape);
   return computed<T>(op, shape, [&](T* cols) { cpu::unfold<T>(shape[0], g, in.data(), cols); }, x);
 }
 
@@ -208,7 +190,6 @@ py::array fold(const py::array& cols, Pair output_size, Pair kernel_size, Pair s
   return computed<T>(op, shape, [&](T* x) { cpu::fold<T>(shape[0], g, in.data(), x); }, cols);
 }
 
-// (N, C, ...) -> (C,): the sum over every axis but 1 (the bias gradient).
 template <typename T>
 py::array channel_sum(const py::array& dy) {
   const std::string op = "channel_sum";
@@ -353,7 +334,6 @@ py::array batch_norm_apply(const py::array& x, const py::array& mean, const py::
   }, x);
 }
 
-// (dx, dweight, dbias), each None unless `needs` asks for it.
 template <typename T>
 py::tuple batch_norm_backward(const py::array& x, const py::array& dy, const py::array& mean,
                               const py::array& invstd, const OptArray& w, bool training,
@@ -364,19 +344,16 @@ py::tuple batch_norm_backward(const py::array& x, const py::array& dy, const py:
   check_same_shape(op, "grad_output", dy, "input", x);
   const T *pm = opt_vector<T>(op, "mean", mean, C), *pi = opt_vector<T>(op, "invstd", invstd, C);
   const T* pw = opt_vector<T>(op, "weight", w, C);
-  py::object grads[3] = {py::none(), py::none(), py::none()};
-  T* p[3] = {nullptr, nullptr, nullptr};
-  for (int i = 0; i < 3; ++i) {
-    if (!needs[i]) continue;
-    Out<T> g(op, i == 0 ? Shape{N, C, L} : Shape{C});
-    grads[i] = g.array;
-    p[i] = g.data;
-  }
+  std::optional<Out<T>> grads[3];  // dx, dweight, dbias
+  for (int i = 0; i < 3; ++i)
+    if (needs[i]) grads[i].emplace(op, i == 0 ? Shape{N, C, L} : Shape{C});
+  auto data = [&](int i) { return grads[i] ? grads[i]->data : nullptr; };
+  auto array = [&](int i) { return grads[i] ? py::object(grads[i]->array) : py::none(); };
   run_nogil(op, [&] {
-    cpu::batch_norm_backward<T>(N, C, L, in.data(), gy.data(), pm, pi, pw, training, p[0], p[1],
-                                p[2]);
+    cpu::batch_norm_backward<T>(N, C, L, in.data(), gy.data(), pm, pi, pw, training, data(0),
+                                data(1), data(2));
   }, x);
-  return py::make_tuple(grads[0], grads[1], grads[2]);
+  return py::make_tuple(array(0), array(1), array(2));
 }
 
 }  // namespace
@@ -389,10 +366,8 @@ PYBIND11_MODULE(_C, m) {
   cpu::install_fork_handler();
 
   // ---- runtime
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) fail("set_num_threads", "n must be >= 1, got ", n);
-    cpu::set_num_threads(n);
-  });
+  m.def("set_num_threads",
+        [](int n) { cpu::set_num_threads(at_least("set_num_threads", "n", n, 1)); });
   m.def("get_num_threads", &cpu::get_num_threads);
   m.def("openmp_enabled", &cpu::openmp_enabled);
   m.def("simd_level", &cpu::simd_level);
@@ -430,10 +405,15 @@ PYBIND11_MODULE(_C, m) {
       "(op = transpose when trans_*). Writes c in place and returns it; c=None allocates a new "
       "array (beta ignored).");
   DEF(matmul, "a"_a, "b"_a,
-      "Batched product of (B, m, k) and (B, k, n) float arrays, each matrix with unit stride on "
-      "one axis; batch strides are free (0 broadcasts).");
-  m.def("fma_peak_gflops", &fma_peak_gflops, "seconds"_a = 0.2,
-        "Measured float32 FMA peak of one core in GFLOP/s (0 without AVX2+FMA).");
+      "out[i] = a[i] @ b[i]: a new (B, m, n) from (B, m, k) and (B, k, n) float arrays, each "
+      "matrix with unit stride on one axis; batch strides are free (0 broadcasts).");
+  m.def("fma_peak_gflops", [](double seconds) {
+    if (!(seconds > 0.0 && seconds <= 60.0))
+      fail("fma_peak_gflops", "seconds must be in (0, 60], got ", seconds);
+    double gflops = 0.0;
+    run_nogil("fma_peak_gflops", [&] { gflops = cpu::fma_peak_gflops(seconds); });
+    return gflops;
+  }, "seconds"_a = 0.2, "Measured float32 FMA peak of one core in GFLOP/s (0 without AVX2+FMA).");
 
   // ---- conv
   // Arrays are C-contiguous float32/float64 NCHW; (h, w) pairs are tuples of two ints.
@@ -441,21 +421,22 @@ PYBIND11_MODULE(_C, m) {
       "groups"_a, "y = conv2d(input, weight) + bias (im2col + GEMM).");
   DEF(conv2d_backward_input, "grad_output"_a, "weight"_a, "input_size"_a, "stride"_a,
       "padding"_a, "dilation"_a, "groups"_a,
-      "Gradient of conv2d w.r.t. its input (= conv_transpose2d forward).");
+      "dx (N, Cin, *input_size): the gradient of conv2d w.r.t. its input (= conv_transpose2d "
+      "forward).");
   DEF(conv2d_backward_weight, "input"_a, "grad_output"_a, "kernel_size"_a, "stride"_a,
       "padding"_a, "dilation"_a, "groups"_a, "Gradient of conv2d w.r.t. its weight.");
   m.def("set_conv_workspace_bytes", [](int64_t bytes) {
-    if (bytes < 1) fail("set_conv_workspace_bytes", "bytes must be >= 1, got ", bytes);
-    cpu::set_conv_workspace_bytes(bytes);
-  }, "bytes"_a,
-        "Cap on one convolution call's im2col workspace, all threads together (default 256 MiB); "
-        "larger images are processed in runs of output positions.");
+    cpu::set_conv_workspace_bytes(at_least<int64_t>("set_conv_workspace_bytes", "bytes", bytes, 1));
+  }, "bytes"_a, "Cap on one convolution call's im2col workspace, all threads together (default "
+                "256 MiB); larger images are processed in runs of output positions.");
   m.def("conv_workspace_bytes", &cpu::conv_workspace_bytes);
   DEF(unfold, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a,
-      "cols = F.unfold(input) (im2col per image).");
+      "cols (N, C*kh*kw, OH*OW) = F.unfold(input (N, C, H, W)) (im2col per image, cpu/im2col.h).");
   DEF(fold, "input"_a, "output_size"_a, "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a,
-      "image = F.fold(input): unfold's adjoint (col2im per image).");
-  DEF(channel_sum, "input"_a, "Sum of an (N, C, ...) array over every axis but 1.");
+      "image (N, C, *output_size) = F.fold(input): unfold's adjoint, overlapping entries summed "
+      "(col2im per image).");
+  DEF(channel_sum, "input"_a, "(N, C, ...) -> (C,): the sum over every axis but 1 (the bias "
+      "gradient).");
 
   // ---- pool
   DEF(max_pool2d, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a,

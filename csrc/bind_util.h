@@ -56,6 +56,13 @@ template <typename... Parts>
   throw py::value_error(cat(op, ": ", parts...));
 }
 
+// `value`, checked to be at least `min`: else "op: name must be >= min, got value".
+template <typename I>
+I at_least(const std::string& op, const char* name, I value, I min) {
+  if (value < min) fail(op, name, " must be >= ", min, ", got ", value);
+  return value;
+}
+
 // ------------------------------------------------------------------------------ dtypes
 // D is a NumPy py::dtype or the CUDA module's DType, which brings its own dtype_name
 // (found by argument-dependent lookup).
