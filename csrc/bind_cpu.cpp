@@ -12,9 +12,6 @@
 #include "cpu/conv.h"
 #include "cpu/elementwise.h"
 #include "cpu/gemm.h"
-#ifdef GRADFLOW_HAVE_AVX2_KERNELS
-#include "cpu/peak_avx2.h"
-#endif
 #include "cpu/pool.h"
 #include "cpu/runtime.h"
 
@@ -34,16 +31,6 @@ void check_operands(const std::string& op, const py::array& a, const py::array& 
   check_rank(op, "b", b, ndim);
 }
 
-// c = alpha * a @ b + beta * c by the GEMM kernel; a column-major c as c^T = b^T @ a^T.
-template <typename T>
-void product(const Matrix<T>& a, const Matrix<T>& b, const Matrix<T>& c, T alpha, T beta) {
-  if (c.trans) return product(b.op(true), a.op(true), c.op(true), alpha, beta);
-  cpu::gemm<T>(a.trans, b.trans, c.rows, c.cols, a.cols, alpha, a.data, a.ld, b.data, b.ld, beta,
-               c.data, c.ld);
-}
-
-// c = alpha * op(a) @ op(b) + beta * c on 2-D arrays; c is written in place and returned,
-// or allocated (beta then ignored) when None.
 template <typename T>
 py::array gemm(const py::array& a, const py::array& b, OptArray c_in, bool trans_a,
                bool trans_b, double alpha, double beta) {
@@ -64,63 +51,28 @@ py::array gemm(const py::array& a, const py::array& b, OptArray c_in, bool trans
   }
   const py::array c = c_in ? *c_in : Out<T>(op, {ma.rows, mb.cols}).array;
   const Matrix<T> mc = as_matrix<T>(op, "c", c);
-  run_nogil(op, [&] { product(ma, mb, mc, T(alpha), c_in ? T(beta) : T(0)); }, a, b);
+  run_nogil(op, [&] { cpu::gemm(ma, mb, mc, T(alpha), c_in ? T(beta) : T(0)); }, a, b);
   return c;
 }
 
-// out[i] = a[i] @ b[i] for 3-D a (B, m, k) and b (B, k, n). Each matrix needs unit stride on
-// one axis; the batch strides are free (0 for a broadcast operand). Returns a new (B, m, n).
 template <typename T>
 py::array matmul(const py::array& a, const py::array& b) {
   const std::string op = "matmul";
   check_operands(op, a, b, 3);
-  const int64_t batch = a.shape(0);
   const Matrix<T> ma = as_matrix<T>(op, "a", a), mb = as_matrix<T>(op, "b", b);
-  if (b.shape(0) != batch || mb.rows != ma.cols)
+  if (b.shape(0) != a.shape(0) || mb.rows != ma.cols)
     fail(op, "shapes ", shape_str(a), " and ", shape_str(b), " cannot be multiplied");
-  const int64_t m = ma.rows, k = ma.cols, n = mb.cols, e = a.itemsize();
-  for (const auto& [x, name] : {std::pair{&a, "a"}, std::pair{&b, "b"}})
-    if (x->strides(0) % e != 0) fail(op, name, " has a batch stride that is not a whole element");
-  const int64_t sa = a.strides(0) / e, sb = b.strides(0) / e;
-  return computed<T>(op, {batch, m, n}, [&](T* out) {
-    // A shared b and row-major a whose matrices follow each other: one (B*m, k) @ (k, n).
-    if (batch > 1 && sb == 0 && !ma.trans && sa == m * ma.ld)
-      product<T>({ma.data, batch * m, k, ma.ld, false}, mb, {out, batch * m, n, n, false}, 1, 0);
-    else
-      cpu::gemm_batched<T>(batch, ma.trans, mb.trans, m, n, k, T(1), ma.data, ma.ld, sa,
-                           mb.data, mb.ld, sb, T(0), out, n, m * n);
+  const int64_t sa = batch_stride(op, "a", a), sb = batch_stride(op, "b", b);
+  return computed<T>(op, {a.shape(0), ma.rows, mb.cols}, [&](T* out) {
+    cpu::gemm_batched<T>(a.shape(0), ma, sa, mb, sb, out);
   }, a, b);
-}
-
-double fma_peak_gflops(double seconds) {
-  if (!(seconds > 0.0 && seconds <= 60.0))
-    fail("fma_peak_gflops", "seconds must be in (0, 60], got ", seconds);
-  double gflops = 0.0;
-#ifdef GRADFLOW_HAVE_AVX2_KERNELS
-  if (cpu::cpu_has_avx2_fma())
-    run_nogil("fma_peak_gflops", [&] { gflops = cpu::avx2::fma_peak_gflops(seconds); });
-#endif
-  return gflops;
 }
 
 // ------------------------------------------------------------------------------ elementwise
 // The native kernels by name: the names are rows of gradflow/op_table.py's UNARY and BINARY
 // (tests/test_op_table.py checks), exported as _C.unary_ops and _C.binary_ops.
-template <typename T>
-using UnaryKernel = void (*)(const T* x, T* y, int64_t n);
-
-struct UnaryOp {
-  const char* name;
-  UnaryKernel<float> f32;
-  UnaryKernel<double> f64;
-  const char* doc;
-};
-
-constexpr UnaryOp kUnaryOps[] = {
-    {"erf", cpu::erf<float>, cpu::erf<double>, "Elementwise erf of a C-contiguous float array."},
-    {"relu", cpu::relu<float>, cpu::relu<double>,
-     "max(x, 0) elementwise (NaN kept) of a C-contiguous float array."}};
-
+constexpr std::pair<const char*, cpu::UnaryOp> kUnaryOps[] = {{"erf", cpu::UnaryOp::erf},
+                                                              {"relu", cpu::UnaryOp::relu}};
 constexpr std::pair<const char*, cpu::BinaryOp> kBinaryOps[] = {
     {"add", cpu::BinaryOp::add}, {"sub", cpu::BinaryOp::sub},
     {"mul", cpu::BinaryOp::mul}, {"div", cpu::BinaryOp::div}};
@@ -131,22 +83,19 @@ cpu::BinaryOp binary_op(const std::string& name) {
   fail("binary", "no native kernel named '", name, "'");
 }
 
-// y = kernel(x) elementwise, a new array shaped like x.
 template <typename T>
-py::array unary(const char* op, UnaryKernel<T> kernel, const py::array& x) {
-  const Arg<T> in(op, "input", x, -1, Sizes::any);
-  return computed<T>(op, in.shape(), [&](T* y) { kernel(in.data(), y, in.size()); }, x);
+py::array unary(const py::array& x, const char* name, cpu::UnaryOp op) {
+  const Arg<T> in(name, "input", x, -1, Sizes::any);
+  return computed<T>(name, in.shape(), [&](T* y) { cpu::unary(op, in.data(), y, in.size()); }, x);
 }
 
-// out = a op b[(i / inner) % mid] (elementwise.h), mid = b.size: out is a new array shaped
-// like a when None, else written in place (it may be a itself, and must not overlap b).
 template <typename T>
 py::array binary(const py::array& a, const std::string& name, const py::array& b,
                  const OptArray& out, int64_t inner, bool swap) {
   const cpu::BinaryOp op = binary_op(name);
   const Arg<T> x(name, "a", a, -1, Sizes::any), y(name, "b", b, -1, Sizes::any);
   const int64_t n = x.size(), mid = y.size();
-  if (inner < 1) fail(name, "inner must be >= 1, got ", inner);
+  at_least<int64_t>(name, "inner", inner, 1);
   if (mid < 1 || (n > 0 && (inner > n / mid || n % (mid * inner) != 0)))
     fail(name, "b ", shape_str(b), " does not repeat evenly over a ", shape_str(a),
          " with inner = ", inner);
@@ -159,7 +108,6 @@ py::array binary(const py::array& a, const std::string& name, const py::array& b
   return *out;
 }
 
-// dx = grad where y > 0, else 0, for grad and relu's output y of the same shape.
 template <typename T>
 py::array relu_backward(const py::array& grad, const py::array& y) {
   const std::string op = "relu_backward";
@@ -170,7 +118,6 @@ py::array relu_backward(const py::array& grad, const py::array& y) {
   }, grad, y);
 }
 
-// y += alpha * x in place, for x and y of the same size (x may be y itself).
 template <typename T>
 void axpy_(const py::array& y, double alpha, const py::array& x) {
   const std::string op = "axpy_";
@@ -195,7 +142,6 @@ py::array conv2d_forward(const py::array& x, const py::array& w, const OptArray&
   }, x, w);
 }
 
-// dx (N, Cin, H, W) of conv2d(x, w) given dy; also the forward of conv_transpose2d.
 template <typename T>
 py::array conv2d_backward_input(const py::array& dy, const py::array& w, Pair input_size,
                                 Pair stride, Pair padding, Pair dilation, int64_t groups) {
@@ -223,18 +169,13 @@ py::array conv2d_backward_weight(const py::array& x, const py::array& dy, Pair k
 }
 
 // ------------------------------------------------------------------------------ unfold / fold
-// F.unfold: x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); F.fold, its adjoint: cols ->
-// (N, C, *output_size), overlapping entries summed (cpu/im2col.h).
 template <typename T>
 py::array unfold(const py::array& x, Pair kernel_size, Pair stride, Pair padding,
                  Pair dilation) {
   const std::string op = "unfold";
   const Arg<T> in(op, "input", x, 4);
-  check_pair(op, "kernel_size", kernel_size, 1);
-  const ConvGeom g = conv_geom(op, in.shape(1), in.shape(2), in.shape(3), kernel_size[0],
-                               kernel_size[1], stride, padding, dilation);
+  const ConvGeom g = unfold_geom(op, in.shape(), kernel_size, stride, padding, dilation);
   const Shape shape{in.shape(0), g.C * g.kh * g.kw, g.OH * g.OW};
-  check_sizes(op, "output", shape);
   return computed<T>(op, shape, [&](T* cols) { cpu::unfold<T>(shape[0], g, in.data(), cols); }, x);
 }
 
@@ -249,7 +190,6 @@ py::array fold(const py::array& cols, Pair output_size, Pair kernel_size, Pair s
   return computed<T>(op, shape, [&](T* x) { cpu::fold<T>(shape[0], g, in.data(), x); }, cols);
 }
 
-// (N, C, ...) -> (C,): the sum over every axis but 1 (the bias gradient).
 template <typename T>
 py::array channel_sum(const py::array& dy) {
   const std::string op = "channel_sum";
@@ -394,7 +334,6 @@ py::array batch_norm_apply(const py::array& x, const py::array& mean, const py::
   }, x);
 }
 
-// (dx, dweight, dbias), each None unless `needs` asks for it.
 template <typename T>
 py::tuple batch_norm_backward(const py::array& x, const py::array& dy, const py::array& mean,
                               const py::array& invstd, const OptArray& w, bool training,
@@ -405,19 +344,16 @@ py::tuple batch_norm_backward(const py::array& x, const py::array& dy, const py:
   check_same_shape(op, "grad_output", dy, "input", x);
   const T *pm = opt_vector<T>(op, "mean", mean, C), *pi = opt_vector<T>(op, "invstd", invstd, C);
   const T* pw = opt_vector<T>(op, "weight", w, C);
-  py::object grads[3] = {py::none(), py::none(), py::none()};
-  T* p[3] = {nullptr, nullptr, nullptr};
-  for (int i = 0; i < 3; ++i) {
-    if (!needs[i]) continue;
-    Out<T> g(op, i == 0 ? Shape{N, C, L} : Shape{C});
-    grads[i] = g.array;
-    p[i] = g.data;
-  }
+  std::optional<Out<T>> grads[3];  // dx, dweight, dbias
+  for (int i = 0; i < 3; ++i)
+    if (needs[i]) grads[i].emplace(op, i == 0 ? Shape{N, C, L} : Shape{C});
+  auto data = [&](int i) { return grads[i] ? grads[i]->data : nullptr; };
+  auto array = [&](int i) { return grads[i] ? py::object(grads[i]->array) : py::none(); };
   run_nogil(op, [&] {
-    cpu::batch_norm_backward<T>(N, C, L, in.data(), gy.data(), pm, pi, pw, training, p[0], p[1],
-                                p[2]);
+    cpu::batch_norm_backward<T>(N, C, L, in.data(), gy.data(), pm, pi, pw, training, data(0),
+                                data(1), data(2));
   }, x);
-  return py::make_tuple(grads[0], grads[1], grads[2]);
+  return py::make_tuple(array(0), array(1), array(2));
 }
 
 }  // namespace
@@ -430,10 +366,8 @@ PYBIND11_MODULE(_C, m) {
   cpu::install_fork_handler();
 
   // ---- runtime
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) fail("set_num_threads", "n must be >= 1, got ", n);
-    cpu::set_num_threads(n);
-  });
+  m.def("set_num_threads",
+        [](int n) { cpu::set_num_threads(at_least("set_num_threads", "n", n, 1)); });
   m.def("get_num_threads", &cpu::get_num_threads);
   m.def("openmp_enabled", &cpu::openmp_enabled);
   m.def("simd_level", &cpu::simd_level);
@@ -443,22 +377,26 @@ PYBIND11_MODULE(_C, m) {
 
   // ---- elementwise
   py::list unary_names, binary_names;
-  for (const UnaryOp& u : kUnaryOps) {
-    m.def(u.name, [u](const py::array& x) {
-      return is_float64(x) ? unary<double>(u.name, u.f64, x) : unary<float>(u.name, u.f32, x);
-    }, "x"_a, u.doc);
-    unary_names.append(u.name);
+  for (const auto& [name, op] : kUnaryOps) {
+    m.def(name, [name = name, op = op](const py::array& x) {
+      return by_dtype(unary<float>, unary<double>)(x, name, op);
+    }, "x"_a, "y = op(x) elementwise (erf, or relu = max(x, 0) keeping NaN), a new array like "
+              "the C-contiguous float array x.");
+    unary_names.append(name);
   }
   for (const auto& [name, op] : kBinaryOps) binary_names.append(name);
   m.attr("unary_ops") = py::tuple(unary_names);
   m.attr("binary_ops") = py::tuple(binary_names);
   DEF(binary, "a"_a, "op"_a, "b"_a, "out"_a = py::none(), "inner"_a = 1, "swap"_a = false,
       "out[i] = a[i] op b[(i // inner) % b.size] (swap: b[...] op a[i]) for C-contiguous "
-      "float arrays of one dtype; out (None: a new array like a) may be a itself.");
+      "float arrays of one dtype; out (None: a new array like a) may be a itself, and must not "
+      "overlap b.");
   DEF(relu_backward, "grad"_a, "y"_a,
-      "grad where y > 0, else 0 (relu's backward from its output y).");
+      "grad where y > 0, else 0 (relu's backward from its output y), for grad and y of one "
+      "shape.");
   DEF(axpy_, "y"_a, "alpha"_a, "x"_a,
-      "y += alpha * x in place, for C-contiguous float arrays of one dtype and size.");
+      "y += alpha * x in place, for C-contiguous float arrays of one dtype and size (x may be "
+      "y itself).");
 
   // ---- gemm
   DEF(gemm, "a"_a, "b"_a, "c"_a = py::none(), "trans_a"_a = false, "trans_b"_a = false,
@@ -467,10 +405,15 @@ PYBIND11_MODULE(_C, m) {
       "(op = transpose when trans_*). Writes c in place and returns it; c=None allocates a new "
       "array (beta ignored).");
   DEF(matmul, "a"_a, "b"_a,
-      "Batched product of (B, m, k) and (B, k, n) float arrays, each matrix with unit stride on "
-      "one axis; batch strides are free (0 broadcasts).");
-  m.def("fma_peak_gflops", &fma_peak_gflops, "seconds"_a = 0.2,
-        "Measured float32 FMA peak of one core in GFLOP/s (0 without AVX2+FMA).");
+      "out[i] = a[i] @ b[i]: a new (B, m, n) from (B, m, k) and (B, k, n) float arrays, each "
+      "matrix with unit stride on one axis; batch strides are free (0 broadcasts).");
+  m.def("fma_peak_gflops", [](double seconds) {
+    if (!(seconds > 0.0 && seconds <= 60.0))
+      fail("fma_peak_gflops", "seconds must be in (0, 60], got ", seconds);
+    double gflops = 0.0;
+    run_nogil("fma_peak_gflops", [&] { gflops = cpu::fma_peak_gflops(seconds); });
+    return gflops;
+  }, "seconds"_a = 0.2, "Measured float32 FMA peak of one core in GFLOP/s (0 without AVX2+FMA).");
 
   // ---- conv
   // Arrays are C-contiguous float32/float64 NCHW; (h, w) pairs are tuples of two ints.
@@ -478,21 +421,22 @@ PYBIND11_MODULE(_C, m) {
       "groups"_a, "y = conv2d(input, weight) + bias (im2col + GEMM).");
   DEF(conv2d_backward_input, "grad_output"_a, "weight"_a, "input_size"_a, "stride"_a,
       "padding"_a, "dilation"_a, "groups"_a,
-      "Gradient of conv2d w.r.t. its input (= conv_transpose2d forward).");
+      "dx (N, Cin, *input_size): the gradient of conv2d w.r.t. its input (= conv_transpose2d "
+      "forward).");
   DEF(conv2d_backward_weight, "input"_a, "grad_output"_a, "kernel_size"_a, "stride"_a,
       "padding"_a, "dilation"_a, "groups"_a, "Gradient of conv2d w.r.t. its weight.");
   m.def("set_conv_workspace_bytes", [](int64_t bytes) {
-    if (bytes < 1) fail("set_conv_workspace_bytes", "bytes must be >= 1, got ", bytes);
-    cpu::set_conv_workspace_bytes(bytes);
-  }, "bytes"_a,
-        "Cap on one convolution call's im2col workspace, all threads together (default 256 MiB); "
-        "larger images are processed in runs of output positions.");
+    cpu::set_conv_workspace_bytes(at_least<int64_t>("set_conv_workspace_bytes", "bytes", bytes, 1));
+  }, "bytes"_a, "Cap on one convolution call's im2col workspace, all threads together (default "
+                "256 MiB); larger images are processed in runs of output positions.");
   m.def("conv_workspace_bytes", &cpu::conv_workspace_bytes);
   DEF(unfold, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a,
-      "cols = F.unfold(input) (im2col per image).");
+      "cols (N, C*kh*kw, OH*OW) = F.unfold(input (N, C, H, W)) (im2col per image, cpu/im2col.h).");
   DEF(fold, "input"_a, "output_size"_a, "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a,
-      "image = F.fold(input): unfold's adjoint (col2im per image).");
-  DEF(channel_sum, "input"_a, "Sum of an (N, C, ...) array over every axis but 1.");
+      "image (N, C, *output_size) = F.fold(input): unfold's adjoint, overlapping entries summed "
+      "(col2im per image).");
+  DEF(channel_sum, "input"_a, "(N, C, ...) -> (C,): the sum over every axis but 1 (the bias "
+      "gradient).");
 
   // ---- pool
   DEF(max_pool2d, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a, "dilation"_a,

@@ -33,7 +33,7 @@ inline void check_window(const std::string& op, Pair stride, Pair padding, Pair 
 }
 
 inline void check_groups(const std::string& op, int64_t groups) {
-  if (groups < 1) fail(op, "groups must be >= 1, got ", groups);
+  at_least<int64_t>(op, "groups", groups, 1);
 }
 
 // Output size of a strided window: floor((in + 2p - d(k-1) - 1) / s) + 1.
@@ -114,6 +114,17 @@ inline ConvGeom conv_weight_check(const std::string& op, const Shape& x, const S
   if (dy[0] != x[0] || dy[2] > g.OH || dy[3] > g.OW)
     fail(op, "grad_output ", shape_str(dy), " does not match input ", shape_str(x));
   return with_output_of(g, dy);
+}
+
+// unfold: the windows of the conv of x (N, C, H, W) (checked, 4-D) with kernel_size, whose im2col
+// columns (N, C*kh*kw, OH*OW) must be of valid sizes.
+inline ConvGeom unfold_geom(const std::string& op, const Shape& x, Pair kernel_size, Pair stride,
+                            Pair padding, Pair dilation) {
+  check_pair(op, "kernel_size", kernel_size, 1);
+  const ConvGeom g = conv_geom(op, x[1], x[2], x[3], kernel_size[0], kernel_size[1], stride,
+                               padding, dilation);
+  check_sizes(op, "output", {x[0], g.C * g.kh * g.kw, g.OH * g.OW});
+  return g;
 }
 
 // fold: the windows of the conv whose im2col columns cols (N, C*kh*kw, L) (checked, 3-D)

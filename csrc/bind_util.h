@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "cpu/gemm.h"
 #include "out_of_memory.h"
 
 namespace gradflow::bind {
@@ -53,6 +54,13 @@ std::string cat(const Parts&... parts) {
 template <typename... Parts>
 [[noreturn]] void fail(const std::string& op, const Parts&... parts) {
   throw py::value_error(cat(op, ": ", parts...));
+}
+
+// `value`, checked to be at least `min`: else "op: name must be >= min, got value".
+template <typename I>
+I at_least(const std::string& op, const char* name, I value, I min) {
+  if (value < min) fail(op, name, " must be >= ", min, ", got ", value);
+  return value;
 }
 
 // ------------------------------------------------------------------------------ dtypes
@@ -189,22 +197,10 @@ struct Out {
 };
 
 // ------------------------------------------------------------------------------ matrices
-// A matrix as the GEMM kernel sees it: row-major (rows x cols, row stride ld), or, when the
-// array is column-major (e.g. x.T of a C-contiguous x), the transpose of a row-major one.
-template <typename T>
-struct Matrix {
-  T* data;
-  int64_t rows, cols, ld;
-  bool trans;  // the array is the transpose of the row-major (cols x rows) matrix at data
+using cpu::Matrix;
 
-  // The matrix itself, or its transpose when `transpose` (the same data, no copy).
-  Matrix op(bool transpose) const {
-    return transpose ? Matrix{data, cols, rows, ld, !trans} : *this;
-  }
-};
-
-// Reads the last two axes of `arr`. Either of them must have unit stride; the other stride
-// becomes the leading dimension (no copy).
+// The last two axes of `arr` as a GEMM operand (cpu/gemm.h). Either of them must have unit
+// stride; the other stride becomes the leading dimension (no copy).
 template <typename T>
 Matrix<T> as_matrix(const std::string& op, const char* name, const py::array& arr) {
   const int nd = static_cast<int>(arr.ndim());
@@ -221,6 +217,14 @@ Matrix<T> as_matrix(const std::string& op, const char* name, const py::array& ar
     return {data, rows, cols, cols <= 1 ? std::max<int64_t>(1, rows) : s1 / e, true};
   fail(op, name, " must have unit stride along one of its last two axes, got strides ",
        shape_str({s0, s1}), " bytes for shape ", shape_str(arr));
+}
+
+// The stride of axis 0 of `arr` in elements: the step between the matrices of a batch (0: one
+// matrix broadcast).
+inline int64_t batch_stride(const std::string& op, const char* name, const py::array& arr) {
+  if (arr.strides(0) % arr.itemsize() != 0)
+    fail(op, name, " has a batch stride that is not a whole element");
+  return arr.strides(0) / arr.itemsize();
 }
 
 // Byte range [lo, hi) spanned by the elements of a non-empty host array.

@@ -61,6 +61,16 @@ void erf(const T* x, T* out, int64_t n) {
 }
 
 template <typename T>
+void unary(UnaryOp op, const T* x, T* y, int64_t n) {
+  switch (op) {
+    case UnaryOp::erf:
+      return erf(x, y, n);
+    case UnaryOp::relu:
+      return relu(x, y, n);
+  }
+}
+
+template <typename T>
 void binary(BinaryOp op, bool swap, const T* a, const T* b, T* out, int64_t n, int64_t mid,
             int64_t inner) {
   switch (op) {
@@ -106,6 +116,7 @@ void axpy(T alpha, const T* x, T* y, int64_t n) {
 
 #define GRADFLOW_ELEMENTWISE(T)                                                           \
   template void erf<T>(const T*, T*, int64_t);                                            \
+  template void unary<T>(UnaryOp, const T*, T*, int64_t);                                 \
   template void binary<T>(BinaryOp, bool, const T*, const T*, T*, int64_t, int64_t,       \
                           int64_t);                                                       \
   template void relu<T>(const T*, T*, int64_t);                                           \

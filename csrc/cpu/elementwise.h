@@ -10,9 +10,14 @@ namespace gradflow::cpu {
 template <typename T>
 void erf(const T* x, T* out, int64_t n);
 
-// The binary ops with a native kernel; bind_cpu.cpp exports their names (the rows of
-// gradflow/op_table.py's BINARY they implement).
+// The unary and binary ops with a native kernel; bind_cpu.cpp exports their names (the rows
+// of gradflow/op_table.py's UNARY and BINARY they implement).
+enum class UnaryOp { erf, relu };
 enum class BinaryOp { add, sub, mul, div };
+
+// y[i] = op(x[i]): erf or relu below.
+template <typename T>
+void unary(UnaryOp op, const T* x, T* y, int64_t n);
 
 // out[i] = a[i] op b[(i / inner) % mid] for i < n, n a multiple of mid * inner, mid >= 1 and
 // inner >= 1 (with `swap`: b[...] op a[i]). One pattern covers training's broadcasts: b of

@@ -9,6 +9,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef GRADFLOW_HAVE_AVX2_KERNELS
+#include "cpu/peak_avx2.h"
+#endif
 
 namespace gradflow::cpu {
 
@@ -68,6 +71,14 @@ bool use_avx2() {
 void force_portable_simd(bool on) { g_force_portable.store(on); }
 
 std::string simd_level() { return use_avx2() ? "avx2+fma" : "portable"; }
+
+double fma_peak_gflops(double seconds) {
+#ifdef GRADFLOW_HAVE_AVX2_KERNELS
+  if (cpu_has_avx2_fma()) return avx2::fma_peak_gflops(seconds);
+#endif
+  (void)seconds;
+  return 0.0;
+}
 
 void install_fork_handler() {
   static bool installed = false;

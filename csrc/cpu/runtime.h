@@ -28,6 +28,9 @@ std::string simd_level();
 bool use_avx2();
 void force_portable_simd(bool on);
 
+// Measured float32 FMA peak of one core in GFLOP/s over about `seconds` (0 without AVX2+FMA).
+double fma_peak_gflops(double seconds);
+
 // Called once when the module loads: after fork() the child runs OpenMP on one thread,
 // because libgomp's thread pool does not survive fork and would hang the child.
 void install_fork_handler();
