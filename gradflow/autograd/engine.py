@@ -256,7 +256,8 @@ def _deliver_to_leaf(leaf, g, capture_leaf, captured, create_graph: bool) -> Non
         return
     if leaf.grad is None:
         # Own the memory: the same gradient array may reach several leaves.
-        leaf.grad = g if create_graph else g.detach().clone()
+        leaf.grad = g if create_graph else _tensor_class()._make(g._backend.copy(g._data),
+                                                                 g._backend)
     elif create_graph or leaf.grad.requires_grad:
         leaf.grad = leaf.grad + g
     else:

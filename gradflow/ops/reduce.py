@@ -135,10 +135,17 @@ def sum(x: Tensor, dim: Dims = None, keepdim: bool = False, *,
 
 
 def sum_to_shape(g: Tensor, input_shape: Tuple[int, ...]) -> Tensor:
-    """Undo broadcasting: sum `g` over the axes along which `input_shape` was broadcast."""
-    if g.shape == input_shape:
+    """Undo broadcasting: sum `g` over the axes along which `input_shape` was broadcast.
+    Unless that is recorded (create_graph), the backend sums the array directly."""
+    if g._data.shape == input_shape:
         return g
     lead = g.ndim - len(input_shape)
+    if not _GradMode.enabled:
+        be, data = g._backend, g._data
+        axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(input_shape)
+                                          if s == 1 and data.shape[lead + i] != 1)
+        summed = be.reduce("sum", data, axes, True)
+        return Tensor._make(be.reshape(summed, tuple(input_shape)), be)
     if lead:
         g = sum(g, tuple(range(lead)))
     ones = tuple(i for i, s in enumerate(input_shape) if s == 1 and g.shape[i] != 1)
