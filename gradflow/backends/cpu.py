@@ -334,6 +334,9 @@ class CPUBackend(Backend):
     def shares_memory(self, a, b):
         return np.may_share_memory(a, b)  # bounds overlap: cheap, and exact for views
 
+    def owns_memory(self, x):
+        return type(x) is np.ndarray and x.base is None
+
     # ---------------------------------------------------------------- joining, gather/scatter
     def concatenate(self, xs, axis):
         return np.concatenate(xs, axis=axis)

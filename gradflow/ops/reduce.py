@@ -142,9 +142,11 @@ def sum_to_shape(g: Tensor, input_shape: Tuple[int, ...]) -> Tensor:
     lead = g.ndim - len(input_shape)
     if not _GradMode.enabled:
         be, data = g._backend, g._data
-        axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(input_shape)
-                                          if s == 1 and data.shape[lead + i] != 1)
-        summed = be.reduce("sum", data, axes, True)
+        ones = tuple(lead + i for i, s in enumerate(input_shape)
+                     if s == 1 and data.shape[lead + i] != 1)
+        if not ones:  # (a bias's gradient: a new array, not a reshaped view)
+            return Tensor._make(be.reduce("sum", data, tuple(range(lead)), False), be)
+        summed = be.reduce("sum", data, tuple(range(lead)) + ones, True)
         return Tensor._make(be.reshape(summed, tuple(input_shape)), be)
     if lead:
         g = sum(g, tuple(range(lead)))
