@@ -189,15 +189,16 @@ class Function(Generic[Output]):
         finally:
             _GradMode.enabled = prev
 
-        if type(raw) is tuple:
-            outputs = tuple([o if o is None or isinstance(o, Tensor) else Tensor._make(o, backend)
-                             for o in raw])
-        else:
-            outputs = (raw if isinstance(raw, Tensor) else Tensor._make(raw, backend),)
+        if type(raw) is not tuple:  # one output (the common case)
+            out = raw if isinstance(raw, Tensor) else Tensor._make(raw, backend)
+            if record:
+                _record(ctx, args, (out,))
+            return out  # type: ignore[return-value]  # forward's output, as Output says
+        outputs = tuple([o if o is None or isinstance(o, Tensor) else Tensor._make(o, backend)
+                         for o in raw])
         if record:
             _record(ctx, args, outputs)
-        result = outputs if type(raw) is tuple else outputs[0]
-        return result  # type: ignore[return-value]  # forward's outputs, as Output says
+        return outputs  # type: ignore[return-value]  # forward's outputs, as Output says
 
 
 def _record(ctx: Context, args: Tuple[Any, ...], outputs: Tuple[Any, ...]) -> None:
