@@ -469,6 +469,8 @@ class CPUBackend(Backend):
 def _unit_stride(x):
     """x, or a C-contiguous copy of it when neither of its last two axes has unit stride (the
     GEMM reads a matrix in place when one of them has)."""
+    if x.flags.c_contiguous:  # the common case, tested first: flags are cheap to read
+        return x
     (r, c), (s0, s1), e = x.shape[-2:], x.strides[-2:], x.itemsize
     if (s1 == e and s0 >= e * c) or (s0 == e and s1 >= e * r):
         return x

@@ -87,14 +87,15 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 def _matmul(op: str, a: Tensor, b: Tensor) -> Tensor:
     """matmul of checked operands; errors name `op` (mm, bmm and dot call it too)."""
-    shape_a, shape_b = a.shape, b.shape
+    shape_a, shape_b = a._data.shape, b._data.shape
     nd_a, nd_b = len(shape_a), len(shape_b)
     if nd_a == 0 or nd_b == 0:
         raise ValueError(
             f"{op}: both arguments need to be at least 1D, but they are {nd_a}D and {nd_b}D"
         )
-    promoted = operands(op, a, b, broadcast=False)  # two tensors in, two tensors out
-    a, b = cast(Tensor, promoted[0]), cast(Tensor, promoted[1])
+    if a._data.dtype != b._data.dtype or a._backend is not b._backend:
+        promoted = operands(op, a, b, broadcast=False)  # one dtype and device, or the error
+        a, b = cast(Tensor, promoted[0]), cast(Tensor, promoted[1])
     k_a = shape_a[-1]
     k_b = shape_b[-2] if nd_b > 1 else shape_b[0]
     if k_a != k_b:
