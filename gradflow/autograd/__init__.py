@@ -28,7 +28,9 @@ def _as_seq(x, op: str, arg: str, none_ok: bool = True) -> list:
     Tensor = _tensor_class()
     if x is None:
         return []
-    seq = [x] if isinstance(x, Tensor) else list(x) if isinstance(x, (list, tuple)) else None
+    if isinstance(x, Tensor):  # the common call, loss.backward()
+        return [x]
+    seq = list(x) if isinstance(x, (list, tuple)) else None
     if seq is None or not all(isinstance(t, Tensor) or (none_ok and t is None) for t in seq):
         raise TypeError(f"{op}: {arg} must be a Tensor or a sequence of Tensors, got "
                         f"{type(x).__name__}" + ("" if seq is None else " holding "

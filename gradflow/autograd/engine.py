@@ -8,6 +8,7 @@ the whole gradient (as PyTorch's AccumulateGrad node); its post-accumulate hooks
 
 from __future__ import annotations
 
+import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from gradflow.autograd.function import Context, _tensor_class
@@ -149,53 +150,74 @@ def _walk(roots: List[Context], buffers: Dict[Context, list], leaf_sums: Dict[in
           create_graph: bool) -> None:
     """Run every node reachable from `roots` once all the nodes feeding it have run, summing
     the gradients it sends into its children's slots and the leaves' sums; a leaf's sum is
-    delivered once every edge into it has been followed."""
-    Tensor = _tensor_class()
+    delivered once every edge into it has been followed (after the node's gradients are all
+    sent: then the leaf's entry holds the engine's only reference to it, see _own_or_copy)."""
     deps, leaf_deps = _dependencies(roots)
     for key in [k for k in leaf_sums if k not in leaf_deps]:  # roots reached by no node
-        _deliver_to_leaf(*leaf_sums.pop(key), capture_leaf, captured, create_graph)
+        _deliver_to_leaf(leaf_sums.pop(key), capture_leaf, captured, create_graph)
     ready = [n for n in roots if deps.get(n, 0) == 0]
     while ready:
         node = ready.pop()
         results = _run_node(node, buffers.pop(node, None), capture_node, captured,
                             retain_graph)
-        for edge, g in zip(node._edges, results):
-            if edge is None:
-                continue
-            if g is not None and not isinstance(g, Tensor):
-                g = Tensor._make(g, node._outputs_meta[0][2])
-            if type(edge) is tuple:
-                child, idx = edge
-                if g is not None:
-                    if g._data.shape != child._outputs_meta[idx][0]:
-                        _bad_grad_shape(node, g, child._outputs_meta[idx][0])
-                    slot = buffers.get(child)
-                    if slot is None:
-                        slot = buffers[child] = [None] * len(child._outputs_meta)
-                    _accumulate(slot, idx, g)
-                deps[child] -= 1
-                if deps[child] == 0:
-                    ready.append(child)
-                continue
-            key = id(edge)
+        complete = _send(node, results, buffers, leaf_sums, deps, leaf_deps, ready)
+        del results  # (the engine's last reference to the node's gradients but the sums')
+        for key in complete:
+            _deliver_to_leaf(leaf_sums.pop(key), capture_leaf, captured, create_graph)
+
+
+def _send(node: Context, results: tuple, buffers: Dict[Context, list],
+          leaf_sums: Dict[int, list], deps: Dict[Context, int], leaf_deps: Dict[int, int],
+          ready: List[Context]) -> List[int]:
+    """Sum `node`'s gradients into its children's slots (a child whose last parent this was
+    becomes ready) and into its leaves' sums; the keys of the leaves whose sums are complete."""
+    Tensor = _tensor_class()
+    complete = []
+    for edge, g in zip(node._edges, results):
+        if edge is None:
+            continue
+        if g is not None and not isinstance(g, Tensor):
+            g = Tensor._make(g, node._outputs_meta[0][2])
+        if type(edge) is tuple:
+            child, idx = edge
             if g is not None:
-                if g._data.shape != edge._data.shape:
-                    _bad_grad_shape(node, g, edge._data.shape)
-                _accumulate(leaf_sums.setdefault(key, [edge, None]), 1, g)
-            leaf_deps[key] -= 1
-            if leaf_deps[key] == 0 and key in leaf_sums:
-                _deliver_to_leaf(*leaf_sums.pop(key), capture_leaf, captured, create_graph)
+                if g._data.shape != child._outputs_meta[idx][0]:
+                    _bad_grad_shape(node, g, child._outputs_meta[idx][0])
+                slot = buffers.get(child)
+                if slot is None:
+                    slot = buffers[child] = [None] * len(child._outputs_meta)
+                _accumulate(slot, idx, g)
+            deps[child] -= 1
+            if deps[child] == 0:
+                ready.append(child)
+            continue
+        key = id(edge)
+        if g is not None:
+            if g._data.shape != edge._data.shape:
+                _bad_grad_shape(node, g, edge._data.shape)
+            _accumulate(leaf_sums.setdefault(key, [edge, None]), 1, g)
+        leaf_deps[key] -= 1
+        if leaf_deps[key] == 0 and key in leaf_sums:
+            complete.append(key)
+    return complete
 
 
 def _run_node(node: Context, grads: Optional[list], capture_node, captured: list,
               retain_graph: bool) -> tuple:
     """The gradients `node` sends to its inputs. A node that received no gradient at all
     sends none (as PyTorch's undefined gradients), so its leaves' .grad stay unset."""
-    if grads is None or all(g is None for g in grads):
+    if grads is None:
         return (None,) * len(node._edges)
-    grads = [_value(g) for g in grads]
-    if (node._output_hooks is not None or node._retained is not None or capture_node
-            or any(g is None for g in grads)):
+    missing = False  # an output without a gradient (it gets zeros)
+    for i, g in enumerate(grads):
+        if g is None:
+            missing = True
+        elif type(g) is _Sum:
+            grads[i] = g.total
+    if missing and all(g is None for g in grads):
+        return (None,) * len(node._edges)
+    if (missing or node._output_hooks is not None or node._retained is not None
+            or capture_node):
         _prepare_grads(node, grads, capture_node, captured)
     if node._saved is None:
         node.saved_tensors  # raises the 'backward a second time' error
@@ -241,27 +263,44 @@ def _bad_grad_shape(node: Context, g, shape) -> None:
     )
 
 
-def _deliver_to_leaf(leaf, g, capture_leaf, captured, create_graph: bool) -> None:
-    """The leaf's whole gradient of this backward: its hooks, then capture or .grad."""
-    g = _value(g)
+def _deliver_to_leaf(entry: list, capture_leaf, captured, create_graph: bool) -> None:
+    """The leaf's whole gradient of this backward, entry = [leaf, gradient or its _Sum]: its
+    hooks, then capture or .grad. The gradient stays in entry[1], never in a local, so that
+    _own_or_copy can tell from its reference count whether the engine holds it alone."""
+    leaf = entry[0]
+    entry[1] = _value(entry[1])
     for hook in leaf._hooks or ():
-        replaced = hook(g)
+        replaced = hook(entry[1])
         if replaced is not None:
-            g = replaced
+            entry[1] = replaced
     if capture_leaf is not None:
         for i in capture_leaf.get(id(leaf), ()):
-            captured[i] = g
+            captured[i] = entry[1]
         return
     if not leaf.requires_grad:
         return
     if leaf.grad is None:
-        # Own the memory: the same gradient array may reach several leaves.
-        leaf.grad = g if create_graph else g.detach().clone()
+        leaf.grad = entry[1] if create_graph else _own_or_copy(entry)
     elif create_graph or leaf.grad.requires_grad:
-        leaf.grad = leaf.grad + g
+        leaf.grad = leaf.grad + entry[1]
     else:
-        leaf._backend.binary_("add", leaf.grad._data, g._data)
+        leaf._backend.binary_("add", leaf.grad._data, entry[1]._data)
     run_post_accumulate_hooks(leaf)
+
+
+def _own_or_copy(entry: list):
+    """A leaf's first .grad: the gradient entry[1] itself when no one else can see its
+    memory, else a copy (the same gradient may reach two leaves, be a view of another, be the
+    user's, or be kept by a hook). No one else can see it when the entry holds the only
+    reference to the tensor, the tensor the only one to its array, and the array owns its
+    memory (PyTorch's AccumulateGrad steals a gradient on the same condition). The counts are
+    read through expressions, never locals: each is then the holder's reference plus
+    getrefcount's argument, 2."""
+    be = entry[1]._backend
+    if (sys.getrefcount(entry[1]) == 2 and sys.getrefcount(entry[1]._data) == 2
+            and be.owns_memory(entry[1]._data)):
+        return _tensor_class()._make(entry[1]._data, be)
+    return _tensor_class()._make(be.copy(entry[1]._data), be)
 
 
 def run_post_accumulate_hooks(leaf) -> None:

@@ -172,16 +172,17 @@ class Function(Generic[Output]):
         Tensor = _Tensor or _tensor_class()
         ctx = Context(cls)
         backend = None
-        record = False
+        needs = []  # per argument: whether it is a Tensor that requires grad
         for a in args:
             if isinstance(a, Tensor):
                 if backend is None:
                     backend = a._backend
-                if a.requires_grad:
-                    record = _GradMode.enabled
+                needs.append(a.requires_grad)
+            else:
+                needs.append(False)
+        record = _GradMode.enabled and True in needs
         if record:  # forward may read it too, as in PyTorch
-            ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad
-                                          for a in args])
+            ctx.needs_input_grad = tuple(needs)
         prev = _GradMode.enabled
         _GradMode.enabled = False
         try:
@@ -189,30 +190,37 @@ class Function(Generic[Output]):
         finally:
             _GradMode.enabled = prev
 
-        if type(raw) is tuple:
-            outputs = tuple([o if o is None or isinstance(o, Tensor) else Tensor._make(o, backend)
-                             for o in raw])
-        else:
-            outputs = (raw if isinstance(raw, Tensor) else Tensor._make(raw, backend),)
+        if type(raw) is not tuple:  # one output (the common case)
+            out = raw if isinstance(raw, Tensor) else Tensor._make(raw, backend)
+            if record:
+                _record(ctx, args, (out,))
+            return out  # type: ignore[return-value]  # forward's output, as Output says
+        outputs = tuple([o if o is None or isinstance(o, Tensor) else Tensor._make(o, backend)
+                         for o in raw])
         if record:
             _record(ctx, args, outputs)
-        result = outputs if type(raw) is tuple else outputs[0]
-        return result  # type: ignore[return-value]  # forward's outputs, as Output says
+        return outputs  # type: ignore[return-value]  # forward's outputs, as Output says
 
 
 def _record(ctx: Context, args: Tuple[Any, ...], outputs: Tuple[Any, ...]) -> None:
     """Make the call's ctx the node of its floating-point outputs, with an edge per input
     that requires grad."""
-    ctx._edges = tuple([_edge(a) if need else None
-                        for a, need in zip(args, ctx.needs_input_grad)])
-    ctx._outputs_meta = [(o._data.shape, o._data.dtype, o._backend) if o is not None else None
-                         for o in outputs]
+    edges = []  # (plain loops: a comprehension is a call of its own, and ops run by the
+    for a, need in zip(args, ctx.needs_input_grad):  # thousand per step)
+        edges.append(_edge(a) if need else None)
+    ctx._edges = tuple(edges)
+    meta: List[Optional[Tuple[Any, Any, Any]]] = []
     skip = ctx._non_differentiable
     for i, o in enumerate(outputs):
-        if o is not None and o.is_floating_point() and id(o) not in skip:
+        if o is None:
+            meta.append(None)
+            continue
+        meta.append((o._data.shape, o._data.dtype, o._backend))
+        if o.is_floating_point() and id(o) not in skip:
             o.requires_grad = True
             o._ctx = ctx
             o._output_nr = i
+    ctx._outputs_meta = meta
 
 
 _Tensor: Optional[Type[Tensor]] = None

@@ -155,6 +155,11 @@ class CoreBackend:
     def shares_memory(self, a: Array, b: Array) -> bool:
         raise NotImplementedError
 
+    def owns_memory(self, x: Array) -> bool:
+        """Whether x holds its own memory, not a view of another array's (False where the
+        backend cannot tell): autograd may then keep x as a leaf's gradient uncopied."""
+        return False
+
     # ---------------------------------------------------------------- joining, gather/scatter
     def concatenate(self, xs: Sequence[Array], axis: int) -> Array:
         raise NotImplementedError

@@ -102,7 +102,10 @@ _KERNELS = {"rsqrt": _rsqrt, "sigmoid": _sigmoid, "relu": _relu, "erf": _erf}
 _UNARY = {r.name: _KERNELS[r.name] if r.numpy is None else getattr(np, r.numpy)
           for r in op_table.UNARY}
 _BINARY = {r.name: getattr(np, r.numpy) for r in op_table.BINARY}
-_REDUCE = {r.name: getattr(np, r.numpy) for r in op_table.REDUCE}
+# The ufuncs' own reductions where there is one: np.sum and kin add a Python layer per call.
+_UFUNC_REDUCE = {"sum": np.add.reduce, "prod": np.multiply.reduce, "max": np.maximum.reduce,
+                 "min": np.minimum.reduce}
+_REDUCE = {r.name: _UFUNC_REDUCE.get(r.name) or getattr(np, r.numpy) for r in op_table.REDUCE}
 
 
 # float16 and bfloat16 are storage types: a method that computes on their values runs on
@@ -175,7 +178,12 @@ class CPUBackend(Backend):
     def full(self, shape, value, dtype):
         if dtype == BFLOAT16_BITS:
             return np.full(shape, cast(np.asarray(value, np.float32), dtype))
-        return np.full(shape, value, dtype)
+        out = np.empty(shape, dtype)
+        if out.dtype.kind == "f":  # (fill is np.full's work without its Python layer)
+            out.fill(value)
+        else:  # NaN into an integer array: np.full's unsafe cast, not fill's ValueError
+            np.copyto(out, value, casting="unsafe")
+        return out
 
     def arange(self, start, stop, step, dtype):
         if dtype == BFLOAT16_BITS:
@@ -224,10 +232,10 @@ class CPUBackend(Backend):
         return np.asarray(_UNARY[op](x))
 
     def binary(self, op, a, b):
-        if getattr(a, "itemsize", 0) == 2 or getattr(b, "itemsize", 0) == 2:
+        a_is, b_is = type(a) is np.ndarray, type(b) is np.ndarray  # else a Python number
+        if (a_is and a.itemsize == 2) or (b_is and b.itemsize == 2):
             return self._binary_half(op, a, b)
-        if ((type(a) is np.ndarray and a.size >= NATIVE_MIN)
-                or (type(b) is np.ndarray and b.size >= NATIVE_MIN)):
+        if (a_is and a.size >= NATIVE_MIN) or (b_is and b.size >= NATIVE_MIN):
             out = _native_binary(op, a, b)
             if out is not None:
                 return out
@@ -296,6 +304,10 @@ class CPUBackend(Backend):
         return x.transpose(axes)
 
     def broadcast_to(self, x, shape):
+        if x.ndim == 0:  # a scalar (a loss's gradient): the read-only stride-0 view made
+            out = np.ndarray(shape, x.dtype, x, 0, (0,) * len(shape))  # directly, without
+            out.flags.writeable = False  # np.broadcast_to's Python layer
+            return out
         return np.broadcast_to(x, shape)
 
     def flip(self, x, axes):
@@ -321,6 +333,9 @@ class CPUBackend(Backend):
 
     def shares_memory(self, a, b):
         return np.may_share_memory(a, b)  # bounds overlap: cheap, and exact for views
+
+    def owns_memory(self, x):
+        return type(x) is np.ndarray and x.base is None
 
     # ---------------------------------------------------------------- joining, gather/scatter
     def concatenate(self, xs, axis):
@@ -454,6 +469,8 @@ class CPUBackend(Backend):
 def _unit_stride(x):
     """x, or a C-contiguous copy of it when neither of its last two axes has unit stride (the
     GEMM reads a matrix in place when one of them has)."""
+    if x.flags.c_contiguous:  # the common case, tested first: flags are cheap to read
+        return x
     (r, c), (s0, s1), e = x.shape[-2:], x.strides[-2:], x.itemsize
     if (s1 == e and s0 >= e * c) or (s0 == e and s1 >= e * r):
         return x

@@ -477,6 +477,9 @@ class CUDABackend(Backend):
     def data_ptr(self, x):
         return x.storage_ptr + x.offset * x.itemsize
 
+    def owns_memory(self, x):
+        return False  # (not tracked for device arrays: autograd copies a leaf's first gradient)
+
     def shares_memory(self, a, b):
         """Whether the byte ranges overlap: by address, so arrays over one block through two
         storages (a DLPack import of our own memory) count too."""

@@ -53,6 +53,8 @@ def numpy_names(fn: _F) -> _F:
 
     @functools.wraps(fn)
     def accepting_numpy_names(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs:  # the common call, x.sum()
+            return fn(*args)
         for numpy_name in _NUMPY_NAMES.keys() & kwargs.keys():
             name = _NUMPY_NAMES[numpy_name]
             if name in kwargs:

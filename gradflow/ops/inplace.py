@@ -129,7 +129,8 @@ def arith_(t: Tensor, op: str, other: TensorLike) -> Tensor:
                 f"{op}_: expected all tensors to be on the same device, but found at least two "
                 f"devices, {t.device} and {other.device}!"
             )
-        if _category(result_type(t, other)) > _category(t.dtype):
+        if other._data.dtype != t._data.dtype and \
+                _category(result_type(t, other)) > _category(t.dtype):
             raise RuntimeError(f"{op}_: result type {other.dtype} can't be cast to {t.dtype}")
         other_data: Any = other._data
     elif isinstance(other, numbers.Number):

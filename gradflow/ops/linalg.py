@@ -37,8 +37,15 @@ class MatMul(Function[Tensor]):
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> Gradients:
         a, b = ctx.saved_tensors
-        ga = reduce.sum_to_shape(g @ _mT(b), a.shape) if ctx.needs_input_grad[0] else None
-        gb = reduce.sum_to_shape(_mT(a) @ g, b.shape) if ctx.needs_input_grad[1] else None
+        need_a, need_b = ctx.needs_input_grad
+        if (not _GradMode.enabled and a.ndim == 2 and b.ndim == 2
+                and g._data.dtype == a._data.dtype):
+            # nothing to record (no create_graph): the two GEMMs on the arrays
+            be, t = g._backend, (1, 0)
+            return (be.matmul(g._data, be.permute(b._data, t)) if need_a else None,
+                    be.matmul(be.permute(a._data, t), g._data) if need_b else None)
+        ga = reduce.sum_to_shape(g @ _mT(b), a.shape) if need_a else None
+        gb = reduce.sum_to_shape(_mT(a) @ g, b.shape) if need_b else None
         return ga, gb
 
 
@@ -80,14 +87,15 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 def _matmul(op: str, a: Tensor, b: Tensor) -> Tensor:
     """matmul of checked operands; errors name `op` (mm, bmm and dot call it too)."""
-    shape_a, shape_b = a.shape, b.shape
+    shape_a, shape_b = a._data.shape, b._data.shape
     nd_a, nd_b = len(shape_a), len(shape_b)
     if nd_a == 0 or nd_b == 0:
         raise ValueError(
             f"{op}: both arguments need to be at least 1D, but they are {nd_a}D and {nd_b}D"
         )
-    promoted = operands(op, a, b, broadcast=False)  # two tensors in, two tensors out
-    a, b = cast(Tensor, promoted[0]), cast(Tensor, promoted[1])
+    if a._data.dtype != b._data.dtype or a._backend is not b._backend:
+        promoted = operands(op, a, b, broadcast=False)  # one dtype and device, or the error
+        a, b = cast(Tensor, promoted[0]), cast(Tensor, promoted[1])
     k_a = shape_a[-1]
     k_b = shape_b[-2] if nd_b > 1 else shape_b[0]
     if k_a != k_b:
@@ -130,6 +138,12 @@ class Linear(Function[Tensor]):
     def backward(ctx: Context, g: Tensor) -> Gradients:
         x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
+        if not _GradMode.enabled and g._data.dtype == x._data.dtype:
+            # nothing to record (no create_graph): the GEMMs and the sum on the arrays
+            be, gd = g._backend, g._data
+            return (be.matmul(gd, weight._data) if need_x else None,
+                    be.matmul(be.permute(gd, (1, 0)), x._data) if need_w else None,
+                    be.reduce("sum", gd, (0,), False) if need_b else None)
         return (g @ weight if need_x else None, _mT(g) @ x if need_w else None,
                 reduce.sum(g, 0) if need_b else None)
 

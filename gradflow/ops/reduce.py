@@ -14,7 +14,7 @@ import numpy as np
 
 from gradflow import op_table
 from gradflow.autograd.function import Context, Function, Gradients
-from gradflow.autograd.grad_mode import is_grad_enabled
+from gradflow.autograd.grad_mode import _GradMode, is_grad_enabled
 from gradflow.backends.base import fused
 from gradflow.ops import elementwise, index, shape
 from gradflow.ops.common import (
@@ -58,8 +58,14 @@ def _keep_dims(t: Tensor, axes: Axes, keepdim: bool) -> Tensor:
 
 def _expand_back(g: Tensor, input_shape: Tuple[int, ...], axes: Axes, keepdim: bool
                  ) -> Tensor:
-    """Broadcast a reduced gradient back to the input's shape."""
-    return shape.expand(_keep_dims(g, axes, keepdim), input_shape)
+    """Broadcast a reduced gradient back to the input's shape. Unless that is recorded
+    (create_graph), the backend does it directly: the shapes are known to broadcast."""
+    g = _keep_dims(g, axes, keepdim)
+    if _GradMode.enabled:
+        return shape.expand(g, input_shape)
+    if g._data.shape == input_shape:
+        return g
+    return Tensor._make(g._backend.broadcast_to(g._data, input_shape), g._backend)
 
 
 class Reduce(Function[Tensor]):
@@ -71,9 +77,8 @@ class Reduce(Function[Tensor]):
                 ) -> Tensor:
         be = x._backend
         out = Tensor._make(be.reduce(row.name, x._data, axes, keepdim), be)
-        ctx.row, ctx.shape, ctx.axes, ctx.keepdim = row, x.shape, axes, keepdim
-        ctx._name = {"max": "Amax", "min": "Amin"}.get(row.name, row.name.capitalize()) + \
-            "Backward"
+        ctx.row, ctx.shape, ctx.axes, ctx.keepdim = row, x._data.shape, axes, keepdim
+        ctx._name = _BACKWARD_NAMES[row.name]
         if row.reads_values:
             ctx.save_for_backward(x, out)
         return out
@@ -85,6 +90,11 @@ class Reduce(Function[Tensor]):
             y = _keep_dims(y, ctx.axes, ctx.keepdim)
         g = _expand_back(g, ctx.shape, ctx.axes, ctx.keepdim)
         return ctx.row.grad(g, x, y, ctx.axes), None, None, None
+
+
+# "SumBackward", "AmaxBackward", ...: each row's node name, made once.
+_BACKWARD_NAMES = {r.name: {"max": "Amax", "min": "Amin"}.get(r.name, r.name.capitalize())
+                   + "Backward" for r in op_table.REDUCE}
 
 
 def reduce(name: str, x: Tensor, axes: Axes, keepdim: bool) -> Tensor:
@@ -125,10 +135,19 @@ def sum(x: Tensor, dim: Dims = None, keepdim: bool = False, *,
 
 
 def sum_to_shape(g: Tensor, input_shape: Tuple[int, ...]) -> Tensor:
-    """Undo broadcasting: sum `g` over the axes along which `input_shape` was broadcast."""
-    if g.shape == input_shape:
+    """Undo broadcasting: sum `g` over the axes along which `input_shape` was broadcast.
+    Unless that is recorded (create_graph), the backend sums the array directly."""
+    if g._data.shape == input_shape:
         return g
     lead = g.ndim - len(input_shape)
+    if not _GradMode.enabled:
+        be, data = g._backend, g._data
+        ones = tuple(lead + i for i, s in enumerate(input_shape)
+                     if s == 1 and data.shape[lead + i] != 1)
+        if not ones:  # (a bias's gradient: a new array, not a reshaped view)
+            return Tensor._make(be.reduce("sum", data, tuple(range(lead)), False), be)
+        summed = be.reduce("sum", data, tuple(range(lead)) + ones, True)
+        return Tensor._make(be.reshape(summed, tuple(input_shape)), be)
     if lead:
         g = sum(g, tuple(range(lead)))
     ones = tuple(i for i, s in enumerate(input_shape) if s == 1 and g.shape[i] != 1)
