@@ -288,16 +288,31 @@ def _deliver_to_leaf(entry: list, capture_leaf, captured, create_graph: bool) ->
     run_post_accumulate_hooks(leaf)
 
 
+class _Held:
+    __slots__ = ("_data",)  # a stand-in for Tensor, whose array is a slot too
+
+
+def _alone_counts() -> Tuple[int, int]:
+    """What _own_or_copy reads for a tensor and an array that only the entry holds: the
+    holder's reference plus getrefcount's argument, measured once through the same expressions
+    (how a temporary is counted differs between Python versions)."""
+    entry: list = [None, _Held()]
+    entry[1]._data = bytearray(1)
+    return sys.getrefcount(entry[1]), sys.getrefcount(entry[1]._data)
+
+
+_ALONE = _alone_counts()
+
+
 def _own_or_copy(entry: list):
     """A leaf's first .grad: the gradient entry[1] itself when no one else can see its
     memory, else a copy (the same gradient may reach two leaves, be a view of another, be the
     user's, or be kept by a hook). No one else can see it when the entry holds the only
     reference to the tensor, the tensor the only one to its array, and the array owns its
     memory (PyTorch's AccumulateGrad steals a gradient on the same condition). The counts are
-    read through expressions, never locals: each is then the holder's reference plus
-    getrefcount's argument, 2."""
+    read through the expressions _ALONE was measured with, never locals."""
     be = entry[1]._backend
-    if (sys.getrefcount(entry[1]) == 2 and sys.getrefcount(entry[1]._data) == 2
+    if (sys.getrefcount(entry[1]) == _ALONE[0] and sys.getrefcount(entry[1]._data) == _ALONE[1]
             and be.owns_memory(entry[1]._data)):
         return _tensor_class()._make(entry[1]._data, be)
     return _tensor_class()._make(be.copy(entry[1]._data), be)
