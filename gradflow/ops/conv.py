@@ -58,7 +58,7 @@ def pair(op: str, name: str, v: Any, minimum: int) -> Pair:
 def check_float(op: str, name: str, t: object) -> None:
     if not isinstance(t, Tensor):
         raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
-    if not t.dtype.is_floating_point:
+    if not t.is_floating_point():
         raise TypeError(f"{op}: {name} must be float32 or float64, got {t.dtype}")
 
 
@@ -67,7 +67,7 @@ def check_same(op: str, x: Tensor, name: str, t: Optional[Tensor]) -> None:
     if t is None:
         return
     check_float(op, name, t)
-    if t.dtype is not x.dtype:
+    if t._data.dtype != x._data.dtype:
         raise TypeError(f"{op}: input ({x.dtype}) and {name} ({t.dtype}) must have the same dtype")
     if t._backend is not x._backend:
         raise RuntimeError(
@@ -78,13 +78,12 @@ def check_same(op: str, x: Tensor, name: str, t: Optional[Tensor]) -> None:
 def batched(op: str, x: Tensor) -> Tuple[Tensor, bool]:
     """A 4-D view of a 3-D (C, H, W) or 4-D input, and whether it was unbatched."""
     check_float(op, "input", x)
-    if x.ndim not in (3, 4):
-        raise ValueError(
-            f"{op}: expected 3-D (unbatched) or 4-D (batched) input, got shape {tuple(x.shape)}"
-        )
-    if any(s < 1 for s in x.shape[-3:]):
-        raise ValueError(f"{op}: input has a zero-size dimension: shape {tuple(x.shape)}")
-    return (shape.unsqueeze(x, 0), True) if x.ndim == 3 else (x, False)
+    xs = x._data.shape  # (a plain tuple, as each shape read here: ops run by the thousand)
+    if len(xs) not in (3, 4):
+        raise ValueError(f"{op}: expected 3-D (unbatched) or 4-D (batched) input, got shape {xs}")
+    if 0 in xs[-3:]:
+        raise ValueError(f"{op}: input has a zero-size dimension: shape {xs}")
+    return (shape.unsqueeze(x, 0), True) if len(xs) == 3 else (x, False)
 
 
 # ---------------------------------------------------------------- the three maps
@@ -101,11 +100,10 @@ class Geometry(NamedTuple):
 
 
 def natural_output(g: Geometry) -> Pair:
-    return tuple(  # type: ignore[return-value]
-        (g.input_size[a] + 2 * g.padding[a] - g.dilation[a] * (g.kernel_size[a] - 1) - 1)
-        // g.stride[a] + 1
-        for a in (0, 1)
-    )
+    """OH = (H + 2pH - dH(kH - 1) - 1) // sH + 1, likewise OW."""
+    (h, w), (kh, kw), (sh, sw) = g.input_size, g.kernel_size, g.stride
+    (ph, pw), (dh, dw) = g.padding, g.dilation
+    return (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
 
 
 class ConvForward(Function[Tensor]):
@@ -203,36 +201,37 @@ class PadBottomRight(Function[Tensor]):
 
 # ---------------------------------------------------------------- validation
 def _check_weight(op: str, w: Tensor, x: Tensor) -> None:
-    check_float(op, "weight", w)
+    check_float(op, "weight", w)  # (check_same lets None through: bias is optional)
     check_same(op, x, "weight", w)
-    if w.ndim != 4:
+    ws = w._data.shape
+    if len(ws) != 4:
         raise ValueError(
-            f"{op}: weight must be 4-D (out_channels, in_channels/groups, kH, kW), got shape "
-            f"{tuple(w.shape)}"
+            f"{op}: weight must be 4-D (out_channels, in_channels/groups, kH, kW), got shape {ws}"
         )
-    if any(s < 1 for s in w.shape):
-        raise ValueError(f"{op}: weight has a zero-size dimension: shape {tuple(w.shape)}")
+    if 0 in ws:
+        raise ValueError(f"{op}: weight has a zero-size dimension: shape {ws}")
 
 
 def _check_kernel_fits(op: str, x: Tensor, w: Tensor, padding: Pair, dilation: Pair) -> None:
-    kh, kw = w.shape[2:]
+    xs, ws = x._data.shape, w._data.shape
+    kh, kw = ws[2:]
     eff = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
-    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    padded = (xs[2] + 2 * padding[0], xs[3] + 2 * padding[1])
     if eff[0] > padded[0] or eff[1] > padded[1]:
         raise ValueError(
             f"{op}: kernel size ({kh}, {kw}) (dilated: {eff}) is larger than the padded input "
-            f"size {padded}; input {tuple(x.shape)}, weight {tuple(w.shape)}, padding {padding}"
+            f"size {padded}; input {xs}, weight {ws}, padding {padding}"
         )
 
 
 def _check_bias(op: str, b: Optional[Tensor], x: Tensor, channels: int) -> None:
     check_same(op, x, "bias", b)
-    if b is not None and tuple(b.shape) != (channels,):
-        raise ValueError(f"{op}: bias must have shape ({channels},), got {tuple(b.shape)}")
+    if b is not None and b._data.shape != (channels,):
+        raise ValueError(f"{op}: bias must have shape ({channels},), got {b._data.shape}")
 
 
 def _check_groups(op: str, groups: int, cin: int, cout: int) -> int:
-    if not isinstance(groups, numbers.Integral) or groups < 1:
+    if type(groups) is not int and not isinstance(groups, numbers.Integral) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     if cin % groups or cout % groups:
         raise ValueError(
@@ -272,15 +271,16 @@ def conv2d(
     _check_weight(op, weight, x)
     stride = pair(op, "stride", stride, 1)
     dilation = pair(op, "dilation", dilation, 1)
-    cin, cout = x.shape[1], weight.shape[0]
+    xs, ws = x._data.shape, weight._data.shape
+    cin, cout = xs[1], ws[0]
     groups = _check_groups(op, groups, cin, cout)
-    if weight.shape[1] * groups != cin:
+    if ws[1] * groups != cin:
         raise ValueError(
-            f"{op}: weight of shape {tuple(weight.shape)} with groups={groups} expects input with "
-            f"{weight.shape[1] * groups} channels, but got input of shape {tuple(input.shape)}"
+            f"{op}: weight of shape {ws} with groups={groups} expects input with "
+            f"{ws[1] * groups} channels, but got input of shape {input._data.shape}"
         )
     _check_bias(op, bias, x, cout)
-    kh, kw = weight.shape[2:]
+    kh, kw = ws[2:]
     if isinstance(padding, str):
         if padding == "valid":
             padding = (0, 0)
@@ -298,9 +298,10 @@ def conv2d(
     else:
         padding = pair(op, "padding", padding, 0)
     _check_kernel_fits(op, x, weight, padding, dilation)
-    g = Geometry((kh, kw), stride, padding, dilation, groups, (x.shape[2], x.shape[3]), (0, 0))
+    xs = x._data.shape  # (x may have been padded for 'same')
+    g = Geometry((kh, kw), stride, padding, dilation, groups, (xs[2], xs[3]), (0, 0))
     g = g._replace(output_size=natural_output(g))
-    check_numel((x.shape[0], cout) + tuple(g.output_size), op, x.element_size())
+    check_numel((xs[0], cout) + g.output_size, op, x._data.itemsize)
     y = ConvForward.apply(x, weight, bias, g)
     return shape.squeeze(y, 0) if unbatched else y
 
