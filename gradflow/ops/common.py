@@ -117,7 +117,7 @@ def operands(
     if isinstance(a, Tensor):  # fast paths: same dtype, or a float scalar with a float tensor
         if isinstance(b, Tensor):
             if a._data.dtype == b._data.dtype and a._backend is b._backend:
-                if broadcast and a._data.shape != b._data.shape:
+                if broadcast and not _broadcastable(a._data.shape, b._data.shape):
                     broadcast_shapes(op, a.shape, b.shape)  # raises naming the op and shapes
                 return a, b, a.dtype
         elif (type(b) is float or type(b) is int) and a._data.dtype.kind == "f":
@@ -138,13 +138,24 @@ def operands(
     a, b = (x if isinstance(x, Tensor) else fit_scalar(op, x, rt) for x in (a, b))
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         check_same_device(op, a, b)
-        if broadcast and a._data.shape != b._data.shape:
+        if broadcast and not _broadcastable(a._data.shape, b._data.shape):
             broadcast_shapes(op, a.shape, b.shape)  # raises naming the op and both shapes
     if isinstance(a, Tensor) and a.dtype is not rt:
         a = to_dtype(a, rt)
     if isinstance(b, Tensor) and b.dtype is not rt:
         b = to_dtype(b, rt)
     return a, b, rt
+
+
+def _broadcastable(sa: Tuple[int, ...], sb: Tuple[int, ...]) -> bool:
+    """Whether two shapes broadcast together: aligned from the last dim, each pair equal or
+    one of them 1 (broadcast_shapes' test without building the result)."""
+    if sa == sb:
+        return True
+    for da, db in zip(reversed(sa), reversed(sb)):
+        if da != db and da != 1 and db != 1:
+            return False
+    return True
 
 
 def fit_scalar(op: str, s: Number, rt: dtype) -> Number:
