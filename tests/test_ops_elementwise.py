@@ -179,6 +179,19 @@ def test_binary_forward_matches_numpy_with_broadcasting(name, data):
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
+@given(sa=shapes(max_dims=3, max_side=3), sb=shapes(max_dims=3, max_side=3))
+def test_binary_accepts_exactly_numpys_broadcastable_shapes(sa, sb):
+    """Any two shapes (most do not broadcast): a + b has NumPy's broadcast shape, or raises
+    the ValueError that names the op and both shapes exactly when NumPy refuses them."""
+    try:
+        expected = np.broadcast_shapes(sa, sb)
+    except ValueError:
+        with pytest.raises(ValueError, match=r"add: shapes .* cannot be broadcast together"):
+            gf.zeros(*sa) + gf.zeros(*sb)
+        return
+    assert (gf.zeros(*sa) + gf.zeros(*sb)).shape == expected
+
+
 @pytest.mark.parametrize("name", sorted(BINARY))
 @pytest.mark.parametrize("sa,sb", [((2, 3), (2, 3)), ((2, 3), (3,)), ((2, 1), (1, 3)),
                                    ((), (2,)), ((3, 1, 2), (2,))])
