@@ -231,7 +231,7 @@ def _check_bias(op: str, b: Optional[Tensor], x: Tensor, channels: int) -> None:
 
 
 def _check_groups(op: str, groups: int, cin: int, cout: int) -> int:
-    if type(groups) is not int and not isinstance(groups, numbers.Integral) or groups < 1:
+    if not (type(groups) is int or isinstance(groups, numbers.Integral)) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     if cin % groups or cout % groups:
         raise ValueError(
