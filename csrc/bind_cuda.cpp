@@ -202,19 +202,20 @@ Operand operand(const std::string& op, const char* name, const py::object& obj, 
   return o;
 }
 
-py::tuple unary_names() {
-  py::list names;
-  for (const UnaryKernel& k : unary_kernels()) names.append(k.name);
-  return py::tuple(names);
+// The unary kernels' names, in the order of unary_kernels() (their op codes).
+const std::vector<const char*>& unary_names() {
+  static const std::vector<const char*> names = [] {
+    std::vector<const char*> n;
+    for (const UnaryKernel& k : unary_kernels()) n.push_back(k.name);
+    return n;
+  }();
+  return names;
 }
 
 void unary_op(const std::string& name, const DeviceArray& out, const DeviceArray& x) {
   const std::string op = "unary " + name;
-  const std::vector<UnaryKernel>& kernels = unary_kernels();
-  int code = 0;
-  while (code < static_cast<int>(kernels.size()) && name != kernels[code].name) ++code;
-  if (code == static_cast<int>(kernels.size())) fail("unary", "unknown op '" + name + "'");
-  const UnaryDtypes dtypes = kernels[code].dtypes;
+  const int code = op_code<int>("unary", name, unary_names());
+  const UnaryDtypes dtypes = unary_kernels()[code].dtypes;
   check_same_shape(op, "x", x, out.shape);
   const bool pred = dtypes == UnaryDtypes::bool_result;
   bind::check_dtype(op, "out", out.dtype, {pred ? DType::b8 : x.dtype});
@@ -917,7 +918,7 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("manual_seed", [](uint64_t seed) { manual_seed(seed); });
   m.attr("max_dims") = kMaxDims;
   // the kernel names, checked against gradflow/op_table.py by tests/test_op_table.py
-  m.attr("unary_ops") = unary_names();
+  m.attr("unary_ops") = py::tuple(py::cast(unary_names()));
   py::dict unary_dtypes;  // name -> op_table.py's dtype class ("float", "int", "bool")
   for (const UnaryKernel& k : unary_kernels())
     unary_dtypes[k.name] = k.dtypes == UnaryDtypes::float_only ? "float"
