@@ -1,7 +1,8 @@
 """The ops' use of a backend's optional fused kernels (backends/base.py FUSED_KERNELS), on any
-machine: the CPU backend is given NumPy versions of the fused softmax and NLL kernels (the
-contract's math, written out again here), and every loss option must then give the composed
-path's values and gradients, with gradcheck and gradgradcheck through the fused Functions.
+machine: the CPU has its own NLL kernels, and is given NumPy versions of the fused softmax and
+interpolation kernels (the contract's math, written out again here); every loss option must
+give the composed path's values and gradients, with gradcheck and gradgradcheck through the
+fused Functions.
 The CUDA kernels themselves are compared with the CPU in test_cuda_nn.py (GPU only)."""
 
 import numpy as np
@@ -27,34 +28,6 @@ def _softmax_backward(self, y, grad, axis, log):
     return y * (grad - (grad * y).sum(axis, keepdims=True))
 
 
-def _class_weights(weight, c, dtype):
-    return np.ones(c, dtype) if weight is None else weight
-
-
-def _nll_loss(self, logp, target, weight, ignore_index, smooth):
-    n, c, s = logp.shape
-    keep = target != ignore_index
-    if (keep & ((target < 0) | (target >= c))).any():
-        raise IndexError("nll_loss: target out of bounds")
-    w = _class_weights(weight, c, logp.dtype)
-    safe = np.where(keep, target, 0)
-    picked = np.take_along_axis(logp, safe[:, None, :], 1)[:, 0]
-    wt = np.where(keep, w[safe], 0).astype(logp.dtype)
-    smoothing = -(w[None, :, None] * logp).sum(1) * keep if smooth else None
-    return -wt * picked, wt, smoothing
-
-
-def _nll_loss_backward(self, grad_loss, grad_smooth, target, weight, ignore_index, classes):
-    keep = target != ignore_index
-    w = _class_weights(weight, classes, grad_loss.dtype)
-    safe = np.where(keep, target, 0)
-    out = np.zeros((target.shape[0], classes, target.shape[1]), grad_loss.dtype)
-    np.put_along_axis(out, safe[:, None, :], (-w[safe] * grad_loss * keep)[:, None, :], 1)
-    if grad_smooth is not None:
-        out -= w[None, :, None] * (grad_smooth * keep)[:, None, :]
-    return out
-
-
 def _matrices(in_size, out_size, scales, bilinear, align_corners):
     mode = "bilinear" if bilinear else "nearest"
     return [_interp_matrix(n, o, s or None, mode, align_corners)
@@ -71,9 +44,8 @@ def _interpolate_backward(self, grad, input_size, scales, bilinear, align_corner
     return (ah.T @ grad @ aw).astype(grad.dtype)
 
 
-KERNELS = {"softmax": _softmax, "softmax_backward": _softmax_backward, "nll_loss": _nll_loss,
-           "nll_loss_backward": _nll_loss_backward, "interpolate": _interpolate,
-           "interpolate_backward": _interpolate_backward}
+KERNELS = {"softmax": _softmax, "softmax_backward": _softmax_backward,
+           "interpolate": _interpolate, "interpolate_backward": _interpolate_backward}
 
 
 @pytest.fixture
@@ -116,13 +88,36 @@ def test_fused_losses_match_the_composed_path(monkeypatch, shape, kw, weighted, 
     args = (rng.standard_normal(shape), rng.integers(0, c, target_shape),
             rng.random(c) + 0.5 if weighted else None)
     fn = getattr(F, name)
+    got = _run(args, kw, fn)  # the CPU's own NLL kernels
+    for kernel in ("nll_loss", "nll_loss_backward"):
+        monkeypatch.delattr(CPUBackend, kernel)
+    assert fused(gf.tensor(0.0)._backend, "nll_loss") is None
     composed = _run(args, kw, fn)
-    for kernel, impl in KERNELS.items():
-        monkeypatch.setattr(CPUBackend, kernel, impl, raising=False)
-    assert fused(gf.tensor(0.0)._backend, "nll_loss") is not None
-    got = _run(args, kw, fn)
     np.testing.assert_allclose(got[0], composed[0], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(got[1], composed[1], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("target", [[0, 3, 1], [0, -2, 1]])
+def test_fused_nll_names_a_target_out_of_range(name, target):
+    logits = gf.tensor(np.zeros((3, 3)))
+    with pytest.raises(IndexError, match=f"{name}: Target {target[1]} is out of bounds"):
+        getattr(F, name)(logits, gf.tensor(target))
+    F.cross_entropy(logits, gf.tensor(target), ignore_index=target[1])  # ignored: no error
+
+
+def test_fused_nll_in_half_precision_matches_float32():
+    rng = np.random.default_rng(6)
+    logits, target = rng.standard_normal((6, 5)).astype(np.float32), rng.integers(0, 5, 6)
+    results = []
+    for dtype in (gf.float32, gf.float16):
+        x = gf.tensor(logits, dtype=dtype, requires_grad=True)
+        loss = F.cross_entropy(x, gf.tensor(target), label_smoothing=0.1)
+        loss.backward()
+        assert loss.dtype == dtype and x.grad.dtype == dtype
+        results.append((float(loss), x.grad.float().numpy()))
+    assert abs(results[0][0] - results[1][0]) < 1e-2
+    np.testing.assert_allclose(results[0][1], results[1][1], atol=2e-3)
 
 
 @pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.2, "ignore_index": 1}])

@@ -293,8 +293,8 @@ NN_KERNELS = _methods(NNKernels)
 
 # Optional fused kernels a backend may have beside the contract, where one kernel replaces
 # several core ops or an index check that would wait for the device (CUDA has the softmax, NLL
-# and interpolation kernels, the CPU relu_backward and axpy_; without one, the op composes the
-# same math from the core). An op uses one when ``fused(backend, name)`` finds it;
+# and interpolation kernels, the CPU the NLL ones, relu_backward and axpy_; without one, the op
+# composes the same math from the core). An op uses one when ``fused(backend, name)`` finds it;
 # Backend.lacks() does not list them. Arrays are C-contiguous float arrays unless said:
 #   relu_backward(grad, y)                      grad where relu's output y > 0, else 0
 #   axpy_(y, alpha, x)                          y += alpha * x in place (x broadcast to y)

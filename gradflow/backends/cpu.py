@@ -272,6 +272,30 @@ class CPUBackend(Backend):
         else:
             np.add(y, np.multiply(x, alpha), out=y, casting="unsafe")
 
+    # nll_loss on logp (N, C, S): one gather where the composed path records a dozen ops
+    @_in_float32
+    def nll_loss(self, logp, target, weight, ignore_index, smooth):
+        c = logp.shape[1]
+        keep, safe, w = _nll_targets(target, weight, ignore_index, c, logp.dtype)
+        picked = np.take_along_axis(logp, safe[:, None, :], 1)[:, 0]
+        smoothing = None
+        if smooth:
+            per_class = logp if weight is None else logp * weight[None, :, None]
+            smoothing = -per_class.sum(1) * keep
+        return -w * picked, w, smoothing
+
+    @_in_float32
+    def nll_loss_backward(self, grad_loss, grad_smooth, target, weight, ignore_index, classes):
+        keep, safe, w = _nll_targets(target, weight, ignore_index, classes, grad_loss.dtype)
+        n, s = target.shape
+        dlogp = np.zeros((n, classes, s), grad_loss.dtype)
+        if grad_smooth is not None:  # -w_c * g_smooth at every class of a kept position
+            g = (grad_smooth * keep)[:, None, :]
+            dlogp -= g if weight is None else weight[None, :, None] * g
+        picked = np.take_along_axis(dlogp, safe[:, None, :], 1)
+        np.put_along_axis(dlogp, safe[:, None, :], picked - (w * grad_loss)[:, None, :], 1)
+        return dlogp
+
     @_in_float32
     def where(self, cond, a, b):
         return np.where(cond, a, b)
@@ -483,3 +507,16 @@ def _c(x):
 
 def _opt(x):
     return None if x is None else np.ascontiguousarray(x)
+
+
+def _nll_targets(target, weight, ignore_index, classes, dtype):
+    """For nll_loss: (keep, safe, w), each (N, S): the positions whose target is not
+    ignore_index, the targets with ignored ones as class 0, and the weight w[t] of each kept
+    target (0 where ignored). A kept target outside [0, classes) raises IndexError."""
+    keep = target != ignore_index
+    safe = np.where(keep, target, 0)
+    bad = (safe < 0) | (safe >= classes)
+    if bad.any():
+        raise IndexError(f"Target {safe[bad][0]} is out of bounds (classes 0..{classes - 1}).")
+    w = keep.astype(dtype) if weight is None else np.where(keep, weight[safe], 0).astype(dtype)
+    return keep, safe, w

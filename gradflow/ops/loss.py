@@ -284,18 +284,21 @@ def _raw(t: Optional[Tensor]) -> Any:
 def _nll_fused(op: str, logp: Tensor, target: Tensor, weight: Optional[Tensor],
                ignore_index: int, reduction: str, smoothing: float) -> Tensor:
     """nll_loss (smoothing 0) or cross_entropy's class-index case on log-probabilities, in
-    one kernel per direction: no one-hot matrix, no gather, and no wait for the device (a
-    target out of range is reported at the next synchronisation, as PyTorch's CUDA kernels
-    do). loss = (1 - eps) * nll + eps / C * smoothing term, both reduced alike ('mean'
+    one kernel per direction: no one-hot matrix, no gather, and no wait for the device (on
+    CUDA a target out of range is reported at the next synchronisation, as PyTorch's CUDA
+    kernels do). loss = (1 - eps) * nll + eps / C * smoothing term, both reduced alike ('mean'
     divides by the summed target weights)."""
     logp, target, unbatched, ignore_index = _check_nll(op, logp, target, weight, ignore_index)
     n, c = logp.shape[0], logp.shape[1]
     positions = math.prod(logp.shape[2:])
     if weight is not None:
         weight = shape.to_dtype(weight.detach(), logp.dtype)
-    terms = _NLLTerms.apply(shape.reshape(logp, (n, c, positions)),
-                            shape.reshape(target, (n, positions)),
-                            weight, ignore_index, smoothing > 0)
+    try:
+        terms = _NLLTerms.apply(shape.reshape(logp, (n, c, positions)),
+                                shape.reshape(target, (n, positions)),
+                                weight, ignore_index, smoothing > 0)
+    except IndexError as e:  # a target out of range, found by a host kernel
+        raise IndexError(f"{op}: {e}") from None
     loss, w = terms[0], terms[1]
     if smoothing > 0:
         loss = loss * (1 - smoothing) + terms[2] * (smoothing / c)
