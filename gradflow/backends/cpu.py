@@ -275,9 +275,9 @@ class CPUBackend(Backend):
     # nll_loss on logp (N, C, S): one gather where the composed path records a dozen ops
     @_in_float32
     def nll_loss(self, logp, target, weight, ignore_index, smooth):
-        c = logp.shape[1]
+        n, c, s = logp.shape
         keep, safe, w = _nll_targets(target, weight, ignore_index, c, logp.dtype)
-        picked = np.take_along_axis(logp, safe[:, None, :], 1)[:, 0]
+        picked = logp[np.arange(n)[:, None], safe, np.arange(s)]  # logp[i, safe[i, j], j]
         smoothing = None
         if smooth:
             per_class = logp if weight is None else logp * weight[None, :, None]
@@ -292,8 +292,8 @@ class CPUBackend(Backend):
         if grad_smooth is not None:  # -w_c * g_smooth at every class of a kept position
             g = (grad_smooth * keep)[:, None, :]
             dlogp -= g if weight is None else weight[None, :, None] * g
-        picked = np.take_along_axis(dlogp, safe[:, None, :], 1)
-        np.put_along_axis(dlogp, safe[:, None, :], picked - (w * grad_loss)[:, None, :], 1)
+        at_target = (np.arange(n)[:, None], safe, np.arange(s))
+        dlogp[at_target] -= w * grad_loss
         return dlogp
 
     @_in_float32
@@ -515,8 +515,8 @@ def _nll_targets(target, weight, ignore_index, classes, dtype):
     target (0 where ignored). A kept target outside [0, classes) raises IndexError."""
     keep = target != ignore_index
     safe = np.where(keep, target, 0)
-    bad = (safe < 0) | (safe >= classes)
-    if bad.any():
-        raise IndexError(f"Target {safe[bad][0]} is out of bounds (classes 0..{classes - 1}).")
+    if safe.size and (safe.min() < 0 or safe.max() >= classes):
+        bad = safe[(safe < 0) | (safe >= classes)][0]
+        raise IndexError(f"Target {bad} is out of bounds (classes 0..{classes - 1}).")
     w = keep.astype(dtype) if weight is None else np.where(keep, weight[safe], 0).astype(dtype)
     return keep, safe, w

@@ -158,29 +158,27 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     """
     _check_operands("linear", x, weight, integers=False)
     check_tensor(bias, "linear", "bias", optional=True)
-    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+    xs, ws = x._data.shape, weight._data.shape
+    if len(ws) != 2 or not xs or xs[-1] != ws[1]:
         raise ValueError(
-            f"linear: input of shape {tuple(x.shape)} does not match weight of shape "
-            f"{tuple(weight.shape)} (expected a 2-D weight (out_features, in_features) and "
-            f"input (*, in_features))"
+            f"linear: input of shape {tuple(xs)} does not match weight of shape {tuple(ws)} "
+            f"(expected a 2-D weight (out_features, in_features) and input (*, in_features))"
         )
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+    if bias is not None and bias._data.shape != (ws[0],):
         raise ValueError(
             f"linear: bias of shape {tuple(bias.shape)} does not match weight of shape "
-            f"{tuple(weight.shape)} (expected ({weight.shape[0]},))"
+            f"{tuple(ws)} (expected ({ws[0]},))"
         )
-    promoted = operands("linear", x, weight, broadcast=False)  # two tensors in, two out
-    x, weight, dt = cast(Tensor, promoted[0]), cast(Tensor, promoted[1]), promoted[2]
-    if bias is not None:
+    if x._data.dtype != weight._data.dtype or x._backend is not weight._backend:
+        promoted = operands("linear", x, weight, broadcast=False)  # two tensors in, two out
+        x, weight = cast(Tensor, promoted[0]), cast(Tensor, promoted[1])
+    if bias is not None and (bias._data.dtype != x._data.dtype or bias._backend is not x._backend):
         check_same_device("linear", x, bias)
-        bias = shape.to_dtype(bias, dt)
-    rows = 1
-    for n in x.shape[:-1]:
-        rows *= n
-    y = Linear.apply(shape.reshape(x, (rows, x.shape[-1])), weight, bias)
-    if x.ndim == 2:  # not a view, so that an in-place activation (ReLU(inplace=True)) may follow
-        return y
-    return shape.reshape(y, x.shape[:-1] + (weight.shape[0],))
+        bias = shape.to_dtype(bias, x.dtype)
+    if len(xs) == 2:  # the output is not a view, so an in-place activation may follow
+        return Linear.apply(x, weight, bias)
+    y = Linear.apply(shape.reshape(x, (math.prod(xs[:-1]), xs[-1])), weight, bias)
+    return shape.reshape(y, tuple(xs[:-1]) + (ws[0],))
 
 
 def mm(a: Tensor, b: Tensor) -> Tensor:

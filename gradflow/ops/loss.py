@@ -239,17 +239,20 @@ def _fusable(logp: Tensor, weight: Optional[Tensor]) -> bool:
 
 
 class _NLLTerms(Function[Tuple[Tensor, ...]]):
-    """(loss, weight[, smoothing]) per position of logp (N, C, S) for targets (N, S), by the
-    backend's fused nll_loss (see FUSED_KERNELS). Linear in logp, with _NLLTermsAdjoint as its
-    adjoint, so the pair is differentiable to any order; the weights are not differentiable."""
+    """(loss, weight[, smoothing]) per position (N, S) of logp (N, C, d1, ...) for targets
+    (N, d1, ...), S = d1 * ..., by the backend's fused nll_loss (see FUSED_KERNELS), which
+    sees logp as (N, C, S). Linear in logp, with _NLLTermsAdjoint as its adjoint, so the pair
+    is differentiable to any order; the weights are not differentiable."""
 
     @staticmethod
     def forward(ctx: Context, logp: Tensor, target: Tensor, weight: Optional[Tensor],
                 ignore_index: int, smooth: bool) -> Tuple[Any, ...]:
         be: Any = logp._backend  # with the fused kernels, which are not in the contract
-        loss, w, smoothing = be.nll_loss(logp._data, target._data, _raw(weight), ignore_index,
-                                         smooth)
-        ctx.args = (target, weight, ignore_index, logp.shape[1])
+        n, c, s = _nll_dims(logp.shape)
+        loss, w, smoothing = be.nll_loss(be.reshape(logp._data, (n, c, s)),
+                                         be.reshape(target._data, (n, s)), _raw(weight),
+                                         ignore_index, smooth)
+        ctx.args = (target, weight, ignore_index, tuple(logp.shape))
         w_t = Tensor._make(w, be)
         ctx.mark_non_differentiable(w_t)
         return (loss, w_t, smoothing) if smooth else (loss, w_t)
@@ -261,20 +264,29 @@ class _NLLTerms(Function[Tuple[Tensor, ...]]):
 
 
 class _NLLTermsAdjoint(Function[Tensor]):
-    """dlogp (N, C, S) from the gradients of _NLLTerms' loss and smoothing terms."""
+    """dlogp (of logp's shape) from the gradients (N, S) of _NLLTerms' loss and smoothing."""
 
     @staticmethod
     def forward(ctx: Context, g_loss: Tensor, g_smooth: Optional[Tensor], target: Tensor,
-                weight: Optional[Tensor], ignore_index: int, classes: int) -> Any:
+                weight: Optional[Tensor], ignore_index: int, logp_shape: Tuple[int, ...]
+                ) -> Any:
         ctx.args = (target, weight, ignore_index, g_smooth is not None)
         be: Any = g_loss._backend  # with the fused kernels, which are not in the contract
-        return be.nll_loss_backward(g_loss._data, _raw(g_smooth), target._data, _raw(weight),
-                                    ignore_index, classes)
+        n, c, s = _nll_dims(logp_shape)
+        dlogp = be.nll_loss_backward(g_loss._data, _raw(g_smooth),
+                                     be.reshape(target._data, (n, s)), _raw(weight),
+                                     ignore_index, c)
+        return be.reshape(dlogp, logp_shape)
 
     @staticmethod
     def backward(ctx: Context, gg: Tensor) -> Gradients:
         terms = _NLLTerms.apply(gg, *ctx.args)
         return terms[0], (terms[2] if ctx.args[3] else None), None, None, None, None
+
+
+def _nll_dims(logp_shape: Tuple[int, ...]) -> Tuple[int, int, int]:
+    """(N, C, S) of log-probabilities (N, C, d1, ...): S = d1 * ... positions per sample."""
+    return logp_shape[0], logp_shape[1], math.prod(logp_shape[2:])
 
 
 def _raw(t: Optional[Tensor]) -> Any:
@@ -289,14 +301,11 @@ def _nll_fused(op: str, logp: Tensor, target: Tensor, weight: Optional[Tensor],
     kernels do). loss = (1 - eps) * nll + eps / C * smoothing term, both reduced alike ('mean'
     divides by the summed target weights)."""
     logp, target, unbatched, ignore_index = _check_nll(op, logp, target, weight, ignore_index)
-    n, c = logp.shape[0], logp.shape[1]
-    positions = math.prod(logp.shape[2:])
+    c = logp.shape[1]
     if weight is not None:
         weight = shape.to_dtype(weight.detach(), logp.dtype)
     try:
-        terms = _NLLTerms.apply(shape.reshape(logp, (n, c, positions)),
-                                shape.reshape(target, (n, positions)),
-                                weight, ignore_index, smoothing > 0)
+        terms = _NLLTerms.apply(logp, target, weight, ignore_index, smoothing > 0)
     except IndexError as e:  # a target out of range, found by a host kernel
         raise IndexError(f"{op}: {e}") from None
     loss, w = terms[0], terms[1]
