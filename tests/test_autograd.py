@@ -612,6 +612,50 @@ def test_in_place_on_an_output_saved_by_its_node_raises():
         y.sum().backward()
 
 
+@pytest.mark.parametrize("op", ["add_", "sub_", "__iadd__", "__isub__"])
+@pytest.mark.parametrize("other", ["same", "row", "scalar", "int", "plain"])
+def test_recorded_add_and_sub_in_place_write_the_storage_and_match_out_of_place(op, other):
+    """add_/sub_ on a graph tensor write its storage without a copy (their derivatives read no
+    values) and give the out-of-place program's gradients, broadcast operands included."""
+    rng = np.random.default_rng(7)
+    x0, o0 = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    grads = []
+    for in_place in (True, False):
+        x = leaf(x0)
+        o = {"same": leaf(o0), "row": leaf(o0[:1]), "scalar": 1.5, "int": 2,
+             "plain": gf.tensor(o0, dtype=gf.float64)}[other]
+        y = x * 2
+        storage = y._data
+        z = getattr(y, op)(o) if in_place else (y + o if "add" in op else y - o)
+        if in_place:
+            assert z is y and y._data is storage and y.grad_fn.name() in ("AddBackward",
+                                                                          "SubBackward")
+        (z * z).sum().backward()
+        grads.append((z.detach().numpy().copy(), x.grad.numpy(),
+                      o.grad.numpy() if isinstance(o, gf.Tensor) and o.requires_grad
+                      else None))
+    for got, want in zip(*grads):
+        assert (got is None) == (want is None)
+        if got is not None:
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_recorded_add_in_place_on_an_output_its_node_saved_raises():
+    x = leaf([1.0, 2.0])
+    y = x.exp()  # ExpBackward saves y itself
+    y += x
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_recorded_add_in_place_that_would_grow_the_tensor_raises():
+    y = leaf([1.0, 2.0]) * 1
+    with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+        y.add_(leaf([[1.0, 2.0], [3.0, 4.0]]))
+    y.add_(gf.tensor([1, 2]))  # another dtype: the copying path, which promotes
+    y.sum().backward()
+
+
 # ---------------------------------------------------------------- Hessians
 def _mlp_loss(w1, w2, x):
     return ((x @ w1).tanh() @ w2).pow(2).sum()

@@ -74,6 +74,25 @@ class Binary(Function[Tensor]):
         return ga, gb, None
 
 
+class BinaryInPlace(Function[Tensor]):
+    """a op= b in a's storage while recording, for the rows whose derivatives read neither
+    operand (add, sub): Binary's node and backward, without the copy of a that Binary would
+    make. b is a Tensor of a's dtype or a number, and broadcasts to a's shape. The caller
+    gives a the node's history (see inplace.arith_)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Tensor, b: TensorLike, row: op_table.BinaryOp) -> Any:
+        b_is = isinstance(b, Tensor)
+        db: Any = b._data if b_is else b  # type: ignore[union-attr]
+        a._backend.binary_(row.name, a._data, db)
+        ctx.row = row
+        ctx._name = _BACKWARD_NAMES[row.name]
+        ctx.shapes = (a._data.shape, db.shape) if b_is and db.shape != a._data.shape else None
+        return a._data
+
+    backward = Binary.backward
+
+
 # "MulBackward", ...: each row's node name, made once.
 _BACKWARD_NAMES = {r.name: r.name.capitalize() + "Backward"
                    for r in op_table.UNARY + op_table.BINARY}

@@ -114,6 +114,11 @@ def arith_(t: Tensor, op: str, other: TensorLike) -> Tensor:
     """t = t op other. Without a graph to record, the backend updates the storage directly."""
     other_rg = isinstance(other, Tensor) and other.requires_grad
     if check_inplace(t, op + "_", other_rg):
+        if op in _NO_COPY and _fits_in_place(t, other):
+            out = elementwise.BinaryInPlace.apply(t, other, op_table.BINARY_BY_NAME[op])
+            t._version[0] += 1
+            t._ctx, t._output_nr, t.requires_grad = out._ctx, 0, True
+            return t
         result: Tensor = getattr(elementwise, op)(shape.clone(t), other)
         return _write(t, result, op + "_")
     if op == "sub" and t.dtype is bool_:
@@ -148,6 +153,23 @@ def arith_(t: Tensor, op: str, other: TensorLike) -> Tensor:
         ) from None
     t._version[0] += 1
     return t
+
+
+# The in-place ops that record without copying t first: their derivatives read no values.
+_NO_COPY = ("add", "sub")
+
+
+def _fits_in_place(t: Tensor, other: TensorLike) -> bool:
+    """Whether t op= other can write t's storage as it is: t floating-point, other a number
+    or a tensor of t's dtype and device that broadcasts to t's shape."""
+    if t._data.dtype.kind != "f":
+        return False
+    if not isinstance(other, Tensor):
+        return type(other) is float or type(other) is int
+    ts, os_ = t._data.shape, other._data.shape
+    return (other._data.dtype == t._data.dtype and other._backend is t._backend
+            and len(os_) <= len(ts)
+            and all(o == 1 or o == n for o, n in zip(reversed(os_), reversed(ts))))
 
 
 def fill_(t: Tensor, value: TensorLike, op: str = "fill_") -> Tensor:
