@@ -364,6 +364,7 @@ py::tuple batch_norm_backward(const py::array& x, const py::array& dy, const py:
 PYBIND11_MODULE(_C, m) {
   m.doc() = "gradflow CPU kernels";
   cpu::install_fork_handler();
+  cpu::keep_freed_memory();
 
   // ---- runtime
   m.def("set_num_threads",

@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -86,6 +89,15 @@ void install_fork_handler() {
     pthread_atfork(nullptr, nullptr, child_after_fork);
     installed = true;
   }
+}
+
+void keep_freed_memory() {
+#ifdef __GLIBC__
+  const char* env = std::getenv("GRADFLOW_KEEP_FREED_MEMORY");
+  if (env != nullptr && std::strcmp(env, "0") == 0) return;
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest: blocks above it are mapped anyway
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
 }
 
 }  // namespace gradflow::cpu
