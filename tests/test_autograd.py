@@ -640,6 +640,14 @@ def test_recorded_add_and_sub_in_place_write_the_storage_and_match_out_of_place(
             np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+def test_recorded_add_in_place_of_itself():
+    x = leaf([1.0, -2.0])
+    y = x * 3
+    y += y  # both operands are the old y
+    (y * y).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (6 * x.detach().numpy()) * 6)
+
+
 def test_recorded_add_in_place_on_an_output_its_node_saved_raises():
     x = leaf([1.0, 2.0])
     y = x.exp()  # ExpBackward saves y itself
