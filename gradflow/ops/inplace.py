@@ -54,6 +54,11 @@ def _write(t: Tensor, result: Tensor, op: str) -> Tensor:
     if _category(result.dtype) > _category(t.dtype):
         raise RuntimeError(f"{op}: result type {result.dtype} can't be cast to {t.dtype}")
     t._backend.copy_(t._data, result._data)
+    return _written(t, result)
+
+
+def _written(t: Tensor, result: Tensor) -> Tensor:
+    """t, whose storage now holds `result`: its version bumped, and result's history taken."""
     t._version[0] += 1
     if result._ctx is not None:
         t._ctx, t._output_nr, t.requires_grad = result._ctx, result._output_nr, True
@@ -115,10 +120,8 @@ def arith_(t: Tensor, op: str, other: TensorLike) -> Tensor:
     other_rg = isinstance(other, Tensor) and other.requires_grad
     if check_inplace(t, op + "_", other_rg):
         if op in _NO_COPY and _fits_in_place(t, other):
-            out = elementwise.BinaryInPlace.apply(t, other, op_table.BINARY_BY_NAME[op])
-            t._version[0] += 1
-            t._ctx, t._output_nr, t.requires_grad = out._ctx, 0, True
-            return t
+            return _written(t, elementwise.BinaryInPlace.apply(t, other,
+                                                                op_table.BINARY_BY_NAME[op]))
         result: Tensor = getattr(elementwise, op)(shape.clone(t), other)
         return _write(t, result, op + "_")
     if op == "sub" and t.dtype is bool_:
