@@ -78,8 +78,9 @@ class ReduceOp(NamedTuple):
     name: str
     dtype: str  # FLOAT: mean; INT: sum/prod (bool counts as int64); BOOL: all/any; "" keeps it
     numpy: str
-    # (g, x, y, axes) -> dx, with g and y the output's gradient and value kept at x's rank
-    # (size 1 along `axes`). None: not differentiable (BOOL), or composed (mean = sum / n).
+    # (g, x, y, axes, n) -> dx, with g and y the output's gradient and value kept at x's rank
+    # (size 1 along `axes`), n the count each output combines; dx broadcasts to x's shape.
+    # None: not differentiable (BOOL).
     grad: Optional[Callable] = None
     reads_values: bool = False  # the derivative reads x and y, so the op keeps them
 
@@ -189,7 +190,7 @@ BINARY: Tuple[BinaryOp, ...] = (
 )
 
 
-def _prod_grad(g, x, y, axes):
+def _prod_grad(g, x, y, axes, n):
     """The product of the other elements: y / x where x != 0; where x == 0, the product of
     the nonzero others if x is its slice's only zero, else 0."""
     is_zero = x == 0
@@ -199,18 +200,18 @@ def _prod_grad(g, x, y, axes):
     return g * (y / nonzero).masked_fill(is_zero, at_zero)
 
 
-def _extremum_share(g, x, y, axes):
+def _extremum_share(g, x, y, axes, n):
     """amax/amin: the gradient shared evenly among the elements equal to the extremum."""
     mask = (x == y).to(g.dtype)
     return g * mask / mask.sum(axes, keepdim=True)
 
 
 REDUCE: Tuple[ReduceOp, ...] = (
-    ReduceOp("sum", INT, "sum", lambda g, x, y, axes: g),
+    ReduceOp("sum", INT, "sum", lambda g, x, y, axes, n: g),
     ReduceOp("prod", INT, "prod", _prod_grad, reads_values=True),
     ReduceOp("max", "", "max", _extremum_share, reads_values=True),
     ReduceOp("min", "", "min", _extremum_share, reads_values=True),
-    ReduceOp("mean", FLOAT, "mean"),
+    ReduceOp("mean", FLOAT, "mean", lambda g, x, y, axes, n: g / n),
     ReduceOp("all", BOOL, "all"),
     ReduceOp("any", BOOL, "any"),
 )

@@ -72,7 +72,10 @@ class Context:
         """Keep tensors for backward (None entries allowed); backward reads them from
         saved_tensors, which checks that none was changed in place since."""
         self._saved = tensors
-        self._versions = tuple([t._version[0] if t is not None else 0 for t in tensors])
+        versions = []  # (a loop, not a comprehension: that is a call of its own, per op)
+        for t in tensors:
+            versions.append(t._version[0] if t is not None else 0)
+        self._versions = tuple(versions)
 
     @property
     def saved_tensors(self) -> Tuple[Any, ...]:
@@ -173,16 +176,21 @@ class Function(Generic[Output]):
         ctx = Context(cls)
         backend = None
         needs = []  # per argument: whether it is a Tensor that requires grad
+        edges = []  # per argument: where its gradient goes, its node or itself (a leaf)
         for a in args:
             if isinstance(a, Tensor):
                 if backend is None:
                     backend = a._backend
-                needs.append(a.requires_grad)
-            else:
-                needs.append(False)
+                if a.requires_grad:
+                    needs.append(True)
+                    edges.append((a._ctx, a._output_nr) if a._ctx is not None else a)
+                    continue
+            needs.append(False)
+            edges.append(None)
         record = _GradMode.enabled and True in needs
-        if record:  # forward may read it too, as in PyTorch
+        if record:  # forward may read needs_input_grad too, as in PyTorch
             ctx.needs_input_grad = tuple(needs)
+            ctx._edges = tuple(edges)
         prev = _GradMode.enabled
         _GradMode.enabled = False
         try:
@@ -193,22 +201,17 @@ class Function(Generic[Output]):
         if type(raw) is not tuple:  # one output (the common case)
             out = raw if isinstance(raw, Tensor) else Tensor._make(raw, backend)
             if record:
-                _record(ctx, args, (out,))
+                _record(ctx, (out,))
             return out  # type: ignore[return-value]  # forward's output, as Output says
         outputs = tuple([o if o is None or isinstance(o, Tensor) else Tensor._make(o, backend)
                          for o in raw])
         if record:
-            _record(ctx, args, outputs)
+            _record(ctx, outputs)
         return outputs  # type: ignore[return-value]  # forward's outputs, as Output says
 
 
-def _record(ctx: Context, args: Tuple[Any, ...], outputs: Tuple[Any, ...]) -> None:
-    """Make the call's ctx the node of its floating-point outputs, with an edge per input
-    that requires grad."""
-    edges = []  # (plain loops: a comprehension is a call of its own, and ops run by the
-    for a, need in zip(args, ctx.needs_input_grad):  # thousand per step)
-        edges.append(_edge(a) if need else None)
-    ctx._edges = tuple(edges)
+def _record(ctx: Context, outputs: Tuple[Any, ...]) -> None:
+    """Make the call's ctx the node of its floating-point outputs."""
     meta: List[Optional[Tuple[Any, Any, Any]]] = []
     skip = ctx._non_differentiable
     for i, o in enumerate(outputs):
@@ -234,11 +237,6 @@ def _tensor_class() -> Type[Tensor]:
 
         _Tensor = Tensor
     return _Tensor
-
-
-def _edge(t: Tensor) -> Any:
-    """Where the gradient for input tensor `t` goes: its producing node, or the leaf itself."""
-    return (t._ctx, t._output_nr) if t._ctx is not None else t
 
 
 Backward = Callable[..., Any]

@@ -56,21 +56,20 @@ def _keep_dims(t: Tensor, axes: Axes, keepdim: bool) -> Tensor:
     return shape.reshape(t, tuple(kept))
 
 
-def _expand_back(g: Tensor, input_shape: Tuple[int, ...], axes: Axes, keepdim: bool
-                 ) -> Tensor:
-    """Broadcast a reduced gradient back to the input's shape. Unless that is recorded
-    (create_graph), the backend does it directly: the shapes are known to broadcast."""
-    g = _keep_dims(g, axes, keepdim)
-    if _GradMode.enabled:
-        return shape.expand(g, input_shape)
+def _expand_back(g: Tensor, input_shape: Tuple[int, ...]) -> Tensor:
+    """Broadcast a gradient kept at the input's rank back to the input's shape. Unless that is
+    recorded (create_graph), the backend does it directly: the shapes are known to broadcast."""
     if g._data.shape == input_shape:
         return g
+    if _GradMode.enabled:
+        return shape.expand(g, input_shape)
     return Tensor._make(g._backend.broadcast_to(g._data, input_shape), g._backend)
 
 
 class Reduce(Function[Tensor]):
     """y = a row of op_table.REDUCE over `axes`; the backward applies the row's derivative to
-    the gradient and the output broadcast back to the input's shape."""
+    the gradient and the output kept at the input's rank, then broadcasts the result back to
+    the input's shape (mean's g / n divides the reduced gradient, not the expanded one)."""
 
     @staticmethod
     def forward(ctx: Context, x: Tensor, row: op_table.ReduceOp, axes: Axes, keepdim: bool
@@ -88,8 +87,9 @@ class Reduce(Function[Tensor]):
         x, y = ctx.saved_tensors or (None, None)
         if y is not None:
             y = _keep_dims(y, ctx.axes, ctx.keepdim)
-        g = _expand_back(g, ctx.shape, ctx.axes, ctx.keepdim)
-        return ctx.row.grad(g, x, y, ctx.axes), None, None, None
+        g = _keep_dims(g, ctx.axes, ctx.keepdim)
+        dx = ctx.row.grad(g, x, y, ctx.axes, _count(ctx.shape, ctx.axes))
+        return _expand_back(dx, ctx.shape), None, None, None
 
 
 # "SumBackward", "AmaxBackward", ...: each row's node name, made once.
@@ -111,11 +111,11 @@ def _accumulated(x: Tensor, op: str, keepdim: bool, dtype: Optional[DTypeLike]) 
     return x if x.is_floating_point() else shape.to_dtype(x, int64)
 
 
-def _count(x: Tensor, axes: Axes) -> int:
-    """How many elements each reduction over `axes` combines."""
+def _count(shape: Tuple[int, ...], axes: Axes) -> int:
+    """How many elements each reduction of `shape` over `axes` combines."""
     n = 1
     for a in axes:
-        n *= x.shape[a]
+        n *= shape[a]
     return n
 
 
@@ -173,8 +173,9 @@ def mean(x: Tensor, dim: Dims = None, keepdim: bool = False, *,
             f"or complex dtype. Got: {x.dtype.name.capitalize()}"
         )
     axes = reduction_dims(dim, x.ndim, "mean")
-    n = _count(x, axes)
-    return reduce("sum", x, axes, keepdim) / (n if n else math.nan)
+    if not _count(x.shape, axes):  # NaN, as PyTorch's (NumPy's mean would warn)
+        return reduce("sum", x, axes, keepdim) / math.nan
+    return reduce("mean", x, axes, keepdim)
 
 
 @numpy_names
@@ -202,7 +203,7 @@ def _var(x: Tensor, dim: Dims, unbiased: Optional[bool], keepdim: bool,
         correction = 0 if unbiased is False else 1
     correction = as_float(correction, op, "correction")
     axes = reduction_dims(dim, x.ndim, op)
-    n = _count(x, axes)
+    n = _count(x.shape, axes)
     centred = x - mean(x, axes, keepdim=True)
     squares = sum(centred * centred, axes, keepdim)
     denom = n - correction
