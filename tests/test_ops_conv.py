@@ -446,6 +446,83 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
     np.testing.assert_allclose(dw, ref_dw, rtol=tol, atol=tol * 100)
 
 
+# The AVX2 direct convolution (csrc/cpu/conv.cpp) takes float32 stride-1, undilated, ungrouped
+# convs with a kernel larger than 1x1 whose output rows are whole 8-wide vectors and whose
+# output channels come in blocks of 4: forward when OW % 8 == 0 and Cout % 4 == 0, input
+# gradient when W % 8 == 0, Cin % 4 == 0 and the padding is below the kernel size. Its tiles
+# are 3 vectors, the last 1, 2 or 4 vectors as tiles of 1 or 2: OH * OW / 8 from 1 to 7
+# covers every remainder. Cases just below, at and above each condition; each result is
+# checked against the float64 im2col path (the float32 one when forced portable).
+DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
+    (2, 4, (8, 8), 4, (3, 3), (1, 1)),     # both paths direct, 8 vectors
+    (2, 4, (8, 7), 4, (3, 3), (1, 1)),     # OW = W = 7: neither
+    (2, 4, (8, 9), 4, (3, 3), (1, 1)),     # OW = W = 9: neither
+    (2, 4, (8, 10), 4, (3, 3), (0, 0)),    # OW = 8 (forward), W = 10 (input gradient: im2col)
+    (2, 4, (6, 6), 4, (3, 3), (2, 2)),     # OW = 8 (forward); padding 2 < 3: W = 6, im2col
+    (1, 3, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 3: forward direct, input gradient im2col
+    (1, 5, (8, 16), 8, (3, 3), (1, 1)),    # Cin = 5
+    (1, 8, (8, 16), 3, (3, 3), (1, 1)),    # Cout = 3: forward im2col, input gradient direct
+    (1, 8, (8, 16), 5, (3, 3), (1, 1)),    # Cout = 5
+    (3, 4, (1, 8), 12, (3, 3), (1, 1)),    # 1 vector per plane
+    (1, 4, (2, 8), 4, (3, 3), (1, 1)),     # 2
+    (1, 4, (3, 8), 4, (3, 3), (1, 1)),     # 3
+    (1, 4, (4, 8), 4, (3, 3), (1, 1)),     # 4 = 2 + 2
+    (1, 4, (5, 8), 4, (3, 3), (1, 1)),     # 5 = 3 + 2
+    (1, 4, (7, 8), 4, (3, 3), (1, 1)),     # 7 = 3 + 2 + 2
+    (2, 4, (9, 24), 8, (3, 3), (1, 1)),    # 27 vectors, 3 per row
+    (2, 4, (5, 16), 4, (1, 3), (0, 1)),    # 1x3
+    (2, 4, (5, 8), 4, (3, 1), (1, 0)),     # 3x1
+    (2, 4, (9, 9), 4, (2, 2), (0, 0)),     # 2x2, OW = 8, W = 9
+    (2, 8, (12, 12), 4, (5, 5), (0, 0)),   # 5x5, OW = 8
+    (2, 4, (8, 8), 4, (1, 1), (0, 0)),     # 1x1: the GEMM path
+    (0, 4, (8, 8), 4, (3, 3), (1, 1)),     # empty batch
+    (1, 4, (8, 8), 4, (3, 3), (1, 1)),     # one (image, block) pair: fewer than the threads
+]
+
+
+@pytest.mark.parametrize("portable", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n,cin,hw,cout,k,pad", DIRECT_CASES)
+def test_conv_direct_path_thresholds(portable, threads, n, cin, hw, cout, k, pad):
+    x = RNG.standard_normal((n, cin, *hw)).astype(np.float32)
+    w = RNG.standard_normal((cout, cin, *k)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    args = ((1, 1), pad, (1, 1), 1)
+    y64 = _C.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                            *args)
+    dy = RNG.standard_normal(y64.shape).astype(np.float32)
+    dx64 = _C.conv2d_backward_input(dy.astype(np.float64), w.astype(np.float64), hw, *args)
+    saved = _C.get_num_threads()
+    _C.set_num_threads(threads)
+    _C.force_portable_simd(portable)
+    try:
+        y = _C.conv2d_forward(x, w, b, *args)
+        dx = _C.conv2d_backward_input(dy, w, hw, *args)
+    finally:
+        _C.set_num_threads(saved)
+        _C.force_portable_simd(False)
+    assert y.dtype == dx.dtype == np.float32
+    np.testing.assert_allclose(y, y64, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dx, dx64, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_direct_path_non_contiguous_and_parity():
+    """A ResNet-shaped layer through the Tensor API: transposed (non-contiguous) input and
+    weight, gradients of all three operands, against the same computation in float64."""
+    xs = RNG.standard_normal((3, 16, 16, 8))
+    ws = RNG.standard_normal((3, 3, 8, 16)) * 0.1
+    outs = []
+    for dtype in (np.float32, np.float64):
+        x = t(xs.astype(dtype).transpose(0, 3, 1, 2), True)
+        w = t(ws.astype(dtype).transpose(3, 2, 0, 1), True)
+        b = t(np.arange(16, dtype=dtype), True)
+        y = conv2d(x, w, b, 1, 1)
+        (y * y).sum().backward()
+        outs.append([a.numpy() for a in (y.detach(), x.grad, w.grad, b.grad)])
+    for a, e in zip(*outs):
+        np.testing.assert_allclose(a, e, rtol=2e-4, atol=2e-3)
+
+
 @pytest.mark.parametrize("portable", [False, True])
 def test_conv2d_non_contiguous_input_over_threads(portable):
     """A transposed (non-contiguous) input and weight give the contiguous result on 1 and 2

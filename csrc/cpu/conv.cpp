@@ -2,10 +2,14 @@
 #include "cpu/conv.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/gemm.h"
 #include "cpu/runtime.h"
+#ifdef GRADFLOW_HAVE_AVX2_KERNELS
+#include "cpu/conv_direct_avx2.h"
+#endif
 
 namespace gradflow::cpu {
 
@@ -136,11 +140,91 @@ Mat<const T> dy_blocks(const Sizes& s, const Chunk<T>& c, const T* dy, int64_t g
   return {c.blocks(s), c.ld};
 }
 
+#ifdef GRADFLOW_HAVE_AVX2_KERNELS
+// Direct convolution: a stride-1, undilated, ungrouped conv (kernel larger than 1x1) whose
+// output rows are whole vectors skips im2col. Each image is copied once into a zero-padded
+// buffer, from which avx2::conv_direct_planes computes 4 output channels at a time; the
+// input gradient is the same correlation of the padded dy with the flipped, transposed kernel.
+using avx2::kDirectChannels;
+
+bool direct_geometry(const ConvGeom& g) {
+  return use_avx2() && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+         g.kh * g.kw > 1 && g.OH == g.H + 2 * g.ph - g.kh + 1 &&
+         g.OW == g.W + 2 * g.pw - g.kw + 1;
+}
+
+// y's rows are the correlation's output rows: whole vectors, and whole channel blocks.
+bool direct_output(int64_t channels, int64_t width) {
+  return width > 0 && width % avx2::kDirectWidth == 0 && channels % kDirectChannels == 0;
+}
+
+// The weights as conv_direct_planes reads them: per block of 4 output channels, for each
+// tap (c, i, j) the 4 channels' values. Forward: w (Cout, C, kh, kw) itself. Input gradient
+// (flipped): output channel c, input channel o, w'[c, o, i, j] = w[o, c, kh-1-i, kw-1-j].
+std::unique_ptr<float[]> interleave(const float* w, int64_t Cout, int64_t C, int64_t kh,
+                                    int64_t kw, bool flipped) {
+  const int64_t out_ch = flipped ? C : Cout, in_ch = flipped ? Cout : C, taps = kh * kw;
+  std::unique_ptr<float[]> w4 = scratch<float>(Cout * C * taps);
+  float* dst = w4.get();
+  for (int64_t b = 0; b < out_ch; b += kDirectChannels)
+    for (int64_t c = 0; c < in_ch; ++c)
+      for (int64_t t = 0; t < taps; ++t)
+        for (int64_t o = b; o < b + kDirectChannels; ++o)
+          *dst++ = flipped ? w[(c * C + o) * taps + taps - 1 - t] : w[(o * C + c) * taps + t];
+  return w4;
+}
+
+// y (N, Cout, OH, OW) = the stride-1 correlation of x (N, C, H, W), zero-padded by (ph, pw),
+// with the interleaved w4, plus bias (may be null); OH = H + 2ph - kh + 1, likewise OW.
+// Thread t takes an even share of the (image, channel block) pairs, padding each of its
+// images once into its own buffer.
+void direct_correlation(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout, int64_t kh,
+                        int64_t kw, int64_t ph, int64_t pw, const float* x, const float* w4,
+                        const float* bias, float* y) {
+  const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw, OH = Hp - kh + 1, OW = Wp - kw + 1;
+  const int64_t blocks = Cout / kDirectChannels, pairs = N * blocks, padded = C * Hp * Wp;
+  if (pairs == 0) return;
+  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), pairs));
+  const std::unique_ptr<float[]> buf = scratch<float>(threads * padded);
+  parallel_threads(threads, [&](int tid) {
+    float* xp = buf.get() + tid * padded;
+    int64_t loaded = -1;  // the image in xp
+    for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
+      const int64_t n = q / blocks, b = q % blocks;
+      if (n != loaded) {
+        std::fill(xp, xp + padded, 0.0f);
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t h = 0; h < H; ++h) {
+            const float* src = x + ((n * C + c) * H + h) * W;
+            std::copy(src, src + W, xp + (c * Hp + h + ph) * Wp + pw);
+          }
+        loaded = n;
+      }
+      float* yb = y + (n * Cout + b * kDirectChannels) * OH * OW;
+      avx2::conv_direct_planes(C, kh, kw, OH, OW, xp, w4 + b * kDirectChannels * C * kh * kw,
+                               yb);
+      for (int64_t o = 0; bias != nullptr && o < kDirectChannels; ++o)
+        std::for_each(yb + o * OH * OW, yb + (o + 1) * OH * OW,
+                      [v = bias[b * kDirectChannels + o]](float& e) { e += v; });
+    }
+  });
+}
+#endif
+
 }  // namespace
 
 template <typename T>
 void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, const T* x,
                     const T* w, const T* bias, T* y) {
+#ifdef GRADFLOW_HAVE_AVX2_KERNELS
+  if constexpr (std::is_same_v<T, float>) {
+    if (groups == 1 && direct_geometry(g) && direct_output(Cout, g.OW)) {
+      direct_correlation(N, g.C, g.H, g.W, Cout, g.kh, g.kw, g.ph, g.pw, x,
+                         interleave(w, Cout, g.C, g.kh, g.kw, false).get(), bias, y);
+      return;
+    }
+  }
+#endif
   const Sizes s = sizes_of(groups, Cout, g);
   const Plan p = make_plan(N, g, s.Cog, sizeof(T));
   for_each_chunk<T>(N, s.L, p, [&](const Chunk<T>& c) {
@@ -168,6 +252,17 @@ void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, 
 template <typename T>
 void conv2d_backward_input(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g,
                            const T* dy, const T* w, T* dx) {
+#ifdef GRADFLOW_HAVE_AVX2_KERNELS
+  // dx = dy, padded by (kh-1-ph, kw-1-pw), correlated with the flipped kernel.
+  if constexpr (std::is_same_v<T, float>) {
+    if (groups == 1 && direct_geometry(g) && direct_output(g.C, g.W) && g.ph < g.kh &&
+        g.pw < g.kw) {
+      direct_correlation(N, Cout, g.OH, g.OW, g.C, g.kh, g.kw, g.kh - 1 - g.ph, g.kw - 1 - g.pw,
+                         dy, interleave(w, Cout, g.C, g.kh, g.kw, true).get(), nullptr, dx);
+      return;
+    }
+  }
+#endif
   const Sizes s = sizes_of(groups, Cout, g);
   const Plan p = make_plan(N, g, s.Cog, sizeof(T));
   for_each_chunk<T>(N, s.L, p, [&](const Chunk<T>& c) {

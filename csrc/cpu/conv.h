@@ -20,6 +20,15 @@
 // all threads together), a run of lc < L output positions of one image.
 // A 1x1, stride-1, unpadded conv with nb == 1 uses x[n, grp] as col directly: no copy.
 //
+// Direct path (AVX2, float32): a stride-1, undilated, ungrouped conv with a kernel larger than
+// 1x1 skips im2col when its output rows are whole 8-wide vectors and its output channels come
+// in blocks of 4 (forward: OW % 8 == 0, Cout % 4 == 0). Each image is copied once into a
+// zero-padded buffer, and a register-tiled micro-kernel (cpu/conv_direct_avx2.h) computes 4
+// output channels x up to 3 vectors of positions per tile, straight from it. backward-input
+// is the same correlation of dy, padded by (kh-1-ph, kw-1-pw), with the kernel flipped and its
+// channels swapped (W % 8 == 0, C % 4 == 0, ph < kh, pw < kw). Threads take even shares of the
+// (image, block of 4 channels) pairs. backward-weight always runs the GEMMs below.
+//
 // Threads: when the batch divides evenly among the threads (N a multiple of the thread count,
 // or at least 4 images per thread) and images are not split, thread t takes the images
 // [N*t/T, N*(t+1)/T) in chunks of equal size and runs its GEMMs single-threaded; otherwise

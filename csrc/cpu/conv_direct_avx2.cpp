@@ -1,0 +1,69 @@
+// Direct convolution micro-kernel; see conv_direct_avx2.h for the contract.
+//
+// A tile is 4 output channels x S vectors of 8 output positions (S <= 3): 4*S accumulators,
+// S input vectors and one broadcast weight, 16 ymm registers at S = 3. Per kernel tap
+// (c, i, j) it loads the S input vectors once and multiplies each by the 4 channels' weights,
+// so every loaded value feeds 4 FMAs and every broadcast S.
+#include "cpu/conv_direct_avx2.h"
+
+#include <immintrin.h>
+
+namespace gradflow::cpu::avx2 {
+
+namespace {
+
+constexpr int kTileVectors = 3;
+
+// The tile of the S vectors that start at padded offsets in[s] and output offsets out[s].
+template <int S>
+void tile(int64_t C, int64_t kh, int64_t kw, int64_t plane, int64_t Wp, const float* xpad,
+          const float* w4, const int64_t* in, const int64_t* out, int64_t L, float* y) {
+  __m256 acc[kDirectChannels][S];
+  for (auto& row : acc)
+    for (auto& a : row) a = _mm256_setzero_ps();
+  for (int64_t c = 0; c < C; ++c) {
+    const float* xc = xpad + c * plane;
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j, w4 += kDirectChannels) {
+        __m256 x[S];
+        for (int s = 0; s < S; ++s) x[s] = _mm256_loadu_ps(xc + in[s] + i * Wp + j);
+        for (int o = 0; o < kDirectChannels; ++o) {
+          const __m256 w = _mm256_broadcast_ss(w4 + o);
+          for (int s = 0; s < S; ++s) acc[o][s] = _mm256_fmadd_ps(w, x[s], acc[o][s]);
+        }
+      }
+  }
+  for (int o = 0; o < kDirectChannels; ++o)
+    for (int s = 0; s < S; ++s) _mm256_storeu_ps(y + o * L + out[s], acc[o][s]);
+}
+
+}  // namespace
+
+void conv_direct_planes(int64_t C, int64_t kh, int64_t kw, int64_t OH, int64_t OW,
+                        const float* xpad, const float* w4, float* y) {
+  const int64_t Wp = OW + kw - 1, plane = (OH + kh - 1) * Wp, L = OH * OW;
+  const int64_t per_row = OW / kDirectWidth, vectors = OH * per_row;
+  int64_t in[kTileVectors], out[kTileVectors];
+  auto locate = [&](int64_t v, int s) {  // vector v: output row v / per_row, column run v % per_row
+    const int64_t oh = v / per_row, ow = v % per_row * kDirectWidth;
+    in[s] = oh * Wp + ow;
+    out[s] = oh * OW + ow;
+  };
+  // Tiles of 3 vectors, and the last 1, 2 or 4 as tiles of 1 or 2 (2 + 2 rather than 3 + 1).
+  int64_t v = 0;
+  for (; vectors - v >= kTileVectors && vectors - v != 4; v += kTileVectors) {
+    for (int s = 0; s < kTileVectors; ++s) locate(v + s, s);
+    tile<kTileVectors>(C, kh, kw, plane, Wp, xpad, w4, in, out, L, y);
+  }
+  for (; vectors - v >= 2; v += 2) {
+    locate(v, 0);
+    locate(v + 1, 1);
+    tile<2>(C, kh, kw, plane, Wp, xpad, w4, in, out, L, y);
+  }
+  if (v < vectors) {
+    locate(v, 0);
+    tile<1>(C, kh, kw, plane, Wp, xpad, w4, in, out, L, y);
+  }
+}
+
+}  // namespace gradflow::cpu::avx2
