@@ -449,10 +449,12 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
 # The AVX2 direct convolution (csrc/cpu/conv.cpp) takes float32 stride-1, undilated, ungrouped
 # convs with a kernel larger than 1x1 whose output rows are whole 8-wide vectors and whose
 # output channels come in blocks of 4: forward when OW % 8 == 0 and Cout % 4 == 0, input
-# gradient when W % 8 == 0, Cin % 4 == 0 and the padding is below the kernel size. Its tiles
-# are 3 vectors, the last 1, 2 or 4 vectors as tiles of 1 or 2: OH * OW / 8 from 1 to 7
-# covers every remainder. Cases just below, at and above each condition; each result is
-# checked against the float64 im2col path (the float32 one when forced portable).
+# gradient when W % 8 == 0, Cin % 4 == 0 and the padding is below the kernel size, weight
+# gradient as the forward when Cin*kh*kw <= 288 (its taps go in groups of 3: 1 or 2 left
+# over). Its forward tiles are 3 vectors, the last 1, 2 or 4 vectors as tiles of 1 or 2:
+# OH * OW / 8 from 1 to 7 covers every remainder. Cases just below, at and above each
+# condition; each result is checked against the float64 im2col path (the float32 one when
+# forced portable).
 DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (2, 4, (8, 8), 4, (3, 3), (1, 1)),     # both paths direct, 8 vectors
     (2, 4, (8, 7), 4, (3, 3), (1, 1)),     # OW = W = 7: neither
@@ -477,6 +479,11 @@ DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (2, 4, (8, 8), 4, (1, 1), (0, 0)),     # 1x1: the GEMM path
     (0, 4, (8, 8), 4, (3, 3), (1, 1)),     # empty batch
     (1, 4, (8, 8), 4, (3, 3), (1, 1)),     # one (image, block) pair: fewer than the threads
+    (2, 31, (8, 8), 4, (3, 3), (1, 1)),    # 279 taps: direct weight gradient
+    (2, 32, (8, 8), 4, (3, 3), (1, 1)),    # 288 taps: direct weight gradient
+    (2, 33, (8, 8), 4, (3, 3), (1, 1)),    # 297 taps: its GEMMs
+    (2, 7, (8, 8), 4, (2, 2), (1, 1)),     # 28 taps: a group of 1 left over
+    (2, 5, (8, 8), 4, (2, 2), (1, 1)),     # 20 taps: a group of 2 left over
 ]
 
 
@@ -492,18 +499,43 @@ def test_conv_direct_path_thresholds(portable, threads, n, cin, hw, cout, k, pad
                             *args)
     dy = RNG.standard_normal(y64.shape).astype(np.float32)
     dx64 = _C.conv2d_backward_input(dy.astype(np.float64), w.astype(np.float64), hw, *args)
+    dw64 = _C.conv2d_backward_weight(x.astype(np.float64), dy.astype(np.float64), k, *args)
     saved = _C.get_num_threads()
     _C.set_num_threads(threads)
     _C.force_portable_simd(portable)
     try:
         y = _C.conv2d_forward(x, w, b, *args)
         dx = _C.conv2d_backward_input(dy, w, hw, *args)
+        dw = _C.conv2d_backward_weight(x, dy, k, *args)
     finally:
         _C.set_num_threads(saved)
         _C.force_portable_simd(False)
-    assert y.dtype == dx.dtype == np.float32
+    assert y.dtype == dx.dtype == dw.dtype == np.float32
     np.testing.assert_allclose(y, y64, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dx, dx64, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dw, dw64, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("run", [1, 2, 3, 5])
+def test_conv_direct_weight_gradient_in_runs_of_images(threads, run):
+    """The direct weight gradient pads as many images at once as fit the workspace cap: caps
+    of 1, 2, 3 and 5 padded images (one cache line more each) split a batch of 5 into runs."""
+    n, cin, cout = 5, 4, 8
+    x = RNG.standard_normal((n, cin, 6, 8)).astype(np.float32)
+    dy = RNG.standard_normal((n, cout, 6, 8)).astype(np.float32)
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    expected = _C.conv2d_backward_weight(x.astype(np.float64), dy.astype(np.float64), (3, 3),
+                                         *args)
+    saved, saved_cap = _C.get_num_threads(), _C.conv_workspace_bytes()
+    _C.set_num_threads(threads)
+    _C.set_conv_workspace_bytes(run * (cin * 8 * 10 + 16) * 4)
+    try:
+        dw = _C.conv2d_backward_weight(x, dy, (3, 3), *args)
+    finally:
+        _C.set_num_threads(saved)
+        _C.set_conv_workspace_bytes(saved_cap)
+    np.testing.assert_allclose(dw, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_conv_direct_path_non_contiguous_and_parity():

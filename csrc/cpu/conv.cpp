@@ -146,6 +146,10 @@ Mat<const T> dy_blocks(const Sizes& s, const Chunk<T>& c, const T* dy, int64_t g
 // buffer, from which avx2::conv_direct_planes computes 4 output channels at a time; the
 // input gradient is the same correlation of the padded dy with the flipped, transposed kernel.
 using avx2::kDirectChannels;
+// The direct weight gradient runs up to this many taps C*kh*kw (32 channels of 3x3); with
+// more (64 channels: 8x8 and 16x16 planes measured) the GEMMs run faster.
+constexpr int64_t kDirectWeightTaps = 288;
+constexpr int64_t kCacheLine = 64 / sizeof(float);  // floats
 
 bool direct_geometry(const ConvGeom& g) {
   return use_avx2() && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
@@ -174,6 +178,19 @@ std::unique_ptr<float[]> interleave(const float* w, int64_t Cout, int64_t C, int
   return w4;
 }
 
+// xp (C, H + 2ph, W + 2pw) = the image x (C, H, W) with ph zero rows above and below, pw zero
+// columns left and right.
+void pad_image(int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw, const float* x,
+               float* xp) {
+  const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
+  std::fill(xp, xp + C * Hp * Wp, 0.0f);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t h = 0; h < H; ++h) {
+      const float* src = x + (c * H + h) * W;
+      std::copy(src, src + W, xp + (c * Hp + h + ph) * Wp + pw);
+    }
+}
+
 // y (N, Cout, OH, OW) = the stride-1 correlation of x (N, C, H, W), zero-padded by (ph, pw),
 // with the interleaved w4, plus bias (may be null); OH = H + 2ph - kh + 1, likewise OW.
 // Thread t takes an even share of the (image, channel block) pairs, padding each of its
@@ -192,12 +209,7 @@ void direct_correlation(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout
     for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
       const int64_t n = q / blocks, b = q % blocks;
       if (n != loaded) {
-        std::fill(xp, xp + padded, 0.0f);
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t h = 0; h < H; ++h) {
-            const float* src = x + ((n * C + c) * H + h) * W;
-            std::copy(src, src + W, xp + (c * Hp + h + ph) * Wp + pw);
-          }
+        pad_image(C, H, W, ph, pw, x + n * C * H * W, xp);
         loaded = n;
       }
       float* yb = y + (n * Cout + b * kDirectChannels) * OH * OW;
@@ -208,6 +220,54 @@ void direct_correlation(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout
                       [v = bias[b * kDirectChannels + o]](float& e) { e += v; });
     }
   });
+}
+
+// dw (Cout, C, kh, kw) of a conv on the direct path: the batch in runs of images whose padded
+// copies fit the workspace cap; per run, thread t takes an even share of the (block of 4
+// output channels, group of 3 taps) pairs, each summed over the run's images, so no two
+// threads write the same entries of dw. A pair reads its taps in every image of the run at
+// once: the padded images lie a cache line more than their size apart, and a thread copies
+// its block's dy planes side by side, so that the images' rows do not all fall into the same
+// few cache sets (as they do when the image size is a multiple of 4 cache lines, 8x8 planes).
+void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, const float* x,
+                            const float* dy, float* dw) {
+  const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW, image = g.C * g.H * g.W;
+  const int64_t padded = g.C * (g.H + 2 * g.ph) * (g.W + 2 * g.pw);
+  const int64_t stride = padded + kCacheLine;  // between the padded images
+  const int64_t blocks = Cout / kDirectChannels, tap_groups = (K + avx2::kDirectTaps - 1) /
+                                                             avx2::kDirectTaps;
+  const int64_t pairs = blocks * tap_groups;
+  std::fill(dw, dw + Cout * K, 0.0f);
+  if (N == 0 || pairs == 0) return;
+  const int64_t run = std::clamp<int64_t>(
+      conv_workspace_bytes() / (stride * static_cast<int64_t>(sizeof(float))), 1, N);
+  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), pairs));
+  const int64_t block = run * kDirectChannels * L;  // one block's dy planes of a run
+  const std::unique_ptr<float[]> buf = scratch<float>(run * stride + threads * block);
+  for (int64_t n0 = 0; n0 < N; n0 += run) {
+    const int64_t nb = std::min(run, N - n0);
+    parallel_threads(threads, [&](int tid) {
+      for (int64_t n = nb * tid / threads; n < nb * (tid + 1) / threads; ++n)
+        pad_image(g.C, g.H, g.W, g.ph, g.pw, x + (n0 + n) * image, buf.get() + n * stride);
+    });
+    parallel_threads(threads, [&](int tid) {
+      float* dyb = buf.get() + run * stride + tid * block;
+      int64_t loaded = -1;  // the block in dyb
+      for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
+        const int64_t b = q / tap_groups, t0 = q % tap_groups * avx2::kDirectTaps;
+        if (b != loaded) {
+          for (int64_t n = 0; n < nb; ++n) {
+            const float* src = dy + ((n0 + n) * Cout + b * kDirectChannels) * L;
+            std::copy(src, src + kDirectChannels * L, dyb + n * kDirectChannels * L);
+          }
+          loaded = b;
+        }
+        avx2::conv_direct_weight(nb, g.C, g.kh, g.kw, g.OH, g.OW, buf.get(), stride, dyb,
+                                 kDirectChannels * L, t0, std::min(avx2::kDirectTaps, K - t0),
+                                 dw + b * kDirectChannels * K);
+      }
+    });
+  }
 }
 #endif
 
@@ -286,6 +346,15 @@ void conv2d_backward_input(int64_t N, int64_t groups, int64_t Cout, const ConvGe
 template <typename T>
 void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g,
                             const T* x, const T* dy, T* dw) {
+#ifdef GRADFLOW_HAVE_AVX2_KERNELS
+  if constexpr (std::is_same_v<T, float>) {
+    if (groups == 1 && direct_geometry(g) && direct_output(Cout, g.OW) &&
+        g.C * g.kh * g.kw <= kDirectWeightTaps) {
+      direct_weight_gradient(N, Cout, g, x, dy, dw);
+      return;
+    }
+  }
+#endif
   const Sizes s = sizes_of(groups, Cout, g);
   const int64_t K = s.K, Cog = s.Cog;
   const Plan p = make_plan(N, g, Cog, sizeof(T));

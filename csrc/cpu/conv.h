@@ -27,7 +27,10 @@
 // output channels x up to 3 vectors of positions per tile, straight from it. backward-input
 // is the same correlation of dy, padded by (kh-1-ph, kw-1-pw), with the kernel flipped and its
 // channels swapped (W % 8 == 0, C % 4 == 0, ph < kh, pw < kw). Threads take even shares of the
-// (image, block of 4 channels) pairs. backward-weight always runs the GEMMs below.
+// (image, block of 4 channels) pairs. backward-weight takes the forward's conditions and at
+// most 288 taps C*kh*kw: runs of images are padded at once (under the workspace cap), and a
+// tile sums 4 output channels x 3 taps over every position of the run, the threads sharing
+// out the (channel block, tap group) pairs.
 //
 // Threads: when the batch divides evenly among the threads (N a multiple of the thread count,
 // or at least 4 images per thread) and images are not split, thread t takes the images

@@ -13,6 +13,7 @@ namespace gradflow::cpu::avx2 {
 namespace {
 
 constexpr int kTileVectors = 3;
+static_assert(kDirectTaps == 3, "conv_direct_weight dispatches tiles of 1 to 3 taps");
 
 // The tile of the S vectors that start at padded offsets in[s] and output offsets out[s].
 template <int S>
@@ -37,7 +38,58 @@ void tile(int64_t C, int64_t kh, int64_t kw, int64_t plane, int64_t Wp, const fl
     for (int s = 0; s < S; ++s) _mm256_storeu_ps(y + o * L + out[s], acc[o][s]);
 }
 
+// The weight-gradient tile of S taps at padded offsets tap[s]: 4*S vector sums over the nb
+// images' output positions, reduced to 4*S values at the end.
+template <int S>
+void weight_tile(int64_t nb, int64_t OH, int64_t OW, int64_t Wp, int64_t image,
+                 const float* xpad, const float* dy, int64_t dy_image, const int64_t* tap,
+                 int64_t t0, int64_t K, float* dw) {
+  const int64_t per_row = OW / kDirectWidth, L = OH * OW;
+  __m256 acc[kDirectChannels][S];
+  for (auto& row : acc)
+    for (auto& a : row) a = _mm256_setzero_ps();
+  for (int64_t n = 0; n < nb; ++n) {
+    const float* xn = xpad + n * image;
+    const float* dn = dy + n * dy_image;
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t r = 0; r < per_row; ++r) {
+        const int64_t at = oh * Wp + r * kDirectWidth, pos = oh * OW + r * kDirectWidth;
+        __m256 x[S];
+        for (int s = 0; s < S; ++s) x[s] = _mm256_loadu_ps(xn + tap[s] + at);
+        for (int o = 0; o < kDirectChannels; ++o) {
+          const __m256 d = _mm256_loadu_ps(dn + o * L + pos);
+          for (int s = 0; s < S; ++s) acc[o][s] = _mm256_fmadd_ps(d, x[s], acc[o][s]);
+        }
+      }
+  }
+  for (int o = 0; o < kDirectChannels; ++o)
+    for (int s = 0; s < S; ++s) {  // the 8 lanes' sum
+      const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[o][s]),
+                                  _mm256_extractf128_ps(acc[o][s], 1));
+      const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+      dw[o * K + t0 + s] += _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+    }
+}
+
 }  // namespace
+
+void conv_direct_weight(int64_t nb, int64_t C, int64_t kh, int64_t kw, int64_t OH, int64_t OW,
+                        const float* xpad, int64_t x_image, const float* dy, int64_t dy_image,
+                        int64_t t0, int64_t count, float* dw) {
+  const int64_t Wp = OW + kw - 1, plane = (OH + kh - 1) * Wp, K = C * kh * kw;
+  int64_t tap[kDirectTaps];
+  for (int64_t s = 0; s < count; ++s) {  // tap t = (c*kh + i)*kw + j: plane c shifted by (i, j)
+    const int64_t t = t0 + s, c = t / (kh * kw), i = t / kw % kh, j = t % kw;
+    tap[s] = c * plane + i * Wp + j;
+  }
+  const int64_t image = x_image;
+  if (count == 3)
+    weight_tile<3>(nb, OH, OW, Wp, image, xpad, dy, dy_image, tap, t0, K, dw);
+  else if (count == 2)
+    weight_tile<2>(nb, OH, OW, Wp, image, xpad, dy, dy_image, tap, t0, K, dw);
+  else
+    weight_tile<1>(nb, OH, OW, Wp, image, xpad, dy, dy_image, tap, t0, K, dw);
+}
 
 void conv_direct_planes(int64_t C, int64_t kh, int64_t kw, int64_t OH, int64_t OW,
                         const float* xpad, const float* w4, float* y) {
