@@ -149,7 +149,6 @@ using avx2::kDirectChannels;
 // The direct weight gradient runs up to this many taps C*kh*kw (32 channels of 3x3); with
 // more (64 channels: 8x8 and 16x16 planes measured) the GEMMs run faster.
 constexpr int64_t kDirectWeightTaps = 288;
-constexpr int64_t kCacheLine = 64 / sizeof(float);  // floats
 
 bool direct_geometry(const ConvGeom& g) {
   return use_avx2() && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
@@ -225,45 +224,32 @@ void direct_correlation(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout
 // dw (Cout, C, kh, kw) of a conv on the direct path: the batch in runs of images whose padded
 // copies fit the workspace cap; per run, thread t takes an even share of the (block of 4
 // output channels, group of 3 taps) pairs, each summed over the run's images, so no two
-// threads write the same entries of dw. A pair reads its taps in every image of the run at
-// once: the padded images lie a cache line more than their size apart, and a thread copies
-// its block's dy planes side by side, so that the images' rows do not all fall into the same
-// few cache sets (as they do when the image size is a multiple of 4 cache lines, 8x8 planes).
+// threads write the same entries of dw.
 void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, const float* x,
                             const float* dy, float* dw) {
   const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW, image = g.C * g.H * g.W;
   const int64_t padded = g.C * (g.H + 2 * g.ph) * (g.W + 2 * g.pw);
-  const int64_t stride = padded + kCacheLine;  // between the padded images
   const int64_t blocks = Cout / kDirectChannels, tap_groups = (K + avx2::kDirectTaps - 1) /
                                                              avx2::kDirectTaps;
   const int64_t pairs = blocks * tap_groups;
   std::fill(dw, dw + Cout * K, 0.0f);
   if (N == 0 || pairs == 0) return;
   const int64_t run = std::clamp<int64_t>(
-      conv_workspace_bytes() / (stride * static_cast<int64_t>(sizeof(float))), 1, N);
+      conv_workspace_bytes() / (padded * static_cast<int64_t>(sizeof(float))), 1, N);
   const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), pairs));
-  const int64_t block = run * kDirectChannels * L;  // one block's dy planes of a run
-  const std::unique_ptr<float[]> buf = scratch<float>(run * stride + threads * block);
+  const std::unique_ptr<float[]> buf = scratch<float>(run * padded);
   for (int64_t n0 = 0; n0 < N; n0 += run) {
     const int64_t nb = std::min(run, N - n0);
     parallel_threads(threads, [&](int tid) {
       for (int64_t n = nb * tid / threads; n < nb * (tid + 1) / threads; ++n)
-        pad_image(g.C, g.H, g.W, g.ph, g.pw, x + (n0 + n) * image, buf.get() + n * stride);
+        pad_image(g.C, g.H, g.W, g.ph, g.pw, x + (n0 + n) * image, buf.get() + n * padded);
     });
     parallel_threads(threads, [&](int tid) {
-      float* dyb = buf.get() + run * stride + tid * block;
-      int64_t loaded = -1;  // the block in dyb
       for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
         const int64_t b = q / tap_groups, t0 = q % tap_groups * avx2::kDirectTaps;
-        if (b != loaded) {
-          for (int64_t n = 0; n < nb; ++n) {
-            const float* src = dy + ((n0 + n) * Cout + b * kDirectChannels) * L;
-            std::copy(src, src + kDirectChannels * L, dyb + n * kDirectChannels * L);
-          }
-          loaded = b;
-        }
-        avx2::conv_direct_weight(nb, g.C, g.kh, g.kw, g.OH, g.OW, buf.get(), stride, dyb,
-                                 kDirectChannels * L, t0, std::min(avx2::kDirectTaps, K - t0),
+        avx2::conv_direct_weight(nb, g.C, g.kh, g.kw, g.OH, g.OW, buf.get(), padded,
+                                 dy + (n0 * Cout + b * kDirectChannels) * L, Cout * L, t0,
+                                 std::min(avx2::kDirectTaps, K - t0),
                                  dw + b * kDirectChannels * K);
       }
     });

@@ -41,7 +41,7 @@ void tile(int64_t C, int64_t kh, int64_t kw, int64_t plane, int64_t Wp, const fl
 // The weight-gradient tile of S taps at padded offsets tap[s]: 4*S vector sums over the nb
 // images' output positions, reduced to 4*S values at the end.
 template <int S>
-void weight_tile(int64_t nb, int64_t OH, int64_t OW, int64_t Wp, int64_t image,
+void weight_tile(int64_t nb, int64_t OH, int64_t OW, int64_t Wp, int64_t x_image,
                  const float* xpad, const float* dy, int64_t dy_image, const int64_t* tap,
                  int64_t t0, int64_t K, float* dw) {
   const int64_t per_row = OW / kDirectWidth, L = OH * OW;
@@ -49,7 +49,7 @@ void weight_tile(int64_t nb, int64_t OH, int64_t OW, int64_t Wp, int64_t image,
   for (auto& row : acc)
     for (auto& a : row) a = _mm256_setzero_ps();
   for (int64_t n = 0; n < nb; ++n) {
-    const float* xn = xpad + n * image;
+    const float* xn = xpad + n * x_image;
     const float* dn = dy + n * dy_image;
     for (int64_t oh = 0; oh < OH; ++oh)
       for (int64_t r = 0; r < per_row; ++r) {
@@ -82,13 +82,12 @@ void conv_direct_weight(int64_t nb, int64_t C, int64_t kh, int64_t kw, int64_t O
     const int64_t t = t0 + s, c = t / (kh * kw), i = t / kw % kh, j = t % kw;
     tap[s] = c * plane + i * Wp + j;
   }
-  const int64_t image = x_image;
   if (count == 3)
-    weight_tile<3>(nb, OH, OW, Wp, image, xpad, dy, dy_image, tap, t0, K, dw);
+    weight_tile<3>(nb, OH, OW, Wp, x_image, xpad, dy, dy_image, tap, t0, K, dw);
   else if (count == 2)
-    weight_tile<2>(nb, OH, OW, Wp, image, xpad, dy, dy_image, tap, t0, K, dw);
+    weight_tile<2>(nb, OH, OW, Wp, x_image, xpad, dy, dy_image, tap, t0, K, dw);
   else
-    weight_tile<1>(nb, OH, OW, Wp, image, xpad, dy, dy_image, tap, t0, K, dw);
+    weight_tile<1>(nb, OH, OW, Wp, x_image, xpad, dy, dy_image, tap, t0, K, dw);
 }
 
 void conv_direct_planes(int64_t C, int64_t kh, int64_t kw, int64_t OH, int64_t OW,
