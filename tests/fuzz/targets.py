@@ -635,10 +635,17 @@ def _image(g: Gen, c: int = None, ndim: int = 4, dt: str = None) -> V:
 
 @target(6)
 def conv(g: Gen) -> None:
-    groups = g.pick(1, 1, 1, 2, 0, -1, 3)
-    cin = g.size(1, 2) * (groups if groups > 0 else 1)
-    cout = g.size(1, 2) * (groups if groups > 0 else 1)
-    x = _image(g, cin, g.pick(4, 4, 4, 3, 2, 5))
+    # direct: near the CPU's direct path (csrc/cpu/conv.h), channels in fours, rows about 8
+    # wide, stride 1; otherwise anything small
+    direct = g.chance(0.3)
+    groups = 1 if direct else g.pick(1, 1, 1, 2, 0, -1, 3)
+    cin = (g.pick(3, 4, 8) if direct else g.size(1, 2)) * (groups if groups > 0 else 1)
+    cout = (g.pick(4, 5, 8) if direct else g.size(1, 2)) * (groups if groups > 0 else 1)
+    if direct:
+        x = g.tensor((g.size(0, 2), cin, g.int(1, 9), g.pick(6, 7, 8, 9, 10)),
+                     g.pick("float32", "float32", "float64"))
+    else:
+        x = _image(g, cin, g.pick(4, 4, 4, 3, 2, 5))
     dt = x.value.dtype.name if g.chance(0.9) else g.dtype()
     kh, kw = g.size(1, 3), g.size(1, 3)
     transposed = g.chance(0.35)
@@ -648,9 +655,12 @@ def conv(g: Gen) -> None:
         wshape = g.shape()
     w = g.tensor(wshape, dt)
     bias = g.pick(None, g.tensor((cout,), dt), g.tensor((cout + 1,), dt))
-    kw_ = _options(g, stride=(_pair(g, 1, 3), 0, -1, 2**63),
-                   padding=(_pair(g, 0, 2), -1, "same", "valid", 2**40),
-                   dilation=(_pair(g, 1, 2), 0), groups=(groups,))
+    if direct:
+        kw_ = _options(g, stride=(1, 1, 2), padding=(0, 1, 2, (1, 0), "same"))
+    else:
+        kw_ = _options(g, stride=(_pair(g, 1, 3), 0, -1, 2**63),
+                       padding=(_pair(g, 0, 2), -1, "same", "valid", 2**40),
+                       dilation=(_pair(g, 1, 2), 0), groups=(groups,))
     if transposed:
         kw_.update(_options(g, output_padding=(0, 1, 2, (0, 1))))
         g.call("F.conv_transpose2d", F.conv_transpose2d, x, w, bias, **kw_)
