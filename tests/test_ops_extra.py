@@ -139,6 +139,8 @@ def test_isclose_matches_numpy():
     assert gf.isclose(ints, gf.tensor([1, 3, 3])).tolist() == [True, False, True]
     with pytest.raises(ValueError, match="isclose: rtol and atol must be non-negative"):
         gf.isclose(ints, ints, rtol=-1)
+    with pytest.raises(TypeError, match="isclose: argument 'equal_nan' must be bool"):
+        gf.isclose(ints, ints, equal_nan=np.ones(3))  # found by the fuzz run (seed 7)
 
 
 # ---------------------------------------------------------------- meshgrid

@@ -13,6 +13,7 @@ from gradflow.autograd.grad_mode import _GradMode
 from gradflow.backends.base import fused
 from gradflow.ops import reduce, shape
 from gradflow.ops.common import (
+    as_bool,
     as_float,
     broadcast_shapes,
     check_tensor,
@@ -659,6 +660,7 @@ def isclose(a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
     check_tensor(a, "isclose", "input")
     check_tensor(b, "isclose", "other")
     rtol, atol = as_float(rtol, "isclose", "rtol"), as_float(atol, "isclose", "atol")
+    equal_nan = as_bool(equal_nan, "isclose", "equal_nan")
     if rtol < 0 or atol < 0:
         raise ValueError(f"isclose: rtol and atol must be non-negative, got rtol={rtol}, "
                          f"atol={atol}")
