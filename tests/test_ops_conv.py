@@ -461,6 +461,8 @@ DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (2, 4, (8, 9), 4, (3, 3), (1, 1)),     # OW = W = 9: neither
     (2, 4, (8, 10), 4, (3, 3), (0, 0)),    # OW = 8 (forward), W = 10 (input gradient: im2col)
     (2, 4, (6, 6), 4, (3, 3), (2, 2)),     # OW = 8 (forward); padding 2 < 3: W = 6, im2col
+    (2, 4, (6, 8), 4, (3, 3), (2, 2)),     # W = 8, padding 2 = kh - 1: input gradient direct
+    (2, 4, (6, 8), 4, (3, 3), (3, 3)),     # padding 3 = kh: the input gradient's im2col
     (1, 3, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 3: forward direct, input gradient im2col
     (1, 5, (8, 16), 8, (3, 3), (1, 1)),    # Cin = 5
     (1, 8, (8, 16), 3, (3, 3), (1, 1)),    # Cout = 3: forward im2col, input gradient direct
