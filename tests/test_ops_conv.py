@@ -447,43 +447,60 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
 
 
 # The AVX2 direct convolution (csrc/cpu/conv.cpp) takes float32 stride-1, undilated, ungrouped
-# convs with a kernel larger than 1x1 whose output rows are whole 8-wide vectors and whose
-# output channels come in blocks of 4: forward when OW % 8 == 0 and Cout % 4 == 0, input
-# gradient when W % 8 == 0, Cin % 4 == 0 and the padding is below the kernel size, weight
-# gradient as the forward when Cin*kh*kw <= 288 (its taps go in groups of 3: 1 or 2 left
-# over). Its forward tiles are 3 vectors, the last 1, 2 or 4 vectors as tiles of 1 or 2:
-# OH * OW / 8 from 1 to 7 covers every remainder. Cases just below, at and above each
-# condition; each result is checked against the float64 im2col path (the float32 one when
-# forced portable).
+# convs with a kernel larger than 1x1. Its output vectors are whole rows when the output width
+# is a multiple of 8, else a flat grid over the padded rows (Wp = OW + kw - 1 wide, rounded up
+# to whole vectors, garbage columns dropped); its channels come in blocks of 4, a last partial
+# block staged. It runs when at least 3/5 of the positions it computes are real outputs, and a
+# flat grid only up to 288 taps (C*kh*kw of the correlation): forward over (Cin -> Cout, OH x
+# OW), input gradient over (Cout -> Cin, H x W) when the padding is below the kernel size,
+# weight gradient as the forward when Cout % 4 == 0 and Cin*kh*kw <= 288 (its taps go in groups
+# of 3: 1 or 2 left over). Tiles are 3 vectors, the last 1, 2 or 4 as tiles of 1 or 2: 1 to 7
+# vectors per plane cover every remainder. Cases just below, at and above each condition; each
+# result is checked against the float64 im2col path (the float32 one when forced portable).
 DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
-    (2, 4, (8, 8), 4, (3, 3), (1, 1)),     # both paths direct, 8 vectors
-    (2, 4, (8, 7), 4, (3, 3), (1, 1)),     # OW = W = 7: neither
-    (2, 4, (8, 9), 4, (3, 3), (1, 1)),     # OW = W = 9: neither
-    (2, 4, (8, 10), 4, (3, 3), (0, 0)),    # OW = 8 (forward), W = 10 (input gradient: im2col)
-    (2, 4, (6, 6), 4, (3, 3), (2, 2)),     # OW = 8 (forward); padding 2 < 3: W = 6, im2col
+    (2, 4, (8, 8), 4, (3, 3), (1, 1)),     # whole rows everywhere, 8 vectors
+    (2, 4, (8, 7), 4, (3, 3), (1, 1)),     # OW = W = 7: flat (56 of 72 positions) everywhere
+    (2, 4, (8, 9), 4, (3, 3), (1, 1)),     # OW = W = 9: flat (72 of 88)
+    (1, 4, (5, 7), 4, (3, 3), (1, 1)),     # flat, 45 positions rounded up to 48
+    (2, 4, (8, 10), 4, (3, 3), (0, 0)),    # OW = 8 (forward), W = 10 (input gradient: flat)
+    (2, 4, (6, 6), 4, (3, 3), (2, 2)),     # OW = 8 (forward); padding 2 < 3: W = 6, flat
     (2, 4, (6, 8), 4, (3, 3), (2, 2)),     # W = 8, padding 2 = kh - 1: input gradient direct
     (2, 4, (6, 8), 4, (3, 3), (3, 3)),     # padding 3 = kh: the input gradient's im2col
-    (1, 3, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 3: forward direct, input gradient im2col
-    (1, 5, (8, 16), 8, (3, 3), (1, 1)),    # Cin = 5
-    (1, 8, (8, 16), 3, (3, 3), (1, 1)),    # Cout = 3: forward im2col, input gradient direct
+    (1, 4, (9, 3), 4, (3, 3), (1, 1)),     # OW = 3 of Wp = 5: 27/48 useful, below 3/5: im2col
+    (1, 4, (16, 3), 4, (3, 3), (1, 1)),    # 48/80: at 3/5, flat
+    (1, 4, (4, 4), 4, (3, 3), (1, 1)),     # 16/24: above
+    (1, 2, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 2 (2/4 of a block): input gradient im2col
+    (1, 3, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 3 (3/4): input gradient, a partial block
+    (1, 5, (8, 16), 8, (3, 3), (1, 1)),    # Cin = 5 (5/8)
+    (1, 8, (8, 16), 2, (3, 3), (1, 1)),    # Cout = 2: forward and weight gradient im2col
+    (1, 8, (8, 16), 3, (3, 3), (1, 1)),    # Cout = 3: forward a partial block, weight im2col
     (1, 8, (8, 16), 5, (3, 3), (1, 1)),    # Cout = 5
+    (1, 8, (8, 12), 3, (3, 3), (1, 1)),    # a partial block on a flat grid
     (3, 4, (1, 8), 12, (3, 3), (1, 1)),    # 1 vector per plane
     (1, 4, (2, 8), 4, (3, 3), (1, 1)),     # 2
     (1, 4, (3, 8), 4, (3, 3), (1, 1)),     # 3
     (1, 4, (4, 8), 4, (3, 3), (1, 1)),     # 4 = 2 + 2
     (1, 4, (5, 8), 4, (3, 3), (1, 1)),     # 5 = 3 + 2
     (1, 4, (7, 8), 4, (3, 3), (1, 1)),     # 7 = 3 + 2 + 2
+    (1, 4, (1, 6), 4, (1, 3), (0, 1)),     # flat, 1x3: 1 vector per plane, reads past the plane
+    (1, 4, (2, 6), 4, (1, 3), (0, 1)),     # 2
+    (1, 4, (4, 6), 4, (1, 3), (0, 1)),     # 4
+    (1, 4, (5, 6), 4, (1, 3), (0, 1)),     # 5
     (2, 4, (9, 24), 8, (3, 3), (1, 1)),    # 27 vectors, 3 per row
     (2, 4, (5, 16), 4, (1, 3), (0, 1)),    # 1x3
     (2, 4, (5, 8), 4, (3, 1), (1, 0)),     # 3x1
     (2, 4, (9, 9), 4, (2, 2), (0, 0)),     # 2x2, OW = 8, W = 9
-    (2, 8, (12, 12), 4, (5, 5), (0, 0)),   # 5x5, OW = 8
+    (2, 8, (12, 12), 4, (5, 5), (0, 0)),   # 5x5, OW = 8, W = 12
     (2, 4, (8, 8), 4, (1, 1), (0, 0)),     # 1x1: the GEMM path
     (0, 4, (8, 8), 4, (3, 3), (1, 1)),     # empty batch
     (1, 4, (8, 8), 4, (3, 3), (1, 1)),     # one (image, block) pair: fewer than the threads
+    (1, 32, (7, 7), 4, (3, 3), (1, 1)),    # flat forward of 288 taps: direct
+    (1, 33, (7, 7), 4, (3, 3), (1, 1)),    # 297: im2col
+    (1, 4, (7, 7), 32, (3, 3), (1, 1)),    # flat input gradient of 288 taps: direct
+    (1, 4, (7, 7), 33, (3, 3), (1, 1)),    # 297: im2col
     (2, 31, (8, 8), 4, (3, 3), (1, 1)),    # 279 taps: direct weight gradient
     (2, 32, (8, 8), 4, (3, 3), (1, 1)),    # 288 taps: direct weight gradient
-    (2, 33, (8, 8), 4, (3, 3), (1, 1)),    # 297 taps: its GEMMs
+    (2, 33, (8, 8), 4, (3, 3), (1, 1)),    # 297 taps: its GEMMs (whole-row forward: direct)
     (2, 7, (8, 8), 4, (2, 2), (1, 1)),     # 28 taps: a group of 1 left over
     (2, 5, (8, 8), 4, (2, 2), (1, 1)),     # 20 taps: a group of 2 left over
 ]
@@ -520,18 +537,23 @@ def test_conv_direct_path_thresholds(portable, threads, n, cin, hw, cout, k, pad
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("run", [1, 2, 3, 5])
-def test_conv_direct_weight_gradient_in_runs_of_images(threads, run):
+@pytest.mark.parametrize("width", [8, 7])
+def test_conv_direct_weight_gradient_in_runs_of_images(threads, run, width):
     """The direct weight gradient pads as many images at once as fit the workspace cap: caps
-    of 1, 2, 3 and 5 padded images split a batch of 5 into runs."""
+    of 1, 2, 3 and 5 images split a batch of 5 into runs (each padded image, and on a flat
+    grid, width 7, its dy laid out as the grid) fit a run's workspace."""
     n, cin, cout = 5, 4, 8
-    x = RNG.standard_normal((n, cin, 6, 8)).astype(np.float32)
-    dy = RNG.standard_normal((n, cout, 6, 8)).astype(np.float32)
+    # floats per image: the padded image, and on the flat grid (rows 9 wide, 54 positions
+    # rounded up to 56) 11 floats of slack and dy's 8 planes of 56
+    per_image = cin * 8 * 10 if width == 8 else cin * 8 * 9 + 11 + cout * 56
+    x = RNG.standard_normal((n, cin, 6, width)).astype(np.float32)
+    dy = RNG.standard_normal((n, cout, 6, width)).astype(np.float32)
     args = ((1, 1), (1, 1), (1, 1), 1)
     expected = _C.conv2d_backward_weight(x.astype(np.float64), dy.astype(np.float64), (3, 3),
                                          *args)
     saved, saved_cap = _C.get_num_threads(), _C.conv_workspace_bytes()
     _C.set_num_threads(threads)
-    _C.set_conv_workspace_bytes(run * cin * 8 * 10 * 4)
+    _C.set_conv_workspace_bytes(run * per_image * 4)
     try:
         dw = _C.conv2d_backward_weight(x, dy, (3, 3), *args)
     finally:

@@ -141,10 +141,11 @@ Mat<const T> dy_blocks(const Sizes& s, const Chunk<T>& c, const T* dy, int64_t g
 }
 
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
-// Direct convolution: a stride-1, undilated, ungrouped conv (kernel larger than 1x1) whose
-// output rows are whole vectors skips im2col. Each image is copied once into a zero-padded
-// buffer, from which avx2::conv_direct_planes computes 4 output channels at a time; the
-// input gradient is the same correlation of the padded dy with the flipped, transposed kernel.
+// Direct convolution: a stride-1, undilated, ungrouped conv (kernel larger than 1x1) skips
+// im2col. Each image is copied once into a zero-padded buffer, from which
+// avx2::conv_direct_planes computes 4 output channels at a time; the input gradient is the
+// same correlation of the padded dy with the flipped, transposed kernel.
+using avx2::DirectGrid;
 using avx2::kDirectChannels;
 // The direct weight gradient runs up to this many taps C*kh*kw (32 channels of 3x3); with
 // more (64 channels: 8x8 and 16x16 planes measured) the GEMMs run faster.
@@ -156,24 +157,43 @@ bool direct_geometry(const ConvGeom& g) {
          g.OW == g.W + 2 * g.pw - g.kw + 1;
 }
 
-// y's rows are the correlation's output rows: whole vectors, and whole channel blocks.
-bool direct_output(int64_t channels, int64_t width) {
-  return width > 0 && width % avx2::kDirectWidth == 0 && channels % kDirectChannels == 0;
+int64_t whole_blocks(int64_t channels) {
+  return (channels + kDirectChannels - 1) / kDirectChannels;
+}
+
+// A flat grid runs up to this many taps C*kh*kw of its correlation: with more (64 channels
+// of 14x14 and 28x28, 128 of 14x14 measured) the image no longer stays in cache from one tile
+// to the next, and im2col + GEMM runs faster.
+constexpr int64_t kFlatGridTaps = 288;
+
+// Whether the direct kernels run for the correlation of C input channels into `channels`
+// output planes OH x OW: they pay for whole blocks of 4 channels and, on a flat grid, for its
+// garbage columns and rounding, and run when at least 3/5 of that work lands in real outputs.
+bool direct_output(int64_t C, int64_t channels, int64_t OH, int64_t OW, int64_t kh,
+                   int64_t kw) {
+  const DirectGrid grid = avx2::direct_grid(OH, OW, kh, kw);
+  const int64_t useful = channels * OH * OW;
+  const int64_t paid = whole_blocks(channels) * kDirectChannels * grid.y_plane;
+  return useful > 0 && 5 * useful >= 3 * paid && (!grid.flat || C * kh * kw <= kFlatGridTaps);
 }
 
 // The weights as conv_direct_planes reads them: per block of 4 output channels, for each
-// tap (c, i, j) the 4 channels' values. Forward: w (Cout, C, kh, kw) itself. Input gradient
-// (flipped): output channel c, input channel o, w'[c, o, i, j] = w[o, c, kh-1-i, kw-1-j].
+// tap (c, i, j) the 4 channels' values, a last partial block filled with zeros. Forward:
+// w (Cout, C, kh, kw) itself. Input gradient (flipped): output channel c, input channel o,
+// w'[c, o, i, j] = w[o, c, kh-1-i, kw-1-j].
 std::unique_ptr<float[]> interleave(const float* w, int64_t Cout, int64_t C, int64_t kh,
                                     int64_t kw, bool flipped) {
   const int64_t out_ch = flipped ? C : Cout, in_ch = flipped ? Cout : C, taps = kh * kw;
-  std::unique_ptr<float[]> w4 = scratch<float>(Cout * C * taps);
+  std::unique_ptr<float[]> w4 = scratch<float>(whole_blocks(out_ch) * kDirectChannels * in_ch *
+                                               taps);
   float* dst = w4.get();
   for (int64_t b = 0; b < out_ch; b += kDirectChannels)
     for (int64_t c = 0; c < in_ch; ++c)
       for (int64_t t = 0; t < taps; ++t)
         for (int64_t o = b; o < b + kDirectChannels; ++o)
-          *dst++ = flipped ? w[(c * C + o) * taps + taps - 1 - t] : w[(o * C + c) * taps + t];
+          *dst++ = o >= out_ch ? 0.0f
+                   : flipped   ? w[(c * C + o) * taps + taps - 1 - t]
+                               : w[(o * C + c) * taps + t];
   return w4;
 }
 
@@ -190,65 +210,102 @@ void pad_image(int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw, const fl
     }
 }
 
+// Planes (rows x cols, packed) <-> the grid's layout (rows ld apart, planes `plane` apart).
+// Into the grid, the columns past cols and the rows past the last are zero.
+void to_grid(int64_t planes, int64_t rows, int64_t cols, int64_t ld, int64_t plane,
+             const float* src, float* dst) {
+  std::fill(dst, dst + planes * plane, 0.0f);
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy(src + (p * rows + r) * cols, src + (p * rows + r + 1) * cols,
+                dst + p * plane + r * ld);
+}
+
+void from_grid(int64_t planes, int64_t rows, int64_t cols, int64_t ld, int64_t plane,
+               const float* src, float* dst) {
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy(src + p * plane + r * ld, src + p * plane + r * ld + cols,
+                dst + (p * rows + r) * cols);
+}
+
 // y (N, Cout, OH, OW) = the stride-1 correlation of x (N, C, H, W), zero-padded by (ph, pw),
 // with the interleaved w4, plus bias (may be null); OH = H + 2ph - kh + 1, likewise OW.
 // Thread t takes an even share of the (image, channel block) pairs, padding each of its
-// images once into its own buffer.
+// images once into its own buffer. A block of 4 whole-row planes is written straight into y;
+// a flat grid's, or a last partial block's, is staged and its real outputs copied.
 void direct_correlation(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout, int64_t kh,
                         int64_t kw, int64_t ph, int64_t pw, const float* x, const float* w4,
                         const float* bias, float* y) {
-  const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw, OH = Hp - kh + 1, OW = Wp - kw + 1;
-  const int64_t blocks = Cout / kDirectChannels, pairs = N * blocks, padded = C * Hp * Wp;
+  const int64_t OH = H + 2 * ph - kh + 1, OW = W + 2 * pw - kw + 1, L = OH * OW;
+  const DirectGrid grid = avx2::direct_grid(OH, OW, kh, kw);
+  const int64_t blocks = whole_blocks(Cout), pairs = N * blocks;
+  const int64_t padded = C * grid.x_plane + grid.x_slack, staged = kDirectChannels * grid.y_plane;
   if (pairs == 0) return;
   const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), pairs));
-  const std::unique_ptr<float[]> buf = scratch<float>(threads * padded);
+  const std::unique_ptr<float[]> buf = scratch<float>(threads * (padded + staged));
   parallel_threads(threads, [&](int tid) {
-    float* xp = buf.get() + tid * padded;
+    float* xp = buf.get() + tid * (padded + staged);
+    float* yp = xp + padded;
+    std::fill(xp + padded - grid.x_slack, xp + padded, 0.0f);
     int64_t loaded = -1;  // the image in xp
     for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
-      const int64_t n = q / blocks, b = q % blocks;
+      const int64_t n = q / blocks, o0 = q % blocks * kDirectChannels;
+      const int64_t count = std::min(kDirectChannels, Cout - o0);
       if (n != loaded) {
         pad_image(C, H, W, ph, pw, x + n * C * H * W, xp);
         loaded = n;
       }
-      float* yb = y + (n * Cout + b * kDirectChannels) * OH * OW;
-      avx2::conv_direct_planes(C, kh, kw, OH, OW, xp, w4 + b * kDirectChannels * C * kh * kw,
-                               yb);
-      for (int64_t o = 0; bias != nullptr && o < kDirectChannels; ++o)
-        std::for_each(yb + o * OH * OW, yb + (o + 1) * OH * OW,
-                      [v = bias[b * kDirectChannels + o]](float& e) { e += v; });
+      float* yb = y + (n * Cout + o0) * L;
+      const bool straight = !grid.flat && count == kDirectChannels;
+      avx2::conv_direct_planes(C, kh, kw, grid, xp, w4 + o0 * C * kh * kw, straight ? yb : yp);
+      if (!straight) from_grid(count, OH, OW, grid.y_ld(), grid.y_plane, yp, yb);
+      for (int64_t o = 0; bias != nullptr && o < count; ++o)
+        std::for_each(yb + o * L, yb + (o + 1) * L, [v = bias[o0 + o]](float& e) { e += v; });
     }
   });
 }
 
-// dw (Cout, C, kh, kw) of a conv on the direct path: the batch in runs of images whose padded
-// copies fit the workspace cap; per run, thread t takes an even share of the (block of 4
-// output channels, group of 3 taps) pairs, each summed over the run's images, so no two
-// threads write the same entries of dw.
+// dw (Cout, C, kh, kw) of a conv on the direct path (Cout a multiple of 4): the batch in runs
+// of images whose padded copies (and, on a flat grid, dy in the grid's layout) fit the
+// workspace cap; per run, thread t takes an even share of the (block of 4 output channels,
+// group of 3 taps) pairs, each summed over the run's images, so no two threads write the
+// same entries of dw.
 void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, const float* x,
                             const float* dy, float* dw) {
   const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW, image = g.C * g.H * g.W;
-  const int64_t padded = g.C * (g.H + 2 * g.ph) * (g.W + 2 * g.pw);
+  const DirectGrid grid = avx2::direct_grid(g.OH, g.OW, g.kh, g.kw);
+  const int64_t padded = g.C * grid.x_plane + grid.x_slack;
+  const int64_t dy_plane = grid.flat ? grid.y_plane : L, dy_image = Cout * dy_plane;  // as read
+  const int64_t per_image = padded + (grid.flat ? dy_image : 0);
   const int64_t blocks = Cout / kDirectChannels, tap_groups = (K + avx2::kDirectTaps - 1) /
                                                              avx2::kDirectTaps;
   const int64_t pairs = blocks * tap_groups;
   std::fill(dw, dw + Cout * K, 0.0f);
   if (N == 0 || pairs == 0) return;
   const int64_t run = std::clamp<int64_t>(
-      conv_workspace_bytes() / (padded * static_cast<int64_t>(sizeof(float))), 1, N);
+      conv_workspace_bytes() / (per_image * static_cast<int64_t>(sizeof(float))), 1, N);
   const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), pairs));
-  const std::unique_ptr<float[]> buf = scratch<float>(run * padded);
+  const std::unique_ptr<float[]> buf = scratch<float>(run * per_image);
+  float* staged_dy = buf.get() + run * padded;
   for (int64_t n0 = 0; n0 < N; n0 += run) {
     const int64_t nb = std::min(run, N - n0);
     parallel_threads(threads, [&](int tid) {
-      for (int64_t n = nb * tid / threads; n < nb * (tid + 1) / threads; ++n)
-        pad_image(g.C, g.H, g.W, g.ph, g.pw, x + (n0 + n) * image, buf.get() + n * padded);
+      for (int64_t n = nb * tid / threads; n < nb * (tid + 1) / threads; ++n) {
+        float* xp = buf.get() + n * padded;
+        pad_image(g.C, g.H, g.W, g.ph, g.pw, x + (n0 + n) * image, xp);
+        std::fill(xp + padded - grid.x_slack, xp + padded, 0.0f);
+        if (grid.flat)
+          to_grid(Cout, g.OH, g.OW, grid.Wp, grid.y_plane, dy + (n0 + n) * Cout * L,
+                  staged_dy + n * dy_image);
+      }
     });
+    const float* dy_run = grid.flat ? staged_dy : dy + n0 * Cout * L;
     parallel_threads(threads, [&](int tid) {
       for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
         const int64_t b = q / tap_groups, t0 = q % tap_groups * avx2::kDirectTaps;
-        avx2::conv_direct_weight(nb, g.C, g.kh, g.kw, g.OH, g.OW, buf.get(), padded,
-                                 dy + (n0 * Cout + b * kDirectChannels) * L, Cout * L, t0,
+        avx2::conv_direct_weight(nb, g.C, g.kh, g.kw, grid, buf.get(), padded,
+                                 dy_run + b * kDirectChannels * dy_plane, dy_image, t0,
                                  std::min(avx2::kDirectTaps, K - t0),
                                  dw + b * kDirectChannels * K);
       }
@@ -264,7 +321,7 @@ void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, 
                     const T* w, const T* bias, T* y) {
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
   if constexpr (std::is_same_v<T, float>) {
-    if (groups == 1 && direct_geometry(g) && direct_output(Cout, g.OW)) {
+    if (groups == 1 && direct_geometry(g) && direct_output(g.C, Cout, g.OH, g.OW, g.kh, g.kw)) {
       direct_correlation(N, g.C, g.H, g.W, Cout, g.kh, g.kw, g.ph, g.pw, x,
                          interleave(w, Cout, g.C, g.kh, g.kw, false).get(), bias, y);
       return;
@@ -301,8 +358,8 @@ void conv2d_backward_input(int64_t N, int64_t groups, int64_t Cout, const ConvGe
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
   // dx = dy, padded by (kh-1-ph, kw-1-pw), correlated with the flipped kernel.
   if constexpr (std::is_same_v<T, float>) {
-    if (groups == 1 && direct_geometry(g) && direct_output(g.C, g.W) && g.ph < g.kh &&
-        g.pw < g.kw) {
+    if (groups == 1 && direct_geometry(g) && direct_output(Cout, g.C, g.H, g.W, g.kh, g.kw) &&
+        g.ph < g.kh && g.pw < g.kw) {
       direct_correlation(N, Cout, g.OH, g.OW, g.C, g.kh, g.kw, g.kh - 1 - g.ph, g.kw - 1 - g.pw,
                          dy, interleave(w, Cout, g.C, g.kh, g.kw, true).get(), nullptr, dx);
       return;
@@ -334,8 +391,8 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
                             const T* x, const T* dy, T* dw) {
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
   if constexpr (std::is_same_v<T, float>) {
-    if (groups == 1 && direct_geometry(g) && direct_output(Cout, g.OW) &&
-        g.C * g.kh * g.kw <= kDirectWeightTaps) {
+    if (groups == 1 && direct_geometry(g) && Cout % kDirectChannels == 0 &&
+        direct_output(g.C, Cout, g.OH, g.OW, g.kh, g.kw) && g.C * g.kh * g.kw <= kDirectWeightTaps) {
       direct_weight_gradient(N, Cout, g, x, dy, dw);
       return;
     }

@@ -21,14 +21,18 @@
 // A 1x1, stride-1, unpadded conv with nb == 1 uses x[n, grp] as col directly: no copy.
 //
 // Direct path (AVX2, float32): a stride-1, undilated, ungrouped conv with a kernel larger than
-// 1x1 skips im2col when its output rows are whole 8-wide vectors and its output channels come
-// in blocks of 4 (forward: OW % 8 == 0, Cout % 4 == 0). Each image is copied once into a
-// zero-padded buffer, and a register-tiled micro-kernel (cpu/conv_direct_avx2.h) computes 4
-// output channels x up to 3 vectors of positions per tile, straight from it. backward-input
-// is the same correlation of dy, padded by (kh-1-ph, kw-1-pw), with the kernel flipped and its
-// channels swapped (W % 8 == 0, C % 4 == 0, ph < kh, pw < kw). Threads take even shares of the
-// (image, block of 4 channels) pairs. backward-weight takes the forward's conditions and at
-// most 288 taps C*kh*kw: runs of images are padded at once (under the workspace cap), and a
+// 1x1 skips im2col. Each image is copied once into a zero-padded buffer, and a register-tiled
+// micro-kernel (cpu/conv_direct_avx2.h) computes 4 output channels x up to 3 vectors of 8
+// positions per tile, straight from it. The vectors are whole output rows when the output
+// width is a multiple of 8; otherwise a flat grid over the padded rows (Wp = OW + kw - 1
+// positions each, rounded up to whole vectors) whose garbage columns are dropped. A last block
+// of fewer than 4 channels runs with zero weights. The path runs when at least 3/5 of the
+// positions it computes are real outputs, and a flat grid only up to 288 taps C*kh*kw (beyond,
+// its image falls out of cache and the GEMM wins). backward-input is the same correlation of
+// dy, padded by (kh-1-ph, kw-1-pw), with the kernel flipped and its channels swapped (when
+// ph < kh, pw < kw). Threads take even shares of the (image, block of 4 channels) pairs.
+// backward-weight takes the forward's conditions, Cout % 4 == 0 and at most 288 taps: runs of
+// images are padded at once (and dy laid out as a flat grid) under the workspace cap, and a
 // tile sums 4 output channels x 3 taps over every position of the run, the threads sharing
 // out the (channel block, tap group) pairs.
 //

@@ -9,12 +9,35 @@ namespace gradflow::cpu::avx2 {
 constexpr int64_t kDirectChannels = 4;
 constexpr int64_t kDirectWidth = 8;
 
+// Where the output vectors of a correlation lie: output planes OH x OW, a kernel kw wide,
+// input planes zero-padded to (OH + kh - 1) x Wp, Wp = OW + kw - 1, x_plane floats apart.
+//   Whole rows (OW % 8 == 0): OH rows of OW/8 vectors; vector q of row r reads the padded
+//   planes from r*Wp + 8q and writes y at r*OW + 8q, y's planes OH*OW apart.
+//   Flat (any other OW): the padded grid m = oh*Wp + ow taken as one row of ceil(OH*Wp/8)
+//   vectors, at 8q in both; y's rows are then Wp apart, its columns ow >= OW are garbage, and
+//   the last vectors read up to x_slack floats past the last padded plane.
+struct DirectGrid {
+  int64_t rows, per_row;  // vectors: rows of per_row each
+  int64_t x_row, y_row;   // offsets from one row of vectors to the next, in xpad and in y
+  int64_t Wp, x_plane;    // padded row and plane
+  int64_t y_plane;        // floats per output plane
+  int64_t x_slack;        // readable floats needed past the last padded plane
+  bool flat;
+  int64_t y_ld() const { return flat ? Wp : y_row; }  // from one output row to the next in y
+};
+
+inline DirectGrid direct_grid(int64_t OH, int64_t OW, int64_t kh, int64_t kw) {
+  const int64_t Wp = OW + kw - 1, x_plane = (OH + kh - 1) * Wp;
+  if (OW % kDirectWidth == 0) return {OH, OW / kDirectWidth, Wp, OW, Wp, x_plane, OH * OW, 0, false};
+  const int64_t vectors = (OH * Wp + kDirectWidth - 1) / kDirectWidth;
+  return {1, vectors, 0, 0, Wp, x_plane, vectors * kDirectWidth, kDirectWidth + kw, true};
+}
+
 // Four output planes of a stride-1, undilated correlation:
 //   y[o, oh, ow] = sum_{c, i, j} w4[((c*kh + i)*kw + j)*4 + o] * xpad[c, oh + i, ow + j]
-// for o < 4, oh < OH, ow < OW, with xpad (C, OH + kh - 1, OW + kw - 1) the zero-padded input
-// planes, w4 the four channels' weights interleaved, y's planes OH*OW apart.
-// OW must be a multiple of kDirectWidth: each output row is a run of whole vectors.
-void conv_direct_planes(int64_t C, int64_t kh, int64_t kw, int64_t OH, int64_t OW,
+// for o < 4 and every output position of the grid, with xpad the C zero-padded input planes
+// and w4 the four channels' weights interleaved.
+void conv_direct_planes(int64_t C, int64_t kh, int64_t kw, const DirectGrid& g,
                         const float* xpad, const float* w4, float* y);
 
 // Taps per call of the weight gradient.
@@ -22,9 +45,10 @@ constexpr int64_t kDirectTaps = 3;
 
 // The weight gradient of the same correlation, for 4 output channels and `count` <= 3 taps
 // t0, t0 + 1, ... (tap t = (c*kh + i)*kw + j, of K = C*kh*kw), summed over nb images:
-//   dw[o*K + t] += sum_{n, oh, ow} dy[n*dy_image + o*OH*OW + oh*OW + ow] * xpad_n[c, oh + i, ow + j]
-// with the nb padded images (C, OH + kh - 1, OW + kw - 1) x_image apart. OW % kDirectWidth == 0.
-void conv_direct_weight(int64_t nb, int64_t C, int64_t kh, int64_t kw, int64_t OH, int64_t OW,
+//   dw[o*K + t] += sum_{n, positions p} dy_n[o*y_plane + p] * xpad_n[c, p shifted by (i, j)]
+// with the nb padded images x_image apart and dy's images dy_image apart, laid out as the
+// grid's output (a flat grid's garbage columns and rounding must be zero in dy).
+void conv_direct_weight(int64_t nb, int64_t C, int64_t kh, int64_t kw, const DirectGrid& g,
                         const float* xpad, int64_t x_image, const float* dy, int64_t dy_image,
                         int64_t t0, int64_t count, float* dw);
 
