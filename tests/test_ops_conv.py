@@ -450,7 +450,7 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
 # convs with a kernel larger than 1x1. Its output vectors are whole rows when the output width
 # is a multiple of 8, else a flat grid over the padded rows (Wp = OW + kw - 1 wide, rounded up
 # to whole vectors, garbage columns dropped); its channels come in blocks of 4, a last partial
-# block staged. It runs when at least 3/5 of the positions it computes are real outputs, and a
+# block staged. It runs when at least half of the grid's positions are real outputs, and a
 # flat grid only up to 288 taps (C*kh*kw of the correlation): forward over (Cin -> Cout, OH x
 # OW), input gradient over (Cout -> Cin, H x W) when the padding is below the kernel size,
 # weight gradient as the forward when Cout % 4 == 0 and Cin*kh*kw <= 288 (its taps go in groups
@@ -466,14 +466,15 @@ DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (2, 4, (6, 6), 4, (3, 3), (2, 2)),     # OW = 8 (forward); padding 2 < 3: W = 6, flat
     (2, 4, (6, 8), 4, (3, 3), (2, 2)),     # W = 8, padding 2 = kh - 1: input gradient direct
     (2, 4, (6, 8), 4, (3, 3), (3, 3)),     # padding 3 = kh: the input gradient's im2col
-    (1, 4, (9, 3), 4, (3, 3), (1, 1)),     # OW = 3 of Wp = 5: 27/48 useful, below 3/5: im2col
-    (1, 4, (16, 3), 4, (3, 3), (1, 1)),    # 48/80: at 3/5, flat
-    (1, 4, (4, 4), 4, (3, 3), (1, 1)),     # 16/24: above
-    (1, 2, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 2 (2/4 of a block): input gradient im2col
-    (1, 3, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 3 (3/4): input gradient, a partial block
-    (1, 5, (8, 16), 8, (3, 3), (1, 1)),    # Cin = 5 (5/8)
-    (1, 8, (8, 16), 2, (3, 3), (1, 1)),    # Cout = 2: forward and weight gradient im2col
-    (1, 8, (8, 16), 3, (3, 3), (1, 1)),    # Cout = 3: forward a partial block, weight im2col
+    (1, 4, (5, 3), 4, (3, 3), (1, 1)),     # OW = 3 of Wp = 5: 15 of 32 real, below half: im2col
+    (1, 4, (4, 3), 4, (3, 3), (1, 1)),     # 12/24: at half, flat
+    (1, 4, (3, 3), 4, (3, 3), (1, 1)),     # 9/16: above
+    (1, 4, (1, 1), 4, (3, 3), (1, 1)),     # 1/8: im2col
+    (1, 1, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 1: the input gradient, one partial block
+    (1, 3, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 3
+    (1, 5, (8, 16), 8, (3, 3), (1, 1)),    # Cin = 5: a full block and a partial one
+    (1, 8, (8, 16), 1, (3, 3), (1, 1)),    # Cout = 1: forward a partial block, weight im2col
+    (1, 8, (8, 16), 3, (3, 3), (1, 1)),    # Cout = 3
     (1, 8, (8, 16), 5, (3, 3), (1, 1)),    # Cout = 5
     (1, 8, (8, 12), 3, (3, 3), (1, 1)),    # a partial block on a flat grid
     (3, 4, (1, 8), 12, (3, 3), (1, 1)),    # 1 vector per plane

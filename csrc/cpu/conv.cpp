@@ -167,14 +167,14 @@ int64_t whole_blocks(int64_t channels) {
 constexpr int64_t kFlatGridTaps = 288;
 
 // Whether the direct kernels run for the correlation of C input channels into `channels`
-// output planes OH x OW: they pay for whole blocks of 4 channels and, on a flat grid, for its
-// garbage columns and rounding, and run when at least 3/5 of that work lands in real outputs.
+// output planes OH x OW: when at least half of the grid's positions are real outputs (a flat
+// grid pays for garbage columns and rounding), and a flat grid only up to kFlatGridTaps. A
+// last partial block of channels costs less than the GEMM path: measured from 1 channel.
 bool direct_output(int64_t C, int64_t channels, int64_t OH, int64_t OW, int64_t kh,
                    int64_t kw) {
   const DirectGrid grid = avx2::direct_grid(OH, OW, kh, kw);
-  const int64_t useful = channels * OH * OW;
-  const int64_t paid = whole_blocks(channels) * kDirectChannels * grid.y_plane;
-  return useful > 0 && 5 * useful >= 3 * paid && (!grid.flat || C * kh * kw <= kFlatGridTaps);
+  return channels > 0 && OH * OW > 0 && 2 * OH * OW >= grid.y_plane &&
+         (!grid.flat || C * kh * kw <= kFlatGridTaps);
 }
 
 // The weights as conv_direct_planes reads them: per block of 4 output channels, for each

@@ -26,8 +26,8 @@
 // positions per tile, straight from it. The vectors are whole output rows when the output
 // width is a multiple of 8; otherwise a flat grid over the padded rows (Wp = OW + kw - 1
 // positions each, rounded up to whole vectors) whose garbage columns are dropped. A last block
-// of fewer than 4 channels runs with zero weights. The path runs when at least 3/5 of the
-// positions it computes are real outputs, and a flat grid only up to 288 taps C*kh*kw (beyond,
+// of fewer than 4 channels runs with zero weights. The path runs when at least half of the
+// grid's positions are real outputs, and a flat grid only up to 288 taps C*kh*kw (beyond,
 // its image falls out of cache and the GEMM wins). backward-input is the same correlation of
 // dy, padded by (kh-1-ph, kw-1-pw), with the kernel flipped and its channels swapped (when
 // ph < kh, pw < kw). Threads take even shares of the (image, block of 4 channels) pairs.
