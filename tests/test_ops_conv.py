@@ -446,15 +446,15 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
     np.testing.assert_allclose(dw, ref_dw, rtol=tol, atol=tol * 100)
 
 
-# The AVX2 direct convolution (csrc/cpu/conv.cpp) takes float32 stride-1, undilated, ungrouped
-# convs with a kernel larger than 1x1. Its output vectors are whole rows when the output width
-# is a multiple of 8, else a flat grid over the padded rows (Wp = OW + kw - 1 wide, rounded up
-# to whole vectors, garbage columns dropped); its channels come in blocks of 4, a last partial
-# block staged. It runs when at least half of the grid's positions are real outputs, and a
-# flat grid only up to 288 taps (C*kh*kw of the correlation): forward over (Cin -> Cout, OH x
-# OW), input gradient over (Cout -> Cin, H x W) when the padding is below the kernel size,
-# weight gradient as the forward when Cout % 4 == 0 and Cin*kh*kw <= 288 (its taps go in groups
-# of 3: 1 or 2 left over). Tiles are 3 vectors, the last 1, 2 or 4 as tiles of 1 or 2: 1 to 7
+# The AVX2 direct convolution (csrc/cpu/conv.cpp) takes float32 stride-1, undilated, ungrouped convs
+# with a kernel larger than 1x1. Its output vectors are whole rows when the output width is a
+# multiple of 8, else a flat grid over the padded rows (Wp = OW + kw - 1 wide, rounded up to whole
+# vectors, garbage columns dropped); its channels come in blocks of 4, a last partial block staged.
+# It runs when at least half of the channels of its blocks and half of its grid's positions are real
+# outputs, and a flat grid only up to 288 taps (C*kh*kw of the correlation): forward over (Cin ->
+# Cout, OH x OW), input gradient over (Cout -> Cin, H x W) when the padding is below the kernel
+# size, weight gradient as the forward when Cout % 4 == 0 and Cin*kh*kw <= 288 (its taps go in
+# groups of 3: 1 or 2 left over). Tiles are 3 vectors, the last 1, 2 or 4 as tiles of 1 or 2: 1 to 7
 # vectors per plane cover every remainder. Cases just below, at and above each condition; each
 # result is checked against the float64 im2col path (the float32 one when forced portable).
 DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
@@ -470,11 +470,12 @@ DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (1, 4, (4, 3), 4, (3, 3), (1, 1)),     # 12/24: at half, flat
     (1, 4, (3, 3), 4, (3, 3), (1, 1)),     # 9/16: above
     (1, 4, (1, 1), 4, (3, 3), (1, 1)),     # 1/8: im2col
-    (1, 1, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 1: the input gradient, one partial block
+    (1, 1, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 1 (1/4 of a block): input gradient im2col
+    (1, 2, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 2 (2/4): a partial block
     (1, 3, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 3
-    (1, 5, (8, 16), 8, (3, 3), (1, 1)),    # Cin = 5: a full block and a partial one
-    (1, 8, (8, 16), 1, (3, 3), (1, 1)),    # Cout = 1: forward a partial block, weight im2col
-    (1, 8, (8, 16), 3, (3, 3), (1, 1)),    # Cout = 3
+    (1, 5, (8, 16), 8, (3, 3), (1, 1)),    # Cin = 5 (5/8): a full block and a partial one
+    (1, 8, (8, 16), 1, (3, 3), (1, 1)),    # Cout = 1: forward and weight gradient im2col
+    (1, 8, (8, 16), 2, (3, 3), (1, 1)),    # Cout = 2: forward a partial block, weight im2col
     (1, 8, (8, 16), 5, (3, 3), (1, 1)),    # Cout = 5
     (1, 8, (8, 12), 3, (3, 3), (1, 1)),    # a partial block on a flat grid
     (3, 4, (1, 8), 12, (3, 3), (1, 1)),    # 1 vector per plane

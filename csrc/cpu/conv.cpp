@@ -167,14 +167,15 @@ int64_t whole_blocks(int64_t channels) {
 constexpr int64_t kFlatGridTaps = 288;
 
 // Whether the direct kernels run for the correlation of C input channels into `channels`
-// output planes OH x OW: when at least half of the grid's positions are real outputs (a flat
-// grid pays for garbage columns and rounding), and a flat grid only up to kFlatGridTaps. A
-// last partial block of channels costs less than the GEMM path: measured from 1 channel.
+// output planes OH x OW: when at least half of the channels of its blocks of 4 and half of
+// its grid's positions are real outputs (a flat grid pays for garbage columns and rounding),
+// and a flat grid only up to kFlatGridTaps. Measured: blocks of 2 or 3 channels run faster
+// than the GEMM path, a block of 1 may not (LeNet's 5x5 input gradient into 1 channel).
 bool direct_output(int64_t C, int64_t channels, int64_t OH, int64_t OW, int64_t kh,
                    int64_t kw) {
   const DirectGrid grid = avx2::direct_grid(OH, OW, kh, kw);
-  return channels > 0 && OH * OW > 0 && 2 * OH * OW >= grid.y_plane &&
-         (!grid.flat || C * kh * kw <= kFlatGridTaps);
+  return channels > 0 && OH * OW > 0 && 2 * channels >= whole_blocks(channels) * kDirectChannels &&
+         2 * OH * OW >= grid.y_plane && (!grid.flat || C * kh * kw <= kFlatGridTaps);
 }
 
 // The weights as conv_direct_planes reads them: per block of 4 output channels, for each
@@ -392,7 +393,8 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
   if constexpr (std::is_same_v<T, float>) {
     if (groups == 1 && direct_geometry(g) && Cout % kDirectChannels == 0 &&
-        direct_output(g.C, Cout, g.OH, g.OW, g.kh, g.kw) && g.C * g.kh * g.kw <= kDirectWeightTaps) {
+        direct_output(g.C, Cout, g.OH, g.OW, g.kh, g.kw) &&
+        g.C * g.kh * g.kw <= kDirectWeightTaps) {
       direct_weight_gradient(N, Cout, g, x, dy, dw);
       return;
     }

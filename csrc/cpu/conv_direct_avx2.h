@@ -28,7 +28,8 @@ struct DirectGrid {
 
 inline DirectGrid direct_grid(int64_t OH, int64_t OW, int64_t kh, int64_t kw) {
   const int64_t Wp = OW + kw - 1, x_plane = (OH + kh - 1) * Wp;
-  if (OW % kDirectWidth == 0) return {OH, OW / kDirectWidth, Wp, OW, Wp, x_plane, OH * OW, 0, false};
+  if (OW % kDirectWidth == 0)
+    return {OH, OW / kDirectWidth, Wp, OW, Wp, x_plane, OH * OW, 0, false};
   const int64_t vectors = (OH * Wp + kDirectWidth - 1) / kDirectWidth;
   return {1, vectors, 0, 0, Wp, x_plane, vectors * kDirectWidth, kDirectWidth + kw, true};
 }
