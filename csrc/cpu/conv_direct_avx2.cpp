@@ -17,17 +17,17 @@ static_assert(kDirectTaps == 3, "conv_direct_weight dispatches tiles of 1 to 3 t
 
 // The tile of the S vectors that start at padded offsets in[s] and output offsets out[s].
 template <int S>
-void tile(int64_t C, int64_t kh, int64_t kw, const DirectGrid& g, const float* xpad,
-          const float* w4, const int64_t* in, const int64_t* out, float* y) {
+void tile(int64_t C, int64_t kh, int64_t kw, int64_t plane, int64_t Wp, const float* xpad,
+          const float* w4, const int64_t* in, const int64_t* out, int64_t L, float* y) {
   __m256 acc[kDirectChannels][S];
   for (auto& row : acc)
     for (auto& a : row) a = _mm256_setzero_ps();
   for (int64_t c = 0; c < C; ++c) {
-    const float* xc = xpad + c * g.x_plane;
+    const float* xc = xpad + c * plane;
     for (int64_t i = 0; i < kh; ++i)
       for (int64_t j = 0; j < kw; ++j, w4 += kDirectChannels) {
         __m256 x[S];
-        for (int s = 0; s < S; ++s) x[s] = _mm256_loadu_ps(xc + in[s] + i * g.Wp + j);
+        for (int s = 0; s < S; ++s) x[s] = _mm256_loadu_ps(xc + in[s] + i * Wp + j);
         for (int o = 0; o < kDirectChannels; ++o) {
           const __m256 w = _mm256_broadcast_ss(w4 + o);
           for (int s = 0; s < S; ++s) acc[o][s] = _mm256_fmadd_ps(w, x[s], acc[o][s]);
@@ -35,7 +35,7 @@ void tile(int64_t C, int64_t kh, int64_t kw, const DirectGrid& g, const float* x
       }
   }
   for (int o = 0; o < kDirectChannels; ++o)
-    for (int s = 0; s < S; ++s) _mm256_storeu_ps(y + o * g.y_plane + out[s], acc[o][s]);
+    for (int s = 0; s < S; ++s) _mm256_storeu_ps(y + o * L + out[s], acc[o][s]);
 }
 
 // The weight-gradient tile of S taps at padded offsets tap[s]: 4*S vector sums over the nb
@@ -102,16 +102,16 @@ void conv_direct_planes(int64_t C, int64_t kh, int64_t kw, const DirectGrid& g,
   int64_t v = 0;
   for (; vectors - v >= kTileVectors && vectors - v != 4; v += kTileVectors) {
     for (int s = 0; s < kTileVectors; ++s) locate(v + s, s);
-    tile<kTileVectors>(C, kh, kw, g, xpad, w4, in, out, y);
+    tile<kTileVectors>(C, kh, kw, g.x_plane, g.Wp, xpad, w4, in, out, g.y_plane, y);
   }
   for (; vectors - v >= 2; v += 2) {
     locate(v, 0);
     locate(v + 1, 1);
-    tile<2>(C, kh, kw, g, xpad, w4, in, out, y);
+    tile<2>(C, kh, kw, g.x_plane, g.Wp, xpad, w4, in, out, g.y_plane, y);
   }
   if (v < vectors) {
     locate(v, 0);
-    tile<1>(C, kh, kw, g, xpad, w4, in, out, y);
+    tile<1>(C, kh, kw, g.x_plane, g.Wp, xpad, w4, in, out, g.y_plane, y);
   }
 }
 
