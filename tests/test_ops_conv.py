@@ -446,16 +446,16 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
     np.testing.assert_allclose(dw, ref_dw, rtol=tol, atol=tol * 100)
 
 
-# The AVX2 direct convolution (csrc/cpu/conv.cpp) takes float32 stride-1, undilated, ungrouped convs
-# with a kernel larger than 1x1. Its output vectors are whole rows when the output width is a
-# multiple of 8, else a flat grid over the padded rows (Wp = OW + kw - 1 wide, rounded up to whole
-# vectors, garbage columns dropped); its channels come in blocks of 4, a last partial block staged.
-# It runs when at least half of the channels of its blocks and half of its grid's positions are real
-# outputs, and a flat grid only up to 288 taps (C*kh*kw of the correlation): forward over (Cin ->
-# Cout, OH x OW), input gradient over (Cout -> Cin, H x W) when the padding is below the kernel
-# size, weight gradient as the forward when Cout % 4 == 0 and Cin*kh*kw <= 288 (its taps go in
-# groups of 3: 1 or 2 left over). Tiles are 3 vectors, the last 1, 2 or 4 as tiles of 1 or 2: 1 to 7
-# vectors per plane cover every remainder. Cases just below, at and above each condition; each
+# The AVX2 direct convolution (csrc/cpu/conv.cpp) takes float32 undilated, ungrouped convs with a
+# kernel larger than 1x1 (here stride 1; strided ones below). Its output vectors are whole rows
+# when the output width is a multiple of 8, else a flat grid over the padded rows (Wp = OW + kw - 1
+# wide, rounded up to whole vectors, garbage columns dropped); its channels come in blocks of 4, a
+# last partial block staged. It runs when at least half of the channels of its blocks and half of
+# its grid's positions are real outputs, and a flat grid only up to 288 taps (C*kh*kw of the
+# correlation): forward over (Cin -> Cout, OH x OW), input gradient over (Cout -> Cin, H x W) with
+# any padding, weight gradient as the forward when Cout % 4 == 0 and Cin*kh*kw <= 288 (its taps go
+# in groups of 3: 1 or 2 left over). Tiles are 3 vectors, the last 1, 2 or 4 as tiles of 1 or 2: 1
+# to 7 vectors per plane cover every remainder. Cases just below, at and above each condition; each
 # result is checked against the float64 im2col path (the float32 one when forced portable).
 DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (2, 4, (8, 8), 4, (3, 3), (1, 1)),     # whole rows everywhere, 8 vectors
@@ -465,7 +465,8 @@ DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (2, 4, (8, 10), 4, (3, 3), (0, 0)),    # OW = 8 (forward), W = 10 (input gradient: flat)
     (2, 4, (6, 6), 4, (3, 3), (2, 2)),     # OW = 8 (forward); padding 2 < 3: W = 6, flat
     (2, 4, (6, 8), 4, (3, 3), (2, 2)),     # W = 8, padding 2 = kh - 1: input gradient direct
-    (2, 4, (6, 8), 4, (3, 3), (3, 3)),     # padding 3 = kh: the input gradient's im2col
+    (2, 4, (6, 8), 4, (3, 3), (3, 3)),     # padding 3 = kh: dy's window starts inside it
+    (2, 4, (6, 8), 4, (3, 3), (4, 4)),     # padding 4 > kh
     (1, 4, (5, 3), 4, (3, 3), (1, 1)),     # OW = 3 of Wp = 5: 15 of 32 real, below half: im2col
     (1, 4, (4, 3), 4, (3, 3), (1, 1)),     # 12/24: at half, flat
     (1, 4, (3, 3), 4, (3, 3), (1, 1)),     # 9/16: above
@@ -535,6 +536,47 @@ def test_conv_direct_path_thresholds(portable, threads, n, cin, hw, cout, k, pad
     np.testing.assert_allclose(y, y64, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dx, dx64, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dw, dw64, rtol=1e-4, atol=1e-3)
+
+
+# A stride-s conv whose kernel the stride divides into more than one tap: the direct forward
+# is the stride-1 correlation of the image's s*s phases (space to depth) with (kh/s, kw/s) taps,
+# the input gradient s*s stride-1 correlations of dy, one per phase of dx, scattered into it.
+STRIDED_CASES = [  # n, cin, (h, w), cout, (kh, kw), stride, (ph, pw)
+    (2, 4, (16, 16), 4, (4, 4), 2, (1, 1)),   # DCGAN's k4 s2 p1: 8x8 output, whole rows
+    (2, 3, (14, 14), 6, (4, 4), 2, (1, 1)),   # 7x7 output: a flat grid; partial blocks
+    (2, 8, (16, 16), 8, (4, 4), 2, (5, 5)),   # padding 5 above the kernel: dy's window cropped
+    (2, 4, (15, 17), 4, (4, 4), 2, (1, 1)),   # odd sizes: the last phases' rows and columns
+    (1, 4, (16, 16), 4, (4, 4), 2, (0, 0)),   # unpadded: 7x7
+    (1, 4, (16, 16), 4, (4, 4), 2, (3, 2)),   # padding of 3 and 2, above s
+    (1, 4, (16, 16), 4, (4, 2), 2, (1, 0)),   # 2x1 taps
+    (1, 4, (16, 16), 4, (2, 2), 2, (0, 0)),   # 1 tap: im2col
+    (1, 4, (16, 16), 4, (3, 3), 2, (1, 1)),   # 3 is not a multiple of 2: im2col
+    (1, 2, (24, 24), 4, (6, 6), 3, (1, 1)),   # stride 3: 9 phases of 2x2 taps
+    (0, 4, (16, 16), 4, (4, 4), 2, (1, 1)),   # empty batch
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n,cin,hw,cout,k,stride,pad", STRIDED_CASES)
+def test_conv_direct_strided(threads, n, cin, hw, cout, k, stride, pad):
+    x = RNG.standard_normal((n, cin, *hw)).astype(np.float32)
+    w = RNG.standard_normal((cout, cin, *k)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    args = ((stride, stride), pad, (1, 1), 1)
+    expected = _C.conv2d_forward(x.astype(np.float64), w.astype(np.float64),
+                                 b.astype(np.float64), *args)
+    dy = RNG.standard_normal(expected.shape).astype(np.float32)
+    expected_dx = _C.conv2d_backward_input(dy.astype(np.float64), w.astype(np.float64), hw, *args)
+    saved = _C.get_num_threads()
+    _C.set_num_threads(threads)
+    try:
+        y = _C.conv2d_forward(x, w, b, *args)
+        dx = _C.conv2d_backward_input(dy, w, hw, *args)
+    finally:
+        _C.set_num_threads(saved)
+    assert y.dtype == dx.dtype == np.float32 and y.shape == expected.shape
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dx, expected_dx, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -151,10 +151,17 @@ using avx2::kDirectChannels;
 // more (64 channels: 8x8 and 16x16 planes measured) the GEMMs run faster.
 constexpr int64_t kDirectWeightTaps = 288;
 
-bool direct_geometry(const ConvGeom& g) {
-  return use_avx2() && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
-         g.kh * g.kw > 1 && g.OH == g.H + 2 * g.ph - g.kh + 1 &&
-         g.OW == g.W + 2 * g.pw - g.kw + 1;
+// The stride s of a conv that the direct kernels run, 0 for none: undilated, the same stride
+// both ways dividing the kernel into more than one tap (a stride-s conv is then a stride-1
+// correlation of the image's s*s phases with (kh/s, kw/s) taps, see gather_image), natural
+// output size.
+int64_t direct_stride(const ConvGeom& g) {
+  const int64_t s = g.sh;
+  const bool fits = use_avx2() && g.sw == s && g.dh == 1 && g.dw == 1 && g.kh % s == 0 &&
+                    g.kw % s == 0 && (g.kh / s) * (g.kw / s) > 1;
+  const bool natural = g.OH == (g.H + 2 * g.ph - g.kh) / s + 1 &&
+                       g.OW == (g.W + 2 * g.pw - g.kw) / s + 1;
+  return fits && natural ? s : 0;
 }
 
 int64_t whole_blocks(int64_t channels) {
@@ -166,49 +173,63 @@ int64_t whole_blocks(int64_t channels) {
 // to the next, and im2col + GEMM runs faster.
 constexpr int64_t kFlatGridTaps = 288;
 
-// Whether the direct kernels run for the correlation of C input channels into `channels`
-// output planes OH x OW: when at least half of the channels of its blocks of 4 and half of
-// its grid's positions are real outputs (a flat grid pays for garbage columns and rounding),
-// and a flat grid only up to kFlatGridTaps. Measured: blocks of 2 or 3 channels run faster
-// than the GEMM path, a block of 1 may not (LeNet's 5x5 input gradient into 1 channel).
-bool direct_output(int64_t C, int64_t channels, int64_t OH, int64_t OW, int64_t kh,
-                   int64_t kw) {
-  const DirectGrid grid = avx2::direct_grid(OH, OW, kh, kw);
+// Whether the direct kernels run a correlation of `taps` taps (input channels x kernel) into
+// `channels` output planes OH x OW laid out as `grid`: when at least half of the channels of
+// its blocks of 4 and half of the grid's positions are real outputs (a flat grid pays for
+// garbage columns and rounding), and a flat grid only up to kFlatGridTaps. Measured: blocks of
+// 2 or 3 channels run faster than the GEMM path, a block of 1 may not (LeNet's 5x5 input
+// gradient into 1 channel).
+bool direct_output(int64_t taps, int64_t channels, int64_t OH, int64_t OW,
+                   const DirectGrid& grid) {
   return channels > 0 && OH * OW > 0 && 2 * channels >= whole_blocks(channels) * kDirectChannels &&
-         2 * OH * OW >= grid.y_plane && (!grid.flat || C * kh * kw <= kFlatGridTaps);
+         2 * OH * OW >= grid.y_plane && (!grid.flat || taps <= kFlatGridTaps);
 }
 
-// The weights as conv_direct_planes reads them: per block of 4 output channels, for each
-// tap (c, i, j) the 4 channels' values, a last partial block filled with zeros. Forward:
-// w (Cout, C, kh, kw) itself. Input gradient (flipped): output channel c, input channel o,
-// w'[c, o, i, j] = w[o, c, kh-1-i, kw-1-j].
-std::unique_ptr<float[]> interleave(const float* w, int64_t Cout, int64_t C, int64_t kh,
-                                    int64_t kw, bool flipped) {
-  const int64_t out_ch = flipped ? C : Cout, in_ch = flipped ? Cout : C, taps = kh * kw;
-  std::unique_ptr<float[]> w4 = scratch<float>(whole_blocks(out_ch) * kDirectChannels * in_ch *
-                                               taps);
+// The weights as conv_direct_planes reads them: per block of 4 of the out_ch output channels,
+// for each of its taps t (input channel and kernel position, in the order the kernel reads
+// them) the 4 channels' values value(o, t), a last partial block filled with zeros.
+template <typename Value>
+std::unique_ptr<float[]> interleave(int64_t out_ch, int64_t taps, Value&& value) {
+  std::unique_ptr<float[]> w4 = scratch<float>(whole_blocks(out_ch) * kDirectChannels * taps);
   float* dst = w4.get();
   for (int64_t b = 0; b < out_ch; b += kDirectChannels)
-    for (int64_t c = 0; c < in_ch; ++c)
-      for (int64_t t = 0; t < taps; ++t)
-        for (int64_t o = b; o < b + kDirectChannels; ++o)
-          *dst++ = o >= out_ch ? 0.0f
-                   : flipped   ? w[(c * C + o) * taps + taps - 1 - t]
-                               : w[(o * C + c) * taps + t];
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t o = b; o < b + kDirectChannels; ++o) *dst++ = o < out_ch ? value(o, t) : 0.0f;
   return w4;
 }
 
-// xp (C, H + 2ph, W + 2pw) = the image x (C, H, W) with ph zero rows above and below, pw zero
-// columns left and right.
-void pad_image(int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw, const float* x,
-               float* xp) {
-  const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
-  std::fill(xp, xp + C * Hp * Wp, 0.0f);
+// The forward's weights, stride s: tap t = (((c*s + ri)*s + rj)*Th + i)*Tw + j of phase
+// channel (c, ri, rj) is w[o, c, s*i + ri, s*j + rj] (Th = kh/s, Tw = kw/s).
+std::unique_ptr<float[]> forward_weights(const float* w, int64_t Cout, int64_t C, int64_t kh,
+                                         int64_t kw, int64_t s) {
+  const int64_t Th = kh / s, Tw = kw / s;
+  return interleave(Cout, C * kh * kw, [&](int64_t o, int64_t t) {
+    const int64_t j = t % Tw, i = t / Tw % Th, rj = t / (Th * Tw) % s;
+    const int64_t ri = t / (Th * Tw * s) % s, c = t / (Th * Tw * s * s);
+    return w[((o * C + c) * kh + s * i + ri) * kw + s * j + rj];
+  });
+}
+
+// xq (C*s*s, Hq, Wq) = the image x (C, H, W), zero-padded by (ph, pw), split into its s*s
+// phases (space to depth): xq[(c*s + ri)*s + rj, u, v] = xpad[c, s*u + ri, s*v + rj], zero
+// past the padded image. With s = 1, Hq = H + 2ph and Wq = W + 2pw, the padded image.
+void gather_image(int64_t C, int64_t H, int64_t W, int64_t s, int64_t ph, int64_t pw,
+                  int64_t Hq, int64_t Wq, const float* x, float* xq) {
+  std::fill(xq, xq + C * s * s * Hq * Wq, 0.0f);
   for (int64_t c = 0; c < C; ++c)
-    for (int64_t h = 0; h < H; ++h) {
-      const float* src = x + (c * H + h) * W;
-      std::copy(src, src + W, xp + (c * Hp + h + ph) * Wp + pw);
-    }
+    for (int64_t ri = 0; ri < s; ++ri)
+      for (int64_t rj = 0; rj < s; ++rj) {
+        float* plane = xq + ((c * s + ri) * s + rj) * Hq * Wq;
+        // the columns v with 0 <= s*v + rj - pw < W
+        const int64_t v0 = (std::max<int64_t>(0, pw - rj) + s - 1) / s;
+        const int64_t v1 = std::min(Wq, (W + pw - rj + s - 1) / s);
+        for (int64_t u = 0; u < Hq; ++u) {
+          const int64_t h = s * u + ri - ph;
+          if (h < 0 || h >= H) continue;
+          const float* src = x + (c * H + h) * W + rj - pw;
+          for (int64_t v = v0; v < v1; ++v) plane[u * Wq + v] = src[s * v];
+        }
+      }
 }
 
 // Planes (rows x cols, packed) <-> the grid's layout (rows ld apart, planes `plane` apart).
@@ -230,18 +251,22 @@ void from_grid(int64_t planes, int64_t rows, int64_t cols, int64_t ld, int64_t p
                 dst + (p * rows + r) * cols);
 }
 
-// y (N, Cout, OH, OW) = the stride-1 correlation of x (N, C, H, W), zero-padded by (ph, pw),
-// with the interleaved w4, plus bias (may be null); OH = H + 2ph - kh + 1, likewise OW.
-// Thread t takes an even share of the (image, channel block) pairs, padding each of its
-// images once into its own buffer. A block of 4 whole-row planes is written straight into y;
-// a flat grid's, or a last partial block's, is staged and its real outputs copied.
+// y (N, Cout, OH, OW) = the stride-s correlation of x (N, C, H, W), zero-padded by (ph, pw),
+// with a kernel (kh, kw) interleaved into w4 for stride s, plus bias (may be null):
+// OH = (H + 2ph - kh) / s + 1, likewise OW. The kernels run it as the stride-1 correlation of
+// the image's C*s*s phases with (kh/s, kw/s) taps. Thread t takes an even share of the
+// (image, channel block) pairs, gathering each of its images once into its own buffer. A
+// block of 4 whole-row planes is written straight into y; a flat grid's, or a last partial
+// block's, is staged and its real outputs copied.
 void direct_correlation(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout, int64_t kh,
-                        int64_t kw, int64_t ph, int64_t pw, const float* x, const float* w4,
-                        const float* bias, float* y) {
-  const int64_t OH = H + 2 * ph - kh + 1, OW = W + 2 * pw - kw + 1, L = OH * OW;
-  const DirectGrid grid = avx2::direct_grid(OH, OW, kh, kw);
+                        int64_t kw, int64_t s, int64_t ph, int64_t pw, const float* x,
+                        const float* w4, const float* bias, float* y) {
+  const int64_t OH = (H + 2 * ph - kh) / s + 1, OW = (W + 2 * pw - kw) / s + 1, L = OH * OW;
+  const int64_t Cq = C * s * s, Th = kh / s, Tw = kw / s;
+  const DirectGrid grid = avx2::tight_grid(OH, OW, Th, Tw);
   const int64_t blocks = whole_blocks(Cout), pairs = N * blocks;
-  const int64_t padded = C * grid.x_plane + grid.x_slack, staged = kDirectChannels * grid.y_plane;
+  const int64_t padded = Cq * grid.x_plane + grid.x_slack;
+  const int64_t staged = kDirectChannels * grid.y_plane;
   if (pairs == 0) return;
   const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), pairs));
   const std::unique_ptr<float[]> buf = scratch<float>(threads * (padded + staged));
@@ -254,15 +279,107 @@ void direct_correlation(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout
       const int64_t n = q / blocks, o0 = q % blocks * kDirectChannels;
       const int64_t count = std::min(kDirectChannels, Cout - o0);
       if (n != loaded) {
-        pad_image(C, H, W, ph, pw, x + n * C * H * W, xp);
+        gather_image(C, H, W, s, ph, pw, OH + Th - 1, grid.Wp, x + n * C * H * W, xp);
         loaded = n;
       }
       float* yb = y + (n * Cout + o0) * L;
       const bool straight = !grid.flat && count == kDirectChannels;
-      avx2::conv_direct_planes(C, kh, kw, grid, xp, w4 + o0 * C * kh * kw, straight ? yb : yp);
+      avx2::conv_direct_planes(Cq, Th, Tw, grid, xp, w4 + o0 * Cq * Th * Tw, straight ? yb : yp);
       if (!straight) from_grid(count, OH, OW, grid.y_ld(), grid.y_plane, yp, yb);
       for (int64_t o = 0; bias != nullptr && o < count; ++o)
         std::for_each(yb + o * L, yb + (o + 1) * L, [v = bias[o0 + o]](float& e) { e += v; });
+    }
+  });
+}
+
+// The rows (or columns) m of dy whose phase-r outputs land in dx: with h + p = s*m + r,
+// 0 <= h < H for m in [m0, m0 + count).
+struct PhaseRange {
+  int64_t m0, count;
+};
+
+PhaseRange phase_range(int64_t H, int64_t p, int64_t s, int64_t r) {
+  const int64_t m0 = (std::max<int64_t>(p - r, 0) + s - 1) / s, m1 = (H + p - r + s - 1) / s;
+  return {m0, std::max<int64_t>(m1 - m0, 0)};
+}
+
+// The input gradient's direct condition, judged on its largest phase.
+bool direct_input_output(int64_t Cout, const ConvGeom& g, int64_t s) {
+  const PhaseRange r = phase_range(g.H, g.ph, s, 0), c = phase_range(g.W, g.pw, s, 0);
+  return direct_output(Cout * g.kh * g.kw / (s * s), g.C, r.count, c.count,
+                       avx2::tight_grid(r.count, c.count, g.kh / s, g.kw / s));
+}
+
+// dx (N, C, H, W) of a conv of stride s whose kernel s divides (Th = kh/s, Tw = kw/s). With
+// h + ph = s*m + rh and w + pw = s*m' + rw,
+//   dx[c, h, w] = sum_{o, i, j} dyp[o, m + i, m' + j] * w[o, c, s*(Th-1-i) + rh, s*(Tw-1-j) + rw]
+// where dyp is dy with Th - 1 zero rows above and Tw - 1 zero columns left: per phase
+// (rh, rw) a stride-1 correlation of the one padded dy, over the window of (m, m') that lands
+// in dx (s = 1: the correlation of dy with the flipped kernel). The buffer holds dyp from the
+// lowest window's first row and column on. Threads share the (image, block of 4 channels)
+// pairs as in direct_correlation; each computes its block's s*s phases and scatters them.
+void direct_input_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t s,
+                           const float* dy, const float* w, float* dx) {
+  const int64_t C = g.C, Th = g.kh / s, Tw = g.kw / s, HW = g.H * g.W;
+  std::vector<PhaseRange> rows, cols;
+  for (int64_t r = 0; r < s; ++r) {
+    rows.push_back(phase_range(g.H, g.ph, s, r));
+    cols.push_back(phase_range(g.W, g.pw, s, r));
+  }
+  // Phase r's window starts at m0 >= m0 of phase s - 1, and ends by the end of phase 0's.
+  const int64_t top = rows[s - 1].m0, left = cols[s - 1].m0;
+  const int64_t Hb = rows[0].m0 + rows[0].count + Th - 1 - top;
+  const int64_t Wb = cols[0].m0 + cols[0].count + Tw - 1 - left, plane = Hb * Wb;
+  const int64_t taps = Cout * Th * Tw, blocks = whole_blocks(C), pairs = N * blocks;
+  std::vector<std::unique_ptr<float[]>> w4;  // per phase (rh, rw)
+  for (int64_t rh = 0; rh < s; ++rh)
+    for (int64_t rw = 0; rw < s; ++rw)
+      w4.push_back(interleave(C, taps, [&](int64_t c, int64_t t) {
+        const int64_t j = t % Tw, i = t / Tw % Th, o = t / (Th * Tw);
+        return w[((o * C + c) * g.kh + s * (Th - 1 - i) + rh) * g.kw + s * (Tw - 1 - j) + rw];
+      }));
+  // The slack covers every window's reads; the staging buffer, the largest phase.
+  int64_t staged = 0;
+  for (const PhaseRange& r : rows)
+    for (const PhaseRange& c : cols)
+      staged = std::max(staged, avx2::direct_grid(r.count, c.count, Tw, Wb, plane).y_plane);
+  staged *= kDirectChannels;
+  const int64_t padded = Cout * plane + avx2::kDirectWidth + Tw + Wb;
+  if (pairs == 0) return;
+  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), pairs));
+  const std::unique_ptr<float[]> buf = scratch<float>(threads * (padded + staged));
+  parallel_threads(threads, [&](int tid) {
+    float* dyp = buf.get() + tid * (padded + staged);
+    float* yp = dyp + padded;
+    std::fill(dyp + Cout * plane, dyp + padded, 0.0f);
+    int64_t loaded = -1;  // the image in dyp
+    for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
+      const int64_t n = q / blocks, c0 = q % blocks * kDirectChannels;
+      const int64_t count = std::min(kDirectChannels, C - c0);
+      if (n != loaded) {
+        gather_image(Cout, g.OH, g.OW, 1, Th - 1 - top, Tw - 1 - left, Hb, Wb,
+                     dy + n * Cout * g.OH * g.OW, dyp);
+        loaded = n;
+      }
+      float* dxb = dx + (n * C + c0) * HW;
+      for (int64_t rh = 0; rh < s; ++rh)
+        for (int64_t rw = 0; rw < s; ++rw) {
+          const PhaseRange r = rows[rh], c = cols[rw];
+          if (r.count == 0 || c.count == 0) continue;
+          const DirectGrid grid = avx2::direct_grid(r.count, c.count, Tw, Wb, plane);
+          // Stride 1, whole rows, a full block: the phase is dx's planes themselves.
+          const bool straight = s == 1 && !grid.flat && count == kDirectChannels;
+          avx2::conv_direct_planes(Cout, Th, Tw, grid, dyp + (r.m0 - top) * Wb + c.m0 - left,
+                                   w4[rh * s + rw].get() + c0 * taps, straight ? dxb : yp);
+          if (straight) continue;
+          for (int64_t o = 0; o < count; ++o)
+            for (int64_t m = 0; m < r.count; ++m) {
+              const float* src = yp + o * grid.y_plane + m * grid.y_ld();
+              float* dst = dxb + o * HW + (s * (r.m0 + m) + rh - g.ph) * g.W +
+                           s * c.m0 + rw - g.pw;
+              for (int64_t v = 0; v < c.count; ++v) dst[s * v] = src[v];
+            }
+        }
     }
   });
 }
@@ -275,7 +392,7 @@ void direct_correlation(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout
 void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, const float* x,
                             const float* dy, float* dw) {
   const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW, image = g.C * g.H * g.W;
-  const DirectGrid grid = avx2::direct_grid(g.OH, g.OW, g.kh, g.kw);
+  const DirectGrid grid = avx2::tight_grid(g.OH, g.OW, g.kh, g.kw);
   const int64_t padded = g.C * grid.x_plane + grid.x_slack;
   const int64_t dy_plane = grid.flat ? grid.y_plane : L, dy_image = Cout * dy_plane;  // as read
   const int64_t per_image = padded + (grid.flat ? dy_image : 0);
@@ -294,7 +411,8 @@ void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, const fl
     parallel_threads(threads, [&](int tid) {
       for (int64_t n = nb * tid / threads; n < nb * (tid + 1) / threads; ++n) {
         float* xp = buf.get() + n * padded;
-        pad_image(g.C, g.H, g.W, g.ph, g.pw, x + (n0 + n) * image, xp);
+        gather_image(g.C, g.H, g.W, 1, g.ph, g.pw, g.H + 2 * g.ph, grid.Wp, x + (n0 + n) * image,
+                     xp);
         std::fill(xp + padded - grid.x_slack, xp + padded, 0.0f);
         if (grid.flat)
           to_grid(Cout, g.OH, g.OW, grid.Wp, grid.y_plane, dy + (n0 + n) * Cout * L,
@@ -322,9 +440,12 @@ void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, 
                     const T* w, const T* bias, T* y) {
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
   if constexpr (std::is_same_v<T, float>) {
-    if (groups == 1 && direct_geometry(g) && direct_output(g.C, Cout, g.OH, g.OW, g.kh, g.kw)) {
-      direct_correlation(N, g.C, g.H, g.W, Cout, g.kh, g.kw, g.ph, g.pw, x,
-                         interleave(w, Cout, g.C, g.kh, g.kw, false).get(), bias, y);
+    const int64_t s = direct_stride(g);
+    if (groups == 1 && s > 0 &&
+        direct_output(g.C * g.kh * g.kw, Cout, g.OH, g.OW,
+                      avx2::tight_grid(g.OH, g.OW, g.kh / s, g.kw / s))) {
+      direct_correlation(N, g.C, g.H, g.W, Cout, g.kh, g.kw, s, g.ph, g.pw, x,
+                         forward_weights(w, Cout, g.C, g.kh, g.kw, s).get(), bias, y);
       return;
     }
   }
@@ -357,12 +478,10 @@ template <typename T>
 void conv2d_backward_input(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g,
                            const T* dy, const T* w, T* dx) {
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
-  // dx = dy, padded by (kh-1-ph, kw-1-pw), correlated with the flipped kernel.
   if constexpr (std::is_same_v<T, float>) {
-    if (groups == 1 && direct_geometry(g) && direct_output(Cout, g.C, g.H, g.W, g.kh, g.kw) &&
-        g.ph < g.kh && g.pw < g.kw) {
-      direct_correlation(N, Cout, g.OH, g.OW, g.C, g.kh, g.kw, g.kh - 1 - g.ph, g.kw - 1 - g.pw,
-                         dy, interleave(w, Cout, g.C, g.kh, g.kw, true).get(), nullptr, dx);
+    const int64_t s = direct_stride(g);
+    if (groups == 1 && s > 0 && direct_input_output(Cout, g, s)) {
+      direct_input_gradient(N, Cout, g, s, dy, w, dx);
       return;
     }
   }
@@ -392,9 +511,10 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
                             const T* x, const T* dy, T* dw) {
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
   if constexpr (std::is_same_v<T, float>) {
-    if (groups == 1 && direct_geometry(g) && Cout % kDirectChannels == 0 &&
-        direct_output(g.C, Cout, g.OH, g.OW, g.kh, g.kw) &&
-        g.C * g.kh * g.kw <= kDirectWeightTaps) {
+    if (groups == 1 && direct_stride(g) == 1 && Cout % kDirectChannels == 0 &&
+        g.C * g.kh * g.kw <= kDirectWeightTaps &&
+        direct_output(g.C * g.kh * g.kw, Cout, g.OH, g.OW,
+                      avx2::tight_grid(g.OH, g.OW, g.kh, g.kw))) {
       direct_weight_gradient(N, Cout, g, x, dy, dw);
       return;
     }

@@ -10,28 +10,33 @@ constexpr int64_t kDirectChannels = 4;
 constexpr int64_t kDirectWidth = 8;
 
 // Where the output vectors of a correlation lie: output planes OH x OW, a kernel kw wide,
-// input planes zero-padded to (OH + kh - 1) x Wp, Wp = OW + kw - 1, x_plane floats apart.
-//   Whole rows (OW % 8 == 0): OH rows of OW/8 vectors; vector q of row r reads the padded
+// input planes of rows Wp >= OW + kw - 1 floats apart (at least OH + kh - 1 of them), x_plane
+// floats apart.
+//   Whole rows (OW % 8 == 0): OH rows of OW/8 vectors; vector q of row r reads the input
 //   planes from r*Wp + 8q and writes y at r*OW + 8q, y's planes OH*OW apart.
-//   Flat (any other OW): the padded grid m = oh*Wp + ow taken as one row of ceil(OH*Wp/8)
-//   vectors, at 8q in both; y's rows are then Wp apart, its columns ow >= OW are garbage, and
-//   the last vectors read up to x_slack floats past the last padded plane.
+//   Flat (any other OW): the grid m = oh*Wp + ow taken as one row of ceil(OH*Wp/8) vectors,
+//   at 8q in both; y's rows are then Wp apart, its columns ow >= OW are garbage, and the last
+//   vectors read up to x_slack floats past row OH + kh - 1 of the last plane.
 struct DirectGrid {
   int64_t rows, per_row;  // vectors: rows of per_row each
   int64_t x_row, y_row;   // offsets from one row of vectors to the next, in xpad and in y
-  int64_t Wp, x_plane;    // padded row and plane
+  int64_t Wp, x_plane;    // input row and plane
   int64_t y_plane;        // floats per output plane
-  int64_t x_slack;        // readable floats needed past the last padded plane
+  int64_t x_slack;        // readable floats needed past the input rows read
   bool flat;
   int64_t y_ld() const { return flat ? Wp : y_row; }  // from one output row to the next in y
 };
 
-inline DirectGrid direct_grid(int64_t OH, int64_t OW, int64_t kh, int64_t kw) {
-  const int64_t Wp = OW + kw - 1, x_plane = (OH + kh - 1) * Wp;
+inline DirectGrid direct_grid(int64_t OH, int64_t OW, int64_t kw, int64_t Wp, int64_t x_plane) {
   if (OW % kDirectWidth == 0)
     return {OH, OW / kDirectWidth, Wp, OW, Wp, x_plane, OH * OW, 0, false};
   const int64_t vectors = (OH * Wp + kDirectWidth - 1) / kDirectWidth;
   return {1, vectors, 0, 0, Wp, x_plane, vectors * kDirectWidth, kDirectWidth + kw, true};
+}
+
+// The grid of input planes padded just enough: (OH + kh - 1) x (OW + kw - 1).
+inline DirectGrid tight_grid(int64_t OH, int64_t OW, int64_t kh, int64_t kw) {
+  return direct_grid(OH, OW, kw, OW + kw - 1, (OH + kh - 1) * (OW + kw - 1));
 }
 
 // Four output planes of a stride-1, undilated correlation:
