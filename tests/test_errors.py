@@ -349,6 +349,15 @@ def test_scalars_flags_and_bounds():
 
 def test_last_fuzz_findings():
     F = gf.nn.functional
+    with pytest.raises(RuntimeError, match=r"diag: a tensor of shape \(4611686018427387905, "):
+        gf.ones(1, dtype=gf.bool).diag(2**62)  # seed 1
+    with pytest.raises(ValueError, match="clamp: the Python int 9223372036854775808 does not "
+                       "fit in gradflow.bool"):
+        gf.zeros(1, 0, 1, dtype=gf.bool).clamp_(2**63, None)  # seed 3
+    with pytest.raises(ValueError, match="clamp: the Python int -9223372036854775809 does not "
+                       "fit in gradflow.int64"):
+        gf.zeros(2, dtype=gf.int64).clamp(None, -2**63 - 1)
+    assert gf.zeros(2).clamp(2**70).tolist() == [2.0**70] * 2  # past int64 on a float tensor
     with pytest.raises(ValueError, match="full: the Python int 9223372036854775808 does not fit"):
         gf.full((), 2**63, dtype=gf.bool)
     with pytest.raises(TypeError, match="linspace|expected a dtype"):

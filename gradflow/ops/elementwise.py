@@ -17,6 +17,7 @@ from gradflow.ops.common import (
     as_float,
     broadcast_shapes,
     check_tensor,
+    fit_scalar,
     made_from_row,
     operands,
     to_array,
@@ -480,7 +481,8 @@ def clamp(x: Tensor, min: Optional[TensorLike] = None, max: Optional[TensorLike]
         return out
     if not x.is_floating_point() and any(isinstance(v, float) for v in (min, max)):
         x = shape.to_dtype(x, get_default_dtype())
-    return Clamp.apply(x, min, max)
+    lo, hi = (None if v is None else fit_scalar("clamp", v, x.dtype) for v in (min, max))
+    return Clamp.apply(x, lo, hi)
 
 
 clip = clamp

@@ -16,6 +16,7 @@ from gradflow.ops.common import (
     as_float,
     as_int,
     broadcast_shapes,
+    check_numel,
     check_same_device,
     check_tensor,
     normalize_dims,
@@ -312,6 +313,8 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
     check_tensor(x, "diag")
     k = as_int(diagonal, "diag", "diagonal")
     if x.ndim == 1:
+        side = x.shape[0] + abs(k)
+        check_numel((side, side), "diag", x.element_size())  # (a huge offset: before NumPy)
         return DiagEmbed.apply(x, k)
     if x.ndim != 2:
         raise ValueError(f"diag: input must be 1-D or 2-D, got shape {tuple(x.shape)}")

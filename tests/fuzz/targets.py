@@ -636,7 +636,7 @@ def _image(g: Gen, c: int = None, ndim: int = 4, dt: str = None) -> V:
 @target(6)
 def conv(g: Gen) -> None:
     # direct: near the CPU's direct path (csrc/cpu/conv.h), channels in fours, rows about 8
-    # wide, stride 1; otherwise anything small
+    # wide, stride 1 or a stride 2 that divides the kernel; otherwise anything small
     direct = g.chance(0.3)
     groups = 1 if direct else g.pick(1, 1, 1, 2, 0, -1, 3)
     cin = (g.pick(3, 4, 8) if direct else g.size(1, 2)) * (groups if groups > 0 else 1)
@@ -647,7 +647,7 @@ def conv(g: Gen) -> None:
     else:
         x = _image(g, cin, g.pick(4, 4, 4, 3, 2, 5))
     dt = x.value.dtype.name if g.chance(0.9) else g.dtype()
-    kh, kw = g.size(1, 3), g.size(1, 3)
+    kh, kw = (g.pick(1, 2, 3, 4), g.pick(2, 3, 4)) if direct else (g.size(1, 3), g.size(1, 3))
     transposed = g.chance(0.35)
     wshape = (cin, cout // max(groups, 1), kh, kw) if transposed else (
         cout, cin // max(groups, 1), kh, kw)
@@ -656,7 +656,7 @@ def conv(g: Gen) -> None:
     w = g.tensor(wshape, dt)
     bias = g.pick(None, g.tensor((cout,), dt), g.tensor((cout + 1,), dt))
     if direct:
-        kw_ = _options(g, stride=(1, 1, 2), padding=(0, 1, 2, (1, 0), "same"))
+        kw_ = _options(g, stride=(1, 1, 2), padding=(0, 1, 2, 5, (1, 0), "same"))
     else:
         kw_ = _options(g, stride=(_pair(g, 1, 3), 0, -1, 2**63),
                        padding=(_pair(g, 0, 2), -1, "same", "valid", 2**40),
