@@ -141,10 +141,10 @@ Mat<const T> dy_blocks(const Sizes& s, const Chunk<T>& c, const T* dy, int64_t g
 }
 
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
-// Direct convolution: a stride-1, undilated, ungrouped conv (kernel larger than 1x1) skips
-// im2col. Each image is copied once into a zero-padded buffer, from which
-// avx2::conv_direct_planes computes 4 output channels at a time; the input gradient is the
-// same correlation of the padded dy with the flipped, transposed kernel.
+// Direct convolution (see conv.h for when it runs): each image is copied once into a
+// zero-padded buffer (split into its stride x stride phases), from which
+// avx2::conv_direct_planes computes 4 output channels at a time; the input gradient runs the
+// same kernel over the padded dy, once per phase of dx, with the flipped, transposed kernel.
 using avx2::DirectGrid;
 using avx2::kDirectChannels;
 // The direct weight gradient runs up to this many taps C*kh*kw (32 channels of 3x3); with
@@ -258,7 +258,7 @@ void from_grid(int64_t planes, int64_t rows, int64_t cols, int64_t ld, int64_t p
 // (image, channel block) pairs, gathering each of its images once into its own buffer. A
 // block of 4 whole-row planes is written straight into y; a flat grid's, or a last partial
 // block's, is staged and its real outputs copied.
-void direct_correlation(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout, int64_t kh,
+void direct_forward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout, int64_t kh,
                         int64_t kw, int64_t s, int64_t ph, int64_t pw, const float* x,
                         const float* w4, const float* bias, float* y) {
   const int64_t OH = (H + 2 * ph - kh) / s + 1, OW = (W + 2 * pw - kw) / s + 1, L = OH * OW;
@@ -317,7 +317,7 @@ bool direct_input_output(int64_t Cout, const ConvGeom& g, int64_t s) {
 // (rh, rw) a stride-1 correlation of the one padded dy, over the window of (m, m') that lands
 // in dx (s = 1: the correlation of dy with the flipped kernel). The buffer holds dyp from the
 // lowest window's first row and column on. Threads share the (image, block of 4 channels)
-// pairs as in direct_correlation; each computes its block's s*s phases and scatters them.
+// pairs as in direct_forward; each computes its block's s*s phases and scatters them.
 void direct_input_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t s,
                            const float* dy, const float* w, float* dx) {
   const int64_t C = g.C, Th = g.kh / s, Tw = g.kw / s, HW = g.H * g.W;
@@ -444,7 +444,7 @@ void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, 
     if (groups == 1 && s > 0 &&
         direct_output(g.C * g.kh * g.kw, Cout, g.OH, g.OW,
                       avx2::tight_grid(g.OH, g.OW, g.kh / s, g.kw / s))) {
-      direct_correlation(N, g.C, g.H, g.W, Cout, g.kh, g.kw, s, g.ph, g.pw, x,
+      direct_forward(N, g.C, g.H, g.W, Cout, g.kh, g.kw, s, g.ph, g.pw, x,
                          forward_weights(w, Cout, g.C, g.kh, g.kw, s).get(), bias, y);
       return;
     }
