@@ -509,14 +509,33 @@ DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
 ]
 
 
+# A stride-s conv whose kernel the stride divides into more than one tap: the direct forward
+# is the stride-1 correlation of the image's s*s phases (space to depth) with (kh/s, kw/s) taps,
+# the input gradient s*s stride-1 correlations of dy, one per phase of dx, scattered into it.
+STRIDED_CASES = [  # n, cin, (h, w), cout, (kh, kw), stride, (ph, pw)
+    (2, 4, (16, 16), 4, (4, 4), 2, (1, 1)),   # DCGAN's k4 s2 p1: 8x8 output, whole rows
+    (2, 3, (14, 14), 6, (4, 4), 2, (1, 1)),   # 7x7 output: a flat grid; partial blocks
+    (2, 8, (16, 16), 8, (4, 4), 2, (5, 5)),   # padding 5 above the kernel: dy's window cropped
+    (2, 4, (15, 17), 4, (4, 4), 2, (1, 1)),   # odd sizes: the last phases' rows and columns
+    (1, 4, (16, 16), 4, (4, 4), 2, (0, 0)),   # unpadded: 7x7
+    (1, 4, (16, 16), 4, (4, 4), 2, (3, 2)),   # padding of 3 and 2, above s
+    (1, 4, (16, 16), 4, (4, 2), 2, (1, 0)),   # 2x1 taps
+    (1, 4, (16, 16), 4, (2, 2), 2, (0, 0)),   # 1 tap: im2col
+    (1, 4, (16, 16), 4, (3, 3), 2, (1, 1)),   # 3 is not a multiple of 2: im2col
+    (1, 2, (24, 24), 4, (6, 6), 3, (1, 1)),   # stride 3: 9 phases of 2x2 taps
+    (0, 4, (16, 16), 4, (4, 4), 2, (1, 1)),   # empty batch
+]
+
+
 @pytest.mark.parametrize("portable", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("n,cin,hw,cout,k,pad", DIRECT_CASES)
-def test_conv_direct_path_thresholds(portable, threads, n, cin, hw, cout, k, pad):
+@pytest.mark.parametrize("n,cin,hw,cout,k,stride,pad",
+                         [(*c[:5], 1, c[5]) for c in DIRECT_CASES] + STRIDED_CASES)
+def test_conv_direct_path_thresholds(portable, threads, n, cin, hw, cout, k, stride, pad):
     x = RNG.standard_normal((n, cin, *hw)).astype(np.float32)
     w = RNG.standard_normal((cout, cin, *k)).astype(np.float32)
     b = RNG.standard_normal(cout).astype(np.float32)
-    args = ((1, 1), pad, (1, 1), 1)
+    args = ((stride, stride), pad, (1, 1), 1)
     y64 = _C.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
                             *args)
     dy = RNG.standard_normal(y64.shape).astype(np.float32)
@@ -536,47 +555,6 @@ def test_conv_direct_path_thresholds(portable, threads, n, cin, hw, cout, k, pad
     np.testing.assert_allclose(y, y64, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dx, dx64, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dw, dw64, rtol=1e-4, atol=1e-3)
-
-
-# A stride-s conv whose kernel the stride divides into more than one tap: the direct forward
-# is the stride-1 correlation of the image's s*s phases (space to depth) with (kh/s, kw/s) taps,
-# the input gradient s*s stride-1 correlations of dy, one per phase of dx, scattered into it.
-STRIDED_CASES = [  # n, cin, (h, w), cout, (kh, kw), stride, (ph, pw)
-    (2, 4, (16, 16), 4, (4, 4), 2, (1, 1)),   # DCGAN's k4 s2 p1: 8x8 output, whole rows
-    (2, 3, (14, 14), 6, (4, 4), 2, (1, 1)),   # 7x7 output: a flat grid; partial blocks
-    (2, 8, (16, 16), 8, (4, 4), 2, (5, 5)),   # padding 5 above the kernel: dy's window cropped
-    (2, 4, (15, 17), 4, (4, 4), 2, (1, 1)),   # odd sizes: the last phases' rows and columns
-    (1, 4, (16, 16), 4, (4, 4), 2, (0, 0)),   # unpadded: 7x7
-    (1, 4, (16, 16), 4, (4, 4), 2, (3, 2)),   # padding of 3 and 2, above s
-    (1, 4, (16, 16), 4, (4, 2), 2, (1, 0)),   # 2x1 taps
-    (1, 4, (16, 16), 4, (2, 2), 2, (0, 0)),   # 1 tap: im2col
-    (1, 4, (16, 16), 4, (3, 3), 2, (1, 1)),   # 3 is not a multiple of 2: im2col
-    (1, 2, (24, 24), 4, (6, 6), 3, (1, 1)),   # stride 3: 9 phases of 2x2 taps
-    (0, 4, (16, 16), 4, (4, 4), 2, (1, 1)),   # empty batch
-]
-
-
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("n,cin,hw,cout,k,stride,pad", STRIDED_CASES)
-def test_conv_direct_strided(threads, n, cin, hw, cout, k, stride, pad):
-    x = RNG.standard_normal((n, cin, *hw)).astype(np.float32)
-    w = RNG.standard_normal((cout, cin, *k)).astype(np.float32)
-    b = RNG.standard_normal(cout).astype(np.float32)
-    args = ((stride, stride), pad, (1, 1), 1)
-    expected = _C.conv2d_forward(x.astype(np.float64), w.astype(np.float64),
-                                 b.astype(np.float64), *args)
-    dy = RNG.standard_normal(expected.shape).astype(np.float32)
-    expected_dx = _C.conv2d_backward_input(dy.astype(np.float64), w.astype(np.float64), hw, *args)
-    saved = _C.get_num_threads()
-    _C.set_num_threads(threads)
-    try:
-        y = _C.conv2d_forward(x, w, b, *args)
-        dx = _C.conv2d_backward_input(dy, w, hw, *args)
-    finally:
-        _C.set_num_threads(saved)
-    assert y.dtype == dx.dtype == np.float32 and y.shape == expected.shape
-    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(dx, expected_dx, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
