@@ -382,7 +382,7 @@ def conv_transpose2d(
     except MemoryError as e:  # the kernel names itself: conv2d_backward_input
         raise MemoryError(f"{op}: {e}") from None
     if bias is not None:
-        y = y + shape.reshape(bias, (1, cout, 1, 1))
+        y = y.add_(shape.reshape(bias, (1, cout, 1, 1)))  # into the fresh output, no copy
     return shape.squeeze(y, 0) if unbatched else y
 
 
