@@ -251,45 +251,59 @@ void from_grid(int64_t planes, int64_t rows, int64_t cols, int64_t ld, int64_t p
                 dst + (p * rows + r) * cols);
 }
 
+// Runs body(n, o0, count, image, stage) over the (image n, block of channels o0 .. o0 + count)
+// pairs of N images and `channels` output channels, thread t taking an even share with its own
+// buffer: `image_floats` for the prepared image, which load(n, image) fills when the thread
+// moves to image n (its last `slack` floats stay zero), then `staged` floats of staging.
+template <typename Load, typename Body>
+void for_each_image_block(int64_t N, int64_t channels, int64_t image_floats, int64_t slack,
+                          int64_t staged, Load&& load, Body&& body) {
+  const int64_t blocks = whole_blocks(channels), pairs = N * blocks;
+  if (pairs == 0) return;
+  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), pairs));
+  const std::unique_ptr<float[]> buf = scratch<float>(threads * (image_floats + staged));
+  parallel_threads(threads, [&](int tid) {
+    float* image = buf.get() + tid * (image_floats + staged);
+    float* stage = image + image_floats;
+    std::fill(image + image_floats - slack, image + image_floats, 0.0f);
+    int64_t loaded = -1;  // the image in the buffer
+    for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
+      const int64_t n = q / blocks, o0 = q % blocks * kDirectChannels;
+      if (n != loaded) {
+        load(n, image);
+        loaded = n;
+      }
+      body(n, o0, std::min(kDirectChannels, channels - o0), image, stage);
+    }
+  });
+}
+
 // y (N, Cout, OH, OW) = the stride-s correlation of x (N, C, H, W), zero-padded by (ph, pw),
 // with a kernel (kh, kw) interleaved into w4 for stride s, plus bias (may be null):
 // OH = (H + 2ph - kh) / s + 1, likewise OW. The kernels run it as the stride-1 correlation of
-// the image's C*s*s phases with (kh/s, kw/s) taps. Thread t takes an even share of the
-// (image, channel block) pairs, gathering each of its images once into its own buffer. A
+// the image's C*s*s phases with (kh/s, kw/s) taps, each image gathered once per thread. A
 // block of 4 whole-row planes is written straight into y; a flat grid's, or a last partial
 // block's, is staged and its real outputs copied.
 void direct_forward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout, int64_t kh,
-                        int64_t kw, int64_t s, int64_t ph, int64_t pw, const float* x,
-                        const float* w4, const float* bias, float* y) {
+                    int64_t kw, int64_t s, int64_t ph, int64_t pw, const float* x,
+                    const float* w4, const float* bias, float* y) {
   const int64_t OH = (H + 2 * ph - kh) / s + 1, OW = (W + 2 * pw - kw) / s + 1, L = OH * OW;
   const int64_t Cq = C * s * s, Th = kh / s, Tw = kw / s;
   const DirectGrid grid = avx2::tight_grid(OH, OW, Th, Tw);
-  const int64_t blocks = whole_blocks(Cout), pairs = N * blocks;
-  const int64_t padded = Cq * grid.x_plane + grid.x_slack;
-  const int64_t staged = kDirectChannels * grid.y_plane;
-  if (pairs == 0) return;
-  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), pairs));
-  const std::unique_ptr<float[]> buf = scratch<float>(threads * (padded + staged));
-  parallel_threads(threads, [&](int tid) {
-    float* xp = buf.get() + tid * (padded + staged);
-    float* yp = xp + padded;
-    std::fill(xp + padded - grid.x_slack, xp + padded, 0.0f);
-    int64_t loaded = -1;  // the image in xp
-    for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
-      const int64_t n = q / blocks, o0 = q % blocks * kDirectChannels;
-      const int64_t count = std::min(kDirectChannels, Cout - o0);
-      if (n != loaded) {
+  for_each_image_block(
+      N, Cout, Cq * grid.x_plane + grid.x_slack, grid.x_slack, kDirectChannels * grid.y_plane,
+      [&](int64_t n, float* xp) {
         gather_image(C, H, W, s, ph, pw, OH + Th - 1, grid.Wp, x + n * C * H * W, xp);
-        loaded = n;
-      }
-      float* yb = y + (n * Cout + o0) * L;
-      const bool straight = !grid.flat && count == kDirectChannels;
-      avx2::conv_direct_planes(Cq, Th, Tw, grid, xp, w4 + o0 * Cq * Th * Tw, straight ? yb : yp);
-      if (!straight) from_grid(count, OH, OW, grid.y_ld(), grid.y_plane, yp, yb);
-      for (int64_t o = 0; bias != nullptr && o < count; ++o)
-        std::for_each(yb + o * L, yb + (o + 1) * L, [v = bias[o0 + o]](float& e) { e += v; });
-    }
-  });
+      },
+      [&](int64_t n, int64_t o0, int64_t count, const float* xp, float* yp) {
+        float* yb = y + (n * Cout + o0) * L;
+        const bool straight = !grid.flat && count == kDirectChannels;
+        avx2::conv_direct_planes(Cq, Th, Tw, grid, xp, w4 + o0 * Cq * Th * Tw,
+                                 straight ? yb : yp);
+        if (!straight) from_grid(count, OH, OW, grid.y_ld(), grid.y_plane, yp, yb);
+        for (int64_t o = 0; bias != nullptr && o < count; ++o)
+          std::for_each(yb + o * L, yb + (o + 1) * L, [v = bias[o0 + o]](float& e) { e += v; });
+      });
 }
 
 // The rows (or columns) m of dy whose phase-r outputs land in dx: with h + p = s*m + r,
@@ -317,7 +331,7 @@ bool direct_input_output(int64_t Cout, const ConvGeom& g, int64_t s) {
 // (rh, rw) a stride-1 correlation of the one padded dy, over the window of (m, m') that lands
 // in dx (s = 1: the correlation of dy with the flipped kernel). The buffer holds dyp from the
 // lowest window's first row and column on. Threads share the (image, block of 4 channels)
-// pairs as in direct_forward; each computes its block's s*s phases and scatters them.
+// pairs (for_each_image_block); each computes its block's s*s phases and scatters them.
 void direct_input_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t s,
                            const float* dy, const float* w, float* dx) {
   const int64_t C = g.C, Th = g.kh / s, Tw = g.kw / s, HW = g.H * g.W;
@@ -330,7 +344,7 @@ void direct_input_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t s
   const int64_t top = rows[s - 1].m0, left = cols[s - 1].m0;
   const int64_t Hb = rows[0].m0 + rows[0].count + Th - 1 - top;
   const int64_t Wb = cols[0].m0 + cols[0].count + Tw - 1 - left, plane = Hb * Wb;
-  const int64_t taps = Cout * Th * Tw, blocks = whole_blocks(C), pairs = N * blocks;
+  const int64_t taps = Cout * Th * Tw;
   std::vector<std::unique_ptr<float[]>> w4;  // per phase (rh, rw)
   for (int64_t rh = 0; rh < s; ++rh)
     for (int64_t rw = 0; rw < s; ++rw)
@@ -338,50 +352,39 @@ void direct_input_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t s
         const int64_t j = t % Tw, i = t / Tw % Th, o = t / (Th * Tw);
         return w[((o * C + c) * g.kh + s * (Th - 1 - i) + rh) * g.kw + s * (Tw - 1 - j) + rw];
       }));
-  // The slack covers every window's reads; the staging buffer, the largest phase.
+  // The staging buffer holds the largest phase; the slack covers every window's reads.
   int64_t staged = 0;
   for (const PhaseRange& r : rows)
     for (const PhaseRange& c : cols)
       staged = std::max(staged, avx2::direct_grid(r.count, c.count, Tw, Wb, plane).y_plane);
-  staged *= kDirectChannels;
-  const int64_t padded = Cout * plane + avx2::kDirectWidth + Tw + Wb;
-  if (pairs == 0) return;
-  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), pairs));
-  const std::unique_ptr<float[]> buf = scratch<float>(threads * (padded + staged));
-  parallel_threads(threads, [&](int tid) {
-    float* dyp = buf.get() + tid * (padded + staged);
-    float* yp = dyp + padded;
-    std::fill(dyp + Cout * plane, dyp + padded, 0.0f);
-    int64_t loaded = -1;  // the image in dyp
-    for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
-      const int64_t n = q / blocks, c0 = q % blocks * kDirectChannels;
-      const int64_t count = std::min(kDirectChannels, C - c0);
-      if (n != loaded) {
+  const int64_t slack = avx2::kDirectWidth + Tw + Wb;
+  for_each_image_block(
+      N, C, Cout * plane + slack, slack, kDirectChannels * staged,
+      [&](int64_t n, float* dyp) {
         gather_image(Cout, g.OH, g.OW, 1, Th - 1 - top, Tw - 1 - left, Hb, Wb,
                      dy + n * Cout * g.OH * g.OW, dyp);
-        loaded = n;
-      }
-      float* dxb = dx + (n * C + c0) * HW;
-      for (int64_t rh = 0; rh < s; ++rh)
-        for (int64_t rw = 0; rw < s; ++rw) {
-          const PhaseRange r = rows[rh], c = cols[rw];
-          if (r.count == 0 || c.count == 0) continue;
-          const DirectGrid grid = avx2::direct_grid(r.count, c.count, Tw, Wb, plane);
-          // Stride 1, whole rows, a full block: the phase is dx's planes themselves.
-          const bool straight = s == 1 && !grid.flat && count == kDirectChannels;
-          avx2::conv_direct_planes(Cout, Th, Tw, grid, dyp + (r.m0 - top) * Wb + c.m0 - left,
-                                   w4[rh * s + rw].get() + c0 * taps, straight ? dxb : yp);
-          if (straight) continue;
-          for (int64_t o = 0; o < count; ++o)
-            for (int64_t m = 0; m < r.count; ++m) {
-              const float* src = yp + o * grid.y_plane + m * grid.y_ld();
-              float* dst = dxb + o * HW + (s * (r.m0 + m) + rh - g.ph) * g.W +
-                           s * c.m0 + rw - g.pw;
-              for (int64_t v = 0; v < c.count; ++v) dst[s * v] = src[v];
-            }
-        }
-    }
-  });
+      },
+      [&](int64_t n, int64_t c0, int64_t count, const float* dyp, float* yp) {
+        float* dxb = dx + (n * C + c0) * HW;
+        for (int64_t rh = 0; rh < s; ++rh)
+          for (int64_t rw = 0; rw < s; ++rw) {
+            const PhaseRange r = rows[rh], c = cols[rw];
+            if (r.count == 0 || c.count == 0) continue;
+            const DirectGrid grid = avx2::direct_grid(r.count, c.count, Tw, Wb, plane);
+            // Stride 1, whole rows, a full block: the phase is dx's planes themselves.
+            const bool straight = s == 1 && !grid.flat && count == kDirectChannels;
+            avx2::conv_direct_planes(Cout, Th, Tw, grid, dyp + (r.m0 - top) * Wb + c.m0 - left,
+                                     w4[rh * s + rw].get() + c0 * taps, straight ? dxb : yp);
+            if (straight) continue;
+            for (int64_t o = 0; o < count; ++o)
+              for (int64_t m = 0; m < r.count; ++m) {
+                const float* src = yp + o * grid.y_plane + m * grid.y_ld();
+                float* dst = dxb + o * HW + (s * (r.m0 + m) + rh - g.ph) * g.W +
+                             s * c.m0 + rw - g.pw;
+                for (int64_t v = 0; v < c.count; ++v) dst[s * v] = src[v];
+              }
+          }
+      });
 }
 
 // dw (Cout, C, kh, kw) of a conv on the direct path (Cout a multiple of 4): the batch in runs
