@@ -373,7 +373,9 @@ PYBIND11_MODULE(_C, m) {
   m.def("openmp_enabled", &cpu::openmp_enabled);
   m.def("simd_level", &cpu::simd_level);
   m.def("cpu_has_avx2_fma", &cpu::cpu_has_avx2_fma);
-  m.def("force_portable_simd", &cpu::force_portable_simd, "on"_a);
+  m.def("simd_levels", &cpu::simd_levels);
+  m.def("cap_simd", &cpu::cap_simd, "level"_a,
+        "Caps the SIMD level of the kernels at `level`, one of simd_levels() (for tests).");
   m.attr("compiler") = GRADFLOW_COMPILER;
 
   // ---- elementwise

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import gradflow as gf
+from gradflow import _C
 
 sys.path.insert(0, os.path.dirname(__file__))  # `import strategies` from any test file
 
@@ -75,3 +76,12 @@ def _restore_global_state():
     yield
     gf.set_default_dtype(default)
     gf.set_grad_enabled(True)
+
+
+@pytest.fixture(params=_C.simd_levels())
+def simd(request):
+    """Runs the test at each SIMD level this CPU runs (portable C++, AVX2+FMA, AVX-512): the
+    native kernels use no higher level until it ends."""
+    _C.cap_simd(request.param)
+    yield request.param
+    _C.cap_simd(_C.simd_levels()[-1])

@@ -23,16 +23,6 @@ examples = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(params=["avx2", "portable"])
-def simd(request):
-    """Runs the test on both micro-kernel paths (AVX2 only where the CPU has it)."""
-    if request.param == "avx2" and not _C.cpu_has_avx2_fma():
-        pytest.skip("CPU without AVX2+FMA")
-    _C.force_portable_simd(request.param == "portable")
-    yield request.param
-    _C.force_portable_simd(False)
-
-
 @pytest.fixture(params=[1, 2])
 def threads(request):
     saved = _C.get_num_threads()
@@ -214,23 +204,41 @@ def test_fma_peak_is_measured():
     assert peak > 0.0 if _C.cpu_has_avx2_fma() else peak == 0.0
 
 
+def test_simd_levels_cap_the_kernels():
+    levels = _C.simd_levels()
+    assert levels[0] == "portable" and _C.simd_level() == levels[-1]
+    assert ("avx2+fma" in levels) == _C.cpu_has_avx2_fma()
+    try:
+        for level in levels:
+            _C.cap_simd(level)
+            assert _C.simd_level() == level
+        _C.cap_simd("avx512")  # a cap above the CPU's level leaves its own
+        assert _C.simd_level() == levels[-1]
+        with pytest.raises(ValueError, match="cap_simd: unknown SIMD level 'sse9'"):
+            _C.cap_simd("sse9")
+    finally:
+        _C.cap_simd(levels[-1])
+
+
 # ---------------------------------------------------------------- blocking boundary sweep
 # The blocking csrc/cpu/gemm.cpp uses (micro-tile MR x NR, blocks MC, KC, NC; with one A
 # block, B panels of kNarrowPanelBytes = 128 KiB, i.e. 32768 / kc floats or 16384 / kc
 # doubles wide):
-#   AVX2 float 6 x 16, MC 144;  AVX2 double 6 x 8, MC 72;  portable 4 x 8 / 4 x 4, MC 128;
-#   KC 256 everywhere; NC 4080 (AVX2) or 4096 (portable).
+#   AVX-512 float 12 x 32, MC 240;  AVX-512 double 12 x 16, MC 120;  KC 192, NC 4096;
+#   AVX2 float 6 x 16, MC 144;  AVX2 double 6 x 8, MC 72;  KC 256, NC 4080;
+#   portable 4 x 8 / 4 x 4, MC 128, KC 256, NC 4096.
 # Every threshold is crossed just below, at and just above; a packing buffer sized for fewer
 # columns than a panel holds shows up here (and as a report under AddressSanitizer).
-SWEEP_K = list(range(1, 18)) + [255, 256, 257]
-SWEEP_M = [1, 5, 6, 7, 71, 72, 73, 127, 128, 129, 143, 144, 145]
-SWEEP_N = [15, 16, 17, 4079, 4080, 4081, 4095, 4096, 4097, 5000]
+SWEEP_K = list(range(1, 18)) + [191, 192, 193, 255, 256, 257]
+SWEEP_M = [1, 5, 6, 7, 11, 12, 13, 71, 72, 73, 119, 120, 121, 127, 128, 129, 143, 144, 145,
+           239, 240, 241]
+SWEEP_N = [15, 16, 17, 31, 32, 33, 4079, 4080, 4081, 4095, 4096, 4097, 5000]
 
 
 def narrow_panel_widths(k, dtype):
     """The narrow B panel width (and neighbours) for every micro-tile width NR in use."""
     per_kc = (128 * 1024 // np.dtype(dtype).itemsize) // k
-    return sorted({max(nr, per_kc // nr * nr) + d for nr in (4, 8, 16) for d in (-1, 0, 1)})
+    return sorted({max(nr, per_kc // nr * nr) + d for nr in (4, 8, 16, 32) for d in (-1, 0, 1)})
 
 
 def sweep_cases(dtype):
@@ -241,9 +249,9 @@ def sweep_cases(dtype):
         for m in (1, 7, 72, 73, 144, 145):
             cases.update((m, n, k) for n in (4095, 4096, 4097, 5000))
         cases.update((9, n, k) for n in narrow_panel_widths(k, dtype) if n <= 40000)
-    for k in (1, 255, 256, 257):
-        cases.update((m, n, k) for m in SWEEP_M for n in (15, 16, 17))
-        cases.update((m, n, k) for m in (1, 145) for n in SWEEP_N)
+    for k in (1, 191, 192, 193, 255, 256, 257):
+        cases.update((m, n, k) for m in SWEEP_M for n in (15, 16, 17, 31, 32, 33))
+        cases.update((m, n, k) for m in (1, 145, 241) for n in SWEEP_N)
     return sorted(cases)
 
 
@@ -263,11 +271,8 @@ def test_native_kernels_take_equal_dtype_copies(dtype):
     np.testing.assert_allclose(c, a @ a.T)
 
 
-SIMD_PATHS = [False, True] if _C.cpu_has_avx2_fma() else [True]  # force_portable_simd(x)
-
-
 def check_everywhere(cases, dtype, seed):
-    """Each (m, n, k) on both SIMD paths and 1 and 2 threads against one float64 reference;
+    """Each (m, n, k) at every SIMD level and on 1 and 2 threads against one float64 reference;
     transposes, padding and beta vary with the case's position."""
     rng = np.random.default_rng(seed)
     saved = _C.get_num_threads()
@@ -279,14 +284,14 @@ def check_everywhere(cases, dtype, seed):
             b = operand(rng, (k, n), dtype, trans_b, pad)
             c0 = operand(rng, (m, n), dtype, False, pad)
             exact, tol = reference(a, b, c0, trans_a, trans_b, 1.0, beta)
-            for portable in SIMD_PATHS:
-                _C.force_portable_simd(portable)
+            for level in _C.simd_levels():
+                _C.cap_simd(level)
                 for threads in (1, 2):
                     _C.set_num_threads(threads)
                     c = c0.copy()
                     _C.gemm(a, b, c, trans_a=trans_a, trans_b=trans_b, beta=beta)
                     bad = np.abs(c - exact) > tol
-                    assert not bad.any(), (m, n, k, trans_a, trans_b, pad, portable, threads)
+                    assert not bad.any(), (m, n, k, trans_a, trans_b, pad, level, threads)
     finally:
-        _C.force_portable_simd(False)
+        _C.cap_simd(_C.simd_levels()[-1])
         _C.set_num_threads(saved)

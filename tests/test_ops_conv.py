@@ -456,7 +456,7 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
 # any padding, weight gradient as the forward when Cout % 4 == 0 and Cin*kh*kw <= 288 (its taps go
 # in groups of 3: 1 or 2 left over). Tiles are 3 vectors, the last 1, 2 or 4 as tiles of 1 or 2: 1
 # to 7 vectors per plane cover every remainder. Cases just below, at and above each condition; each
-# result is checked against the float64 im2col path (the float32 one when forced portable).
+# result is checked against the float64 im2col path at each SIMD level (the portable one runs im2col).
 DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (2, 4, (8, 8), 4, (3, 3), (1, 1)),     # whole rows everywhere, 8 vectors
     (2, 4, (8, 7), 4, (3, 3), (1, 1)),     # OW = W = 7: flat (56 of 72 positions) everywhere
@@ -527,11 +527,10 @@ STRIDED_CASES = [  # n, cin, (h, w), cout, (kh, kw), stride, (ph, pw)
 ]
 
 
-@pytest.mark.parametrize("portable", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("n,cin,hw,cout,k,stride,pad",
                          [(*c[:5], 1, c[5]) for c in DIRECT_CASES] + STRIDED_CASES)
-def test_conv_direct_path_thresholds(portable, threads, n, cin, hw, cout, k, stride, pad):
+def test_conv_direct_path_thresholds(simd, threads, n, cin, hw, cout, k, stride, pad):
     x = RNG.standard_normal((n, cin, *hw)).astype(np.float32)
     w = RNG.standard_normal((cout, cin, *k)).astype(np.float32)
     b = RNG.standard_normal(cout).astype(np.float32)
@@ -543,14 +542,12 @@ def test_conv_direct_path_thresholds(portable, threads, n, cin, hw, cout, k, str
     dw64 = _C.conv2d_backward_weight(x.astype(np.float64), dy.astype(np.float64), k, *args)
     saved = _C.get_num_threads()
     _C.set_num_threads(threads)
-    _C.force_portable_simd(portable)
     try:
         y = _C.conv2d_forward(x, w, b, *args)
         dx = _C.conv2d_backward_input(dy, w, hw, *args)
         dw = _C.conv2d_backward_weight(x, dy, k, *args)
     finally:
         _C.set_num_threads(saved)
-        _C.force_portable_simd(False)
     assert y.dtype == dx.dtype == dw.dtype == np.float32
     np.testing.assert_allclose(y, y64, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dx, dx64, rtol=1e-4, atol=1e-4)
@@ -601,15 +598,13 @@ def test_conv_direct_path_non_contiguous_and_parity():
         np.testing.assert_allclose(a, e, rtol=2e-4, atol=2e-3)
 
 
-@pytest.mark.parametrize("portable", [False, True])
-def test_conv2d_non_contiguous_input_over_threads(portable):
+def test_conv2d_non_contiguous_input_over_threads(simd):
     """A transposed (non-contiguous) input and weight give the contiguous result on 1 and 2
-    threads, forward and backward, with the AVX2 and the portable GEMM kernels."""
+    threads, forward and backward, at every SIMD level of the kernels."""
     xs = RNG.standard_normal((8, 9, 9, 3))
     ws = RNG.standard_normal((3, 3, 3, 4))
     results = []
     saved = _C.get_num_threads()
-    _C.force_portable_simd(portable)
     try:
         for threads in (1, 2):
             _C.set_num_threads(threads)
@@ -622,7 +617,6 @@ def test_conv2d_non_contiguous_input_over_threads(portable):
                 results.append((y.detach().numpy(), x.grad.numpy(), w.grad.numpy()))
     finally:
         _C.set_num_threads(saved)
-        _C.force_portable_simd(False)
     ref = ref_conv2d(xs.transpose(0, 3, 1, 2), ws.transpose(3, 2, 0, 1), None, (1, 1), (1, 1),
                      (1, 1), 1)
     for y, dx, dw in results:

@@ -162,10 +162,20 @@ inline void transpose4(__m256d r[4]) {
   r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
 }
 
-// dst[p*R + s] = x[s*ld + p] for s < R, p < kc, eight steps of p per transpose.
+// The first n (4, 6 or 8) lanes of v to d.
+inline void store_lanes(float* d, __m256 v, int n) {
+  if (n == 8) {
+    _mm256_storeu_ps(d, v);
+    return;
+  }
+  _mm_storeu_ps(d, _mm256_castps256_ps128(v));
+  if (n == 6) _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), _mm256_extractf128_ps(v, 1));
+}
+
+// dst[p*R + s] = x[s*ld + p] for s < R, p < kc, eight steps of p per transpose of eight rows.
 template <int R>
 void pack_strided_f32(const float* x, int64_t ld, int64_t kc, float* dst) {
-  static_assert(R == 6 || R == 16, "float panels are 6 (A) or 16 (B) wide");
+  static_assert(R % 8 == 0 || R % 8 == 4 || R % 8 == 6, "rows come in groups of 8, 6 or 4");
   int64_t p = 0;
   for (; p + 8 <= kc; p += 8) {
     for (int g = 0; g < R; g += 8) {
@@ -173,16 +183,7 @@ void pack_strided_f32(const float* x, int64_t ld, int64_t kc, float* dst) {
       for (int i = 0; i < 8; ++i)
         r[i] = g + i < R ? _mm256_loadu_ps(x + (g + i) * ld + p) : _mm256_setzero_ps();
       transpose8(r);
-      float* d = dst + p * R + g;
-      if (R - g >= 8) {
-        for (int i = 0; i < 8; ++i) _mm256_storeu_ps(d + i * R, r[i]);
-      } else {
-        // 6 valid lanes: each 8-wide store spills 2 lanes into the next step, which the
-        // next store overwrites; the last step stores exactly 6.
-        for (int i = 0; i < 7; ++i) _mm256_storeu_ps(d + i * R, r[i]);
-        _mm_storeu_ps(d + 7 * R, _mm256_castps256_ps128(r[7]));
-        _mm_storel_pi(reinterpret_cast<__m64*>(d + 7 * R + 4), _mm256_extractf128_ps(r[7], 1));
-      }
+      for (int i = 0; i < 8; ++i) store_lanes(dst + (p + i) * R + g, r[i], R - g < 8 ? R - g : 8);
     }
   }
   for (; p < kc; ++p)
@@ -191,7 +192,7 @@ void pack_strided_f32(const float* x, int64_t ld, int64_t kc, float* dst) {
 
 template <int R>
 void pack_strided_f64(const double* x, int64_t ld, int64_t kc, double* dst) {
-  static_assert(R == 6 || R == 8, "double panels are 6 (A) or 8 (B) wide");
+  static_assert(R % 2 == 0, "rows come in groups of 4 or 2");
   int64_t p = 0;
   for (; p + 4 <= kc; p += 4) {
     for (int g = 0; g < R; g += 4) {
@@ -225,17 +226,21 @@ void gemm_kernel(int64_t kc, const double* a, const double* b, double* c, int64_
 }
 
 void pack_strided_panel(const float* x, int64_t ld, int64_t kc, int r, float* dst) {
-  if (r == kGemmMR)
-    pack_strided_f32<kGemmMR>(x, ld, kc, dst);
-  else
-    pack_strided_f32<kGemmNRFloat>(x, ld, kc, dst);
+  switch (r) {
+    case 6: return pack_strided_f32<6>(x, ld, kc, dst);
+    case 12: return pack_strided_f32<12>(x, ld, kc, dst);
+    case 16: return pack_strided_f32<16>(x, ld, kc, dst);
+    default: return pack_strided_f32<32>(x, ld, kc, dst);
+  }
 }
 
 void pack_strided_panel(const double* x, int64_t ld, int64_t kc, int r, double* dst) {
-  if (r == kGemmMR)
-    pack_strided_f64<kGemmMR>(x, ld, kc, dst);
-  else
-    pack_strided_f64<kGemmNRDouble>(x, ld, kc, dst);
+  switch (r) {
+    case 6: return pack_strided_f64<6>(x, ld, kc, dst);
+    case 8: return pack_strided_f64<8>(x, ld, kc, dst);
+    case 12: return pack_strided_f64<12>(x, ld, kc, dst);
+    default: return pack_strided_f64<16>(x, ld, kc, dst);
+  }
 }
 
 }  // namespace gradflow::cpu::avx2

@@ -20,7 +20,8 @@ void gemm_kernel(int64_t kc, const double* a, const double* b, double* c, int64_
                  double alpha, double beta, int64_t mr, int64_t nr);
 
 // One full packed panel from R rows of x (row stride ld): dst[p*R + s] = x[s*ld + p] for
-// s < R, p < kc, where R is MR or this type's NR. Used for op(A) = A and op(B) = B^T.
+// s < R, p < kc, where R is the MR or NR of this type's AVX2 or AVX-512 tiles: 6, 12, 16 or
+// 32 floats, 6, 8, 12 or 16 doubles. Used for op(A) = A and op(B) = B^T.
 void pack_strided_panel(const float* x, int64_t ld, int64_t kc, int r, float* dst);
 void pack_strided_panel(const double* x, int64_t ld, int64_t kc, int r, double* dst);
 

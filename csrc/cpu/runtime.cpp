@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -15,15 +16,46 @@
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
 #include "cpu/peak_avx2.h"
 #endif
+#ifdef GRADFLOW_HAVE_AVX512_KERNELS
+#include "cpu/peak_avx512.h"
+#endif
 
 namespace gradflow::cpu {
 
 namespace {
-std::atomic<bool> g_force_portable{false};
+// Simd's names, indexed by level.
+const char* const kSimdNames[] = {"portable", "avx2+fma", "avx512"};
+constexpr int kTopLevel = static_cast<int>(Simd::Avx512);
 
-bool env_forces_portable() {
+int level_of(const std::string& name) {
+  for (int i = 0; i <= kTopLevel; ++i)
+    if (name == kSimdNames[i]) return i;
+  return -1;
+}
+
+// The highest level this CPU and build run (AVX-512 kernels also use AVX2 ones).
+int cpu_level() {
+  static const int level = [] {
+#if defined(GRADFLOW_HAVE_AVX512_KERNELS) && (defined(__x86_64__) || defined(__i386__))
+    if (cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f")) return kTopLevel;
+#endif
+    return static_cast<int>(cpu_has_avx2_fma() ? Simd::Avx2 : Simd::Portable);
+  }();
+  return level;
+}
+
+// GRADFLOW_SIMD=<level name> caps the level for the whole process (an unknown name is ignored).
+int env_cap() {
   const char* v = std::getenv("GRADFLOW_SIMD");
-  return v != nullptr && std::strcmp(v, "portable") == 0;
+  const int level = v != nullptr ? level_of(v) : -1;
+  return level >= 0 ? level : kTopLevel;
+}
+
+std::atomic<int> g_cap{kTopLevel};
+
+int level_in_use() {
+  static const int env = env_cap();
+  return std::min({cpu_level(), env, g_cap.load(std::memory_order_relaxed)});
 }
 
 void child_after_fork() {
@@ -66,18 +98,30 @@ bool cpu_has_avx2_fma() {
 #endif
 }
 
-bool use_avx2() {
-  static const bool env_portable = env_forces_portable();
-  return cpu_has_avx2_fma() && !env_portable && !g_force_portable.load();
+std::vector<std::string> simd_levels() {
+  static const int env = env_cap();
+  return {kSimdNames, kSimdNames + std::min(cpu_level(), env) + 1};
 }
 
-void force_portable_simd(bool on) { g_force_portable.store(on); }
+std::string simd_level() { return kSimdNames[level_in_use()]; }
 
-std::string simd_level() { return use_avx2() ? "avx2+fma" : "portable"; }
+void cap_simd(const std::string& level) {
+  const int cap = level_of(level);
+  if (cap < 0)
+    throw std::invalid_argument("cap_simd: unknown SIMD level '" + level +
+                                "' (expected portable, avx2+fma or avx512)");
+  g_cap.store(cap);
+}
+
+bool use_avx2() { return level_in_use() >= static_cast<int>(Simd::Avx2); }
+bool use_avx512() { return level_in_use() >= static_cast<int>(Simd::Avx512); }
 
 double fma_peak_gflops(double seconds) {
+#ifdef GRADFLOW_HAVE_AVX512_KERNELS
+  if (use_avx512()) return avx512::fma_peak_gflops(seconds);
+#endif
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
-  if (cpu_has_avx2_fma()) return avx2::fma_peak_gflops(seconds);
+  if (use_avx2()) return avx2::fma_peak_gflops(seconds);
 #endif
   (void)seconds;
   return 0.0;

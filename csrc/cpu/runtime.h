@@ -20,15 +20,27 @@ void set_num_threads(int n);
 int get_num_threads();
 bool openmp_enabled();
 
+// The SIMD levels of the CPU kernels, lowest first: portable C++, AVX2+FMA (256-bit
+// vectors), AVX-512F (512-bit vectors; the GEMM's micro-kernels only, everything else stays
+// on AVX2 there).
+enum class Simd { Portable, Avx2, Avx512 };
+
 // True when this CPU runs AVX2 and FMA (checked once, at run time).
 bool cpu_has_avx2_fma();
-// "avx2+fma" or "portable": the level the kernels use now. GRADFLOW_SIMD=portable in the
-// environment, or force_portable_simd(true), selects the portable code paths (for tests).
+// The levels this process may run, lowest first, ["portable", "avx2+fma", "avx512"] at most:
+// those of this CPU and build, up to GRADFLOW_SIMD=<level> when the environment sets it.
+std::vector<std::string> simd_levels();
+// The level the kernels use now, by name: the highest of simd_levels(), or lower when
+// cap_simd() (for tests) says so.
 std::string simd_level();
+// Caps the level at `level` (a name from simd_levels(); "avx512" lifts the cap). Throws
+// std::invalid_argument for any other name.
+void cap_simd(const std::string& level);
 bool use_avx2();
-void force_portable_simd(bool on);
+bool use_avx512();
 
-// Measured float32 FMA peak of one core in GFLOP/s over about `seconds` (0 without AVX2+FMA).
+// Measured float32 FMA peak of one core in GFLOP/s over about `seconds`, at the level in use
+// (AVX-512 or AVX2 FMAs; 0 for the portable level).
 double fma_peak_gflops(double seconds);
 
 // Called once when the module loads: after fork() the child runs OpenMP on one thread,
