@@ -456,7 +456,7 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
 # any padding, weight gradient as the forward when Cout % 4 == 0 and Cin*kh*kw <= 288 (its taps go
 # in groups of 3: 1 or 2 left over). Tiles are 3 vectors, the last 1, 2 or 4 as tiles of 1 or 2: 1
 # to 7 vectors per plane cover every remainder. Cases just below, at and above each condition; each
-# result is checked against the float64 im2col path at each SIMD level (the portable one runs im2col).
+# result is checked against the float64 im2col path, at every SIMD level (portable: im2col only).
 DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (2, 4, (8, 8), 4, (3, 3), (1, 1)),     # whole rows everywhere, 8 vectors
     (2, 4, (8, 7), 4, (3, 3), (1, 1)),     # OW = W = 7: flat (56 of 72 positions) everywhere
