@@ -446,11 +446,11 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
     np.testing.assert_allclose(dw, ref_dw, rtol=tol, atol=tol * 100)
 
 
-# The AVX2 direct convolution (csrc/cpu/conv.cpp) takes float32 undilated, ungrouped convs with a
-# kernel larger than 1x1 (here stride 1; strided ones below). Its output vectors are whole rows
-# when the output width is a multiple of 8, else a flat grid over the padded rows (Wp = OW + kw - 1
-# wide, rounded up to whole vectors, garbage columns dropped); its channels come in blocks of 4, a
-# last partial block staged. It runs when at least half of the channels of its blocks and half of
+# The direct convolution (csrc/cpu/conv.cpp) takes float32 undilated, ungrouped convs with a
+# kernel larger than 1x1 (here stride 1; strided ones below). Its output vectors (8 floats on
+# AVX2, 16 on AVX-512) are whole rows when the output width is a multiple of the vector width,
+# else a flat grid over the padded rows (Wp = OW + kw - 1 wide, rounded up to whole vectors,
+# garbage columns dropped); its channels come in blocks of 4, a last partial block staged. It runs when at least half of the channels of its blocks and half of
 # its grid's positions are real outputs, and a flat grid only up to 288 taps (C*kh*kw of the
 # correlation): forward over (Cin -> Cout, OH x OW), input gradient over (Cout -> Cin, H x W) with
 # any padding, weight gradient as the forward when Cout % 4 == 0 and Cin*kh*kw <= 288 (its taps go
@@ -506,6 +506,17 @@ DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (2, 33, (8, 8), 4, (3, 3), (1, 1)),    # 297 taps: its GEMMs (whole-row forward: direct)
     (2, 7, (8, 8), 4, (2, 2), (1, 1)),     # 28 taps: a group of 1 left over
     (2, 5, (8, 8), 4, (2, 2), (1, 1)),     # 20 taps: a group of 2 left over
+    # AVX-512's vectors of 16 (above, the AVX2 vectors of 8; the 8 x 16 cases fit both)
+    (2, 4, (8, 15), 4, (3, 3), (1, 1)),    # OW = 15: flat at both widths
+    (2, 4, (8, 17), 4, (3, 3), (1, 1)),    # OW = 17: flat at both
+    (2, 4, (4, 32), 4, (3, 3), (1, 1)),    # whole rows of 2 vectors of 16
+    (3, 4, (1, 16), 12, (3, 3), (1, 1)),   # 1 vector of 16 per plane
+    (1, 4, (2, 16), 4, (3, 3), (1, 1)),    # 2
+    (1, 4, (3, 16), 4, (3, 3), (1, 1)),    # 3
+    (1, 4, (4, 16), 4, (3, 3), (1, 1)),    # 4 = 2 + 2
+    (1, 4, (5, 16), 4, (3, 3), (1, 1)),    # 5 = 3 + 2
+    (1, 4, (7, 16), 4, (3, 3), (1, 1)),    # 7 = 3 + 2 + 2
+    (1, 4, (3, 5), 4, (3, 3), (1, 1)),     # flat, 3 rows of Wp = 7: 15 of 32 real at 16
 ]
 
 

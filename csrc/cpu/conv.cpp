@@ -8,7 +8,7 @@
 #include "cpu/gemm.h"
 #include "cpu/runtime.h"
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
-#include "cpu/conv_direct_avx2.h"
+#include "cpu/conv_direct.h"
 #endif
 
 namespace gradflow::cpu {
@@ -142,11 +142,18 @@ Mat<const T> dy_blocks(const Sizes& s, const Chunk<T>& c, const T* dy, int64_t g
 
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
 // Direct convolution (see conv.h for when it runs): each image is copied once into a
-// zero-padded buffer (split into its stride x stride phases), from which
-// avx2::conv_direct_planes computes 4 output channels at a time; the input gradient runs the
-// same kernel over the padded dy, once per phase of dx, with the flipped, transposed kernel.
-using avx2::DirectGrid;
-using avx2::kDirectChannels;
+// zero-padded buffer (split into its stride x stride phases), from which the planes kernel
+// (conv_direct.h) computes 4 output channels at a time; the input gradient runs the same
+// kernel over the padded dy, once per phase of dx, with the flipped, transposed kernel.
+
+// The direct kernels of the SIMD level in use: AVX-512's 16-float vectors, or AVX2's 8.
+const DirectKernels& direct_kernels() {
+#ifdef GRADFLOW_HAVE_AVX512_KERNELS
+  if (use_avx512()) return avx512::kDirectKernels;
+#endif
+  return avx2::kDirectKernels;
+}
+
 // The direct weight gradient runs up to this many taps C*kh*kw (32 channels of 3x3); with
 // more (64 channels: 8x8 and 16x16 planes measured) the GEMMs run faster.
 constexpr int64_t kDirectWeightTaps = 288;
@@ -289,7 +296,8 @@ void direct_forward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout, in
                     const float* w4, const float* bias, float* y) {
   const int64_t OH = (H + 2 * ph - kh) / s + 1, OW = (W + 2 * pw - kw) / s + 1, L = OH * OW;
   const int64_t Cq = C * s * s, Th = kh / s, Tw = kw / s;
-  const DirectGrid grid = avx2::tight_grid(OH, OW, Th, Tw);
+  const DirectKernels& kit = direct_kernels();
+  const DirectGrid grid = tight_grid(OH, OW, Th, Tw, kit.width);
   for_each_image_block(
       N, Cout, Cq * grid.x_plane + grid.x_slack, grid.x_slack, kDirectChannels * grid.y_plane,
       [&](int64_t n, float* xp) {
@@ -298,8 +306,7 @@ void direct_forward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout, in
       [&](int64_t n, int64_t o0, int64_t count, const float* xp, float* yp) {
         float* yb = y + (n * Cout + o0) * L;
         const bool straight = !grid.flat && count == kDirectChannels;
-        avx2::conv_direct_planes(Cq, Th, Tw, grid, xp, w4 + o0 * Cq * Th * Tw,
-                                 straight ? yb : yp);
+        kit.planes(Cq, Th, Tw, grid, xp, w4 + o0 * Cq * Th * Tw, straight ? yb : yp);
         if (!straight) from_grid(count, OH, OW, grid.y_ld(), grid.y_plane, yp, yb);
         for (int64_t o = 0; bias != nullptr && o < count; ++o)
           std::for_each(yb + o * L, yb + (o + 1) * L, [v = bias[o0 + o]](float& e) { e += v; });
@@ -321,7 +328,7 @@ PhaseRange phase_range(int64_t H, int64_t p, int64_t s, int64_t r) {
 bool direct_input_output(int64_t Cout, const ConvGeom& g, int64_t s) {
   const PhaseRange r = phase_range(g.H, g.ph, s, 0), c = phase_range(g.W, g.pw, s, 0);
   return direct_output(Cout * g.kh * g.kw / (s * s), g.C, r.count, c.count,
-                       avx2::tight_grid(r.count, c.count, g.kh / s, g.kw / s));
+                       tight_grid(r.count, c.count, g.kh / s, g.kw / s, direct_kernels().width));
 }
 
 // dx (N, C, H, W) of a conv of stride s whose kernel s divides (Th = kh/s, Tw = kw/s). With
@@ -345,6 +352,7 @@ void direct_input_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t s
   const int64_t Hb = rows[0].m0 + rows[0].count + Th - 1 - top;
   const int64_t Wb = cols[0].m0 + cols[0].count + Tw - 1 - left, plane = Hb * Wb;
   const int64_t taps = Cout * Th * Tw;
+  const DirectKernels& kit = direct_kernels();
   std::vector<std::unique_ptr<float[]>> w4;  // per phase (rh, rw)
   for (int64_t rh = 0; rh < s; ++rh)
     for (int64_t rw = 0; rw < s; ++rw)
@@ -356,8 +364,9 @@ void direct_input_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t s
   int64_t staged = 0;
   for (const PhaseRange& r : rows)
     for (const PhaseRange& c : cols)
-      staged = std::max(staged, avx2::direct_grid(r.count, c.count, Tw, Wb, plane).y_plane);
-  const int64_t slack = avx2::kDirectWidth + Tw + Wb;
+      staged = std::max(staged,
+                        direct_grid(r.count, c.count, Tw, Wb, plane, kit.width).y_plane);
+  const int64_t slack = kit.width + Tw + Wb;
   for_each_image_block(
       N, C, Cout * plane + slack, slack, kDirectChannels * staged,
       [&](int64_t n, float* dyp) {
@@ -370,11 +379,11 @@ void direct_input_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t s
           for (int64_t rw = 0; rw < s; ++rw) {
             const PhaseRange r = rows[rh], c = cols[rw];
             if (r.count == 0 || c.count == 0) continue;
-            const DirectGrid grid = avx2::direct_grid(r.count, c.count, Tw, Wb, plane);
+            const DirectGrid grid = direct_grid(r.count, c.count, Tw, Wb, plane, kit.width);
             // Stride 1, whole rows, a full block: the phase is dx's planes themselves.
             const bool straight = s == 1 && !grid.flat && count == kDirectChannels;
-            avx2::conv_direct_planes(Cout, Th, Tw, grid, dyp + (r.m0 - top) * Wb + c.m0 - left,
-                                     w4[rh * s + rw].get() + c0 * taps, straight ? dxb : yp);
+            kit.planes(Cout, Th, Tw, grid, dyp + (r.m0 - top) * Wb + c.m0 - left,
+                       w4[rh * s + rw].get() + c0 * taps, straight ? dxb : yp);
             if (straight) continue;
             for (int64_t o = 0; o < count; ++o)
               for (int64_t m = 0; m < r.count; ++m) {
@@ -395,12 +404,13 @@ void direct_input_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t s
 void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, const float* x,
                             const float* dy, float* dw) {
   const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW, image = g.C * g.H * g.W;
-  const DirectGrid grid = avx2::tight_grid(g.OH, g.OW, g.kh, g.kw);
+  const DirectKernels& kit = direct_kernels();
+  const DirectGrid grid = tight_grid(g.OH, g.OW, g.kh, g.kw, kit.width);
   const int64_t padded = g.C * grid.x_plane + grid.x_slack;
   const int64_t dy_plane = grid.flat ? grid.y_plane : L, dy_image = Cout * dy_plane;  // as read
   const int64_t per_image = padded + (grid.flat ? dy_image : 0);
-  const int64_t blocks = Cout / kDirectChannels, tap_groups = (K + avx2::kDirectTaps - 1) /
-                                                             avx2::kDirectTaps;
+  const int64_t blocks = Cout / kDirectChannels;
+  const int64_t tap_groups = (K + kDirectTaps - 1) / kDirectTaps;
   const int64_t pairs = blocks * tap_groups;
   std::fill(dw, dw + Cout * K, 0.0f);
   if (N == 0 || pairs == 0) return;
@@ -425,11 +435,10 @@ void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, const fl
     const float* dy_run = grid.flat ? staged_dy : dy + n0 * Cout * L;
     parallel_threads(threads, [&](int tid) {
       for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
-        const int64_t b = q / tap_groups, t0 = q % tap_groups * avx2::kDirectTaps;
-        avx2::conv_direct_weight(nb, g.C, g.kh, g.kw, grid, buf.get(), padded,
-                                 dy_run + b * kDirectChannels * dy_plane, dy_image, t0,
-                                 std::min(avx2::kDirectTaps, K - t0),
-                                 dw + b * kDirectChannels * K);
+        const int64_t b = q / tap_groups, t0 = q % tap_groups * kDirectTaps;
+        kit.weight(nb, g.C, g.kh, g.kw, grid, buf.get(), padded,
+                   dy_run + b * kDirectChannels * dy_plane, dy_image, t0,
+                   std::min(kDirectTaps, K - t0), dw + b * kDirectChannels * K);
       }
     });
   }
@@ -446,7 +455,7 @@ void conv2d_forward(int64_t N, int64_t groups, int64_t Cout, const ConvGeom& g, 
     const int64_t s = direct_stride(g);
     if (groups == 1 && s > 0 &&
         direct_output(g.C * g.kh * g.kw, Cout, g.OH, g.OW,
-                      avx2::tight_grid(g.OH, g.OW, g.kh / s, g.kw / s))) {
+                      tight_grid(g.OH, g.OW, g.kh / s, g.kw / s, direct_kernels().width))) {
       direct_forward(N, g.C, g.H, g.W, Cout, g.kh, g.kw, s, g.ph, g.pw, x,
                          forward_weights(w, Cout, g.C, g.kh, g.kw, s).get(), bias, y);
       return;
@@ -517,7 +526,7 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
     if (groups == 1 && direct_stride(g) == 1 && Cout % kDirectChannels == 0 &&
         g.C * g.kh * g.kw <= kDirectWeightTaps &&
         direct_output(g.C * g.kh * g.kw, Cout, g.OH, g.OW,
-                      avx2::tight_grid(g.OH, g.OW, g.kh, g.kw))) {
+                      tight_grid(g.OH, g.OW, g.kh, g.kw, direct_kernels().width))) {
       direct_weight_gradient(N, Cout, g, x, dy, dw);
       return;
     }

@@ -1,0 +1,24 @@
+// The direct convolution kernels (conv_direct_kernel.h) on 512-bit AVX-512F vectors.
+#include <immintrin.h>
+
+#include "cpu/conv_direct_kernel.h"
+
+namespace gradflow::cpu::avx512 {
+namespace {
+
+struct Zmm {
+  using V = __m512;
+  static constexpr int64_t W = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static void storeu(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V bcast(const float* p) { return _mm512_set1_ps(*p); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static float sum(V v) { return _mm512_reduce_add_ps(v); }
+};
+
+}  // namespace
+
+extern const DirectKernels kDirectKernels{Zmm::W, &direct_planes<Zmm>, &direct_weight<Zmm>};
+
+}  // namespace gradflow::cpu::avx512
