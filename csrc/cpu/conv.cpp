@@ -410,7 +410,7 @@ void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, const fl
   const int64_t dy_plane = grid.flat ? grid.y_plane : L, dy_image = Cout * dy_plane;  // as read
   const int64_t per_image = padded + (grid.flat ? dy_image : 0);
   const int64_t blocks = Cout / kDirectChannels;
-  const int64_t tap_groups = (K + kDirectTaps - 1) / kDirectTaps;
+  const int64_t tap_groups = (K + kit.taps - 1) / kit.taps;
   const int64_t pairs = blocks * tap_groups;
   std::fill(dw, dw + Cout * K, 0.0f);
   if (N == 0 || pairs == 0) return;
@@ -435,10 +435,10 @@ void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, const fl
     const float* dy_run = grid.flat ? staged_dy : dy + n0 * Cout * L;
     parallel_threads(threads, [&](int tid) {
       for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
-        const int64_t b = q / tap_groups, t0 = q % tap_groups * kDirectTaps;
+        const int64_t b = q / tap_groups, t0 = q % tap_groups * kit.taps;
         kit.weight(nb, g.C, g.kh, g.kw, grid, buf.get(), padded,
                    dy_run + b * kDirectChannels * dy_plane, dy_image, t0,
-                   std::min(kDirectTaps, K - t0), dw + b * kDirectChannels * K);
+                   std::min(kit.taps, K - t0), dw + b * kDirectChannels * K);
       }
     });
   }

@@ -40,9 +40,6 @@ inline DirectGrid tight_grid(int64_t OH, int64_t OW, int64_t kh, int64_t kw, int
   return direct_grid(OH, OW, kw, OW + kw - 1, (OH + kh - 1) * (OW + kw - 1), W);
 }
 
-// Taps per call of the weight gradient.
-constexpr int64_t kDirectTaps = 3;
-
 // The two kernels of one vector width W (a grid passed to them must be made for W):
 //
 // planes: four output planes of a stride-1, undilated correlation
@@ -50,13 +47,14 @@ constexpr int64_t kDirectTaps = 3;
 // for o < 4 and every output position of the grid, with xpad the C zero-padded input planes
 // and w4 the four channels' weights interleaved.
 //
-// weight: the weight gradient of the same correlation, for 4 output channels and `count` <= 3
-// taps t0, t0 + 1, ... (tap t = (c*kh + i)*kw + j, of K = C*kh*kw), summed over nb images:
+// weight: the weight gradient of the same correlation, for 4 output channels and `count` <=
+// `taps` taps t0, t0 + 1, ... (tap t = (c*kh + i)*kw + j, of K = C*kh*kw), summed over nb images:
 //   dw[o*K + t] += sum_{n, positions p} dy_n[o*y_plane + p] * xpad_n[c, p shifted by (i, j)]
 // with the nb padded images x_image apart and dy's images dy_image apart, laid out as the
 // grid's output (a flat grid's garbage columns and rounding must be zero in dy).
 struct DirectKernels {
   int64_t width;  // W: output positions per vector
+  int64_t taps;   // taps per call of `weight`
   void (*planes)(int64_t C, int64_t kh, int64_t kw, const DirectGrid& g, const float* xpad,
                  const float* w4, float* y);
   void (*weight)(int64_t nb, int64_t C, int64_t kh, int64_t kw, const DirectGrid& g,

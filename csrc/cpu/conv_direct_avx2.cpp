@@ -9,6 +9,8 @@ namespace {
 struct Ymm {
   using V = __m256;
   static constexpr int64_t W = 8;
+  static constexpr int kTile = 3;  // planes: 12 accumulators, 3 x vectors, 1 weight
+  static constexpr int kTaps = 3;  // weight gradient: 12 accumulators, 3 x vectors, 1 dy
   static V zero() { return _mm256_setzero_ps(); }
   static V loadu(const float* p) { return _mm256_loadu_ps(p); }
   static void storeu(float* p, V v) { _mm256_storeu_ps(p, v); }
@@ -23,6 +25,7 @@ struct Ymm {
 
 }  // namespace
 
-extern const DirectKernels kDirectKernels{Ymm::W, &direct_planes<Ymm>, &direct_weight<Ymm>};
+extern const DirectKernels kDirectKernels{Ymm::W, Ymm::kTaps, &direct_planes<Ymm>,
+                                          &direct_weight<Ymm>};
 
 }  // namespace gradflow::cpu::avx2

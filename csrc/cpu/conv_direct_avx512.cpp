@@ -9,6 +9,8 @@ namespace {
 struct Zmm {
   using V = __m512;
   static constexpr int64_t W = 16;
+  static constexpr int kTile = 6;  // planes: 24 accumulators, 6 x vectors, 1 weight
+  static constexpr int kTaps = 6;  // weight gradient: 24 accumulators, 6 x vectors, 1 dy
   static V zero() { return _mm512_setzero_ps(); }
   static V loadu(const float* p) { return _mm512_loadu_ps(p); }
   static void storeu(float* p, V v) { _mm512_storeu_ps(p, v); }
@@ -19,6 +21,7 @@ struct Zmm {
 
 }  // namespace
 
-extern const DirectKernels kDirectKernels{Zmm::W, &direct_planes<Zmm>, &direct_weight<Zmm>};
+extern const DirectKernels kDirectKernels{Zmm::W, Zmm::kTaps, &direct_planes<Zmm>,
+                                          &direct_weight<Zmm>};
 
 }  // namespace gradflow::cpu::avx512
