@@ -450,13 +450,15 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
 # kernel larger than 1x1 (here stride 1; strided ones below). Its output vectors (8 floats on
 # AVX2, 16 on AVX-512) are whole rows when the output width is a multiple of the vector width,
 # else a flat grid over the padded rows (Wp = OW + kw - 1 wide, rounded up to whole vectors,
-# garbage columns dropped); its channels come in blocks of 4, a last partial block staged. It runs when at least half of the channels of its blocks and half of
-# its grid's positions are real outputs, and a flat grid only up to 288 taps (C*kh*kw of the
-# correlation): forward over (Cin -> Cout, OH x OW), input gradient over (Cout -> Cin, H x W) with
-# any padding, weight gradient as the forward when Cout % 4 == 0 and Cin*kh*kw <= 288 (its taps go
-# in groups of 3: 1 or 2 left over). Tiles are 3 vectors, the last 1, 2 or 4 as tiles of 1 or 2: 1
-# to 7 vectors per plane cover every remainder. Cases just below, at and above each condition; each
-# result is checked against the float64 im2col path, at every SIMD level (portable: im2col only).
+# garbage columns dropped); its channels come in blocks of 4, a last partial block staged. It
+# runs when at least half of the channels of its blocks and half of its grid's positions are
+# real outputs, and a flat grid only up to 288 taps (C*kh*kw of the correlation; 576 on
+# AVX-512): forward over (Cin -> Cout, OH x OW), input gradient over (Cout -> Cin, H x W) with
+# any padding, weight gradient as the forward when Cout % 4 == 0 and Cin*kh*kw <= 288 (576)
+# (its taps go in groups of 3, or 6: the rest left over). Tiles are 3 vectors (6), between 3
+# and 6 (6 and 12) left two tiles of half of them: 1 to 7 (13) vectors per plane cover every
+# remainder. Cases just below, at and above each condition; each result is checked against the
+# float64 im2col path, at every SIMD level (portable: im2col only).
 DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (2, 4, (8, 8), 4, (3, 3), (1, 1)),     # whole rows everywhere, 8 vectors
     (2, 4, (8, 7), 4, (3, 3), (1, 1)),     # OW = W = 7: flat (56 of 72 positions) everywhere
@@ -498,12 +500,19 @@ DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (0, 4, (8, 8), 4, (3, 3), (1, 1)),     # empty batch
     (1, 4, (8, 8), 4, (3, 3), (1, 1)),     # one (image, block) pair: fewer than the threads
     (1, 32, (7, 7), 4, (3, 3), (1, 1)),    # flat forward of 288 taps: direct
-    (1, 33, (7, 7), 4, (3, 3), (1, 1)),    # 297: im2col
+    (1, 33, (7, 7), 4, (3, 3), (1, 1)),    # 297: im2col (AVX-512: direct)
     (1, 4, (7, 7), 32, (3, 3), (1, 1)),    # flat input gradient of 288 taps: direct
-    (1, 4, (7, 7), 33, (3, 3), (1, 1)),    # 297: im2col
+    (1, 4, (7, 7), 33, (3, 3), (1, 1)),    # 297: im2col (AVX-512: direct)
     (2, 31, (8, 8), 4, (3, 3), (1, 1)),    # 279 taps: direct weight gradient
     (2, 32, (8, 8), 4, (3, 3), (1, 1)),    # 288 taps: direct weight gradient
     (2, 33, (8, 8), 4, (3, 3), (1, 1)),    # 297 taps: its GEMMs (whole-row forward: direct)
+    (1, 64, (7, 7), 4, (3, 3), (1, 1)),    # flat forward of 576 taps: AVX-512 direct
+    (1, 65, (7, 7), 4, (3, 3), (1, 1)),    # 585: im2col
+    (1, 4, (7, 7), 64, (3, 3), (1, 1)),    # flat input gradient of 576 taps: AVX-512 direct
+    (1, 4, (7, 7), 65, (3, 3), (1, 1)),    # 585: im2col
+    (2, 63, (8, 16), 4, (3, 3), (1, 1)),   # 567 taps: AVX-512 direct weight gradient
+    (2, 64, (8, 16), 4, (3, 3), (1, 1)),   # 576
+    (2, 65, (8, 16), 4, (3, 3), (1, 1)),   # 585: its GEMMs
     (2, 7, (8, 8), 4, (2, 2), (1, 1)),     # 28 taps: a group of 1 left over
     (2, 5, (8, 8), 4, (2, 2), (1, 1)),     # 20 taps: a group of 2 left over
     # AVX-512's vectors of 16 (above, the AVX2 vectors of 8; the 8 x 16 cases fit both)
@@ -515,8 +524,15 @@ DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (1, 4, (3, 16), 4, (3, 3), (1, 1)),    # 3
     (1, 4, (4, 16), 4, (3, 3), (1, 1)),    # 4 = 2 + 2
     (1, 4, (5, 16), 4, (3, 3), (1, 1)),    # 5 = 3 + 2
-    (1, 4, (7, 16), 4, (3, 3), (1, 1)),    # 7 = 3 + 2 + 2
+    (1, 4, (7, 16), 4, (3, 3), (1, 1)),    # 7 = 3 + 2 + 2 (AVX-512's tiles of 6: 4 + 3)
+    (1, 4, (6, 16), 4, (3, 3), (1, 1)),    # 6: one tile of 6
+    (1, 4, (11, 16), 4, (3, 3), (1, 1)),   # 11 = 6 + 5
+    (1, 4, (12, 16), 4, (3, 3), (1, 1)),   # 12 = 6 + 6
+    (1, 4, (13, 16), 4, (3, 3), (1, 1)),   # 13 = 6 + 4 + 3
     (1, 4, (3, 5), 4, (3, 3), (1, 1)),     # flat, 3 rows of Wp = 7: 15 of 32 real at 16
+    (2, 3, (8, 16), 4, (3, 3), (1, 1)),    # 27 taps: weight groups of 6, 3 left over
+    (2, 1, (8, 16), 4, (5, 5), (2, 2)),    # 25 taps: 1 left over (of 3: 1)
+    (2, 5, (8, 16), 4, (1, 7), (0, 3)),    # 35 taps: 5 left over (of 3: 2)
 ]
 
 

@@ -154,10 +154,6 @@ const DirectKernels& direct_kernels() {
   return avx2::kDirectKernels;
 }
 
-// The direct weight gradient runs up to this many taps C*kh*kw (32 channels of 3x3); with
-// more (64 channels: 8x8 and 16x16 planes measured) the GEMMs run faster.
-constexpr int64_t kDirectWeightTaps = 288;
-
 // The stride s of a conv that the direct kernels run, 0 for none: undilated, the same stride
 // both ways dividing the kernel into more than one tap (a stride-s conv is then a stride-1
 // correlation of the image's s*s phases with (kh/s, kw/s) taps, see gather_image), natural
@@ -175,21 +171,16 @@ int64_t whole_blocks(int64_t channels) {
   return (channels + kDirectChannels - 1) / kDirectChannels;
 }
 
-// A flat grid runs up to this many taps C*kh*kw of its correlation: with more (64 channels
-// of 14x14 and 28x28, 128 of 14x14 measured) the image no longer stays in cache from one tile
-// to the next, and im2col + GEMM runs faster.
-constexpr int64_t kFlatGridTaps = 288;
-
 // Whether the direct kernels run a correlation of `taps` taps (input channels x kernel) into
 // `channels` output planes OH x OW laid out as `grid`: when at least half of the channels of
 // its blocks of 4 and half of the grid's positions are real outputs (a flat grid pays for
-// garbage columns and rounding), and a flat grid only up to kFlatGridTaps. Measured: blocks of
-// 2 or 3 channels run faster than the GEMM path, a block of 1 may not (LeNet's 5x5 input
-// gradient into 1 channel).
+// garbage columns and rounding), and a flat grid only up to the kernels' flat_taps. Measured:
+// blocks of 2 or 3 channels run faster than the GEMM path, a block of 1 may not (LeNet's 5x5
+// input gradient into 1 channel).
 bool direct_output(int64_t taps, int64_t channels, int64_t OH, int64_t OW,
                    const DirectGrid& grid) {
   return channels > 0 && OH * OW > 0 && 2 * channels >= whole_blocks(channels) * kDirectChannels &&
-         2 * OH * OW >= grid.y_plane && (!grid.flat || taps <= kFlatGridTaps);
+         2 * OH * OW >= grid.y_plane && (!grid.flat || taps <= direct_kernels().flat_taps);
 }
 
 // The weights as conv_direct_planes reads them: per block of 4 of the out_ch output channels,
@@ -524,7 +515,7 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
   if constexpr (std::is_same_v<T, float>) {
     if (groups == 1 && direct_stride(g) == 1 && Cout % kDirectChannels == 0 &&
-        g.C * g.kh * g.kw <= kDirectWeightTaps &&
+        g.C * g.kh * g.kw <= direct_kernels().weight_taps &&
         direct_output(g.C * g.kh * g.kw, Cout, g.OH, g.OW,
                       tight_grid(g.OH, g.OW, g.kh, g.kw, direct_kernels().width))) {
       direct_weight_gradient(N, Cout, g, x, dy, dw);

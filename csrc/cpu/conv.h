@@ -20,24 +20,25 @@
 // all threads together), a run of lc < L output positions of one image.
 // A 1x1, stride-1, unpadded conv with nb == 1 uses x[n, grp] as col directly: no copy.
 //
-// Direct path (AVX2, float32): an undilated, ungrouped conv whose stride s (1, or the same both
-// ways) divides its kernel into more than one tap, at its natural output size, skips im2col. The
-// forward is the stride-1 correlation of the image's s*s phases, stacked as channels (space to
-// depth), with (kh/s, kw/s) taps; the input gradient is, per phase (rh, rw) of dx, the stride-1
-// correlation of dy, zero-padded once, with the taps (s*i + rh, s*j + rw) of the kernel flipped and
-// its channels swapped, scattered into dx (for s = 1, the correlation of dy with the flipped
-// kernel, straight into dx). Each image is copied once into a zero-padded buffer, and a
-// register-tiled micro-kernel (cpu/conv_direct_avx2.h) computes 4 output channels x up to 3 vectors
-// of 8 positions per tile, straight from it. The vectors are whole output rows when the output
-// width is a multiple of 8; otherwise a flat grid over the padded rows (Wp = OW + kw - 1 positions
-// each, rounded up to whole vectors) whose garbage columns are dropped. A last block of fewer than
-// 4 channels runs with zero weights. The path runs when at least half of the channels of its blocks
-// and half of its grid's positions are real outputs, and a flat grid only up to 288 taps C*kh*kw
-// (beyond, its image falls out of cache and the GEMM wins). Threads take even shares of the (image,
-// block of 4 channels) pairs. backward-weight takes stride 1, the forward's conditions, Cout % 4 ==
-// 0 and at most 288 taps: runs of images are padded at once (and dy laid out as a flat grid) under
-// the workspace cap, and a tile sums 4 output channels x 3 taps over every position of the run, the
-// threads sharing out the (channel block, tap group) pairs.
+// Direct path (AVX2 or AVX-512, float32): an undilated, ungrouped conv whose stride s (1, or the
+// same both ways) divides its kernel into more than one tap, at its natural output size, skips
+// im2col. The forward is the stride-1 correlation of the image's s*s phases, stacked as channels
+// (space to depth), with (kh/s, kw/s) taps; the input gradient is, per phase (rh, rw) of dx, the
+// stride-1 correlation of dy, zero-padded once, with the taps (s*i + rh, s*j + rw) of the kernel
+// flipped and its channels swapped, scattered into dx (for s = 1, the correlation of dy with the
+// flipped kernel, straight into dx). Each image is copied once into a zero-padded buffer, and a
+// register-tiled micro-kernel (cpu/conv_direct.h) computes 4 output channels x up to 3 vectors
+// of 8 positions (AVX2) or 6 of 16 (AVX-512) per tile, straight from it. The vectors are whole
+// output rows when the output width is a multiple of the vector width; otherwise a flat grid over
+// the padded rows (Wp = OW + kw - 1 positions each, rounded up to whole vectors) whose garbage
+// columns are dropped. A last block of fewer than 4 channels runs with zero weights. The path
+// runs when at least half of the channels of its blocks and half of its grid's positions are real
+// outputs, and a flat grid only up to 288 taps C*kh*kw (576 on AVX-512; beyond, its image falls
+// out of cache and the GEMM wins). Threads take even shares of the (image, block of 4 channels)
+// pairs. backward-weight takes stride 1, the forward's conditions, Cout % 4 == 0 and at most 288
+// taps (576): runs of images are padded at once (and dy laid out as a flat grid) under the
+// workspace cap, and a tile sums 4 output channels x 3 taps (6) over every position of the run,
+// the threads sharing out the (channel block, tap group) pairs.
 //
 // Threads: when the batch divides evenly among the threads (N a multiple of the thread count,
 // or at least 4 images per thread) and images are not split, thread t takes the images

@@ -55,6 +55,10 @@ inline DirectGrid tight_grid(int64_t OH, int64_t OW, int64_t kh, int64_t kw, int
 struct DirectKernels {
   int64_t width;  // W: output positions per vector
   int64_t taps;   // taps per call of `weight`
+  // Where the GEMM path takes over, in taps C*kh*kw of the correlation: a flat grid runs up to
+  // flat_taps (with more, the image no longer stays in cache from one tile to the next), the
+  // weight gradient up to weight_taps.
+  int64_t flat_taps, weight_taps;
   void (*planes)(int64_t C, int64_t kh, int64_t kw, const DirectGrid& g, const float* xpad,
                  const float* w4, float* y);
   void (*weight)(int64_t nb, int64_t C, int64_t kh, int64_t kw, const DirectGrid& g,
