@@ -16,6 +16,7 @@ import gradflow as gf
 import gradflow.nn as nn
 import gradflow.nn.functional as F
 import gradflow.optim as optim
+from gradflow import _C
 from gradflow.optim import lr_scheduler
 
 from .steps import Gen, Step
@@ -635,14 +636,24 @@ def _image(g: Gen, c: int = None, ndim: int = 4, dt: str = None) -> V:
 
 @target(6)
 def conv(g: Gen) -> None:
-    # direct: near the CPU's direct path (csrc/cpu/conv.h), channels in fours, rows about 8
-    # wide, stride 1 or a stride 2 that divides the kernel; otherwise anything small
+    """A conv at one of the SIMD levels this CPU has (the direct path's kernels differ)."""
+    _C.cap_simd(g.pick(*_C.simd_levels()))
+    try:
+        _conv(g)
+    finally:
+        _C.cap_simd(_C.simd_levels()[-1])
+
+
+def _conv(g: Gen) -> None:
+    # direct: near the CPU's direct path (csrc/cpu/conv.h), channels in fours, rows about 8 or
+    # 16 wide (its vectors on AVX2 and AVX-512), stride 1 or a stride 2 that divides the kernel;
+    # otherwise anything small
     direct = g.chance(0.3)
     groups = 1 if direct else g.pick(1, 1, 1, 2, 0, -1, 3)
     cin = (g.pick(3, 4, 8) if direct else g.size(1, 2)) * (groups if groups > 0 else 1)
     cout = (g.pick(4, 5, 8) if direct else g.size(1, 2)) * (groups if groups > 0 else 1)
     if direct:
-        x = g.tensor((g.size(0, 2), cin, g.int(1, 9), g.pick(6, 7, 8, 9, 10)),
+        x = g.tensor((g.size(0, 2), cin, g.int(1, 9), g.pick(6, 7, 8, 9, 10, 15, 16, 17, 18)),
                      g.pick("float32", "float32", "float64"))
     else:
         x = _image(g, cin, g.pick(4, 4, 4, 3, 2, 5))
