@@ -190,6 +190,30 @@ def test_pool_kernels_across_parallel_threshold(planes):
         _C.set_num_threads(saved)
 
 
+# 2x2 windows at stride 2 without padding or dilation take a branch-free path in
+# csrc/cpu/pool.cpp when every window lies inside the input; ceil_mode's partial windows, and
+# any other geometry, the general one. Few distinct values make ties (the first largest wins),
+# NaNs (the last NaN of a window wins) and -inf (a window of them points at its first).
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("h,w,ceil_mode", [(4, 6, False), (5, 7, False), (5, 7, True),
+                                           (2, 2, False), (3, 4, False), (6, 9, True)])
+def test_max_pool_2x2_path_keeps_the_window_rule(dtype, h, w, ceil_mode):
+    rng = np.random.default_rng(h * w + ceil_mode)
+    x = rng.integers(-2, 3, (2, 3, h, w)).astype(dtype)
+    x[rng.random(x.shape) < 0.15] = np.nan
+    x[rng.random(x.shape) < 0.15] = -np.inf
+    y, idx = _C.max_pool2d(x, (2, 2), (2, 2), (0, 0), (1, 1), ceil_mode)
+    assert y.shape[2:] == (pool_output_size(h, 2, 2, 0, 1, ceil_mode),
+                           pool_output_size(w, 2, 2, 0, 1, ceil_mode))
+    for n, c, i, j in np.ndindex(y.shape):
+        best, arg = -np.inf, 2 * i * w + 2 * j
+        for r, q in [(2 * i + a, 2 * j + b) for a in (0, 1) for b in (0, 1)]:
+            if r < h and q < w and (x[n, c, r, q] > best or np.isnan(x[n, c, r, q])):
+                best, arg = x[n, c, r, q], r * w + q
+        np.testing.assert_array_equal(y[n, c, i, j], best)
+        assert idx[n, c, i, j] == arg
+
+
 # ---------------------------------------------------------------- gradients
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("k,s,p,d,ceil", [(2, None, 0, 1, False), (3, 2, 1, 1, True),

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 
 namespace gradflow::cpu {
 
@@ -76,8 +79,58 @@ inline void window_max(const T* plane, int64_t W, Span rows, Span cols, T* best_
   *arg_out = arg;
 }
 
+// take ? a : b as bit masks: a branch on random data (which of a 2x2 window's values is largest)
+// would be mispredicted half the time, and compilers turn the ternary into one. (Larger windows
+// keep window_max's branch: a running maximum changes less and less often, and there the branch
+// measured faster.)
+template <typename U>
+inline U pick(bool take, U a, U b) {
+  using Bits = std::conditional_t<sizeof(U) == 8, uint64_t, uint32_t>;
+  Bits ab, bb;
+  std::memcpy(&ab, &a, sizeof(U));
+  std::memcpy(&bb, &b, sizeof(U));
+  const Bits mask = Bits(0) - Bits(take);
+  const Bits r = (ab & mask) | (bb & ~mask);
+  U out;
+  std::memcpy(&out, &r, sizeof(U));
+  return out;
+}
+
+// The plane of a 2x2 pool at stride 2 without padding or dilation (LeNet's, VGG's, U-Net's):
+// window_max's result without its loops and branches, each window's four values taken in
+// window_max's order, one replacing the best so far when larger or NaN.
+template <typename T>
+void max_pool_2x2(const T* plane, int64_t W, int64_t OH, int64_t OW, T* y, int64_t* idx) {
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const T* r0 = plane + 2 * oh * W;
+    const T* r1 = r0 + W;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t at = 2 * oh * W + 2 * ow;
+      const T v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+      const int64_t where[4] = {at, at + 1, at + W, at + W + 1};
+      T best = v[0];
+      int64_t arg = at;
+      for (int i = 1; i < 4; ++i) {
+        const bool take = (v[i] > best) | (v[i] != v[i]);
+        best = pick(take, v[i], best);
+        arg = pick(take, where[i], arg);
+      }
+      y[oh * OW + ow] = best;
+      idx[oh * OW + ow] = arg;
+    }
+  }
+}
+
 template <Windows kind, typename T>
 void max_pool(const PoolGeom& g, const T* x, T* y, int64_t* idx) {
+  if (kind == Windows::dilated && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 &&
+      g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 && 2 * g.OH <= g.H && 2 * g.OW <= g.W) {
+    const int64_t L = g.OH * g.OW;
+#pragma omp parallel for schedule(static) if (g.P * L > kParallelMin)
+    for (int64_t p = 0; p < g.P; ++p)
+      max_pool_2x2(x + p * g.H * g.W, g.W, g.OH, g.OW, y + p * L, idx + p * L);
+    return;
+  }
   const int64_t L = g.OH * g.OW;
 #pragma omp parallel for schedule(static) if (g.P * L > kParallelMin)
   for (int64_t p = 0; p < g.P; ++p) {
