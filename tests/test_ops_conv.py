@@ -454,7 +454,7 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
 # runs when at least half of the channels of its blocks and half of its grid's positions are
 # real outputs, and a flat grid only up to 288 taps (C*kh*kw of the correlation; 576 on
 # AVX-512): forward over (Cin -> Cout, OH x OW), input gradient over (Cout -> Cin, H x W) with
-# any padding, weight gradient as the forward when Cout % 4 == 0 and Cin*kh*kw <= 288 (576)
+# any padding, weight gradient as the forward when Cin*kh*kw <= 288 (576)
 # (its taps go in groups of 3, or 6: the rest left over). Tiles are 3 vectors (6), between 3
 # and 6 (6 and 12) left two tiles of half of them: 1 to 7 (13) vectors per plane cover every
 # remainder. Cases just below, at and above each condition; each result is checked against the
@@ -478,8 +478,10 @@ DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
     (1, 3, (8, 16), 4, (3, 3), (1, 1)),    # Cin = 3
     (1, 5, (8, 16), 8, (3, 3), (1, 1)),    # Cin = 5 (5/8): a full block and a partial one
     (1, 8, (8, 16), 1, (3, 3), (1, 1)),    # Cout = 1: forward and weight gradient im2col
-    (1, 8, (8, 16), 2, (3, 3), (1, 1)),    # Cout = 2: forward a partial block, weight im2col
+    (1, 8, (8, 16), 2, (3, 3), (1, 1)),    # Cout = 2: a partial block (weight: dy staged)
     (1, 8, (8, 16), 5, (3, 3), (1, 1)),    # Cout = 5
+    (2, 4, (8, 16), 6, (3, 3), (1, 1)),    # Cout = 6, whole rows: the weight gradient stages dy
+    (2, 1, (12, 12), 6, (5, 5), (0, 0)),   # LeNet's first layer: flat, 6 channels
     (1, 8, (8, 12), 3, (3, 3), (1, 1)),    # a partial block on a flat grid
     (3, 4, (1, 8), 12, (3, 3), (1, 1)),    # 1 vector per plane
     (1, 4, (2, 8), 4, (3, 3), (1, 1)),     # 2

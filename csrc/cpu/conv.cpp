@@ -387,23 +387,27 @@ void direct_input_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t s
       });
 }
 
-// dw (Cout, C, kh, kw) of a conv on the direct path (Cout a multiple of 4): the batch in runs
-// of images whose padded copies (and, on a flat grid, dy in the grid's layout) fit the
-// workspace cap; per run, thread t takes an even share of the (block of 4 output channels,
-// group of 3 taps) pairs, each summed over the run's images, so no two threads write the
-// same entries of dw.
+// dw (Cout, C, kh, kw) of a conv on the direct path: the batch in runs of images whose padded
+// copies (and, on a flat grid or with a last block of fewer than 4 channels, dy staged in the
+// grid's layout, its block filled up with zero planes) fit the workspace cap; per run, thread t
+// takes an even share of the (block of 4 output channels, group of taps) pairs, each summed
+// over the run's images, so no two threads write the same entries of dw. A partial block's
+// rows are summed past Cout into a staging dw, and only the real ones copied.
 void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, const float* x,
                             const float* dy, float* dw) {
   const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW, image = g.C * g.H * g.W;
   const DirectKernels& kit = direct_kernels();
   const DirectGrid grid = tight_grid(g.OH, g.OW, g.kh, g.kw, kit.width);
   const int64_t padded = g.C * grid.x_plane + grid.x_slack;
-  const int64_t dy_plane = grid.flat ? grid.y_plane : L, dy_image = Cout * dy_plane;  // as read
-  const int64_t per_image = padded + (grid.flat ? dy_image : 0);
-  const int64_t blocks = Cout / kDirectChannels;
+  const int64_t blocks = whole_blocks(Cout), Cout4 = blocks * kDirectChannels;
+  const bool stage = grid.flat || Cout4 != Cout;  // dy copied into the grid's layout
+  const int64_t dy_plane = stage ? grid.y_plane : L, dy_image = (stage ? Cout4 : Cout) * dy_plane;
+  const int64_t per_image = padded + (stage ? dy_image : 0);
   const int64_t tap_groups = (K + kit.taps - 1) / kit.taps;
   const int64_t pairs = blocks * tap_groups;
-  std::fill(dw, dw + Cout * K, 0.0f);
+  std::vector<float> dw4 = workspace<float>(Cout4 != Cout ? Cout4 * K : 0);  // staging dw
+  float* sums = Cout4 != Cout ? dw4.data() : dw;
+  std::fill(sums, sums + Cout4 * K, 0.0f);
   if (N == 0 || pairs == 0) return;
   const int64_t run = std::clamp<int64_t>(
       conv_workspace_bytes() / (per_image * static_cast<int64_t>(sizeof(float))), 1, N);
@@ -418,21 +422,23 @@ void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, const fl
         gather_image(g.C, g.H, g.W, 1, g.ph, g.pw, g.H + 2 * g.ph, grid.Wp, x + (n0 + n) * image,
                      xp);
         std::fill(xp + padded - grid.x_slack, xp + padded, 0.0f);
-        if (grid.flat)
-          to_grid(Cout, g.OH, g.OW, grid.Wp, grid.y_plane, dy + (n0 + n) * Cout * L,
-                  staged_dy + n * dy_image);
+        if (!stage) continue;
+        float* dyn = staged_dy + n * dy_image;
+        to_grid(Cout, g.OH, g.OW, grid.y_ld(), grid.y_plane, dy + (n0 + n) * Cout * L, dyn);
+        std::fill(dyn + Cout * dy_plane, dyn + dy_image, 0.0f);
       }
     });
-    const float* dy_run = grid.flat ? staged_dy : dy + n0 * Cout * L;
+    const float* dy_run = stage ? staged_dy : dy + n0 * Cout * L;
     parallel_threads(threads, [&](int tid) {
       for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
         const int64_t b = q / tap_groups, t0 = q % tap_groups * kit.taps;
         kit.weight(nb, g.C, g.kh, g.kw, grid, buf.get(), padded,
                    dy_run + b * kDirectChannels * dy_plane, dy_image, t0,
-                   std::min(kit.taps, K - t0), dw + b * kDirectChannels * K);
+                   std::min(kit.taps, K - t0), sums + b * kDirectChannels * K);
       }
     });
   }
+  if (sums != dw) std::copy(sums, sums + Cout * K, dw);
 }
 #endif
 
@@ -514,8 +520,7 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
                             const T* x, const T* dy, T* dw) {
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
   if constexpr (std::is_same_v<T, float>) {
-    if (groups == 1 && direct_stride(g) == 1 && Cout % kDirectChannels == 0 &&
-        g.C * g.kh * g.kw <= direct_kernels().weight_taps &&
+    if (groups == 1 && direct_stride(g) == 1 && g.C * g.kh * g.kw <= direct_kernels().weight_taps &&
         direct_output(g.C * g.kh * g.kw, Cout, g.OH, g.OW,
                       tight_grid(g.OH, g.OW, g.kh, g.kw, direct_kernels().width))) {
       direct_weight_gradient(N, Cout, g, x, dy, dw);

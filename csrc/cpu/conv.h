@@ -35,9 +35,9 @@
 // runs when at least half of the channels of its blocks and half of its grid's positions are real
 // outputs, and a flat grid only up to 288 taps C*kh*kw (576 on AVX-512; beyond, its image falls
 // out of cache and the GEMM wins). Threads take even shares of the (image, block of 4 channels)
-// pairs. backward-weight takes stride 1, the forward's conditions, Cout % 4 == 0 and at most 288
-// taps (576): runs of images are padded at once (and dy laid out as a flat grid) under the
-// workspace cap, and a tile sums 4 output channels x 3 taps (6) over every position of the run,
+// pairs. backward-weight takes stride 1, the forward's conditions and at most 288 taps (576):
+// runs of images are padded at once (and dy laid out as a flat grid, or filled up to whole
+// blocks of 4 channels with zero planes) under the workspace cap, and a tile sums 4 output channels x 3 taps (6) over every position of the run,
 // the threads sharing out the (channel block, tap group) pairs.
 //
 // Threads: when the batch divides evenly among the threads (N a multiple of the thread count,
