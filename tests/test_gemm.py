@@ -224,14 +224,14 @@ def test_simd_levels_cap_the_kernels():
 # The blocking csrc/cpu/gemm.cpp uses (micro-tile MR x NR, blocks MC, KC, NC; with one A
 # block, B panels of kNarrowPanelBytes = 128 KiB, i.e. 32768 / kc floats or 16384 / kc
 # doubles wide):
-#   AVX-512 float 12 x 32, MC 240;  AVX-512 double 12 x 16, MC 120;  KC 192, NC 4096;
+#   AVX-512 float 12 x 32, MC 120;  AVX-512 double 12 x 16, MC 60;  KC 384, NC 4096;
 #   AVX2 float 6 x 16, MC 144;  AVX2 double 6 x 8, MC 72;  KC 256, NC 4080;
 #   portable 4 x 8 / 4 x 4, MC 128, KC 256, NC 4096.
 # Every threshold is crossed just below, at and just above; a packing buffer sized for fewer
 # columns than a panel holds shows up here (and as a report under AddressSanitizer).
-SWEEP_K = list(range(1, 18)) + [191, 192, 193, 255, 256, 257]
-SWEEP_M = [1, 5, 6, 7, 11, 12, 13, 71, 72, 73, 119, 120, 121, 127, 128, 129, 143, 144, 145,
-           239, 240, 241]
+SWEEP_K = list(range(1, 18)) + [255, 256, 257, 383, 384, 385]
+SWEEP_M = [1, 5, 6, 7, 11, 12, 13, 59, 60, 61, 71, 72, 73, 119, 120, 121, 127, 128, 129, 143,
+           144, 145]
 SWEEP_N = [15, 16, 17, 31, 32, 33, 4079, 4080, 4081, 4095, 4096, 4097, 5000]
 
 
@@ -249,9 +249,9 @@ def sweep_cases(dtype):
         for m in (1, 7, 72, 73, 144, 145):
             cases.update((m, n, k) for n in (4095, 4096, 4097, 5000))
         cases.update((9, n, k) for n in narrow_panel_widths(k, dtype) if n <= 40000)
-    for k in (1, 191, 192, 193, 255, 256, 257):
+    for k in (1, 255, 256, 257, 383, 384, 385):
         cases.update((m, n, k) for m in SWEEP_M for n in (15, 16, 17, 31, 32, 33))
-        cases.update((m, n, k) for m in (1, 145, 241) for n in SWEEP_N)
+        cases.update((m, n, k) for m in (1, 121, 145) for n in SWEEP_N)
     return sorted(cases)
 
 
