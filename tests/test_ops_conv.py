@@ -540,7 +540,9 @@ DIRECT_CASES = [  # n, cin, (h, w), cout, (kh, kw), (ph, pw)
 
 # A stride-s conv whose kernel the stride divides into more than one tap: the direct forward
 # is the stride-1 correlation of the image's s*s phases (space to depth) with (kh/s, kw/s) taps,
-# the input gradient s*s stride-1 correlations of dy, one per phase of dx, scattered into it.
+# the input gradient s*s stride-1 correlations of dy, one per phase of dx, scattered into it,
+# the weight gradient (up to 288 taps C*kh*kw) that of the forward's correlation, each tap
+# scattered back to its place in the kernel.
 STRIDED_CASES = [  # n, cin, (h, w), cout, (kh, kw), stride, (ph, pw)
     (2, 4, (16, 16), 4, (4, 4), 2, (1, 1)),   # DCGAN's k4 s2 p1: 8x8 output, whole rows
     (2, 3, (14, 14), 6, (4, 4), 2, (1, 1)),   # 7x7 output: a flat grid; partial blocks
@@ -553,6 +555,9 @@ STRIDED_CASES = [  # n, cin, (h, w), cout, (kh, kw), stride, (ph, pw)
     (1, 4, (16, 16), 4, (3, 3), 2, (1, 1)),   # 3 is not a multiple of 2: im2col
     (1, 2, (24, 24), 4, (6, 6), 3, (1, 1)),   # stride 3: 9 phases of 2x2 taps
     (0, 4, (16, 16), 4, (4, 4), 2, (1, 1)),   # empty batch
+    (2, 17, (8, 8), 4, (4, 4), 2, (1, 1)),    # 272 taps: direct weight gradient
+    (2, 18, (8, 8), 4, (4, 4), 2, (1, 1)),    # 288
+    (2, 19, (8, 8), 4, (4, 4), 2, (1, 1)),    # 304: its GEMMs
 ]
 
 

@@ -196,16 +196,21 @@ std::unique_ptr<float[]> interleave(int64_t out_ch, int64_t taps, Value&& value)
   return w4;
 }
 
+// Where tap t of output channel o of the stride-s correlation of phases (see forward_weights)
+// lies in w (Cout, C, kh, kw).
+int64_t phase_tap(int64_t o, int64_t t, int64_t C, int64_t kh, int64_t kw, int64_t s) {
+  const int64_t Th = kh / s, Tw = kw / s;
+  const int64_t j = t % Tw, i = t / Tw % Th, rj = t / (Th * Tw) % s;
+  const int64_t ri = t / (Th * Tw * s) % s, c = t / (Th * Tw * s * s);
+  return ((o * C + c) * kh + s * i + ri) * kw + s * j + rj;
+}
+
 // The forward's weights, stride s: tap t = (((c*s + ri)*s + rj)*Th + i)*Tw + j of phase
 // channel (c, ri, rj) is w[o, c, s*i + ri, s*j + rj] (Th = kh/s, Tw = kw/s).
 std::unique_ptr<float[]> forward_weights(const float* w, int64_t Cout, int64_t C, int64_t kh,
                                          int64_t kw, int64_t s) {
-  const int64_t Th = kh / s, Tw = kw / s;
-  return interleave(Cout, C * kh * kw, [&](int64_t o, int64_t t) {
-    const int64_t j = t % Tw, i = t / Tw % Th, rj = t / (Th * Tw) % s;
-    const int64_t ri = t / (Th * Tw * s) % s, c = t / (Th * Tw * s * s);
-    return w[((o * C + c) * kh + s * i + ri) * kw + s * j + rj];
-  });
+  return interleave(Cout, C * kh * kw,
+                    [&](int64_t o, int64_t t) { return w[phase_tap(o, t, C, kh, kw, s)]; });
 }
 
 // xq (C*s*s, Hq, Wq) = the image x (C, H, W), zero-padded by (ph, pw), split into its s*s
@@ -387,58 +392,69 @@ void direct_input_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t s
       });
 }
 
-// dw (Cout, C, kh, kw) of a conv on the direct path: the batch in runs of images whose padded
-// copies (and, on a flat grid or with a last block of fewer than 4 channels, dy staged in the
-// grid's layout, its block filled up with zero planes) fit the workspace cap; per run, thread t
-// takes an even share of the (block of 4 output channels, group of taps) pairs, each summed
-// over the run's images, so no two threads write the same entries of dw. A partial block's
-// rows are summed past Cout into a staging dw, and only the real ones copied.
-void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, const float* x,
-                            const float* dy, float* dw) {
-  const int64_t K = g.C * g.kh * g.kw, L = g.OH * g.OW, image = g.C * g.H * g.W;
+// A strided direct weight gradient runs up to this many taps (C*kh*kw; k4 s2 measured on
+// AVX-512: 48 to 256 taps ran in 0.33-0.82x the GEMM path's time, 512 in 1.4-1.75x).
+constexpr int64_t kStridedWeightTaps = 288;
+
+// dw (Cout, C, kh, kw) of a conv of stride s on the direct path, as the weight gradient of the
+// forward's stride-1 correlation of the image's s*s phases with (kh/s, kw/s) taps: the batch in
+// runs of images whose gathered copies (and, on a flat grid or with a last block of fewer than
+// 4 channels, dy staged in the grid's layout, its block filled up with zero planes) fit the
+// workspace cap; per run, thread t takes an even share of the (block of 4 output channels,
+// group of taps) pairs, each summed over the run's images, so no two threads write the same
+// entries of dw. Sums of a partial block, or over phases (s > 1), go to a staging dw first, and
+// only the real rows, each tap in its place in w, to dw.
+void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t s,
+                            const float* x, const float* dy, float* dw) {
+  const int64_t Cq = g.C * s * s, Th = g.kh / s, Tw = g.kw / s;
+  const int64_t K = Cq * Th * Tw, L = g.OH * g.OW, image = g.C * g.H * g.W;
   const DirectKernels& kit = direct_kernels();
-  const DirectGrid grid = tight_grid(g.OH, g.OW, g.kh, g.kw, kit.width);
-  const int64_t padded = g.C * grid.x_plane + grid.x_slack;
+  const DirectGrid grid = tight_grid(g.OH, g.OW, Th, Tw, kit.width);
+  const int64_t padded = Cq * grid.x_plane + grid.x_slack;
   const int64_t blocks = whole_blocks(Cout), Cout4 = blocks * kDirectChannels;
   const bool stage = grid.flat || Cout4 != Cout;  // dy copied into the grid's layout
   const int64_t dy_plane = stage ? grid.y_plane : L, dy_image = (stage ? Cout4 : Cout) * dy_plane;
   const int64_t per_image = padded + (stage ? dy_image : 0);
   const int64_t tap_groups = (K + kit.taps - 1) / kit.taps;
   const int64_t pairs = blocks * tap_groups;
-  std::vector<float> dw4 = workspace<float>(Cout4 != Cout ? Cout4 * K : 0);  // staging dw
-  float* sums = Cout4 != Cout ? dw4.data() : dw;
+  const bool reorder = Cout4 != Cout || s > 1;
+  std::vector<float> staging = workspace<float>(reorder ? Cout4 * K : 0);
+  float* sums = reorder ? staging.data() : dw;
   std::fill(sums, sums + Cout4 * K, 0.0f);
-  if (N == 0 || pairs == 0) return;
-  const int64_t run = std::clamp<int64_t>(
-      conv_workspace_bytes() / (per_image * static_cast<int64_t>(sizeof(float))), 1, N);
-  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), pairs));
-  const std::unique_ptr<float[]> buf = scratch<float>(run * per_image);
-  float* staged_dy = buf.get() + run * padded;
-  for (int64_t n0 = 0; n0 < N; n0 += run) {
-    const int64_t nb = std::min(run, N - n0);
-    parallel_threads(threads, [&](int tid) {
-      for (int64_t n = nb * tid / threads; n < nb * (tid + 1) / threads; ++n) {
-        float* xp = buf.get() + n * padded;
-        gather_image(g.C, g.H, g.W, 1, g.ph, g.pw, g.H + 2 * g.ph, grid.Wp, x + (n0 + n) * image,
-                     xp);
-        std::fill(xp + padded - grid.x_slack, xp + padded, 0.0f);
-        if (!stage) continue;
-        float* dyn = staged_dy + n * dy_image;
-        to_grid(Cout, g.OH, g.OW, grid.y_ld(), grid.y_plane, dy + (n0 + n) * Cout * L, dyn);
-        std::fill(dyn + Cout * dy_plane, dyn + dy_image, 0.0f);
-      }
-    });
-    const float* dy_run = stage ? staged_dy : dy + n0 * Cout * L;
-    parallel_threads(threads, [&](int tid) {
-      for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
-        const int64_t b = q / tap_groups, t0 = q % tap_groups * kit.taps;
-        kit.weight(nb, g.C, g.kh, g.kw, grid, buf.get(), padded,
-                   dy_run + b * kDirectChannels * dy_plane, dy_image, t0,
-                   std::min(kit.taps, K - t0), sums + b * kDirectChannels * K);
-      }
-    });
+  if (N > 0 && pairs > 0) {
+    const int64_t run = std::clamp<int64_t>(
+        conv_workspace_bytes() / (per_image * static_cast<int64_t>(sizeof(float))), 1, N);
+    const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), pairs));
+    const std::unique_ptr<float[]> buf = scratch<float>(run * per_image);
+    float* staged_dy = buf.get() + run * padded;
+    for (int64_t n0 = 0; n0 < N; n0 += run) {
+      const int64_t nb = std::min(run, N - n0);
+      parallel_threads(threads, [&](int tid) {
+        for (int64_t n = nb * tid / threads; n < nb * (tid + 1) / threads; ++n) {
+          float* xp = buf.get() + n * padded;
+          gather_image(g.C, g.H, g.W, s, g.ph, g.pw, g.OH + Th - 1, grid.Wp,
+                       x + (n0 + n) * image, xp);
+          std::fill(xp + padded - grid.x_slack, xp + padded, 0.0f);
+          if (!stage) continue;
+          float* dyn = staged_dy + n * dy_image;
+          to_grid(Cout, g.OH, g.OW, grid.y_ld(), grid.y_plane, dy + (n0 + n) * Cout * L, dyn);
+          std::fill(dyn + Cout * dy_plane, dyn + dy_image, 0.0f);
+        }
+      });
+      const float* dy_run = stage ? staged_dy : dy + n0 * Cout * L;
+      parallel_threads(threads, [&](int tid) {
+        for (int64_t q = pairs * tid / threads; q < pairs * (tid + 1) / threads; ++q) {
+          const int64_t b = q / tap_groups, t0 = q % tap_groups * kit.taps;
+          kit.weight(nb, Cq, Th, Tw, grid, buf.get(), padded,
+                     dy_run + b * kDirectChannels * dy_plane, dy_image, t0,
+                     std::min(kit.taps, K - t0), sums + b * kDirectChannels * K);
+        }
+      });
+    }
   }
-  if (sums != dw) std::copy(sums, sums + Cout * K, dw);
+  if (!reorder) return;
+  for (int64_t o = 0; o < Cout; ++o)
+    for (int64_t t = 0; t < K; ++t) dw[phase_tap(o, t, g.C, g.kh, g.kw, s)] = sums[o * K + t];
 }
 #endif
 
@@ -520,10 +536,12 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
                             const T* x, const T* dy, T* dw) {
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
   if constexpr (std::is_same_v<T, float>) {
-    if (groups == 1 && direct_stride(g) == 1 && g.C * g.kh * g.kw <= direct_kernels().weight_taps &&
-        direct_output(g.C * g.kh * g.kw, Cout, g.OH, g.OW,
-                      tight_grid(g.OH, g.OW, g.kh, g.kw, direct_kernels().width))) {
-      direct_weight_gradient(N, Cout, g, x, dy, dw);
+    const int64_t s = direct_stride(g), taps = g.C * g.kh * g.kw;
+    if (groups == 1 && s > 0 &&
+        taps <= (s == 1 ? direct_kernels().weight_taps : kStridedWeightTaps) &&
+        direct_output(taps, Cout, g.OH, g.OW,
+                      tight_grid(g.OH, g.OW, g.kh / s, g.kw / s, direct_kernels().width))) {
+      direct_weight_gradient(N, Cout, g, s, x, dy, dw);
       return;
     }
   }

@@ -35,10 +35,12 @@
 // runs when at least half of the channels of its blocks and half of its grid's positions are real
 // outputs, and a flat grid only up to 288 taps C*kh*kw (576 on AVX-512; beyond, its image falls
 // out of cache and the GEMM wins). Threads take even shares of the (image, block of 4 channels)
-// pairs. backward-weight takes stride 1, the forward's conditions and at most 288 taps (576):
-// runs of images are padded at once (and dy laid out as a flat grid, or filled up to whole
-// blocks of 4 channels with zero planes) under the workspace cap, and a tile sums 4 output channels x 3 taps (6) over every position of the run,
-// the threads sharing out the (channel block, tap group) pairs.
+// pairs. backward-weight takes the forward's conditions and at most 288 taps (576 at stride 1 on
+// AVX-512), as the weight gradient of the forward's stride-1 correlation of phases: runs of
+// images are gathered at once (and dy laid out as a flat grid, or filled up to whole blocks of 4
+// channels with zero planes) under the workspace cap, and a tile sums 4 output channels x 3 taps
+// (6) over every position of the run, the threads sharing out the (channel block, tap group)
+// pairs.
 //
 // Threads: when the batch divides evenly among the threads (N a multiple of the thread count,
 // or at least 4 images per thread) and images are not split, thread t takes the images
