@@ -388,19 +388,19 @@ def test_threads_agree():
 
 
 # The CPU splits the batch over T threads (each running its own chunks) when N is a multiple
-# of T or N >= 4T, and otherwise runs chunks of about 1024 columns one after another on the
+# of T or N >= 4T, and otherwise runs chunks of about 512 columns one after another on the
 # GEMM's threads: with T = 2, N = 7 is serial and 8, 9 are split (9 unevenly). A thread's
-# images come in equal chunks of at most 1024 // L: with L = 100, N = 19, 20, 21 on one thread
-# give chunks of 10 + 9, 10 + 10 and 7 * 3 images. Output widths from 1 to 23 and 2-row-high
+# images come in chunks of at most 512 // L: with L = 100, N = 9, 10, 11 on one thread give
+# chunks of 5 + 4, 5 + 5 and 4 + 4 + 3 images. Output widths from 1 to 23 and 2-row-high
 # images put the block copies of im2col (whole rows in 32-byte blocks, exact at the end of
 # each image and of the input) at and past every row's edge.
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("n,shape,k,stride,padding,dilation", [
     (1, (3, 5, 5), (3, 3), (1, 1), (1, 1), (1, 1)),
-    (19, (2, 12, 12), (3, 3), (1, 1), (0, 0), (1, 1)),
-    (20, (2, 12, 12), (3, 3), (1, 1), (0, 0), (1, 1)),
-    (21, (2, 12, 12), (3, 3), (1, 1), (0, 0), (1, 1)),
+    (9, (2, 12, 12), (3, 3), (1, 1), (0, 0), (1, 1)),
+    (10, (2, 12, 12), (3, 3), (1, 1), (0, 0), (1, 1)),
+    (11, (2, 12, 12), (3, 3), (1, 1), (0, 0), (1, 1)),
     (3, (2, 9, 10), (3, 3), (1, 1), (1, 1), (1, 1)),
     (7, (3, 8, 8), (3, 3), (1, 1), (1, 1), (1, 1)),
     (8, (3, 14, 14), (5, 5), (1, 1), (0, 0), (1, 1)),

@@ -15,7 +15,9 @@ namespace gradflow::cpu {
 
 namespace {
 
-constexpr int64_t kChunkColumns = 1024;  // target GEMM width nb*lc per chunk
+// Target GEMM width nb*lc per chunk. Measured on Zen 5 against 1024 (AVX-512 and AVX2 GEMMs
+// alike): 256 channels of 14x14 0.84-0.96x the time, other im2col layers within noise.
+constexpr int64_t kChunkColumns = 512;
 
 // x's planes are the col matrix only when the output is the size of the input: a dilated 1x1
 // conv_transpose2d with output_padding asks for fewer output rows (see conv.h).
