@@ -230,7 +230,7 @@ void pack_strided_panel(const float* x, int64_t ld, int64_t kc, int r, float* ds
     case 6: return pack_strided_f32<6>(x, ld, kc, dst);
     case 12: return pack_strided_f32<12>(x, ld, kc, dst);
     case 16: return pack_strided_f32<16>(x, ld, kc, dst);
-    default: return pack_strided_f32<32>(x, ld, kc, dst);
+    default: return pack_strided_f32<32>(x, ld, kc, dst);  // 32, the header's last width
   }
 }
 
@@ -239,7 +239,7 @@ void pack_strided_panel(const double* x, int64_t ld, int64_t kc, int r, double* 
     case 6: return pack_strided_f64<6>(x, ld, kc, dst);
     case 8: return pack_strided_f64<8>(x, ld, kc, dst);
     case 12: return pack_strided_f64<12>(x, ld, kc, dst);
-    default: return pack_strided_f64<16>(x, ld, kc, dst);
+    default: return pack_strided_f64<16>(x, ld, kc, dst);  // 16, the header's last width
   }
 }
 

@@ -123,14 +123,6 @@ void max_pool_2x2(const T* plane, int64_t W, int64_t OH, int64_t OW, T* y, int64
 
 template <Windows kind, typename T>
 void max_pool(const PoolGeom& g, const T* x, T* y, int64_t* idx) {
-  if (kind == Windows::dilated && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 &&
-      g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 && 2 * g.OH <= g.H && 2 * g.OW <= g.W) {
-    const int64_t L = g.OH * g.OW;
-#pragma omp parallel for schedule(static) if (g.P * L > kParallelMin)
-    for (int64_t p = 0; p < g.P; ++p)
-      max_pool_2x2(x + p * g.H * g.W, g.W, g.OH, g.OW, y + p * L, idx + p * L);
-    return;
-  }
   const int64_t L = g.OH * g.OW;
 #pragma omp parallel for schedule(static) if (g.P * L > kParallelMin)
   for (int64_t p = 0; p < g.P; ++p) {
@@ -212,7 +204,14 @@ struct WindowSize {
 
 template <typename T>
 void max_pool2d_forward(const PoolGeom& g, const T* x, T* y, int64_t* idx) {
-  max_pool<Windows::dilated>(g, x, y, idx);
+  const bool windows_2x2 = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 &&
+                           g.pw == 0 && g.dh == 1 && g.dw == 1 && 2 * g.OH <= g.H &&
+                           2 * g.OW <= g.W;  // (ceil_mode's partial windows excluded)
+  if (!windows_2x2) return max_pool<Windows::dilated>(g, x, y, idx);
+  const int64_t L = g.OH * g.OW;
+#pragma omp parallel for schedule(static) if (g.P * L > kParallelMin)
+  for (int64_t p = 0; p < g.P; ++p)
+    max_pool_2x2(x + p * g.H * g.W, g.W, g.OH, g.OW, y + p * L, idx + p * L);
 }
 
 template <typename T>

@@ -51,12 +51,15 @@ int env_cap() {
   return level >= 0 ? level : kTopLevel;
 }
 
+// The highest level this process may use: the CPU's, capped by GRADFLOW_SIMD.
+int process_level() {
+  static const int level = std::min(cpu_level(), env_cap());
+  return level;
+}
+
 std::atomic<int> g_cap{kTopLevel};
 
-int level_in_use() {
-  static const int env = env_cap();
-  return std::min({cpu_level(), env, g_cap.load(std::memory_order_relaxed)});
-}
+int level_in_use() { return std::min(process_level(), g_cap.load(std::memory_order_relaxed)); }
 
 void child_after_fork() {
 #ifdef _OPENMP
@@ -98,10 +101,7 @@ bool cpu_has_avx2_fma() {
 #endif
 }
 
-std::vector<std::string> simd_levels() {
-  static const int env = env_cap();
-  return {kSimdNames, kSimdNames + std::min(cpu_level(), env) + 1};
-}
+std::vector<std::string> simd_levels() { return {kSimdNames, kSimdNames + process_level() + 1}; }
 
 std::string simd_level() { return kSimdNames[level_in_use()]; }
 
