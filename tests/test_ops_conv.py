@@ -40,6 +40,25 @@ def ref_conv2d(x, w, b, stride, padding, dilation, groups):
     return y
 
 
+def ref_conv2d_grads(x, w, dy, stride, padding, dilation):
+    """dx and dw of ref_conv2d (groups 1) from its output gradient dy: each tap's patch of
+    the padded input gets w * dy added back (dx), and w's gradient is <dy, patch> (dw)."""
+    n, cin, h, wd = x.shape
+    cout, _, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxp = np.zeros_like(xp)
+    dw_ = np.zeros_like(w)
+    oh, ow = dy.shape[2:]
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
+            cols = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+            dxp[:, :, rows, cols] += np.einsum("nohw,oc->nchw", dy, w[:, :, i, j])
+            dw_[:, :, i, j] = np.einsum("nohw,nchw->oc", dy, xp[:, :, rows, cols])
+    return dxp[:, :, ph: ph + h, pw: pw + wd], dw_
+
+
 def ref_conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation):
     """Scatter definition: every input pixel adds w * x into the (padded) output."""
     n, cin, h, wd = x.shape
@@ -429,20 +448,34 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
     ref = ref_conv2d(x64, w64, b.astype(np.float64), stride, padding, dilation, 1)
     tol = 1e-12 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
-    # dx and dw against the adjoints of the reference, entry by entry: dx = conv^T(dy) and
-    # dw[o, c, i, j] = <dy[:, o], shifted x[:, c]>, computed from the reference by linearity.
-    ref_dx = np.zeros_like(x64)
-    for idx in np.ndindex(*x.shape[1:]):
-        e = np.zeros((1, *x.shape[1:]))
-        e[(0, *idx)] = 1
-        resp = ref_conv2d(e, w64, None, stride, padding, dilation, 1)[0]
-        ref_dx[(slice(None), *idx)] = np.einsum("nohw,ohw->n", dy64, resp)
+    ref_dx, ref_dw = ref_conv2d_grads(x64, w64, dy64, stride, padding, dilation)
     np.testing.assert_allclose(dx, ref_dx, rtol=tol, atol=tol * 10)
-    ref_dw = np.zeros_like(w64)
-    for idx in np.ndindex(*w.shape):
-        e = np.zeros_like(w64)
-        e[idx] = 1
-        ref_dw[idx] = np.sum(dy64 * ref_conv2d(x64, e, None, stride, padding, dilation, 1))
+    np.testing.assert_allclose(dw, ref_dw, rtol=tol, atol=tol * 100)
+
+
+# Stride 2 along a row: im2col gathers every other input element in whole 32-byte blocks of
+# output (8 floats, 4 doubles) and col2im adds back in 16-byte vectors (4 floats, 2 doubles),
+# exactly near the end of the input. Widths 1 to 37 give output rows of 1 to 19 elements, at,
+# below and above every multiple of those; one and three rows, padding 0 and 1 put the edge
+# of the image inside and outside the blocks. A 3x3 kernel at stride 2 runs im2col + GEMM.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("height,padding", [(3, 0), (5, 1), (2, 1)])
+@pytest.mark.parametrize("width", range(1, 38))
+def test_conv_stride2_rows(dtype, height, padding, width):
+    if width + 2 * padding < 3:
+        return  # no output
+    x = RNG.standard_normal((2, 3, height, width)).astype(dtype)
+    w = RNG.standard_normal((4, 3, 3, 3)).astype(dtype)
+    args = ((2, 2), (padding, padding), (1, 1), 1)
+    y = _C.conv2d_forward(x, w, None, *args)
+    dy = RNG.standard_normal(y.shape).astype(dtype)
+    dx = _C.conv2d_backward_input(dy, w, (height, width), *args)
+    dw = _C.conv2d_backward_weight(x, dy, (3, 3), *args)
+    x64, w64, dy64 = x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(y, ref_conv2d(x64, w64, None, *args[:3], 1), rtol=tol, atol=tol)
+    ref_dx, ref_dw = ref_conv2d_grads(x64, w64, dy64, *args[:3])
+    np.testing.assert_allclose(dx, ref_dx, rtol=tol, atol=tol * 10)
     np.testing.assert_allclose(dw, ref_dw, rtol=tol, atol=tol * 100)
 
 

@@ -54,6 +54,54 @@ inline void put_blocks(T* out, const T* src, int64_t n) {
   for (int64_t k = 0; k < n; k += B) std::memcpy(out + k, src ? src + k : zeros, kBlockBytes);
 }
 
+// out[0, n) = src[0], src[2], ..., src[2(n-1)], in whole blocks as put_blocks: up to one block
+// minus one element past n is written, and up to two blocks past 2n read. (A fixed-length
+// loop that the compiler turns into vector loads and shuffles.)
+template <typename T>
+inline void put_even_blocks(T* __restrict out, const T* __restrict src, int64_t n) {
+  constexpr int64_t B = kBlockBytes / sizeof(T);
+  for (int64_t k = 0; k < n; k += B, out += B, src += 2 * B)
+    for (int64_t e = 0; e < B; ++e) out[e] = src[2 * e];
+}
+
+// out[2e] += in[e] for e < n, in 16-byte vectors: each pair (out[2e], out[2e + 1]) gets
+// (in[e], -0.0) added, which leaves out[2e + 1] as it was (x + -0.0 == x for every x). The
+// vectors stay before `end` (the end of the image: past it, another thread's image).
+template <typename T>
+struct Vec16;  // T's 16-byte vector (GCC/Clang vector extensions: + lane by lane)
+template <>
+struct Vec16<float> {
+  typedef float type __attribute__((vector_size(16)));
+};
+template <>
+struct Vec16<double> {
+  typedef double type __attribute__((vector_size(16)));
+};
+
+template <typename T>
+inline void add_to_even(T* __restrict out, const T* __restrict in, int64_t n, const T* end) {
+  using V = typename Vec16<T>::type;
+  constexpr int64_t L = sizeof(V) / sizeof(T);
+  const V unchanged = -V{};
+  int64_t e = 0;
+  for (; e + L <= n && out + 2 * (e + L) <= end; e += L) {
+    V x, lo, hi;
+    std::memcpy(&x, in + e, sizeof x);
+    std::memcpy(&lo, out + 2 * e, sizeof lo);
+    std::memcpy(&hi, out + 2 * e + L, sizeof hi);
+    if constexpr (L == 4) {  // float
+      lo += __builtin_shufflevector(x, unchanged, 0, 4, 1, 5);
+      hi += __builtin_shufflevector(x, unchanged, 2, 6, 3, 7);
+    } else {  // double
+      lo += __builtin_shufflevector(x, unchanged, 0, 2);
+      hi += __builtin_shufflevector(x, unchanged, 1, 3);
+    }
+    std::memcpy(out + 2 * e, &lo, sizeof lo);
+    std::memcpy(out + 2 * e + L, &hi, sizeof hi);
+  }
+  for (; e < n; ++e) out[2 * e] += in[e];
+}
+
 // One col row (c, i, j) of one image. Output rows oh in [top, bottom) read inside the image,
 // and of those the columns ow in [lo, hi); everything else is zero padding.
 template <typename T>
@@ -83,10 +131,15 @@ struct ColRow {
     for (int64_t oh = first; oh < last; ++oh) {
       T* o = out + (oh - oh0) * OW;
       const T* src = in + oh * g.sh * g.W;
-      if (g.sw == 1 && o + OW + B <= out + room && src + hi + B <= x_end) {
+      const bool room_for_blocks = o + OW + B <= out + room;
+      if (g.sw == 1 && room_for_blocks && src + hi + B <= x_end) {
         put_blocks<T>(o, nullptr, lo);  // overrun: rewritten by the copy that follows
         put_blocks(o + lo, src + lo, hi - lo);
         put_blocks<T>(o + hi, nullptr, OW - hi);  // overrun: the next row's, written later
+      } else if (g.sw == 2 && room_for_blocks && src + 2 * (hi + B) <= x_end) {
+        put_blocks<T>(o, nullptr, lo);  // the same overruns as above
+        put_even_blocks(o + lo, src + 2 * lo, hi - lo);
+        put_blocks<T>(o + hi, nullptr, OW - hi);
       } else {
         segment(oh, 0, OW, o);
       }
@@ -122,10 +175,13 @@ void im2col(const ConvGeom& g, const T* x, int64_t l0, int64_t n, T* col, int64_
 template <typename T>
 void col2im(const ConvGeom& g, const T* col, int64_t l0, int64_t n, int64_t ld, T* x) {
   if (n <= 0) return;
+  const T* x_end = x + g.C * g.H * g.W;
   // x[ih, ow*sw + j*dw - pw] += col row[oh, ow] for the valid ow in [a, b) of one output row.
   auto add = [&](const T* __restrict in, T* __restrict out, int64_t a, int64_t b) {
     if (g.sw == 1) {
       for (int64_t ow = a; ow < b; ++ow) out[ow] += in[ow];
+    } else if (g.sw == 2) {
+      add_to_even(out + 2 * a, in + a, b - a, x_end);
     } else {
       for (int64_t ow = a; ow < b; ++ow) out[ow * g.sw] += in[ow];
     }
