@@ -224,15 +224,16 @@ def test_simd_levels_cap_the_kernels():
 # The blocking csrc/cpu/gemm.cpp uses (micro-tile MR x NR, blocks MC, KC, NC; with one A
 # block, B panels of kNarrowPanelBytes = 128 KiB, i.e. 32768 / kc floats or 16384 / kc
 # doubles wide):
-#   AVX-512 float 12 x 32, MC 120;  AVX-512 double 12 x 16, MC 60;  KC 384, NC 4096;
+#   AVX-512 float 12 x 32, MC 120, NC 2048;  AVX-512 double 12 x 16, MC 60, NC 1024;  KC 1024;
 #   AVX2 float 6 x 16, MC 144;  AVX2 double 6 x 8, MC 72;  KC 256, NC 4080;
 #   portable 4 x 8 / 4 x 4, MC 128, KC 256, NC 4096.
 # Every threshold is crossed just below, at and just above; a packing buffer sized for fewer
 # columns than a panel holds shows up here (and as a report under AddressSanitizer).
-SWEEP_K = list(range(1, 18)) + [255, 256, 257, 383, 384, 385]
+SWEEP_K = [1, 255, 256, 257, 1023, 1024, 1025]  # KC: AVX2 and portable 256, AVX-512 1024
 SWEEP_M = [1, 5, 6, 7, 11, 12, 13, 59, 60, 61, 71, 72, 73, 119, 120, 121, 127, 128, 129, 143,
            144, 145]
-SWEEP_N = [15, 16, 17, 31, 32, 33, 4079, 4080, 4081, 4095, 4096, 4097, 5000]
+SWEEP_N = [15, 16, 17, 31, 32, 33, 1023, 1024, 1025, 2047, 2048, 2049, 4079, 4080, 4081, 4095,
+           4096, 4097, 5000]
 
 
 def narrow_panel_widths(k, dtype):
@@ -243,14 +244,15 @@ def narrow_panel_widths(k, dtype):
 
 def sweep_cases(dtype):
     """(m, n, k) triples: small k against every m and large n (the narrow-panel path), then
-    m and n thresholds at k across KC."""
+    m thresholds at k across KC, and n thresholds in and past it."""
     cases = set()
     for k in range(1, 18):
         for m in (1, 7, 72, 73, 144, 145):
             cases.update((m, n, k) for n in (4095, 4096, 4097, 5000))
         cases.update((9, n, k) for n in narrow_panel_widths(k, dtype) if n <= 40000)
-    for k in (1, 255, 256, 257, 383, 384, 385):
+    for k in SWEEP_K:
         cases.update((m, n, k) for m in SWEEP_M for n in (15, 16, 17, 31, 32, 33))
+    for k in (1, 257, 1025):  # the n thresholds with one KC block, and past each KC
         cases.update((m, n, k) for m in (1, 121, 145) for n in SWEEP_N)
     return sorted(cases)
 
