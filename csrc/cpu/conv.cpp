@@ -198,21 +198,27 @@ std::unique_ptr<float[]> interleave(int64_t out_ch, int64_t taps, Value&& value)
   return w4;
 }
 
-// Where tap t of output channel o of the stride-s correlation of phases (see forward_weights)
-// lies in w (Cout, C, kh, kw).
-int64_t phase_tap(int64_t o, int64_t t, int64_t C, int64_t kh, int64_t kw, int64_t s) {
-  const int64_t Th = kh / s, Tw = kw / s;
-  const int64_t j = t % Tw, i = t / Tw % Th, rj = t / (Th * Tw) % s;
-  const int64_t ri = t / (Th * Tw * s) % s, c = t / (Th * Tw * s * s);
-  return ((o * C + c) * kh + s * i + ri) * kw + s * j + rj;
+// Where each tap of the stride-s correlation of phases lies in one output channel's weights
+// (C, kh, kw): tap t = (((c*s + ri)*s + rj)*Th + i)*Tw + j of phase channel (c, ri, rj) is
+// w[o, c, s*i + ri, s*j + rj] (Th = kh/s, Tw = kw/s). A table, so that no loop over the
+// weights divides.
+std::vector<int64_t> phase_taps(int64_t C, int64_t kh, int64_t kw, int64_t s) {
+  std::vector<int64_t> at;
+  at.reserve(C * kh * kw);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t ri = 0; ri < s; ++ri)
+      for (int64_t rj = 0; rj < s; ++rj)
+        for (int64_t i = ri; i < kh; i += s)
+          for (int64_t j = rj; j < kw; j += s) at.push_back((c * kh + i) * kw + j);
+  return at;
 }
 
-// The forward's weights, stride s: tap t = (((c*s + ri)*s + rj)*Th + i)*Tw + j of phase
-// channel (c, ri, rj) is w[o, c, s*i + ri, s*j + rj] (Th = kh/s, Tw = kw/s).
+// The forward's weights, stride s, interleaved for the direct kernels.
 std::unique_ptr<float[]> forward_weights(const float* w, int64_t Cout, int64_t C, int64_t kh,
                                          int64_t kw, int64_t s) {
-  return interleave(Cout, C * kh * kw,
-                    [&](int64_t o, int64_t t) { return w[phase_tap(o, t, C, kh, kw, s)]; });
+  const int64_t K = C * kh * kw;
+  const std::vector<int64_t> at = phase_taps(C, kh, kw, s);
+  return interleave(Cout, K, [&](int64_t o, int64_t t) { return w[o * K + at[t]]; });
 }
 
 // xq (C*s*s, Hq, Wq) = the image x (C, H, W), zero-padded by (ph, pw), split into its s*s
@@ -352,12 +358,17 @@ void direct_input_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t s
   const int64_t taps = Cout * Th * Tw;
   const DirectKernels& kit = direct_kernels();
   std::vector<std::unique_ptr<float[]>> w4;  // per phase (rh, rw)
+  std::vector<int64_t> at(taps);  // tap t = (o*Th + i)*Tw + j: w[o, 0, ...] flipped, phase's
   for (int64_t rh = 0; rh < s; ++rh)
-    for (int64_t rw = 0; rw < s; ++rw)
-      w4.push_back(interleave(C, taps, [&](int64_t c, int64_t t) {
-        const int64_t j = t % Tw, i = t / Tw % Th, o = t / (Th * Tw);
-        return w[((o * C + c) * g.kh + s * (Th - 1 - i) + rh) * g.kw + s * (Tw - 1 - j) + rw];
-      }));
+    for (int64_t rw = 0; rw < s; ++rw) {
+      for (int64_t o = 0, t = 0; o < Cout; ++o)
+        for (int64_t i = 0; i < Th; ++i)
+          for (int64_t j = 0; j < Tw; ++j, ++t)
+            at[t] = (o * C * g.kh + s * (Th - 1 - i) + rh) * g.kw + s * (Tw - 1 - j) + rw;
+      const int64_t kernel = g.kh * g.kw;
+      w4.push_back(
+          interleave(C, taps, [&](int64_t c, int64_t t) { return w[at[t] + c * kernel]; }));
+    }
   // The staging buffer holds the largest phase; the slack covers every window's reads.
   int64_t staged = 0;
   for (const PhaseRange& r : rows)
@@ -455,8 +466,9 @@ void direct_weight_gradient(int64_t N, int64_t Cout, const ConvGeom& g, int64_t 
     }
   }
   if (!reorder) return;
+  const std::vector<int64_t> at = phase_taps(g.C, g.kh, g.kw, s);
   for (int64_t o = 0; o < Cout; ++o)
-    for (int64_t t = 0; t < K; ++t) dw[phase_tap(o, t, g.C, g.kh, g.kw, s)] = sums[o * K + t];
+    for (int64_t t = 0; t < K; ++t) dw[o * K + at[t]] = sums[o * K + t];
 }
 #endif
 
