@@ -7,7 +7,8 @@
 // slower than the bytes it moves. So whole output rows are copied in fixed 32-byte blocks,
 // padding included, each block possibly running past the row's end into positions that a
 // later write of the same call overwrites; rows whose blocks would pass the end of the call's
-// columns or of the input image are copied exactly.
+// columns or of the input image are copied exactly. At stride 2 the blocks gather every other
+// element, and col2im adds a row back in vectors of (value, -0.0) pairs.
 #include "cpu/im2col.h"
 
 #include <algorithm>
