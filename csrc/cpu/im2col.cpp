@@ -65,9 +65,6 @@ inline void put_even_blocks(T* __restrict out, const T* __restrict src, int64_t 
     for (int64_t e = 0; e < B; ++e) out[e] = src[2 * e];
 }
 
-// out[2e] += in[e] for e < n, in 16-byte vectors: each pair (out[2e], out[2e + 1]) gets
-// (in[e], -0.0) added, which leaves out[2e + 1] as it was (x + -0.0 == x for every x). The
-// vectors stay before `end` (the end of the image: past it, another thread's image).
 template <typename T>
 struct Vec16;  // T's 16-byte vector (GCC/Clang vector extensions: + lane by lane)
 template <>
@@ -79,13 +76,16 @@ struct Vec16<double> {
   typedef double type __attribute__((vector_size(16)));
 };
 
+// out[2e] += in[e] for e < n, in 16-byte vectors: each pair (out[2e], out[2e + 1]) gets
+// (in[e], -0.0) added, which leaves out[2e + 1] as it was (x + -0.0 == x for every x). The
+// vectors write only out[0, room) (the rest of the image: past it, another thread's image).
 template <typename T>
-inline void add_to_even(T* __restrict out, const T* __restrict in, int64_t n, const T* end) {
+inline void add_to_even(T* __restrict out, const T* __restrict in, int64_t n, int64_t room) {
   using V = typename Vec16<T>::type;
   constexpr int64_t L = sizeof(V) / sizeof(T);
   const V unchanged = -V{};
   int64_t e = 0;
-  for (; e + L <= n && out + 2 * (e + L) <= end; e += L) {
+  for (; e + L <= n && 2 * (e + L) <= room; e += L) {
     V x, lo, hi;
     std::memcpy(&x, in + e, sizeof x);
     std::memcpy(&lo, out + 2 * e, sizeof lo);
@@ -182,7 +182,7 @@ void col2im(const ConvGeom& g, const T* col, int64_t l0, int64_t n, int64_t ld, 
     if (g.sw == 1) {
       for (int64_t ow = a; ow < b; ++ow) out[ow] += in[ow];
     } else if (g.sw == 2) {
-      add_to_even(out + 2 * a, in + a, b - a, x_end);
+      add_to_even(out + 2 * a, in + a, b - a, x_end - (out + 2 * a));
     } else {
       for (int64_t ow = a; ow < b; ++ow) out[ow * g.sw] += in[ow];
     }
