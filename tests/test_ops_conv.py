@@ -459,11 +459,9 @@ def test_conv_kernels_batch_over_threads(dtype, threads, n, shape, k, stride, pa
 # below and above every multiple of those; one and three rows, padding 0 and 1 put the edge
 # of the image inside and outside the blocks. A 3x3 kernel at stride 2 runs im2col + GEMM.
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("height,padding", [(3, 0), (5, 1), (2, 1)])
-@pytest.mark.parametrize("width", range(1, 38))
+@pytest.mark.parametrize("height,padding,width", [
+    (h, p, w) for h, p in [(3, 0), (5, 1), (2, 1)] for w in range(1, 38) if w + 2 * p >= 3])
 def test_conv_stride2_rows(dtype, height, padding, width):
-    if width + 2 * padding < 3:
-        return  # no output
     x = RNG.standard_normal((2, 3, height, width)).astype(dtype)
     w = RNG.standard_normal((4, 3, 3, 3)).astype(dtype)
     args = ((2, 2), (padding, padding), (1, 1), 1)
