@@ -619,6 +619,66 @@ def test_conv_direct_path_thresholds(simd, threads, n, cin, hw, cout, k, stride,
     np.testing.assert_allclose(dw, dw64, rtol=1e-4, atol=1e-3)
 
 
+# The weight gradient of a stride-s conv whose kernel s divides into more than one tap per
+# phase, on the GEMM path (float64; float32 above the direct path's 288 taps, or without
+# AVX2), reads flat columns of each image's gathered phases: Hq x Wq planes, each col row one
+# copy of OH*Wq elements whose Wq - OW garbage columns meet zeros in the dy blocks. One tap per
+# phase (k2 s2) takes the strided im2col.
+PHASE_CASES = [  # n, cin, (h, w), cout, (kh, kw), stride, (ph, pw)
+    (3, 19, (16, 16), 5, (4, 4), 2, (1, 1)),   # 304 taps: 8x8 outputs, rows of 9
+    (3, 19, (15, 17), 4, (4, 4), 2, (1, 1)),   # odd sizes: the last phases' rows and columns
+    (2, 19, (16, 16), 4, (4, 4), 2, (3, 2)),   # padding above s
+    (2, 19, (16, 16), 4, (4, 4), 2, (0, 0)),   # unpadded: 7x7
+    (2, 38, (16, 16), 4, (4, 2), 2, (1, 0)),   # 2x1 taps per phase
+    (2, 9, (24, 24), 3, (6, 6), 3, (1, 1)),    # stride 3: 9 phases of 2x2 taps
+    (2, 19, (16, 16), 4, (2, 2), 2, (0, 0)),   # 1 tap per phase: im2col
+    (0, 19, (16, 16), 4, (4, 4), 2, (1, 1)),   # empty batch
+]
+
+
+def check_weight_gradient(n, cin, hw, cout, k, stride, pad, dtype):
+    x = RNG.standard_normal((n, cin, *hw)).astype(dtype)
+    w = RNG.standard_normal((cout, cin, *k)).astype(dtype)
+    args = ((stride, stride), pad, (1, 1))
+    y = ref_conv2d(x.astype(np.float64), w.astype(np.float64), None, *args, 1)
+    dy = RNG.standard_normal(y.shape)
+    dw = _C.conv2d_backward_weight(x, dy.astype(dtype), k, *args, 1)
+    _, ref_dw = ref_conv2d_grads(x.astype(np.float64), w.astype(np.float64), dy, *args)
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    assert dw.dtype == dtype
+    np.testing.assert_allclose(dw, ref_dw, rtol=tol, atol=tol * 100)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", PHASE_CASES)
+def test_conv_weight_gradient_on_flat_phases(simd, dtype, threads, case):
+    saved = _C.get_num_threads()
+    _C.set_num_threads(threads)
+    try:
+        check_weight_gradient(*case, dtype)
+    finally:
+        _C.set_num_threads(saved)
+
+
+# The flat phase columns run when a chunk holds a whole image, OH*Wq = 8*9 = 72 columns of
+# (K + Cout) elements per thread here; at 64 (OH*OW) the strided im2col still holds whole
+# images, below it splits them.
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("columns", [63, 64, 71, 72, 73])
+def test_conv_weight_gradient_on_flat_phases_at_the_workspace_cap(dtype, threads, columns):
+    n, cin, cout = 4, 19, 5
+    saved, saved_cap = _C.get_num_threads(), _C.conv_workspace_bytes()
+    _C.set_num_threads(threads)
+    _C.set_conv_workspace_bytes(columns * threads * (cin * 16 + cout) * np.dtype(dtype).itemsize)
+    try:
+        check_weight_gradient(n, cin, (16, 16), cout, (4, 4), 2, (1, 1), dtype)
+    finally:
+        _C.set_num_threads(saved)
+        _C.set_conv_workspace_bytes(saved_cap)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("run", [1, 2, 3, 5])
 @pytest.mark.parametrize("width", [8, 7])

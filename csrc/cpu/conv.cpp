@@ -2,6 +2,7 @@
 #include "cpu/conv.h"
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -142,6 +143,107 @@ Mat<const T> dy_blocks(const Sizes& s, const Chunk<T>& c, const T* dy, int64_t g
   return {c.blocks(s), c.ld};
 }
 
+// The stride s of a conv that is the stride-1 correlation of the image's s*s phases with
+// (kh/s, kw/s) taps (see gather_image), 0 for none: undilated, the same stride both ways
+// dividing the kernel, natural output size.
+int64_t phase_stride(const ConvGeom& g) {
+  const int64_t s = g.sh;
+  const bool fits = g.sw == s && g.dh == 1 && g.dw == 1 && g.kh % s == 0 && g.kw % s == 0;
+  const bool natural = g.OH == (g.H + 2 * g.ph - g.kh) / s + 1 &&
+                       g.OW == (g.W + 2 * g.pw - g.kw) / s + 1;
+  return fits && natural ? s : 0;
+}
+
+// Where each tap of the stride-s correlation of phases lies in one output channel's weights
+// (C, kh, kw): tap t = (((c*s + ri)*s + rj)*Th + i)*Tw + j of phase channel (c, ri, rj) is
+// w[o, c, s*i + ri, s*j + rj] (Th = kh/s, Tw = kw/s). A table, so that no loop over the
+// weights divides.
+std::vector<int64_t> phase_taps(int64_t C, int64_t kh, int64_t kw, int64_t s) {
+  std::vector<int64_t> at;
+  at.reserve(C * kh * kw);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t ri = 0; ri < s; ++ri)
+      for (int64_t rj = 0; rj < s; ++rj)
+        for (int64_t i = ri; i < kh; i += s)
+          for (int64_t j = rj; j < kw; j += s) at.push_back((c * kh + i) * kw + j);
+  return at;
+}
+
+// xq (C*s*s, Hq, Wq) = the image x (C, H, W), zero-padded by (ph, pw), split into its s*s
+// phases (space to depth): xq[(c*s + ri)*s + rj, u, v] = xpad[c, s*u + ri, s*v + rj], zero
+// past the padded image. With s = 1, Hq = H + 2ph and Wq = W + 2pw, the padded image.
+template <typename T>
+void gather_image(int64_t C, int64_t H, int64_t W, int64_t s, int64_t ph, int64_t pw,
+                  int64_t Hq, int64_t Wq, const T* x, T* xq) {
+  std::fill(xq, xq + C * s * s * Hq * Wq, T(0));
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t ri = 0; ri < s; ++ri)
+      for (int64_t rj = 0; rj < s; ++rj) {
+        T* plane = xq + ((c * s + ri) * s + rj) * Hq * Wq;
+        // the columns v with 0 <= s*v + rj - pw < W
+        const int64_t v0 = (std::max<int64_t>(0, pw - rj) + s - 1) / s;
+        const int64_t v1 = std::min(Wq, (W + pw - rj + s - 1) / s);
+        for (int64_t u = 0; u < Hq; ++u) {
+          const int64_t h = s * u + ri - ph;
+          if (h < 0 || h >= H) continue;
+          const T* src = x + (c * H + h) * W + rj - pw;
+          for (int64_t v = v0; v < v1; ++v) plane[u * Wq + v] = src[s * v];
+        }
+      }
+}
+
+// The flat columns of a phase-stride conv (s > 1), which its weight gradient's GEMM reads in
+// place of im2col's: per image, the Cq = C*s*s phases gathered (gather_image), Hq x Wq each
+// with Hq = OH + Th - 1 and Wq = OW + Tw - 1 (Th = kh/s, Tw = kw/s), and col row
+// t = (cq*Th + i)*Tw + j (tap at[t] of phase_taps) the Lq = OH*Wq elements of phase cq from
+// (i, j) on: one contiguous copy, output (oh, ow) at oh*Wq + ow. The columns ow >= OW are
+// garbage (the last row's run Tw - 1 elements past its phase, into the buffer's zero slack),
+// and the dy blocks are zero there (dy_blocks), so they add nothing.
+struct FlatPhases {
+  int64_t s, Th, Tw, Hq, Wq, Lq;
+  int64_t image;  // elements per gathered image, the slack of Tw - 1 included
+
+  FlatPhases(const ConvGeom& g, int64_t s)
+      : s(s), Th(g.kh / s), Tw(g.kw / s), Hq(g.OH + Th - 1), Wq(g.OW + Tw - 1), Lq(g.OH * Wq),
+        image(g.C * s * s * Hq * Wq + Tw - 1) {}
+
+  // The geometry make_plan sizes the chunks by: K col rows, Lq positions per image.
+  ConvGeom plan_geometry(const ConvGeom& g) const {
+    return {g.C * s * s, Hq, Wq, Th, Tw, 1, 1, 0, 0, 1, 1, g.OH, Wq};
+  }
+
+  // The chunk's col matrix (K, nb*Lq) of whole images, xq a gathered image's buffer.
+  template <typename T>
+  Mat<const T> columns(const ConvGeom& g, const Chunk<T>& c, const T* x, T* xq) const {
+    for (int64_t n = 0; n < c.nb; ++n) {
+      gather_image(g.C, g.H, g.W, s, g.ph, g.pw, Hq, Wq, x + (c.n0 + n) * g.C * g.H * g.W, xq);
+      T* row = c.col + n * Lq;
+      for (int64_t cq = 0; cq < g.C * s * s; ++cq)
+        for (int64_t i = 0; i < Th; ++i)
+          for (int64_t j = 0; j < Tw; ++j, row += c.ld)
+            std::memcpy(row, xq + (cq * Hq + i) * Wq + j, Lq * sizeof(T));
+    }
+    return {c.col, c.ld};
+  }
+
+  // The chunk's dy blocks (Cout, nb*Lq): dy[n0 + n, o, oh, ow] at o*ld + n*Lq + oh*Wq + ow,
+  // zero at the garbage columns.
+  template <typename T>
+  Mat<const T> dy_blocks(const ConvGeom& g, int64_t Cout, const Chunk<T>& c, const T* dy,
+                         T* out) const {
+    for (int64_t n = 0; n < c.nb; ++n)
+      for (int64_t o = 0; o < Cout; ++o) {
+        const T* src = dy + ((c.n0 + n) * Cout + o) * g.OH * g.OW;
+        T* dst = out + o * c.ld + n * Lq;
+        for (int64_t oh = 0; oh < g.OH; ++oh, src += g.OW, dst += Wq) {
+          std::copy(src, src + g.OW, dst);
+          std::fill(dst + g.OW, dst + Wq, T(0));
+        }
+      }
+    return {out, c.ld};
+  }
+};
+
 #ifdef GRADFLOW_HAVE_AVX2_KERNELS
 // Direct convolution (see conv.h for when it runs): each image is copied once into a
 // zero-padded buffer (split into its stride x stride phases), from which the planes kernel
@@ -156,17 +258,11 @@ const DirectKernels& direct_kernels() {
   return avx2::kDirectKernels;
 }
 
-// The stride s of a conv that the direct kernels run, 0 for none: undilated, the same stride
-// both ways dividing the kernel into more than one tap (a stride-s conv is then a stride-1
-// correlation of the image's s*s phases with (kh/s, kw/s) taps, see gather_image), natural
-// output size.
+// The stride s of a conv that the direct kernels run, 0 for none: a phase stride (see
+// phase_stride) whose correlation has more than one tap, on a CPU with the kernels.
 int64_t direct_stride(const ConvGeom& g) {
-  const int64_t s = g.sh;
-  const bool fits = use_avx2() && g.sw == s && g.dh == 1 && g.dw == 1 && g.kh % s == 0 &&
-                    g.kw % s == 0 && (g.kh / s) * (g.kw / s) > 1;
-  const bool natural = g.OH == (g.H + 2 * g.ph - g.kh) / s + 1 &&
-                       g.OW == (g.W + 2 * g.pw - g.kw) / s + 1;
-  return fits && natural ? s : 0;
+  const int64_t s = phase_stride(g);
+  return use_avx2() && s > 0 && (g.kh / s) * (g.kw / s) > 1 ? s : 0;
 }
 
 int64_t whole_blocks(int64_t channels) {
@@ -198,49 +294,12 @@ std::unique_ptr<float[]> interleave(int64_t out_ch, int64_t taps, Value&& value)
   return w4;
 }
 
-// Where each tap of the stride-s correlation of phases lies in one output channel's weights
-// (C, kh, kw): tap t = (((c*s + ri)*s + rj)*Th + i)*Tw + j of phase channel (c, ri, rj) is
-// w[o, c, s*i + ri, s*j + rj] (Th = kh/s, Tw = kw/s). A table, so that no loop over the
-// weights divides.
-std::vector<int64_t> phase_taps(int64_t C, int64_t kh, int64_t kw, int64_t s) {
-  std::vector<int64_t> at;
-  at.reserve(C * kh * kw);
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t ri = 0; ri < s; ++ri)
-      for (int64_t rj = 0; rj < s; ++rj)
-        for (int64_t i = ri; i < kh; i += s)
-          for (int64_t j = rj; j < kw; j += s) at.push_back((c * kh + i) * kw + j);
-  return at;
-}
-
 // The forward's weights, stride s, interleaved for the direct kernels.
 std::unique_ptr<float[]> forward_weights(const float* w, int64_t Cout, int64_t C, int64_t kh,
                                          int64_t kw, int64_t s) {
   const int64_t K = C * kh * kw;
   const std::vector<int64_t> at = phase_taps(C, kh, kw, s);
   return interleave(Cout, K, [&](int64_t o, int64_t t) { return w[o * K + at[t]]; });
-}
-
-// xq (C*s*s, Hq, Wq) = the image x (C, H, W), zero-padded by (ph, pw), split into its s*s
-// phases (space to depth): xq[(c*s + ri)*s + rj, u, v] = xpad[c, s*u + ri, s*v + rj], zero
-// past the padded image. With s = 1, Hq = H + 2ph and Wq = W + 2pw, the padded image.
-void gather_image(int64_t C, int64_t H, int64_t W, int64_t s, int64_t ph, int64_t pw,
-                  int64_t Hq, int64_t Wq, const float* x, float* xq) {
-  std::fill(xq, xq + C * s * s * Hq * Wq, 0.0f);
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t ri = 0; ri < s; ++ri)
-      for (int64_t rj = 0; rj < s; ++rj) {
-        float* plane = xq + ((c * s + ri) * s + rj) * Hq * Wq;
-        // the columns v with 0 <= s*v + rj - pw < W
-        const int64_t v0 = (std::max<int64_t>(0, pw - rj) + s - 1) / s;
-        const int64_t v1 = std::min(Wq, (W + pw - rj + s - 1) / s);
-        for (int64_t u = 0; u < Hq; ++u) {
-          const int64_t h = s * u + ri - ph;
-          if (h < 0 || h >= H) continue;
-          const float* src = x + (c * H + h) * W + rj - pw;
-          for (int64_t v = v0; v < v1; ++v) plane[u * Wq + v] = src[s * v];
-        }
-      }
 }
 
 // Planes (rows x cols, packed) <-> the grid's layout (rows ld apart, planes `plane` apart).
@@ -562,18 +621,34 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
 #endif
   const Sizes s = sizes_of(groups, Cout, g);
   const int64_t K = s.K, Cog = s.Cog;
-  const Plan p = make_plan(N, g, Cog, sizeof(T));
+  // A phase-stride conv (s > 1) of more than one tap per phase runs on flat phase columns
+  // (FlatPhases) when its chunks hold whole images (with one tap, the strided im2col is a
+  // single gather and runs faster): its col rows, and so acc's, are then in phase_taps' order.
+  const int64_t ps = groups == 1 ? phase_stride(g) : 0;
+  const FlatPhases fp(g, std::max<int64_t>(ps, 1));
+  const Plan pq = make_plan(N, fp.plan_geometry(g), Cog, sizeof(T));
+  const bool phased = ps > 1 && fp.Th * fp.Tw > 1 && pq.lc == fp.Lq;
+  const Plan p = phased ? pq : make_plan(N, g, Cog, sizeof(T));
+  const std::vector<int64_t> at = phased ? phase_taps(g.C, g.kh, g.kw, ps) : std::vector<int64_t>{};
+  // Per thread: a gathered image, its slack zero, then the chunk's dy blocks.
+  const int64_t own = phased ? fp.image + Cog * p.nb * fp.Lq : 0;
+  const std::unique_ptr<T[]> phase_buf = scratch<T>(p.threads * own);
+  for (int t = 0; phased && t < p.threads; ++t)
+    std::fill_n(phase_buf.get() + t * own + fp.image - (fp.Tw - 1), fp.Tw - 1, T(0));
   // Each thread accumulates dw[grp]^T = col @ DY^T (K x Cog per group) into its own slice:
   // with the long nb*lc dimension as the GEMM's k and the wide K as its m, this runs far
   // faster than DY @ col^T when Cog is small. The slices are summed and transposed at the end.
   const std::unique_ptr<T[]> acc_t = scratch<T>(p.threads * Cout * K);
   std::vector<char> touched(p.threads, 0);
-  for_each_chunk<T>(N, s.L, p, [&](const Chunk<T>& c) {
+  for_each_chunk<T>(N, phased ? fp.Lq : s.L, p, [&](const Chunk<T>& c) {
     T* acc = acc_t.get() + c.tid * Cout * K;
     const T beta = touched[c.tid] ? T(1) : T(0);
     touched[c.tid] = 1;
+    T* mine = phase_buf.get() + c.tid * own;
     for (int64_t grp = 0; grp < groups; ++grp) {
-      const Mat<const T> col = columns(g, s, p, c, x, grp), dyb = dy_blocks(s, c, dy, grp);
+      const Mat<const T> col = phased ? fp.columns(g, c, x, mine) : columns(g, s, p, c, x, grp);
+      const Mat<const T> dyb =
+          phased ? fp.dy_blocks(g, Cout, c, dy, mine + fp.image) : dy_blocks(s, c, dy, grp);
       gemm<T>(false, true, K, Cog, c.ld, T(1), col.data, col.ld, dyb.data, dyb.ld, beta,
               acc + grp * K * Cog, Cog);
     }
@@ -591,7 +666,7 @@ void conv2d_backward_weight(int64_t N, int64_t groups, int64_t Cout, const ConvG
         for (int64_t o0 = 0; o0 < Cog; o0 += kTile)
           for (int64_t o = o0; o < std::min(Cog, o0 + kTile); ++o)
             for (int64_t kk = k0; kk < std::min(K, k0 + kTile); ++kk)
-              dwg[o * K + kk] += acc[kk * Cog + o];
+              dwg[o * K + (phased ? at[kk] : kk)] += acc[kk * Cog + o];
     }
   }
 }
