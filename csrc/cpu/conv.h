@@ -19,6 +19,12 @@
 // GEMM); or, when one image's columns would not fit the workspace cap (conv_workspace_bytes(),
 // all threads together), a run of lc < L output positions of one image.
 // A 1x1, stride-1, unpadded conv with nb == 1 uses x[n, grp] as col directly: no copy.
+// backward-weight of an ungrouped conv whose stride s > 1 divides its kernel into more than one
+// tap per phase (at its natural output size, whole images per chunk) takes flat columns instead:
+// each image's s*s phases gathered, zero-padded, (OH + kh/s - 1) x (OW + kw/s - 1) each, and
+// each col row one contiguous copy of OH*(OW + kw/s - 1) elements of a phase, its kw/s - 1
+// extra columns per row garbage that zero columns in the DY blocks cancel (cheaper than the
+// strided im2col's short rows); its rows come in the phases' tap order, put back in dw's.
 //
 // Direct path (AVX2 or AVX-512, float32): an undilated, ungrouped conv whose stride s (1, or the
 // same both ways) divides its kernel into more than one tap, at its natural output size, skips
