@@ -510,6 +510,14 @@ def test_multinomial_bad_input(call, msg):
         call()
 
 
+def test_multinomial_too_many_samples_names_the_op():
+    """2**62 float64 draws overflow the addressable bytes: a clear error before any allocation
+    (NumPy's own message names no op), found by the fuzz run."""
+    too_large = r"multinomial: a tensor of shape \(1, \d+\) is too large"
+    with pytest.raises(RuntimeError, match=too_large):
+        gf.tensor([2.0]).multinomial(2**62, True)
+
+
 @needs_torch
 def test_multinomial_shapes_match_torch():
     import torch

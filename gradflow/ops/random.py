@@ -15,6 +15,7 @@ import numpy as np
 from gradflow.autograd.function import Context, Function, Gradients
 from gradflow.ops import elementwise, reduce, shape
 from gradflow.ops.common import (
+    allocating,
     as_bool,
     as_int,
     as_ints,
@@ -150,7 +151,9 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
     replacement = as_bool(replacement, "multinomial", "replacement")
     w = _check_weights("multinomial", input, n_samples, replacement)
     rng = _host_rng(generator)
-    u = rng.random((w.shape[0], n_samples if replacement else w.shape[1]))
+    draws = (w.shape[0], n_samples if replacement else w.shape[1])
+    with allocating("multinomial", draws, 8):  # the uniform draws, float64
+        u = rng.random(draws)
     if replacement:  # inverse CDF: the first category whose running total passes u * total
         cdf = np.cumsum(w, axis=1)
         last = w.shape[1] - 1 - np.argmax(w[:, ::-1] > 0, axis=1)  # last positive weight
