@@ -21,8 +21,9 @@ using Pair = std::array<int64_t, 2>;
 inline std::string pair_str(const Pair& p) { return shape_str({p[0], p[1]}); }
 
 inline void check_pair(const std::string& op, const char* name, const Pair& p, int64_t min) {
-  if (p[0] < min || p[1] < min || p[0] >= kMaxDim || p[1] >= kMaxDim)
-    fail(op, name, " must be >= ", min, ", got ", pair_str(p));
+  if (p[0] < min || p[1] < min) fail(op, name, " must be >= ", min, ", got ", pair_str(p));
+  if (p[0] >= kMaxDim || p[1] >= kMaxDim)
+    fail(op, name, " must be below 2^31, got ", pair_str(p));
 }
 
 // The window parameters of conv and pooling: stride and dilation >= 1, padding >= 0.

@@ -88,6 +88,12 @@ def _ro(a):
      "unfold: padding must be >= 0, got (-1, 0)"),
     (lambda: _C.max_pool2d(_ones(1, 1, 4, 4), (2, 2), (1, 1), (0, 0), (0, 1), False),
      ValueError, "max_pool2d: dilation must be >= 1, got (0, 1)"),
+    (lambda: _C.max_pool2d(_ones(1, 1, 4, 4), (2, 2), (1, 1), (0, 0), (2**31, 1), False),
+     ValueError, "max_pool2d: dilation must be below 2^31, got (2147483648, 1)"),
+    (lambda: _C.conv2d_backward_input(_ones(1, 1, 2, 2), _ones(1, 1, 1, 1), (2**31 - 1, 2**31),
+                                      (1, 1), (0, 0), (1, 1), 1),
+     ValueError, "conv2d_backward_input: input_size must be below 2^31, got (2147483647, "
+                 "2147483648)"),
 ])
 def test_binding_validation_names_op_argument_and_shapes(call, error, message):
     with pytest.raises(error, match="^" + re.escape(message)):

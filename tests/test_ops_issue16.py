@@ -510,6 +510,29 @@ def test_multinomial_bad_input(call, msg):
         call()
 
 
+@pytest.mark.parametrize("op", [gf.tril, gf.triu])
+@pytest.mark.parametrize("diagonal", [-2**63, -4, -3, 3, 4, 2**63 - 1])
+def test_triangles_at_diagonals_past_the_matrix(op, diagonal):
+    """Past the matrix (below -rows, above cols) the mask no longer changes; at -2**63
+    NumPy's tri would overflow its C long (found by the fuzz run)."""
+    x = gf.arange(1.0, 7.0).reshape(2, 3)
+    np_op = np.tril if op is gf.tril else np.triu
+    clipped = min(max(diagonal, -4), 4)
+    np.testing.assert_array_equal(op(x, diagonal).numpy(), np_op(x.numpy(), clipped))
+
+
+def test_pad_by_copying_too_large_names_the_op():
+    with pytest.raises(RuntimeError, match=r"pad: a tensor of shape \(\d+,\) is too large"):
+        gf.nn.functional.pad(gf.ones(1, dtype=gf.bool), (2**61, 2), "replicate")
+
+
+def test_conv_transpose2d_output_too_large_names_the_op():
+    m = gf.nn.ConvTranspose2d(2, 1, 3, padding=1, output_padding=1, dilation=(2**40, 2))
+    with pytest.raises(ValueError, match=r"conv_transpose2d: output size \(2199023255553, 5\) "
+                                         r"is too large"):
+        m(gf.ones(1, 2, 2, 2))
+
+
 def test_multinomial_too_many_samples_names_the_op():
     """2**62 float64 draws overflow the addressable bytes: a clear error before any allocation
     (NumPy's own message names no op), found by the fuzz run."""

@@ -322,10 +322,11 @@ def _transposed_output_size(op: str, input: Tensor, x: Tensor, weight: Tensor, s
         + output_padding[a] + 1
         for a in (0, 1)
     )
-    if out[0] < 1 or out[1] < 1:
+    if out[0] < 1 or out[1] < 1 or out[0] >= 2**31 or out[1] >= 2**31:
         raise ValueError(
-            f"{op}: output size {out} is too small (input {tuple(input.shape)}, weight "
-            f"{tuple(weight.shape)}, stride {stride}, padding {padding}, dilation {dilation})"
+            f"{op}: output size {out} is too {'small' if min(out) < 1 else 'large'} (each side "
+            f"in [1, 2**31); input {tuple(input.shape)}, weight {tuple(weight.shape)}, stride "
+            f"{stride}, padding {padding}, dilation {dilation})"
         )
     return out  # type: ignore[return-value]  # two sizes, as in natural_output
 

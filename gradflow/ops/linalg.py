@@ -245,6 +245,8 @@ def _triangle(op: str, x: Tensor, diagonal: int, lower: bool) -> Tensor:
         raise ValueError(f"{op}: input tensor must have at least 2 dimensions, got shape "
                          f"{tuple(x.shape)}")
     rows, cols = x.shape[-2:]
+    k = min(max(k, -rows), cols)  # past the matrix the mask is the same; NumPy's C long
+    # would overflow at k - 1 = -2**63 - 1
     keep = np.tri(rows, cols, k, dtype=bool) if lower else ~np.tri(rows, cols, k - 1, dtype=bool)
     return elementwise.where(_on_device(x, keep), x, elementwise.full_like_scalar(x, 0))
 

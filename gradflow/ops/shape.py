@@ -587,8 +587,12 @@ def _pad_by_copying(x: Tensor, widths: List[Tuple[int, int]], mode: str) -> Tens
                     "circular": "between 0 and the size of"}.get(mode, "of at least 0 for")
             raise ValueError(f"pad: mode='{mode}' needs padding (got {(lo, hi)} on dim {dim}) "
                              f"{rule} a non-empty input {tuple(x.shape)}")
-        source = x._backend.from_numpy(_source_positions(n, lo, hi, mode))
-        x = index.index_select(x, dim, Tensor._make(source, x._backend))
+        size = n + lo + hi
+        with allocating("pad", (size,), 8):  # the int64 source positions
+            source = x._backend.from_numpy(_source_positions(n, lo, hi, mode))
+        with allocating("pad", tuple(x.shape[:dim]) + (size,) + tuple(x.shape[dim + 1:]),
+                        x.element_size()):
+            x = index.index_select(x, dim, Tensor._make(source, x._backend))
     return x
 
 
