@@ -533,6 +533,18 @@ def test_conv_transpose2d_output_too_large_names_the_op():
         m(gf.ones(1, 2, 2, 2))
 
 
+@pytest.mark.parametrize("dtype, value",
+                         [(gf.bool, 2**63), (gf.int32, 2**31), (gf.int64, -2**63 - 1)])
+def test_masked_fill_refuses_an_int_past_the_dtype(dtype, value):
+    """(NumPy's C long overflowed on a bool tensor, or wrapped the value silently; found by
+    the fuzz run.) The largest value that fits is written as it is."""
+    x, mask = gf.zeros(2, dtype=dtype), gf.tensor([True, False])
+    with pytest.raises(ValueError, match=f"masked_fill: the Python int {value} does not fit"):
+        x.masked_fill_(mask, value)
+    fits = 1 if dtype is gf.bool else value - 1 if value > 0 else value + 1
+    assert x.masked_fill(mask, fits).tolist()[0] == (True if dtype is gf.bool else fits)
+
+
 def test_multinomial_too_many_samples_names_the_op():
     """2**62 float64 draws overflow the addressable bytes: a clear error before any allocation
     (NumPy's own message names no op), found by the fuzz run."""

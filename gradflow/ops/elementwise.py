@@ -558,6 +558,8 @@ def masked_fill(x: Tensor, mask: Tensor, value: TensorLike) -> Tensor:
         )
     if isinstance(value, Tensor) and value.ndim == 0 and not value.requires_grad:
         value = value.item()
+    if not isinstance(value, Tensor):  # an int past x's dtype is refused, as PyTorch's
+        value = fit_scalar("masked_fill", value, x.dtype)
     if isinstance(value, Tensor) and broadcast_shapes("masked_fill", x.shape,
                                                       value.shape) != x.shape:
         raise ValueError(f"masked_fill: value of shape {tuple(value.shape)} cannot be broadcast "
