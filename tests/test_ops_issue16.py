@@ -545,6 +545,32 @@ def test_masked_fill_refuses_an_int_past_the_dtype(dtype, value):
     assert x.masked_fill(mask, fits).tolist()[0] == (True if dtype is gf.bool else fits)
 
 
+def test_size_argument_refuses_a_0d_tensor():
+    """A 0-d tensor has no items to read as sizes (it raised Tensor's own "iteration over a
+    0-d tensor", naming no op; found by the fuzz run)."""
+    with pytest.raises(TypeError, match="normal: argument 'size' must be a sequence of ints, "
+                                        "not Tensor"):
+        gf.normal(0.0, 1.0, size=gf.tensor(2))
+    assert gf.normal(0.0, 1.0, size=gf.tensor([2, 3])).shape == (2, 3)
+
+
+@pytest.mark.parametrize("shape", [(0,), (2, 0)])
+def test_soft_cross_entropy_with_no_classes_is_nan(shape):
+    """No classes: nothing to smooth (label_smoothing / C divided by zero), and the mean of
+    no terms is NaN, as PyTorch's."""
+    for smoothing in (0.0, 0.1):
+        loss = gf.nn.functional.cross_entropy(gf.zeros(shape), gf.zeros(shape),
+                                              label_smoothing=smoothing)
+        assert np.isnan(loss.item())
+
+
+def test_constant_init_takes_a_number_or_a_0d_tensor():
+    with pytest.raises(TypeError, match=r"constant_: argument 'val' must be a number or a 0-d "
+                                        r"tensor, not Tensor of shape \(1, 1, 1\)"):
+        gf.nn.init.constant_(gf.zeros(2), gf.ones(1, 1, 1))
+    assert gf.nn.init.constant_(gf.zeros(2), gf.tensor(3.0)).tolist() == [3.0, 3.0]
+
+
 def test_multinomial_too_many_samples_names_the_op():
     """2**62 float64 draws overflow the addressable bytes: a clear error before any allocation
     (NumPy's own message names no op), found by the fuzz run."""

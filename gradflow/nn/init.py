@@ -106,8 +106,10 @@ def constant_(t: Tensor, val: float) -> Tensor:
     tensor([0.5000, 0.5000, 0.5000])
     """
     check_tensor(t, "constant_", "tensor")
-    if not isinstance(val, numbers.Number) and not (isinstance(val, Tensor) and val.numel() == 1):
-        raise TypeError(f"constant_: argument 'val' must be a number, not {type(val).__name__}")
+    if not isinstance(val, numbers.Number) and not (isinstance(val, Tensor) and val.ndim == 0):
+        raise TypeError(f"constant_: argument 'val' must be a number or a 0-d tensor, not "
+                        f"{type(val).__name__}"
+                        + (f" of shape {tuple(val.shape)}" if isinstance(val, Tensor) else ""))
     with no_grad():
         return t.fill_(val)
 

@@ -209,7 +209,8 @@ def as_int(value: Any, op: str, arg: str) -> int:
 
 def as_ints(values: Any, op: str, arg: str) -> Tuple[int, ...]:
     """A sequence of integer arguments (a shape, sizes, pads), each checked by as_int."""
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+    if (isinstance(values, (str, bytes)) or not hasattr(values, "__iter__")
+            or getattr(values, "ndim", 1) == 0):  # (a 0-d tensor or array has no items)
         raise TypeError(f"{op}: argument '{arg}' must be a sequence of ints, not "
                         f"{type(values).__name__}")
     return tuple(as_int(v, op, arg) for v in values)

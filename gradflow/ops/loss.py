@@ -202,7 +202,7 @@ def _soft_cross_entropy(logp: Tensor, target: Tensor, weight: Optional[Tensor],
     """-sum_c w_c t_c log p_c against class probabilities t, smoothed to
     t (1 - eps) + eps / C; 'mean' divides by the number of samples."""
     c = logp.shape[class_dim]
-    if label_smoothing > 0:
+    if label_smoothing > 0 and c > 0:  # (no classes: nothing to smooth, a NaN mean as PyTorch's)
         target = target * (1 - label_smoothing) + label_smoothing / c
     prod = logp * target
     if weight is not None:
